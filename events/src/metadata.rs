@@ -1,0 +1,156 @@
+//! Metadata carried by every event (DOMAIN.md section 1).
+//!
+//! cqrs-es stores metadata as a string map shared by all events of one command. The event id and
+//! the append time are per row, so the store fills them itself (`event_id` and `recorded_at`
+//! columns) and the envelope joins them back in.
+
+use std::collections::HashMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Where a command came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Api,
+    Import,
+    Gainsight,
+    Outlook,
+    PartnerPortal,
+    System,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::Import => "import",
+            Source::Gainsight => "gainsight",
+            Source::Outlook => "outlook",
+            Source::PartnerPortal => "partner_portal",
+            Source::System => "system",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(value.to_owned())).ok()
+    }
+}
+
+/// The user (or system process) that issued a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Actor {
+    pub id: String,
+    pub role: String,
+}
+
+impl Actor {
+    pub fn system() -> Self {
+        Actor {
+            id: "system".into(),
+            role: "system".into(),
+        }
+    }
+}
+
+/// What the command side knows about a command when it appends its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CommandMetadata {
+    pub actor: Actor,
+    pub correlation_id: Uuid,
+    pub causation_id: Uuid,
+    pub source: Source,
+}
+
+impl CommandMetadata {
+    const ACTOR_ID: &'static str = "actor_id";
+    const ACTOR_ROLE: &'static str = "actor_role";
+    const CORRELATION_ID: &'static str = "correlation_id";
+    const CAUSATION_ID: &'static str = "causation_id";
+    const SOURCE: &'static str = "source";
+
+    /// A command issued by the system itself, starting a new correlation.
+    pub fn system(source: Source) -> Self {
+        let id = Uuid::now_v7();
+        CommandMetadata {
+            actor: Actor::system(),
+            correlation_id: id,
+            causation_id: id,
+            source,
+        }
+    }
+
+    /// The string map cqrs-es persists in the `metadata` column.
+    pub fn to_map(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (Self::ACTOR_ID.to_owned(), self.actor.id.clone()),
+            (Self::ACTOR_ROLE.to_owned(), self.actor.role.clone()),
+            (
+                Self::CORRELATION_ID.to_owned(),
+                self.correlation_id.to_string(),
+            ),
+            (Self::CAUSATION_ID.to_owned(), self.causation_id.to_string()),
+            (Self::SOURCE.to_owned(), self.source.as_str().to_owned()),
+        ])
+    }
+
+    /// Reads the stored map back; rows written without a field get a neutral value rather than
+    /// failing, so an old row never stops a reader.
+    pub fn from_map(map: &HashMap<String, String>) -> Self {
+        let uuid = |key: &str| {
+            map.get(key)
+                .and_then(|v| Uuid::parse_str(v).ok())
+                .unwrap_or(Uuid::nil())
+        };
+        CommandMetadata {
+            actor: Actor {
+                id: map
+                    .get(Self::ACTOR_ID)
+                    .cloned()
+                    .unwrap_or_else(|| "unknown".into()),
+                role: map
+                    .get(Self::ACTOR_ROLE)
+                    .cloned()
+                    .unwrap_or_else(|| "unknown".into()),
+            },
+            correlation_id: uuid(Self::CORRELATION_ID),
+            causation_id: uuid(Self::CAUSATION_ID),
+            source: map
+                .get(Self::SOURCE)
+                .and_then(|s| Source::parse(s))
+                .unwrap_or(Source::System),
+        }
+    }
+}
+
+/// The full metadata of one stored event, as published and as shown to auditors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EventMetadata {
+    pub event_id: Uuid,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+    pub actor: Actor,
+    pub correlation_id: Uuid,
+    pub causation_id: Uuid,
+    pub source: Source,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_metadata_survives_the_string_map() {
+        let metadata = CommandMetadata {
+            actor: Actor {
+                id: "u-1".into(),
+                role: "csm".into(),
+            },
+            correlation_id: Uuid::now_v7(),
+            causation_id: Uuid::now_v7(),
+            source: Source::PartnerPortal,
+        };
+        assert_eq!(CommandMetadata::from_map(&metadata.to_map()), metadata);
+    }
+}
