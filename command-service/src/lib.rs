@@ -1,1 +1,134 @@
+//! The command side of cstrack: REST commands, aggregates over the PostgreSQL event store, and
+//! the relay that publishes the store to RabbitMQ.
 
+pub mod domain;
+pub mod http;
+pub mod relay;
+pub mod seed;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use events::service::ops::{self, FlagReady, PostgresReady, ReadinessCheck};
+use events::service::settings::{BrokerSettings, DatabaseSettings};
+use prometheus::Registry;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::trace::TraceLayer;
+
+use domain::{DomainServices, SystemClock};
+use relay::{Relay, RelayMetrics, RelaySettings};
+use store::{CommandHandler, StoreDirectory};
+
+/// Applies the event store migrations. Other services keep their own migrations in the same
+/// database, so versions applied by them are not an error here.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut migrator = sqlx::migrate!();
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Settings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub broker: BrokerSettings,
+    /// Address of the REST API.
+    #[arg(long, env = "CSTRACK_COMMAND_ADDR", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// Run the relay in this process (one replica holds the lock; the others stand by).
+    #[arg(long, env = "CSTRACK_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub relay: bool,
+}
+
+impl Settings {
+    pub fn relay_settings(&self) -> RelaySettings {
+        RelaySettings {
+            database_url: self.database.database_url.clone(),
+            amqp_url: self.broker.amqp_url.clone(),
+            topology: self.broker.topology(),
+            batch_size: 500,
+            idle_poll: Duration::from_millis(250),
+        }
+    }
+}
+
+/// The command handlers of every aggregate, over one pool.
+pub fn handlers(pool: &PgPool) -> http::Handlers {
+    let services = DomainServices {
+        directory: Arc::new(StoreDirectory(pool.clone())),
+        clock: Arc::new(SystemClock),
+    };
+    http::Handlers {
+        customers: CommandHandler::new(pool.clone(), services.clone()),
+        csms: CommandHandler::new(pool.clone(), services),
+    }
+}
+
+/// The running command service, as production and the tests start it.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    relay: Option<Relay>,
+}
+
+impl Application {
+    /// Connects, migrates and binds; serving starts with [`Application::run_until_stopped`].
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let pool = settings.database.connect().await.context("connecting to PostgreSQL")?;
+        migrate(&pool).await.context("migrating the event store")?;
+
+        let registry = Registry::new();
+        let mut checks: Vec<Box<dyn ReadinessCheck>> = vec![Box::new(PostgresReady(pool.clone()))];
+        let relay = if settings.relay {
+            let relay = Relay::new(settings.relay_settings(), RelayMetrics::register(&registry)?);
+            checks.push(Box::new(FlagReady {
+                name: "relay",
+                flag: relay.connected(),
+            }));
+            Some(relay)
+        } else {
+            None
+        };
+        let router = http::router(Arc::new(handlers(&pool)))
+            .merge(ops::router(registry, checks))
+            .layer(TraceLayer::new_for_http());
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        Ok(Application {
+            listener,
+            router,
+            relay,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|address| address.port())
+            .unwrap_or_default()
+    }
+
+    /// Serves until `shutdown` completes, then stops the relay.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_relay, relay_stopped) = watch::channel(false);
+        let relay = self.relay.map(|relay| tokio::spawn(relay.run(relay_stopped)));
+        tracing::info!(address = %self.listener.local_addr()?, "command service listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        stop_relay.send_replace(true);
+        if let Some(relay) = relay {
+            relay.await.ok();
+        }
+        Ok(())
+    }
+}

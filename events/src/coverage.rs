@@ -68,8 +68,7 @@ pub struct CoverageInputs {
 impl CoverageInputs {
     /// Days since the last contact; `None` when the account was never contacted.
     pub fn days_since_contact(&self) -> Option<i64> {
-        self.last_contact_date
-            .map(|day| (self.as_of - day).num_days())
+        self.last_contact_date.map(|day| (self.as_of - day).num_days())
     }
 
     /// The days used for scoring: since the last contact, or since onboarding when never contacted.
@@ -185,17 +184,9 @@ pub fn assess(inputs: &CoverageInputs, standard: &CoverageStandard) -> CoverageA
         } else {
             0.0
         },
-        touches: shortfall(
-            inputs.touches_30d,
-            standard.expected_touches_per_month,
-            30.0,
-        ),
+        touches: shortfall(inputs.touches_30d, standard.expected_touches_per_month, 30.0),
         meetings: shortfall(inputs.meetings_90d, standard.min_meetings_per_quarter, 20.0),
-        stakeholders: shortfall(
-            inputs.stakeholders_engaged,
-            standard.stakeholder_breadth,
-            10.0,
-        ),
+        stakeholders: shortfall(inputs.stakeholders_engaged, standard.stakeholder_breadth, 10.0),
     };
     let score = (100.0 - deductions.total()).max(0.0);
 
@@ -228,9 +219,7 @@ pub fn assess(inputs: &CoverageInputs, standard: &CoverageStandard) -> CoverageA
         CoverageStatus::WellCovered
     };
 
-    let at_risk = inputs
-        .health_score
-        .is_some_and(|score| score < AT_RISK_BELOW);
+    let at_risk = inputs.health_score.is_some_and(|score| score < AT_RISK_BELOW);
     let under_covered = status == CoverageStatus::UnderCovered;
     let priority = if at_risk && (under_covered || days >= URGENT_SILENCE_DAYS) {
         Priority::Urgent
@@ -291,12 +280,7 @@ mod tests {
         text.parse().unwrap()
     }
 
-    fn inputs(
-        days_ago: Option<u64>,
-        touches: u32,
-        meetings: u32,
-        stakeholders: u32,
-    ) -> CoverageInputs {
+    fn inputs(days_ago: Option<u64>, touches: u32, meetings: u32, stakeholders: u32) -> CoverageInputs {
         let as_of = day("2026-06-30");
         CoverageInputs {
             as_of,
@@ -345,10 +329,7 @@ mod tests {
     #[test]
     fn midmarket_with_every_deduction() {
         // 100 - (30-21)*2 - (1 - 1/2)*30 - (1 - 1/2)*20 - (1 - 1/3)*10 = 50.333...
-        let assessment = assess(
-            &inputs(Some(30), 1, 1, 1),
-            &CoverageStandard::for_tier(Tier::MidMarket),
-        );
+        let assessment = assess(&inputs(Some(30), 1, 1, 1), &CoverageStandard::for_tier(Tier::MidMarket));
         assert_eq!(assessment.deductions.contact, 18.0);
         assert_eq!(round1(assessment.score), 50.3);
     }
@@ -356,10 +337,7 @@ mod tests {
     #[test]
     fn smb_with_every_deduction() {
         // 100 - (40-30)*2 - 30 - 20 - (1 - 1/2)*10 = 25
-        let assessment = assess(
-            &inputs(Some(40), 0, 0, 1),
-            &CoverageStandard::for_tier(Tier::Smb),
-        );
+        let assessment = assess(&inputs(Some(40), 0, 0, 1), &CoverageStandard::for_tier(Tier::Smb));
         assert_eq!(round1(assessment.score), 25.0);
         assert_eq!(assessment.status, CoverageStatus::UnderCovered);
     }

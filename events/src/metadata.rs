@@ -87,10 +87,7 @@ impl CommandMetadata {
         HashMap::from([
             (Self::ACTOR_ID.to_owned(), self.actor.id.clone()),
             (Self::ACTOR_ROLE.to_owned(), self.actor.role.clone()),
-            (
-                Self::CORRELATION_ID.to_owned(),
-                self.correlation_id.to_string(),
-            ),
+            (Self::CORRELATION_ID.to_owned(), self.correlation_id.to_string()),
             (Self::CAUSATION_ID.to_owned(), self.causation_id.to_string()),
             (Self::SOURCE.to_owned(), self.source.as_str().to_owned()),
         ])
@@ -106,14 +103,8 @@ impl CommandMetadata {
         };
         CommandMetadata {
             actor: Actor {
-                id: map
-                    .get(Self::ACTOR_ID)
-                    .cloned()
-                    .unwrap_or_else(|| "unknown".into()),
-                role: map
-                    .get(Self::ACTOR_ROLE)
-                    .cloned()
-                    .unwrap_or_else(|| "unknown".into()),
+                id: map.get(Self::ACTOR_ID).cloned().unwrap_or_else(|| "unknown".into()),
+                role: map.get(Self::ACTOR_ROLE).cloned().unwrap_or_else(|| "unknown".into()),
             },
             correlation_id: uuid(Self::CORRELATION_ID),
             causation_id: uuid(Self::CAUSATION_ID),

@@ -5,8 +5,7 @@ use schemars::{schema_for, Schema};
 
 use crate::csm::CsmRegistered;
 use crate::customer::{
-    ActivityLogged, ActivityRetracted, CsmAssigned, CustomerOnboarded, HealthScoreRecorded,
-    StakeholderAdded,
+    ActivityLogged, ActivityRetracted, CsmAssigned, CustomerOnboarded, HealthScoreRecorded, StakeholderAdded,
 };
 use crate::envelope::EventEnvelope;
 
@@ -31,32 +30,12 @@ pub fn all() -> Vec<SchemaFile> {
             path: "events/envelope.v1.json".into(),
             schema: schema_for!(EventEnvelope),
         },
-        event(
-            "customer",
-            "CustomerOnboarded",
-            1,
-            schema_for!(CustomerOnboarded),
-        ),
+        event("customer", "CustomerOnboarded", 1, schema_for!(CustomerOnboarded)),
         event("customer", "CsmAssigned", 1, schema_for!(CsmAssigned)),
-        event(
-            "customer",
-            "StakeholderAdded",
-            1,
-            schema_for!(StakeholderAdded),
-        ),
+        event("customer", "StakeholderAdded", 1, schema_for!(StakeholderAdded)),
         event("customer", "ActivityLogged", 1, schema_for!(ActivityLogged)),
-        event(
-            "customer",
-            "ActivityRetracted",
-            1,
-            schema_for!(ActivityRetracted),
-        ),
-        event(
-            "customer",
-            "HealthScoreRecorded",
-            1,
-            schema_for!(HealthScoreRecorded),
-        ),
+        event("customer", "ActivityRetracted", 1, schema_for!(ActivityRetracted)),
+        event("customer", "HealthScoreRecorded", 1, schema_for!(HealthScoreRecorded)),
         event("csm", "CsmRegistered", 1, schema_for!(CsmRegistered)),
     ]
 }

@@ -54,20 +54,15 @@ impl Topology {
 
     /// `<stream type>.p<partition>.<event type>`, e.g. `Customer.p3.ActivityLogged`.
     pub fn routing_key(&self, stream_type: &str, stream_id: &str, event_type: &str) -> String {
-        format!(
-            "{stream_type}.p{}.{event_type}",
-            self.partition_of(stream_id)
-        )
+        format!("{stream_type}.p{}.{event_type}", self.partition_of(stream_id))
     }
 
     /// Stable partition of a stream: FNV-1a of its id, so every process (and every version of
     /// the relay) sends a customer's events to the same queue and keeps their order.
     pub fn partition_of(&self, stream_id: &str) -> u16 {
-        let hash = stream_id
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-            });
+        let hash = stream_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
         (hash % u64::from(self.partitions)) as u16
     }
 }

@@ -10,8 +10,7 @@ use crate::topology::{Topology, DELIVERY_LIMIT, PROJECTORS};
 
 /// Opens a connection that shows as `name` in the broker's connection list.
 pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {
-    let properties =
-        ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned()));
+    let properties = ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned()));
     Connection::connect(url, properties).await
 }
 
@@ -50,10 +49,7 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
         )
         .await?;
     let mut dead_arguments = FieldTable::default();
-    dead_arguments.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
+    dead_arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
     channel
         .queue_declare(
             ShortString::from(topology.dead_letter_queue()),
@@ -75,15 +71,9 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
         for partition in 0..topology.partitions() {
             let queue = topology.projector_queue(projector, partition);
             let mut arguments = FieldTable::default();
-            arguments.insert(
-                "x-queue-type".into(),
-                AMQPValue::LongString("quorum".into()),
-            );
+            arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
             arguments.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-            arguments.insert(
-                "x-delivery-limit".into(),
-                AMQPValue::LongLongInt(DELIVERY_LIMIT),
-            );
+            arguments.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
             arguments.insert(
                 "x-dead-letter-exchange".into(),
                 AMQPValue::LongString(topology.dead_letter_exchange().into()),

@@ -1,6 +1,8 @@
-//! Runtime plumbing every cstrack service shares: telemetry, the operational HTTP routes
-//! (`/healthz`, `/readyz`, `/metrics`) and the AMQP topology.
+//! Runtime plumbing every cstrack service shares: settings, telemetry, the operational HTTP
+//! routes (`/healthz`, `/readyz`, `/metrics`), reading the event store and the AMQP topology.
 
 pub mod amqp;
 pub mod ops;
+pub mod settings;
+pub mod store;
 pub mod telemetry;

@@ -66,10 +66,7 @@ struct OpsState {
 
 /// The operational routes of a service, with its own metrics registry (not the global one, so
 /// that several services can run in one test process).
-pub fn router<S: Clone + Send + Sync + 'static>(
-    registry: Registry,
-    checks: Vec<Box<dyn ReadinessCheck>>,
-) -> Router<S> {
+pub fn router<S: Clone + Send + Sync + 'static>(registry: Registry, checks: Vec<Box<dyn ReadinessCheck>>) -> Router<S> {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))

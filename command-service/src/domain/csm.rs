@@ -1,0 +1,171 @@
+//! The `Csm` aggregate: a customer-success manager of the team.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use events::csm::{CsmEvent, CsmRegistered, DEFAULT_MONTHLY_CAPACITY_HOURS};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{not_in_future, required_text, CommandError, DomainServices};
+
+/// Most hours a month one person can be given.
+const MAX_MONTHLY_CAPACITY_HOURS: u32 = 744;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterCsm {
+    pub csm_id: Option<Uuid>,
+    pub name: String,
+    pub email: String,
+    #[serde(default)]
+    pub team: String,
+    pub monthly_capacity_hours: Option<u32>,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CsmCommand {
+    Register(RegisterCsm),
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Csm {
+    registered: bool,
+}
+
+impl Aggregate for Csm {
+    const TYPE: &'static str = CsmEvent::STREAM_TYPE;
+    type Command = CsmCommand;
+    type Event = CsmEvent;
+    type Error = CommandError;
+    type Services = DomainServices;
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        match command {
+            CsmCommand::Register(register) => {
+                if self.registered {
+                    return Err(CommandError::Conflict {
+                        code: "already_exists",
+                        message: "this CSM is already registered".into(),
+                    });
+                }
+                let now = services.clock.now();
+                let email = required_text(&register.email, "email", 254)?;
+                if !email.contains('@') {
+                    return Err(CommandError::invalid(
+                        "invalid_email",
+                        "email",
+                        "email must be an e-mail address",
+                    ));
+                }
+                let capacity = register
+                    .monthly_capacity_hours
+                    .unwrap_or(DEFAULT_MONTHLY_CAPACITY_HOURS);
+                if capacity == 0 || capacity > MAX_MONTHLY_CAPACITY_HOURS {
+                    return Err(CommandError::invalid(
+                        "out_of_range",
+                        "monthly_capacity_hours",
+                        format!("monthly_capacity_hours must be between 1 and {MAX_MONTHLY_CAPACITY_HOURS}"),
+                    ));
+                }
+                let event = CsmRegistered {
+                    csm_id: register.csm_id.unwrap_or_else(Uuid::now_v7),
+                    name: required_text(&register.name, "name", 200)?,
+                    email,
+                    team: super::optional_text(&register.team, "team", 200)?,
+                    monthly_capacity_hours: capacity,
+                    occurred_at: not_in_future(register.occurred_at.unwrap_or(now), now, "occurred_at")?,
+                };
+                sink.write(CsmEvent::CsmRegistered(event), self).await;
+                Ok(())
+            }
+        }
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            CsmEvent::CsmRegistered(_) => self.registered = true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cqrs_es::test::TestFramework;
+
+    use super::*;
+    use crate::domain::fixed;
+
+    type CsmTest = TestFramework<Csm>;
+
+    fn register(id: Uuid) -> RegisterCsm {
+        RegisterCsm {
+            csm_id: Some(id),
+            name: "Dana Whitfield".into(),
+            email: "dana@example.com".into(),
+            team: "East".into(),
+            monthly_capacity_hours: None,
+            occurred_at: None,
+        }
+    }
+
+    fn registered(id: Uuid) -> CsmEvent {
+        CsmEvent::CsmRegistered(CsmRegistered {
+            csm_id: id,
+            name: "Dana Whitfield".into(),
+            email: "dana@example.com".into(),
+            team: "East".into(),
+            monthly_capacity_hours: 120,
+            occurred_at: fixed::NOW.parse().unwrap(),
+        })
+    }
+
+    #[tokio::test]
+    async fn registers_with_default_capacity() {
+        let id = Uuid::now_v7();
+        CsmTest::with(fixed::services(vec![]))
+            .given_no_previous_events()
+            .when_async(CsmCommand::Register(register(id)))
+            .await
+            .then_expect_events(vec![registered(id)]);
+    }
+
+    #[tokio::test]
+    async fn refuses_a_second_registration() {
+        let id = Uuid::now_v7();
+        CsmTest::with(fixed::services(vec![]))
+            .given(vec![registered(id)])
+            .when_async(CsmCommand::Register(register(id)))
+            .await
+            .then_expect_error_message("this CSM is already registered");
+    }
+
+    #[tokio::test]
+    async fn refuses_a_bad_email_and_capacity() {
+        let id = Uuid::now_v7();
+        let mut bad_email = register(id);
+        bad_email.email = "nobody".into();
+        CsmTest::with(fixed::services(vec![]))
+            .given_no_previous_events()
+            .when_async(CsmCommand::Register(bad_email))
+            .await
+            .then_expect_error(CommandError::invalid(
+                "invalid_email",
+                "email",
+                "email must be an e-mail address",
+            ));
+        let mut no_capacity = register(id);
+        no_capacity.monthly_capacity_hours = Some(0);
+        CsmTest::with(fixed::services(vec![]))
+            .given_no_previous_events()
+            .when_async(CsmCommand::Register(no_capacity))
+            .await
+            .then_expect_error_message("monthly_capacity_hours must be between 1 and 744");
+    }
+}

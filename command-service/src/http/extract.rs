@@ -1,0 +1,135 @@
+//! Request extractors: a JSON body whose errors name the offending field, and the command
+//! context (who, why, from where) that becomes every event's metadata.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use events::metadata::{Actor, CommandMetadata, Source};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::error::ApiError;
+
+/// A JSON body: 415 without a JSON content type, 413 over the size limit, 400 when it is not
+/// JSON at all, 422 naming the field when a field is missing, unknown or of the wrong type.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest {
+                    code: "unreadable_body",
+                    message: rejection.body_text(),
+                }
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let field = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError::BadRequest {
+                code: "malformed_json",
+                message: format!("the body is not valid JSON: {inner}"),
+            },
+            _ => {
+                let message = inner.to_string();
+                // Unknown and missing fields are reported at the object; name the field itself.
+                let field = named_field(&message).map_or(field.clone(), |name| {
+                    if field == "." {
+                        name
+                    } else {
+                        format!("{field}.{name}")
+                    }
+                });
+                let code = if message.starts_with("unknown field") {
+                    "unknown_field"
+                } else if message.starts_with("missing field") {
+                    "missing_field"
+                } else {
+                    "invalid_type"
+                };
+                ApiError::validation(code, field, message)
+            }
+        }
+    })
+}
+
+/// The field name in serde's "unknown field `x`" / "missing field `x`" messages.
+fn named_field(message: &str) -> Option<String> {
+    if !(message.starts_with("unknown field") || message.starts_with("missing field")) {
+        return None;
+    }
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    Some(message[start..end].to_owned())
+}
+
+/// Who issued the command and under which correlation. Until bearer authentication lands the
+/// actor comes from `X-Actor-Id` / `X-Actor-Role` (default: an anonymous API caller).
+pub struct CommandContext(pub CommandMetadata);
+
+impl<S: Send + Sync> FromRequestParts<S> for CommandContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let uuid_header = |name: &'static str| -> Result<Option<Uuid>, ApiError> {
+            header(name)
+                .map(|value| {
+                    Uuid::parse_str(&value)
+                        .map_err(|_| ApiError::validation("invalid_header", name, format!("{name} must be a UUID")))
+                })
+                .transpose()
+        };
+        let source = match header("x-source") {
+            None => Source::Api,
+            Some(value) => Source::parse(&value).ok_or_else(|| {
+                ApiError::validation(
+                    "invalid_header",
+                    "x-source",
+                    "x-source is one of api, import, gainsight, outlook, partner_portal, system",
+                )
+            })?,
+        };
+        let causation_id = uuid_header("x-causation-id")?.unwrap_or_else(Uuid::now_v7);
+        Ok(CommandContext(CommandMetadata {
+            actor: Actor {
+                id: header("x-actor-id").unwrap_or_else(|| "anonymous".into()),
+                role: header("x-actor-role").unwrap_or_else(|| "api".into()),
+            },
+            correlation_id: uuid_header("x-correlation-id")?.unwrap_or(causation_id),
+            causation_id,
+            source,
+        }))
+    }
+}

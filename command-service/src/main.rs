@@ -1,0 +1,60 @@
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use command_service::relay::{Relay, RelayMetrics};
+use command_service::{migrate, Application, Settings};
+use events::service::telemetry;
+
+#[derive(Parser)]
+#[command(name = "command-service", about = "cstrack commands, event store and relay")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the REST API (and the relay unless CSTRACK_RELAY=false).
+    Serve(Settings),
+    /// Apply the event store migrations and exit.
+    Migrate(Settings),
+    /// Run only the relay.
+    Relay(Settings),
+    /// Record the deterministic demo portfolio (idempotent).
+    Seed(command_service::seed::SeedSettings),
+}
+
+async fn shutdown_signal() {
+    tokio::signal::ctrl_c().await.ok();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init("info,sqlx=warn,lapin=warn");
+    match Cli::parse().command {
+        Command::Serve(settings) => {
+            Application::build(&settings)
+                .await?
+                .run_until_stopped(shutdown_signal())
+                .await
+        }
+        Command::Migrate(settings) => {
+            let pool = settings.database.connect().await.context("connecting to PostgreSQL")?;
+            migrate(&pool).await.context("migrating the event store")?;
+            tracing::info!("event store migrated");
+            Ok(())
+        }
+        Command::Relay(settings) => {
+            let relay = Relay::new(
+                settings.relay_settings(),
+                RelayMetrics::register(&prometheus::Registry::new())?,
+            );
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let running = tokio::spawn(relay.run(stopped));
+            shutdown_signal().await;
+            stop.send_replace(true);
+            running.await.ok();
+            Ok(())
+        }
+        Command::Seed(settings) => command_service::seed::run(&settings).await,
+    }
+}

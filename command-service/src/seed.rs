@@ -1,0 +1,293 @@
+//! The deterministic demo portfolio: 4 CSMs and 60 customers over the three tiers, with a year
+//! of activities and monthly health scores ending today. Every fact goes through the same command
+//! handlers as the REST API, so it is validated, stored and relayed like any other. Running it
+//! again changes nothing: customers that exist are skipped.
+
+use anyhow::Context;
+use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
+use events::customer::{ActivityKind, Direction, HealthSource, StakeholderLevel, Tier};
+use events::metadata::{Actor, CommandMetadata, Source};
+use events::service::settings::DatabaseSettings;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::domain::csm::{CsmCommand, RegisterCsm};
+use crate::domain::customer::{AddStakeholder, CustomerCommand, LogActivity, OnboardCustomer, RecordHealthScore};
+use crate::domain::CommandError;
+use crate::http::Handlers;
+use crate::store::ExecuteError;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SeedSettings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+}
+
+const CSMS: [(&str, &str, &str); 4] = [
+    ("Dana Whitfield", "dana.whitfield@cstrack.example", "Enterprise"),
+    ("Marco Bianchi", "marco.bianchi@cstrack.example", "Enterprise"),
+    ("Aiko Tanaka", "aiko.tanaka@cstrack.example", "Growth"),
+    ("Samuel Osei", "samuel.osei@cstrack.example", "Growth"),
+];
+
+const NAMES: [&str; 20] = [
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Hooli",
+    "Vandelay",
+    "Pied Piper",
+    "Aperture",
+    "Black Mesa",
+    "Oscorp",
+    "Gringotts",
+    "Monarch",
+    "Massive Dynamic",
+    "Nakatomi",
+];
+const SUFFIXES: [&str; 3] = ["Corp", "Labs", "Group"];
+const INDUSTRIES: [&str; 5] = [
+    "Manufacturing",
+    "Financial Services",
+    "Healthcare",
+    "Retail",
+    "Software",
+];
+const ROLES: [(&str, StakeholderLevel); 5] = [
+    ("Chief Operating Officer", StakeholderLevel::Executive),
+    ("VP Customer Operations", StakeholderLevel::Executive),
+    ("Platform Owner", StakeholderLevel::Champion),
+    ("Operations Analyst", StakeholderLevel::User),
+    ("Support Lead", StakeholderLevel::User),
+];
+
+/// Fixed ids so a second run recognises what the first one recorded.
+fn seeded_id(kind: u128, n: u128) -> Uuid {
+    Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | (kind << 32) | n)
+}
+
+fn metadata() -> CommandMetadata {
+    let mut metadata = CommandMetadata::system(Source::Import);
+    metadata.actor = Actor {
+        id: "demo-seed".into(),
+        role: "admin".into(),
+    };
+    metadata
+}
+
+fn noon(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(12, 0, 0).expect("noon exists").and_utc()
+}
+
+pub async fn run(settings: &SeedSettings) -> anyhow::Result<()> {
+    let pool = settings.database.connect().await.context("connecting to PostgreSQL")?;
+    crate::migrate(&pool).await?;
+    let handlers = crate::handlers(&pool);
+    let summary = seed(&handlers, Utc::now().date_naive()).await?;
+    tracing::info!(customers = summary.0, events = summary.1, "demo portfolio recorded");
+    Ok(())
+}
+
+/// Records the portfolio ending on `today`; returns (customers created, events appended).
+pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usize, usize)> {
+    let metadata = metadata();
+    let mut rng = fastrand::Rng::with_seed(162_157);
+    let year_ago = today - Days::new(365);
+    let mut appended = 0;
+
+    let mut csm_ids = Vec::new();
+    for (n, (name, email, team)) in CSMS.iter().enumerate() {
+        let csm_id = seeded_id(1, n as u128);
+        let command = RegisterCsm {
+            csm_id: Some(csm_id),
+            name: (*name).into(),
+            email: (*email).into(),
+            team: (*team).into(),
+            monthly_capacity_hours: Some(if n == 0 { 140 } else { 120 }),
+            occurred_at: Some(noon(year_ago - Days::new(30))),
+        };
+        appended += skip_existing(
+            handlers
+                .csms
+                .execute(&csm_id.to_string(), CsmCommand::Register(command), &metadata)
+                .await,
+        )?;
+        csm_ids.push(csm_id);
+    }
+
+    let mut created = 0;
+    for n in 0..60_u32 {
+        let tier = match n % 5 {
+            0 => Tier::Enterprise,
+            1 | 2 => Tier::MidMarket,
+            _ => Tier::Smb,
+        };
+        let customer_id = seeded_id(2, u128::from(n));
+        let id = customer_id.to_string();
+        // The first CSM carries a heavier book, which the workload views should show.
+        let csm_id = csm_ids[if n % 7 == 0 { 0 } else { (n % 4) as usize }];
+        let base_arr: i64 = match tier {
+            Tier::Enterprise => 180_000 + rng.i64(0..220_000),
+            Tier::MidMarket => 45_000 + rng.i64(0..60_000),
+            Tier::Smb => 6_000 + rng.i64(0..18_000),
+        };
+        let onboarded_on = year_ago - Days::new(rng.u64(0..400));
+        let contract_start = onboarded_on;
+        let renewal_date = contract_start + Days::new(365 * (1 + u64::from(n % 3)));
+        let renewal_date = if renewal_date < today {
+            renewal_date + Days::new(365 * 3)
+        } else {
+            renewal_date
+        };
+        let onboard = OnboardCustomer {
+            customer_id: Some(customer_id),
+            name: format!("{} {}", NAMES[(n % 20) as usize], SUFFIXES[(n / 20) as usize]),
+            salesforce_id: format!("0015g0000{:09}", 100_000 + n).chars().take(18).collect(),
+            tier,
+            arr: Decimal::new(base_arr * 100, 2),
+            industry: INDUSTRIES[(n % 5) as usize].into(),
+            account_manager: "Jordan Lee".into(),
+            csm_id,
+            products_owned: vec!["Platform".into(), "Analytics".into()]
+                .into_iter()
+                .take(1 + (n % 2) as usize)
+                .collect(),
+            contract_start,
+            renewal_date,
+            occurred_at: Some(noon(onboarded_on)),
+        };
+        match handlers
+            .customers
+            .execute(&id, CustomerCommand::Onboard(onboard), &metadata)
+            .await
+        {
+            Ok(result) => appended += result.event_ids.len(),
+            Err(ExecuteError::Rejected(CommandError::Conflict { .. })) => continue,
+            Err(error) => return Err(error.into()),
+        }
+        created += 1;
+
+        let mut stakeholders = Vec::new();
+        for (k, (role, level)) in ROLES.iter().take(2 + (n % 4) as usize).enumerate() {
+            let stakeholder_id = seeded_id(3, u128::from(n) * 16 + k as u128);
+            let add = AddStakeholder {
+                stakeholder_id: Some(stakeholder_id),
+                name: format!("Contact {} of {}", k + 1, n + 1),
+                role: (*role).into(),
+                level: *level,
+                email: None,
+                occurred_at: Some(noon(onboarded_on)),
+            };
+            appended += handlers
+                .customers
+                .execute(&id, CustomerCommand::AddStakeholder(add), &metadata)
+                .await?
+                .event_ids
+                .len();
+            stakeholders.push(stakeholder_id);
+        }
+
+        // Touches per month by tier, scaled by how engaged this account is; every sixth account
+        // has gone quiet for the last weeks, so the coverage report has real gaps to show.
+        let monthly = match tier {
+            Tier::Enterprise => 6,
+            Tier::MidMarket => 3,
+            Tier::Smb => 1,
+        };
+        let engagement = 0.5 + rng.f64();
+        let silent_days = if n % 6 == 5 { 20 + rng.u64(0..40) } else { 0 };
+        let start = onboarded_on.max(year_ago);
+        let mut day = start;
+        while day <= today - Days::new(silent_days) {
+            let gap_days = ((30.0 / (f64::from(monthly) * engagement)).max(1.0) * (0.5 + rng.f64())) as u64;
+            day = day + Days::new(gap_days.max(1));
+            if day > today - Days::new(silent_days) || day > today {
+                break;
+            }
+            let kind = match rng.u32(0..10) {
+                0..=4 => ActivityKind::Email,
+                5 | 6 => ActivityKind::Meeting,
+                7 => ActivityKind::Call,
+                8 if tier != Tier::Smb => ActivityKind::Qbr,
+                _ => ActivityKind::Note,
+            };
+            let outbound = rng.bool();
+            let participants: Vec<Uuid> = stakeholders
+                .iter()
+                .copied()
+                .filter(|_| rng.u32(0..3) == 0)
+                .take(3)
+                .collect();
+            let participants = if participants.is_empty() {
+                vec![stakeholders[0]]
+            } else {
+                participants
+            };
+            let occurred_at = noon(day) - Duration::minutes(rng.i64(0..240));
+            let log = LogActivity {
+                activity_id: None,
+                kind,
+                direction: if outbound {
+                    Direction::Outbound
+                } else {
+                    Direction::Inbound
+                },
+                occurred_at: occurred_at.min(Utc::now()),
+                duration_minutes: kind.is_meeting().then(|| 30 + 15 * rng.u32(0..4)),
+                participants,
+                response_received: (kind == ActivityKind::Email && outbound).then(|| rng.u32(0..10) < 7),
+                response_time_hours: (kind == ActivityKind::Email && outbound).then(|| f64::from(rng.u32(1..72))),
+                subject: format!("{} with {}", kind.as_str(), NAMES[(n % 20) as usize]),
+                logged_by: Some("demo-seed".into()),
+            };
+            appended += handlers
+                .customers
+                .execute(&id, CustomerCommand::LogActivity(log), &metadata)
+                .await?
+                .event_ids
+                .len();
+        }
+
+        // Monthly Gainsight scores drifting around a per-account level.
+        let mut score: f64 = 35.0 + rng.f64() * 55.0;
+        let mut measured = start;
+        while measured <= today {
+            score = (score + (rng.f64() - 0.5) * 12.0).clamp(5.0, 98.0);
+            let record = RecordHealthScore {
+                score: (score * 10.0).round() / 10.0,
+                source: HealthSource::Gainsight,
+                reason: None,
+                risk_factors: if score < 50.0 {
+                    vec!["declining usage".into()]
+                } else {
+                    vec![]
+                },
+                measured_at: Some(noon(measured).min(Utc::now())),
+            };
+            appended += handlers
+                .customers
+                .execute(&id, CustomerCommand::RecordHealthScore(record), &metadata)
+                .await?
+                .event_ids
+                .len();
+            measured = measured + Days::new(30);
+        }
+    }
+    Ok((created, appended))
+}
+
+/// Counts appended events, treating "already exists" as done.
+fn skip_existing(result: Result<crate::store::Appended, ExecuteError>) -> anyhow::Result<usize> {
+    match result {
+        Ok(appended) => Ok(appended.event_ids.len()),
+        Err(ExecuteError::Rejected(CommandError::Conflict { .. })) => Ok(0),
+        Err(error) => Err(error.into()),
+    }
+}
