@@ -1,1 +1,109 @@
+//! The projection side of cstrack: RabbitMQ consumers that fold the event stream into read
+//! models, each event applied exactly once with its checkpoint.
 
+pub mod coverage;
+pub mod projector;
+pub mod worker;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use events::service::ops::{self, FlagReady, PostgresReady};
+use events::service::settings::{BrokerSettings, DatabaseSettings};
+use prometheus::Registry;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use worker::{ProjectionWorkers, WorkerMetrics, WorkerSettings};
+
+/// Applies the read-model migrations. The event store's migrations live in the same database
+/// under other versions, so versions applied by them are not an error here.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut migrator = sqlx::migrate!();
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await
+}
+
+/// Every projector this service runs.
+pub fn projectors() -> Vec<Arc<dyn projector::Projector>> {
+    vec![Arc::new(coverage::CoverageProjector)]
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Settings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub broker: BrokerSettings,
+    /// Address of the health and metrics endpoints.
+    #[arg(long, env = "CSTRACK_PROJECTION_ADDR", default_value = "127.0.0.1:8083")]
+    pub listen: SocketAddr,
+    /// Deliveries in flight per partition.
+    #[arg(long, env = "CSTRACK_PREFETCH", default_value_t = 64)]
+    pub prefetch: u16,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    workers: ProjectionWorkers,
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let pool = settings.database.connect().await.context("connecting to PostgreSQL")?;
+        migrate(&pool).await.context("migrating the read models")?;
+        let registry = Registry::new();
+        let workers = ProjectionWorkers::new(
+            pool.clone(),
+            WorkerSettings {
+                amqp_url: settings.broker.amqp_url.clone(),
+                topology: settings.broker.topology(),
+                prefetch: settings.prefetch,
+            },
+            projectors(),
+            WorkerMetrics::register(&registry)?,
+        );
+        let router = ops::router(
+            registry,
+            vec![
+                Box::new(PostgresReady(pool)),
+                Box::new(FlagReady {
+                    name: "broker",
+                    flag: workers.connected(),
+                }),
+            ],
+        );
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        Ok(Application {
+            listener,
+            router,
+            workers,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|address| address.port())
+            .unwrap_or_default()
+    }
+
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let workers = tokio::spawn(self.workers.run(stopped));
+        tracing::info!(address = %self.listener.local_addr()?, "projection service listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        stop.send_replace(true);
+        workers.await.ok();
+        Ok(())
+    }
+}

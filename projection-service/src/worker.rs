@@ -1,0 +1,259 @@
+//! Consumes every projector's partition queues and applies each delivery exactly once.
+//!
+//! One connection per process, one channel and consumer per partition queue; a partition's
+//! deliveries are handled one after another, so a customer's events apply in order. A delivery is
+//! acked only after its transaction committed. Database outages are waited out without spending
+//! the message's delivery budget; an event that fails to apply is requeued, and after
+//! `DELIVERY_LIMIT` deliveries the broker moves it to the dead-letter queue. A broken broker
+//! connection ends the session and the workers reconnect; unacked deliveries come back and are
+//! skipped as duplicates where they had been applied.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use events::service::amqp;
+use events::topology::Topology;
+use events::EventEnvelope;
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::{FieldTable, ShortString};
+use prometheus::{IntCounterVec, Opts, Registry};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::projector::{apply_once, Applied, Projector};
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub amqp_url: String,
+    pub topology: Topology,
+    /// Deliveries in flight per partition.
+    pub prefetch: u16,
+}
+
+#[derive(Clone)]
+pub struct WorkerMetrics {
+    applied: IntCounterVec,
+    duplicates: IntCounterVec,
+    gaps: IntCounterVec,
+    failures: IntCounterVec,
+}
+
+impl WorkerMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let counter = |name: &str, help: &str| -> prometheus::Result<IntCounterVec> {
+            let counter = IntCounterVec::new(Opts::new(name, help), &["projector"])?;
+            registry.register(Box::new(counter.clone()))?;
+            Ok(counter)
+        };
+        Ok(WorkerMetrics {
+            applied: counter(
+                "cstrack_projection_events_applied_total",
+                "Events applied to a read model",
+            )?,
+            duplicates: counter(
+                "cstrack_projection_duplicates_total",
+                "Deliveries skipped as already applied",
+            )?,
+            gaps: counter(
+                "cstrack_projection_gaps_filled_total",
+                "Deliveries that found earlier events missing",
+            )?,
+            failures: counter(
+                "cstrack_projection_failures_total",
+                "Deliveries that failed to apply and were requeued",
+            )?,
+        })
+    }
+}
+
+pub struct ProjectionWorkers {
+    pool: PgPool,
+    settings: WorkerSettings,
+    projectors: Vec<Arc<dyn Projector>>,
+    metrics: WorkerMetrics,
+    connected: Arc<AtomicBool>,
+}
+
+impl ProjectionWorkers {
+    pub fn new(
+        pool: PgPool,
+        settings: WorkerSettings,
+        projectors: Vec<Arc<dyn Projector>>,
+        metrics: WorkerMetrics,
+    ) -> Self {
+        ProjectionWorkers {
+            pool,
+            settings,
+            projectors,
+            metrics,
+            connected: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// True while every partition has a consumer.
+    pub fn connected(&self) -> Arc<AtomicBool> {
+        self.connected.clone()
+    }
+
+    /// Runs until `shutdown` turns true, reconnecting whenever the broker connection breaks.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            tokio::select! {
+                result = self.session() => {
+                    tracing::warn!(error = format!("{result:#}"), "projection session ended; reconnecting");
+                }
+                _ = shutdown.changed() => return,
+            }
+            self.connected.store(false, Ordering::Relaxed);
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// One broker connection's worth of consuming; returns why it ended.
+    async fn session(&self) -> anyhow::Error {
+        let topology = &self.settings.topology;
+        let connection =
+            match amqp::connect(&self.settings.amqp_url, &format!("{}-projection", topology.prefix())).await {
+                Ok(connection) => connection,
+                Err(error) => return error.into(),
+            };
+        let mut partitions = JoinSet::new();
+        let started: anyhow::Result<()> = async {
+            amqp::declare_topology(&connection.create_channel().await?, topology).await?;
+            for projector in &self.projectors {
+                for partition in 0..topology.partitions() {
+                    let channel = connection.create_channel().await?;
+                    channel
+                        .basic_qos(self.settings.prefetch, BasicQosOptions::default())
+                        .await?;
+                    let queue = topology.projector_queue(projector.name(), partition);
+                    let consumer = channel
+                        .basic_consume(
+                            ShortString::from(queue.clone()),
+                            ShortString::from(format!("{queue}-{}", std::process::id())),
+                            BasicConsumeOptions::default(),
+                            FieldTable::default(),
+                        )
+                        .await?;
+                    let (pool, projector, metrics) = (self.pool.clone(), projector.clone(), self.metrics.clone());
+                    partitions.spawn(async move {
+                        // The channel must live as long as its consumer.
+                        let _channel = channel;
+                        consume(pool, projector, consumer, metrics).await
+                    });
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(error) = started {
+            return error;
+        }
+        self.connected.store(true, Ordering::Relaxed);
+        tracing::info!(partitions = topology.partitions(), "projection workers consuming");
+        // Any partition stopping means its channel or the connection broke: start over.
+        let ended = partitions.join_next().await;
+        partitions.abort_all();
+        drop(connection.close(0, ShortString::from("reconnecting")).await);
+        match ended {
+            Some(Ok(error)) => error,
+            Some(Err(join)) => anyhow!("partition task failed: {join}"),
+            None => anyhow!("no partitions to consume"),
+        }
+    }
+}
+
+async fn consume(
+    pool: PgPool,
+    projector: Arc<dyn Projector>,
+    mut consumer: lapin::Consumer,
+    metrics: WorkerMetrics,
+) -> anyhow::Error {
+    while let Some(delivery) = consumer.next().await {
+        let result = match delivery {
+            Ok(delivery) => handle(&pool, projector.as_ref(), delivery, &metrics).await,
+            Err(error) => Err(error.into()),
+        };
+        if let Err(error) = result {
+            return error;
+        }
+    }
+    anyhow!("consumer was cancelled")
+}
+
+async fn handle(
+    pool: &PgPool,
+    projector: &dyn Projector,
+    delivery: Delivery,
+    metrics: &WorkerMetrics,
+) -> anyhow::Result<()> {
+    let name = projector.name();
+    let envelope: EventEnvelope = match serde_json::from_slice(&delivery.data) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            // Not an event at all: no number of retries will help.
+            metrics.failures.with_label_values(&[name]).inc();
+            tracing::error!(projector = name, %error, "undecodable message dead-lettered");
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: false,
+                    multiple: false,
+                })
+                .await?;
+            return Ok(());
+        }
+    };
+    let span = tracing::info_span!(
+        "project",
+        projector = name,
+        stream_id = %envelope.stream_id,
+        sequence = envelope.sequence,
+        event_id = %envelope.metadata.event_id
+    );
+    let _entered = span.enter();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match apply_once(pool, projector, &envelope).await {
+            Ok(Applied::Duplicate) => {
+                metrics.duplicates.with_label_values(&[name]).inc();
+                delivery.ack(BasicAckOptions::default()).await?;
+                return Ok(());
+            }
+            Ok(Applied::Applied { gap_filled }) => {
+                metrics.applied.with_label_values(&[name]).inc_by(gap_filled as u64 + 1);
+                if gap_filled > 0 {
+                    metrics.gaps.with_label_values(&[name]).inc();
+                    tracing::info!(gap_filled, "filled a gap from the store");
+                }
+                delivery.ack(BasicAckOptions::default()).await?;
+                return Ok(());
+            }
+            Err(error) if error.is_transient() => {
+                tracing::warn!(%error, "database unavailable; retrying the delivery");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => {
+                metrics.failures.with_label_values(&[name]).inc();
+                tracing::error!(%error, redelivered = delivery.redelivered, "event failed to apply; requeued");
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        multiple: false,
+                    })
+                    .await?;
+                return Ok(());
+            }
+        }
+    }
+}
