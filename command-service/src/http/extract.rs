@@ -57,8 +57,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             },
             _ => {
                 let message = inner.to_string();
-                // Unknown and missing fields are reported at the object; name the field itself.
-                let field = named_field(&message).map_or(field.clone(), |name| {
+                // A missing field is reported at its parent object; name the field itself.
+                let field = missing_field(&message).map_or(field.clone(), |name| {
                     if field == "." {
                         name
                     } else {
@@ -78,9 +78,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// The field name in serde's "unknown field `x`" / "missing field `x`" messages.
-fn named_field(message: &str) -> Option<String> {
-    if !(message.starts_with("unknown field") || message.starts_with("missing field")) {
+/// The field name in serde's "missing field `x`" message.
+fn missing_field(message: &str) -> Option<String> {
+    if !message.starts_with("missing field") {
         return None;
     }
     let start = message.find('`')? + 1;
