@@ -68,6 +68,13 @@ pub struct AccountCoverage {
     pub raw_score: f64,
 }
 
+/// Money is reported with exactly two decimal places.
+pub fn money(value: Decimal) -> Decimal {
+    let mut value = value;
+    value.rescale(2);
+    value
+}
+
 pub fn account_coverage(facts: &AccountFacts) -> AccountCoverage {
     let standard = CoverageStandard::for_tier(facts.tier);
     let assessment = assess(&facts.inputs, &standard);
@@ -75,7 +82,7 @@ pub fn account_coverage(facts: &AccountFacts) -> AccountCoverage {
         customer_id: facts.customer_id,
         name: facts.name.clone(),
         tier: facts.tier.into(),
-        arr: facts.arr,
+        arr: money(facts.arr),
         csm_id: facts.csm_id,
         csm_name: facts.csm_name.clone(),
         as_of: Date(facts.inputs.as_of),
@@ -108,7 +115,7 @@ pub fn account_coverage(facts: &AccountFacts) -> AccountCoverage {
             .map(|score| formulas::HealthColour::of(score).into()),
         rank: GapRank {
             priority: assessment.priority,
-            arr: facts.arr,
+            arr: money(facts.arr),
             days_since_contact: facts.inputs.scoring_days_since_contact(),
         },
         raw_status: assessment.status,
@@ -153,7 +160,7 @@ fn status_counts(accounts: &[&AccountCoverage]) -> StatusCounts {
         under_covered_pct: percentage(under, total),
         over_covered_pct: percentage(over, total),
         average_score: round1(average),
-        arr: accounts.iter().map(|account| account.arr).sum(),
+        arr: money(accounts.iter().map(|account| account.arr).sum()),
     }
 }
 
@@ -250,7 +257,7 @@ pub fn build_report(
     } else {
         (
             all.len() as f64 / team_size as f64,
-            (total_arr / Decimal::from(team_size)).round_dp(2),
+            money((total_arr / Decimal::from(team_size)).round_dp(2)),
         )
     };
 
@@ -325,7 +332,7 @@ fn portfolio(
             TierSlice {
                 tier: tier.into(),
                 accounts: in_tier.len(),
-                arr: in_tier.iter().map(|a| a.arr).sum(),
+                arr: money(in_tier.iter().map(|a| a.arr).sum()),
             }
         })
         .collect();
@@ -341,7 +348,7 @@ fn portfolio(
         HealthSlice {
             colour,
             accounts: matching.len(),
-            arr: matching.iter().map(|a| a.arr).sum(),
+            arr: money(matching.iter().map(|a| a.arr).sum()),
         }
     })
     .collect();
@@ -350,7 +357,7 @@ fn portfolio(
         csm_id,
         csm_name,
         accounts_vs_team_average: round1(coverage.accounts as f64 - average_accounts),
-        arr_vs_team_average: coverage.arr - average_arr,
+        arr_vs_team_average: money(coverage.arr - average_arr),
         coverage,
         by_tier,
         by_health,

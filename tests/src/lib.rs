@@ -1,1 +1,384 @@
+//! A whole cstrack system for one test: its own database, its own exchange and queue names, the
+//! three services started in-process exactly as production starts them, on random ports, and a
+//! client with one method per endpoint. Logs only when `TEST_LOG` is set.
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, NaiveDate, Utc};
+use command_service::relay::{Relay, RelayMetrics};
+use events::service::settings::{BrokerSettings, DatabaseSettings};
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::types::ShortString;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub const ADMIN_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// Prefix of every test database and broker name, so leftovers of an interrupted run can be
+/// found and removed (`deploy/test.sh` does).
+pub const TEST_PREFIX: &str = "cstrack_t";
+const PARTITIONS: u16 = 2;
+
+pub fn init_test_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        events::service::telemetry::init("info,sqlx=warn,lapin=warn");
+    }
+}
+
+pub struct TestSystem {
+    pub name: String,
+    pub database_url: String,
+    pub pool: PgPool,
+    pub http: reqwest::Client,
+    pub command_url: String,
+    pub graphql_url: String,
+    command_settings: command_service::Settings,
+    stop: watch::Sender<bool>,
+    services: Vec<JoinHandle<()>>,
+    relay: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+}
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("a socket address")
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    stop.wait_for(|stopped| *stopped).await.ok();
+}
+
+impl TestSystem {
+    /// Starts everything: migrations, command service, relay, projection service and query API.
+    pub async fn spawn() -> anyhow::Result<Self> {
+        init_test_logging();
+        let name = format!("{TEST_PREFIX}_{}", &Uuid::now_v7().simple().to_string()[20..]);
+        let mut admin = PgConnection::connect(ADMIN_DATABASE_URL)
+            .await
+            .context("connecting to PostgreSQL")?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await?;
+        admin.close().await.ok();
+        let database_url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        let database = DatabaseSettings {
+            database_url: database_url.clone(),
+            database_pool: 8,
+        };
+        let broker = BrokerSettings {
+            amqp_url: AMQP_URL.into(),
+            amqp_prefix: name.clone(),
+            partitions: PARTITIONS,
+        };
+
+        let (stop, stop_rx) = watch::channel(false);
+        let command_settings = command_service::Settings {
+            database: database.clone(),
+            broker: broker.clone(),
+            listen: any_port(),
+            relay: false,
+        };
+        let command = command_service::Application::build(&command_settings).await?;
+        let command_url = format!("http://127.0.0.1:{}", command.port());
+        let projection = projection_service::Application::build(&projection_service::Settings {
+            database: database.clone(),
+            broker,
+            listen: any_port(),
+            prefetch: 16,
+        })
+        .await?;
+        let query = query_api::Application::build(&query_api::Settings {
+            database: database.clone(),
+            listen: any_port(),
+            graphiql: false,
+        })
+        .await?;
+        let graphql_url = format!("http://127.0.0.1:{}/graphql", query.port());
+        let services = vec![
+            tokio::spawn(async move {
+                command.run_until_stopped(stopped(stop_rx.clone())).await.ok();
+            }),
+            tokio::spawn({
+                let stop_rx = stop.subscribe();
+                async move {
+                    projection.run_until_stopped(stopped(stop_rx)).await.ok();
+                }
+            }),
+            tokio::spawn({
+                let stop_rx = stop.subscribe();
+                async move {
+                    query.run_until_stopped(stopped(stop_rx)).await.ok();
+                }
+            }),
+        ];
+        let pool = database.connect().await?;
+        let mut system = TestSystem {
+            name,
+            database_url,
+            pool,
+            http: reqwest::Client::new(),
+            command_url,
+            graphql_url,
+            command_settings,
+            stop,
+            services,
+            relay: None,
+        };
+        system.start_relay();
+        Ok(system)
+    }
+
+    /// Starts the relay (the command service's own, run here so a test can kill it).
+    pub fn start_relay(&mut self) {
+        let relay = Relay::new(
+            self.command_settings.relay_settings(),
+            RelayMetrics::register(&prometheus::Registry::new()).expect("fresh registry"),
+        );
+        let (stop, stopped) = watch::channel(false);
+        self.relay = Some((stop, tokio::spawn(relay.run(stopped))));
+    }
+
+    /// Kills the relay where it stands, as a crash would: no orderly shutdown.
+    pub async fn kill_relay(&mut self) {
+        if let Some((_stop, task)) = self.relay.take() {
+            task.abort();
+            task.await.ok();
+        }
+    }
+
+    /// Stops every service and removes the database and the broker objects of this test.
+    pub async fn stop(mut self) {
+        self.kill_relay().await;
+        self.stop.send_replace(true);
+        for service in self.services.drain(..) {
+            service.await.ok();
+        }
+        self.pool.close().await;
+        if let Ok(connection) = events::service::amqp::connect(AMQP_URL, "test-cleanup").await {
+            if let Ok(channel) = connection.create_channel().await {
+                let topology = events::topology::Topology::new(self.name.clone(), PARTITIONS);
+                let mut queues = vec![topology.dead_letter_queue()];
+                for projector in events::topology::PROJECTORS {
+                    queues.extend((0..PARTITIONS).map(|partition| topology.projector_queue(projector, partition)));
+                }
+                for queue in queues {
+                    channel
+                        .queue_delete(ShortString::from(queue), QueueDeleteOptions::default())
+                        .await
+                        .ok();
+                }
+                for exchange in [topology.events_exchange(), topology.dead_letter_exchange()] {
+                    channel
+                        .exchange_delete(ShortString::from(exchange), ExchangeDeleteOptions::default())
+                        .await
+                        .ok();
+                }
+            }
+            connection.close(0, ShortString::from("done")).await.ok();
+        }
+        if let Ok(mut admin) = PgConnection::connect(ADMIN_DATABASE_URL).await {
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                .execute(&mut admin)
+                .await
+                .ok();
+        }
+    }
+
+    // ---- REST ------------------------------------------------------------------------------
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.command_url));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("the command service answers");
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Posts and insists on `expected`, returning the body.
+    pub async fn post_ok(&self, path: &str, body: &Value) -> Value {
+        let (status, answer) = self.post(path, body).await;
+        assert!(status.is_success(), "POST {path} answered {status}: {answer}");
+        answer
+    }
+
+    pub async fn register_csm(&self, name: &str) -> Uuid {
+        let slug = name.to_lowercase().replace(' ', ".");
+        let answer = self
+            .post_ok(
+                "/api/v1/csms",
+                &json!({"name": name, "email": format!("{slug}@example.com")}),
+            )
+            .await;
+        uuid(&answer["csm_id"])
+    }
+
+    /// Onboards a customer; `extra` overrides the defaults.
+    pub async fn onboard(&self, name: &str, tier: &str, arr: &str, csm_id: Uuid, onboarded_at: DateTime<Utc>) -> Uuid {
+        let answer = self
+            .post_ok(
+                "/api/v1/customers",
+                &json!({
+                    "name": name,
+                    "salesforce_id": "0015g00000AbCdEAAV",
+                    "tier": tier,
+                    "arr": arr,
+                    "csm_id": csm_id,
+                    "contract_start": onboarded_at.date_naive(),
+                    "renewal_date": "2027-12-31",
+                    "occurred_at": onboarded_at,
+                }),
+            )
+            .await;
+        uuid(&answer["customer_id"])
+    }
+
+    pub async fn add_stakeholder(&self, customer: Uuid, name: &str, level: &str) -> Uuid {
+        let answer = self
+            .post_ok(
+                &format!("/api/v1/customers/{customer}/stakeholders"),
+                &json!({"name": name, "role": "Director", "level": level}),
+            )
+            .await;
+        uuid(&answer["stakeholder_id"])
+    }
+
+    /// Logs an activity of `kind` on `day` at noon UTC with the given participants.
+    pub async fn log_activity(&self, customer: Uuid, kind: &str, day: NaiveDate, participants: &[Uuid]) -> Value {
+        self.post_ok(
+            &format!("/api/v1/customers/{customer}/activities"),
+            &json!({
+                "kind": kind,
+                "direction": "outbound",
+                "occurred_at": day.and_hms_opt(12, 0, 0).unwrap().and_utc(),
+                "duration_minutes": if kind == "meeting" || kind == "qbr" { json!(60) } else { Value::Null },
+                "participants": participants,
+                "subject": format!("{kind} on {day}"),
+            }),
+        )
+        .await
+    }
+
+    pub async fn record_health(&self, customer: Uuid, score: f64, day: NaiveDate) -> Value {
+        self.post_ok(
+            &format!("/api/v1/customers/{customer}/health-scores"),
+            &json!({"score": score, "source": "gainsight", "measured_at": day.and_hms_opt(8, 0, 0).unwrap().and_utc()}),
+        )
+        .await
+    }
+
+    // ---- GraphQL ---------------------------------------------------------------------------
+
+    /// Runs a query and returns `data`, failing the test on GraphQL errors.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let answer = self.graphql_raw(query, variables).await;
+        assert!(answer.get("errors").is_none(), "GraphQL errors: {answer}");
+        answer["data"].clone()
+    }
+
+    pub async fn graphql_raw(&self, query: &str, variables: Value) -> Value {
+        self.http
+            .post(&self.graphql_url)
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .expect("the query API answers")
+            .json()
+            .await
+            .expect("GraphQL answers JSON")
+    }
+
+    /// Every event appended so far has been applied by the coverage projector.
+    pub async fn projected(&self) -> anyhow::Result<bool> {
+        let (appended, applied): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM events),
+                    (SELECT COALESCE(sum(last_sequence), 0)::bigint FROM projector_checkpoints WHERE projector = 'coverage')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(appended == applied)
+    }
+
+    /// Waits until the read models have caught up with the store.
+    pub async fn caught_up(&self) {
+        eventually(Duration::from_secs(20), || async {
+            self.projected().await.unwrap_or(false)
+        })
+        .await
+        .expect("the read models catch up with the store");
+    }
+}
+
+pub fn uuid(value: &Value) -> Uuid {
+    value
+        .as_str()
+        .and_then(|text| Uuid::parse_str(text).ok())
+        .unwrap_or_else(|| panic!("not a UUID: {value}"))
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("condition still false after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Closes the broker connections named `name` from the broker's side, as a network failure or
+/// broker restart would.
+pub fn close_broker_connections(name: &str) -> anyhow::Result<usize> {
+    // The tab-separated listing gives pids in the form `close_connection` accepts.
+    let output = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_connections",
+            "-q",
+            "--no-table-headers",
+            "pid",
+            "client_properties",
+        ])
+        .output()
+        .context("running rabbitmqctl")?;
+    let listing = String::from_utf8_lossy(&output.stdout);
+    let marker = format!("\"connection_name\",\"{name}\"");
+    let mut closed = 0;
+    for line in listing.lines().filter(|line| line.contains(&marker)) {
+        let pid = line.split('\t').next().unwrap_or_default();
+        let status = std::process::Command::new("rabbitmqctl")
+            .args(["close_connection", pid, "test: simulated connection loss"])
+            .output()?
+            .status;
+        if status.success() {
+            closed += 1;
+        }
+    }
+    Ok(closed)
+}
+
+pub const ACCOUNT_COVERAGE: &str = "query($id: UUID!, $asOf: Date) {
+  accountCoverage(customerId: $id, asOf: $asOf) {
+    customerId name tier arr lastContactDate daysSinceContact touches30d meetings90d stakeholdersEngaged
+    standards { maxDaysBetweenContact expectedTouchesPerMonth minMeetingsPerQuarter stakeholderBreadth }
+    score deductions { contact touches meetings stakeholders } gapAreas status priority atRisk healthScore healthColour
+  }
+}";
