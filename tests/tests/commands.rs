@@ -1,0 +1,262 @@
+//! The REST command API as a client sees it: answers of accepted commands, and refusals with a
+//! status, an error code and the offending field, that append nothing.
+
+use chrono::{Duration, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tests::TestSystem;
+use uuid::Uuid;
+
+async fn event_count(system: &TestSystem) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap()
+}
+
+fn onboarding(csm: Uuid) -> Value {
+    json!({
+        "name": "Acme Corp",
+        "salesforce_id": "0015g00000AbCdEAAV",
+        "tier": "Enterprise",
+        "arr": "250000.00",
+        "csm_id": csm,
+        "contract_start": "2025-01-01",
+        "renewal_date": "2026-12-31",
+    })
+}
+
+fn with(mut body: Value, field: &str, value: Value) -> Value {
+    body[field] = value;
+    body
+}
+
+#[tokio::test]
+async fn accepted_commands_answer_with_stream_sequence_and_event_ids() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let customer_id = Uuid::now_v7();
+    let answer = system
+        .post_ok(
+            "/api/v1/customers",
+            &with(onboarding(csm), "customer_id", json!(customer_id)),
+        )
+        .await;
+    assert_eq!(answer["stream_type"], "Customer");
+    assert_eq!(answer["stream_id"], json!(customer_id.to_string()));
+    assert_eq!(answer["customer_id"], json!(customer_id));
+    assert_eq!(answer["sequence"], 1);
+    let event_id: Uuid = answer["event_ids"][0].as_str().unwrap().parse().unwrap();
+    assert_eq!(event_id.get_version_num(), 7);
+
+    let other = system.register_csm("Marco Bianchi").await;
+    let (status, answer) = system
+        .send(
+            Method::PUT,
+            &format!("/api/v1/customers/{customer_id}/csm"),
+            Some(&json!({"csm_id": other, "reason": "territory"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["sequence"], 2);
+
+    let metadata: Value = sqlx::query_scalar("SELECT metadata FROM events WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    assert_eq!(metadata["source"], "api");
+    assert!(metadata["correlation_id"].as_str().is_some());
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_code_and_field_and_appends_nothing() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let customer = system.post_ok("/api/v1/customers", &onboarding(csm)).await["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = event_count(&system).await;
+    let future = (Utc::now() + Duration::days(2)).to_rfc3339();
+
+    let health = format!("/api/v1/customers/{customer}/health-scores");
+    let activities = format!("/api/v1/customers/{customer}/activities");
+    let unknown_customer = format!("/api/v1/customers/{}/activities", Uuid::now_v7());
+    let cases: Vec<(&str, Value, StatusCode, &str, Option<&str>)> = vec![
+        (
+            "/api/v1/customers",
+            with(onboarding(csm), "salesforce_id", json!("123")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_salesforce_id",
+            Some("salesforce_id"),
+        ),
+        (
+            "/api/v1/customers",
+            with(onboarding(csm), "arr", json!("-1")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "negative_arr",
+            Some("arr"),
+        ),
+        (
+            "/api/v1/customers",
+            with(onboarding(csm), "renewal_date", json!("2024-01-01")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "renewal_before_contract_start",
+            Some("renewal_date"),
+        ),
+        (
+            "/api/v1/customers",
+            with(onboarding(csm), "tier", json!("Gold")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_type",
+            Some("tier"),
+        ),
+        (
+            "/api/v1/customers",
+            with(onboarding(csm), "arr", json!(true)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_type",
+            Some("arr"),
+        ),
+        (
+            "/api/v1/customers",
+            with(onboarding(csm), "nickname", json!("x")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_field",
+            Some("nickname"),
+        ),
+        (
+            "/api/v1/customers",
+            with(onboarding(Uuid::now_v7()), "name", json!("Ghost")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_csm",
+            Some("csm_id"),
+        ),
+        (
+            "/api/v1/customers",
+            json!({"name": "no fields"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_field",
+            Some("salesforce_id"),
+        ),
+        (
+            &health,
+            json!({"score": 101, "source": "gainsight"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "out_of_range",
+            Some("score"),
+        ),
+        (
+            &health,
+            json!({"score": 40, "source": "manual"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason_required",
+            Some("reason"),
+        ),
+        (
+            &activities,
+            json!({"kind": "email", "direction": "outbound", "occurred_at": future}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "in_future",
+            Some("occurred_at"),
+        ),
+        (
+            &activities,
+            json!({"kind": "email", "direction": "outbound", "occurred_at": Utc::now(), "participants": [Uuid::now_v7()]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_stakeholder",
+            Some("participants"),
+        ),
+        (
+            &unknown_customer,
+            json!({"kind": "email", "direction": "outbound", "occurred_at": Utc::now()}),
+            StatusCode::NOT_FOUND,
+            "customer_not_found",
+            None,
+        ),
+        (
+            "/api/v1/customers",
+            with(onboarding(csm), "customer_id", json!(customer)),
+            StatusCode::CONFLICT,
+            "already_exists",
+            None,
+        ),
+    ];
+    for (path, body, status, code, field) in cases {
+        let (actual, answer) = system.post(path, &body).await;
+        assert_eq!(actual, status, "{path} {body} -> {answer}");
+        assert_eq!(answer["error"], code, "{path} {body} -> {answer}");
+        assert!(answer["message"].as_str().is_some_and(|message| !message.is_empty()));
+        if let Some(field) = field {
+            assert!(answer["fields"][field].is_string(), "{field} named in {answer}");
+        }
+    }
+
+    // Not JSON, not declared as JSON, too large, unknown activity.
+    let raw = |body: &'static str, content_type: &'static str| {
+        system
+            .http
+            .post(format!("{}/api/v1/customers", system.command_url))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let malformed = raw("{not json", "application/json").await.unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.json::<Value>().await.unwrap()["error"], "malformed_json");
+    let text = raw("{}", "text/plain").await.unwrap();
+    assert_eq!(text.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = system
+        .http
+        .post(format!("{}/api/v1/customers", system.command_url))
+        .json(&json!({"name": "x".repeat(300_000)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(huge.json::<Value>().await.unwrap()["error"], "payload_too_large");
+    let (status, answer) = system
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/customers/{customer}/activities/{}", Uuid::now_v7()),
+            Some(&json!({"reason": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (StatusCode::NOT_FOUND, json!("activity_not_found"))
+    );
+
+    assert_eq!(
+        event_count(&system).await,
+        before,
+        "no refused command appended anything"
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_commands_on_one_customer_all_land_with_consecutive_sequences() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let customer = system.post_ok("/api/v1/customers", &onboarding(csm)).await["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/customers/{customer}/activities");
+    let body = json!({"kind": "call", "direction": "inbound", "occurred_at": Utc::now() - Duration::minutes(5)});
+    let answers = futures_util::future::join_all((0..20).map(|_| system.post(&path, &body))).await;
+    for (status, answer) in &answers {
+        assert_eq!(*status, StatusCode::CREATED, "{answer}");
+    }
+    let sequences: Vec<i64> =
+        sqlx::query_scalar("SELECT sequence FROM events WHERE aggregate_id = $1 ORDER BY sequence")
+            .bind(&customer)
+            .fetch_all(&system.pool)
+            .await
+            .unwrap();
+    assert_eq!(sequences, (1..=21).collect::<Vec<i64>>());
+    system.stop().await;
+}
