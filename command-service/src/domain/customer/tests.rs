@@ -500,3 +500,22 @@ async fn refuses_invalid_health_scores() {
             .then_expect_error(expected);
     }
 }
+
+#[tokio::test]
+async fn refuses_a_handoff_to_an_unknown_csm() {
+    let w = World::new();
+    let stranger = Uuid::now_v7();
+    w.test()
+        .given(vec![w.onboarded()])
+        .when_async(CustomerCommand::AssignCsm(AssignCsm {
+            csm_id: stranger,
+            reason: "handoff".into(),
+            occurred_at: None,
+        }))
+        .await
+        .then_expect_error(invalid(
+            "unknown_csm",
+            "csm_id",
+            &format!("no CSM is registered with id {stranger}"),
+        ));
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Starts the whole cstrack system on this machine and seeds the demo portfolio:
+# PostgreSQL and RabbitMQ (if stopped), migrations, the command service (with its relay), the
+# projection service and the query API, each in the background with its log under $RUN_DIR.
+# Run it again to restart the services; deploy/stop.sh stops them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source deploy/lib.sh
+
+RUN_DIR="${CSTRACK_RUN_DIR:-$HOME/.cache/cstrack/run}"
+export CSTRACK_DATABASE_URL="${CSTRACK_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cstrack}"
+export CSTRACK_COMMAND_ADDR="${CSTRACK_COMMAND_ADDR:-127.0.0.1:8081}"
+export CSTRACK_QUERY_ADDR="${CSTRACK_QUERY_ADDR:-127.0.0.1:8082}"
+export CSTRACK_PROJECTION_ADDR="${CSTRACK_PROJECTION_ADDR:-127.0.0.1:8083}"
+
+require_rust
+ensure_postgres
+ensure_rabbitmq
+
+database=${CSTRACK_DATABASE_URL##*/}
+if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$database'")" != "1" ]; then
+    say "creating database $database"
+    psql_admin -c "CREATE DATABASE $database"
+fi
+
+say "building (release)"
+cargo build --release -p command-service -p projection-service -p query-api
+bin="$CARGO_TARGET_DIR/release"
+
+mkdir -p "$RUN_DIR"
+bash deploy/stop.sh --quiet
+
+say "migrating"
+"$bin/command-service" migrate
+"$bin/projection-service" migrate
+
+start() { # name command...
+    local name=$1
+    shift
+    nohup "$@" >"$RUN_DIR/$name.log" 2>&1 &
+    echo $! >"$RUN_DIR/$name.pid"
+}
+start command-service "$bin/command-service" serve
+start projection-service "$bin/projection-service" serve
+start query-api "$bin/query-api" serve
+
+ready() { curl -fsS "http://$1/readyz" >/dev/null; }
+wait_for "command service (log: $RUN_DIR/command-service.log)" 60 ready "$CSTRACK_COMMAND_ADDR"
+wait_for "projection service (log: $RUN_DIR/projection-service.log)" 60 ready "$CSTRACK_PROJECTION_ADDR"
+wait_for "query API (log: $RUN_DIR/query-api.log)" 60 ready "$CSTRACK_QUERY_ADDR"
+
+say "seeding the demo portfolio (4 CSMs, 60 customers, a year of history; skipped where present)"
+"$bin/command-service" seed
+
+caught_up() {
+    [ "$(psql -h "$PG_HOST" -U postgres -d "$database" -qtAc \
+        "SELECT (SELECT count(*) FROM events) = (SELECT COALESCE(sum(last_sequence), 0) FROM projector_checkpoints WHERE projector = 'coverage')")" = "t" ]
+}
+wait_for "the read models catching up" 300 caught_up
+
+cat <<MSG
+
+cstrack is running.
+  REST commands   http://$CSTRACK_COMMAND_ADDR/api/v1/...
+  GraphiQL        http://$CSTRACK_QUERY_ADDR/
+  GraphQL         http://$CSTRACK_QUERY_ADDR/graphql
+  Logs and pids   $RUN_DIR
+  Stop            bash deploy/stop.sh
+
+Try, in GraphiQL or with curl:
+
+  curl -s http://$CSTRACK_QUERY_ADDR/graphql -H 'content-type: application/json' -d '{"query":
+    "{ coverageReport { summary { accounts wellCovered underCovered overCovered underCoveredPct }
+       gaps { name tier arr daysSinceContact score priority gapAreas } } }"}'
+MSG
