@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use events::service::http::HttpListener;
 use events::service::ops::{self, FlagReady, PostgresReady, ReadinessCheck};
 use events::service::settings::{BrokerSettings, DatabaseSettings};
 use prometheus::Registry;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
@@ -74,7 +74,7 @@ pub fn handlers(pool: &PgPool) -> http::Handlers {
 
 /// The running command service, as production and the tests start it.
 pub struct Application {
-    listener: TcpListener,
+    listener: HttpListener,
     router: Router,
     relay: Option<Relay>,
 }
@@ -100,9 +100,7 @@ impl Application {
         let router = http::router(Arc::new(handlers(&pool)))
             .merge(ops::router(registry, checks))
             .layer(TraceLayer::new_for_http());
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("binding {}", settings.listen))?;
+        let listener = HttpListener::bind(settings.listen).await?;
         Ok(Application {
             listener,
             router,
@@ -111,20 +109,14 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|address| address.port())
-            .unwrap_or_default()
+        self.listener.port()
     }
 
     /// Serves until `shutdown` completes, then stops the relay.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_relay, relay_stopped) = watch::channel(false);
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(relay_stopped)));
-        tracing::info!(address = %self.listener.local_addr()?, "command service listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        self.listener.serve("command service", self.router, shutdown).await?;
         stop_relay.send_replace(true);
         if let Some(relay) = relay {
             relay.await.ok();

@@ -2,6 +2,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use command_service::relay::{Relay, RelayMetrics};
 use command_service::{migrate, Application, Settings};
+use events::service::supervise::shutdown_signal;
 use events::service::telemetry;
 
 #[derive(Parser)]
@@ -21,10 +22,6 @@ enum Command {
     Relay(Settings),
     /// Record the deterministic demo portfolio (idempotent).
     Seed(command_service::seed::SeedSettings),
-}
-
-async fn shutdown_signal() {
-    tokio::signal::ctrl_c().await.ok();
 }
 
 #[tokio::main]

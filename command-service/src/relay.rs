@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use events::service::amqp;
 use events::service::store::{StoredEvent, COLUMNS};
+use events::service::supervise::supervise;
 use events::topology::Topology;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
@@ -93,26 +94,23 @@ impl Relay {
     }
 
     /// Runs until `shutdown` turns true, surviving database and broker restarts.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            tokio::select! {
-                result = self.session() => {
-                    if let Err(error) = result {
-                        self.metrics.failures.inc();
-                        tracing::warn!(error = format!("{error:#}"), "relay session ended; reconnecting");
-                    }
-                }
-                _ = shutdown.changed() => return,
-            }
-            self.connected.store(false, Ordering::Relaxed);
-            self.metrics.active.set(0);
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = shutdown.changed() => return,
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        supervise(
+            "relay",
+            shutdown,
+            || async {
+                self.session()
+                    .await
+                    .err()
+                    .unwrap_or_else(|| anyhow::anyhow!("session returned"))
+            },
+            || {
+                self.metrics.failures.inc();
+                self.connected.store(false, Ordering::Relaxed);
+                self.metrics.active.set(0);
+            },
+        )
+        .await;
     }
 
     async fn session(&self) -> anyhow::Result<()> {

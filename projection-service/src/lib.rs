@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use events::service::http::HttpListener;
 use events::service::ops::{self, FlagReady, PostgresReady};
 use events::service::settings::{BrokerSettings, DatabaseSettings};
 use prometheus::Registry;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use worker::{ProjectionWorkers, WorkerMetrics, WorkerSettings};
@@ -48,7 +48,7 @@ pub struct Settings {
 }
 
 pub struct Application {
-    listener: TcpListener,
+    listener: HttpListener,
     router: Router,
     workers: ProjectionWorkers,
 }
@@ -78,9 +78,7 @@ impl Application {
                 }),
             ],
         );
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("binding {}", settings.listen))?;
+        let listener = HttpListener::bind(settings.listen).await?;
         Ok(Application {
             listener,
             router,
@@ -89,19 +87,13 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|address| address.port())
-            .unwrap_or_default()
+        self.listener.port()
     }
 
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let workers = tokio::spawn(self.workers.run(stopped));
-        tracing::info!(address = %self.listener.local_addr()?, "projection service listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        self.listener.serve("projection service", self.router, shutdown).await?;
         stop.send_replace(true);
         workers.await.ok();
         Ok(())

@@ -1,5 +1,6 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use events::service::supervise::shutdown_signal;
 use events::service::telemetry;
 use projection_service::{migrate, Application, Settings};
 
@@ -25,9 +26,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(settings) => {
             Application::build(&settings)
                 .await?
-                .run_until_stopped(async {
-                    tokio::signal::ctrl_c().await.ok();
-                })
+                .run_until_stopped(shutdown_signal())
                 .await
         }
         Command::Migrate(settings) => {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use events::service::amqp;
+use events::service::supervise::supervise;
 use events::topology::Topology;
 use events::EventEnvelope;
 use futures_util::StreamExt;
@@ -101,22 +102,14 @@ impl ProjectionWorkers {
     }
 
     /// Runs until `shutdown` turns true, reconnecting whenever the broker connection breaks.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            tokio::select! {
-                result = self.session() => {
-                    tracing::warn!(error = format!("{result:#}"), "projection session ended; reconnecting");
-                }
-                _ = shutdown.changed() => return,
-            }
-            self.connected.store(false, Ordering::Relaxed);
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = shutdown.changed() => return,
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        supervise(
+            "projection",
+            shutdown,
+            || self.session(),
+            || self.connected.store(false, Ordering::Relaxed),
+        )
+        .await;
     }
 
     /// One broker connection's worth of consuming; returns why it ended.

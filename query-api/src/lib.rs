@@ -14,10 +14,10 @@ use async_graphql_axum::GraphQL;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
+use events::service::http::HttpListener;
 use events::service::ops::{self, PostgresReady};
 use events::service::settings::DatabaseSettings;
 use prometheus::{HistogramOpts, HistogramVec, Registry};
-use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 pub use schema::{build_schema, CstrackSchema};
@@ -35,7 +35,7 @@ pub struct Settings {
 }
 
 pub struct Application {
-    listener: TcpListener,
+    listener: HttpListener,
     router: Router,
 }
 
@@ -73,24 +73,16 @@ impl Application {
             ))
             .merge(ops::router(registry, vec![Box::new(PostgresReady(pool))]))
             .layer(TraceLayer::new_for_http());
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("binding {}", settings.listen))?;
+        let listener = HttpListener::bind(settings.listen).await?;
         Ok(Application { listener, router })
     }
 
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|address| address.port())
-            .unwrap_or_default()
+        self.listener.port()
     }
 
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        tracing::info!(address = %self.listener.local_addr()?, "query API listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        self.listener.serve("query API", self.router, shutdown).await?;
         Ok(())
     }
 }

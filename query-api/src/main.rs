@@ -1,4 +1,5 @@
 use clap::Parser;
+use events::service::supervise::shutdown_signal;
 use events::service::telemetry;
 use query_api::{Application, Settings};
 
@@ -24,9 +25,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(settings) => {
             Application::build(&settings)
                 .await?
-                .run_until_stopped(async {
-                    tokio::signal::ctrl_c().await.ok();
-                })
+                .run_until_stopped(shutdown_signal())
                 .await
         }
         Command::Sdl => {

@@ -26,6 +26,15 @@ fn onboarding(csm: Uuid) -> Value {
     })
 }
 
+/// A running system with one CSM and one onboarded customer.
+async fn system_with_customer() -> (TestSystem, Uuid, String) {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let answer = system.post_ok("/api/v1/customers", &onboarding(csm)).await;
+    let customer = answer["customer_id"].as_str().unwrap().to_owned();
+    (system, csm, customer)
+}
+
 fn with(mut body: Value, field: &str, value: Value) -> Value {
     body[field] = value;
     body
@@ -72,12 +81,7 @@ async fn accepted_commands_answer_with_stream_sequence_and_event_ids() {
 
 #[tokio::test]
 async fn bad_input_is_refused_with_code_and_field_and_appends_nothing() {
-    let system = TestSystem::spawn().await.unwrap();
-    let csm = system.register_csm("Dana Whitfield").await;
-    let customer = system.post_ok("/api/v1/customers", &onboarding(csm)).await["customer_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (system, csm, customer) = system_with_customer().await;
     let before = event_count(&system).await;
     let future = (Utc::now() + Duration::days(2)).to_rfc3339();
 
@@ -239,12 +243,7 @@ async fn bad_input_is_refused_with_code_and_field_and_appends_nothing() {
 
 #[tokio::test]
 async fn concurrent_commands_on_one_customer_all_land_with_consecutive_sequences() {
-    let system = TestSystem::spawn().await.unwrap();
-    let csm = system.register_csm("Dana Whitfield").await;
-    let customer = system.post_ok("/api/v1/customers", &onboarding(csm)).await["customer_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (system, _, customer) = system_with_customer().await;
     let path = format!("/api/v1/customers/{customer}/activities");
     let body = json!({"kind": "call", "direction": "inbound", "occurred_at": Utc::now() - Duration::minutes(5)});
     let answers = futures_util::future::join_all((0..20).map(|_| system.post(&path, &body))).await;

@@ -1,8 +1,11 @@
-//! Runtime plumbing every cstrack service shares: settings, telemetry, the operational HTTP
-//! routes (`/healthz`, `/readyz`, `/metrics`), reading the event store and the AMQP topology.
+//! Runtime plumbing every cstrack service shares: settings, telemetry, HTTP serving and the
+//! operational routes (`/healthz`, `/readyz`, `/metrics`), connection supervision, reading the
+//! event store and the AMQP topology.
 
 pub mod amqp;
+pub mod http;
 pub mod ops;
 pub mod settings;
 pub mod store;
+pub mod supervise;
 pub mod telemetry;
