@@ -1,6 +1,7 @@
 //! The command side of cstrack: REST commands, aggregates over the PostgreSQL event store, and
 //! the relay that publishes the store to RabbitMQ.
 
+pub mod auth;
 pub mod domain;
 pub mod http;
 pub mod relay;
@@ -40,6 +41,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     #[command(flatten)]
     pub broker: BrokerSettings,
+    #[command(flatten)]
+    pub auth: auth::AuthSettings,
     /// Address of the REST API.
     #[arg(long, env = "CSTRACK_COMMAND_ADDR", default_value = "127.0.0.1:8081")]
     pub listen: SocketAddr,
@@ -68,7 +71,9 @@ pub fn handlers(pool: &PgPool) -> http::Handlers {
     };
     http::Handlers {
         customers: CommandHandler::new(pool.clone(), services.clone()),
-        csms: CommandHandler::new(pool.clone(), services),
+        csms: CommandHandler::new(pool.clone(), services.clone()),
+        partners: CommandHandler::new(pool.clone(), services.clone()),
+        rules: CommandHandler::new(pool.clone(), services),
     }
 }
 
@@ -97,7 +102,8 @@ impl Application {
         } else {
             None
         };
-        let router = http::router(Arc::new(handlers(&pool)))
+        let authenticator = Arc::new(auth::Authenticator::from_settings(&settings.auth)?);
+        let router = http::router(Arc::new(handlers(&pool)), authenticator, pool.clone())
             .merge(ops::router(registry, checks))
             .layer(TraceLayer::new_for_http());
         let listener = HttpListener::bind(settings.listen).await?;

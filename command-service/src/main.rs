@@ -22,6 +22,30 @@ enum Command {
     Relay(Settings),
     /// Record the deterministic demo portfolio (idempotent).
     Seed(command_service::seed::SeedSettings),
+    /// Mint a development token (HS256, signed with CSTRACK_JWT_SECRET) and print it.
+    Token(TokenArgs),
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    #[command(flatten)]
+    auth: command_service::auth::AuthSettings,
+    /// The user id (`sub`).
+    #[arg(long, default_value = "dev-admin")]
+    user: String,
+    /// admin, manager, csm, partner, readonly or auditor.
+    #[arg(long, default_value = "admin", value_parser = parse_role)]
+    role: events::metadata::Role,
+    /// The partner organisation of a partner user.
+    #[arg(long)]
+    partner_id: Option<uuid::Uuid>,
+    /// Lifetime in hours.
+    #[arg(long, default_value_t = 12)]
+    hours: i64,
+}
+
+fn parse_role(value: &str) -> Result<events::metadata::Role, String> {
+    events::metadata::Role::parse(value).ok_or_else(|| format!("unknown role {value}"))
 }
 
 #[tokio::main]
@@ -53,5 +77,16 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed(settings) => command_service::seed::run(&settings).await,
+        Command::Token(args) => {
+            let token = command_service::auth::mint(
+                &args.auth,
+                &args.user,
+                args.role,
+                args.partner_id,
+                chrono::Duration::hours(args.hours),
+            )?;
+            std::io::Write::write_all(&mut std::io::stdout(), format!("{token}\n").as_bytes())?;
+            Ok(())
+        }
     }
 }

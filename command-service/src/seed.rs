@@ -116,7 +116,7 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
         appended += skip_existing(
             handlers
                 .csms
-                .execute(&csm_id.to_string(), CsmCommand::Register(command), &metadata)
+                .execute(&csm_id.to_string(), CsmCommand::Register(command), &metadata, None)
                 .await,
         )?;
         csm_ids.push(csm_id);
@@ -165,7 +165,7 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
         };
         match handlers
             .customers
-            .execute(&id, CustomerCommand::Onboard(onboard), &metadata)
+            .execute(&id, CustomerCommand::Onboard(onboard), &metadata, None)
             .await
         {
             Ok(result) => appended += result.event_ids.len(),
@@ -187,7 +187,7 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
             };
             appended += handlers
                 .customers
-                .execute(&id, CustomerCommand::AddStakeholder(add), &metadata)
+                .execute(&id, CustomerCommand::AddStakeholder(add), &metadata, None)
                 .await?
                 .event_ids
                 .len();
@@ -249,7 +249,7 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
             };
             appended += handlers
                 .customers
-                .execute(&id, CustomerCommand::LogActivity(log), &metadata)
+                .execute(&id, CustomerCommand::LogActivity(log), &metadata, None)
                 .await?
                 .event_ids
                 .len();
@@ -265,7 +265,10 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
                 source: HealthSource::Gainsight,
                 reason: None,
                 risk_factors: if score < 50.0 {
-                    vec!["declining usage".into()]
+                    vec![events::customer::RiskFactor {
+                        name: "declining usage".into(),
+                        weight: None,
+                    }]
                 } else {
                     vec![]
                 },
@@ -273,7 +276,7 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
             };
             appended += handlers
                 .customers
-                .execute(&id, CustomerCommand::RecordHealthScore(record), &metadata)
+                .execute(&id, CustomerCommand::RecordHealthScore(record), &metadata, None)
                 .await?
                 .event_ids
                 .len();

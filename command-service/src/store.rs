@@ -12,10 +12,11 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::{CommandError, Directory};
+use crate::auth::Principal;
+use crate::domain::{authorize, ActivityRecord, CommandError, Directory, Guarded};
 
-/// Commands on one stream that lose the race to append are retried this many times in all.
-const ATTEMPTS: u32 = 6;
+/// Commands that lose the race to append (to another replica) are retried this many times in all.
+const ATTEMPTS: u32 = 8;
 /// A snapshot every this many events keeps loading cost flat however long a stream grows.
 const SNAPSHOT_EVERY: usize = 50;
 
@@ -54,42 +55,91 @@ impl From<AggregateError<CommandError>> for ExecuteError {
     }
 }
 
+/// One async lock per stream with commands in flight: commands on the same stream in this
+/// process queue up instead of racing to append and retrying. Replicas still race each other;
+/// the retry loop covers that.
+#[derive(Default)]
+struct StreamLocks(std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>);
+
+impl StreamLocks {
+    async fn lock(&self, id: &str) -> StreamGuard<'_> {
+        let lock = {
+            let mut locks = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            locks.entry(id.to_owned()).or_default().clone()
+        };
+        let guard = lock.clone().lock_owned().await;
+        StreamGuard {
+            locks: self,
+            id: id.to_owned(),
+            _guard: guard,
+            lock,
+        }
+    }
+}
+
+struct StreamGuard<'a> {
+    locks: &'a StreamLocks,
+    id: String,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for StreamGuard<'_> {
+    fn drop(&mut self) {
+        let mut locks = self.locks.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Forget the stream's lock once nobody else holds or waits for it (the map and this
+        // guard hold the last two references).
+        if std::sync::Arc::strong_count(&self.lock) <= 3 {
+            locks.remove(&self.id);
+        }
+    }
+}
+
 /// The command side of one aggregate type.
 pub struct CommandHandler<A: Aggregate> {
     pool: PgPool,
     store: PersistedEventStore<PostgresEventRepository, A>,
     services: A::Services,
+    locks: StreamLocks,
 }
 
 impl<A> CommandHandler<A>
 where
-    A: Aggregate<Error = CommandError>,
+    A: Aggregate<Error = CommandError> + Guarded,
     A::Command: Clone,
 {
     pub fn new(pool: PgPool, services: A::Services) -> Self {
         let repository = PostgresEventRepository::new(pool.clone());
+        let store = PersistedEventStore::new_snapshot_store(repository, SNAPSHOT_EVERY)
+            .with_upcasters(events::upcast::upcasters());
         CommandHandler {
             pool,
-            store: PersistedEventStore::new_snapshot_store(repository, SNAPSHOT_EVERY),
+            store,
             services,
+            locks: StreamLocks::default(),
         }
     }
 
     /// Executes `command` on stream `id`, retrying with jitter when another command appended to
     /// the same stream between our load and our append.
+    /// `principal` is the authenticated caller, checked against the permission table on the
+    /// loaded aggregate; `None` is the system itself (imports, the demo seed).
     #[tracing::instrument(name = "execute_command", skip_all, fields(stream_type = A::TYPE, stream_id = %id))]
     pub async fn execute(
         &self,
         id: &str,
         command: A::Command,
         metadata: &CommandMetadata,
+        principal: Option<&Principal>,
     ) -> Result<Appended, ExecuteError> {
+        let _stream = self.locks.lock(id).await;
         let mut attempt = 1;
         loop {
-            match self.try_execute(id, command.clone(), metadata).await {
+            match self.try_execute(id, command.clone(), metadata, principal).await {
                 Err(ExecuteError::Conflict) if attempt < ATTEMPTS => {
-                    let backoff = 5 * u64::from(attempt);
-                    tokio::time::sleep(Duration::from_millis(backoff + fastrand::u64(0..=backoff * 2))).await;
+                    // Exponential backoff with full jitter: 5, 10, 20 ... ms ceilings.
+                    let ceiling = 5_u64 << attempt.min(6);
+                    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=ceiling))).await;
                     attempt += 1;
                 }
                 Err(ExecuteError::Conflict) => {
@@ -106,8 +156,12 @@ where
         id: &str,
         command: A::Command,
         metadata: &CommandMetadata,
+        principal: Option<&Principal>,
     ) -> Result<Appended, ExecuteError> {
         let mut context = self.store.load_aggregate(id).await?;
+        if let Some(principal) = principal {
+            authorize(context.aggregate(), &command, principal)?;
+        }
         let before = context.current_sequence;
         let sink = EventSink::default();
         context
@@ -152,13 +206,43 @@ where
 /// Answers cross-stream questions from the event store itself.
 pub struct StoreDirectory(pub PgPool);
 
-#[async_trait::async_trait]
-impl Directory for StoreDirectory {
-    async fn csm_exists(&self, csm_id: Uuid) -> Result<bool, String> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'Csm' AND aggregate_id = $1)")
-            .bind(csm_id.to_string())
+impl StoreDirectory {
+    async fn stream_exists(&self, stream_type: &str, id: Uuid) -> Result<bool, String> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = $1 AND aggregate_id = $2)")
+            .bind(stream_type)
+            .bind(id.to_string())
             .fetch_one(&self.0)
             .await
             .map_err(|error| error.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl Directory for StoreDirectory {
+    async fn csm_exists(&self, csm_id: Uuid) -> Result<bool, String> {
+        self.stream_exists(events::csm::CsmEvent::STREAM_TYPE, csm_id).await
+    }
+
+    async fn partner_exists(&self, partner_id: Uuid) -> Result<bool, String> {
+        self.stream_exists(events::partner::PartnerEvent::STREAM_TYPE, partner_id)
+            .await
+    }
+
+    async fn activity(&self, customer_id: Uuid, activity_id: Uuid) -> Result<Option<ActivityRecord>, String> {
+        let (count, retracted): (i64, Option<bool>) = sqlx::query_as(
+            "SELECT count(*), bool_or(event_type = 'ActivityRetracted') FROM events
+              WHERE aggregate_type = 'Customer' AND aggregate_id = $1
+                AND event_type IN ('ActivityLogged', 'ActivityRetracted')
+                AND COALESCE(payload -> 'ActivityLogged' ->> 'activity_id',
+                             payload -> 'ActivityRetracted' ->> 'activity_id') = $2",
+        )
+        .bind(customer_id.to_string())
+        .bind(activity_id.to_string())
+        .fetch_one(&self.0)
+        .await
+        .map_err(|error| error.to_string())?;
+        Ok((count > 0).then_some(ActivityRecord {
+            retracted: retracted.unwrap_or(false),
+        }))
     }
 }

@@ -19,9 +19,17 @@ pub struct CsmRegistered {
     pub occurred_at: DateTime<Utc>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CsmCapacityChanged {
+    pub monthly_capacity_hours: u32,
+    pub previous_monthly_capacity_hours: u32,
+    pub occurred_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CsmEvent {
     CsmRegistered(CsmRegistered),
+    CsmCapacityChanged(CsmCapacityChanged),
 }
 
 impl CsmEvent {
@@ -31,8 +39,10 @@ impl CsmEvent {
 impl DomainEvent for CsmEvent {
     fn event_type(&self) -> String {
         match self {
-            CsmEvent::CsmRegistered(_) => "CsmRegistered".to_owned(),
+            CsmEvent::CsmRegistered(_) => "CsmRegistered",
+            CsmEvent::CsmCapacityChanged(_) => "CsmCapacityChanged",
         }
+        .to_owned()
     }
 
     fn event_version(&self) -> String {

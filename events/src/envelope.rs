@@ -23,9 +23,13 @@ pub struct EventEnvelope {
 }
 
 impl EventEnvelope {
-    /// The typed event of the stream this envelope belongs to.
+    /// The typed event of the stream this envelope belongs to, upcast to the current version.
     pub fn decode<E: DeserializeOwned>(&self) -> Result<E, serde_json::Error> {
-        serde_json::from_value(self.payload.clone())
+        serde_json::from_value(crate::upcast::to_current(
+            &self.event_type,
+            &self.event_version,
+            self.payload.clone(),
+        ))
     }
 
     pub fn recorded_at(&self) -> DateTime<Utc> {

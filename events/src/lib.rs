@@ -9,8 +9,11 @@ pub mod csm;
 pub mod customer;
 pub mod envelope;
 pub mod metadata;
+pub mod partner;
+pub mod rules;
 pub mod schema;
 pub mod topology;
+pub mod upcast;
 
 #[cfg(feature = "service")]
 pub mod service;

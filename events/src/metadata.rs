@@ -39,6 +39,45 @@ impl Source {
     }
 }
 
+/// What a user may do; the permission table in docs/PERMISSIONS.md says which commands each
+/// role may issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Manager,
+    Csm,
+    Partner,
+    Readonly,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Manager,
+        Role::Csm,
+        Role::Partner,
+        Role::Readonly,
+        Role::Auditor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Csm => "csm",
+            Role::Partner => "partner",
+            Role::Readonly => "readonly",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Role::ALL.into_iter().find(|role| role.as_str() == value)
+    }
+}
+
 /// The user (or system process) that issued a command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Actor {
@@ -62,6 +101,8 @@ pub struct CommandMetadata {
     pub correlation_id: Uuid,
     pub causation_id: Uuid,
     pub source: Source,
+    /// The client's `Idempotency-Key`, when the command carried one.
+    pub idempotency_key: Option<String>,
 }
 
 impl CommandMetadata {
@@ -70,6 +111,7 @@ impl CommandMetadata {
     const CORRELATION_ID: &'static str = "correlation_id";
     const CAUSATION_ID: &'static str = "causation_id";
     const SOURCE: &'static str = "source";
+    const IDEMPOTENCY_KEY: &'static str = "idempotency_key";
 
     /// A command issued by the system itself, starting a new correlation.
     pub fn system(source: Source) -> Self {
@@ -79,18 +121,23 @@ impl CommandMetadata {
             correlation_id: id,
             causation_id: id,
             source,
+            idempotency_key: None,
         }
     }
 
     /// The string map cqrs-es persists in the `metadata` column.
     pub fn to_map(&self) -> HashMap<String, String> {
-        HashMap::from([
+        let mut map = HashMap::from([
             (Self::ACTOR_ID.to_owned(), self.actor.id.clone()),
             (Self::ACTOR_ROLE.to_owned(), self.actor.role.clone()),
             (Self::CORRELATION_ID.to_owned(), self.correlation_id.to_string()),
             (Self::CAUSATION_ID.to_owned(), self.causation_id.to_string()),
             (Self::SOURCE.to_owned(), self.source.as_str().to_owned()),
-        ])
+        ]);
+        if let Some(key) = &self.idempotency_key {
+            map.insert(Self::IDEMPOTENCY_KEY.to_owned(), key.clone());
+        }
+        map
     }
 
     /// Reads the stored map back; rows written without a field get a neutral value rather than
@@ -112,6 +159,7 @@ impl CommandMetadata {
                 .get(Self::SOURCE)
                 .and_then(|s| Source::parse(s))
                 .unwrap_or(Source::System),
+            idempotency_key: map.get(Self::IDEMPOTENCY_KEY).cloned(),
         }
     }
 }
@@ -141,6 +189,7 @@ mod tests {
             correlation_id: Uuid::now_v7(),
             causation_id: Uuid::now_v7(),
             source: Source::PartnerPortal,
+            idempotency_key: Some("retry-1".into()),
         };
         assert_eq!(CommandMetadata::from_map(&metadata.to_map()), metadata);
     }

@@ -1,13 +1,15 @@
 //! JSON Schema of every event type and version, generated into `schemas/events/` and checked
-//! against the code by a drift test.
+//! against the code by a drift test. A schema describes the event's body (the value under its
+//! type name in the stored payload).
 
 use schemars::{schema_for, Schema};
 
-use crate::csm::CsmRegistered;
-use crate::customer::{
-    ActivityLogged, ActivityRetracted, CsmAssigned, CustomerOnboarded, HealthScoreRecorded, StakeholderAdded,
-};
+use crate::csm::{CsmCapacityChanged, CsmRegistered};
+use crate::customer::*;
 use crate::envelope::EventEnvelope;
+use crate::partner::{PartnerRegistered, PartnerUserActivated, PartnerUserDeactivated, PartnerUserInvited};
+use crate::rules::{CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged};
+use crate::upcast::current_version;
 
 /// One generated schema file.
 pub struct SchemaFile {
@@ -16,28 +18,41 @@ pub struct SchemaFile {
     pub schema: Schema,
 }
 
-fn event(stream: &str, event_type: &str, version: u32, schema: Schema) -> SchemaFile {
-    SchemaFile {
-        path: format!("events/{stream}/{event_type}.v{version}.json"),
-        schema,
-    }
+macro_rules! current {
+    ($stream:literal: $($event:ident),* $(,)?) => {
+        vec![$(SchemaFile {
+            path: format!("events/{}/{}.v{}.json", $stream, stringify!($event), current_version(stringify!($event))),
+            schema: schema_for!($event),
+        }),*]
+    };
 }
 
 /// Every schema the contract publishes.
 pub fn all() -> Vec<SchemaFile> {
-    vec![
+    let mut files = vec![
         SchemaFile {
             path: "events/envelope.v1.json".into(),
             schema: schema_for!(EventEnvelope),
         },
-        event("customer", "CustomerOnboarded", 1, schema_for!(CustomerOnboarded)),
-        event("customer", "CsmAssigned", 1, schema_for!(CsmAssigned)),
-        event("customer", "StakeholderAdded", 1, schema_for!(StakeholderAdded)),
-        event("customer", "ActivityLogged", 1, schema_for!(ActivityLogged)),
-        event("customer", "ActivityRetracted", 1, schema_for!(ActivityRetracted)),
-        event("customer", "HealthScoreRecorded", 1, schema_for!(HealthScoreRecorded)),
-        event("csm", "CsmRegistered", 1, schema_for!(CsmRegistered)),
-    ]
+        SchemaFile {
+            path: "events/customer/HealthScoreRecorded.v1.json".into(),
+            schema: schema_for!(HealthScoreRecordedV1),
+        },
+    ];
+    files.extend(current!("customer":
+        CustomerOnboarded, CustomerProfileUpdated, CsmAssigned, PartnerAssigned, PartnerUnassigned,
+        StakeholderAdded, StakeholderUpdated, StakeholderRemoved, ActivityLogged, ActivityCorrected,
+        ActivityRetracted, HealthScoreRecorded, TaskCreated, TaskUpdated, TaskReassigned, TaskStatusChanged,
+        TaskCompleted, TaskCancelled, PartnerReportDrafted, PartnerReportUpdated, PartnerReportSubmitted,
+        MilestoneRecorded, IssueLogged, IssueResolved, EscalationRaised, EscalationResolved,
+        AdoptionStageChanged, UseCaseStatusChanged, NpsRecorded, CustomerRenewed, CustomerChurned,
+    ));
+    files.extend(current!("csm": CsmRegistered, CsmCapacityChanged));
+    files.extend(
+        current!("partner": PartnerRegistered, PartnerUserInvited, PartnerUserActivated, PartnerUserDeactivated),
+    );
+    files.extend(current!("rules": CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged));
+    files
 }
 
 /// The text written to disk: pretty JSON with a trailing newline.
@@ -45,4 +60,18 @@ pub fn render(schema: &Schema) -> String {
     let mut text = serde_json::to_string_pretty(schema).expect("a schema always serializes");
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_customer_event_type_has_a_schema() {
+        let files = super::all();
+        for event_type in crate::customer::CustomerEvent::TYPES {
+            assert!(
+                files.iter().any(|file| file.path.contains(&format!("/{event_type}.v"))),
+                "{event_type}"
+            );
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The coverage projector (PRD-162): per customer its tier, ARR, CSM and onboarding day; every
-//! contact with its day and participants; every health point; CSM names and handoffs.
+//! activity with its kind, day and participants (notes included, as they can be corrected into
+//! contact; queries count only contact); every health point; CSM names and handoffs.
 
 use events::csm::CsmEvent;
 use events::customer::CustomerEvent;
@@ -75,7 +76,8 @@ async fn apply_customer(
             .execute(&mut *db)
             .await?;
         }
-        CustomerEvent::ActivityLogged(logged) if logged.kind.is_contact() => {
+        // Notes are kept too (queries leave them out) so a correction can turn one into contact.
+        CustomerEvent::ActivityLogged(logged) => {
             sqlx::query(
                 "INSERT INTO coverage_contacts (customer_id, activity_id, kind, occurred_at, occurred_on, participants)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -109,13 +111,51 @@ async fn apply_customer(
             .execute(&mut *db)
             .await?;
         }
-        CustomerEvent::ActivityLogged(_) | CustomerEvent::StakeholderAdded(_) => {}
+        CustomerEvent::CustomerProfileUpdated(updated) => {
+            sqlx::query(
+                "UPDATE coverage_accounts SET name = COALESCE($2, name), tier = COALESCE($3, tier), arr = COALESCE($4, arr)
+                  WHERE customer_id = $1",
+            )
+            .bind(customer_id)
+            .bind(&updated.name)
+            .bind(updated.tier.map(|tier| tier.as_str()))
+            .bind(updated.arr)
+            .execute(&mut *db)
+            .await?;
+        }
+        CustomerEvent::ActivityCorrected(corrected) => {
+            sqlx::query(
+                "UPDATE coverage_contacts SET kind = COALESCE($3, kind), occurred_at = COALESCE($4, occurred_at),
+                        occurred_on = COALESCE($5, occurred_on), participants = COALESCE($6, participants)
+                  WHERE customer_id = $1 AND activity_id = $2",
+            )
+            .bind(customer_id)
+            .bind(corrected.activity_id)
+            .bind(corrected.kind.map(|kind| kind.as_str()))
+            .bind(corrected.activity_occurred_at)
+            .bind(corrected.activity_occurred_at.map(|at| at.date_naive()))
+            .bind(&corrected.participants)
+            .execute(&mut *db)
+            .await?;
+        }
+        CustomerEvent::CustomerRenewed(renewed) => {
+            if let Some(arr) = renewed.arr {
+                sqlx::query("UPDATE coverage_accounts SET arr = $2 WHERE customer_id = $1")
+                    .bind(customer_id)
+                    .bind(arr)
+                    .execute(&mut *db)
+                    .await?;
+            }
+        }
+        // Facts the coverage model does not use.
+        _ => {}
     }
     Ok(())
 }
 
 async fn apply_csm(db: &mut PgConnection, event: CsmEvent) -> Result<(), ProjectionError> {
     match event {
+        CsmEvent::CsmCapacityChanged(_) => {}
         CsmEvent::CsmRegistered(registered) => {
             sqlx::query(
                 "INSERT INTO coverage_csms (csm_id, name, email, team) VALUES ($1, $2, $3, $4)

@@ -53,16 +53,16 @@ pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Re
            LEFT JOIN coverage_csms c ON c.csm_id = a.csm_id
            LEFT JOIN LATERAL (
                 SELECT max(occurred_on) AS day FROM coverage_contacts
-                 WHERE customer_id = a.customer_id AND occurred_on <= $1) last ON true
+                 WHERE customer_id = a.customer_id AND occurred_on <= $1 AND kind <> 'note') last ON true
            LEFT JOIN LATERAL (
                 SELECT count(*) FILTER (WHERE occurred_on >= $2) AS touches,
                        count(*) FILTER (WHERE kind IN ('meeting', 'qbr')) AS meetings
                   FROM coverage_contacts
-                 WHERE customer_id = a.customer_id AND occurred_on BETWEEN $3 AND $1) w ON true
+                 WHERE customer_id = a.customer_id AND occurred_on BETWEEN $3 AND $1 AND kind <> 'note') w ON true
            LEFT JOIN LATERAL (
                 SELECT count(DISTINCT participant) AS stakeholders
                   FROM coverage_contacts, unnest(participants) AS participant
-                 WHERE customer_id = a.customer_id AND occurred_on BETWEEN $3 AND $1) s ON true
+                 WHERE customer_id = a.customer_id AND occurred_on BETWEEN $3 AND $1 AND kind <> 'note') s ON true
            LEFT JOIN LATERAL (
                 SELECT score FROM coverage_health_points
                  WHERE customer_id = a.customer_id AND measured_on <= $1

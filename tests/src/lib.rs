@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use chrono::{DateTime, NaiveDate, Utc};
 use command_service::relay::{Relay, RelayMetrics};
+use events::metadata::Role;
 use events::service::settings::{BrokerSettings, DatabaseSettings};
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::types::ShortString;
@@ -21,6 +22,8 @@ use uuid::Uuid;
 
 pub const ADMIN_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// Signs the tokens of the test systems.
+pub const TEST_JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 /// Prefix of every test database and broker name, so leftovers of an interrupted run can be
 /// found and removed (`deploy/test.sh` does).
 pub const TEST_PREFIX: &str = "cstrack_t";
@@ -39,6 +42,8 @@ pub struct TestSystem {
     pub http: reqwest::Client,
     pub command_url: String,
     pub graphql_url: String,
+    /// An admin's bearer token, used by the helpers below.
+    pub admin: String,
     command_settings: command_service::Settings,
     stop: watch::Sender<bool>,
     services: Vec<JoinHandle<()>>,
@@ -80,6 +85,7 @@ impl TestSystem {
         let command_settings = command_service::Settings {
             database: database.clone(),
             broker: broker.clone(),
+            auth: auth_settings(),
             listen: any_port(),
             relay: false,
         };
@@ -124,6 +130,7 @@ impl TestSystem {
             http: reqwest::Client::new(),
             command_url,
             graphql_url,
+            admin: token(Role::Admin, "test-admin", None),
             command_settings,
             stop,
             services,
@@ -191,8 +198,23 @@ impl TestSystem {
 
     // ---- REST ------------------------------------------------------------------------------
 
+    /// Sends a command as an admin.
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.command_url));
+        self.send_as(&self.admin, method, path, body).await
+    }
+
+    /// Sends a command with the given bearer token.
+    pub async fn send_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.command_url))
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -318,6 +340,21 @@ impl TestSystem {
         .await
         .expect("the read models catch up with the store");
     }
+}
+
+pub fn auth_settings() -> command_service::auth::AuthSettings {
+    command_service::auth::AuthSettings {
+        jwt_secret: Some(TEST_JWT_SECRET.parse().expect("any text is a secret")),
+        jwt_public_key_file: None,
+        jwt_issuer: "cstrack".into(),
+        jwt_audience: "cstrack-api".into(),
+    }
+}
+
+/// A bearer token for `user` in `role` (and partner organisation), valid for an hour.
+pub fn token(role: Role, user: &str, partner_id: Option<Uuid>) -> String {
+    command_service::auth::mint(&auth_settings(), user, role, partner_id, chrono::Duration::hours(1))
+        .expect("minting a token")
 }
 
 pub fn uuid(value: &Value) -> Uuid {

@@ -3,16 +3,18 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
-use events::csm::{CsmEvent, CsmRegistered, DEFAULT_MONTHLY_CAPACITY_HOURS};
+use events::csm::{CsmCapacityChanged, CsmEvent, CsmRegistered, DEFAULT_MONTHLY_CAPACITY_HOURS};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{not_in_future, required_text, CommandError, DomainServices};
+use super::permissions::Operation;
+use super::{not_in_future, required_text, CommandError, DomainServices, Guarded};
 
 /// Most hours a month one person can be given.
 const MAX_MONTHLY_CAPACITY_HOURS: u32 = 744;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterCsm {
     pub csm_id: Option<Uuid>,
@@ -24,14 +26,33 @@ pub struct RegisterCsm {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeCapacity {
+    pub monthly_capacity_hours: u32,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum CsmCommand {
     Register(RegisterCsm),
+    ChangeCapacity(ChangeCapacity),
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Csm {
     registered: bool,
+    monthly_capacity_hours: u32,
+}
+
+fn capacity(hours: u32) -> Result<u32, CommandError> {
+    if hours == 0 || hours > MAX_MONTHLY_CAPACITY_HOURS {
+        return Err(CommandError::invalid(
+            "out_of_range",
+            "monthly_capacity_hours",
+            format!("monthly_capacity_hours must be between 1 and {MAX_MONTHLY_CAPACITY_HOURS}"),
+        ));
+    }
+    Ok(hours)
 }
 
 impl Aggregate for Csm {
@@ -50,10 +71,10 @@ impl Aggregate for Csm {
         match command {
             CsmCommand::Register(register) => {
                 if self.registered {
-                    return Err(CommandError::Conflict {
-                        code: "already_exists",
-                        message: "this CSM is already registered".into(),
-                    });
+                    return Err(CommandError::conflict(
+                        "already_exists",
+                        "this CSM is already registered",
+                    ));
                 }
                 let now = services.clock.now();
                 let email = required_text(&register.email, "email", 254)?;
@@ -85,12 +106,45 @@ impl Aggregate for Csm {
                 sink.write(CsmEvent::CsmRegistered(event), self).await;
                 Ok(())
             }
+            CsmCommand::ChangeCapacity(change) => {
+                if !self.registered {
+                    return Err(CommandError::NotFound { entity: "csm" });
+                }
+                let hours = capacity(change.monthly_capacity_hours)?;
+                if hours == self.monthly_capacity_hours {
+                    return Err(CommandError::invalid(
+                        "capacity_unchanged",
+                        "monthly_capacity_hours",
+                        "the CSM already has this capacity",
+                    ));
+                }
+                let event = CsmCapacityChanged {
+                    monthly_capacity_hours: hours,
+                    previous_monthly_capacity_hours: self.monthly_capacity_hours,
+                    occurred_at: services.clock.now(),
+                };
+                sink.write(CsmEvent::CsmCapacityChanged(event), self).await;
+                Ok(())
+            }
         }
     }
 
     fn apply(&mut self, event: Self::Event) {
         match event {
-            CsmEvent::CsmRegistered(_) => self.registered = true,
+            CsmEvent::CsmRegistered(registered) => {
+                self.registered = true;
+                self.monthly_capacity_hours = registered.monthly_capacity_hours;
+            }
+            CsmEvent::CsmCapacityChanged(changed) => self.monthly_capacity_hours = changed.monthly_capacity_hours,
+        }
+    }
+}
+
+impl Guarded for Csm {
+    fn operation(command: &CsmCommand) -> Operation {
+        match command {
+            CsmCommand::Register(_) => Operation::RegisterCsm,
+            CsmCommand::ChangeCapacity(_) => Operation::ChangeCsmCapacity,
         }
     }
 }
@@ -144,6 +198,36 @@ mod tests {
             .when_async(CsmCommand::Register(register(id)))
             .await
             .then_expect_error_message("this CSM is already registered");
+    }
+
+    #[tokio::test]
+    async fn changes_capacity_of_a_registered_csm_only() {
+        let id = Uuid::now_v7();
+        CsmTest::with(fixed::services(vec![]))
+            .given(vec![registered(id)])
+            .when_async(CsmCommand::ChangeCapacity(ChangeCapacity {
+                monthly_capacity_hours: 100,
+            }))
+            .await
+            .then_expect_events(vec![CsmEvent::CsmCapacityChanged(CsmCapacityChanged {
+                monthly_capacity_hours: 100,
+                previous_monthly_capacity_hours: 120,
+                occurred_at: fixed::NOW.parse().unwrap(),
+            })]);
+        CsmTest::with(fixed::services(vec![]))
+            .given(vec![registered(id)])
+            .when_async(CsmCommand::ChangeCapacity(ChangeCapacity {
+                monthly_capacity_hours: 120,
+            }))
+            .await
+            .then_expect_error_message("the CSM already has this capacity");
+        CsmTest::with(fixed::services(vec![]))
+            .given_no_previous_events()
+            .when_async(CsmCommand::ChangeCapacity(ChangeCapacity {
+                monthly_capacity_hours: 100,
+            }))
+            .await
+            .then_expect_error(CommandError::NotFound { entity: "csm" });
     }
 
     #[tokio::test]

@@ -1,199 +1,164 @@
 //! The `Customer` aggregate: everything that happens to one customer is in its stream.
+//!
+//! The state holds what the next command must be judged against: identity and contract dates,
+//! CSM and partners, stakeholders, tasks, partner reports, issues, escalations, adoption and use
+//! cases. Activities are not held here (see [`super::Directory`]).
+
+mod activities;
+mod commands;
+mod partner_reports;
+mod success;
+mod tasks;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
-use events::customer::{
-    ActivityKind, ActivityLogged, ActivityRetracted, CsmAssigned, CustomerEvent, CustomerOnboarded, Direction,
-    HealthScoreRecorded, HealthSource, StakeholderAdded, StakeholderLevel, Tier,
-};
+use events::customer::*;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{not_in_future, optional_text, required_text, CommandError, DomainServices};
+pub use commands::*;
+
+use super::permissions::Operation;
+use super::{not_in_future, optional_text, require_change, required_text, CommandError, DomainServices, Guarded};
 
 /// Largest ARR accepted: a typo guard, far above any real contract.
 const MAX_ARR: i64 = 1_000_000_000_000;
-const MAX_LIST_ITEMS: usize = 50;
+pub(crate) const MAX_LIST_ITEMS: usize = 50;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OnboardCustomer {
-    pub customer_id: Option<Uuid>,
-    pub name: String,
-    pub salesforce_id: String,
-    pub tier: Tier,
-    pub arr: Decimal,
-    #[serde(default)]
-    pub industry: String,
-    #[serde(default)]
-    pub account_manager: String,
-    pub csm_id: Uuid,
-    #[serde(default)]
-    pub products_owned: Vec<String>,
-    pub contract_start: NaiveDate,
-    pub renewal_date: NaiveDate,
-    /// Backdated by imports; defaults to now.
-    pub occurred_at: Option<DateTime<Utc>>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum TaskState {
+    Open(TaskStatus),
+    Completed,
+    Cancelled,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AssignCsm {
-    pub csm_id: Uuid,
-    pub reason: String,
-    pub occurred_at: Option<DateTime<Utc>>,
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Task {
+    state: TaskState,
+    assignee_id: String,
+    depends_on: Vec<Uuid>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AddStakeholder {
-    pub stakeholder_id: Option<Uuid>,
-    pub name: String,
-    pub role: String,
-    pub level: StakeholderLevel,
-    pub email: Option<String>,
-    pub occurred_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogActivity {
-    pub activity_id: Option<Uuid>,
-    pub kind: ActivityKind,
-    pub direction: Direction,
-    pub occurred_at: DateTime<Utc>,
-    pub duration_minutes: Option<u32>,
-    #[serde(default)]
-    pub participants: Vec<Uuid>,
-    pub response_received: Option<bool>,
-    pub response_time_hours: Option<f64>,
-    #[serde(default)]
-    pub subject: String,
-    /// Defaults to the acting user.
-    pub logged_by: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetractActivity {
-    pub activity_id: Uuid,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecordHealthScore {
-    pub score: f64,
-    pub source: HealthSource,
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub risk_factors: Vec<String>,
-    pub measured_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum CustomerCommand {
-    Onboard(OnboardCustomer),
-    AssignCsm(AssignCsm),
-    AddStakeholder(AddStakeholder),
-    LogActivity(LogActivity),
-    RetractActivity(RetractActivity),
-    RecordHealthScore(RecordHealthScore),
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Report {
+    partner_id: Uuid,
+    submitted: bool,
 }
 
 /// What the customer's stream must remember to judge the next command.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Customer {
-    onboarded: bool,
+    id: Option<Uuid>,
+    churned: bool,
     csm_id: Option<Uuid>,
+    contract_start: Option<NaiveDate>,
+    renewal_date: Option<NaiveDate>,
+    partners: BTreeSet<Uuid>,
     stakeholders: BTreeSet<Uuid>,
-    /// Activity id -> retracted.
-    activities: BTreeMap<Uuid, bool>,
+    tasks: BTreeMap<Uuid, Task>,
+    reports: BTreeMap<Uuid, Report>,
+    /// Issue and escalation ids -> resolved.
+    issues: BTreeMap<Uuid, bool>,
+    escalations: BTreeMap<Uuid, bool>,
+    milestones: BTreeSet<Uuid>,
+    adoption_stage: Option<AdoptionStage>,
+    use_cases: BTreeMap<String, UseCaseStatus>,
 }
 
 impl Customer {
-    fn ensure_onboarded(&self) -> Result<(), CommandError> {
-        if self.onboarded {
+    /// The customer's id; every command but onboarding needs an onboarded customer.
+    fn id(&self) -> Result<Uuid, CommandError> {
+        self.id.ok_or(CommandError::NotFound { entity: "customer" })
+    }
+
+    fn ensure_stakeholder(&self, stakeholder_id: Uuid) -> Result<(), CommandError> {
+        if self.stakeholders.contains(&stakeholder_id) {
             Ok(())
         } else {
-            Err(CommandError::NotFound { entity: "customer" })
+            Err(CommandError::NotFound { entity: "stakeholder" })
         }
     }
 
-    async fn onboard(
-        &self,
-        command: OnboardCustomer,
-        services: &DomainServices,
-    ) -> Result<CustomerEvent, CommandError> {
-        if self.onboarded {
-            return Err(CommandError::Conflict {
-                code: "already_exists",
-                message: "this customer is already onboarded".into(),
-            });
+    fn onboard(&self, command: OnboardCustomer, services: &DomainServices) -> Result<CustomerOnboarded, CommandError> {
+        if self.id.is_some() {
+            return Err(CommandError::conflict(
+                "already_exists",
+                "this customer is already onboarded",
+            ));
         }
         let now = services.clock.now();
-        let salesforce_id = command.salesforce_id.trim().to_owned();
-        if !matches!(salesforce_id.len(), 15 | 18) || !salesforce_id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(CommandError::invalid(
-                "invalid_salesforce_id",
-                "salesforce_id",
-                "salesforce_id must be 15 or 18 alphanumeric characters",
-            ));
-        }
-        if command.arr.is_sign_negative() && !command.arr.is_zero() {
-            return Err(CommandError::invalid("negative_arr", "arr", "arr must not be negative"));
-        }
-        if command.arr.normalize().scale() > 2 {
-            return Err(CommandError::invalid(
-                "too_many_decimals",
-                "arr",
-                "arr has at most two decimal places",
-            ));
-        }
-        if command.arr > Decimal::from(MAX_ARR) {
-            return Err(CommandError::invalid("out_of_range", "arr", "arr is implausibly large"));
-        }
         if command.renewal_date < command.contract_start {
-            return Err(CommandError::invalid(
-                "renewal_before_contract_start",
-                "renewal_date",
-                "renewal_date must not be before contract_start",
-            ));
+            return Err(renewal_before_start());
         }
-        if command.products_owned.len() > MAX_LIST_ITEMS {
-            return Err(CommandError::invalid(
-                "too_many",
-                "products_owned",
-                "at most 50 products",
-            ));
-        }
-        let products_owned = command
-            .products_owned
-            .iter()
-            .map(|product| required_text(product, "products_owned", 100))
-            .collect::<Result<_, _>>()?;
-        ensure_csm_exists(services, command.csm_id).await?;
-        Ok(CustomerEvent::CustomerOnboarded(CustomerOnboarded {
+        Ok(CustomerOnboarded {
             customer_id: command.customer_id.unwrap_or_else(Uuid::now_v7),
             name: required_text(&command.name, "name", 200)?,
-            salesforce_id,
+            salesforce_id: salesforce_id(&command.salesforce_id)?,
             tier: command.tier,
-            arr: command.arr.round_dp(2),
+            arr: arr(command.arr)?,
             industry: optional_text(&command.industry, "industry", 100)?,
             account_manager: optional_text(&command.account_manager, "account_manager", 200)?,
             csm_id: command.csm_id,
-            products_owned,
+            products_owned: products(&command.products_owned)?,
             contract_start: command.contract_start,
             renewal_date: command.renewal_date,
             occurred_at: not_in_future(command.occurred_at.unwrap_or(now), now, "occurred_at")?,
-        }))
+        })
     }
 
-    async fn assign_csm(&self, command: AssignCsm, services: &DomainServices) -> Result<CustomerEvent, CommandError> {
-        self.ensure_onboarded()?;
+    fn update_profile(
+        &self,
+        command: UpdateProfile,
+        services: &DomainServices,
+    ) -> Result<CustomerProfileUpdated, CommandError> {
+        self.id()?;
+        let contract_start = command.contract_start.or(self.contract_start);
+        let renewal_date = command.renewal_date.or(self.renewal_date);
+        if let (Some(start), Some(renewal)) = (contract_start, renewal_date) {
+            if renewal < start {
+                return Err(renewal_before_start());
+            }
+        }
+        let event = CustomerProfileUpdated {
+            name: command
+                .name
+                .as_deref()
+                .map(|name| required_text(name, "name", 200))
+                .transpose()?,
+            salesforce_id: command.salesforce_id.as_deref().map(salesforce_id).transpose()?,
+            tier: command.tier,
+            arr: command.arr.map(arr).transpose()?,
+            industry: command
+                .industry
+                .as_deref()
+                .map(|text| optional_text(text, "industry", 100))
+                .transpose()?,
+            account_manager: command
+                .account_manager
+                .as_deref()
+                .map(|text| optional_text(text, "account_manager", 200))
+                .transpose()?,
+            products_owned: command.products_owned.as_deref().map(products).transpose()?,
+            contract_start: command.contract_start,
+            renewal_date: command.renewal_date,
+            occurred_at: services.clock.now(),
+        };
+        require_change(
+            event
+                != CustomerProfileUpdated {
+                    occurred_at: event.occurred_at,
+                    ..Default::default()
+                },
+        )?;
+        Ok(event)
+    }
+
+    fn assign_csm(&self, command: AssignCsm, services: &DomainServices) -> Result<CsmAssigned, CommandError> {
+        self.id()?;
         if self.csm_id == Some(command.csm_id) {
             return Err(CommandError::invalid(
                 "csm_unchanged",
@@ -201,184 +166,179 @@ impl Customer {
                 "the customer already has this CSM",
             ));
         }
-        let reason = required_text(&command.reason, "reason", 1000)?;
-        ensure_csm_exists(services, command.csm_id).await?;
         let now = services.clock.now();
-        Ok(CustomerEvent::CsmAssigned(CsmAssigned {
+        Ok(CsmAssigned {
             csm_id: command.csm_id,
             previous_csm_id: self.csm_id,
-            reason,
+            reason: required_text(&command.reason, "reason", 1000)?,
             occurred_at: not_in_future(command.occurred_at.unwrap_or(now), now, "occurred_at")?,
-        }))
+        })
+    }
+
+    fn assign_partner(
+        &self,
+        command: AssignPartner,
+        services: &DomainServices,
+    ) -> Result<PartnerAssigned, CommandError> {
+        self.id()?;
+        if self.partners.contains(&command.partner_id) {
+            return Err(CommandError::conflict(
+                "partner_already_assigned",
+                "this partner is already assigned",
+            ));
+        }
+        Ok(PartnerAssigned {
+            partner_id: command.partner_id,
+            occurred_at: services.clock.now(),
+        })
+    }
+
+    fn unassign_partner(
+        &self,
+        command: UnassignPartner,
+        services: &DomainServices,
+    ) -> Result<PartnerUnassigned, CommandError> {
+        self.id()?;
+        if !self.partners.contains(&command.partner_id) {
+            return Err(CommandError::NotFound {
+                entity: "partner assignment",
+            });
+        }
+        Ok(PartnerUnassigned {
+            partner_id: command.partner_id,
+            reason: required_text(&command.reason, "reason", 1000)?,
+            occurred_at: services.clock.now(),
+        })
     }
 
     fn add_stakeholder(
         &self,
         command: AddStakeholder,
         services: &DomainServices,
-    ) -> Result<CustomerEvent, CommandError> {
-        self.ensure_onboarded()?;
+    ) -> Result<StakeholderAdded, CommandError> {
+        self.id()?;
         let stakeholder_id = command.stakeholder_id.unwrap_or_else(Uuid::now_v7);
         if self.stakeholders.contains(&stakeholder_id) {
-            return Err(CommandError::Conflict {
-                code: "stakeholder_exists",
-                message: "a stakeholder with this id already exists".into(),
-            });
+            return Err(CommandError::conflict(
+                "stakeholder_exists",
+                "a stakeholder with this id already exists",
+            ));
         }
-        let email = match command
-            .email
-            .as_deref()
-            .map(str::trim)
-            .filter(|email| !email.is_empty())
-        {
-            Some(email) if !email.contains('@') => {
-                return Err(CommandError::invalid(
-                    "invalid_email",
-                    "email",
-                    "email must be an e-mail address",
-                ))
-            }
-            Some(email) => Some(optional_text(email, "email", 254)?),
-            None => None,
-        };
         let now = services.clock.now();
-        Ok(CustomerEvent::StakeholderAdded(StakeholderAdded {
+        Ok(StakeholderAdded {
             stakeholder_id,
             name: required_text(&command.name, "name", 200)?,
             role: required_text(&command.role, "role", 200)?,
             level: command.level,
-            email,
+            email: email(command.email.as_deref())?,
             occurred_at: not_in_future(command.occurred_at.unwrap_or(now), now, "occurred_at")?,
-        }))
+        })
     }
 
-    fn log_activity(&self, command: LogActivity, services: &DomainServices) -> Result<CustomerEvent, CommandError> {
-        self.ensure_onboarded()?;
-        let activity_id = command.activity_id.unwrap_or_else(Uuid::now_v7);
-        if self.activities.contains_key(&activity_id) {
-            return Err(CommandError::Conflict {
-                code: "activity_exists",
-                message: "an activity with this id already exists".into(),
-            });
-        }
-        let occurred_at = not_in_future(command.occurred_at, services.clock.now(), "occurred_at")?;
-        if command.duration_minutes.is_some_and(|minutes| minutes > 24 * 60) {
-            return Err(CommandError::invalid(
-                "out_of_range",
-                "duration_minutes",
-                "duration_minutes is at most 1440",
-            ));
-        }
-        if command
-            .response_time_hours
-            .is_some_and(|hours| !hours.is_finite() || hours < 0.0)
-        {
-            return Err(CommandError::invalid(
-                "out_of_range",
-                "response_time_hours",
-                "response_time_hours must be a non-negative number",
-            ));
-        }
-        if command.participants.len() > MAX_LIST_ITEMS {
-            return Err(CommandError::invalid(
-                "too_many",
-                "participants",
-                "at most 50 participants",
-            ));
-        }
-        if let Some(unknown) = command.participants.iter().find(|id| !self.stakeholders.contains(id)) {
-            return Err(CommandError::invalid(
-                "unknown_stakeholder",
-                "participants",
-                format!("stakeholder {unknown} is not a stakeholder of this customer"),
-            ));
-        }
-        let mut participants = command.participants;
-        participants.sort_unstable();
-        participants.dedup();
-        Ok(CustomerEvent::ActivityLogged(ActivityLogged {
-            activity_id,
-            kind: command.kind,
-            direction: command.direction,
-            occurred_at,
-            duration_minutes: command.duration_minutes,
-            participants,
-            response_received: command.response_received,
-            response_time_hours: command.response_time_hours,
-            subject: optional_text(&command.subject, "subject", 500)?,
-            logged_by: optional_text(command.logged_by.as_deref().unwrap_or_default(), "logged_by", 200)?,
-        }))
-    }
-
-    fn retract_activity(
+    fn update_stakeholder(
         &self,
-        command: RetractActivity,
+        command: UpdateStakeholder,
         services: &DomainServices,
-    ) -> Result<CustomerEvent, CommandError> {
-        self.ensure_onboarded()?;
-        match self.activities.get(&command.activity_id) {
-            None => return Err(CommandError::NotFound { entity: "activity" }),
-            Some(true) => {
-                return Err(CommandError::Conflict {
-                    code: "already_retracted",
-                    message: "this activity is already retracted".into(),
-                })
-            }
-            Some(false) => {}
-        }
-        Ok(CustomerEvent::ActivityRetracted(ActivityRetracted {
-            activity_id: command.activity_id,
+    ) -> Result<StakeholderUpdated, CommandError> {
+        self.id()?;
+        self.ensure_stakeholder(command.stakeholder_id)?;
+        require_change(
+            command.name.is_some() || command.role.is_some() || command.level.is_some() || command.email.is_some(),
+        )?;
+        Ok(StakeholderUpdated {
+            stakeholder_id: command.stakeholder_id,
+            name: command
+                .name
+                .as_deref()
+                .map(|name| required_text(name, "name", 200))
+                .transpose()?,
+            role: command
+                .role
+                .as_deref()
+                .map(|role| required_text(role, "role", 200))
+                .transpose()?,
+            level: command.level,
+            email: email(command.email.as_deref())?,
+            occurred_at: services.clock.now(),
+        })
+    }
+
+    fn remove_stakeholder(
+        &self,
+        command: RemoveStakeholder,
+        services: &DomainServices,
+    ) -> Result<StakeholderRemoved, CommandError> {
+        self.id()?;
+        self.ensure_stakeholder(command.stakeholder_id)?;
+        Ok(StakeholderRemoved {
+            stakeholder_id: command.stakeholder_id,
             reason: required_text(&command.reason, "reason", 1000)?,
             occurred_at: services.clock.now(),
-        }))
+        })
     }
+}
 
-    fn record_health_score(
-        &self,
-        command: RecordHealthScore,
-        services: &DomainServices,
-    ) -> Result<CustomerEvent, CommandError> {
-        self.ensure_onboarded()?;
-        if !command.score.is_finite() || !(0.0..=100.0).contains(&command.score) {
-            return Err(CommandError::invalid(
-                "out_of_range",
-                "score",
-                "score must be between 0 and 100",
-            ));
-        }
-        let reason = command
-            .reason
-            .as_deref()
-            .map(|reason| optional_text(reason, "reason", 1000))
-            .transpose()?;
-        let reason = reason.filter(|reason| !reason.is_empty());
-        if command.source == HealthSource::Manual && reason.is_none() {
-            return Err(CommandError::invalid(
-                "reason_required",
-                "reason",
-                "a manual health score needs a reason",
-            ));
-        }
-        if command.risk_factors.len() > MAX_LIST_ITEMS {
-            return Err(CommandError::invalid(
-                "too_many",
-                "risk_factors",
-                "at most 50 risk factors",
-            ));
-        }
-        let risk_factors = command
-            .risk_factors
-            .iter()
-            .map(|factor| required_text(factor, "risk_factors", 200))
-            .collect::<Result<_, _>>()?;
-        let now = services.clock.now();
-        Ok(CustomerEvent::HealthScoreRecorded(HealthScoreRecorded {
-            score: command.score,
-            source: command.source,
-            reason,
-            risk_factors,
-            measured_at: not_in_future(command.measured_at.unwrap_or(now), now, "measured_at")?,
-        }))
+fn renewal_before_start() -> CommandError {
+    CommandError::invalid(
+        "renewal_before_contract_start",
+        "renewal_date",
+        "renewal_date must not be before contract_start",
+    )
+}
+
+fn salesforce_id(value: &str) -> Result<String, CommandError> {
+    let value = value.trim();
+    if !matches!(value.len(), 15 | 18) || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(CommandError::invalid(
+            "invalid_salesforce_id",
+            "salesforce_id",
+            "salesforce_id must be 15 or 18 alphanumeric characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// ARR: not negative, at most two decimal places, below the typo guard.
+pub(crate) fn arr(value: Decimal) -> Result<Decimal, CommandError> {
+    if value.is_sign_negative() && !value.is_zero() {
+        return Err(CommandError::invalid("negative_arr", "arr", "arr must not be negative"));
+    }
+    if value.normalize().scale() > 2 {
+        return Err(CommandError::invalid(
+            "too_many_decimals",
+            "arr",
+            "arr has at most two decimal places",
+        ));
+    }
+    if value > Decimal::from(MAX_ARR) {
+        return Err(CommandError::invalid("out_of_range", "arr", "arr is implausibly large"));
+    }
+    Ok(value.round_dp(2))
+}
+
+fn products(products: &[String]) -> Result<Vec<String>, CommandError> {
+    if products.len() > MAX_LIST_ITEMS {
+        return Err(CommandError::invalid(
+            "too_many",
+            "products_owned",
+            "at most 50 products",
+        ));
+    }
+    products
+        .iter()
+        .map(|product| required_text(product, "products_owned", 100))
+        .collect()
+}
+
+fn email(value: Option<&str>) -> Result<Option<String>, CommandError> {
+    match value.map(str::trim).filter(|email| !email.is_empty()) {
+        Some(email) if !email.contains('@') => Err(CommandError::invalid(
+            "invalid_email",
+            "email",
+            "email must be an e-mail address",
+        )),
+        Some(email) => Ok(Some(optional_text(email, "email", 254)?)),
+        None => Ok(None),
     }
 }
 
@@ -389,6 +349,18 @@ async fn ensure_csm_exists(services: &DomainServices, csm_id: Uuid) -> Result<()
             "unknown_csm",
             "csm_id",
             format!("no CSM is registered with id {csm_id}"),
+        )),
+        Err(error) => Err(CommandError::Unavailable(error)),
+    }
+}
+
+async fn ensure_partner_exists(services: &DomainServices, partner_id: Uuid) -> Result<(), CommandError> {
+    match services.directory.partner_exists(partner_id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(CommandError::invalid(
+            "unknown_partner",
+            "partner_id",
+            format!("no partner organisation is registered with id {partner_id}"),
         )),
         Err(error) => Err(CommandError::Unavailable(error)),
     }
@@ -407,36 +379,207 @@ impl Aggregate for Customer {
         services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        let event = match command {
-            CustomerCommand::Onboard(command) => self.onboard(command, services).await?,
-            CustomerCommand::AssignCsm(command) => self.assign_csm(command, services).await?,
-            CustomerCommand::AddStakeholder(command) => self.add_stakeholder(command, services)?,
-            CustomerCommand::LogActivity(command) => self.log_activity(command, services)?,
-            CustomerCommand::RetractActivity(command) => self.retract_activity(command, services)?,
-            CustomerCommand::RecordHealthScore(command) => self.record_health_score(command, services)?,
+        use CustomerCommand as C;
+        use CustomerEvent as E;
+        let events: Vec<CustomerEvent> = match command {
+            C::Onboard(command) => {
+                let csm_id = command.csm_id;
+                let event = self.onboard(command, services)?;
+                ensure_csm_exists(services, csm_id).await?;
+                vec![E::CustomerOnboarded(event)]
+            }
+            C::UpdateProfile(command) => vec![E::CustomerProfileUpdated(self.update_profile(command, services)?)],
+            C::AssignCsm(command) => {
+                let csm_id = command.csm_id;
+                let event = self.assign_csm(command, services)?;
+                ensure_csm_exists(services, csm_id).await?;
+                vec![E::CsmAssigned(event)]
+            }
+            C::AssignPartner(command) => {
+                let partner_id = command.partner_id;
+                let event = self.assign_partner(command, services)?;
+                ensure_partner_exists(services, partner_id).await?;
+                vec![E::PartnerAssigned(event)]
+            }
+            C::UnassignPartner(command) => vec![E::PartnerUnassigned(self.unassign_partner(command, services)?)],
+            C::AddStakeholder(command) => vec![E::StakeholderAdded(self.add_stakeholder(command, services)?)],
+            C::UpdateStakeholder(command) => vec![E::StakeholderUpdated(self.update_stakeholder(command, services)?)],
+            C::RemoveStakeholder(command) => vec![E::StakeholderRemoved(self.remove_stakeholder(command, services)?)],
+            C::LogActivity(command) => vec![E::ActivityLogged(self.log_activity(command, services).await?)],
+            C::LogActivities(command) => self.log_activities(command, services).await?,
+            C::CorrectActivity(command) => vec![E::ActivityCorrected(self.correct_activity(command, services).await?)],
+            C::RetractActivity(command) => vec![E::ActivityRetracted(self.retract_activity(command, services).await?)],
+            C::RecordHealthScore(command) => vec![E::HealthScoreRecorded(self.record_health_score(command, services)?)],
+            C::CreateTask(command) => vec![E::TaskCreated(self.create_task(command, services)?)],
+            C::UpdateTask(command) => vec![E::TaskUpdated(self.update_task(command, services)?)],
+            C::ReassignTask(command) => vec![E::TaskReassigned(self.reassign_task(command, services)?)],
+            C::ChangeTaskStatus(command) => vec![E::TaskStatusChanged(self.change_task_status(command, services)?)],
+            C::CompleteTask(command) => vec![E::TaskCompleted(self.complete_task(command, services)?)],
+            C::CancelTask(command) => vec![E::TaskCancelled(self.cancel_task(command, services)?)],
+            C::DraftPartnerReport(command) => vec![E::PartnerReportDrafted(self.draft_report(command, services)?)],
+            C::UpdatePartnerReport(command) => vec![E::PartnerReportUpdated(self.update_report(command, services)?)],
+            C::SubmitPartnerReport(command) => vec![E::PartnerReportSubmitted(self.submit_report(command, services)?)],
+            C::RecordMilestone(command) => vec![E::MilestoneRecorded(self.record_milestone(command, services)?)],
+            C::LogIssue(command) => vec![E::IssueLogged(self.log_issue(command, services)?)],
+            C::ResolveIssue(command) => vec![E::IssueResolved(self.resolve_issue(command, services)?)],
+            C::RaiseEscalation(command) => vec![E::EscalationRaised(self.raise_escalation(command, services)?)],
+            C::ResolveEscalation(command) => vec![E::EscalationResolved(self.resolve_escalation(command, services)?)],
+            C::ChangeAdoptionStage(command) => {
+                vec![E::AdoptionStageChanged(self.change_adoption_stage(command, services)?)]
+            }
+            C::ChangeUseCaseStatus(command) => vec![E::UseCaseStatusChanged(self.change_use_case(command, services)?)],
+            C::RecordNps(command) => vec![E::NpsRecorded(self.record_nps(command, services)?)],
+            C::RecordRenewal(command) => vec![E::CustomerRenewed(self.record_renewal(command, services)?)],
+            C::RecordChurn(command) => vec![E::CustomerChurned(self.record_churn(command, services)?)],
         };
-        sink.write(event, self).await;
+        for event in events {
+            sink.write(event, self).await;
+        }
         Ok(())
     }
 
     fn apply(&mut self, event: Self::Event) {
+        use CustomerEvent as E;
         match event {
-            CustomerEvent::CustomerOnboarded(onboarded) => {
-                self.onboarded = true;
+            E::CustomerOnboarded(onboarded) => {
+                self.id = Some(onboarded.customer_id);
                 self.csm_id = Some(onboarded.csm_id);
+                self.contract_start = Some(onboarded.contract_start);
+                self.renewal_date = Some(onboarded.renewal_date);
             }
-            CustomerEvent::CsmAssigned(assigned) => self.csm_id = Some(assigned.csm_id),
-            CustomerEvent::StakeholderAdded(added) => {
+            E::CustomerProfileUpdated(updated) => {
+                self.contract_start = updated.contract_start.or(self.contract_start);
+                self.renewal_date = updated.renewal_date.or(self.renewal_date);
+            }
+            E::CsmAssigned(assigned) => self.csm_id = Some(assigned.csm_id),
+            E::PartnerAssigned(assigned) => {
+                self.partners.insert(assigned.partner_id);
+            }
+            E::PartnerUnassigned(unassigned) => {
+                self.partners.remove(&unassigned.partner_id);
+            }
+            E::StakeholderAdded(added) => {
                 self.stakeholders.insert(added.stakeholder_id);
             }
-            CustomerEvent::ActivityLogged(logged) => {
-                self.activities.insert(logged.activity_id, false);
+            E::StakeholderRemoved(removed) => {
+                self.stakeholders.remove(&removed.stakeholder_id);
             }
-            CustomerEvent::ActivityRetracted(retracted) => {
-                self.activities.insert(retracted.activity_id, true);
+            E::TaskCreated(created) => {
+                self.tasks.insert(
+                    created.task_id,
+                    Task {
+                        state: TaskState::Open(TaskStatus::Pending),
+                        assignee_id: created.assignee_id,
+                        depends_on: created.depends_on,
+                    },
+                );
             }
-            CustomerEvent::HealthScoreRecorded(_) => {}
+            E::TaskUpdated(updated) => {
+                if let (Some(task), Some(depends_on)) = (self.tasks.get_mut(&updated.task_id), updated.depends_on) {
+                    task.depends_on = depends_on;
+                }
+            }
+            E::TaskReassigned(reassigned) => {
+                if let Some(task) = self.tasks.get_mut(&reassigned.task_id) {
+                    task.assignee_id = reassigned.assignee_id;
+                }
+            }
+            E::TaskStatusChanged(changed) => self.set_task_state(changed.task_id, TaskState::Open(changed.status)),
+            E::TaskCompleted(completed) => self.set_task_state(completed.task_id, TaskState::Completed),
+            E::TaskCancelled(cancelled) => self.set_task_state(cancelled.task_id, TaskState::Cancelled),
+            E::PartnerReportDrafted(drafted) => {
+                self.reports.insert(
+                    drafted.report_id,
+                    Report {
+                        partner_id: drafted.partner_id,
+                        submitted: false,
+                    },
+                );
+            }
+            E::PartnerReportSubmitted(submitted) => {
+                if let Some(report) = self.reports.get_mut(&submitted.report_id) {
+                    report.submitted = true;
+                }
+            }
+            E::MilestoneRecorded(milestone) => {
+                self.milestones.insert(milestone.milestone_id);
+            }
+            E::IssueLogged(issue) => {
+                self.issues.insert(issue.issue_id, false);
+            }
+            E::IssueResolved(resolved) => {
+                self.issues.insert(resolved.issue_id, true);
+            }
+            E::EscalationRaised(escalation) => {
+                self.escalations.insert(escalation.escalation_id, false);
+            }
+            E::EscalationResolved(resolved) => {
+                self.escalations.insert(resolved.escalation_id, true);
+            }
+            E::AdoptionStageChanged(changed) => self.adoption_stage = Some(changed.stage),
+            E::UseCaseStatusChanged(changed) => {
+                self.use_cases.insert(changed.use_case, changed.status);
+            }
+            E::CustomerRenewed(renewed) => {
+                self.renewal_date = Some(renewed.renewal_date);
+                self.churned = false;
+            }
+            E::CustomerChurned(_) => self.churned = true,
+            E::StakeholderUpdated(_)
+            | E::ActivityLogged(_)
+            | E::ActivityCorrected(_)
+            | E::ActivityRetracted(_)
+            | E::HealthScoreRecorded(_)
+            | E::PartnerReportUpdated(_)
+            | E::NpsRecorded(_) => {}
         }
+    }
+}
+
+impl Guarded for Customer {
+    fn operation(command: &CustomerCommand) -> Operation {
+        use CustomerCommand as C;
+        match command {
+            C::Onboard(_) => Operation::OnboardCustomer,
+            C::UpdateProfile(_) => Operation::UpdateProfile,
+            C::AssignCsm(_) => Operation::AssignCsm,
+            C::AssignPartner(_) => Operation::AssignPartner,
+            C::UnassignPartner(_) => Operation::UnassignPartner,
+            C::AddStakeholder(_) => Operation::AddStakeholder,
+            C::UpdateStakeholder(_) => Operation::UpdateStakeholder,
+            C::RemoveStakeholder(_) => Operation::RemoveStakeholder,
+            C::LogActivity(log) if log.kind == ActivityKind::Note => Operation::LogNote,
+            C::LogActivities(batch) if batch.activities.iter().all(|log| log.kind == ActivityKind::Note) => {
+                Operation::LogNote
+            }
+            C::LogActivity(_) | C::LogActivities(_) => Operation::LogActivity,
+            C::CorrectActivity(_) => Operation::CorrectActivity,
+            C::RetractActivity(_) => Operation::RetractActivity,
+            C::RecordHealthScore(_) => Operation::RecordHealthScore,
+            C::CreateTask(_) => Operation::CreateTask,
+            C::UpdateTask(_) => Operation::UpdateTask,
+            C::ReassignTask(_) => Operation::ReassignTask,
+            C::ChangeTaskStatus(_) => Operation::ChangeTaskStatus,
+            C::CompleteTask(_) => Operation::CompleteTask,
+            C::CancelTask(_) => Operation::CancelTask,
+            C::DraftPartnerReport(_) => Operation::DraftPartnerReport,
+            C::UpdatePartnerReport(_) => Operation::UpdatePartnerReport,
+            C::SubmitPartnerReport(_) => Operation::SubmitPartnerReport,
+            C::RecordMilestone(_) => Operation::RecordMilestone,
+            C::LogIssue(_) => Operation::LogIssue,
+            C::ResolveIssue(_) => Operation::ResolveIssue,
+            C::RaiseEscalation(_) => Operation::RaiseEscalation,
+            C::ResolveEscalation(_) => Operation::ResolveEscalation,
+            C::ChangeAdoptionStage(_) => Operation::ChangeAdoptionStage,
+            C::ChangeUseCaseStatus(_) => Operation::ChangeUseCaseStatus,
+            C::RecordNps(_) => Operation::RecordNps,
+            C::RecordRenewal(_) => Operation::RecordRenewal,
+            C::RecordChurn(_) => Operation::RecordChurn,
+        }
+    }
+
+    fn admits_partner(&self, partner_id: Uuid) -> bool {
+        self.partners.contains(&partner_id)
     }
 }
 

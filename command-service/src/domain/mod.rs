@@ -3,47 +3,84 @@
 
 pub mod csm;
 pub mod customer;
+pub mod partner;
+pub mod permissions;
+pub mod rules;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
+
+use crate::auth::Principal;
 
 /// Why a command was refused. Each variant says what the client should do about it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CommandError {
-    /// The stream named in the path does not exist.
+    /// The stream (or an item of it) named in the path does not exist.
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
-    /// The command contradicts the current state (e.g. onboarding twice).
+    /// The command contradicts the current state (onboarding twice, completing a completed task).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     /// A field breaks a rule of DOMAIN.md section 2.
     #[error("{message}")]
     Invalid {
         code: &'static str,
-        field: &'static str,
+        field: String,
         message: String,
     },
+    /// The caller's role or partner organisation may not do this.
+    #[error("{message}")]
+    Forbidden { message: String },
     /// A lookup the command depends on could not be made.
     #[error("a dependency is unavailable: {0}")]
     Unavailable(String),
 }
 
 impl CommandError {
-    pub fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
         CommandError::Invalid {
             code,
-            field,
+            field: field.into(),
             message: message.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        CommandError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Qualifies the field for an item of a batch: `occurred_at` -> `activities[3].occurred_at`.
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            CommandError::Invalid { code, field, message } => CommandError::Invalid {
+                code,
+                field: format!("{prefix}.{field}"),
+                message: format!("{prefix}: {message}"),
+            },
+            other => other,
         }
     }
 }
 
-/// Lookups across streams that a command needs.
+/// What the store knows of one activity of a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivityRecord {
+    pub retracted: bool,
+}
+
+/// Lookups beyond the aggregate's own state. Activities are looked up rather than held in the
+/// aggregate: a customer logs them without bound, and carrying every id in the snapshot would
+/// make each command cost more as the history grows.
 #[async_trait::async_trait]
 pub trait Directory: Send + Sync {
     async fn csm_exists(&self, csm_id: Uuid) -> Result<bool, String>;
+    async fn partner_exists(&self, partner_id: Uuid) -> Result<bool, String>;
+    async fn activity(&self, customer_id: Uuid, activity_id: Uuid) -> Result<Option<ActivityRecord>, String>;
 }
 
 pub trait Clock: Send + Sync {
@@ -84,6 +121,35 @@ pub(crate) fn not_in_future(
     Ok(at)
 }
 
+/// A date that must not be after today.
+pub(crate) fn not_after_today(
+    day: NaiveDate,
+    now: DateTime<Utc>,
+    field: &'static str,
+) -> Result<NaiveDate, CommandError> {
+    if day > (now + chrono::Duration::seconds(CLOCK_SKEW_SECONDS)).date_naive() {
+        return Err(CommandError::invalid(
+            "in_future",
+            field,
+            format!("{field} is in the future"),
+        ));
+    }
+    Ok(day)
+}
+
+/// Refuses a command that would change nothing.
+pub(crate) fn require_change(changed: bool) -> Result<(), CommandError> {
+    if changed {
+        Ok(())
+    } else {
+        Err(CommandError::invalid(
+            "no_change",
+            "body",
+            "the command changes no field",
+        ))
+    }
+}
+
 /// Trims a required text field and checks its length.
 pub(crate) fn required_text(value: &str, field: &'static str, max: usize) -> Result<String, CommandError> {
     let value = value.trim();
@@ -110,6 +176,36 @@ pub(crate) fn optional_text(value: &str, field: &'static str, max: usize) -> Res
     Ok(value.to_owned())
 }
 
+/// Who may issue which command on an aggregate: the role must be in the permission table, and a
+/// partner must belong to an organisation the stream admits.
+pub trait Guarded: cqrs_es::Aggregate {
+    fn operation(command: &Self::Command) -> permissions::Operation;
+
+    /// Whether users of this partner organisation may act on this stream at all.
+    fn admits_partner(&self, _partner_id: Uuid) -> bool {
+        false
+    }
+}
+
+pub fn authorize<A: Guarded>(aggregate: &A, command: &A::Command, principal: &Principal) -> Result<(), CommandError> {
+    let operation = A::operation(command);
+    if !operation.permits(principal.role) {
+        return Err(CommandError::Forbidden {
+            message: format!("the {} role may not {}", principal.role.as_str(), operation.describe()),
+        });
+    }
+    if principal.role == events::metadata::Role::Partner
+        && !principal
+            .partner_id
+            .is_some_and(|partner| aggregate.admits_partner(partner))
+    {
+        return Err(CommandError::Forbidden {
+            message: "this customer is not assigned to your partner organisation".into(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod fixed {
     //! Services with fixed answers for aggregate tests.
@@ -126,19 +222,43 @@ pub(crate) mod fixed {
         }
     }
 
-    /// Knows exactly the CSMs it is given.
-    pub struct KnownCsms(pub Vec<Uuid>);
+    /// Knows exactly what it is given.
+    #[derive(Default)]
+    pub struct Known {
+        pub csms: Vec<Uuid>,
+        pub partners: Vec<Uuid>,
+        pub activities: Vec<(Uuid, ActivityRecord)>,
+    }
 
     #[async_trait::async_trait]
-    impl Directory for KnownCsms {
+    impl Directory for Known {
         async fn csm_exists(&self, csm_id: Uuid) -> Result<bool, String> {
-            Ok(self.0.contains(&csm_id))
+            Ok(self.csms.contains(&csm_id))
+        }
+
+        async fn partner_exists(&self, partner_id: Uuid) -> Result<bool, String> {
+            Ok(self.partners.contains(&partner_id))
+        }
+
+        async fn activity(&self, _customer_id: Uuid, activity_id: Uuid) -> Result<Option<ActivityRecord>, String> {
+            Ok(self
+                .activities
+                .iter()
+                .find(|(id, _)| *id == activity_id)
+                .map(|(_, record)| *record))
         }
     }
 
     pub fn services(csms: Vec<Uuid>) -> DomainServices {
+        with(Known {
+            csms,
+            ..Known::default()
+        })
+    }
+
+    pub fn with(known: Known) -> DomainServices {
         DomainServices {
-            directory: Arc::new(KnownCsms(csms)),
+            directory: Arc::new(known),
             clock: Arc::new(FixedClock),
         }
     }

@@ -1,6 +1,6 @@
 //! The one error type of the command API: a status and `{"error", "message", "fields"}`.
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -10,22 +10,29 @@ use crate::store::ExecuteError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The body is not JSON at all.
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
     #[error("{message}")]
-    Validation {
-        code: &'static str,
-        message: String,
-        fields: Map<String, Value>,
-    },
+    Unauthenticated { message: String },
+    #[error("{message}")]
+    Forbidden { message: String },
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
+    /// Concurrency: the stream kept changing, or the same idempotency key is in flight.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// A field breaks a rule (with the field), or the command contradicts the stream's state.
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        fields: Map<String, Value>,
+    },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -37,19 +44,37 @@ impl ApiError {
         let message = message.into();
         let mut fields = Map::new();
         fields.insert(field.into(), Value::String(message.clone()));
-        ApiError::Validation { code, message, fields }
+        ApiError::Unprocessable { code, message, fields }
     }
 
     pub fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The machine-readable code of the answer.
+    pub fn code(&self) -> String {
+        match self {
+            ApiError::BadRequest { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unprocessable { code, .. } => (*code).to_owned(),
+            ApiError::Unauthenticated { .. } => "unauthenticated".into(),
+            ApiError::Forbidden { .. } => "forbidden".into(),
+            ApiError::NotFound { entity } => format!("{}_not_found", entity.replace(' ', "_")),
+            ApiError::PayloadTooLarge => "payload_too_large".into(),
+            ApiError::UnsupportedMediaType => "unsupported_media_type".into(),
+            ApiError::Unavailable(_) => "store_unavailable".into(),
+            ApiError::Internal(_) => "internal".into(),
         }
     }
 }
@@ -58,8 +83,13 @@ impl From<CommandError> for ApiError {
     fn from(error: CommandError) -> Self {
         match error {
             CommandError::NotFound { entity } => ApiError::NotFound { entity },
-            CommandError::Conflict { code, message } => ApiError::Conflict { code, message },
+            CommandError::Conflict { code, message } => ApiError::Unprocessable {
+                code,
+                message,
+                fields: Map::new(),
+            },
             CommandError::Invalid { code, field, message } => ApiError::validation(code, field, message),
+            CommandError::Forbidden { message } => ApiError::Forbidden { message },
             CommandError::Unavailable(reason) => ApiError::Unavailable(reason),
         }
     }
@@ -71,7 +101,7 @@ impl From<ExecuteError> for ApiError {
             ExecuteError::Rejected(rejection) => rejection.into(),
             ExecuteError::Conflict => ApiError::Conflict {
                 code: "concurrent_modification",
-                message: "the customer changed concurrently too many times; retry the command".into(),
+                message: "the stream changed concurrently too many times; retry the command".into(),
             },
             ExecuteError::Unavailable(reason) => ApiError::Unavailable(reason),
             ExecuteError::Internal(reason) => ApiError::Internal(reason),
@@ -82,44 +112,25 @@ impl From<ExecuteError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        let (code, message, fields) = match &self {
-            ApiError::BadRequest { code, message } | ApiError::Conflict { code, message } => {
-                (*code, message.clone(), Map::new())
-            }
-            ApiError::Validation { code, message, fields } => (*code, message.clone(), fields.clone()),
-            ApiError::NotFound { entity } => {
-                let code = match *entity {
-                    "customer" => "customer_not_found",
-                    "activity" => "activity_not_found",
-                    "csm" => "csm_not_found",
-                    _ => "not_found",
-                };
-                (code, self.to_string(), Map::new())
-            }
-            ApiError::PayloadTooLarge => ("payload_too_large", self.to_string(), Map::new()),
-            ApiError::UnsupportedMediaType => (
-                "unsupported_media_type",
-                "send the body as application/json".to_owned(),
-                Map::new(),
-            ),
+        let code = self.code();
+        let (message, fields) = match &self {
+            ApiError::Unprocessable { message, fields, .. } => (message.clone(), fields.clone()),
+            ApiError::UnsupportedMediaType => ("send the body as application/json".to_owned(), Map::new()),
             // Internal details are logged, never returned.
             ApiError::Unavailable(reason) => {
                 tracing::error!(%reason, "dependency unavailable");
-                (
-                    "store_unavailable",
-                    "the event store is unavailable; retry later".to_owned(),
-                    Map::new(),
-                )
+                ("the event store is unavailable; retry later".to_owned(), Map::new())
             }
             ApiError::Internal(reason) => {
                 tracing::error!(%reason, "internal error");
-                ("internal", "an internal error occurred".to_owned(), Map::new())
+                ("an internal error occurred".to_owned(), Map::new())
             }
+            other => (other.to_string(), Map::new()),
         };
-        (
-            status,
-            Json(json!({"error": code, "message": message, "fields": fields})),
-        )
-            .into_response()
+        let body = Json(json!({"error": code, "message": message, "fields": fields}));
+        if status == StatusCode::UNAUTHORIZED {
+            return (status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response();
+        }
+        (status, body).into_response()
     }
 }

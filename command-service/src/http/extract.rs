@@ -10,6 +10,8 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::error::ApiError;
+use super::idempotency::IdempotencyKey;
+use crate::auth::Principal;
 
 /// A JSON body: 415 without a JSON content type, 413 over the size limit, 400 when it is not
 /// JSON at all, 422 naming the field when a field is missing, unknown or of the wrong type.
@@ -45,7 +47,25 @@ where
     }
 }
 
+/// Parses a command body, which is always a JSON object (serde would otherwise read an array
+/// positionally into a struct).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9') => {
+            return Err(ApiError::validation(
+                "invalid_type",
+                "body",
+                "the body must be a JSON object",
+            ))
+        }
+        _ => {
+            return Err(ApiError::BadRequest {
+                code: "malformed_json",
+                message: "the body is not a JSON object".into(),
+            })
+        }
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let field = error.path().to_string();
@@ -88,14 +108,24 @@ fn missing_field(message: &str) -> Option<String> {
     Some(message[start..end].to_owned())
 }
 
-/// Who issued the command and under which correlation. Until bearer authentication lands the
-/// actor comes from `X-Actor-Id` / `X-Actor-Role` (default: an anonymous API caller).
-pub struct CommandContext(pub CommandMetadata);
+/// Who issued the command (the authenticated principal) and under which correlation, source
+/// and idempotency key; this becomes every appended event's metadata.
+pub struct CommandContext {
+    pub principal: Principal,
+    pub metadata: CommandMetadata,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for CommandContext {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::Unauthenticated {
+                message: "a bearer token is required".into(),
+            })?;
         let header = |name: &str| {
             parts
                 .headers
@@ -122,14 +152,37 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandContext {
             })?,
         };
         let causation_id = uuid_header("x-causation-id")?.unwrap_or_else(Uuid::now_v7);
-        Ok(CommandContext(CommandMetadata {
+        let metadata = CommandMetadata {
             actor: Actor {
-                id: header("x-actor-id").unwrap_or_else(|| "anonymous".into()),
-                role: header("x-actor-role").unwrap_or_else(|| "api".into()),
+                id: principal.user_id.clone(),
+                role: principal.role.as_str().to_owned(),
             },
             correlation_id: uuid_header("x-correlation-id")?.unwrap_or(causation_id),
             causation_id,
             source,
-        }))
+            idempotency_key: parts.extensions.get::<IdempotencyKey>().map(|key| key.0.clone()),
+        };
+        Ok(CommandContext { principal, metadata })
+    }
+}
+
+/// The body of a command that takes no fields: none, or an empty JSON object.
+pub struct EmptyBody;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+impl<S: Send + Sync> FromRequest<S> for EmptyBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(EmptyBody);
+        }
+        parse_json::<NoFields>(&bytes).map(|_| EmptyBody)
     }
 }

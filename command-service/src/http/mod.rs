@@ -1,60 +1,131 @@
-//! REST routes under `/api/v1`. Every answer to an accepted command names the stream, its new
-//! sequence and the ids of the appended events.
+//! REST routes under `/api/v1`. Every request is authenticated; an accepted command answers with
+//! the stream, its new sequence, the ids of the appended events and the id of what it created.
 
+mod auth;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
+pub mod openapi;
 
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, post, put};
+use axum::routing::{patch, post, put};
 use axum::{Json, Router};
-use serde::Deserialize;
+use events::metadata::Role;
+use events::rules::RULES_STREAM_ID;
 use serde_json::{json, Value};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::csm::{Csm, CsmCommand, RegisterCsm};
-use crate::domain::customer::{
-    AddStakeholder, AssignCsm, Customer, CustomerCommand, LogActivity, OnboardCustomer, RecordHealthScore,
-    RetractActivity,
+use crate::auth::Authenticator;
+use crate::domain::csm::{ChangeCapacity, Csm, CsmCommand, RegisterCsm};
+use crate::domain::customer::*;
+use crate::domain::partner::{DeactivateUser, InviteUser, Partner, PartnerCommand, RegisterPartner};
+use crate::domain::rules::{
+    ChangeCoverageStandards, ChangeEngagementWeights, ChangeWorkloadHours, Rules, RulesCommand,
 };
 use crate::store::{Appended, CommandHandler};
 use error::ApiError;
-use extract::{CommandContext, JsonBody};
+use extract::{CommandContext, EmptyBody, JsonBody};
 
-/// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Largest accepted request body (a batch of 1,000 activities fits).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 pub struct Handlers {
     pub customers: CommandHandler<Customer>,
     pub csms: CommandHandler<Csm>,
+    pub partners: CommandHandler<Partner>,
+    pub rules: CommandHandler<Rules>,
 }
 
 type AppState = Arc<Handlers>;
 type Accepted = (StatusCode, Json<Value>);
+type Answer = Result<Accepted, ApiError>;
 
-pub fn router(handlers: Arc<Handlers>) -> Router {
+pub fn router(handlers: Arc<Handlers>, authenticator: Arc<Authenticator>, pool: PgPool) -> Router {
+    let customer = "/api/v1/customers/{id}";
     Router::new()
         .route("/api/v1/csms", post(register_csm))
-        .route("/api/v1/customers", post(onboard_customer))
-        .route("/api/v1/customers/{id}/csm", put(assign_csm))
-        .route("/api/v1/customers/{id}/stakeholders", post(add_stakeholder))
-        .route("/api/v1/customers/{id}/activities", post(log_activity))
+        .route("/api/v1/csms/{id}/capacity", put(change_capacity))
+        .route("/api/v1/partners", post(register_partner))
+        .route("/api/v1/partners/{id}/users", post(invite_partner_user))
         .route(
-            "/api/v1/customers/{id}/activities/{activity_id}",
-            delete(retract_activity),
+            "/api/v1/partners/{id}/users/{item}/activate",
+            post(activate_partner_user),
         )
-        .route("/api/v1/customers/{id}/health-scores", post(record_health_score))
+        .route(
+            "/api/v1/partners/{id}/users/{item}/deactivate",
+            post(deactivate_partner_user),
+        )
+        .route("/api/v1/rules/coverage-standards", put(change_coverage_standards))
+        .route("/api/v1/rules/engagement-weights", put(change_engagement_weights))
+        .route("/api/v1/rules/workload-hours", put(change_workload_hours))
+        .route("/api/v1/customers", post(onboard_customer))
+        .route(customer, patch(update_profile))
+        .route(&format!("{customer}/csm"), put(assign_csm))
+        .route(&format!("{customer}/partners"), post(assign_partner))
+        .route(
+            &format!("{customer}/partners/{{item}}"),
+            axum::routing::delete(unassign_partner),
+        )
+        .route(&format!("{customer}/stakeholders"), post(add_stakeholder))
+        .route(
+            &format!("{customer}/stakeholders/{{item}}"),
+            patch(update_stakeholder).delete(remove_stakeholder),
+        )
+        .route(&format!("{customer}/activities"), post(log_activity))
+        .route(&format!("{customer}/activities/batch"), post(log_activities))
+        .route(
+            &format!("{customer}/activities/{{item}}"),
+            patch(correct_activity).delete(retract_activity),
+        )
+        .route(&format!("{customer}/health-scores"), post(record_health_score))
+        .route(&format!("{customer}/tasks"), post(create_task))
+        .route(&format!("{customer}/tasks/{{item}}"), patch(update_task))
+        .route(&format!("{customer}/tasks/{{item}}/assignee"), put(reassign_task))
+        .route(&format!("{customer}/tasks/{{item}}/status"), put(change_task_status))
+        .route(&format!("{customer}/tasks/{{item}}/complete"), post(complete_task))
+        .route(&format!("{customer}/tasks/{{item}}/cancel"), post(cancel_task))
+        .route(&format!("{customer}/partner-reports"), post(draft_partner_report))
+        .route(
+            &format!("{customer}/partner-reports/{{item}}"),
+            patch(update_partner_report),
+        )
+        .route(
+            &format!("{customer}/partner-reports/{{item}}/submit"),
+            post(submit_partner_report),
+        )
+        .route(&format!("{customer}/milestones"), post(record_milestone))
+        .route(&format!("{customer}/issues"), post(log_issue))
+        .route(&format!("{customer}/issues/{{item}}/resolve"), post(resolve_issue))
+        .route(&format!("{customer}/escalations"), post(raise_escalation))
+        .route(
+            &format!("{customer}/escalations/{{item}}/resolve"),
+            post(resolve_escalation),
+        )
+        .route(&format!("{customer}/adoption-stage"), put(change_adoption_stage))
+        .route(&format!("{customer}/use-cases"), put(change_use_case_status))
+        .route(&format!("{customer}/nps"), post(record_nps))
+        .route(&format!("{customer}/renewal"), post(record_renewal))
+        .route(&format!("{customer}/churn"), post(record_churn))
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth::Guard::new(pool.clone()),
+            auth::guard,
+        ))
+        .fallback(|| async { ApiError::NotFound { entity: "route" } })
+        .layer(axum::middleware::from_fn_with_state(pool, idempotency::idempotent))
+        .layer(axum::middleware::from_fn_with_state(authenticator, auth::authenticate))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(handlers)
 }
 
 /// The answer to an accepted command, with the id of what it created when it created something.
-fn accepted(status: StatusCode, appended: Appended, created: Option<(&str, Uuid)>) -> Accepted {
+fn accepted(status: StatusCode, appended: Appended, created: Option<(&str, Value)>) -> Accepted {
     let mut body = serde_json::to_value(appended).expect("an append result serializes");
     if let (Some((name, id)), Value::Object(map)) = (created, &mut body) {
-        map.insert(name.to_owned(), json!(id));
+        map.insert(name.to_owned(), id);
     }
     (status, Json(body))
 }
@@ -64,136 +135,414 @@ fn path_id(value: &str, entity: &'static str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(value).map_err(|_| ApiError::NotFound { entity })
 }
 
-async fn register_csm(
-    State(handlers): State<AppState>,
-    CommandContext(metadata): CommandContext,
-    JsonBody(mut command): JsonBody<RegisterCsm>,
-) -> Result<Accepted, ApiError> {
-    let csm_id = *command.csm_id.get_or_insert_with(Uuid::now_v7);
-    let appended = handlers
-        .csms
-        .execute(&csm_id.to_string(), CsmCommand::Register(command), &metadata)
-        .await?;
-    Ok(accepted(StatusCode::CREATED, appended, Some(("csm_id", csm_id))))
-}
-
-async fn onboard_customer(
-    State(handlers): State<AppState>,
-    CommandContext(metadata): CommandContext,
-    JsonBody(mut command): JsonBody<OnboardCustomer>,
-) -> Result<Accepted, ApiError> {
-    let customer_id = *command.customer_id.get_or_insert_with(Uuid::now_v7);
-    let appended = handlers
-        .customers
-        .execute(&customer_id.to_string(), CustomerCommand::Onboard(command), &metadata)
-        .await?;
-    Ok(accepted(
-        StatusCode::CREATED,
-        appended,
-        Some(("customer_id", customer_id)),
-    ))
-}
-
-async fn assign_csm(
-    State(handlers): State<AppState>,
-    Path(id): Path<String>,
-    CommandContext(metadata): CommandContext,
-    JsonBody(command): JsonBody<AssignCsm>,
-) -> Result<Accepted, ApiError> {
-    let customer_id = path_id(&id, "customer")?;
-    let appended = handlers
-        .customers
-        .execute(&customer_id.to_string(), CustomerCommand::AssignCsm(command), &metadata)
-        .await?;
-    Ok(accepted(StatusCode::OK, appended, None))
-}
-
-async fn add_stakeholder(
-    State(handlers): State<AppState>,
-    Path(id): Path<String>,
-    CommandContext(metadata): CommandContext,
-    JsonBody(mut command): JsonBody<AddStakeholder>,
-) -> Result<Accepted, ApiError> {
-    let customer_id = path_id(&id, "customer")?;
-    let stakeholder_id = *command.stakeholder_id.get_or_insert_with(Uuid::now_v7);
-    let appended = handlers
+async fn on_customer(
+    app: &Handlers,
+    id: &str,
+    context: &CommandContext,
+    command: CustomerCommand,
+) -> Result<Appended, ApiError> {
+    let customer_id = path_id(id, "customer")?;
+    Ok(app
         .customers
         .execute(
             &customer_id.to_string(),
-            CustomerCommand::AddStakeholder(command),
-            &metadata,
+            command,
+            &context.metadata,
+            Some(&context.principal),
+        )
+        .await?)
+}
+
+/// The acting partner organisation, for commands on partner reports.
+fn acting_partner(context: &CommandContext) -> Option<Uuid> {
+    (context.principal.role == Role::Partner)
+        .then_some(context.principal.partner_id)
+        .flatten()
+}
+
+/// A customer command whose body is the whole command.
+macro_rules! customer_command {
+    ($handler:ident, $body:ty, $variant:ident, $status:expr) => {
+        async fn $handler(
+            State(app): State<AppState>,
+            Path(id): Path<String>,
+            context: CommandContext,
+            JsonBody(body): JsonBody<$body>,
+        ) -> Answer {
+            let appended = on_customer(&app, &id, &context, CustomerCommand::$variant(body)).await?;
+            Ok(accepted($status, appended, None))
+        }
+    };
+}
+
+/// A customer command creating something whose id the client may choose (`$field`).
+macro_rules! customer_creation {
+    ($handler:ident, $body:ty, $variant:ident, $field:ident) => {
+        async fn $handler(
+            State(app): State<AppState>,
+            Path(id): Path<String>,
+            context: CommandContext,
+            JsonBody(mut body): JsonBody<$body>,
+        ) -> Answer {
+            let created = *body.$field.get_or_insert_with(Uuid::now_v7);
+            let appended = on_customer(&app, &id, &context, CustomerCommand::$variant(body)).await?;
+            Ok(accepted(
+                StatusCode::CREATED,
+                appended,
+                Some((stringify!($field), json!(created))),
+            ))
+        }
+    };
+}
+
+/// A customer command on one item named in the path (`{item}`), stored in `$field`.
+macro_rules! customer_item_command {
+    ($handler:ident, $body:ty, $variant:ident, $field:ident, $entity:literal) => {
+        async fn $handler(
+            State(app): State<AppState>,
+            Path((id, item)): Path<(String, String)>,
+            context: CommandContext,
+            JsonBody(mut body): JsonBody<$body>,
+        ) -> Answer {
+            body.$field = path_id(&item, $entity)?;
+            let appended = on_customer(&app, &id, &context, CustomerCommand::$variant(body)).await?;
+            Ok(accepted(StatusCode::OK, appended, None))
+        }
+    };
+}
+
+customer_command!(update_profile, UpdateProfile, UpdateProfile, StatusCode::OK);
+customer_command!(assign_csm, AssignCsm, AssignCsm, StatusCode::OK);
+customer_command!(
+    record_health_score,
+    RecordHealthScore,
+    RecordHealthScore,
+    StatusCode::CREATED
+);
+customer_command!(
+    change_adoption_stage,
+    ChangeAdoptionStage,
+    ChangeAdoptionStage,
+    StatusCode::OK
+);
+customer_command!(
+    change_use_case_status,
+    ChangeUseCaseStatus,
+    ChangeUseCaseStatus,
+    StatusCode::OK
+);
+customer_command!(record_nps, RecordNps, RecordNps, StatusCode::CREATED);
+customer_command!(record_renewal, RecordRenewal, RecordRenewal, StatusCode::OK);
+customer_command!(record_churn, RecordChurn, RecordChurn, StatusCode::OK);
+customer_creation!(add_stakeholder, AddStakeholder, AddStakeholder, stakeholder_id);
+customer_creation!(create_task, CreateTask, CreateTask, task_id);
+customer_creation!(record_milestone, RecordMilestone, RecordMilestone, milestone_id);
+customer_creation!(log_issue, LogIssue, LogIssue, issue_id);
+customer_creation!(raise_escalation, RaiseEscalation, RaiseEscalation, escalation_id);
+customer_item_command!(
+    unassign_partner,
+    UnassignPartner,
+    UnassignPartner,
+    partner_id,
+    "partner assignment"
+);
+customer_item_command!(
+    update_stakeholder,
+    UpdateStakeholder,
+    UpdateStakeholder,
+    stakeholder_id,
+    "stakeholder"
+);
+customer_item_command!(
+    remove_stakeholder,
+    RemoveStakeholder,
+    RemoveStakeholder,
+    stakeholder_id,
+    "stakeholder"
+);
+customer_item_command!(
+    correct_activity,
+    CorrectActivity,
+    CorrectActivity,
+    activity_id,
+    "activity"
+);
+customer_item_command!(
+    retract_activity,
+    RetractActivity,
+    RetractActivity,
+    activity_id,
+    "activity"
+);
+customer_item_command!(update_task, UpdateTask, UpdateTask, task_id, "task");
+customer_item_command!(reassign_task, ReassignTask, ReassignTask, task_id, "task");
+customer_item_command!(change_task_status, ChangeTaskStatus, ChangeTaskStatus, task_id, "task");
+customer_item_command!(complete_task, CompleteTask, CompleteTask, task_id, "task");
+customer_item_command!(cancel_task, CancelTask, CancelTask, task_id, "task");
+customer_item_command!(resolve_issue, Resolve, ResolveIssue, id, "issue");
+customer_item_command!(resolve_escalation, Resolve, ResolveEscalation, id, "escalation");
+
+async fn onboard_customer(
+    State(app): State<AppState>,
+    context: CommandContext,
+    JsonBody(mut body): JsonBody<OnboardCustomer>,
+) -> Answer {
+    let customer_id = *body.customer_id.get_or_insert_with(Uuid::now_v7);
+    let appended = app
+        .customers
+        .execute(
+            &customer_id.to_string(),
+            CustomerCommand::Onboard(body),
+            &context.metadata,
+            Some(&context.principal),
         )
         .await?;
     Ok(accepted(
         StatusCode::CREATED,
         appended,
-        Some(("stakeholder_id", stakeholder_id)),
+        Some(("customer_id", json!(customer_id))),
     ))
+}
+
+async fn assign_partner(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    context: CommandContext,
+    JsonBody(body): JsonBody<AssignPartner>,
+) -> Answer {
+    let appended = on_customer(&app, &id, &context, CustomerCommand::AssignPartner(body)).await?;
+    Ok(accepted(StatusCode::CREATED, appended, None))
 }
 
 async fn log_activity(
-    State(handlers): State<AppState>,
+    State(app): State<AppState>,
     Path(id): Path<String>,
-    CommandContext(metadata): CommandContext,
-    JsonBody(mut command): JsonBody<LogActivity>,
-) -> Result<Accepted, ApiError> {
-    let customer_id = path_id(&id, "customer")?;
-    let activity_id = *command.activity_id.get_or_insert_with(Uuid::now_v7);
-    command.logged_by.get_or_insert_with(|| metadata.actor.id.clone());
-    let appended = handlers
-        .customers
+    context: CommandContext,
+    JsonBody(mut body): JsonBody<LogActivity>,
+) -> Answer {
+    let activity_id = *body.activity_id.get_or_insert_with(Uuid::now_v7);
+    body.logged_by.get_or_insert_with(|| context.principal.user_id.clone());
+    let appended = on_customer(&app, &id, &context, CustomerCommand::LogActivity(body)).await?;
+    Ok(accepted(
+        StatusCode::CREATED,
+        appended,
+        Some(("activity_id", json!(activity_id))),
+    ))
+}
+
+async fn log_activities(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    context: CommandContext,
+    JsonBody(mut body): JsonBody<LogActivities>,
+) -> Answer {
+    let mut activity_ids = Vec::with_capacity(body.activities.len());
+    for activity in &mut body.activities {
+        activity_ids.push(*activity.activity_id.get_or_insert_with(Uuid::now_v7));
+        activity
+            .logged_by
+            .get_or_insert_with(|| context.principal.user_id.clone());
+    }
+    let appended = on_customer(&app, &id, &context, CustomerCommand::LogActivities(body)).await?;
+    Ok(accepted(
+        StatusCode::CREATED,
+        appended,
+        Some(("activity_ids", json!(activity_ids))),
+    ))
+}
+
+async fn draft_partner_report(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    context: CommandContext,
+    JsonBody(mut body): JsonBody<DraftPartnerReport>,
+) -> Answer {
+    if let Some(own) = acting_partner(&context) {
+        if body.partner_id.is_some_and(|partner| partner != own) {
+            return Err(ApiError::Forbidden {
+                message: "a partner reports only for its own organisation".into(),
+            });
+        }
+        body.partner_id = Some(own);
+    }
+    let report_id = *body.report_id.get_or_insert_with(Uuid::now_v7);
+    let appended = on_customer(&app, &id, &context, CustomerCommand::DraftPartnerReport(body)).await?;
+    Ok(accepted(
+        StatusCode::CREATED,
+        appended,
+        Some(("report_id", json!(report_id))),
+    ))
+}
+
+async fn update_partner_report(
+    State(app): State<AppState>,
+    Path((id, item)): Path<(String, String)>,
+    context: CommandContext,
+    JsonBody(mut body): JsonBody<UpdatePartnerReport>,
+) -> Answer {
+    body.report_id = path_id(&item, "partner report")?;
+    body.acting_partner_id = acting_partner(&context);
+    let appended = on_customer(&app, &id, &context, CustomerCommand::UpdatePartnerReport(body)).await?;
+    Ok(accepted(StatusCode::OK, appended, None))
+}
+
+async fn submit_partner_report(
+    State(app): State<AppState>,
+    Path((id, item)): Path<(String, String)>,
+    context: CommandContext,
+    _body: EmptyBody,
+) -> Answer {
+    let command = SubmitPartnerReport {
+        report_id: path_id(&item, "partner report")?,
+        acting_partner_id: acting_partner(&context),
+    };
+    let appended = on_customer(&app, &id, &context, CustomerCommand::SubmitPartnerReport(command)).await?;
+    Ok(accepted(StatusCode::OK, appended, None))
+}
+
+async fn register_csm(
+    State(app): State<AppState>,
+    context: CommandContext,
+    JsonBody(mut body): JsonBody<RegisterCsm>,
+) -> Answer {
+    let csm_id = *body.csm_id.get_or_insert_with(Uuid::now_v7);
+    let appended = app
+        .csms
         .execute(
-            &customer_id.to_string(),
-            CustomerCommand::LogActivity(command),
-            &metadata,
+            &csm_id.to_string(),
+            CsmCommand::Register(body),
+            &context.metadata,
+            Some(&context.principal),
+        )
+        .await?;
+    Ok(accepted(StatusCode::CREATED, appended, Some(("csm_id", json!(csm_id)))))
+}
+
+async fn change_capacity(
+    State(app): State<AppState>,
+    Path(csm_id): Path<String>,
+    context: CommandContext,
+    JsonBody(body): JsonBody<ChangeCapacity>,
+) -> Answer {
+    let csm_id = path_id(&csm_id, "csm")?;
+    let command = CsmCommand::ChangeCapacity(body);
+    let appended = app
+        .csms
+        .execute(
+            &csm_id.to_string(),
+            command,
+            &context.metadata,
+            Some(&context.principal),
+        )
+        .await?;
+    Ok(accepted(StatusCode::OK, appended, None))
+}
+
+async fn register_partner(
+    State(app): State<AppState>,
+    context: CommandContext,
+    JsonBody(mut body): JsonBody<RegisterPartner>,
+) -> Answer {
+    let partner_id = *body.partner_id.get_or_insert_with(Uuid::now_v7);
+    let command = PartnerCommand::Register(body);
+    let appended = app
+        .partners
+        .execute(
+            &partner_id.to_string(),
+            command,
+            &context.metadata,
+            Some(&context.principal),
         )
         .await?;
     Ok(accepted(
         StatusCode::CREATED,
         appended,
-        Some(("activity_id", activity_id)),
+        Some(("partner_id", json!(partner_id))),
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Retraction {
-    reason: String,
+async fn on_partner(
+    app: &Handlers,
+    id: &str,
+    context: &CommandContext,
+    command: PartnerCommand,
+) -> Result<Appended, ApiError> {
+    let partner_id = path_id(id, "partner")?;
+    Ok(app
+        .partners
+        .execute(
+            &partner_id.to_string(),
+            command,
+            &context.metadata,
+            Some(&context.principal),
+        )
+        .await?)
 }
 
-async fn retract_activity(
-    State(handlers): State<AppState>,
-    Path((id, activity_id)): Path<(String, String)>,
-    CommandContext(metadata): CommandContext,
-    JsonBody(retraction): JsonBody<Retraction>,
-) -> Result<Accepted, ApiError> {
-    let customer_id = path_id(&id, "customer")?;
-    let activity_id = path_id(&activity_id, "activity")?;
-    let command = CustomerCommand::RetractActivity(RetractActivity {
-        activity_id,
-        reason: retraction.reason,
-    });
-    let appended = handlers
-        .customers
-        .execute(&customer_id.to_string(), command, &metadata)
+async fn invite_partner_user(
+    State(app): State<AppState>,
+    Path(partner_id): Path<String>,
+    context: CommandContext,
+    JsonBody(mut body): JsonBody<InviteUser>,
+) -> Answer {
+    let user_id = body.user_id.get_or_insert_with(|| Uuid::now_v7().to_string()).clone();
+    let appended = on_partner(&app, &partner_id, &context, PartnerCommand::InviteUser(body)).await?;
+    Ok(accepted(
+        StatusCode::CREATED,
+        appended,
+        Some(("user_id", json!(user_id))),
+    ))
+}
+
+async fn activate_partner_user(
+    State(app): State<AppState>,
+    Path((partner_id, user_id)): Path<(String, String)>,
+    context: CommandContext,
+    _body: EmptyBody,
+) -> Answer {
+    let appended = on_partner(&app, &partner_id, &context, PartnerCommand::ActivateUser { user_id }).await?;
+    Ok(accepted(StatusCode::OK, appended, None))
+}
+
+async fn deactivate_partner_user(
+    State(app): State<AppState>,
+    Path((partner_id, user_id)): Path<(String, String)>,
+    context: CommandContext,
+    JsonBody(mut body): JsonBody<DeactivateUser>,
+) -> Answer {
+    body.user_id = user_id;
+    let appended = on_partner(&app, &partner_id, &context, PartnerCommand::DeactivateUser(body)).await?;
+    Ok(accepted(StatusCode::OK, appended, None))
+}
+
+async fn on_rules(app: &Handlers, context: &CommandContext, command: RulesCommand) -> Answer {
+    let appended = app
+        .rules
+        .execute(RULES_STREAM_ID, command, &context.metadata, Some(&context.principal))
         .await?;
     Ok(accepted(StatusCode::OK, appended, None))
 }
 
-async fn record_health_score(
-    State(handlers): State<AppState>,
-    Path(id): Path<String>,
-    CommandContext(metadata): CommandContext,
-    JsonBody(command): JsonBody<RecordHealthScore>,
-) -> Result<Accepted, ApiError> {
-    let customer_id = path_id(&id, "customer")?;
-    let appended = handlers
-        .customers
-        .execute(
-            &customer_id.to_string(),
-            CustomerCommand::RecordHealthScore(command),
-            &metadata,
-        )
-        .await?;
-    Ok(accepted(StatusCode::CREATED, appended, None))
+async fn change_coverage_standards(
+    State(app): State<AppState>,
+    context: CommandContext,
+    JsonBody(body): JsonBody<ChangeCoverageStandards>,
+) -> Answer {
+    on_rules(&app, &context, RulesCommand::ChangeCoverageStandards(body)).await
+}
+
+async fn change_engagement_weights(
+    State(app): State<AppState>,
+    context: CommandContext,
+    JsonBody(body): JsonBody<ChangeEngagementWeights>,
+) -> Answer {
+    on_rules(&app, &context, RulesCommand::ChangeEngagementWeights(body)).await
+}
+
+async fn change_workload_hours(
+    State(app): State<AppState>,
+    context: CommandContext,
+    JsonBody(body): JsonBody<ChangeWorkloadHours>,
+) -> Answer {
+    on_rules(&app, &context, RulesCommand::ChangeWorkloadHours(body)).await
 }

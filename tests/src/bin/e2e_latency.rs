@@ -11,6 +11,8 @@ use chrono::Utc;
 use clap::Parser;
 use serde_json::{json, Value};
 
+static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 #[derive(Parser)]
 struct Args {
     #[arg(long, default_value = "http://127.0.0.1:8081")]
@@ -20,6 +22,8 @@ struct Args {
     /// Activities to measure.
     #[arg(long, default_value_t = 100)]
     count: usize,
+    #[command(flatten)]
+    auth: command_service::auth::AuthSettings,
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> anyhow::Result<Value> {
@@ -57,6 +61,15 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let token = command_service::auth::mint(
+        &args.auth,
+        "latency-probe",
+        events::metadata::Role::Admin,
+        None,
+        chrono::Duration::hours(1),
+    )
+    .context("set CSTRACK_JWT_SECRET to the command service's secret")?;
+    TOKEN.set(token).ok();
     let http = reqwest::Client::new();
     let run = uuid::Uuid::now_v7().simple().to_string();
     let csm = post(

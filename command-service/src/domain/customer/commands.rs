@@ -1,0 +1,384 @@
+//! Commands on a customer. The structs with `Deserialize` are the REST bodies as they arrive;
+//! ids a client may omit are filled by the server before the command runs, so a retry carries
+//! the same ids. Ids taken from the path are `#[serde(skip)]` and set by the route.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use events::customer::*;
+use rust_decimal::Decimal;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnboardCustomer {
+    pub customer_id: Option<Uuid>,
+    pub name: String,
+    pub salesforce_id: String,
+    pub tier: Tier,
+    pub arr: Decimal,
+    #[serde(default)]
+    pub industry: String,
+    #[serde(default)]
+    pub account_manager: String,
+    pub csm_id: Uuid,
+    #[serde(default)]
+    pub products_owned: Vec<String>,
+    pub contract_start: NaiveDate,
+    pub renewal_date: NaiveDate,
+    /// Backdated by imports; defaults to now.
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+/// The profile fields to change; absent fields stay as they are.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProfile {
+    pub name: Option<String>,
+    pub salesforce_id: Option<String>,
+    pub tier: Option<Tier>,
+    pub arr: Option<Decimal>,
+    pub industry: Option<String>,
+    pub account_manager: Option<String>,
+    pub products_owned: Option<Vec<String>>,
+    pub contract_start: Option<NaiveDate>,
+    pub renewal_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignCsm {
+    pub csm_id: Uuid,
+    pub reason: String,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignPartner {
+    pub partner_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnassignPartner {
+    #[serde(skip)]
+    pub partner_id: Uuid,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddStakeholder {
+    pub stakeholder_id: Option<Uuid>,
+    pub name: String,
+    pub role: String,
+    pub level: StakeholderLevel,
+    pub email: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStakeholder {
+    #[serde(skip)]
+    pub stakeholder_id: Uuid,
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub level: Option<StakeholderLevel>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveStakeholder {
+    #[serde(skip)]
+    pub stakeholder_id: Uuid,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogActivity {
+    pub activity_id: Option<Uuid>,
+    pub kind: ActivityKind,
+    pub direction: Direction,
+    pub occurred_at: DateTime<Utc>,
+    pub duration_minutes: Option<u32>,
+    #[serde(default)]
+    pub participants: Vec<Uuid>,
+    pub response_received: Option<bool>,
+    pub response_time_hours: Option<f64>,
+    #[serde(default)]
+    pub subject: String,
+    /// Defaults to the acting user.
+    pub logged_by: Option<String>,
+}
+
+/// Up to 1,000 activities of one customer, recorded all together or not at all.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogActivities {
+    pub activities: Vec<LogActivity>,
+}
+
+/// The fields of a logged activity to correct, with the reason.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectActivity {
+    #[serde(skip)]
+    pub activity_id: Uuid,
+    pub reason: String,
+    pub kind: Option<ActivityKind>,
+    pub direction: Option<Direction>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub duration_minutes: Option<u32>,
+    pub participants: Option<Vec<Uuid>>,
+    pub response_received: Option<bool>,
+    pub response_time_hours: Option<f64>,
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetractActivity {
+    #[serde(skip)]
+    pub activity_id: Uuid,
+    pub reason: String,
+}
+
+/// A Gainsight sync (`source: gainsight`) or a manual override (`source: manual`, with a reason).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordHealthScore {
+    pub score: f64,
+    pub source: HealthSource,
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub risk_factors: Vec<RiskFactor>,
+    pub measured_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    pub task_id: Option<Uuid>,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub kind: TaskKind,
+    pub priority: TaskPriority,
+    pub assignee_id: String,
+    pub due_date: NaiveDate,
+    pub parent_task_id: Option<Uuid>,
+    #[serde(default)]
+    pub depends_on: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTask {
+    #[serde(skip)]
+    pub task_id: Uuid,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub kind: Option<TaskKind>,
+    pub priority: Option<TaskPriority>,
+    pub due_date: Option<NaiveDate>,
+    pub depends_on: Option<Vec<Uuid>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignTask {
+    #[serde(skip)]
+    pub task_id: Uuid,
+    pub assignee_id: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeTaskStatus {
+    #[serde(skip)]
+    pub task_id: Uuid,
+    pub status: TaskStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteTask {
+    #[serde(skip)]
+    pub task_id: Uuid,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelTask {
+    #[serde(skip)]
+    pub task_id: Uuid,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftPartnerReport {
+    pub report_id: Option<Uuid>,
+    /// The reporting partner organisation; a partner user's own organisation when omitted.
+    pub partner_id: Option<Uuid>,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub overall_status: OverallStatus,
+    pub summary: String,
+    #[serde(default)]
+    pub accomplishments: String,
+    #[serde(default)]
+    pub planned_activities: String,
+    #[serde(default)]
+    pub risks_and_issues: String,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePartnerReport {
+    #[serde(skip)]
+    pub report_id: Uuid,
+    /// Set from the acting partner user's organisation.
+    #[serde(skip)]
+    pub acting_partner_id: Option<Uuid>,
+    pub period_start: Option<NaiveDate>,
+    pub period_end: Option<NaiveDate>,
+    pub overall_status: Option<OverallStatus>,
+    pub summary: Option<String>,
+    pub accomplishments: Option<String>,
+    pub planned_activities: Option<String>,
+    pub risks_and_issues: Option<String>,
+    pub attachments: Option<Vec<Attachment>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitPartnerReport {
+    #[serde(skip)]
+    pub report_id: Uuid,
+    #[serde(skip)]
+    pub acting_partner_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordMilestone {
+    pub milestone_id: Option<Uuid>,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub achieved_on: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogIssue {
+    pub issue_id: Option<Uuid>,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub severity: Severity,
+}
+
+/// Resolves an issue or an escalation.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resolve {
+    #[serde(skip)]
+    pub id: Uuid,
+    pub resolution: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RaiseEscalation {
+    pub escalation_id: Option<Uuid>,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub severity: Severity,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeAdoptionStage {
+    pub stage: AdoptionStage,
+    #[serde(default)]
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeUseCaseStatus {
+    pub use_case: String,
+    pub status: UseCaseStatus,
+    #[serde(default)]
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordNps {
+    pub score: u8,
+    pub stakeholder_id: Option<Uuid>,
+    pub comment: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordRenewal {
+    pub renewal_date: NaiveDate,
+    pub arr: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordChurn {
+    pub reason: String,
+    pub churned_on: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomerCommand {
+    Onboard(OnboardCustomer),
+    UpdateProfile(UpdateProfile),
+    AssignCsm(AssignCsm),
+    AssignPartner(AssignPartner),
+    UnassignPartner(UnassignPartner),
+    AddStakeholder(AddStakeholder),
+    UpdateStakeholder(UpdateStakeholder),
+    RemoveStakeholder(RemoveStakeholder),
+    LogActivity(LogActivity),
+    LogActivities(LogActivities),
+    CorrectActivity(CorrectActivity),
+    RetractActivity(RetractActivity),
+    RecordHealthScore(RecordHealthScore),
+    CreateTask(CreateTask),
+    UpdateTask(UpdateTask),
+    ReassignTask(ReassignTask),
+    ChangeTaskStatus(ChangeTaskStatus),
+    CompleteTask(CompleteTask),
+    CancelTask(CancelTask),
+    DraftPartnerReport(DraftPartnerReport),
+    UpdatePartnerReport(UpdatePartnerReport),
+    SubmitPartnerReport(SubmitPartnerReport),
+    RecordMilestone(RecordMilestone),
+    LogIssue(LogIssue),
+    ResolveIssue(Resolve),
+    RaiseEscalation(RaiseEscalation),
+    ResolveEscalation(Resolve),
+    ChangeAdoptionStage(ChangeAdoptionStage),
+    ChangeUseCaseStatus(ChangeUseCaseStatus),
+    RecordNps(RecordNps),
+    RecordRenewal(RecordRenewal),
+    RecordChurn(RecordChurn),
+}

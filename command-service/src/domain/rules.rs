@@ -1,0 +1,219 @@
+//! The `Rules` aggregate: coverage standards per tier, engagement weights and workload hours.
+//! Each change appends one event; the stream's sequence is the rules version reports name.
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use events::customer::Tier;
+use events::rules::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::permissions::Operation;
+use super::{CommandError, DomainServices, Guarded};
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeCoverageStandards {
+    pub tier: Tier,
+    pub max_days_between_contact: u32,
+    pub expected_touches_per_month: u32,
+    pub min_meetings_per_quarter: u32,
+    pub stakeholder_breadth: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEngagementWeights {
+    pub email: f64,
+    pub response: f64,
+    pub meeting: f64,
+    pub quality: f64,
+    pub breadth: f64,
+    pub recency: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeWorkloadHours {
+    pub tier: Tier,
+    pub hours_per_month: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RulesCommand {
+    ChangeCoverageStandards(ChangeCoverageStandards),
+    ChangeEngagementWeights(ChangeEngagementWeights),
+    ChangeWorkloadHours(ChangeWorkloadHours),
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Rules;
+
+fn within(value: u32, field: &'static str, low: u32, high: u32) -> Result<u32, CommandError> {
+    if value < low || value > high {
+        return Err(CommandError::invalid(
+            "out_of_range",
+            field,
+            format!("{field} must be between {low} and {high}"),
+        ));
+    }
+    Ok(value)
+}
+
+impl Aggregate for Rules {
+    const TYPE: &'static str = RulesEvent::STREAM_TYPE;
+    type Command = RulesCommand;
+    type Event = RulesEvent;
+    type Error = CommandError;
+    type Services = DomainServices;
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let occurred_at = services.clock.now();
+        let event = match command {
+            RulesCommand::ChangeCoverageStandards(standards) => {
+                RulesEvent::CoverageStandardsChanged(CoverageStandardsChanged {
+                    tier: standards.tier,
+                    max_days_between_contact: within(
+                        standards.max_days_between_contact,
+                        "max_days_between_contact",
+                        1,
+                        365,
+                    )?,
+                    expected_touches_per_month: within(
+                        standards.expected_touches_per_month,
+                        "expected_touches_per_month",
+                        1,
+                        100,
+                    )?,
+                    min_meetings_per_quarter: within(
+                        standards.min_meetings_per_quarter,
+                        "min_meetings_per_quarter",
+                        1,
+                        100,
+                    )?,
+                    stakeholder_breadth: within(standards.stakeholder_breadth, "stakeholder_breadth", 1, 100)?,
+                    occurred_at,
+                })
+            }
+            RulesCommand::ChangeEngagementWeights(weights) => {
+                let all = [
+                    weights.email,
+                    weights.response,
+                    weights.meeting,
+                    weights.quality,
+                    weights.breadth,
+                    weights.recency,
+                ];
+                if all.iter().any(|weight| !weight.is_finite() || *weight < 0.0) {
+                    return Err(CommandError::invalid(
+                        "out_of_range",
+                        "weights",
+                        "weights are non-negative numbers",
+                    ));
+                }
+                if (all.iter().sum::<f64>() - 1.0).abs() > 1e-9 {
+                    return Err(CommandError::invalid(
+                        "weights_sum",
+                        "weights",
+                        "the six weights must sum to 1",
+                    ));
+                }
+                RulesEvent::EngagementWeightsChanged(EngagementWeightsChanged {
+                    email: weights.email,
+                    response: weights.response,
+                    meeting: weights.meeting,
+                    quality: weights.quality,
+                    breadth: weights.breadth,
+                    recency: weights.recency,
+                    occurred_at,
+                })
+            }
+            RulesCommand::ChangeWorkloadHours(hours) => {
+                if !hours.hours_per_month.is_finite() || hours.hours_per_month <= 0.0 || hours.hours_per_month > 744.0 {
+                    return Err(CommandError::invalid(
+                        "out_of_range",
+                        "hours_per_month",
+                        "hours_per_month must be above 0 and at most 744",
+                    ));
+                }
+                RulesEvent::WorkloadHoursChanged(WorkloadHoursChanged {
+                    tier: hours.tier,
+                    hours_per_month: hours.hours_per_month,
+                    occurred_at,
+                })
+            }
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, _event: Self::Event) {}
+}
+
+impl Guarded for Rules {
+    fn operation(_command: &RulesCommand) -> Operation {
+        Operation::ChangeRules
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cqrs_es::test::TestFramework;
+
+    use super::*;
+    use crate::domain::fixed;
+
+    #[tokio::test]
+    async fn changes_standards_weights_and_hours_within_bounds() {
+        let test = || TestFramework::<Rules>::with(fixed::services(vec![]));
+        let events = test()
+            .given_no_previous_events()
+            .when_async(RulesCommand::ChangeCoverageStandards(ChangeCoverageStandards {
+                tier: Tier::Smb,
+                max_days_between_contact: 45,
+                expected_touches_per_month: 1,
+                min_meetings_per_quarter: 1,
+                stakeholder_breadth: 2,
+            }))
+            .await
+            .inspect_result()
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        test()
+            .given_no_previous_events()
+            .when_async(RulesCommand::ChangeCoverageStandards(ChangeCoverageStandards {
+                tier: Tier::Smb,
+                max_days_between_contact: 0,
+                expected_touches_per_month: 1,
+                min_meetings_per_quarter: 1,
+                stakeholder_breadth: 2,
+            }))
+            .await
+            .then_expect_error_message("max_days_between_contact must be between 1 and 365");
+        test()
+            .given_no_previous_events()
+            .when_async(RulesCommand::ChangeEngagementWeights(ChangeEngagementWeights {
+                email: 0.2,
+                response: 0.2,
+                meeting: 0.2,
+                quality: 0.2,
+                breadth: 0.2,
+                recency: 0.2,
+            }))
+            .await
+            .then_expect_error_message("the six weights must sum to 1");
+        test()
+            .given_no_previous_events()
+            .when_async(RulesCommand::ChangeWorkloadHours(ChangeWorkloadHours {
+                tier: Tier::Enterprise,
+                hours_per_month: 0.0,
+            }))
+            .await
+            .then_expect_error_message("hours_per_month must be above 0 and at most 744");
+    }
+}
