@@ -30,6 +30,15 @@ bin="$CARGO_TARGET_DIR/release"
 mkdir -p "$RUN_DIR"
 bash deploy/stop.sh --quiet
 
+# Tokens are signed with this secret; made once per machine unless given.
+if [ -z "${CSTRACK_JWT_SECRET:-}" ]; then
+    if [ ! -s "$RUN_DIR/jwt-secret" ]; then
+        (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n' >"$RUN_DIR/jwt-secret")
+    fi
+    CSTRACK_JWT_SECRET=$(cat "$RUN_DIR/jwt-secret")
+fi
+export CSTRACK_JWT_SECRET
+
 say "migrating"
 "$bin/command-service" migrate
 "$bin/projection-service" migrate
@@ -58,6 +67,8 @@ caught_up() {
 }
 wait_for "the read models catching up" 300 caught_up
 
+TOKEN=$("$bin/command-service" token --role admin --user demo-admin)
+
 cat <<MSG
 
 cstrack is running.
@@ -66,6 +77,15 @@ cstrack is running.
   GraphQL         http://$CSTRACK_QUERY_ADDR/graphql
   Logs and pids   $RUN_DIR
   Stop            bash deploy/stop.sh
+
+Commands need a bearer token; mint one per role (admin, manager, csm, partner, readonly, auditor):
+
+  export CSTRACK_JWT_SECRET=\$(cat $RUN_DIR/jwt-secret)
+  TOKEN=\$($bin/command-service token --role csm --user dana)
+
+An admin token for the next 12 hours:
+
+  TOKEN=$TOKEN
 
 Try, in GraphiQL or with curl:
 

@@ -231,6 +231,48 @@ mod tests {
     }
 
     #[test]
+    fn rs256_tokens_verify_with_the_public_key() {
+        let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let settings = AuthSettings {
+            jwt_secret: None,
+            jwt_public_key_file: Some(fixtures.join("rs256-test-public.pem")),
+            ..settings()
+        };
+        let private = std::fs::read(fixtures.join("rs256-test-private.pem")).unwrap();
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            sub: "idp-user".into(),
+            role: Role::Manager,
+            partner_id: None,
+            iss: "cstrack".into(),
+            aud: "cstrack-api".into(),
+            iat: now,
+            exp: now + 600,
+        };
+        let token = encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &EncodingKey::from_rsa_pem(&private).unwrap(),
+        )
+        .unwrap();
+        let principal = Authenticator::from_settings(&settings).unwrap().verify(&token).unwrap();
+        assert_eq!(principal.role, Role::Manager);
+        // An HS256 token is not accepted when only the public key is configured.
+        let hs = mint(
+            &AuthSettings {
+                jwt_secret: Some(Secret("0123456789abcdef0123456789abcdef".into())),
+                ..settings.clone()
+            },
+            "u",
+            Role::Admin,
+            None,
+            chrono::Duration::hours(1),
+        )
+        .unwrap();
+        assert!(Authenticator::from_settings(&settings).unwrap().verify(&hs).is_err());
+    }
+
+    #[test]
     fn start_up_fails_without_a_key_or_with_a_short_secret() {
         let none = AuthSettings {
             jwt_secret: None,

@@ -5,14 +5,18 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
-use events::customer::{ActivityKind, Direction, HealthSource, StakeholderLevel, Tier};
+use events::customer::{
+    ActivityKind, AdoptionStage, Direction, HealthSource, OverallStatus, Severity, StakeholderLevel, TaskKind,
+    TaskPriority, TaskStatus, Tier, UseCaseStatus,
+};
 use events::metadata::{Actor, CommandMetadata, Source};
 use events::service::settings::DatabaseSettings;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::domain::csm::{CsmCommand, RegisterCsm};
-use crate::domain::customer::{AddStakeholder, CustomerCommand, LogActivity, OnboardCustomer, RecordHealthScore};
+use crate::domain::customer::*;
+use crate::domain::partner::{InviteUser, PartnerCommand, RegisterPartner};
 use crate::domain::CommandError;
 use crate::http::Handlers;
 use crate::store::ExecuteError;
@@ -122,6 +126,41 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
         csm_ids.push(csm_id);
     }
 
+    let mut partners = Vec::new();
+    for (n, name) in ["Northwind Consulting", "Blue Harbor Partners"].iter().enumerate() {
+        let partner_id = seeded_id(4, n as u128);
+        let register = PartnerCommand::Register(RegisterPartner {
+            partner_id: Some(partner_id),
+            name: (*name).into(),
+        });
+        appended += skip_existing(
+            handlers
+                .partners
+                .execute(&partner_id.to_string(), register, &metadata, None)
+                .await,
+        )?;
+        let user_id = format!("partner-user-{}", n + 1);
+        let invite = PartnerCommand::InviteUser(InviteUser {
+            user_id: Some(user_id.clone()),
+            name: format!("Partner user {}", n + 1),
+            email: format!("{user_id}@partners.example"),
+        });
+        appended += skip_existing(
+            handlers
+                .partners
+                .execute(&partner_id.to_string(), invite, &metadata, None)
+                .await,
+        )?;
+        let activate = PartnerCommand::ActivateUser { user_id };
+        appended += skip_existing(
+            handlers
+                .partners
+                .execute(&partner_id.to_string(), activate, &metadata, None)
+                .await,
+        )?;
+        partners.push(partner_id);
+    }
+
     let mut created = 0;
     for n in 0..60_u32 {
         let tier = match n % 5 {
@@ -174,7 +213,7 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
         }
         created += 1;
 
-        let mut stakeholders = Vec::new();
+        let mut stakeholders: Vec<Uuid> = Vec::new();
         for (k, (role, level)) in ROLES.iter().take(2 + (n % 4) as usize).enumerate() {
             let stakeholder_id = seeded_id(3, u128::from(n) * 16 + k as u128);
             let add = AddStakeholder {
@@ -282,8 +321,210 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
                 .len();
             measured = measured + Days::new(30);
         }
+
+        appended += usage_history(
+            handlers,
+            &metadata,
+            &mut rng,
+            n,
+            &id,
+            &csm_ids,
+            &partners,
+            &stakeholders,
+            today,
+        )
+        .await?;
     }
     Ok((created, appended))
+}
+
+/// Tasks, partner work, milestones, issues, escalations, adoption, use cases, NPS, handoffs,
+/// renewals and churn for customer `n`.
+#[allow(clippy::too_many_arguments)]
+async fn usage_history(
+    handlers: &Handlers,
+    metadata: &CommandMetadata,
+    rng: &mut fastrand::Rng,
+    n: u32,
+    id: &str,
+    csm_ids: &[Uuid],
+    partners: &[Uuid],
+    stakeholders: &[Uuid],
+    today: NaiveDate,
+) -> anyhow::Result<usize> {
+    let mut appended = 0;
+    let run = |command: CustomerCommand| {
+        let id = id.to_owned();
+        async move {
+            handlers
+                .customers
+                .execute(&id, command, metadata, None)
+                .await
+                .map(|result| result.event_ids.len())
+        }
+    };
+
+    // Tasks: one done, one overdue, one upcoming (in progress), one depending on the upcoming one.
+    let tasks: Vec<Uuid> = (0..4).map(|k| seeded_id(5, u128::from(n) * 16 + k)).collect();
+    let due = [
+        today - Days::new(20),
+        today - Days::new(3 + u64::from(n % 5)),
+        today + Days::new(7),
+        today + Days::new(30),
+    ];
+    let kinds = [
+        TaskKind::FollowUp,
+        TaskKind::QbrPrep,
+        TaskKind::Renewal,
+        TaskKind::General,
+    ];
+    for (k, task_id) in tasks.iter().enumerate() {
+        appended += run(CustomerCommand::CreateTask(CreateTask {
+            task_id: Some(*task_id),
+            title: format!("{:?} for account {}", kinds[k], n + 1),
+            description: String::new(),
+            kind: kinds[k],
+            priority: [
+                TaskPriority::Medium,
+                TaskPriority::High,
+                TaskPriority::Urgent,
+                TaskPriority::Low,
+            ][k],
+            assignee_id: csm_ids[(n as usize + k) % csm_ids.len()].to_string(),
+            due_date: due[k],
+            parent_task_id: None,
+            depends_on: if k == 3 { vec![tasks[2]] } else { vec![] },
+        }))
+        .await?;
+    }
+    appended += run(CustomerCommand::CompleteTask(CompleteTask {
+        task_id: tasks[0],
+        outcome: "Followed up by phone".into(),
+    }))
+    .await?;
+    appended += run(CustomerCommand::ChangeTaskStatus(ChangeTaskStatus {
+        task_id: tasks[2],
+        status: TaskStatus::InProgress,
+    }))
+    .await?;
+
+    // Every fifth account works with a partner, who reports monthly.
+    if n % 5 == 1 {
+        let partner_id = partners[(n as usize / 5) % partners.len()];
+        appended += run(CustomerCommand::AssignPartner(AssignPartner { partner_id })).await?;
+        for month in 0..3_u64 {
+            let end = today - Days::new(30 * month + 1);
+            let report_id = seeded_id(6, u128::from(n) * 16 + u128::from(month));
+            appended += run(CustomerCommand::DraftPartnerReport(DraftPartnerReport {
+                report_id: Some(report_id),
+                partner_id: Some(partner_id),
+                period_start: end - Days::new(29),
+                period_end: end,
+                overall_status: [OverallStatus::OnTrack, OverallStatus::AtRisk, OverallStatus::OnTrack][month as usize],
+                summary: "Implementation progressing".into(),
+                accomplishments: "Integrations configured".into(),
+                planned_activities: "User training".into(),
+                risks_and_issues: String::new(),
+                attachments: vec![],
+            }))
+            .await?;
+            if month > 0 {
+                appended += run(CustomerCommand::SubmitPartnerReport(SubmitPartnerReport {
+                    report_id,
+                    acting_partner_id: None,
+                }))
+                .await?;
+            }
+        }
+    }
+
+    appended += run(CustomerCommand::RecordMilestone(RecordMilestone {
+        milestone_id: Some(seeded_id(7, u128::from(n))),
+        title: "Go-live".into(),
+        description: String::new(),
+        achieved_on: today - Days::new(60 + u64::from(n)),
+    }))
+    .await?;
+    let issue_id = seeded_id(8, u128::from(n));
+    appended += run(CustomerCommand::LogIssue(LogIssue {
+        issue_id: Some(issue_id),
+        title: "Data sync delays".into(),
+        description: String::new(),
+        severity: [Severity::Low, Severity::Medium, Severity::High][n as usize % 3],
+    }))
+    .await?;
+    if n % 2 == 0 {
+        appended += run(CustomerCommand::ResolveIssue(Resolve {
+            id: issue_id,
+            resolution: "Patched".into(),
+        }))
+        .await?;
+    }
+    if n % 9 == 4 {
+        appended += run(CustomerCommand::RaiseEscalation(RaiseEscalation {
+            escalation_id: Some(seeded_id(9, u128::from(n))),
+            title: "Executive escalation".into(),
+            description: String::new(),
+            severity: Severity::Critical,
+        }))
+        .await?;
+    }
+    let stages = [
+        AdoptionStage::Onboarding,
+        AdoptionStage::Implementing,
+        AdoptionStage::Adopted,
+        AdoptionStage::Optimizing,
+    ];
+    for stage in stages.iter().take(1 + (n as usize % 4)) {
+        appended += run(CustomerCommand::ChangeAdoptionStage(ChangeAdoptionStage {
+            stage: *stage,
+            notes: String::new(),
+        }))
+        .await?;
+    }
+    for (k, use_case) in ["Renewal forecasting", "Health monitoring", "QBR automation"]
+        .iter()
+        .enumerate()
+    {
+        let status = [
+            UseCaseStatus::Implemented,
+            UseCaseStatus::InProgress,
+            UseCaseStatus::NotStarted,
+        ][(n as usize + k) % 3];
+        appended += run(CustomerCommand::ChangeUseCaseStatus(ChangeUseCaseStatus {
+            use_case: (*use_case).into(),
+            status,
+            notes: String::new(),
+        }))
+        .await?;
+    }
+    for quarter in 0..4_u64 {
+        appended += run(CustomerCommand::RecordNps(RecordNps {
+            score: rng.u8(3..=10),
+            stakeholder_id: Some(stakeholders[quarter as usize % stakeholders.len()]),
+            comment: None,
+            occurred_at: Some(noon(today - Days::new(90 * quarter + 5))),
+        }))
+        .await?;
+    }
+    // A few recent handoffs, so transitions have something to show.
+    if n % 10 == 3 {
+        let next = csm_ids[(n as usize + 1) % csm_ids.len()];
+        appended += run(CustomerCommand::AssignCsm(AssignCsm {
+            csm_id: next,
+            reason: "Territory rebalancing".into(),
+            occurred_at: Some(noon(today - Days::new(10 + u64::from(n % 15)))),
+        }))
+        .await?;
+    }
+    if n == 58 {
+        appended += run(CustomerCommand::RecordChurn(RecordChurn {
+            reason: "Budget cut".into(),
+            churned_on: today - Days::new(15),
+        }))
+        .await?;
+    }
+    Ok(appended)
 }
 
 /// Counts appended events, treating "already exists" as done.

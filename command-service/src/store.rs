@@ -229,20 +229,13 @@ impl Directory for StoreDirectory {
     }
 
     async fn activity(&self, customer_id: Uuid, activity_id: Uuid) -> Result<Option<ActivityRecord>, String> {
-        let (count, retracted): (i64, Option<bool>) = sqlx::query_as(
-            "SELECT count(*), bool_or(event_type = 'ActivityRetracted') FROM events
-              WHERE aggregate_type = 'Customer' AND aggregate_id = $1
-                AND event_type IN ('ActivityLogged', 'ActivityRetracted')
-                AND COALESCE(payload -> 'ActivityLogged' ->> 'activity_id',
-                             payload -> 'ActivityRetracted' ->> 'activity_id') = $2",
-        )
-        .bind(customer_id.to_string())
-        .bind(activity_id.to_string())
-        .fetch_one(&self.0)
-        .await
-        .map_err(|error| error.to_string())?;
-        Ok((count > 0).then_some(ActivityRecord {
-            retracted: retracted.unwrap_or(false),
-        }))
+        let retracted: Option<bool> =
+            sqlx::query_scalar("SELECT retracted FROM activity_index WHERE customer_id = $1 AND activity_id = $2")
+                .bind(customer_id.to_string())
+                .bind(activity_id.to_string())
+                .fetch_optional(&self.0)
+                .await
+                .map_err(|error| error.to_string())?;
+        Ok(retracted.map(|retracted| ActivityRecord { retracted }))
     }
 }

@@ -61,6 +61,11 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 impl TestSystem {
     /// Starts everything: migrations, command service, relay, projection service and query API.
     pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with(8).await
+    }
+
+    /// As [`TestSystem::spawn`], with `database_pool` connections per service (benchmarks use more).
+    pub async fn spawn_with(database_pool: u32) -> anyhow::Result<Self> {
         init_test_logging();
         let name = format!("{TEST_PREFIX}_{}", &Uuid::now_v7().simple().to_string()[20..]);
         let mut admin = PgConnection::connect(ADMIN_DATABASE_URL)
@@ -73,7 +78,7 @@ impl TestSystem {
         let database_url = format!("postgres://postgres@127.0.0.1:5432/{name}");
         let database = DatabaseSettings {
             database_url: database_url.clone(),
-            database_pool: 8,
+            database_pool,
         };
         let broker = BrokerSettings {
             amqp_url: AMQP_URL.into(),
