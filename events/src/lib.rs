@@ -7,6 +7,7 @@
 pub mod coverage;
 pub mod csm;
 pub mod customer;
+pub mod engagement;
 pub mod envelope;
 pub mod metadata;
 pub mod partner;

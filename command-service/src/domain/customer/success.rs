@@ -8,6 +8,26 @@ use super::{arr, Customer};
 use crate::domain::customer::commands::*;
 use crate::domain::{not_after_today, not_in_future, optional_text, required_text, CommandError, DomainServices};
 
+/// An issue or escalation that exists and is still open; `entity` names it in errors.
+fn ensure_open(
+    items: &std::collections::BTreeMap<Uuid, bool>,
+    id: Uuid,
+    entity: &'static str,
+) -> Result<(), CommandError> {
+    match items.get(&id) {
+        None => Err(CommandError::NotFound { entity }),
+        Some(true) => Err(CommandError::conflict(
+            if entity == "issue" {
+                "issue_already_resolved"
+            } else {
+                "escalation_already_resolved"
+            },
+            format!("this {entity} is already resolved"),
+        )),
+        Some(false) => Ok(()),
+    }
+}
+
 impl Customer {
     pub(super) fn record_milestone(
         &self,
@@ -56,16 +76,7 @@ impl Customer {
         services: &DomainServices,
     ) -> Result<IssueResolved, CommandError> {
         self.id()?;
-        match self.issues.get(&command.id) {
-            None => return Err(CommandError::NotFound { entity: "issue" }),
-            Some(true) => {
-                return Err(CommandError::conflict(
-                    "issue_already_resolved",
-                    "this issue is already resolved",
-                ))
-            }
-            Some(false) => {}
-        }
+        ensure_open(&self.issues, command.id, "issue")?;
         Ok(IssueResolved {
             issue_id: command.id,
             resolution: required_text(&command.resolution, "resolution", 2000)?,
@@ -101,16 +112,7 @@ impl Customer {
         services: &DomainServices,
     ) -> Result<EscalationResolved, CommandError> {
         self.id()?;
-        match self.escalations.get(&command.id) {
-            None => return Err(CommandError::NotFound { entity: "escalation" }),
-            Some(true) => {
-                return Err(CommandError::conflict(
-                    "escalation_already_resolved",
-                    "this escalation is already resolved",
-                ))
-            }
-            Some(false) => {}
-        }
+        ensure_open(&self.escalations, command.id, "escalation")?;
         Ok(EscalationResolved {
             escalation_id: command.id,
             resolution: required_text(&command.resolution, "resolution", 2000)?,
