@@ -63,7 +63,9 @@ say "seeding the demo portfolio (4 CSMs, 60 customers, a year of history; skippe
 
 caught_up() {
     [ "$(psql -h "$PG_HOST" -U postgres -d "$database" -qtAc \
-        "SELECT (SELECT count(*) FROM events) = (SELECT COALESCE(sum(last_sequence), 0) FROM projector_checkpoints WHERE projector = 'coverage')")" = "t" ]
+        "SELECT (SELECT count(*) FROM events) * (SELECT count(DISTINCT projector) FROM projector_checkpoints)
+                = (SELECT COALESCE(sum(last_sequence), 0) FROM projector_checkpoints)
+            AND (SELECT count(DISTINCT projector) FROM projector_checkpoints) = 2")" = "t" ]
 }
 wait_for "the read models catching up" 300 caught_up
 

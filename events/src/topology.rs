@@ -3,7 +3,7 @@
 //! both sides agree on them by construction.
 
 /// Projectors that consume the event stream; each gets one queue per partition.
-pub const PROJECTORS: &[&str] = &["coverage"];
+pub const PROJECTORS: &[&str] = &["coverage", "customers"];
 
 /// Deliveries of one message before it is dead-lettered.
 pub const DELIVERY_LIMIT: i64 = 5;

@@ -17,7 +17,8 @@ CREATE TABLE customer_profiles (
     onboarded_at    timestamptz   NOT NULL,
     adoption_stage  text,
     churned_on      date,
-    churn_reason    text
+    churn_reason    text,
+    last_renewed_at timestamptz
 );
 CREATE INDEX customer_profiles_csm ON customer_profiles (csm_id);
 CREATE INDEX customer_profiles_renewal ON customer_profiles (renewal_date);
@@ -148,3 +149,11 @@ CREATE TABLE timeline_entries (
     PRIMARY KEY (customer_id, sequence)
 );
 CREATE INDEX timeline_by_time ON timeline_entries (customer_id, occurred_at DESC, sequence DESC);
+
+CREATE TABLE csm_directory (
+    csm_id                 uuid    PRIMARY KEY,
+    name                   text    NOT NULL,
+    email                  text    NOT NULL,
+    team                   text    NOT NULL,
+    monthly_capacity_hours integer NOT NULL
+);

@@ -2,6 +2,7 @@
 //! models, each event applied exactly once with its checkpoint.
 
 pub mod coverage;
+pub mod customers;
 pub mod projector;
 pub mod worker;
 
@@ -30,7 +31,10 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 
 /// Every projector this service runs.
 pub fn projectors() -> Vec<Arc<dyn projector::Projector>> {
-    vec![Arc::new(coverage::CoverageProjector)]
+    vec![
+        Arc::new(coverage::CoverageProjector),
+        Arc::new(customers::CustomersProjector),
+    ]
 }
 
 #[derive(clap::Args, Debug, Clone)]

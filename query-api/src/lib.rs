@@ -2,8 +2,11 @@
 
 pub mod coverage;
 pub mod coverage_store;
+pub mod engagement;
+pub mod health;
 pub mod scalars;
 pub mod schema;
+pub mod timeline;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -326,15 +326,16 @@ impl TestSystem {
             .expect("GraphQL answers JSON")
     }
 
-    /// Every event appended so far has been applied by the coverage projector.
+    /// Every event appended so far has been applied by every projector (each projector keeps a
+    /// checkpoint per stream, so together they hold the store's count once per projector).
     pub async fn projected(&self) -> anyhow::Result<bool> {
-        let (appended, applied): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM events),
-                    (SELECT COALESCE(sum(last_sequence), 0)::bigint FROM projector_checkpoints WHERE projector = 'coverage')",
+        let caught_up: bool = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM events) * $1 = (SELECT COALESCE(sum(last_sequence), 0) FROM projector_checkpoints)",
         )
+        .bind(events::topology::PROJECTORS.len() as i64)
         .fetch_one(&self.pool)
         .await?;
-        Ok(appended == applied)
+        Ok(caught_up)
     }
 
     /// Waits until the read models have caught up with the store.

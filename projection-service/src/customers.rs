@@ -1,0 +1,557 @@
+//! The customers projector: profile, partners, stakeholders, every activity with its engagement
+//! attributes, health points with their lineage, tasks, partner reports, use cases, NPS and one
+//! timeline entry per event worth showing. CSMs and their capacity come from the Csm stream.
+
+use events::csm::CsmEvent;
+use events::customer::*;
+use events::EventEnvelope;
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::projector::{ProjectionError, Projector};
+
+pub struct CustomersProjector;
+
+#[async_trait::async_trait]
+impl Projector for CustomersProjector {
+    fn name(&self) -> &'static str {
+        "customers"
+    }
+
+    async fn apply(&self, db: &mut PgConnection, event: &EventEnvelope) -> Result<(), ProjectionError> {
+        match event.stream_type.as_str() {
+            CustomerEvent::STREAM_TYPE => {
+                let customer_id = Uuid::parse_str(&event.stream_id)
+                    .map_err(|_| ProjectionError::Poison(format!("bad stream id {}", event.stream_id)))?;
+                let decoded: CustomerEvent = event.decode()?;
+                if let Some((kind, summary, detail)) = timeline_entry(&decoded) {
+                    sqlx::query(
+                        "INSERT INTO timeline_entries
+                             (customer_id, sequence, event_id, kind, event_type, occurred_at, recorded_at, actor_id, summary, detail)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(customer_id)
+                    .bind(event.sequence)
+                    .bind(event.metadata.event_id)
+                    .bind(kind)
+                    .bind(&event.event_type)
+                    .bind(decoded.occurred_at())
+                    .bind(event.metadata.recorded_at)
+                    .bind(&event.metadata.actor.id)
+                    .bind(summary)
+                    .bind(detail)
+                    .execute(&mut *db)
+                    .await?;
+                }
+                apply_customer(db, customer_id, event, decoded).await
+            }
+            CsmEvent::STREAM_TYPE => {
+                let csm_id = Uuid::parse_str(&event.stream_id)
+                    .map_err(|_| ProjectionError::Poison(format!("bad stream id {}", event.stream_id)))?;
+                apply_csm(db, csm_id, event.decode()?).await
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// (kind, one-line summary, detail) of the timeline entry of an event, if it has one.
+fn timeline_entry(event: &CustomerEvent) -> Option<(&'static str, String, Value)> {
+    use CustomerEvent as E;
+    let detail = |value: &dyn erased::Detail| value.detail();
+    Some(match event {
+        E::ActivityLogged(a) => {
+            let kind = if a.kind == ActivityKind::Note {
+                "note"
+            } else {
+                "activity"
+            };
+            let title = if a.subject.is_empty() {
+                a.kind.as_str().to_owned()
+            } else {
+                format!("{}: {}", a.kind.as_str(), a.subject)
+            };
+            (kind, title, detail(a))
+        }
+        E::ActivityCorrected(a) => ("activity", format!("activity corrected: {}", a.reason), detail(a)),
+        E::ActivityRetracted(a) => ("activity", format!("activity retracted: {}", a.reason), detail(a)),
+        E::HealthScoreRecorded(h) => (
+            "health",
+            format!("health score {} ({:?})", h.score, h.source).to_lowercase(),
+            detail(h),
+        ),
+        E::TaskCreated(t) => ("task", format!("task created: {}", t.title), detail(t)),
+        E::TaskUpdated(t) => ("task", "task updated".into(), detail(t)),
+        E::TaskReassigned(t) => ("task", format!("task reassigned to {}", t.assignee_id), detail(t)),
+        E::TaskStatusChanged(t) => ("task", format!("task {:?}", t.status).to_lowercase(), detail(t)),
+        E::TaskCompleted(t) => ("task", format!("task completed: {}", t.outcome), detail(t)),
+        E::TaskCancelled(t) => ("task", format!("task cancelled: {}", t.reason), detail(t)),
+        E::PartnerReportSubmitted(r) => ("partner_report", "partner status report submitted".into(), detail(r)),
+        E::PartnerReportDrafted(r) => (
+            "partner_report",
+            format!("partner status report drafted: {}", r.summary),
+            detail(r),
+        ),
+        E::MilestoneRecorded(m) => ("milestone", format!("milestone: {}", m.title), detail(m)),
+        E::IssueLogged(i) => ("issue", format!("issue logged: {}", i.title), detail(i)),
+        E::IssueResolved(i) => ("issue", format!("issue resolved: {}", i.resolution), detail(i)),
+        E::EscalationRaised(e) => ("escalation", format!("escalation raised: {}", e.title), detail(e)),
+        E::EscalationResolved(e) => (
+            "escalation",
+            format!("escalation resolved: {}", e.resolution),
+            detail(e),
+        ),
+        E::AdoptionStageChanged(a) => (
+            "adoption",
+            format!("adoption stage: {:?}", a.stage).to_lowercase(),
+            detail(a),
+        ),
+        E::UseCaseStatusChanged(u) => (
+            "use_case",
+            format!("{}: {:?}", u.use_case, u.status).to_lowercase(),
+            detail(u),
+        ),
+        E::NpsRecorded(n) => ("nps", format!("NPS {}", n.score), detail(n)),
+        E::CustomerRenewed(r) => ("renewal", format!("renewed until {}", r.renewal_date), detail(r)),
+        E::CustomerChurned(c) => ("churn", format!("churned: {}", c.reason), detail(c)),
+        E::CsmAssigned(c) => ("csm", format!("CSM changed: {}", c.reason), detail(c)),
+        E::CustomerOnboarded(o) => ("profile", format!("onboarded as {}", o.tier.as_str()), detail(o)),
+        E::CustomerProfileUpdated(_)
+        | E::PartnerAssigned(_)
+        | E::PartnerUnassigned(_)
+        | E::StakeholderAdded(_)
+        | E::StakeholderUpdated(_)
+        | E::StakeholderRemoved(_)
+        | E::PartnerReportUpdated(_) => return None,
+    })
+}
+
+mod erased {
+    //! Serializes any event body into the timeline's detail.
+    pub trait Detail {
+        fn detail(&self) -> serde_json::Value;
+    }
+
+    impl<T: serde::Serialize> Detail for T {
+        fn detail(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}
+
+async fn apply_customer(
+    db: &mut PgConnection,
+    customer_id: Uuid,
+    envelope: &EventEnvelope,
+    event: CustomerEvent,
+) -> Result<(), ProjectionError> {
+    use CustomerEvent as E;
+    let sequence = envelope.sequence;
+    match event {
+        E::CustomerOnboarded(o) => {
+            sqlx::query(
+                "INSERT INTO customer_profiles (customer_id, name, salesforce_id, tier, arr, industry, account_manager,
+                     csm_id, products_owned, contract_start, renewal_date, onboarded_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+            )
+            .bind(customer_id)
+            .bind(&o.name)
+            .bind(&o.salesforce_id)
+            .bind(o.tier.as_str())
+            .bind(o.arr)
+            .bind(&o.industry)
+            .bind(&o.account_manager)
+            .bind(o.csm_id)
+            .bind(&o.products_owned)
+            .bind(o.contract_start)
+            .bind(o.renewal_date)
+            .bind(o.occurred_at)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::CustomerProfileUpdated(u) => {
+            sqlx::query(
+                "UPDATE customer_profiles SET name = COALESCE($2, name), salesforce_id = COALESCE($3, salesforce_id),
+                     tier = COALESCE($4, tier), arr = COALESCE($5, arr), industry = COALESCE($6, industry),
+                     account_manager = COALESCE($7, account_manager), products_owned = COALESCE($8, products_owned),
+                     contract_start = COALESCE($9, contract_start), renewal_date = COALESCE($10, renewal_date)
+                 WHERE customer_id = $1",
+            )
+            .bind(customer_id)
+            .bind(&u.name)
+            .bind(&u.salesforce_id)
+            .bind(u.tier.map(Tier::as_str))
+            .bind(u.arr)
+            .bind(&u.industry)
+            .bind(&u.account_manager)
+            .bind(&u.products_owned)
+            .bind(u.contract_start)
+            .bind(u.renewal_date)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::CsmAssigned(c) => {
+            sqlx::query("UPDATE customer_profiles SET csm_id = $2 WHERE customer_id = $1")
+                .bind(customer_id)
+                .bind(c.csm_id)
+                .execute(&mut *db)
+                .await?;
+        }
+        E::PartnerAssigned(p) => {
+            sqlx::query(
+                "INSERT INTO customer_partners (customer_id, partner_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(customer_id)
+            .bind(p.partner_id)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::PartnerUnassigned(p) => {
+            sqlx::query("DELETE FROM customer_partners WHERE customer_id = $1 AND partner_id = $2")
+                .bind(customer_id)
+                .bind(p.partner_id)
+                .execute(&mut *db)
+                .await?;
+        }
+        E::StakeholderAdded(s) => {
+            sqlx::query(
+                "INSERT INTO customer_stakeholders (customer_id, stakeholder_id, name, role, level, email)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(customer_id)
+            .bind(s.stakeholder_id)
+            .bind(&s.name)
+            .bind(&s.role)
+            .bind(level(s.level))
+            .bind(&s.email)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::StakeholderUpdated(s) => {
+            sqlx::query(
+                "UPDATE customer_stakeholders SET name = COALESCE($3, name), role = COALESCE($4, role),
+                     level = COALESCE($5, level), email = COALESCE($6, email)
+                 WHERE customer_id = $1 AND stakeholder_id = $2",
+            )
+            .bind(customer_id)
+            .bind(s.stakeholder_id)
+            .bind(&s.name)
+            .bind(&s.role)
+            .bind(s.level.map(level))
+            .bind(&s.email)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::StakeholderRemoved(s) => {
+            sqlx::query(
+                "UPDATE customer_stakeholders SET removed = true WHERE customer_id = $1 AND stakeholder_id = $2",
+            )
+            .bind(customer_id)
+            .bind(s.stakeholder_id)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::ActivityLogged(a) => {
+            sqlx::query(
+                "INSERT INTO customer_activities (customer_id, activity_id, kind, direction, occurred_at, occurred_on,
+                     duration_minutes, participants, response_received, response_time_hours, subject, logged_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+            )
+            .bind(customer_id)
+            .bind(a.activity_id)
+            .bind(a.kind.as_str())
+            .bind(direction(a.direction))
+            .bind(a.occurred_at)
+            .bind(a.occurred_at.date_naive())
+            .bind(a.duration_minutes.map(|minutes| minutes as i32))
+            .bind(&a.participants)
+            .bind(a.response_received)
+            .bind(a.response_time_hours)
+            .bind(&a.subject)
+            .bind(&a.logged_by)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::ActivityCorrected(c) => {
+            sqlx::query(
+                "UPDATE customer_activities SET kind = COALESCE($3, kind), direction = COALESCE($4, direction),
+                     occurred_at = COALESCE($5, occurred_at), occurred_on = COALESCE($6, occurred_on),
+                     duration_minutes = COALESCE($7, duration_minutes), participants = COALESCE($8, participants),
+                     response_received = COALESCE($9, response_received),
+                     response_time_hours = COALESCE($10, response_time_hours), subject = COALESCE($11, subject)
+                 WHERE customer_id = $1 AND activity_id = $2",
+            )
+            .bind(customer_id)
+            .bind(c.activity_id)
+            .bind(c.kind.map(ActivityKind::as_str))
+            .bind(c.direction.map(direction))
+            .bind(c.activity_occurred_at)
+            .bind(c.activity_occurred_at.map(|at| at.date_naive()))
+            .bind(c.duration_minutes.map(|minutes| minutes as i32))
+            .bind(&c.participants)
+            .bind(c.response_received)
+            .bind(c.response_time_hours)
+            .bind(&c.subject)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::ActivityRetracted(r) => {
+            sqlx::query("UPDATE customer_activities SET retracted = true WHERE customer_id = $1 AND activity_id = $2")
+                .bind(customer_id)
+                .bind(r.activity_id)
+                .execute(&mut *db)
+                .await?;
+        }
+        E::HealthScoreRecorded(h) => {
+            sqlx::query(
+                "INSERT INTO health_points (customer_id, sequence, event_id, measured_at, measured_on, score, source,
+                     actor_id, actor_role, reason, risk_factors, recorded_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+            )
+            .bind(customer_id)
+            .bind(sequence)
+            .bind(envelope.metadata.event_id)
+            .bind(h.measured_at)
+            .bind(h.measured_at.date_naive())
+            .bind(h.score)
+            .bind(match h.source {
+                HealthSource::Gainsight => "gainsight",
+                HealthSource::Manual => "manual",
+            })
+            .bind(&envelope.metadata.actor.id)
+            .bind(&envelope.metadata.actor.role)
+            .bind(&h.reason)
+            .bind(serde_json::to_value(&h.risk_factors)?)
+            .bind(envelope.metadata.recorded_at)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::TaskCreated(t) => {
+            sqlx::query(
+                "INSERT INTO tasks (task_id, customer_id, title, description, kind, priority, assignee_id, due_date,
+                     status, parent_task_id, depends_on, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11) ON CONFLICT DO NOTHING",
+            )
+            .bind(t.task_id)
+            .bind(customer_id)
+            .bind(&t.title)
+            .bind(&t.description)
+            .bind(snake(&t.kind))
+            .bind(snake(&t.priority))
+            .bind(&t.assignee_id)
+            .bind(t.due_date)
+            .bind(t.parent_task_id)
+            .bind(&t.depends_on)
+            .bind(t.occurred_at)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::TaskUpdated(t) => {
+            sqlx::query(
+                "UPDATE tasks SET title = COALESCE($2, title), description = COALESCE($3, description),
+                     kind = COALESCE($4, kind), priority = COALESCE($5, priority), due_date = COALESCE($6, due_date),
+                     depends_on = COALESCE($7, depends_on)
+                 WHERE task_id = $1",
+            )
+            .bind(t.task_id)
+            .bind(&t.title)
+            .bind(&t.description)
+            .bind(t.kind.map(|kind| snake(&kind)))
+            .bind(t.priority.map(|priority| snake(&priority)))
+            .bind(t.due_date)
+            .bind(&t.depends_on)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::TaskReassigned(t) => set_task(db, t.task_id, "assignee_id", &t.assignee_id).await?,
+        E::TaskStatusChanged(t) => set_task(db, t.task_id, "status", &snake(&t.status)).await?,
+        E::TaskCompleted(t) => close_task(db, t.task_id, "completed", Some(&t.outcome), t.occurred_at).await?,
+        E::TaskCancelled(t) => close_task(db, t.task_id, "cancelled", None, t.occurred_at).await?,
+        E::PartnerReportDrafted(r) => {
+            sqlx::query(
+                "INSERT INTO partner_reports (report_id, customer_id, partner_id, period_start, period_end, overall_status,
+                     summary, accomplishments, planned_activities, risks_and_issues, attachments, status, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'draft', $12) ON CONFLICT DO NOTHING",
+            )
+            .bind(r.report_id)
+            .bind(customer_id)
+            .bind(r.partner_id)
+            .bind(r.period_start)
+            .bind(r.period_end)
+            .bind(snake(&r.overall_status))
+            .bind(&r.summary)
+            .bind(&r.accomplishments)
+            .bind(&r.planned_activities)
+            .bind(&r.risks_and_issues)
+            .bind(serde_json::to_value(&r.attachments)?)
+            .bind(r.occurred_at)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::PartnerReportUpdated(r) => {
+            sqlx::query(
+                "UPDATE partner_reports SET period_start = COALESCE($2, period_start), period_end = COALESCE($3, period_end),
+                     overall_status = COALESCE($4, overall_status), summary = COALESCE($5, summary),
+                     accomplishments = COALESCE($6, accomplishments), planned_activities = COALESCE($7, planned_activities),
+                     risks_and_issues = COALESCE($8, risks_and_issues), attachments = COALESCE($9, attachments),
+                     updated_at = $10
+                 WHERE report_id = $1",
+            )
+            .bind(r.report_id)
+            .bind(r.period_start)
+            .bind(r.period_end)
+            .bind(r.overall_status.map(|status| snake(&status)))
+            .bind(&r.summary)
+            .bind(&r.accomplishments)
+            .bind(&r.planned_activities)
+            .bind(&r.risks_and_issues)
+            .bind(r.attachments.as_ref().map(serde_json::to_value).transpose()?)
+            .bind(r.occurred_at)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::PartnerReportSubmitted(r) => {
+            sqlx::query("UPDATE partner_reports SET status = 'submitted', submitted_at = $2, updated_at = $2 WHERE report_id = $1")
+                .bind(r.report_id)
+                .bind(r.occurred_at)
+                .execute(&mut *db)
+                .await?;
+        }
+        E::AdoptionStageChanged(a) => {
+            sqlx::query("UPDATE customer_profiles SET adoption_stage = $2 WHERE customer_id = $1")
+                .bind(customer_id)
+                .bind(snake(&a.stage))
+                .execute(&mut *db)
+                .await?;
+        }
+        E::UseCaseStatusChanged(u) => {
+            sqlx::query(
+                "INSERT INTO customer_use_cases (customer_id, use_case, status, notes, updated_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (customer_id, use_case) DO UPDATE SET status = EXCLUDED.status, notes = EXCLUDED.notes,
+                     updated_at = EXCLUDED.updated_at",
+            )
+            .bind(customer_id)
+            .bind(&u.use_case)
+            .bind(snake(&u.status))
+            .bind(&u.notes)
+            .bind(u.occurred_at)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::NpsRecorded(n) => {
+            sqlx::query(
+                "INSERT INTO nps_responses (customer_id, sequence, score, stakeholder_id, comment, occurred_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(customer_id)
+            .bind(sequence)
+            .bind(i16::from(n.score))
+            .bind(n.stakeholder_id)
+            .bind(&n.comment)
+            .bind(n.occurred_at)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::CustomerRenewed(r) => {
+            sqlx::query(
+                "UPDATE customer_profiles SET renewal_date = $2, arr = COALESCE($3, arr), churned_on = NULL, churn_reason = NULL,
+                     last_renewed_at = $4
+                 WHERE customer_id = $1",
+            )
+            .bind(customer_id)
+            .bind(r.renewal_date)
+            .bind(r.arr)
+            .bind(r.occurred_at)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::CustomerChurned(c) => {
+            sqlx::query("UPDATE customer_profiles SET churned_on = $2, churn_reason = $3 WHERE customer_id = $1")
+                .bind(customer_id)
+                .bind(c.churned_on)
+                .bind(&c.reason)
+                .execute(&mut *db)
+                .await?;
+        }
+        E::MilestoneRecorded(_)
+        | E::IssueLogged(_)
+        | E::IssueResolved(_)
+        | E::EscalationRaised(_)
+        | E::EscalationResolved(_) => {}
+    }
+    Ok(())
+}
+
+/// The snake_case name serde gives an enum value.
+fn snake<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(text)) => text,
+        _ => String::new(),
+    }
+}
+
+fn level(level: StakeholderLevel) -> String {
+    snake(&level)
+}
+
+fn direction(direction: Direction) -> String {
+    snake(&direction)
+}
+
+async fn set_task(
+    db: &mut PgConnection,
+    task_id: Uuid,
+    column: &'static str,
+    value: &str,
+) -> Result<(), ProjectionError> {
+    sqlx::query(&format!("UPDATE tasks SET {column} = $2 WHERE task_id = $1"))
+        .bind(task_id)
+        .bind(value)
+        .execute(&mut *db)
+        .await?;
+    Ok(())
+}
+
+async fn close_task(
+    db: &mut PgConnection,
+    task_id: Uuid,
+    status: &str,
+    outcome: Option<&str>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ProjectionError> {
+    sqlx::query("UPDATE tasks SET status = $2, outcome = COALESCE($3, outcome), closed_at = $4 WHERE task_id = $1")
+        .bind(task_id)
+        .bind(status)
+        .bind(outcome)
+        .bind(at)
+        .execute(&mut *db)
+        .await?;
+    Ok(())
+}
+
+async fn apply_csm(db: &mut PgConnection, csm_id: Uuid, event: CsmEvent) -> Result<(), ProjectionError> {
+    match event {
+        CsmEvent::CsmRegistered(r) => {
+            sqlx::query(
+                "INSERT INTO csm_directory (csm_id, name, email, team, monthly_capacity_hours) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(r.csm_id)
+            .bind(&r.name)
+            .bind(&r.email)
+            .bind(&r.team)
+            .bind(r.monthly_capacity_hours as i32)
+            .execute(&mut *db)
+            .await?;
+        }
+        CsmEvent::CsmCapacityChanged(c) => {
+            sqlx::query("UPDATE csm_directory SET monthly_capacity_hours = $2 WHERE csm_id = $1")
+                .bind(csm_id)
+                .bind(c.monthly_capacity_hours as i32)
+                .execute(&mut *db)
+                .await?;
+        }
+    }
+    Ok(())
+}

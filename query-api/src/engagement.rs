@@ -1,0 +1,437 @@
+//! Engagement (PRD-157) over GraphQL: one customer's period, its trend over periods, the
+//! portfolio for a period (distribution, attention list, segment bands, outliers) and the
+//! correlation of engagement with outcomes. Computed from the customers read model's activities
+//! by the shared formulas.
+
+use std::collections::HashMap;
+
+use async_graphql::{Enum, SimpleObject};
+use chrono::NaiveDate;
+use events::coverage::round1;
+use events::customer::{ActivityKind, Direction};
+use events::engagement::{self as formulas, Activity, Category, Period, Trend, Weights};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::coverage::money;
+use crate::scalars::{Date, Tier};
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngagementCategory {
+    High,
+    Healthy,
+    Low,
+    AtRisk,
+}
+
+impl From<Category> for EngagementCategory {
+    fn from(category: Category) -> Self {
+        match category {
+            Category::High => EngagementCategory::High,
+            Category::Healthy => EngagementCategory::Healthy,
+            Category::Low => EngagementCategory::Low,
+            Category::AtRisk => EngagementCategory::AtRisk,
+        }
+    }
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrendDirection {
+    Improving,
+    Stable,
+    Declining,
+}
+
+impl From<Trend> for TrendDirection {
+    fn from(trend: Trend) -> Self {
+        match trend {
+            Trend::Improving => TrendDirection::Improving,
+            Trend::Stable => TrendDirection::Stable,
+            Trend::Declining => TrendDirection::Declining,
+        }
+    }
+}
+
+/// Components of the score, 0..100 each, one decimal.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct EngagementComponents {
+    pub email: f64,
+    pub response: f64,
+    pub meeting: f64,
+    pub quality: f64,
+    pub breadth: f64,
+    pub recency: f64,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CustomerEngagement {
+    pub customer_id: Uuid,
+    pub name: String,
+    pub tier: Tier,
+    pub csm_id: Uuid,
+    pub arr: Decimal,
+    /// `YYYY-MM` or `YYYY-Qn`.
+    pub period: String,
+    pub period_start: Date,
+    /// The last day counted: the period's end, or `asOf` when the period is current.
+    pub period_cut: Date,
+    pub emails_sent: u32,
+    pub emails_received: u32,
+    /// Outbound emails answered / outbound emails, 0..1 with three decimals.
+    pub response_rate: f64,
+    pub avg_response_time_hours: Option<f64>,
+    pub meetings_held: u32,
+    pub meeting_minutes: u32,
+    pub calls_made: u32,
+    pub qbrs_completed: u32,
+    pub stakeholders_engaged: u32,
+    pub executive_touchpoints: u32,
+    /// Days from the period's cut back to the last contact; null when never contacted.
+    pub days_since_contact: Option<i64>,
+    pub components: EngagementComponents,
+    /// 0..100, one decimal.
+    pub score: f64,
+    pub category: EngagementCategory,
+    pub previous_period: String,
+    pub previous_score: f64,
+    /// score - previousScore, one decimal.
+    pub change: f64,
+    pub trend: TrendDirection,
+    #[graphql(skip)]
+    pub raw_score: f64,
+}
+
+/// One customer's facts for scoring engagement.
+#[derive(Debug, Clone)]
+pub struct EngagementFacts {
+    pub customer_id: Uuid,
+    pub name: String,
+    pub tier: events::customer::Tier,
+    pub csm_id: Uuid,
+    pub arr: Decimal,
+    pub activities: Vec<Activity>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ActivityRow {
+    customer_id: Uuid,
+    kind: String,
+    direction: String,
+    occurred_on: NaiveDate,
+    duration_minutes: Option<i32>,
+    participants: Vec<Uuid>,
+    response_received: Option<bool>,
+    response_time_hours: Option<f64>,
+    executive_present: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct ProfileRow {
+    customer_id: Uuid,
+    name: String,
+    tier: String,
+    csm_id: Uuid,
+    arr: Decimal,
+}
+
+fn parse_kind(kind: &str) -> Option<ActivityKind> {
+    serde_json::from_value(serde_json::Value::String(kind.to_owned())).ok()
+}
+
+/// Facts of the customers in scope, with their activities from `from` to `to`, both included.
+pub async fn facts(
+    pool: &PgPool,
+    customer: Option<Uuid>,
+    csm: Option<Uuid>,
+    tier: Option<events::customer::Tier>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<EngagementFacts>, sqlx::Error> {
+    let profiles: Vec<ProfileRow> = sqlx::query_as(
+        "SELECT customer_id, name, tier, csm_id, arr FROM customer_profiles
+          WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::uuid IS NULL OR csm_id = $2)
+            AND ($3::text IS NULL OR tier = $3) AND onboarded_at::date <= $4
+          ORDER BY name, customer_id",
+    )
+    .bind(customer)
+    .bind(csm)
+    .bind(tier.map(events::customer::Tier::as_str))
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    let rows: Vec<ActivityRow> = sqlx::query_as(
+        "SELECT a.customer_id, a.kind, a.direction, a.occurred_on, a.duration_minutes, a.participants,
+                a.response_received, a.response_time_hours,
+                EXISTS (SELECT 1 FROM customer_stakeholders s
+                         WHERE s.customer_id = a.customer_id AND s.level = 'executive'
+                           AND s.stakeholder_id = ANY (a.participants)) AS executive_present
+           FROM customer_activities a
+          WHERE NOT a.retracted AND a.occurred_on BETWEEN $2 AND $3 AND ($1::uuid IS NULL OR a.customer_id = $1)",
+    )
+    .bind(customer)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    let mut by_customer: HashMap<Uuid, Vec<Activity>> = HashMap::new();
+    for row in rows {
+        let Some(kind) = parse_kind(&row.kind) else { continue };
+        by_customer.entry(row.customer_id).or_default().push(Activity {
+            kind,
+            direction: if row.direction == "inbound" {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
+            day: row.occurred_on,
+            duration_minutes: row.duration_minutes.map(|minutes| minutes.max(0) as u32),
+            participants: row.participants,
+            response_received: row.response_received,
+            response_time_hours: row.response_time_hours,
+            executive_present: row.executive_present,
+        });
+    }
+    Ok(profiles
+        .into_iter()
+        .filter_map(|profile| {
+            Some(EngagementFacts {
+                customer_id: profile.customer_id,
+                name: profile.name,
+                tier: events::customer::Tier::parse(&profile.tier)?,
+                csm_id: profile.csm_id,
+                arr: profile.arr,
+                activities: by_customer.remove(&profile.customer_id).unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// The latest contact on or before `cut` of each customer (contacts before the loaded window too).
+pub async fn last_contacts(
+    pool: &PgPool,
+    customer: Option<Uuid>,
+    cut: NaiveDate,
+) -> Result<HashMap<Uuid, NaiveDate>, sqlx::Error> {
+    let rows: Vec<(Uuid, NaiveDate)> = sqlx::query_as(
+        "SELECT customer_id, max(occurred_on) FROM customer_activities
+          WHERE NOT retracted AND kind <> 'note' AND occurred_on <= $2 AND ($1::uuid IS NULL OR customer_id = $1)
+          GROUP BY customer_id",
+    )
+    .bind(customer)
+    .bind(cut)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The latest contact on or before `cut`, from the loaded activities or, failing that, `earlier`.
+fn last_contact(activities: &[Activity], cut: NaiveDate, earlier: Option<NaiveDate>) -> Option<NaiveDate> {
+    activities
+        .iter()
+        .filter(|a| a.kind.is_contact() && a.day <= cut)
+        .map(|a| a.day)
+        .max()
+        .or(earlier.filter(|day| *day <= cut))
+}
+
+/// The unrounded score of one customer for one period.
+pub fn period_score(
+    facts: &EngagementFacts,
+    period: &Period,
+    as_of: NaiveDate,
+    earlier_contact: Option<NaiveDate>,
+    weights: &Weights,
+) -> f64 {
+    let cut = period.cut(as_of);
+    let metrics = formulas::metrics(
+        &facts.activities,
+        period.start,
+        cut,
+        last_contact(&facts.activities, cut, earlier_contact),
+    );
+    formulas::score(&formulas::components(&metrics), weights)
+}
+
+/// One customer's engagement for `period` as of `as_of`, with the trend against the previous period.
+pub fn customer_engagement(
+    facts: &EngagementFacts,
+    period: &Period,
+    as_of: NaiveDate,
+    contact_before: Option<NaiveDate>,
+    contact_before_previous: Option<NaiveDate>,
+    weights: &Weights,
+) -> CustomerEngagement {
+    let cut = period.cut(as_of);
+    let metrics = formulas::metrics(
+        &facts.activities,
+        period.start,
+        cut,
+        last_contact(&facts.activities, cut, contact_before),
+    );
+    let components = formulas::components(&metrics);
+    let score = formulas::score(&components, weights);
+    let previous = period.previous();
+    let previous_score = period_score(facts, &previous, as_of, contact_before_previous, weights);
+    let change = score - previous_score;
+    CustomerEngagement {
+        customer_id: facts.customer_id,
+        name: facts.name.clone(),
+        tier: facts.tier.into(),
+        csm_id: facts.csm_id,
+        arr: money(facts.arr),
+        period: period.label(),
+        period_start: Date(period.start),
+        period_cut: Date(cut),
+        emails_sent: metrics.emails_sent,
+        emails_received: metrics.emails_received,
+        response_rate: (metrics.response_rate * 1000.0).round() / 1000.0,
+        avg_response_time_hours: metrics.avg_response_time_hours.map(round1),
+        meetings_held: metrics.meetings_held,
+        meeting_minutes: metrics.meeting_minutes,
+        calls_made: metrics.calls_made,
+        qbrs_completed: metrics.qbrs_completed,
+        stakeholders_engaged: metrics.stakeholders_engaged,
+        executive_touchpoints: metrics.executive_touchpoints,
+        days_since_contact: metrics.days_since_contact,
+        components: EngagementComponents {
+            email: round1(components.email),
+            response: round1(components.response),
+            meeting: round1(components.meeting),
+            quality: round1(components.quality),
+            breadth: round1(components.breadth),
+            recency: round1(components.recency),
+        },
+        score: round1(score),
+        category: Category::of(score).into(),
+        previous_period: previous.label(),
+        previous_score: round1(previous_score),
+        change: round1(change),
+        trend: Trend::of(change).into(),
+        raw_score: score,
+    }
+}
+
+/// Segment bands of Appendix A: the healthy range of each tier.
+pub fn band(tier: events::customer::Tier) -> (f64, f64) {
+    match tier {
+        events::customer::Tier::Enterprise => (70.0, 85.0),
+        events::customer::Tier::MidMarket => (60.0, 75.0),
+        events::customer::Tier::Smb => (50.0, 65.0),
+    }
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CategoryCount {
+    pub category: EngagementCategory,
+    pub customers: usize,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SegmentComparison {
+    pub tier: Tier,
+    pub customers: usize,
+    pub average_score: f64,
+    pub band_low: f64,
+    pub band_high: f64,
+    pub below_band: usize,
+    pub within_band: usize,
+    pub above_band: usize,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct EngagementOutlier {
+    pub customer_id: Uuid,
+    pub name: String,
+    pub tier: Tier,
+    pub score: f64,
+    /// Standard score against the tier's mean and population standard deviation.
+    pub z: f64,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct EngagementPortfolio {
+    pub period: String,
+    pub as_of: Date,
+    pub customers: usize,
+    pub average_score: f64,
+    pub distribution: Vec<CategoryCount>,
+    /// Customers scoring below 60 (low or at risk), lowest first.
+    pub needing_attention: Vec<CustomerEngagement>,
+    pub segments: Vec<SegmentComparison>,
+    pub outliers: Vec<EngagementOutlier>,
+    /// Every customer in scope, by name.
+    pub items: Vec<CustomerEngagement>,
+}
+
+pub fn portfolio(
+    period: &Period,
+    as_of: NaiveDate,
+    all: Vec<CustomerEngagement>,
+    min: Option<f64>,
+    max: Option<f64>,
+) -> EngagementPortfolio {
+    let items: Vec<CustomerEngagement> = all
+        .into_iter()
+        .filter(|item| min.is_none_or(|min| item.raw_score >= min) && max.is_none_or(|max| item.raw_score <= max))
+        .collect();
+    let scores: Vec<f64> = items.iter().map(|item| item.raw_score).collect();
+    let average = formulas::mean_and_deviation(&scores).map_or(0.0, |(mean, _)| mean);
+    let distribution = [Category::High, Category::Healthy, Category::Low, Category::AtRisk]
+        .into_iter()
+        .map(|category| CategoryCount {
+            category: category.into(),
+            customers: items
+                .iter()
+                .filter(|item| Category::of(item.raw_score) == category)
+                .count(),
+        })
+        .collect();
+    let mut needing_attention: Vec<CustomerEngagement> =
+        items.iter().filter(|item| item.raw_score < 60.0).cloned().collect();
+    needing_attention.sort_by(|a, b| a.raw_score.total_cmp(&b.raw_score));
+    let mut segments = Vec::new();
+    let mut outliers = Vec::new();
+    for tier in events::customer::Tier::ALL {
+        let in_tier: Vec<&CustomerEngagement> = items.iter().filter(|item| item.tier == tier.into()).collect();
+        let scores: Vec<f64> = in_tier.iter().map(|item| item.raw_score).collect();
+        let (low, high) = band(tier);
+        if let Some((mean, deviation)) = formulas::mean_and_deviation(&scores) {
+            if deviation > 0.0 {
+                for item in &in_tier {
+                    let z = (item.raw_score - mean) / deviation;
+                    if z.abs() >= 2.0 {
+                        outliers.push(EngagementOutlier {
+                            customer_id: item.customer_id,
+                            name: item.name.clone(),
+                            tier: item.tier,
+                            score: item.score,
+                            z: (z * 100.0).round() / 100.0,
+                        });
+                    }
+                }
+            }
+            segments.push(SegmentComparison {
+                tier: tier.into(),
+                customers: in_tier.len(),
+                average_score: round1(mean),
+                band_low: low,
+                band_high: high,
+                below_band: scores.iter().filter(|s| **s < low).count(),
+                within_band: scores.iter().filter(|s| **s >= low && **s <= high).count(),
+                above_band: scores.iter().filter(|s| **s > high).count(),
+            });
+        }
+    }
+    EngagementPortfolio {
+        period: period.label(),
+        as_of: Date(as_of),
+        customers: items.len(),
+        average_score: round1(average),
+        distribution,
+        needing_attention,
+        segments,
+        outliers,
+        items,
+    }
+}
