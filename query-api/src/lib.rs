@@ -7,6 +7,7 @@ pub mod health;
 pub mod scalars;
 pub mod schema;
 pub mod timeline;
+pub mod workload;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -297,6 +297,15 @@ impl QueryRoot {
         Ok(health::trend(customer_id, &points, from, to, granularity))
     }
 
+    /// Each CSM's workload as of a day (default today) and the team's balance, handoffs of the
+    /// last 30 days and rebalancing suggestions.
+    async fn csm_workload(&self, ctx: &Context<'_>, as_of: Option<Date>) -> Result<crate::workload::TeamWorkload> {
+        let pool = ctx.data::<PgPool>()?;
+        crate::workload::team(pool, as_of.unwrap_or_else(today).0)
+            .await
+            .map_err(unavailable)
+    }
+
     /// One account's coverage as of a day: inputs, standards, score, gaps, status and priority.
     async fn account_coverage(
         &self,
