@@ -73,7 +73,8 @@ pub fn handlers(pool: &PgPool) -> http::Handlers {
         customers: CommandHandler::new(pool.clone(), services.clone()),
         csms: CommandHandler::new(pool.clone(), services.clone()),
         partners: CommandHandler::new(pool.clone(), services.clone()),
-        rules: CommandHandler::new(pool.clone(), services),
+        rules: CommandHandler::new(pool.clone(), services.clone()),
+        alerts: CommandHandler::new(pool.clone(), services),
     }
 }
 

@@ -228,6 +228,15 @@ impl Directory for StoreDirectory {
             .await
     }
 
+    async fn alert_exists(&self, alert_id: Uuid) -> Result<bool, String> {
+        // Alerts are raised by the projection service into its `alerts` table.
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM alerts WHERE alert_id = $1)")
+            .bind(alert_id)
+            .fetch_one(&self.0)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
     async fn activity(&self, customer_id: Uuid, activity_id: Uuid) -> Result<Option<ActivityRecord>, String> {
         let retracted: Option<bool> =
             sqlx::query_scalar("SELECT retracted FROM activity_index WHERE customer_id = $1 AND activity_id = $2")

@@ -4,6 +4,7 @@
 //! versions, the metadata every event carries, the envelope the relay publishes, the names of the
 //! broker topology, and the pure formulas of DOMAIN.md that more than one service evaluates.
 
+pub mod alert;
 pub mod coverage;
 pub mod csm;
 pub mod customer;

@@ -4,6 +4,7 @@
 
 use schemars::{schema_for, Schema};
 
+use crate::alert::AlertAcknowledged;
 use crate::csm::{CsmCapacityChanged, CsmRegistered};
 use crate::customer::*;
 use crate::envelope::EventEnvelope;
@@ -52,6 +53,7 @@ pub fn all() -> Vec<SchemaFile> {
         current!("partner": PartnerRegistered, PartnerUserInvited, PartnerUserActivated, PartnerUserDeactivated),
     );
     files.extend(current!("rules": CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged));
+    files.extend(current!("alert": AlertAcknowledged));
     files
 }
 

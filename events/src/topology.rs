@@ -43,6 +43,17 @@ impl Topology {
         format!("{}.events.dead", self.prefix)
     }
 
+    /// The topic exchange alerts are published to (routing key `alert.<kind>`), for notification
+    /// connectors.
+    pub fn alerts_exchange(&self) -> String {
+        format!("{}.alerts", self.prefix)
+    }
+
+    /// Keeps every alert until a connector takes it.
+    pub fn alerts_queue(&self) -> String {
+        format!("{}.alerts.notifications", self.prefix)
+    }
+
     pub fn projector_queue(&self, projector: &str, partition: u16) -> String {
         format!("{}.{projector}.p{partition}", self.prefix)
     }

@@ -46,6 +46,16 @@ impl Projector for CustomersProjector {
                 }
                 apply_customer(db, customer_id, event, decoded).await
             }
+            events::alert::AlertEvent::STREAM_TYPE => {
+                let events::alert::AlertEvent::AlertAcknowledged(acknowledged) = event.decode()?;
+                sqlx::query("UPDATE alerts SET acknowledged_at = $2, acknowledged_by = $3 WHERE alert_id = $1")
+                    .bind(acknowledged.alert_id)
+                    .bind(acknowledged.occurred_at)
+                    .bind(&event.metadata.actor.id)
+                    .execute(&mut *db)
+                    .await?;
+                Ok(())
+            }
             CsmEvent::STREAM_TYPE => {
                 let csm_id = Uuid::parse_str(&event.stream_id)
                     .map_err(|_| ProjectionError::Poison(format!("bad stream id {}", event.stream_id)))?;

@@ -1,6 +1,7 @@
 //! The projection side of cstrack: RabbitMQ consumers that fold the event stream into read
 //! models, each event applied exactly once with its checkpoint.
 
+pub mod alerts;
 pub mod coverage;
 pub mod customers;
 pub mod projector;
@@ -49,17 +50,22 @@ pub struct Settings {
     /// Deliveries in flight per partition.
     #[arg(long, env = "CSTRACK_PREFETCH", default_value_t = 64)]
     pub prefetch: u16,
+    /// Seconds between two alert checks (time-based conditions are thereby checked at least daily).
+    #[arg(long, env = "CSTRACK_ALERT_CHECK_SECONDS", default_value_t = 60.0)]
+    pub alert_check_seconds: f64,
 }
 
 pub struct Application {
     listener: HttpListener,
     router: Router,
     workers: ProjectionWorkers,
+    alert_checker: (sqlx::PgPool, String, events::topology::Topology, std::time::Duration),
 }
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let pool = settings.database.connect().await.context("connecting to PostgreSQL")?;
+        let pool_for_alerts = pool.clone();
         migrate(&pool).await.context("migrating the read models")?;
         let registry = Registry::new();
         let workers = ProjectionWorkers::new(
@@ -83,10 +89,17 @@ impl Application {
             ],
         );
         let listener = HttpListener::bind(settings.listen).await?;
+        let alert_checker = (
+            pool_for_alerts,
+            settings.broker.amqp_url.clone(),
+            settings.broker.topology(),
+            std::time::Duration::from_secs_f64(settings.alert_check_seconds.max(0.05)),
+        );
         Ok(Application {
             listener,
             router,
             workers,
+            alert_checker,
         })
     }
 
@@ -96,10 +109,13 @@ impl Application {
 
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
+        let (pool, amqp_url, topology, interval) = self.alert_checker;
+        let checker = tokio::spawn(alerts::run(pool, amqp_url, topology, interval, stopped.clone()));
         let workers = tokio::spawn(self.workers.run(stopped));
         self.listener.serve("projection service", self.router, shutdown).await?;
         stop.send_replace(true);
         workers.await.ok();
+        checker.await.ok();
         Ok(())
     }
 }

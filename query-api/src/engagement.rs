@@ -3,19 +3,17 @@
 //! correlation of engagement with outcomes. Computed from the customers read model's activities
 //! by the shared formulas.
 
-use std::collections::HashMap;
-
 use async_graphql::{Enum, SimpleObject};
 use chrono::NaiveDate;
 use events::coverage::round1;
-use events::customer::{ActivityKind, Direction};
+
 use events::engagement::{self as formulas, Activity, Category, Period, Trend, Weights};
 use rust_decimal::Decimal;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::coverage::money;
 use crate::scalars::{Date, Tier};
+pub use events::service::read_models::{engagement_facts as facts, last_contacts, EngagementFacts};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngagementCategory {
@@ -100,129 +98,6 @@ pub struct CustomerEngagement {
     pub trend: TrendDirection,
     #[graphql(skip)]
     pub raw_score: f64,
-}
-
-/// One customer's facts for scoring engagement.
-#[derive(Debug, Clone)]
-pub struct EngagementFacts {
-    pub customer_id: Uuid,
-    pub name: String,
-    pub tier: events::customer::Tier,
-    pub csm_id: Uuid,
-    pub arr: Decimal,
-    pub activities: Vec<Activity>,
-}
-
-#[derive(sqlx::FromRow)]
-struct ActivityRow {
-    customer_id: Uuid,
-    kind: String,
-    direction: String,
-    occurred_on: NaiveDate,
-    duration_minutes: Option<i32>,
-    participants: Vec<Uuid>,
-    response_received: Option<bool>,
-    response_time_hours: Option<f64>,
-    executive_present: bool,
-}
-
-#[derive(sqlx::FromRow)]
-struct ProfileRow {
-    customer_id: Uuid,
-    name: String,
-    tier: String,
-    csm_id: Uuid,
-    arr: Decimal,
-}
-
-fn parse_kind(kind: &str) -> Option<ActivityKind> {
-    serde_json::from_value(serde_json::Value::String(kind.to_owned())).ok()
-}
-
-/// Facts of the customers in scope, with their activities from `from` to `to`, both included.
-pub async fn facts(
-    pool: &PgPool,
-    customer: Option<Uuid>,
-    csm: Option<Uuid>,
-    tier: Option<events::customer::Tier>,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Vec<EngagementFacts>, sqlx::Error> {
-    let profiles: Vec<ProfileRow> = sqlx::query_as(
-        "SELECT customer_id, name, tier, csm_id, arr FROM customer_profiles
-          WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::uuid IS NULL OR csm_id = $2)
-            AND ($3::text IS NULL OR tier = $3) AND onboarded_at::date <= $4
-          ORDER BY name, customer_id",
-    )
-    .bind(customer)
-    .bind(csm)
-    .bind(tier.map(events::customer::Tier::as_str))
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
-    let rows: Vec<ActivityRow> = sqlx::query_as(
-        "SELECT a.customer_id, a.kind, a.direction, a.occurred_on, a.duration_minutes, a.participants,
-                a.response_received, a.response_time_hours,
-                EXISTS (SELECT 1 FROM customer_stakeholders s
-                         WHERE s.customer_id = a.customer_id AND s.level = 'executive'
-                           AND s.stakeholder_id = ANY (a.participants)) AS executive_present
-           FROM customer_activities a
-          WHERE NOT a.retracted AND a.occurred_on BETWEEN $2 AND $3 AND ($1::uuid IS NULL OR a.customer_id = $1)",
-    )
-    .bind(customer)
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
-    let mut by_customer: HashMap<Uuid, Vec<Activity>> = HashMap::new();
-    for row in rows {
-        let Some(kind) = parse_kind(&row.kind) else { continue };
-        by_customer.entry(row.customer_id).or_default().push(Activity {
-            kind,
-            direction: if row.direction == "inbound" {
-                Direction::Inbound
-            } else {
-                Direction::Outbound
-            },
-            day: row.occurred_on,
-            duration_minutes: row.duration_minutes.map(|minutes| minutes.max(0) as u32),
-            participants: row.participants,
-            response_received: row.response_received,
-            response_time_hours: row.response_time_hours,
-            executive_present: row.executive_present,
-        });
-    }
-    Ok(profiles
-        .into_iter()
-        .filter_map(|profile| {
-            Some(EngagementFacts {
-                customer_id: profile.customer_id,
-                name: profile.name,
-                tier: events::customer::Tier::parse(&profile.tier)?,
-                csm_id: profile.csm_id,
-                arr: profile.arr,
-                activities: by_customer.remove(&profile.customer_id).unwrap_or_default(),
-            })
-        })
-        .collect())
-}
-
-/// The latest contact on or before `cut` of each customer (contacts before the loaded window too).
-pub async fn last_contacts(
-    pool: &PgPool,
-    customer: Option<Uuid>,
-    cut: NaiveDate,
-) -> Result<HashMap<Uuid, NaiveDate>, sqlx::Error> {
-    let rows: Vec<(Uuid, NaiveDate)> = sqlx::query_as(
-        "SELECT customer_id, max(occurred_on) FROM customer_activities
-          WHERE NOT retracted AND kind <> 'note' AND occurred_on <= $2 AND ($1::uuid IS NULL OR customer_id = $1)
-          GROUP BY customer_id",
-    )
-    .bind(customer)
-    .bind(cut)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().collect())
 }
 
 /// The latest contact on or before `cut`, from the loaded activities or, failing that, `earlier`.

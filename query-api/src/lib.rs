@@ -1,5 +1,6 @@
 //! The query side of cstrack: GraphQL over the read models.
 
+pub mod alerts;
 pub mod coverage;
 pub mod coverage_store;
 pub mod engagement;

@@ -306,6 +306,31 @@ impl QueryRoot {
             .map_err(unavailable)
     }
 
+    /// Alerts, newest first: by CSM, customer, kind and whether acknowledged.
+    #[allow(clippy::too_many_arguments)]
+    async fn alerts(
+        &self,
+        ctx: &Context<'_>,
+        csm_id: Option<Uuid>,
+        customer_id: Option<Uuid>,
+        kind: Option<String>,
+        acknowledged: Option<bool>,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+    ) -> Result<Connection<String, crate::alerts::Alert, EmptyFields, EmptyFields>> {
+        let pool = ctx.data::<PgPool>()?;
+        crate::alerts::page(
+            pool,
+            csm_id,
+            customer_id,
+            kind,
+            acknowledged,
+            first.max(1) as usize,
+            after,
+        )
+        .await
+    }
+
     /// One account's coverage as of a day: inputs, standards, score, gaps, status and priority.
     async fn account_coverage(
         &self,

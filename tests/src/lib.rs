@@ -101,6 +101,7 @@ impl TestSystem {
             broker,
             listen: any_port(),
             prefetch: 16,
+            alert_check_seconds: 0.2,
         })
         .await?;
         let query = query_api::Application::build(&query_api::Settings {
@@ -174,7 +175,7 @@ impl TestSystem {
         if let Ok(connection) = events::service::amqp::connect(AMQP_URL, "test-cleanup").await {
             if let Ok(channel) = connection.create_channel().await {
                 let topology = events::topology::Topology::new(self.name.clone(), PARTITIONS);
-                let mut queues = vec![topology.dead_letter_queue()];
+                let mut queues = vec![topology.dead_letter_queue(), topology.alerts_queue()];
                 for projector in events::topology::PROJECTORS {
                     queues.extend((0..PARTITIONS).map(|partition| topology.projector_queue(projector, partition)));
                 }
@@ -184,7 +185,11 @@ impl TestSystem {
                         .await
                         .ok();
                 }
-                for exchange in [topology.events_exchange(), topology.dead_letter_exchange()] {
+                for exchange in [
+                    topology.events_exchange(),
+                    topology.dead_letter_exchange(),
+                    topology.alerts_exchange(),
+                ] {
                     channel
                         .exchange_delete(ShortString::from(exchange), ExchangeDeleteOptions::default())
                         .await

@@ -1,6 +1,7 @@
 //! Aggregates: plain domain code with no HTTP or SQL in it. Outside lookups sit behind
 //! [`DomainServices`] so that aggregate tests can give them fixed answers.
 
+pub mod alert;
 pub mod csm;
 pub mod customer;
 pub mod partner;
@@ -81,6 +82,8 @@ pub trait Directory: Send + Sync {
     async fn csm_exists(&self, csm_id: Uuid) -> Result<bool, String>;
     async fn partner_exists(&self, partner_id: Uuid) -> Result<bool, String>;
     async fn activity(&self, customer_id: Uuid, activity_id: Uuid) -> Result<Option<ActivityRecord>, String>;
+    /// Whether the projection service has raised this alert.
+    async fn alert_exists(&self, alert_id: Uuid) -> Result<bool, String>;
 }
 
 pub trait Clock: Send + Sync {
@@ -228,6 +231,7 @@ pub(crate) mod fixed {
         pub csms: Vec<Uuid>,
         pub partners: Vec<Uuid>,
         pub activities: Vec<(Uuid, ActivityRecord)>,
+        pub alerts: Vec<Uuid>,
     }
 
     #[async_trait::async_trait]
@@ -246,6 +250,10 @@ pub(crate) mod fixed {
                 .iter()
                 .find(|(id, _)| *id == activity_id)
                 .map(|(_, record)| *record))
+        }
+
+        async fn alert_exists(&self, alert_id: Uuid) -> Result<bool, String> {
+            Ok(self.alerts.contains(&alert_id))
         }
     }
 

@@ -49,6 +49,7 @@ pub enum Operation {
     RecordNps,
     RecordRenewal,
     RecordChurn,
+    AcknowledgeAlert,
 }
 
 use Role::{Admin, Csm, Manager, Partner};
@@ -60,7 +61,7 @@ const TEAM_AND_PARTNERS: &[Role] = &[Admin, Manager, Csm, Partner];
 const PARTNERS: &[Role] = &[Admin, Partner];
 
 impl Operation {
-    pub const ALL: [Operation; 39] = [
+    pub const ALL: [Operation; 40] = [
         Operation::RegisterCsm,
         Operation::ChangeCsmCapacity,
         Operation::RegisterPartner,
@@ -100,6 +101,7 @@ impl Operation {
         Operation::RecordNps,
         Operation::RecordRenewal,
         Operation::RecordChurn,
+        Operation::AcknowledgeAlert,
     ];
 
     /// Roles allowed to issue this command.
@@ -121,7 +123,7 @@ impl Operation {
             | RecordRenewal
             | RecordChurn => MANAGEMENT,
             AddStakeholder | UpdateStakeholder | RemoveStakeholder | LogActivity | CorrectActivity
-            | RetractActivity | RecordHealthScore | ChangeAdoptionStage | RecordNps => TEAM,
+            | RetractActivity | RecordHealthScore | ChangeAdoptionStage | RecordNps | AcknowledgeAlert => TEAM,
             LogNote | CreateTask | UpdateTask | ReassignTask | ChangeTaskStatus | CompleteTask | CancelTask
             | RecordMilestone | LogIssue | ResolveIssue | RaiseEscalation | ResolveEscalation | ChangeUseCaseStatus => {
                 TEAM_AND_PARTNERS
@@ -177,6 +179,7 @@ impl Operation {
             RecordNps => "record an NPS response",
             RecordRenewal => "record a renewal",
             RecordChurn => "record a churn",
+            AcknowledgeAlert => "acknowledge an alert",
         }
     }
 }

@@ -20,6 +20,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::Authenticator;
+use crate::domain::alert::{AcknowledgeAlert, Alert};
 use crate::domain::csm::{ChangeCapacity, Csm, CsmCommand, RegisterCsm};
 use crate::domain::customer::*;
 use crate::domain::partner::{DeactivateUser, InviteUser, Partner, PartnerCommand, RegisterPartner};
@@ -38,6 +39,7 @@ pub struct Handlers {
     pub csms: CommandHandler<Csm>,
     pub partners: CommandHandler<Partner>,
     pub rules: CommandHandler<Rules>,
+    pub alerts: CommandHandler<Alert>,
 }
 
 type AppState = Arc<Handlers>;
@@ -62,6 +64,7 @@ pub fn router(handlers: Arc<Handlers>, authenticator: Arc<Authenticator>, pool: 
         .route("/api/v1/rules/coverage-standards", put(change_coverage_standards))
         .route("/api/v1/rules/engagement-weights", put(change_engagement_weights))
         .route("/api/v1/rules/workload-hours", put(change_workload_hours))
+        .route("/api/v1/alerts/{id}/acknowledge", post(acknowledge_alert))
         .route("/api/v1/customers", post(onboard_customer))
         .route(customer, patch(update_profile))
         .route(&format!("{customer}/csm"), put(assign_csm))
@@ -545,4 +548,23 @@ async fn change_workload_hours(
     JsonBody(body): JsonBody<ChangeWorkloadHours>,
 ) -> Answer {
     on_rules(&app, &context, RulesCommand::ChangeWorkloadHours(body)).await
+}
+
+async fn acknowledge_alert(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    context: CommandContext,
+    JsonBody(mut body): JsonBody<AcknowledgeAlert>,
+) -> Answer {
+    body.alert_id = path_id(&id, "alert")?;
+    let appended = app
+        .alerts
+        .execute(
+            &body.alert_id.to_string(),
+            body,
+            &context.metadata,
+            Some(&context.principal),
+        )
+        .await?;
+    Ok(accepted(StatusCode::OK, appended, None))
 }

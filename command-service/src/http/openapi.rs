@@ -5,6 +5,7 @@
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
+use crate::domain::alert::AcknowledgeAlert;
 use crate::domain::csm::{ChangeCapacity, RegisterCsm};
 use crate::domain::customer::*;
 use crate::domain::partner::{DeactivateUser, InviteUser, RegisterPartner};
@@ -119,6 +120,11 @@ pub fn endpoints() -> Vec<Endpoint> {
         with(
             endpoint("PUT", "/api/v1/rules/workload-hours", O::ChangeRules, 200),
             body::<ChangeWorkloadHours>(),
+            None,
+        ),
+        with(
+            endpoint("POST", "/api/v1/alerts/{id}/acknowledge", O::AcknowledgeAlert, 200),
+            body::<AcknowledgeAlert>(),
             None,
         ),
         with(

@@ -67,6 +67,29 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
         )
         .await?;
 
+    channel
+        .exchange_declare(
+            ShortString::from(topology.alerts_exchange()),
+            ExchangeKind::Topic,
+            exchange_options,
+            FieldTable::default(),
+        )
+        .await?;
+    let mut alert_arguments = FieldTable::default();
+    alert_arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    channel
+        .queue_declare(ShortString::from(topology.alerts_queue()), durable(), alert_arguments)
+        .await?;
+    channel
+        .queue_bind(
+            ShortString::from(topology.alerts_queue()),
+            ShortString::from(topology.alerts_exchange()),
+            ShortString::from("#"),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+
     for projector in PROJECTORS {
         for partition in 0..topology.partitions() {
             let queue = topology.projector_queue(projector, partition);

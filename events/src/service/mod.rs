@@ -5,6 +5,7 @@
 pub mod amqp;
 pub mod http;
 pub mod ops;
+pub mod read_models;
 pub mod settings;
 pub mod store;
 pub mod supervise;

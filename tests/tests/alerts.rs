@@ -1,0 +1,206 @@
+//! Alerts (DOMAIN.md section 8): edge-triggered, deduplicated across repeated checks, published
+//! to the alerts exchange, acknowledged by a command.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use lapin::options::BasicGetOptions;
+use lapin::types::ShortString;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tests::{eventually, token, uuid, TestSystem, AMQP_URL};
+use uuid::Uuid;
+
+const ALERTS: &str =
+    "query($id: UUID!, $kind: String, $ack: Boolean) { alerts(customerId: $id, kind: $kind, acknowledged: $ack) {
+    edges { node { alertId kind message acknowledgedBy } } } }";
+
+async fn alerts(system: &TestSystem, customer: Uuid, kind: &str, acknowledged: Option<bool>) -> Vec<Value> {
+    system
+        .graphql(ALERTS, json!({"id": customer, "kind": kind, "ack": acknowledged}))
+        .await["alerts"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn tc_157_2_engagement_falling_below_40_is_at_risk_and_raises_one_alert_not_two() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let customer = system
+        .onboard(
+            "Soylent",
+            "MidMarket",
+            "80000",
+            csm,
+            Utc::now() - chrono::Duration::days(200),
+        )
+        .await;
+    let ada = system.add_stakeholder(customer, "Ada", "executive").await;
+    let ben = system.add_stakeholder(customer, "Ben", "user").await;
+    let now = Utc::now() - chrono::Duration::minutes(5);
+    let path = format!("/api/v1/customers/{customer}/activities");
+    for _ in 0..10 {
+        system
+            .post_ok(
+                &path,
+                &json!({"kind": "email", "direction": "outbound", "occurred_at": now, "response_received": true}),
+            )
+            .await;
+    }
+    let mut meetings = Vec::new();
+    for _ in 0..5 {
+        let answer = system
+            .post_ok(&path, &json!({"kind": "meeting", "direction": "outbound", "occurred_at": now, "duration_minutes": 60, "participants": [ada, ben]}))
+            .await;
+        meetings.push(answer["activity_id"].as_str().unwrap().to_owned());
+    }
+    system.caught_up().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        alerts(&system, customer, "engagement_at_risk", None).await.is_empty(),
+        "engaged: no alert yet"
+    );
+
+    // Without the meetings: 0.15*50 + 0.20*100 + 0.10*100 = 37.5, below 40.
+    for meeting in meetings {
+        let (status, _) = system
+            .send(
+                Method::DELETE,
+                &format!("{path}/{meeting}"),
+                Some(&json!({"reason": "cancelled"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    system.caught_up().await;
+    let engagement = system
+        .graphql(
+            "query($id: UUID!) { customerEngagement(customerId: $id) { score category } }",
+            json!({"id": customer}),
+        )
+        .await;
+    assert_eq!(
+        engagement["customerEngagement"],
+        json!({"score": 37.5, "category": "AT_RISK"})
+    );
+    eventually(Duration::from_secs(10), || async {
+        alerts(&system, customer, "engagement_at_risk", None).await.len() == 1
+    })
+    .await
+    .expect("one alert is raised");
+    // Several more checks run; the condition still holds, and no second alert is raised.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let raised = alerts(&system, customer, "engagement_at_risk", None).await;
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    let alert_id = uuid(&raised[0]["node"]["alertId"]);
+
+    // Published for notification connectors.
+    let connection = events::service::amqp::connect(AMQP_URL, "test-alerts").await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let queue = events::topology::Topology::new(system.name.clone(), 2).alerts_queue();
+    let mut published = false;
+    for _ in 0..200 {
+        let Some(message) = channel
+            .basic_get(ShortString::from(queue.clone()), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+        else {
+            break;
+        };
+        let body: Value = serde_json::from_slice(&message.delivery.data).unwrap();
+        published |= body["alert_id"] == json!(alert_id);
+    }
+    assert!(published, "the alert reached the alerts exchange");
+    connection.close(0, ShortString::from("done")).await.ok();
+
+    // Acknowledged by a CSM, once.
+    let csm_token = token(events::metadata::Role::Csm, "dana", None);
+    let acknowledge = format!("/api/v1/alerts/{alert_id}/acknowledge");
+    let (status, answer) = system
+        .send_as(
+            &csm_token,
+            Method::POST,
+            &acknowledge,
+            Some(&json!({"note": "called the sponsor"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = system
+        .send_as(&csm_token, Method::POST, &acknowledge, Some(&json!({})))
+        .await;
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("already_acknowledged"))
+    );
+    let (status, _) = system
+        .send_as(
+            &csm_token,
+            Method::POST,
+            &format!("/api/v1/alerts/{}/acknowledge", Uuid::now_v7()),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    system.caught_up().await;
+    let acknowledged = alerts(&system, customer, "engagement_at_risk", Some(true)).await;
+    assert_eq!(acknowledged.len(), 1);
+    assert_eq!(acknowledged[0]["node"]["acknowledgedBy"], "dana");
+    assert!(alerts(&system, customer, "engagement_at_risk", Some(false))
+        .await
+        .is_empty());
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn time_based_conditions_raise_overdue_and_renewal_alerts_once() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Aiko Tanaka").await;
+    let today = Utc::now().date_naive();
+    let customer = uuid(
+        &system
+            .post_ok("/api/v1/customers", &json!({"name": "Wayne", "salesforce_id": "0015g00000AbCdEAAV", "tier": "SMB",
+                "arr": "9000", "csm_id": csm, "contract_start": today - chrono::Days::new(300), "renewal_date": today + chrono::Days::new(45)}))
+            .await["customer_id"],
+    );
+    let task = system
+        .post_ok(
+            &format!("/api/v1/customers/{customer}/tasks"),
+            &json!({"title": "renewal prep", "kind": "renewal",
+            "priority": "high", "assignee_id": csm.to_string(), "due_date": today - chrono::Days::new(1)}),
+        )
+        .await;
+    system.caught_up().await;
+    eventually(Duration::from_secs(10), || async {
+        alerts(&system, customer, "task_overdue", None).await.len() == 1
+            && alerts(&system, customer, "renewal_window", None).await.len() == 1
+    })
+    .await
+    .expect("the overdue task and the 60-day renewal window raise one alert each");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(alerts(&system, customer, "task_overdue", None).await.len(), 1);
+    let renewal = alerts(&system, customer, "renewal_window", None).await;
+    assert_eq!(renewal.len(), 1);
+    assert!(
+        renewal[0]["node"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("within 60 days"),
+        "{renewal:?}"
+    );
+    // Completing the task clears the condition; nothing new is raised.
+    system
+        .post_ok(
+            &format!(
+                "/api/v1/customers/{customer}/tasks/{}/complete",
+                task["task_id"].as_str().unwrap()
+            ),
+            &json!({"outcome": "done"}),
+        )
+        .await;
+    system.caught_up().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(alerts(&system, customer, "task_overdue", None).await.len(), 1);
+    system.stop().await;
+}
