@@ -75,7 +75,7 @@ pub async fn points(pool: &PgPool, customer_id: Uuid) -> Result<Vec<Point>, sqlx
     .await
 }
 
-fn bucket_of(day: NaiveDate, granularity: Granularity) -> NaiveDate {
+pub fn bucket_of(day: NaiveDate, granularity: Granularity) -> NaiveDate {
     match granularity {
         Granularity::Day => day,
         Granularity::Week => day - Days::new(u64::from(day.weekday().num_days_from_monday())),
@@ -83,7 +83,7 @@ fn bucket_of(day: NaiveDate, granularity: Granularity) -> NaiveDate {
     }
 }
 
-fn next_bucket(bucket: NaiveDate, granularity: Granularity) -> NaiveDate {
+pub fn next_bucket(bucket: NaiveDate, granularity: Granularity) -> NaiveDate {
     match granularity {
         Granularity::Day => bucket + Days::new(1),
         Granularity::Week => bucket + Days::new(7),

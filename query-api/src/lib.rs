@@ -1,10 +1,13 @@
 //! The query side of cstrack: GraphQL over the read models.
 
+pub mod access;
 pub mod alerts;
 pub mod coverage;
 pub mod coverage_store;
+pub mod customers;
 pub mod engagement;
 pub mod health;
+pub mod portfolio;
 pub mod scalars;
 pub mod schema;
 pub mod timeline;
@@ -15,7 +18,6 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::GraphQL;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
@@ -31,6 +33,8 @@ pub use schema::{build_schema, CstrackSchema};
 pub struct Settings {
     #[command(flatten)]
     pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub auth: events::service::auth::AuthSettings,
     /// Address of the GraphQL endpoint (`/graphql`, GraphiQL at `/`).
     #[arg(long, env = "CSTRACK_QUERY_ADDR", default_value = "127.0.0.1:8082")]
     pub listen: SocketAddr,
@@ -42,6 +46,54 @@ pub struct Settings {
 pub struct Application {
     listener: HttpListener,
     router: Router,
+}
+
+#[derive(Clone)]
+struct GraphqlState {
+    schema: CstrackSchema,
+    pool: sqlx::PgPool,
+    authenticator: std::sync::Arc<events::service::auth::Authenticator>,
+}
+
+/// One GraphQL request: the caller is authenticated (401 otherwise), what they may see is
+/// resolved once, and the request gets its own DataLoaders.
+async fn graphql(
+    axum::extract::State(state): axum::extract::State<GraphqlState>,
+    headers: axum::http::HeaderMap,
+    request: async_graphql_axum::GraphQLRequest,
+) -> axum::response::Response {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")));
+    let principal = match token.map(|token| state.authenticator.verify(token.trim())) {
+        Some(Ok(principal)) => principal,
+        Some(Err(error)) => return unauthenticated(&error.to_string()),
+        None => return unauthenticated("a bearer token is required"),
+    };
+    let access =
+        match access::Access::resolve(&state.pool, principal).await {
+            Ok(access) => access,
+            Err(error) => {
+                tracing::error!(%error, "resolving access failed");
+                return (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({
+                "errors": [{"message": "the read models are unavailable", "extensions": {"code": "UNAVAILABLE"}}]
+            })))
+                .into_response();
+            }
+        };
+    let loaders = async_graphql::dataloader::DataLoader::new(customers::Store(state.pool.clone()), tokio::spawn);
+    let request = request.into_inner().data(access).data(loaders);
+    async_graphql_axum::GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+fn unauthenticated(message: &str) -> axum::response::Response {
+    (
+        axum::http::StatusCode::UNAUTHORIZED,
+        [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+        axum::Json(serde_json::json!({"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]})),
+    )
+        .into_response()
 }
 
 async fn graphiql() -> impl IntoResponse {
@@ -58,7 +110,13 @@ impl Application {
         )?;
         registry.register(Box::new(latency.clone()))?;
         let schema = build_schema(pool.clone());
-        let mut router = Router::new().route_service("/graphql", GraphQL::new(schema));
+        let authenticator = std::sync::Arc::new(events::service::auth::Authenticator::from_settings(&settings.auth)?);
+        let state = GraphqlState {
+            schema,
+            pool: pool.clone(),
+            authenticator,
+        };
+        let mut router = Router::new().route("/graphql", axum::routing::post(graphql).with_state(state));
         if settings.graphiql {
             router = router.route("/", get(graphiql));
         }

@@ -100,6 +100,7 @@ impl QueryRoot {
         tier: Option<Tier>,
         status: Option<CoverageStatus>,
     ) -> Result<CoverageReport> {
+        crate::access::portfolio(ctx)?;
         let pool = ctx.data::<PgPool>()?;
         let as_of = as_of.unwrap_or_else(today).0;
         let scope = Scope {
@@ -125,6 +126,7 @@ impl QueryRoot {
         period: Option<String>,
         as_of: Option<Date>,
     ) -> Result<CustomerEngagement> {
+        crate::access::customer(ctx, customer_id)?;
         let pool = ctx.data::<PgPool>()?;
         let as_of = as_of.unwrap_or_else(today).0;
         let period = self::period(period, as_of)?;
@@ -161,6 +163,7 @@ impl QueryRoot {
         #[graphql(default = false)] quarterly: bool,
         as_of: Option<Date>,
     ) -> Result<Vec<CustomerEngagement>> {
+        crate::access::customer(ctx, customer_id)?;
         let pool = ctx.data::<PgPool>()?;
         let as_of = as_of.unwrap_or_else(today).0;
         let mut wanted = vec![Period::containing(as_of, quarterly)];
@@ -199,6 +202,7 @@ impl QueryRoot {
         min_score: Option<f64>,
         max_score: Option<f64>,
     ) -> Result<EngagementPortfolio> {
+        crate::access::portfolio(ctx)?;
         let pool = ctx.data::<PgPool>()?;
         let as_of = as_of.unwrap_or_else(today).0;
         let period = self::period(period, as_of)?;
@@ -214,6 +218,7 @@ impl QueryRoot {
         period: Option<String>,
         as_of: Option<Date>,
     ) -> Result<Correlation> {
+        crate::access::portfolio(ctx)?;
         let pool = ctx.data::<PgPool>()?;
         let as_of = as_of.unwrap_or_else(today).0;
         let period = self::period(period, as_of)?;
@@ -265,6 +270,7 @@ impl QueryRoot {
         #[graphql(default = 50)] first: i32,
         after: Option<String>,
     ) -> Result<Connection<String, TimelineEntry, EmptyFields, EmptyFields>> {
+        crate::access::customer(ctx, customer_id)?;
         let pool = ctx.data::<PgPool>()?;
         let after = match after {
             None => None,
@@ -287,6 +293,7 @@ impl QueryRoot {
         to: Option<Date>,
         #[graphql(default_with = "Granularity::Day")] granularity: Granularity,
     ) -> Result<HealthTrend> {
+        crate::access::customer(ctx, customer_id)?;
         let pool = ctx.data::<PgPool>()?;
         let to = to.unwrap_or_else(today).0;
         let from = from.map_or(to - chrono::Days::new(90), |from| from.0);
@@ -300,6 +307,7 @@ impl QueryRoot {
     /// Each CSM's workload as of a day (default today) and the team's balance, handoffs of the
     /// last 30 days and rebalancing suggestions.
     async fn csm_workload(&self, ctx: &Context<'_>, as_of: Option<Date>) -> Result<crate::workload::TeamWorkload> {
+        crate::access::portfolio(ctx)?;
         let pool = ctx.data::<PgPool>()?;
         crate::workload::team(pool, as_of.unwrap_or_else(today).0)
             .await
@@ -318,6 +326,7 @@ impl QueryRoot {
         #[graphql(default = 50)] first: i32,
         after: Option<String>,
     ) -> Result<Connection<String, crate::alerts::Alert, EmptyFields, EmptyFields>> {
+        crate::access::portfolio(ctx)?;
         let pool = ctx.data::<PgPool>()?;
         crate::alerts::page(
             pool,
@@ -329,6 +338,160 @@ impl QueryRoot {
             after,
         )
         .await
+    }
+
+    /// One customer's 360 view: profile, compliance, CSM, partners, stakeholders, adoption, use
+    /// cases, NPS, renewal countdown, current health and timeline.
+    async fn customer(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<crate::customers::Customer>> {
+        if !crate::access::access(ctx)?.sees(id) {
+            return Ok(None);
+        }
+        crate::customers::one(ctx.data::<PgPool>()?, id)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The portfolio list: search, filters, sort and keyset pagination.
+    async fn customers(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<crate::customers::CustomerFilter>,
+        #[graphql(default_with = "crate::customers::CustomerSort::Name")] sort: crate::customers::CustomerSort,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+    ) -> Result<Connection<String, crate::customers::Customer, EmptyFields, EmptyFields>> {
+        let pool = ctx.data::<PgPool>()?;
+        let access = crate::access::access(ctx)?;
+        let filter = filter.unwrap_or_default();
+        let statuses = match filter.coverage_status {
+            Some(_) => {
+                let today = today().0;
+                let facts = account_facts(pool, today, &Scope::default())
+                    .await
+                    .map_err(unavailable)?;
+                Some(
+                    facts
+                        .iter()
+                        .map(|facts| (facts.customer_id, account_coverage(facts).status))
+                        .collect(),
+                )
+            }
+            None => None,
+        };
+        crate::customers::page(
+            pool,
+            filter,
+            sort,
+            first.max(1) as usize,
+            after,
+            statuses.as_ref(),
+            access.visible(),
+        )
+        .await
+    }
+
+    /// Tasks: mine (assigneeId = my id), the team's, by customer or kind, overdue, upcoming.
+    async fn tasks(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<crate::portfolio::TaskFilter>,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+    ) -> Result<Connection<String, crate::portfolio::Task, EmptyFields, EmptyFields>> {
+        let access = crate::access::access(ctx)?;
+        crate::portfolio::tasks(
+            ctx.data::<PgPool>()?,
+            filter.unwrap_or_default(),
+            access.visible(),
+            first.max(1) as usize,
+            after,
+        )
+        .await
+    }
+
+    /// Partner status reports, latest period first.
+    async fn partner_reports(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: Option<Uuid>,
+        status: Option<crate::portfolio::ReportStatus>,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+    ) -> Result<Connection<String, crate::portfolio::PartnerReport, EmptyFields, EmptyFields>> {
+        let access = crate::access::access(ctx)?;
+        let pool = ctx.data::<PgPool>()?;
+        crate::portfolio::partner_reports(
+            pool,
+            customer_id,
+            status,
+            access.visible(),
+            access.drafts(),
+            first.max(1) as usize,
+            after,
+        )
+        .await
+    }
+
+    /// The renewal pipeline between two days (default: the next 90 days).
+    async fn renewals(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<Date>,
+        to: Option<Date>,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+    ) -> Result<Connection<String, crate::portfolio::Renewal, EmptyFields, EmptyFields>> {
+        let access = crate::access::access(ctx)?;
+        let from = from.unwrap_or_else(today).0;
+        let to = to.map_or(from + chrono::Days::new(90), |to| to.0);
+        crate::portfolio::renewals(
+            ctx.data::<PgPool>()?,
+            from,
+            to,
+            access.visible(),
+            first.max(1) as usize,
+            after,
+        )
+        .await
+    }
+
+    /// Total ARR, ARR at risk, colours, renewals in 30/60/90 days and NPS, against the previous quarter.
+    async fn executive_summary(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+    ) -> Result<crate::portfolio::ExecutiveSummary> {
+        crate::access::portfolio(ctx)?;
+        let pool = ctx.data::<PgPool>()?;
+        let as_of = as_of.unwrap_or_else(today).0;
+        let current = crate::portfolio::snapshot(pool, as_of, None)
+            .await
+            .map_err(unavailable)?;
+        let previous = crate::portfolio::snapshot(pool, crate::portfolio::previous_quarter_end(as_of), None)
+            .await
+            .map_err(unavailable)?;
+        Ok(crate::portfolio::ExecutiveSummary {
+            arr_change: current.total_arr - previous.total_arr,
+            arr_at_risk_change: current.arr_at_risk - previous.arr_at_risk,
+            current,
+            previous_quarter: previous,
+        })
+    }
+
+    /// Count and ARR by health colour per bucket (each customer's last score carried forward).
+    async fn portfolio_health_trend(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<Date>,
+        to: Option<Date>,
+        #[graphql(default_with = "Granularity::Week")] granularity: Granularity,
+    ) -> Result<Vec<crate::portfolio::HealthBucket>> {
+        crate::access::portfolio(ctx)?;
+        let to = to.unwrap_or_else(today).0;
+        let from = from.map_or(to - chrono::Days::new(90), |from| from.0);
+        crate::portfolio::portfolio_health(ctx.data::<PgPool>()?, from, to, granularity, None)
+            .await
+            .map_err(unavailable)
     }
 
     /// One account's coverage as of a day: inputs, standards, score, gaps, status and priority.

@@ -61,11 +61,12 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 impl TestSystem {
     /// Starts everything: migrations, command service, relay, projection service and query API.
     pub async fn spawn() -> anyhow::Result<Self> {
-        Self::spawn_with(8).await
+        Self::spawn_with(8, 0.2).await
     }
 
-    /// As [`TestSystem::spawn`], with `database_pool` connections per service (benchmarks use more).
-    pub async fn spawn_with(database_pool: u32) -> anyhow::Result<Self> {
+    /// As [`TestSystem::spawn`], with `database_pool` connections per service (benchmarks use
+    /// more) and the alert checker's interval in seconds.
+    pub async fn spawn_with(database_pool: u32, alert_check_seconds: f64) -> anyhow::Result<Self> {
         init_test_logging();
         let name = format!("{TEST_PREFIX}_{}", &Uuid::now_v7().simple().to_string()[20..]);
         let mut admin = PgConnection::connect(ADMIN_DATABASE_URL)
@@ -101,11 +102,12 @@ impl TestSystem {
             broker,
             listen: any_port(),
             prefetch: 16,
-            alert_check_seconds: 0.2,
+            alert_check_seconds,
         })
         .await?;
         let query = query_api::Application::build(&query_api::Settings {
             database: database.clone(),
+            auth: auth_settings(),
             listen: any_port(),
             graphiql: false,
         })
@@ -320,8 +322,14 @@ impl TestSystem {
     }
 
     pub async fn graphql_raw(&self, query: &str, variables: Value) -> Value {
+        self.graphql_as(&self.admin, query, variables).await
+    }
+
+    /// Runs a query with the given bearer token and returns the whole answer.
+    pub async fn graphql_as(&self, token: &str, query: &str, variables: Value) -> Value {
         self.http
             .post(&self.graphql_url)
+            .bearer_auth(token)
             .json(&json!({"query": query, "variables": variables}))
             .send()
             .await

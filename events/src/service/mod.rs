@@ -3,6 +3,7 @@
 //! event store and the AMQP topology.
 
 pub mod amqp;
+pub mod auth;
 pub mod http;
 pub mod ops;
 pub mod read_models;

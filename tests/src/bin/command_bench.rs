@@ -135,7 +135,7 @@ async fn pgbench(database_url: &str, clients: usize, seconds: u64) -> anyhow::Re
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut system = TestSystem::spawn_with(40).await?;
+    let mut system = TestSystem::spawn_with(40, 60.0).await?;
     let result = run(&args, &mut system).await;
     system.stop().await;
     result

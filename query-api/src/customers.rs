@@ -1,0 +1,545 @@
+//! Customers for front-end clients: one customer's 360 view, the portfolio list, tasks, partner
+//! reports, the renewal pipeline and the executive summary. Nested fields of a customer load
+//! through per-request DataLoaders, so a list of customers costs a fixed number of statements.
+
+use std::collections::HashMap;
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Result, SimpleObject};
+use base64::Engine;
+use chrono::{DateTime, NaiveDate, Utc};
+use events::coverage::{round1, HealthColour as Colour};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::scalars::{HealthColour, Tier};
+use crate::schema::coded_error;
+
+pub type Loaders = DataLoader<Store>;
+
+/// Batch loads of customer facts by customer id (or CSM id).
+pub struct Store(pub PgPool);
+
+fn failed(error: sqlx::Error) -> String {
+    tracing::error!(%error, "read model query failed");
+    "the read models are unavailable".to_owned()
+}
+
+#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+pub struct Csm {
+    pub csm_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub team: String,
+    pub monthly_capacity_hours: i32,
+}
+
+#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+pub struct Stakeholder {
+    #[graphql(skip)]
+    pub customer_id: Uuid,
+    pub stakeholder_id: Uuid,
+    pub name: String,
+    pub role: String,
+    /// executive, champion or user.
+    pub level: String,
+    pub email: Option<String>,
+}
+
+#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+pub struct CurrentHealth {
+    #[graphql(skip)]
+    pub customer_id: Uuid,
+    pub score: f64,
+    pub source: String,
+    pub measured_at: DateTime<Utc>,
+}
+
+#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+pub struct UseCase {
+    #[graphql(skip)]
+    pub customer_id: Uuid,
+    pub use_case: String,
+    /// not_started, in_progress, implemented or optimized.
+    pub status: String,
+    pub notes: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+pub struct NpsResponse {
+    #[graphql(skip)]
+    pub customer_id: Uuid,
+    pub score: i16,
+    pub stakeholder_id: Option<Uuid>,
+    pub comment: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+pub struct AdoptionChange {
+    #[graphql(skip)]
+    pub customer_id: Uuid,
+    pub summary: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: String,
+}
+
+/// Keys of the batch loads: which facts, of which customer (or CSM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CsmKey(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StakeholdersOf(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HealthOf(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UseCasesOf(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NpsOf(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartnersOf(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AdoptionOf(pub Uuid);
+
+fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> Uuid) -> Vec<Uuid> {
+    keys.iter().map(|key| id(*key)).collect()
+}
+
+fn group<T, K: Eq + std::hash::Hash + Copy>(keys: &[K], rows: Vec<T>, key: impl Fn(&T) -> K) -> HashMap<K, Vec<T>> {
+    let mut grouped: HashMap<K, Vec<T>> = keys.iter().map(|key| (*key, Vec::new())).collect();
+    for row in rows {
+        grouped.entry(key(&row)).or_default().push(row);
+    }
+    grouped
+}
+
+impl Loader<CsmKey> for Store {
+    type Value = Csm;
+    type Error = String;
+
+    async fn load(&self, keys: &[CsmKey]) -> Result<HashMap<CsmKey, Csm>, String> {
+        let rows: Vec<Csm> = sqlx::query_as(
+            "SELECT csm_id, name, email, team, monthly_capacity_hours FROM csm_directory WHERE csm_id = ANY ($1)",
+        )
+        .bind(ids(keys, |key| key.0))
+        .fetch_all(&self.0)
+        .await
+        .map_err(failed)?;
+        Ok(rows.into_iter().map(|csm| (CsmKey(csm.csm_id), csm)).collect())
+    }
+}
+
+impl Loader<StakeholdersOf> for Store {
+    type Value = Vec<Stakeholder>;
+    type Error = String;
+
+    async fn load(&self, keys: &[StakeholdersOf]) -> Result<HashMap<StakeholdersOf, Vec<Stakeholder>>, String> {
+        let rows: Vec<Stakeholder> = sqlx::query_as(
+            "SELECT customer_id, stakeholder_id, name, role, level, email FROM customer_stakeholders
+              WHERE customer_id = ANY ($1) AND NOT removed ORDER BY name, stakeholder_id",
+        )
+        .bind(ids(keys, |key| key.0))
+        .fetch_all(&self.0)
+        .await
+        .map_err(failed)?;
+        Ok(group(keys, rows, |row| StakeholdersOf(row.customer_id)))
+    }
+}
+
+impl Loader<HealthOf> for Store {
+    type Value = CurrentHealth;
+    type Error = String;
+
+    async fn load(&self, keys: &[HealthOf]) -> Result<HashMap<HealthOf, CurrentHealth>, String> {
+        let rows: Vec<CurrentHealth> = sqlx::query_as(
+            "SELECT DISTINCT ON (customer_id) customer_id, score, source, measured_at FROM health_points
+              WHERE customer_id = ANY ($1) ORDER BY customer_id, measured_at DESC, sequence DESC",
+        )
+        .bind(ids(keys, |key| key.0))
+        .fetch_all(&self.0)
+        .await
+        .map_err(failed)?;
+        Ok(rows.into_iter().map(|row| (HealthOf(row.customer_id), row)).collect())
+    }
+}
+
+impl Loader<UseCasesOf> for Store {
+    type Value = Vec<UseCase>;
+    type Error = String;
+
+    async fn load(&self, keys: &[UseCasesOf]) -> Result<HashMap<UseCasesOf, Vec<UseCase>>, String> {
+        let rows: Vec<UseCase> = sqlx::query_as(
+            "SELECT customer_id, use_case, status, notes, updated_at FROM customer_use_cases
+              WHERE customer_id = ANY ($1) ORDER BY use_case",
+        )
+        .bind(ids(keys, |key| key.0))
+        .fetch_all(&self.0)
+        .await
+        .map_err(failed)?;
+        Ok(group(keys, rows, |row| UseCasesOf(row.customer_id)))
+    }
+}
+
+impl Loader<NpsOf> for Store {
+    type Value = Vec<NpsResponse>;
+    type Error = String;
+
+    async fn load(&self, keys: &[NpsOf]) -> Result<HashMap<NpsOf, Vec<NpsResponse>>, String> {
+        let rows: Vec<NpsResponse> = sqlx::query_as(
+            "SELECT customer_id, score, stakeholder_id, comment, occurred_at FROM nps_responses
+              WHERE customer_id = ANY ($1) ORDER BY occurred_at DESC, sequence DESC",
+        )
+        .bind(ids(keys, |key| key.0))
+        .fetch_all(&self.0)
+        .await
+        .map_err(failed)?;
+        Ok(group(keys, rows, |row| NpsOf(row.customer_id)))
+    }
+}
+
+impl Loader<PartnersOf> for Store {
+    type Value = Vec<Uuid>;
+    type Error = String;
+
+    async fn load(&self, keys: &[PartnersOf]) -> Result<HashMap<PartnersOf, Vec<Uuid>>, String> {
+        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "SELECT customer_id, partner_id FROM customer_partners WHERE customer_id = ANY ($1) ORDER BY partner_id",
+        )
+        .bind(ids(keys, |key| key.0))
+        .fetch_all(&self.0)
+        .await
+        .map_err(failed)?;
+        let grouped = group(keys, rows, |row| PartnersOf(row.0));
+        Ok(grouped
+            .into_iter()
+            .map(|(key, rows)| (key, rows.into_iter().map(|row| row.1).collect()))
+            .collect())
+    }
+}
+
+impl Loader<AdoptionOf> for Store {
+    type Value = Vec<AdoptionChange>;
+    type Error = String;
+
+    async fn load(&self, keys: &[AdoptionOf]) -> Result<HashMap<AdoptionOf, Vec<AdoptionChange>>, String> {
+        let rows: Vec<AdoptionChange> = sqlx::query_as(
+            "SELECT customer_id, summary, occurred_at, actor_id FROM timeline_entries
+              WHERE customer_id = ANY ($1) AND kind = 'adoption' ORDER BY occurred_at, sequence",
+        )
+        .bind(ids(keys, |key| key.0))
+        .fetch_all(&self.0)
+        .await
+        .map_err(failed)?;
+        Ok(group(keys, rows, |row| AdoptionOf(row.customer_id)))
+    }
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct UseCaseChecklist {
+    pub items: Vec<UseCase>,
+    pub total: usize,
+    /// Implemented or optimized.
+    pub done: usize,
+    /// done / total in percent, one decimal.
+    pub progress_pct: f64,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct NpsSummary {
+    pub latest: Option<i16>,
+    pub average: Option<f64>,
+    pub responses: Vec<NpsResponse>,
+}
+
+/// The fields a customer record must have for compliance: all present or the record is flagged.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Compliance {
+    pub complete: bool,
+    pub missing: Vec<String>,
+}
+
+#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+#[graphql(complex)]
+pub struct Customer {
+    pub customer_id: Uuid,
+    pub name: String,
+    pub salesforce_id: String,
+    #[graphql(skip)]
+    pub tier_name: String,
+    pub arr: Decimal,
+    pub industry: String,
+    pub account_manager: String,
+    pub csm_id: Uuid,
+    pub products_owned: Vec<String>,
+    pub contract_start: NaiveDate,
+    pub renewal_date: NaiveDate,
+    pub onboarded_at: DateTime<Utc>,
+    /// onboarding, implementing, adopted, optimizing or advocate.
+    pub adoption_stage: Option<String>,
+    pub churned_on: Option<NaiveDate>,
+    pub churn_reason: Option<String>,
+}
+
+fn loaders<'a>(ctx: &'a Context<'_>) -> Result<&'a Loaders> {
+    ctx.data::<Loaders>()
+}
+
+fn loader_error(error: String) -> async_graphql::Error {
+    coded_error("UNAVAILABLE", error)
+}
+
+#[ComplexObject]
+impl Customer {
+    async fn tier(&self) -> Option<Tier> {
+        events::customer::Tier::parse(&self.tier_name).map(Into::into)
+    }
+
+    async fn csm(&self, ctx: &Context<'_>) -> Result<Option<Csm>> {
+        loaders(ctx)?.load_one(CsmKey(self.csm_id)).await.map_err(loader_error)
+    }
+
+    async fn partner_ids(&self, ctx: &Context<'_>) -> Result<Vec<Uuid>> {
+        Ok(loaders(ctx)?
+            .load_one(PartnersOf(self.customer_id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default())
+    }
+
+    async fn stakeholders(&self, ctx: &Context<'_>) -> Result<Vec<Stakeholder>> {
+        Ok(loaders(ctx)?
+            .load_one(StakeholdersOf(self.customer_id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default())
+    }
+
+    /// The latest health score.
+    async fn health(&self, ctx: &Context<'_>) -> Result<Option<CurrentHealth>> {
+        loaders(ctx)?
+            .load_one(HealthOf(self.customer_id))
+            .await
+            .map_err(loader_error)
+    }
+
+    async fn health_colour(&self, ctx: &Context<'_>) -> Result<Option<HealthColour>> {
+        Ok(self.health(ctx).await?.map(|health| Colour::of(health.score).into()))
+    }
+
+    async fn adoption_history(&self, ctx: &Context<'_>) -> Result<Vec<AdoptionChange>> {
+        Ok(loaders(ctx)?
+            .load_one(AdoptionOf(self.customer_id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default())
+    }
+
+    async fn use_cases(&self, ctx: &Context<'_>) -> Result<UseCaseChecklist> {
+        let items = loaders(ctx)?
+            .load_one(UseCasesOf(self.customer_id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        let done = items
+            .iter()
+            .filter(|item| item.status == "implemented" || item.status == "optimized")
+            .count();
+        let progress = if items.is_empty() {
+            0.0
+        } else {
+            round1(done as f64 * 100.0 / items.len() as f64)
+        };
+        Ok(UseCaseChecklist {
+            total: items.len(),
+            done,
+            progress_pct: progress,
+            items,
+        })
+    }
+
+    async fn nps(&self, ctx: &Context<'_>) -> Result<NpsSummary> {
+        let responses = loaders(ctx)?
+            .load_one(NpsOf(self.customer_id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        let average = (!responses.is_empty())
+            .then(|| round1(responses.iter().map(|r| f64::from(r.score)).sum::<f64>() / responses.len() as f64));
+        Ok(NpsSummary {
+            latest: responses.first().map(|r| r.score),
+            average,
+            responses,
+        })
+    }
+
+    /// Days from today to the renewal date (negative once passed).
+    async fn days_until_renewal(&self) -> i64 {
+        (self.renewal_date - Utc::now().date_naive()).num_days()
+    }
+
+    async fn compliance(&self) -> Compliance {
+        let missing: Vec<String> = [
+            ("salesforce_id", self.salesforce_id.is_empty()),
+            ("account_manager", self.account_manager.is_empty()),
+            ("industry", self.industry.is_empty()),
+            ("products_owned", self.products_owned.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(field, absent)| absent.then(|| field.to_owned()))
+        .collect();
+        Compliance {
+            complete: missing.is_empty(),
+            missing,
+        }
+    }
+
+    /// The customer's timeline, newest first.
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+        kinds: Option<Vec<String>>,
+    ) -> Result<Connection<String, crate::timeline::TimelineEntry, EmptyFields, EmptyFields>> {
+        let pool = ctx.data::<PgPool>()?;
+        let after = after
+            .map(|cursor| {
+                crate::timeline::decode_cursor(&cursor).ok_or_else(|| coded_error("BAD_USER_INPUT", "unknown cursor"))
+            })
+            .transpose()?;
+        crate::timeline::page(pool, self.customer_id, None, None, kinds, first.max(1) as usize, after)
+            .await
+            .map_err(|error| loader_error(failed(error)))
+    }
+}
+
+pub const CUSTOMER_COLUMNS: &str =
+    "customer_id, name, salesforce_id, tier AS tier_name, arr, industry, account_manager, csm_id,
+    products_owned, contract_start, renewal_date, onboarded_at, adoption_stage, churned_on, churn_reason";
+
+pub async fn one(pool: &PgPool, customer_id: Uuid) -> Result<Option<Customer>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customer_profiles WHERE customer_id = $1"
+    ))
+    .bind(customer_id)
+    .fetch_optional(pool)
+    .await
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerSort {
+    Name,
+    ArrDesc,
+    RenewalDate,
+}
+
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct CustomerFilter {
+    /// Part of the name, case-insensitive.
+    pub search: Option<String>,
+    pub tier: Option<Tier>,
+    pub csm_id: Option<Uuid>,
+    pub health_colour: Option<HealthColour>,
+    /// Renewing from today to this many days ahead.
+    pub renewal_within_days: Option<i32>,
+    pub coverage_status: Option<crate::scalars::CoverageStatus>,
+    /// Include churned customers (default: no).
+    pub include_churned: Option<bool>,
+}
+
+/// One page of customers. The sort key and id form the cursor, so pages are stable.
+#[allow(clippy::too_many_arguments)]
+pub async fn page(
+    pool: &PgPool,
+    filter: CustomerFilter,
+    sort: CustomerSort,
+    first: usize,
+    after: Option<String>,
+    coverage: Option<&HashMap<Uuid, crate::scalars::CoverageStatus>>,
+    visible: Option<&[Uuid]>,
+) -> Result<Connection<String, Customer, EmptyFields, EmptyFields>> {
+    let first = first.clamp(1, crate::timeline::MAX_PAGE);
+    let after = after
+        .map(|cursor| {
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+            let text = String::from_utf8(bytes).ok()?;
+            let (key, id) = text.rsplit_once('|')?;
+            Some((key.to_owned(), Uuid::parse_str(id).ok()?))
+        })
+        .map(|cursor| cursor.ok_or_else(|| coded_error("BAD_USER_INPUT", "unknown cursor")))
+        .transpose()?;
+    let (key, order, compare) = match sort {
+        CustomerSort::Name => ("lower(name)", "lower(name), customer_id", ">"),
+        CustomerSort::ArrDesc => (
+            "lpad(((arr * 100)::bigint)::text, 20, '0')",
+            "arr DESC, customer_id DESC",
+            "<",
+        ),
+        CustomerSort::RenewalDate => ("renewal_date::text", "renewal_date, customer_id", ">"),
+    };
+    let today = Utc::now().date_naive();
+    let rows: Vec<(String, Customer)> = sqlx::query_as::<_, CustomerRow>(&format!(
+        "SELECT {key} AS sort_key, {CUSTOMER_COLUMNS} FROM customer_profiles p
+          WHERE ($1::text IS NULL OR name ILIKE '%' || $1 || '%')
+            AND ($2::text IS NULL OR tier = $2)
+            AND ($3::uuid IS NULL OR csm_id = $3)
+            AND ($4::int IS NULL OR renewal_date BETWEEN $5 AND $5 + $4)
+            AND ($6 OR churned_on IS NULL)
+            AND ($7::uuid[] IS NULL OR customer_id = ANY ($7))
+            AND ($8::text IS NULL OR ({key}, customer_id) {compare} ($8, $9))
+            AND ($10::text IS NULL OR (SELECT CASE WHEN score >= 70 THEN 'GREEN' WHEN score >= 50 THEN 'YELLOW' ELSE 'RED' END
+                   FROM health_points h WHERE h.customer_id = p.customer_id ORDER BY measured_at DESC, sequence DESC LIMIT 1) = $10)
+          ORDER BY {order}
+          LIMIT $11"
+    ))
+    .bind(filter.search.as_deref())
+    .bind(filter.tier.map(|tier| events::customer::Tier::from(tier).as_str()))
+    .bind(filter.csm_id)
+    .bind(filter.renewal_within_days)
+    .bind(today)
+    .bind(filter.include_churned.unwrap_or(false))
+    .bind(visible.map(<[Uuid]>::to_vec))
+    .bind(after.as_ref().map(|(key, _)| key.clone()))
+    .bind(after.as_ref().map(|(_, id)| *id))
+    .bind(filter.health_colour.map(|colour| format!("{colour:?}").to_uppercase()))
+    // Coverage status is computed after the query, so that filter reads every match.
+    .bind(filter.coverage_status.is_none().then_some(first as i64 + 1))
+    .fetch_all(pool)
+    .await
+    .map_err(|error| loader_error(failed(error)))?
+    .into_iter()
+    .map(|row| (row.sort_key.clone(), row.into()))
+    .collect();
+    let rows: Vec<(String, Customer)> = match (filter.coverage_status, coverage) {
+        (Some(status), Some(statuses)) => rows
+            .into_iter()
+            .filter(|(_, c)| statuses.get(&c.customer_id) == Some(&status))
+            .collect(),
+        _ => rows,
+    };
+    let has_next = rows.len() > first;
+    let mut connection = Connection::new(after.is_some(), has_next);
+    connection
+        .edges
+        .extend(rows.into_iter().take(first).map(|(key, customer)| {
+            let cursor =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{key}|{}", customer.customer_id));
+            Edge::new(cursor, customer)
+        }));
+    Ok(connection)
+}
+
+#[derive(sqlx::FromRow)]
+struct CustomerRow {
+    sort_key: String,
+    #[sqlx(flatten)]
+    customer: Customer,
+}
+
+impl From<CustomerRow> for Customer {
+    fn from(row: CustomerRow) -> Self {
+        row.customer
+    }
+}

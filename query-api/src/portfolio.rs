@@ -1,0 +1,475 @@
+//! Portfolio views: tasks, partner reports, the renewal pipeline, the executive summary and the
+//! portfolio's health over time.
+
+use std::collections::HashMap;
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Enum, InputObject, SimpleObject};
+use base64::Engine;
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use events::coverage::{round1, HealthColour as Colour};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::coverage::money;
+use crate::health::Granularity;
+use crate::scalars::{Date, HealthColour};
+use crate::schema::coded_error;
+
+fn unavailable(error: sqlx::Error) -> async_graphql::Error {
+    tracing::error!(%error, "read model query failed");
+    coded_error("UNAVAILABLE", "the read models are unavailable; retry later")
+}
+
+fn encode(key: &str, id: Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{key}|{id}"))
+}
+
+fn decode(cursor: Option<String>) -> async_graphql::Result<Option<(String, Uuid)>> {
+    cursor
+        .map(|cursor| {
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+            let (key, id) = String::from_utf8(bytes)
+                .ok()?
+                .rsplit_once('|')
+                .map(|(k, i)| (k.to_owned(), i.to_owned()))?;
+            Some((key, Uuid::parse_str(&id).ok()?))
+        })
+        .map(|cursor| cursor.ok_or_else(|| coded_error("BAD_USER_INPUT", "unknown cursor")))
+        .transpose()
+}
+
+fn connection<T>(
+    rows: Vec<(String, Uuid, T)>,
+    first: usize,
+    after: bool,
+) -> Connection<String, T, EmptyFields, EmptyFields>
+where
+    T: async_graphql::OutputType,
+{
+    let mut connection = Connection::new(after, rows.len() > first);
+    connection.edges.extend(
+        rows.into_iter()
+            .take(first)
+            .map(|(key, id, node)| Edge::new(encode(&key, id), node)),
+    );
+    connection
+}
+
+#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+pub struct Task {
+    pub task_id: Uuid,
+    pub customer_id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub kind: String,
+    pub priority: String,
+    pub assignee_id: String,
+    pub due_date: NaiveDate,
+    /// pending, in_progress, completed or cancelled.
+    pub status: String,
+    pub parent_task_id: Option<Uuid>,
+    pub depends_on: Vec<Uuid>,
+    pub outcome: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Pending or in progress.
+    Open,
+    Closed,
+    All,
+}
+
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct TaskFilter {
+    /// A CSM id or partner user id ("mine" is the caller's own id).
+    pub assignee_id: Option<String>,
+    pub customer_id: Option<Uuid>,
+    /// follow_up, qbr_prep, escalation, onboarding, renewal or general.
+    pub kind: Option<String>,
+    pub state: Option<TaskState>,
+    /// Open and due before today.
+    pub overdue: Option<bool>,
+    /// Open and due from today to this many days ahead.
+    pub due_within_days: Option<i32>,
+}
+
+/// Tasks by due date, then id.
+pub async fn tasks(
+    pool: &PgPool,
+    filter: TaskFilter,
+    visible: Option<&[Uuid]>,
+    first: usize,
+    after: Option<String>,
+) -> async_graphql::Result<Connection<String, Task, EmptyFields, EmptyFields>> {
+    let first = first.clamp(1, crate::timeline::MAX_PAGE);
+    let after = decode(after)?;
+    let today = Utc::now().date_naive();
+    let state = filter.state.unwrap_or(TaskState::Open);
+    let rows: Vec<Task> = sqlx::query_as(
+        "SELECT task_id, customer_id, title, description, kind, priority, assignee_id, due_date, status, parent_task_id,
+                depends_on, outcome, created_at, closed_at
+           FROM tasks
+          WHERE ($1::text IS NULL OR assignee_id = $1) AND ($2::uuid IS NULL OR customer_id = $2)
+            AND ($3::text IS NULL OR kind = $3)
+            AND ($4 = 'all' OR ($4 = 'open') = (status IN ('pending', 'in_progress')))
+            AND (NOT $5 OR (status IN ('pending', 'in_progress') AND due_date < $6))
+            AND ($7::int IS NULL OR (status IN ('pending', 'in_progress') AND due_date BETWEEN $6 AND $6 + $7))
+            AND ($8::uuid[] IS NULL OR customer_id = ANY ($8))
+            AND ($9::text IS NULL OR (due_date::text, task_id) > ($9, $10))
+          ORDER BY due_date, task_id LIMIT $11",
+    )
+    .bind(filter.assignee_id)
+    .bind(filter.customer_id)
+    .bind(filter.kind)
+    .bind(match state {
+        TaskState::Open => "open",
+        TaskState::Closed => "closed",
+        TaskState::All => "all",
+    })
+    .bind(filter.overdue.unwrap_or(false))
+    .bind(today)
+    .bind(filter.due_within_days)
+    .bind(visible.map(<[Uuid]>::to_vec))
+    .bind(after.as_ref().map(|(key, _)| key.clone()))
+    .bind(after.as_ref().map(|(_, id)| *id))
+    .bind(first as i64 + 1)
+    .fetch_all(pool)
+    .await
+    .map_err(unavailable)?;
+    let rows = rows
+        .into_iter()
+        .map(|task| (task.due_date.to_string(), task.task_id, task))
+        .collect();
+    Ok(connection(rows, first, after.is_some()))
+}
+
+#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+pub struct PartnerReport {
+    pub report_id: Uuid,
+    pub customer_id: Uuid,
+    pub partner_id: Uuid,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub overall_status: String,
+    pub summary: String,
+    pub accomplishments: String,
+    pub planned_activities: String,
+    pub risks_and_issues: String,
+    pub attachments: serde_json::Value,
+    /// draft or submitted.
+    pub status: String,
+    pub updated_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportStatus {
+    Draft,
+    Submitted,
+}
+
+/// Reports, latest period first. `drafts_of`: whose drafts the caller may see (`None`: all).
+pub async fn partner_reports(
+    pool: &PgPool,
+    customer_id: Option<Uuid>,
+    status: Option<ReportStatus>,
+    visible: Option<&[Uuid]>,
+    drafts_of: Option<Option<Uuid>>,
+    first: usize,
+    after: Option<String>,
+) -> async_graphql::Result<Connection<String, PartnerReport, EmptyFields, EmptyFields>> {
+    let first = first.clamp(1, crate::timeline::MAX_PAGE);
+    let after = decode(after)?;
+    let rows: Vec<PartnerReport> = sqlx::query_as(
+        "SELECT report_id, customer_id, partner_id, period_start, period_end, overall_status, summary, accomplishments,
+                planned_activities, risks_and_issues, attachments, status, updated_at, submitted_at
+           FROM partner_reports
+          WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)
+            AND ($3::uuid[] IS NULL OR customer_id = ANY ($3))
+            AND (status = 'submitted' OR NOT $4 OR partner_id = $5)
+            AND ($6::text IS NULL OR (period_end::text, report_id) < ($6, $7))
+          ORDER BY period_end DESC, report_id DESC LIMIT $8",
+    )
+    .bind(customer_id)
+    .bind(status.map(|status| {
+        if status == ReportStatus::Draft {
+            "draft"
+        } else {
+            "submitted"
+        }
+    }))
+    .bind(visible.map(<[Uuid]>::to_vec))
+    .bind(drafts_of.is_some())
+    .bind(drafts_of.flatten())
+    .bind(after.as_ref().map(|(key, _)| key.clone()))
+    .bind(after.as_ref().map(|(_, id)| *id))
+    .bind(first as i64 + 1)
+    .fetch_all(pool)
+    .await
+    .map_err(unavailable)?;
+    let rows = rows
+        .into_iter()
+        .map(|report| (report.period_end.to_string(), report.report_id, report))
+        .collect();
+    Ok(connection(rows, first, after.is_some()))
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Renewal {
+    pub customer_id: Uuid,
+    pub name: String,
+    pub csm_id: Uuid,
+    pub arr: Decimal,
+    pub renewal_date: Date,
+    pub days_until_renewal: i64,
+    pub health_score: Option<f64>,
+    pub health_colour: Option<HealthColour>,
+}
+
+/// Customers renewing between `from` and `to` (both included), soonest first.
+pub async fn renewals(
+    pool: &PgPool,
+    from: NaiveDate,
+    to: NaiveDate,
+    visible: Option<&[Uuid]>,
+    first: usize,
+    after: Option<String>,
+) -> async_graphql::Result<Connection<String, Renewal, EmptyFields, EmptyFields>> {
+    let first = first.clamp(1, crate::timeline::MAX_PAGE);
+    let after = decode(after)?;
+    let rows: Vec<(Uuid, String, Uuid, Decimal, NaiveDate, Option<f64>)> = sqlx::query_as(
+        "SELECT p.customer_id, p.name, p.csm_id, p.arr, p.renewal_date,
+                (SELECT score FROM health_points h WHERE h.customer_id = p.customer_id ORDER BY measured_at DESC, sequence DESC LIMIT 1)
+           FROM customer_profiles p
+          WHERE p.renewal_date BETWEEN $1 AND $2 AND p.churned_on IS NULL
+            AND ($3::uuid[] IS NULL OR p.customer_id = ANY ($3))
+            AND ($4::text IS NULL OR (p.renewal_date::text, p.customer_id) > ($4, $5))
+          ORDER BY p.renewal_date, p.customer_id LIMIT $6",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(visible.map(<[Uuid]>::to_vec))
+    .bind(after.as_ref().map(|(key, _)| key.clone()))
+    .bind(after.as_ref().map(|(_, id)| *id))
+    .bind(first as i64 + 1)
+    .fetch_all(pool)
+    .await
+    .map_err(unavailable)?;
+    let today = Utc::now().date_naive();
+    let rows = rows
+        .into_iter()
+        .map(|(customer_id, name, csm_id, arr, renewal, health)| {
+            let renewal_row = Renewal {
+                customer_id,
+                name,
+                csm_id,
+                arr: money(arr),
+                renewal_date: Date(renewal),
+                days_until_renewal: (renewal - today).num_days(),
+                health_score: health,
+                health_colour: health.map(|score| Colour::of(score).into()),
+            };
+            (renewal.to_string(), customer_id, renewal_row)
+        })
+        .collect();
+    Ok(connection(rows, first, after.is_some()))
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct ColourShare {
+    /// Null for customers without a health score.
+    pub colour: Option<HealthColour>,
+    pub customers: usize,
+    pub arr: Decimal,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct RenewalWindow {
+    pub days: i64,
+    pub customers: usize,
+    pub arr: Decimal,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct PortfolioSnapshot {
+    pub as_of: Date,
+    pub customers: usize,
+    pub total_arr: Decimal,
+    /// ARR of customers whose health is below 50.
+    pub arr_at_risk: Decimal,
+    pub colours: Vec<ColourShare>,
+    pub renewals: Vec<RenewalWindow>,
+    /// Mean NPS response of the 90 days to the day.
+    pub nps_average: Option<f64>,
+    /// % promoters (9-10) - % detractors (0-6) over the same responses.
+    pub nps: Option<f64>,
+    pub nps_responses: usize,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct ExecutiveSummary {
+    pub current: PortfolioSnapshot,
+    /// The same figures as of the last day of the previous quarter.
+    pub previous_quarter: PortfolioSnapshot,
+    pub arr_change: Decimal,
+    pub arr_at_risk_change: Decimal,
+}
+
+/// The portfolio as of `as_of`: customers onboarded by then and not churned by then, health as of
+/// then (renewal dates are the current ones).
+pub async fn snapshot(
+    pool: &PgPool,
+    as_of: NaiveDate,
+    visible: Option<&[Uuid]>,
+) -> Result<PortfolioSnapshot, sqlx::Error> {
+    let rows: Vec<(Uuid, Decimal, NaiveDate, Option<f64>)> = sqlx::query_as(
+        "SELECT p.customer_id, p.arr, p.renewal_date,
+                (SELECT score FROM health_points h WHERE h.customer_id = p.customer_id AND h.measured_on <= $1
+                  ORDER BY measured_at DESC, sequence DESC LIMIT 1)
+           FROM customer_profiles p
+          WHERE p.onboarded_at::date <= $1 AND (p.churned_on IS NULL OR p.churned_on > $1)
+            AND ($2::uuid[] IS NULL OR p.customer_id = ANY ($2))",
+    )
+    .bind(as_of)
+    .bind(visible.map(<[Uuid]>::to_vec))
+    .fetch_all(pool)
+    .await?;
+    let nps: Vec<i16> = sqlx::query_scalar(
+        "SELECT score FROM nps_responses WHERE occurred_at::date BETWEEN $1 AND $2 AND ($3::uuid[] IS NULL OR customer_id = ANY ($3))",
+    )
+    .bind(as_of - Days::new(89))
+    .bind(as_of)
+    .bind(visible.map(<[Uuid]>::to_vec))
+    .fetch_all(pool)
+    .await?;
+    let total: Decimal = rows.iter().map(|row| row.1).sum();
+    let at_risk: Decimal = rows
+        .iter()
+        .filter(|row| row.3.is_some_and(|score| score < 50.0))
+        .map(|row| row.1)
+        .sum();
+    let colours = [Some(Colour::Green), Some(Colour::Yellow), Some(Colour::Red), None]
+        .into_iter()
+        .map(|colour| {
+            let matching: Vec<_> = rows.iter().filter(|row| row.3.map(Colour::of) == colour).collect();
+            ColourShare {
+                colour: colour.map(Into::into),
+                customers: matching.len(),
+                arr: money(matching.iter().map(|r| r.1).sum()),
+            }
+        })
+        .collect();
+    let renewals = [30, 60, 90]
+        .into_iter()
+        .map(|days| {
+            let matching: Vec<_> = rows
+                .iter()
+                .filter(|row| row.2 >= as_of && row.2 <= as_of + Days::new(days as u64))
+                .collect();
+            RenewalWindow {
+                days,
+                customers: matching.len(),
+                arr: money(matching.iter().map(|r| r.1).sum()),
+            }
+        })
+        .collect();
+    let responses = nps.len();
+    let (average, score) = if responses == 0 {
+        (None, None)
+    } else {
+        let promoters = nps.iter().filter(|s| **s >= 9).count() as f64;
+        let detractors = nps.iter().filter(|s| **s <= 6).count() as f64;
+        (
+            Some(round1(
+                nps.iter().map(|s| f64::from(*s)).sum::<f64>() / responses as f64,
+            )),
+            Some(round1((promoters - detractors) * 100.0 / responses as f64)),
+        )
+    };
+    Ok(PortfolioSnapshot {
+        as_of: Date(as_of),
+        customers: rows.len(),
+        total_arr: money(total),
+        arr_at_risk: money(at_risk),
+        colours,
+        renewals,
+        nps_average: average,
+        nps: score,
+        nps_responses: responses,
+    })
+}
+
+pub fn previous_quarter_end(day: NaiveDate) -> NaiveDate {
+    let quarter_start =
+        NaiveDate::from_ymd_opt(day.year(), (day.month0() / 3) * 3 + 1, 1).expect("a quarter's first day");
+    quarter_start - Days::new(1)
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct HealthBucket {
+    pub bucket: Date,
+    pub colours: Vec<ColourShare>,
+}
+
+/// Count and ARR by colour per bucket: each customer's last score on or before the bucket's end.
+pub async fn portfolio_health(
+    pool: &PgPool,
+    from: NaiveDate,
+    to: NaiveDate,
+    granularity: Granularity,
+    visible: Option<&[Uuid]>,
+) -> Result<Vec<HealthBucket>, sqlx::Error> {
+    let customers: Vec<(Uuid, Decimal, NaiveDate)> = sqlx::query_as(
+        "SELECT customer_id, arr, onboarded_at::date FROM customer_profiles WHERE ($1::uuid[] IS NULL OR customer_id = ANY ($1))",
+    )
+    .bind(visible.map(<[Uuid]>::to_vec))
+    .fetch_all(pool)
+    .await?;
+    let points: Vec<(Uuid, NaiveDate, f64)> =
+        sqlx::query_as("SELECT customer_id, measured_on, score FROM health_points WHERE measured_on <= $1 ORDER BY measured_at, sequence")
+            .bind(to)
+            .fetch_all(pool)
+            .await?;
+    let mut by_customer: HashMap<Uuid, Vec<(NaiveDate, f64)>> = HashMap::new();
+    for (customer, day, score) in points {
+        by_customer.entry(customer).or_default().push((day, score));
+    }
+    let mut buckets = Vec::new();
+    let mut bucket = crate::health::bucket_of(from, granularity);
+    while bucket <= to {
+        let end = (crate::health::next_bucket(bucket, granularity) - Days::new(1)).min(to);
+        let states: Vec<(Decimal, Option<Colour>)> = customers
+            .iter()
+            .filter(|(_, _, onboarded)| *onboarded <= end)
+            .map(|(id, arr, _)| {
+                let score = by_customer
+                    .get(id)
+                    .and_then(|points| points.iter().rev().find(|(day, _)| *day <= end))
+                    .map(|p| p.1);
+                (*arr, score.map(Colour::of))
+            })
+            .collect();
+        let colours = [Some(Colour::Green), Some(Colour::Yellow), Some(Colour::Red), None]
+            .into_iter()
+            .map(|colour| {
+                let matching: Vec<_> = states.iter().filter(|(_, c)| *c == colour).collect();
+                ColourShare {
+                    colour: colour.map(Into::into),
+                    customers: matching.len(),
+                    arr: money(matching.iter().map(|m| m.0).sum()),
+                }
+            })
+            .collect();
+        buckets.push(HealthBucket {
+            bucket: Date(bucket),
+            colours,
+        });
+        bucket = crate::health::next_bucket(bucket, granularity);
+    }
+    Ok(buckets)
+}

@@ -1,0 +1,284 @@
+//! The customer views for front-end clients: the 360 view, the portfolio list with filters and
+//! cursors, tasks, partner reports, renewals, the executive summary; who may see what; and a
+//! nested query whose cost does not grow with the number of customers.
+
+use std::time::Duration;
+
+use chrono::{Days, Utc};
+use events::metadata::Role;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tests::{token, uuid, TestSystem};
+use uuid::Uuid;
+
+async fn onboard(system: &TestSystem, name: &str, tier: &str, arr: &str, csm: Uuid, renewal_in_days: u64) -> Uuid {
+    let today = Utc::now().date_naive();
+    uuid(
+        &system
+            .post_ok(
+                "/api/v1/customers",
+                &json!({"name": name, "salesforce_id": "0015g00000AbCdEAAV", "tier": tier, "arr": arr,
+                "csm_id": csm, "industry": "Retail", "account_manager": "Jordan", "products_owned": ["Platform"],
+                "contract_start": today - Days::new(200), "renewal_date": today + Days::new(renewal_in_days),
+                "occurred_at": Utc::now() - chrono::Duration::days(200)}),
+            )
+            .await["customer_id"],
+    )
+}
+
+#[tokio::test]
+async fn the_customer_360_view_and_the_portfolio_list() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let acme = onboard(&system, "Acme", "Enterprise", "300000", csm, 20).await;
+    let person = system.add_stakeholder(acme, "Priya", "executive").await;
+    let path = |suffix: &str| format!("/api/v1/customers/{acme}{suffix}");
+    system
+        .post_ok(&path("/health-scores"), &json!({"score": 45, "source": "gainsight"}))
+        .await;
+    for (use_case, status) in [("Forecasting", "implemented"), ("Alerts", "in_progress")] {
+        let (code, _) = system
+            .send(
+                Method::PUT,
+                &path("/use-cases"),
+                Some(&json!({"use_case": use_case, "status": status})),
+            )
+            .await;
+        assert_eq!(code, 200);
+    }
+    let (code, _) = system
+        .send(
+            Method::PUT,
+            &path("/adoption-stage"),
+            Some(&json!({"stage": "implementing"})),
+        )
+        .await;
+    assert_eq!(code, 200);
+    system
+        .post_ok(&path("/nps"), &json!({"score": 9, "stakeholder_id": person}))
+        .await;
+    system.post_ok(&path("/nps"), &json!({"score": 6})).await;
+    for (name, tier, arr, renewal) in [
+        ("Beta", "SMB", "9000", 200),
+        ("Gamma", "MidMarket", "50000", 60),
+        ("Delta", "SMB", "12000", 400),
+    ] {
+        onboard(&system, name, tier, arr, csm, renewal).await;
+    }
+    system.caught_up().await;
+
+    let view = system
+        .graphql(
+            "query($id: UUID!) { customer(id: $id) { name tier arr csm { name } stakeholders { name level } health { score }
+                healthColour adoptionStage adoptionHistory { summary } useCases { total done progressPct }
+                nps { latest average } daysUntilRenewal compliance { complete missing } timeline(first: 2) { edges { node { kind } } } } }",
+            json!({"id": acme}),
+        )
+        .await["customer"]
+        .clone();
+    assert_eq!(view["tier"], "ENTERPRISE");
+    assert_eq!(view["arr"], "300000.00");
+    assert_eq!(view["csm"]["name"], "Dana Whitfield");
+    assert_eq!(view["stakeholders"], json!([{"name": "Priya", "level": "executive"}]));
+    assert_eq!(
+        (view["health"]["score"].clone(), view["healthColour"].clone()),
+        (json!(45.0), json!("RED"))
+    );
+    assert_eq!(view["adoptionStage"], "implementing");
+    assert_eq!(view["adoptionHistory"].as_array().unwrap().len(), 1);
+    assert_eq!(view["useCases"], json!({"total": 2, "done": 1, "progressPct": 50.0}));
+    assert_eq!(view["nps"], json!({"latest": 6, "average": 7.5}));
+    assert_eq!(view["daysUntilRenewal"], 20);
+    assert_eq!(view["compliance"], json!({"complete": true, "missing": []}));
+    assert_eq!(view["timeline"]["edges"].as_array().unwrap().len(), 2);
+
+    // The list: by ARR, two per page, cursors without gaps.
+    let query = "query($after: String, $filter: CustomerFilter) { customers(sort: ARR_DESC, first: 2, after: $after, filter: $filter) {
+        edges { node { name } } pageInfo { hasNextPage endCursor } } }";
+    let first = system.graphql(query, json!({})).await["customers"].clone();
+    let second = system
+        .graphql(query, json!({"after": first["pageInfo"]["endCursor"]}))
+        .await["customers"]
+        .clone();
+    let names: Vec<Value> = [&first, &second]
+        .iter()
+        .flat_map(|page| {
+            page["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["name"].clone())
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![json!("Acme"), json!("Gamma"), json!("Delta"), json!("Beta")]
+    );
+    assert_eq!(second["pageInfo"]["hasNextPage"], false);
+    let renewing = system
+        .graphql(query, json!({"filter": {"renewalWithinDays": 90}}))
+        .await["customers"]["edges"]
+        .clone();
+    assert_eq!(renewing.as_array().unwrap().len(), 2, "Acme in 20 days and Gamma in 60");
+    let search = system
+        .graphql(query, json!({"filter": {"search": "ELT", "tier": "SMB"}}))
+        .await["customers"]["edges"]
+        .clone();
+    assert_eq!(search, json!([{"node": {"name": "Delta"}}]));
+    let red = system.graphql(query, json!({"filter": {"healthColour": "RED"}})).await["customers"]["edges"].clone();
+    assert_eq!(red, json!([{"node": {"name": "Acme"}}]));
+
+    let pipeline = system
+        .graphql("{ renewals { edges { node { name daysUntilRenewal healthColour } } } executiveSummary { current { customers totalArr arrAtRisk nps npsResponses renewals { days customers } } } }", json!({}))
+        .await;
+    assert_eq!(
+        pipeline["renewals"]["edges"],
+        json!([{"node": {"name": "Acme", "daysUntilRenewal": 20, "healthColour": "RED"}},
+               {"node": {"name": "Gamma", "daysUntilRenewal": 60, "healthColour": null}}])
+    );
+    let current = &pipeline["executiveSummary"]["current"];
+    assert_eq!(
+        (
+            current["customers"].clone(),
+            current["totalArr"].clone(),
+            current["arrAtRisk"].clone()
+        ),
+        (json!(4), json!("371000.00"), json!("300000.00"))
+    );
+    // One promoter (9) and one detractor (6): 50% - 50% = 0.
+    assert_eq!(
+        (current["nps"].clone(), current["npsResponses"].clone()),
+        (json!(0.0), json!(2))
+    );
+    assert_eq!(
+        current["renewals"],
+        json!([{"days": 30, "customers": 1}, {"days": 60, "customers": 2}, {"days": 90, "customers": 2}])
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn partners_see_their_customers_only_and_readonly_sees_no_drafts() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let partner = uuid(&system.post_ok("/api/v1/partners", &json!({"name": "Northwind"})).await["partner_id"]);
+    let theirs = onboard(&system, "Assigned", "SMB", "9000", csm, 100).await;
+    let other = onboard(&system, "Not theirs", "SMB", "9000", csm, 100).await;
+    system
+        .post_ok(
+            &format!("/api/v1/customers/{theirs}/partners"),
+            &json!({"partner_id": partner}),
+        )
+        .await;
+    let partner_token = token(Role::Partner, "pat", Some(partner));
+    let report = json!({"period_start": "2026-10-01", "period_end": "2026-10-31", "overall_status": "on_track", "summary": "draft"});
+    let (status, _) = system
+        .send_as(
+            &partner_token,
+            Method::POST,
+            &format!("/api/v1/customers/{theirs}/partner-reports"),
+            Some(&report),
+        )
+        .await;
+    assert_eq!(status, 201);
+    system.caught_up().await;
+
+    let as_partner = |query: &'static str, variables: Value| system.graphql_as(&partner_token, query, variables);
+    let list = as_partner("{ customers { edges { node { name } } } }", json!({})).await;
+    assert_eq!(
+        list["data"]["customers"]["edges"],
+        json!([{"node": {"name": "Assigned"}}])
+    );
+    let hidden = as_partner("query($id: UUID!) { customer(id: $id) { name } }", json!({"id": other})).await;
+    assert_eq!(hidden["data"]["customer"], Value::Null);
+    let timeline = as_partner(
+        "query($id: UUID!) { customerTimeline(customerId: $id) { edges { cursor } } }",
+        json!({"id": other}),
+    )
+    .await;
+    assert_eq!(timeline["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    let report = as_partner("{ coverageReport { summary { accounts } } }", json!({})).await;
+    assert_eq!(report["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    let drafts = as_partner("{ partnerReports { edges { node { status summary } } } }", json!({})).await;
+    assert_eq!(
+        drafts["data"]["partnerReports"]["edges"],
+        json!([{"node": {"status": "draft", "summary": "draft"}}])
+    );
+
+    let readonly = token(Role::Readonly, "reader", None);
+    let seen = system
+        .graphql_as(&readonly, "{ partnerReports { edges { node { status } } } }", json!({}))
+        .await;
+    assert_eq!(
+        seen["data"]["partnerReports"]["edges"],
+        json!([]),
+        "readonly sees no drafts"
+    );
+    let admin = system
+        .graphql("{ partnerReports { edges { node { status } } } }", json!({}))
+        .await;
+    assert_eq!(admin["partnerReports"]["edges"].as_array().unwrap().len(), 1);
+
+    let anonymous = system
+        .http
+        .post(&system.graphql_url)
+        .json(&json!({"query": "{ customers { edges { cursor } } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    system.stop().await;
+}
+
+async fn transactions(system: &TestSystem) -> i64 {
+    // Statistics reach pg_stat_database when a backend goes idle, at most a second later.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(tests::ADMIN_DATABASE_URL)
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1")
+        .bind(&system.name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_nested_customer_list_costs_the_same_statements_for_5_or_25_customers() {
+    // The alert checker is kept quiet so that the only statements counted are the query's.
+    let mut system = TestSystem::spawn_with(8, 3600.0).await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let mut customers = Vec::new();
+    for n in 0..25 {
+        let id = onboard(&system, &format!("Customer {n:02}"), "SMB", "1000", csm, 100).await;
+        system.add_stakeholder(id, "Sam", "user").await;
+        system.record_health(id, 60.0, Utc::now().date_naive()).await;
+        customers.push(id);
+    }
+    system.caught_up().await;
+    system.kill_relay().await;
+    let query = "query($n: Int!) { customers(first: $n) { edges { node { name csm { name } stakeholders { name } health { score }
+        useCases { total } nps { latest } partnerIds } } } }";
+    let mut cost = Vec::new();
+    for n in [5, 25] {
+        system.graphql(query, json!({"n": n})).await;
+        let before = transactions(&system).await;
+        let data = system.graphql(query, json!({"n": n})).await;
+        let after = transactions(&system).await;
+        assert_eq!(data["customers"]["edges"].as_array().unwrap().len(), n);
+        cost.push(after - before);
+    }
+    // Without batching, 25 customers with six nested fields would cost over 150 statements. With a
+    // DataLoader per request the cost is one page query plus a batch or two per nested field,
+    // whatever the page size.
+    assert!(
+        cost[1] <= cost[0] + 3,
+        "statements for 5 and for 25 customers: {cost:?}"
+    );
+    assert!(
+        cost[1] <= 16,
+        "a fixed number of statements, not one per customer: {cost:?}"
+    );
+    system.start_relay();
+    system.stop().await;
+}
