@@ -57,11 +57,11 @@ async fn tc_157_2_engagement_falling_below_40_is_at_risk_and_raises_one_alert_no
         meetings.push(answer["activity_id"].as_str().unwrap().to_owned());
     }
     system.caught_up().await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert!(
-        alerts(&system, customer, "engagement_at_risk", None).await.is_empty(),
-        "engaged: no alert yet"
-    );
+    // Before the activities were projected the customer scored 0, and a check may already have
+    // raised an alert; once engaged, the condition is seen false and re-armed.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let before = alerts(&system, customer, "engagement_at_risk", None).await.len();
+    assert!(before <= 1, "at most the alert of the unengaged start: {before}");
 
     // Without the meetings: 0.15*50 + 0.20*100 + 0.10*100 = 37.5, below 40.
     for meeting in meetings {
@@ -86,14 +86,15 @@ async fn tc_157_2_engagement_falling_below_40_is_at_risk_and_raises_one_alert_no
         json!({"score": 37.5, "category": "AT_RISK"})
     );
     eventually(Duration::from_secs(10), || async {
-        alerts(&system, customer, "engagement_at_risk", None).await.len() == 1
+        alerts(&system, customer, "engagement_at_risk", None).await.len() == before + 1
     })
     .await
-    .expect("one alert is raised");
+    .expect("falling below 40 raises one alert");
     // Several more checks run; the condition still holds, and no second alert is raised.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let raised = alerts(&system, customer, "engagement_at_risk", None).await;
-    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(raised.len(), before + 1, "{raised:?}");
+    // Newest first.
     let alert_id = uuid(&raised[0]["node"]["alertId"]);
 
     // Published for notification connectors.
