@@ -61,11 +61,12 @@ wait_for "query API (log: $RUN_DIR/query-api.log)" 60 ready "$CSTRACK_QUERY_ADDR
 say "seeding the demo portfolio (4 CSMs, 60 customers, a year of history; skipped where present)"
 "$bin/command-service" seed
 
+PROJECTORS=2 # coverage and customers (events::topology::PROJECTORS)
 caught_up() {
     [ "$(psql -h "$PG_HOST" -U postgres -d "$database" -qtAc \
         "SELECT (SELECT count(*) FROM events) * (SELECT count(DISTINCT projector) FROM projector_checkpoints)
                 = (SELECT COALESCE(sum(last_sequence), 0) FROM projector_checkpoints)
-            AND (SELECT count(DISTINCT projector) FROM projector_checkpoints) = 2")" = "t" ]
+            AND (SELECT count(DISTINCT projector) FROM projector_checkpoints) = $PROJECTORS")" = "t" ]
 }
 wait_for "the read models catching up" 300 caught_up
 
@@ -91,7 +92,7 @@ An admin token for the next 12 hours:
 
 Try, in GraphiQL or with curl:
 
-  curl -s http://$CSTRACK_QUERY_ADDR/graphql -H 'content-type: application/json' -d '{"query":
+  curl -s http://$CSTRACK_QUERY_ADDR/graphql -H "authorization: Bearer \$TOKEN" -H 'content-type: application/json' -d '{"query":
     "{ coverageReport { summary { accounts wellCovered underCovered overCovered underCoveredPct }
        gaps { name tier arr daysSinceContact score priority gapAreas } } }"}'
 MSG
