@@ -203,6 +203,41 @@ pub struct TeamAverages {
     pub average_arr: Decimal,
 }
 
+/// Accounts and ARR per tier, in tier order.
+pub fn tier_slices(items: &[(Tier, Decimal)]) -> Vec<TierSlice> {
+    customer::Tier::ALL
+        .into_iter()
+        .map(|tier| {
+            let matching: Vec<_> = items.iter().filter(|(t, _)| *t == tier.into()).collect();
+            TierSlice {
+                tier: tier.into(),
+                accounts: matching.len(),
+                arr: money(matching.iter().map(|(_, arr)| *arr).sum()),
+            }
+        })
+        .collect()
+}
+
+/// Accounts and ARR per health colour, then those without a score.
+pub fn health_slices(items: &[(Option<HealthColour>, Decimal)]) -> Vec<HealthSlice> {
+    [
+        Some(HealthColour::Green),
+        Some(HealthColour::Yellow),
+        Some(HealthColour::Red),
+        None,
+    ]
+    .into_iter()
+    .map(|colour| {
+        let matching: Vec<_> = items.iter().filter(|(c, _)| *c == colour).collect();
+        HealthSlice {
+            colour,
+            accounts: matching.len(),
+            arr: money(matching.iter().map(|(_, arr)| *arr).sum()),
+        }
+    })
+    .collect()
+}
+
 /// Share of a tier's accounts that are not under-covered.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct TierCoverage {
@@ -325,33 +360,18 @@ fn portfolio(
     average_accounts: f64,
     average_arr: Decimal,
 ) -> CsmPortfolio {
-    let by_tier = customer::Tier::ALL
-        .into_iter()
-        .map(|tier| {
-            let in_tier: Vec<_> = book.iter().filter(|account| account.tier == tier.into()).collect();
-            TierSlice {
-                tier: tier.into(),
-                accounts: in_tier.len(),
-                arr: money(in_tier.iter().map(|a| a.arr).sum()),
-            }
-        })
-        .collect();
-    let by_health = [
-        Some(HealthColour::Green),
-        Some(HealthColour::Yellow),
-        Some(HealthColour::Red),
-        None,
-    ]
-    .into_iter()
-    .map(|colour| {
-        let matching: Vec<_> = book.iter().filter(|account| account.health_colour == colour).collect();
-        HealthSlice {
-            colour,
-            accounts: matching.len(),
-            arr: money(matching.iter().map(|a| a.arr).sum()),
-        }
-    })
-    .collect();
+    let by_tier = tier_slices(
+        &book
+            .iter()
+            .map(|account| (account.tier, account.arr))
+            .collect::<Vec<_>>(),
+    );
+    let by_health = health_slices(
+        &book
+            .iter()
+            .map(|account| (account.health_colour, account.arr))
+            .collect::<Vec<_>>(),
+    );
     let coverage = status_counts(book);
     CsmPortfolio {
         csm_id,

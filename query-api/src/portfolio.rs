@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::coverage::money;
+use crate::coverage::{health_slices, money, HealthSlice};
 use crate::health::Granularity;
 use crate::scalars::{Date, HealthColour};
 use crate::schema::coded_error;
@@ -281,14 +281,6 @@ pub async fn renewals(
 }
 
 #[derive(SimpleObject, Debug, Clone)]
-pub struct ColourShare {
-    /// Null for customers without a health score.
-    pub colour: Option<HealthColour>,
-    pub customers: usize,
-    pub arr: Decimal,
-}
-
-#[derive(SimpleObject, Debug, Clone)]
 pub struct RenewalWindow {
     pub days: i64,
     pub customers: usize,
@@ -302,7 +294,7 @@ pub struct PortfolioSnapshot {
     pub total_arr: Decimal,
     /// ARR of customers whose health is below 50.
     pub arr_at_risk: Decimal,
-    pub colours: Vec<ColourShare>,
+    pub colours: Vec<HealthSlice>,
     pub renewals: Vec<RenewalWindow>,
     /// Mean NPS response of the 90 days to the day.
     pub nps_average: Option<f64>,
@@ -353,17 +345,12 @@ pub async fn snapshot(
         .filter(|row| row.3.is_some_and(|score| score < 50.0))
         .map(|row| row.1)
         .sum();
-    let colours = [Some(Colour::Green), Some(Colour::Yellow), Some(Colour::Red), None]
-        .into_iter()
-        .map(|colour| {
-            let matching: Vec<_> = rows.iter().filter(|row| row.3.map(Colour::of) == colour).collect();
-            ColourShare {
-                colour: colour.map(Into::into),
-                customers: matching.len(),
-                arr: money(matching.iter().map(|r| r.1).sum()),
-            }
-        })
-        .collect();
+    let colours = health_slices(
+        &rows
+            .iter()
+            .map(|row| (row.3.map(|score| Colour::of(score).into()), row.1))
+            .collect::<Vec<_>>(),
+    );
     let renewals = [30, 60, 90]
         .into_iter()
         .map(|days| {
@@ -413,7 +400,7 @@ pub fn previous_quarter_end(day: NaiveDate) -> NaiveDate {
 #[derive(SimpleObject, Debug, Clone)]
 pub struct HealthBucket {
     pub bucket: Date,
-    pub colours: Vec<ColourShare>,
+    pub colours: Vec<HealthSlice>,
 }
 
 /// Count and ARR by colour per bucket: each customer's last score on or before the bucket's end.
@@ -454,17 +441,12 @@ pub async fn portfolio_health(
                 (*arr, score.map(Colour::of))
             })
             .collect();
-        let colours = [Some(Colour::Green), Some(Colour::Yellow), Some(Colour::Red), None]
-            .into_iter()
-            .map(|colour| {
-                let matching: Vec<_> = states.iter().filter(|(_, c)| *c == colour).collect();
-                ColourShare {
-                    colour: colour.map(Into::into),
-                    customers: matching.len(),
-                    arr: money(matching.iter().map(|m| m.0).sum()),
-                }
-            })
-            .collect();
+        let colours = health_slices(
+            &states
+                .iter()
+                .map(|(arr, colour)| (colour.map(Into::into), *arr))
+                .collect::<Vec<_>>(),
+        );
         buckets.push(HealthBucket {
             bucket: Date(bucket),
             colours,

@@ -13,9 +13,9 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::coverage::{account_coverage, money, AccountCoverage, HealthSlice, TierSlice};
+use crate::coverage::{account_coverage, health_slices, money, tier_slices, AccountCoverage, HealthSlice, TierSlice};
 use crate::coverage_store::{account_facts, Scope};
-use crate::scalars::{Date, HealthColour, Tier};
+use crate::scalars::{Date, Tier};
 
 /// Monthly hours an account of each tier needs (DOMAIN.md defaults of the Rules stream).
 pub fn tier_hours(tier: DomainTier) -> f64 {
@@ -170,33 +170,18 @@ pub async fn team(pool: &PgPool, as_of: NaiveDate) -> Result<TeamWorkload, sqlx:
             name: name.clone(),
             accounts: book.len(),
             arr: money(arr),
-            by_tier: DomainTier::ALL
-                .into_iter()
-                .map(|tier| {
-                    let slice: Vec<_> = book.iter().filter(|account| account.tier == tier.into()).collect();
-                    TierSlice {
-                        tier: tier.into(),
-                        accounts: slice.len(),
-                        arr: money(slice.iter().map(|a| a.arr).sum()),
-                    }
-                })
-                .collect(),
-            by_health: [
-                Some(HealthColour::Green),
-                Some(HealthColour::Yellow),
-                Some(HealthColour::Red),
-                None,
-            ]
-            .into_iter()
-            .map(|colour| {
-                let slice: Vec<_> = book.iter().filter(|account| account.health_colour == colour).collect();
-                HealthSlice {
-                    colour,
-                    accounts: slice.len(),
-                    arr: money(slice.iter().map(|a| a.arr).sum()),
-                }
-            })
-            .collect(),
+            by_tier: tier_slices(
+                &book
+                    .iter()
+                    .map(|account| (account.tier, account.arr))
+                    .collect::<Vec<_>>(),
+            ),
+            by_health: health_slices(
+                &book
+                    .iter()
+                    .map(|account| (account.health_colour, account.arr))
+                    .collect::<Vec<_>>(),
+            ),
             at_risk: book.iter().filter(|account| account.at_risk).count(),
             open_tasks,
             overdue_tasks,
