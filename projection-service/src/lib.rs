@@ -2,6 +2,7 @@
 //! models, each event applied exactly once with its checkpoint.
 
 pub mod alerts;
+pub mod backfill;
 pub mod coverage;
 pub mod customers;
 pub mod projector;
@@ -68,6 +69,11 @@ impl Application {
         let pool_for_alerts = pool.clone();
         migrate(&pool).await.context("migrating the read models")?;
         let registry = Registry::new();
+        for projector in projectors() {
+            backfill::backfill_if_new(&pool, projector.as_ref())
+                .await
+                .with_context(|| format!("backfilling the {} projector", projector.name()))?;
+        }
         let workers = ProjectionWorkers::new(
             pool.clone(),
             WorkerSettings {

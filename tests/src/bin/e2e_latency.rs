@@ -27,8 +27,10 @@ struct Args {
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> anyhow::Result<Value> {
+    let token = TOKEN.get().map(String::as_str).unwrap_or_default();
     let response = http
         .post(&url)
+        .bearer_auth(token)
         .json(&body)
         .send()
         .await

@@ -1,0 +1,218 @@
+//! Read-side benchmark: 10,000 customers and 2,000,000 events, then p50/p95 of the portfolio
+//! reports and of a single customer with its nested timeline, through GraphQL.
+//!
+//! The system runs in-process (release build, its own database). The events are appended by
+//! set-based SQL (realistic payloads: onboarding, stakeholders, a year of activities, health
+//! scores) and the read models are built from those stored events by set-based SQL writing what
+//! the projectors write; pushing two million events through the broker one by one would take most
+//! of an hour on this machine and measure the projectors, not the queries.
+//!
+//!     cargo run --release -p tests --bin read-bench -- --customers 10000 --events-per-customer 200
+#![allow(clippy::print_stdout)]
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use serde_json::json;
+use tests::TestSystem;
+use uuid::Uuid;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value_t = 10_000)]
+    customers: i64,
+    /// Events per customer: 1 onboarding, 3 stakeholders, 4 health scores and the rest activities.
+    #[arg(long, default_value_t = 200)]
+    events_per_customer: i64,
+    #[arg(long, default_value_t = 20)]
+    csms: usize,
+    /// Runs of each portfolio report.
+    #[arg(long, default_value_t = 30)]
+    report_runs: usize,
+    /// Runs of the single-customer query.
+    #[arg(long, default_value_t = 300)]
+    customer_runs: usize,
+}
+
+const GENERATE: &str = r#"
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+SELECT 'Customer', md5('c' || c)::uuid::text, 1, 'CustomerOnboarded', '1',
+       jsonb_build_object('CustomerOnboarded', jsonb_build_object(
+           'customer_id', md5('c' || c)::uuid, 'name', 'Customer ' || lpad(c::text, 5, '0'),
+           'salesforce_id', '0015g00000AbCdEAAV',
+           'tier', (ARRAY['Enterprise', 'MidMarket', 'SMB', 'SMB', 'MidMarket'])[1 + c % 5],
+           'arr', (5000 + (c * 7919) % 200000)::text, 'industry', 'Retail', 'account_manager', 'AM',
+           'csm_id', ($1::uuid[])[1 + c % cardinality($1::uuid[])], 'products_owned', '[]'::jsonb,
+           'contract_start', (current_date - 400)::text, 'renewal_date', (current_date + c % 365)::text,
+           'occurred_at', to_char(now() - interval '400 days', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))),
+       '{"actor_id": "bench", "actor_role": "admin", "source": "import"}'
+  FROM generate_series(1, $2) c
+ WHERE $3::bigint > 0;
+
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+SELECT 'Customer', md5('c' || c)::uuid::text, 1 + k, 'StakeholderAdded', '1',
+       jsonb_build_object('StakeholderAdded', jsonb_build_object(
+           'stakeholder_id', md5('s' || c || '-' || k)::uuid, 'name', 'Person ' || k, 'role', 'Director',
+           'level', CASE k WHEN 1 THEN 'executive' WHEN 2 THEN 'champion' ELSE 'user' END, 'email', NULL,
+           'occurred_at', to_char(now() - interval '399 days', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))),
+       '{"actor_id": "bench", "actor_role": "admin", "source": "import"}'
+  FROM generate_series(1, $2) c, generate_series(1, 3) k
+ WHERE cardinality($1::uuid[]) > 0 AND $3::bigint > 0;
+
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+SELECT 'Customer', md5('c' || c)::uuid::text, 4 + a, 'ActivityLogged', '1',
+       jsonb_build_object('ActivityLogged', jsonb_build_object(
+           'activity_id', md5('a' || c || '-' || a)::uuid,
+           'kind', (ARRAY['email', 'email', 'meeting', 'call', 'qbr', 'note', 'message', 'email'])[1 + (a + c) % 8],
+           'direction', CASE WHEN (a + c) % 3 = 0 THEN 'inbound' ELSE 'outbound' END,
+           'occurred_at', to_char(now() - make_interval(days => (($3 - a) * 365 / $3 + c % 3)::int, hours => 1), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           'duration_minutes', CASE WHEN (a + c) % 8 IN (2, 4) THEN 45 END,
+           'participants', jsonb_build_array(md5('s' || c || '-' || (1 + a % 3))::uuid),
+           'response_received', CASE WHEN (a + c) % 8 IN (0, 1, 7) THEN a % 3 <> 0 END,
+           'response_time_hours', CASE WHEN (a + c) % 8 IN (0, 1, 7) AND a % 3 <> 0 THEN 6.0 END,
+           'subject', 'touch ' || a, 'logged_by', 'bench')),
+       '{"actor_id": "bench", "actor_role": "csm", "source": "outlook"}'
+  FROM generate_series(1, $2) c, generate_series(1, $3) a
+ WHERE cardinality($1::uuid[]) > 0;
+
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+SELECT 'Customer', md5('c' || c)::uuid::text, 4 + $3 + h, 'HealthScoreRecorded', '2',
+       jsonb_build_object('HealthScoreRecorded', jsonb_build_object(
+           'score', 20 + (c * 37 + h * 11) % 80, 'source', 'gainsight', 'reason', NULL,
+           'risk_factors', '[]'::jsonb,
+           'measured_at', to_char(now() - make_interval(days => (4 - h) * 90 + 1), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))),
+       '{"actor_id": "gainsight-sync", "actor_role": "admin", "source": "gainsight"}'
+  FROM generate_series(1, $2) c, generate_series(1, 4) h
+ WHERE cardinality($1::uuid[]) > 0;
+"#;
+
+/// What the projectors write, from the stored events.
+const PROJECT: &str = r#"
+INSERT INTO coverage_accounts (customer_id, name, tier, arr, csm_id, onboarded_on)
+SELECT aggregate_id::uuid, p->>'name', p->>'tier', (p->>'arr')::numeric, (p->>'csm_id')::uuid, (p->>'occurred_at')::timestamptz::date
+  FROM (SELECT aggregate_id, payload->'CustomerOnboarded' p FROM events WHERE event_type = 'CustomerOnboarded') e;
+INSERT INTO customer_profiles (customer_id, name, salesforce_id, tier, arr, industry, account_manager, csm_id, products_owned,
+                               contract_start, renewal_date, onboarded_at)
+SELECT aggregate_id::uuid, p->>'name', p->>'salesforce_id', p->>'tier', (p->>'arr')::numeric, p->>'industry', p->>'account_manager',
+       (p->>'csm_id')::uuid, '{}', (p->>'contract_start')::date, (p->>'renewal_date')::date, (p->>'occurred_at')::timestamptz
+  FROM (SELECT aggregate_id, payload->'CustomerOnboarded' p FROM events WHERE event_type = 'CustomerOnboarded') e;
+INSERT INTO customer_stakeholders (customer_id, stakeholder_id, name, role, level, email)
+SELECT aggregate_id::uuid, (p->>'stakeholder_id')::uuid, p->>'name', p->>'role', p->>'level', NULL
+  FROM (SELECT aggregate_id, payload->'StakeholderAdded' p FROM events WHERE event_type = 'StakeholderAdded') e;
+INSERT INTO coverage_contacts (customer_id, activity_id, kind, occurred_at, occurred_on, participants)
+SELECT aggregate_id::uuid, (p->>'activity_id')::uuid, p->>'kind', (p->>'occurred_at')::timestamptz,
+       ((p->>'occurred_at')::timestamptz AT TIME ZONE 'UTC')::date,
+       ARRAY(SELECT jsonb_array_elements_text(p->'participants')::uuid)
+  FROM (SELECT aggregate_id, payload->'ActivityLogged' p FROM events WHERE event_type = 'ActivityLogged') e;
+INSERT INTO customer_activities (customer_id, activity_id, kind, direction, occurred_at, occurred_on, duration_minutes, participants,
+                                 response_received, response_time_hours, subject, logged_by)
+SELECT customer_id, activity_id, kind, p->>'direction', occurred_at, occurred_on, (p->>'duration_minutes')::int, participants,
+       (p->>'response_received')::boolean, (p->>'response_time_hours')::float8, p->>'subject', p->>'logged_by'
+  FROM coverage_contacts c
+  JOIN (SELECT aggregate_id, payload->'ActivityLogged' p FROM events WHERE event_type = 'ActivityLogged') e
+    ON e.aggregate_id = c.customer_id::text AND (e.p->>'activity_id')::uuid = c.activity_id;
+INSERT INTO coverage_health_points (customer_id, sequence, measured_at, measured_on, score)
+SELECT aggregate_id::uuid, sequence, (p->>'measured_at')::timestamptz, ((p->>'measured_at')::timestamptz AT TIME ZONE 'UTC')::date,
+       (p->>'score')::float8
+  FROM (SELECT aggregate_id, sequence, payload->'HealthScoreRecorded' p FROM events WHERE event_type = 'HealthScoreRecorded') e;
+INSERT INTO health_points (customer_id, sequence, event_id, measured_at, measured_on, score, source, actor_id, actor_role, reason,
+                           risk_factors, recorded_at)
+SELECT aggregate_id::uuid, sequence, event_id, (p->>'measured_at')::timestamptz,
+       ((p->>'measured_at')::timestamptz AT TIME ZONE 'UTC')::date, (p->>'score')::float8, 'gainsight', 'gainsight-sync', 'admin',
+       NULL, '[]', recorded_at
+  FROM (SELECT aggregate_id, sequence, event_id, recorded_at, payload->'HealthScoreRecorded' p FROM events
+         WHERE event_type = 'HealthScoreRecorded') e;
+INSERT INTO timeline_entries (customer_id, sequence, event_id, kind, event_type, occurred_at, recorded_at, actor_id, summary, detail)
+SELECT aggregate_id::uuid, sequence, event_id,
+       CASE WHEN event_type = 'HealthScoreRecorded' THEN 'health' WHEN payload->'ActivityLogged'->>'kind' = 'note' THEN 'note'
+            WHEN event_type = 'CustomerOnboarded' THEN 'profile' ELSE 'activity' END,
+       event_type,
+       COALESCE(payload->'ActivityLogged'->>'occurred_at', payload->'HealthScoreRecorded'->>'measured_at',
+                payload->'CustomerOnboarded'->>'occurred_at')::timestamptz,
+       recorded_at, metadata->>'actor_id', event_type, payload->event_type
+  FROM events WHERE aggregate_type = 'Customer' AND event_type <> 'StakeholderAdded';
+INSERT INTO projector_checkpoints (projector, stream_type, stream_id, last_sequence)
+SELECT projector, 'Customer', aggregate_id, max(sequence)
+  FROM events, unnest(ARRAY['coverage', 'customers']) projector
+ WHERE aggregate_type = 'Customer' GROUP BY projector, aggregate_id;
+UPDATE relay_cursor SET tx_id = (SELECT max(tx_id) FROM events), global_position = (SELECT max(global_position) FROM events);
+"#;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+async fn measure(system: &TestSystem, runs: usize, query: &str, variables: impl Fn(usize) -> serde_json::Value) -> anyhow::Result<(Duration, Duration)> {
+    system.graphql(query, variables(0)).await;
+    let mut times = Vec::with_capacity(runs);
+    for run in 0..runs {
+        let started = Instant::now();
+        let answer = system.graphql_raw(query, variables(run)).await;
+        times.push(started.elapsed());
+        anyhow::ensure!(answer.get("errors").is_none(), "{answer}");
+    }
+    times.sort();
+    Ok((percentile(&times, 50.0), percentile(&times, 95.0)))
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut system = TestSystem::spawn_with(16, 3600.0).await?;
+    let result = run(&args, &mut system).await;
+    system.stop().await;
+    result
+}
+
+async fn run(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
+    let mut csms = Vec::new();
+    for n in 0..args.csms {
+        csms.push(system.register_csm(&format!("CSM {n:02}")).await);
+    }
+    system.caught_up().await;
+    system.kill_relay().await;
+    let activities = args.events_per_customer - 8;
+    let started = Instant::now();
+    let mut tx = system.pool.begin().await?;
+    // Every statement takes the CSMs ($1), the customers ($2) and the activities per customer ($3).
+    for statement in GENERATE.split(";\n").filter(|s| !s.trim().is_empty()) {
+        sqlx::query(statement).bind(&csms).bind(args.customers).bind(activities).execute(&mut *tx).await.context("generating events")?;
+    }
+    tx.commit().await?;
+    let generated = started.elapsed();
+    let started = Instant::now();
+    let mut tx = system.pool.begin().await?;
+    for statement in PROJECT.split(";\n").filter(|s| !s.trim().is_empty()) {
+        sqlx::query(statement).execute(&mut *tx).await.context("building read models")?;
+    }
+    tx.commit().await?;
+    sqlx::query("ANALYZE").execute(&system.pool).await?;
+    let projected = started.elapsed();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&system.pool).await?;
+    anyhow::ensure!(system.projected().await?, "read models must match the store");
+    println!("{events} events for {} customers: generated in {:.0} s, read models in {:.0} s", args.customers, generated.as_secs_f64(), projected.as_secs_f64());
+
+    let customers: Vec<Uuid> = sqlx::query_scalar("SELECT customer_id FROM customer_profiles ORDER BY customer_id").fetch_all(&system.pool).await?;
+    let reports = [
+        ("coverageReport", "{ coverageReport { summary { accounts underCovered } byTier { coveragePct } gaps { customerId } } }"),
+        ("engagementMetrics", "{ engagementMetrics { customers averageScore distribution { customers } outliers { customerId } } }"),
+        ("csmWorkload", "{ csmWorkload { csms { accounts utilizationPct } rebalancing { customerId } } }"),
+    ];
+    println!("| query | p50 | p95 | runs |");
+    println!("|---|---|---|---|");
+    for (name, query) in reports {
+        let (p50, p95) = measure(system, args.report_runs, query, |_| json!({})).await?;
+        println!("| {name} | {} | {} | {} |", ms(p50), ms(p95), args.report_runs);
+    }
+    let single = "query($id: UUID!) { customer(id: $id) { name tier arr csm { name } stakeholders { name } health { score }
+        timeline(first: 20) { edges { node { kind summary occurredAt } } } } }";
+    let (p50, p95) = measure(system, args.customer_runs, single, |run| json!({"id": customers[(run * 7919) % customers.len()]})).await?;
+    println!("| customer with nested timeline | {} | {} | {} |", ms(p50), ms(p95), args.customer_runs);
+    Ok(())
+}
