@@ -48,7 +48,7 @@ SELECT 'Customer', md5('c' || c)::uuid::text, 1, 'CustomerOnboarded', '1',
            'occurred_at', to_char(now() - interval '400 days', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))),
        '{"actor_id": "bench", "actor_role": "admin", "source": "import"}'
   FROM generate_series(1, $2) c
- WHERE $3::bigint > 0;
+ WHERE $3::int > 0;
 
 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
 SELECT 'Customer', md5('c' || c)::uuid::text, 1 + k, 'StakeholderAdded', '1',
@@ -58,7 +58,7 @@ SELECT 'Customer', md5('c' || c)::uuid::text, 1 + k, 'StakeholderAdded', '1',
            'occurred_at', to_char(now() - interval '399 days', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))),
        '{"actor_id": "bench", "actor_role": "admin", "source": "import"}'
   FROM generate_series(1, $2) c, generate_series(1, 3) k
- WHERE cardinality($1::uuid[]) > 0 AND $3::bigint > 0;
+ WHERE cardinality($1::uuid[]) > 0 AND $3::int > 0;
 
 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
 SELECT 'Customer', md5('c' || c)::uuid::text, 4 + a, 'ActivityLogged', '1',
@@ -182,7 +182,7 @@ async fn run(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
     let mut tx = system.pool.begin().await?;
     // Every statement takes the CSMs ($1), the customers ($2) and the activities per customer ($3).
     for statement in GENERATE.split(";\n").filter(|s| !s.trim().is_empty()) {
-        sqlx::query(statement).bind(&csms).bind(args.customers).bind(activities).execute(&mut *tx).await.context("generating events")?;
+        sqlx::query(statement).bind(&csms).bind(args.customers as i32).bind(activities as i32).execute(&mut *tx).await.context("generating events")?;
     }
     tx.commit().await?;
     let generated = started.elapsed();
