@@ -22,12 +22,13 @@ pub async fn backfill_if_new(pool: &PgPool, projector: &dyn Projector) -> anyhow
     let mut position = 0_i64;
     let mut read = 0_u64;
     loop {
-        let batch: Vec<StoredEvent> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2"))
-                .bind(position)
-                .bind(BATCH)
-                .fetch_all(pool)
-                .await?;
+        let batch: Vec<StoredEvent> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2"
+        ))
+        .bind(position)
+        .bind(BATCH)
+        .fetch_all(pool)
+        .await?;
         let Some(last) = batch.last() else { break };
         position = last.global_position;
         for row in batch {
@@ -36,7 +37,11 @@ pub async fn backfill_if_new(pool: &PgPool, projector: &dyn Projector) -> anyhow
         }
     }
     if read > 0 {
-        tracing::info!(projector = projector.name(), events = read, "backfilled a new projector from the store");
+        tracing::info!(
+            projector = projector.name(),
+            events = read,
+            "backfilled a new projector from the store"
+        );
     }
     Ok(read)
 }

@@ -144,7 +144,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-async fn measure(system: &TestSystem, runs: usize, query: &str, variables: impl Fn(usize) -> serde_json::Value) -> anyhow::Result<(Duration, Duration)> {
+async fn measure(
+    system: &TestSystem,
+    runs: usize,
+    query: &str,
+    variables: impl Fn(usize) -> serde_json::Value,
+) -> anyhow::Result<(Duration, Duration)> {
     system.graphql(query, variables(0)).await;
     let mut times = Vec::with_capacity(runs);
     for run in 0..runs {
@@ -182,27 +187,54 @@ async fn run(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
     let mut tx = system.pool.begin().await?;
     // Every statement takes the CSMs ($1), the customers ($2) and the activities per customer ($3).
     for statement in GENERATE.split(";\n").filter(|s| !s.trim().is_empty()) {
-        sqlx::query(statement).bind(&csms).bind(args.customers as i32).bind(activities as i32).execute(&mut *tx).await.context("generating events")?;
+        sqlx::query(statement)
+            .bind(&csms)
+            .bind(args.customers as i32)
+            .bind(activities as i32)
+            .execute(&mut *tx)
+            .await
+            .context("generating events")?;
     }
     tx.commit().await?;
     let generated = started.elapsed();
     let started = Instant::now();
     let mut tx = system.pool.begin().await?;
     for statement in PROJECT.split(";\n").filter(|s| !s.trim().is_empty()) {
-        sqlx::query(statement).execute(&mut *tx).await.context("building read models")?;
+        sqlx::query(statement)
+            .execute(&mut *tx)
+            .await
+            .context("building read models")?;
     }
     tx.commit().await?;
     sqlx::query("ANALYZE").execute(&system.pool).await?;
     let projected = started.elapsed();
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&system.pool).await?;
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&system.pool)
+        .await?;
     anyhow::ensure!(system.projected().await?, "read models must match the store");
-    println!("{events} events for {} customers: generated in {:.0} s, read models in {:.0} s", args.customers, generated.as_secs_f64(), projected.as_secs_f64());
+    println!(
+        "{events} events for {} customers: generated in {:.0} s, read models in {:.0} s",
+        args.customers,
+        generated.as_secs_f64(),
+        projected.as_secs_f64()
+    );
 
-    let customers: Vec<Uuid> = sqlx::query_scalar("SELECT customer_id FROM customer_profiles ORDER BY customer_id").fetch_all(&system.pool).await?;
+    let customers: Vec<Uuid> = sqlx::query_scalar("SELECT customer_id FROM customer_profiles ORDER BY customer_id")
+        .fetch_all(&system.pool)
+        .await?;
     let reports = [
-        ("coverageReport", "{ coverageReport { summary { accounts underCovered } byTier { coveragePct } gaps { customerId } } }"),
-        ("engagementMetrics", "{ engagementMetrics { customers averageScore distribution { customers } outliers { customerId } } }"),
-        ("csmWorkload", "{ csmWorkload { csms { accounts utilizationPct } rebalancing { customerId } } }"),
+        (
+            "coverageReport",
+            "{ coverageReport { summary { accounts underCovered } byTier { coveragePct } gaps { customerId } } }",
+        ),
+        (
+            "engagementMetrics",
+            "{ engagementMetrics { customers averageScore distribution { customers } outliers { customerId } } }",
+        ),
+        (
+            "csmWorkload",
+            "{ csmWorkload { csms { accounts utilizationPct } rebalancing { customerId } } }",
+        ),
     ];
     println!("| query | p50 | p95 | runs |");
     println!("|---|---|---|---|");
@@ -210,9 +242,21 @@ async fn run(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
         let (p50, p95) = measure(system, args.report_runs, query, |_| json!({})).await?;
         println!("| {name} | {} | {} | {} |", ms(p50), ms(p95), args.report_runs);
     }
-    let single = "query($id: UUID!) { customer(id: $id) { name tier arr csm { name } stakeholders { name } health { score }
+    let single =
+        "query($id: UUID!) { customer(id: $id) { name tier arr csm { name } stakeholders { name } health { score }
         timeline(first: 20) { edges { node { kind summary occurredAt } } } } }";
-    let (p50, p95) = measure(system, args.customer_runs, single, |run| json!({"id": customers[(run * 7919) % customers.len()]})).await?;
-    println!("| customer with nested timeline | {} | {} | {} |", ms(p50), ms(p95), args.customer_runs);
+    let (p50, p95) = measure(
+        system,
+        args.customer_runs,
+        single,
+        |run| json!({"id": customers[(run * 7919) % customers.len()]}),
+    )
+    .await?;
+    println!(
+        "| customer with nested timeline | {} | {} | {} |",
+        ms(p50),
+        ms(p95),
+        args.customer_runs
+    );
     Ok(())
 }
