@@ -40,6 +40,19 @@ fn decode(cursor: Option<String>) -> async_graphql::Result<Option<(String, Uuid)
         .transpose()
 }
 
+/// Binds the keyset tail every page query ends with: the cursor's key and id, then the limit
+/// (one more than the page, to know whether another page follows).
+fn page_of<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    after: &Option<(String, Uuid)>,
+    first: usize,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(after.as_ref().map(|(key, _)| key.clone()))
+        .bind(after.as_ref().map(|(_, id)| *id))
+        .bind(first as i64 + 1)
+}
+
 fn connection<T>(
     rows: Vec<(String, Uuid, T)>,
     first: usize,
@@ -110,7 +123,8 @@ pub async fn tasks(
     let after = decode(after)?;
     let today = Utc::now().date_naive();
     let state = filter.state.unwrap_or(TaskState::Open);
-    let rows: Vec<Task> = sqlx::query_as(
+    let rows: Vec<Task> = page_of(
+        sqlx::query_as(
         "SELECT task_id, customer_id, title, description, kind, priority, assignee_id, due_date, status, parent_task_id,
                 depends_on, outcome, created_at, closed_at
            FROM tasks
@@ -135,9 +149,10 @@ pub async fn tasks(
     .bind(today)
     .bind(filter.due_within_days)
     .bind(visible.map(<[Uuid]>::to_vec))
-    .bind(after.as_ref().map(|(key, _)| key.clone()))
-    .bind(after.as_ref().map(|(_, id)| *id))
-    .bind(first as i64 + 1)
+,
+        &after,
+        first,
+    )
     .fetch_all(pool)
     .await
     .map_err(unavailable)?;
@@ -185,7 +200,8 @@ pub async fn partner_reports(
 ) -> async_graphql::Result<Connection<String, PartnerReport, EmptyFields, EmptyFields>> {
     let first = first.clamp(1, crate::timeline::MAX_PAGE);
     let after = decode(after)?;
-    let rows: Vec<PartnerReport> = sqlx::query_as(
+    let rows: Vec<PartnerReport> = page_of(
+        sqlx::query_as(
         "SELECT report_id, customer_id, partner_id, period_start, period_end, overall_status, summary, accomplishments,
                 planned_activities, risks_and_issues, attachments, status, updated_at, submitted_at
            FROM partner_reports
@@ -206,9 +222,10 @@ pub async fn partner_reports(
     .bind(visible.map(<[Uuid]>::to_vec))
     .bind(drafts_of.is_some())
     .bind(drafts_of.flatten())
-    .bind(after.as_ref().map(|(key, _)| key.clone()))
-    .bind(after.as_ref().map(|(_, id)| *id))
-    .bind(first as i64 + 1)
+,
+        &after,
+        first,
+    )
     .fetch_all(pool)
     .await
     .map_err(unavailable)?;
@@ -242,7 +259,8 @@ pub async fn renewals(
 ) -> async_graphql::Result<Connection<String, Renewal, EmptyFields, EmptyFields>> {
     let first = first.clamp(1, crate::timeline::MAX_PAGE);
     let after = decode(after)?;
-    let rows: Vec<(Uuid, String, Uuid, Decimal, NaiveDate, Option<f64>)> = sqlx::query_as(
+    let rows: Vec<(Uuid, String, Uuid, Decimal, NaiveDate, Option<f64>)> = page_of(
+        sqlx::query_as(
         "SELECT p.customer_id, p.name, p.csm_id, p.arr, p.renewal_date,
                 (SELECT score FROM health_points h WHERE h.customer_id = p.customer_id ORDER BY measured_at DESC, sequence DESC LIMIT 1)
            FROM customer_profiles p
@@ -254,9 +272,10 @@ pub async fn renewals(
     .bind(from)
     .bind(to)
     .bind(visible.map(<[Uuid]>::to_vec))
-    .bind(after.as_ref().map(|(key, _)| key.clone()))
-    .bind(after.as_ref().map(|(_, id)| *id))
-    .bind(first as i64 + 1)
+,
+        &after,
+        first,
+    )
     .fetch_all(pool)
     .await
     .map_err(unavailable)?;
