@@ -389,3 +389,73 @@ async fn every_projector_applies_each_event_once_however_often_it_is_delivered()
     );
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_projector_without_checkpoints_backfills_itself_from_the_store() {
+    let system = TestSystem::spawn().await.unwrap();
+    let id = customer(&system, "Pied Piper").await;
+    let person = system.add_stakeholder(id, "Richard", "champion").await;
+    email(&system, id, today() - Days::new(2), Some(true), "compression").await;
+    system
+        .post_ok(
+            &format!("/api/v1/customers/{id}/activities"),
+            &json!({"kind": "meeting", "direction": "outbound",
+            "occurred_at": noon(today() - Days::new(1)), "duration_minutes": 30, "participants": [person]}),
+        )
+        .await;
+    system.record_health(id, 71.0, today()).await;
+    system.caught_up().await;
+    let tables = [
+        "customer_profiles",
+        "customer_stakeholders",
+        "customer_activities",
+        "health_points",
+        "timeline_entries",
+        "csm_directory",
+    ];
+    let digest = || async {
+        let mut digests = Vec::new();
+        for table in tables {
+            let digest: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {table} t"
+            ))
+            .fetch_one(&system.pool)
+            .await
+            .unwrap();
+            digests.push(digest);
+        }
+        digests
+    };
+    let before = digest().await;
+
+    // As if the projector had just been added: no rows, no checkpoints.
+    for table in tables {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&system.pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("DELETE FROM projector_checkpoints WHERE projector = 'customers'")
+        .execute(&system.pool)
+        .await
+        .unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    let projector = projection_service::customers::CustomersProjector;
+    let read = projection_service::backfill::backfill_if_new(&system.pool, &projector)
+        .await
+        .unwrap();
+    assert_eq!(read as i64, events);
+    assert_eq!(digest().await, before, "the backfilled read model equals the live one");
+    assert_eq!(
+        projection_service::backfill::backfill_if_new(&system.pool, &projector)
+            .await
+            .unwrap(),
+        0,
+        "only once"
+    );
+    assert!(system.projected().await.unwrap());
+    system.stop().await;
+}
