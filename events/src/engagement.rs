@@ -1,7 +1,7 @@
 //! Engagement (PRD-157, DOMAIN.md section 5) as pure functions over a period's activities.
 
 use chrono::{Datelike, Days, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::customer::{ActivityKind, Direction};
 
@@ -92,7 +92,7 @@ pub struct Activity {
     pub executive_present: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EngagementMetrics {
     pub emails_sent: u32,
     pub emails_received: u32,

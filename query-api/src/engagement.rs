@@ -7,13 +7,15 @@ use async_graphql::{Enum, SimpleObject};
 use chrono::NaiveDate;
 use events::coverage::round1;
 
-use events::engagement::{self as formulas, Activity, Category, Period, Trend, Weights};
+use events::engagement::{self as formulas, Activity, Category, EngagementMetrics, Period, Trend, Weights};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::coverage::money;
 use crate::scalars::{Date, Tier};
-pub use events::service::read_models::{engagement_facts as facts, last_contacts, EngagementFacts};
+pub use events::service::read_models::{
+    engagement_facts as facts, engagement_summaries, last_contacts, EngagementFacts, EngagementSummary, Window,
+};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngagementCategory {
@@ -110,22 +112,20 @@ fn last_contact(activities: &[Activity], cut: NaiveDate, earlier: Option<NaiveDa
         .or(earlier.filter(|day| *day <= cut))
 }
 
-/// The unrounded score of one customer for one period.
-pub fn period_score(
+/// The metrics of one customer for one period as of `as_of`.
+fn period_metrics(
     facts: &EngagementFacts,
     period: &Period,
     as_of: NaiveDate,
     earlier_contact: Option<NaiveDate>,
-    weights: &Weights,
-) -> f64 {
+) -> EngagementMetrics {
     let cut = period.cut(as_of);
-    let metrics = formulas::metrics(
+    formulas::metrics(
         &facts.activities,
         period.start,
         cut,
         last_contact(&facts.activities, cut, earlier_contact),
-    );
-    formulas::score(&formulas::components(&metrics), weights)
+    )
 }
 
 /// One customer's engagement for `period` as of `as_of`, with the trend against the previous period.
@@ -137,24 +137,60 @@ pub fn customer_engagement(
     contact_before_previous: Option<NaiveDate>,
     weights: &Weights,
 ) -> CustomerEngagement {
-    let cut = period.cut(as_of);
-    let metrics = formulas::metrics(
-        &facts.activities,
-        period.start,
-        cut,
-        last_contact(&facts.activities, cut, contact_before),
-    );
-    let components = formulas::components(&metrics);
-    let score = formulas::score(&components, weights);
-    let previous = period.previous();
-    let previous_score = period_score(facts, &previous, as_of, contact_before_previous, weights);
-    let change = score - previous_score;
-    CustomerEngagement {
+    let customer = EngagementSummary {
         customer_id: facts.customer_id,
         name: facts.name.clone(),
-        tier: facts.tier.into(),
+        tier: facts.tier,
         csm_id: facts.csm_id,
-        arr: money(facts.arr),
+        arr: facts.arr,
+        metrics: vec![
+            period_metrics(facts, period, as_of, contact_before),
+            period_metrics(facts, &period.previous(), as_of, contact_before_previous),
+        ],
+    };
+    engagement_of(&customer, period, as_of, weights)
+}
+
+/// The windows a period's engagement is computed from: the period and the one before it.
+pub fn windows(period: &Period, as_of: NaiveDate) -> [Window; 2] {
+    let previous = period.previous();
+    [
+        Window {
+            start: period.start,
+            cut: period.cut(as_of),
+        },
+        Window {
+            start: previous.start,
+            cut: previous.cut(as_of),
+        },
+    ]
+}
+
+/// One customer's engagement from its metrics for `period` and the previous period (in the order
+/// of [`windows`]).
+pub fn engagement_of(
+    customer: &EngagementSummary,
+    period: &Period,
+    as_of: NaiveDate,
+    weights: &Weights,
+) -> CustomerEngagement {
+    let cut = period.cut(as_of);
+    let previous = period.previous();
+    let empty = formulas::metrics(&[], period.start, cut, None);
+    let metrics = customer.metrics.first().unwrap_or(&empty);
+    let components = formulas::components(metrics);
+    let score = formulas::score(&components, weights);
+    let previous_score = customer
+        .metrics
+        .get(1)
+        .map_or(0.0, |metrics| formulas::score(&formulas::components(metrics), weights));
+    let change = score - previous_score;
+    CustomerEngagement {
+        customer_id: customer.customer_id,
+        name: customer.name.clone(),
+        tier: customer.tier.into(),
+        csm_id: customer.csm_id,
+        arr: money(customer.arr),
         period: period.label(),
         period_start: Date(period.start),
         period_cut: Date(cut),
@@ -226,6 +262,9 @@ pub struct EngagementOutlier {
 
 #[derive(SimpleObject, Debug, Clone)]
 pub struct EngagementPortfolio {
+    /// The rules the scores were computed under: the Rules stream's sequence (`0`: DOMAIN.md's
+    /// defaults) or `what-if:<digest>` for rules passed with the query.
+    pub rules_version: String,
     pub period: String,
     pub as_of: Date,
     pub customers: usize,
@@ -245,6 +284,7 @@ pub fn portfolio(
     all: Vec<CustomerEngagement>,
     min: Option<f64>,
     max: Option<f64>,
+    rules_version: String,
 ) -> EngagementPortfolio {
     let items: Vec<CustomerEngagement> = all
         .into_iter()
@@ -299,6 +339,7 @@ pub fn portfolio(
         }
     }
     EngagementPortfolio {
+        rules_version,
         period: period.label(),
         as_of: Date(as_of),
         customers: items.len(),

@@ -459,3 +459,44 @@ async fn a_projector_without_checkpoints_backfills_itself_from_the_store() {
     assert!(system.projected().await.unwrap());
     system.stop().await;
 }
+
+#[tokio::test]
+async fn portfolio_reports_follow_each_new_event_through_their_memo() {
+    let system = TestSystem::spawn().await.unwrap();
+    let id = customer(&system, "Hooli").await;
+    system.caught_up().await;
+    let report = "{ engagementMetrics { items { customerId emailsSent } }
+                    coverageReport { accounts { customerId touches30d } } }";
+    let figures = |answer: &Value| {
+        (
+            answer["engagementMetrics"]["items"][0]["emailsSent"].clone(),
+            answer["coverageReport"]["accounts"][0]["touches30d"].clone(),
+        )
+    };
+    let first = system.graphql(report, json!({})).await;
+    assert_eq!(first["engagementMetrics"]["items"][0]["customerId"], json!(id));
+    assert_eq!(figures(&first), (json!(0), json!(0)));
+    let memo_rows: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM coverage_facts_memo) + (SELECT count(*) FROM engagement_metrics_memo)",
+    )
+    .fetch_one(&system.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        memo_rows, 3,
+        "one coverage row, two engagement windows (this period and the previous)"
+    );
+    assert_eq!(figures(&system.graphql(report, json!({})).await), (json!(0), json!(0)));
+
+    email(&system, id, today(), Some(true), "Kick-off").await;
+    system.caught_up().await;
+    assert_eq!(
+        figures(&system.graphql(report, json!({})).await),
+        (json!(1), json!(1)),
+        "the memo rows are stale once the customer's stream moves"
+    );
+    email(&system, id, today(), None, "Agenda").await;
+    system.caught_up().await;
+    assert_eq!(figures(&system.graphql(report, json!({})).await), (json!(2), json!(2)));
+    system.stop().await;
+}

@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use crate::coverage::{window_start, CoverageInputs, MEETING_WINDOW_DAYS, TOUCH_WINDOW_DAYS};
 use crate::customer::{ActivityKind, Direction, Tier};
-use crate::engagement::Activity;
+use crate::engagement::{self, Activity, EngagementMetrics};
+use sqlx::types::Json;
+use sqlx::Row as _;
 
 /// One account and what the read model knows of it as of a day.
 #[derive(Debug, Clone)]
@@ -34,10 +36,18 @@ struct Row {
     csm_id: Uuid,
     csm_name: Option<String>,
     onboarded_on: NaiveDate,
+    stale: bool,
+    #[sqlx(flatten)]
+    window: WindowRow,
+}
+
+/// The window facts of one account as of a day, as the memo holds them.
+#[derive(sqlx::FromRow, Default)]
+struct WindowRow {
     last_contact: Option<NaiveDate>,
-    touches: i64,
-    meetings: i64,
-    stakeholders: i64,
+    touches: Option<i32>,
+    meetings: Option<i32>,
+    stakeholders: Option<i32>,
     health: Option<f64>,
 }
 
@@ -48,47 +58,59 @@ pub struct Scope {
     pub tier: Option<Tier>,
 }
 
+/// The version a memo row is valid for: the projector's checkpoint of the customer's stream.
+fn checkpoint_join(projector: &str, customer: &str) -> String {
+    format!(
+        "LEFT JOIN projector_checkpoints cp ON cp.projector = '{projector}' AND cp.stream_type = 'Customer'
+                                            AND cp.stream_id = {customer}::text"
+    )
+}
+
+/// PostgreSQL's codes for a deadlock and a serialization failure: two reports filling the same
+/// memo rows at once. Retried.
+fn is_contention(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+}
+
 /// Accounts onboarded on or before `as_of`, with their windows ending on `as_of`.
+///
+/// The windows come from `coverage_facts_memo`; the accounts whose memo row is missing or older
+/// than the coverage projector's checkpoint of their stream are computed from the contacts and
+/// health points first (in one statement, so the version stored is the one the facts were read
+/// at) and stored for the next report.
 pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Result<Vec<AccountFacts>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
+    let mut rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT a.customer_id, a.name, a.tier, a.arr, a.csm_id, c.name AS csm_name, a.onboarded_on,
-                last.day AS last_contact,
-                COALESCE(w.touches, 0) AS touches, COALESCE(w.meetings, 0) AS meetings,
-                COALESCE(s.stakeholders, 0) AS stakeholders, h.score AS health
+                m.version IS DISTINCT FROM COALESCE(cp.last_sequence, 0) AS stale,
+                m.last_contact, m.touches, m.meetings, m.stakeholders, m.health
            FROM coverage_accounts a
            LEFT JOIN coverage_csms c ON c.csm_id = a.csm_id
-           LEFT JOIN LATERAL (
-                SELECT max(occurred_on) AS day FROM coverage_contacts
-                 WHERE customer_id = a.customer_id AND occurred_on <= $1 AND kind <> 'note') last ON true
-           LEFT JOIN LATERAL (
-                SELECT count(*) FILTER (WHERE occurred_on >= $2) AS touches,
-                       count(*) FILTER (WHERE kind IN ('meeting', 'qbr')) AS meetings
-                  FROM coverage_contacts
-                 WHERE customer_id = a.customer_id AND occurred_on BETWEEN $3 AND $1 AND kind <> 'note') w ON true
-           LEFT JOIN LATERAL (
-                SELECT count(DISTINCT participant) AS stakeholders
-                  FROM coverage_contacts, unnest(participants) AS participant
-                 WHERE customer_id = a.customer_id AND occurred_on BETWEEN $3 AND $1 AND kind <> 'note') s ON true
-           LEFT JOIN LATERAL (
-                SELECT score FROM coverage_health_points
-                 WHERE customer_id = a.customer_id AND measured_on <= $1
-                 ORDER BY measured_at DESC, sequence DESC LIMIT 1) h ON true
+           {}
+           LEFT JOIN coverage_facts_memo m ON m.as_of = $1 AND m.customer_id = a.customer_id
           WHERE a.onboarded_on <= $1
-            AND ($4::uuid IS NULL OR a.customer_id = $4)
-            AND ($5::text IS NULL OR a.tier = $5)
+            AND ($2::uuid IS NULL OR a.customer_id = $2)
+            AND ($3::text IS NULL OR a.tier = $3)
           ORDER BY a.name, a.customer_id",
-    )
+        checkpoint_join("coverage", "a.customer_id")
+    ))
     .bind(as_of)
-    .bind(window_start(as_of, TOUCH_WINDOW_DAYS))
-    .bind(window_start(as_of, MEETING_WINDOW_DAYS))
     .bind(scope.customer_id)
     .bind(scope.tier.map(Tier::as_str))
     .fetch_all(pool)
     .await?;
+    let mut stale: Vec<Uuid> = rows.iter().filter(|row| row.stale).map(|row| row.customer_id).collect();
+    if !stale.is_empty() {
+        stale.sort_unstable();
+        let mut fresh = fill_coverage_memo(pool, as_of, &stale).await?;
+        for row in rows.iter_mut().filter(|row| row.stale) {
+            row.window = fresh.remove(&row.customer_id).unwrap_or_default();
+        }
+    }
     Ok(rows
         .into_iter()
         .filter_map(|row| {
             let tier = Tier::parse(&row.tier)?;
+            let count = |value: Option<i32>| value.unwrap_or(0).max(0) as u32;
             Some(AccountFacts {
                 customer_id: row.customer_id,
                 name: row.name,
@@ -99,15 +121,83 @@ pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Re
                 inputs: CoverageInputs {
                     as_of,
                     onboarded_on: row.onboarded_on,
-                    last_contact_date: row.last_contact,
-                    touches_30d: row.touches as u32,
-                    meetings_90d: row.meetings as u32,
-                    stakeholders_engaged: row.stakeholders as u32,
-                    health_score: row.health,
+                    last_contact_date: row.window.last_contact,
+                    touches_30d: count(row.window.touches),
+                    meetings_90d: count(row.window.meetings),
+                    stakeholders_engaged: count(row.window.stakeholders),
+                    health_score: row.window.health,
                 },
             })
         })
         .collect())
+}
+
+/// Computes and stores the window facts of `customers` (sorted, so that concurrent fills take
+/// their row locks in the same order) as of `as_of`.
+async fn fill_coverage_memo(
+    pool: &PgPool,
+    as_of: NaiveDate,
+    customers: &[Uuid],
+) -> Result<HashMap<Uuid, WindowRow>, sqlx::Error> {
+    let statement = format!(
+        "INSERT INTO coverage_facts_memo (as_of, customer_id, version, last_contact, touches, meetings, stakeholders, health)
+         SELECT $1, a.customer_id, COALESCE(cp.last_sequence, 0), last.day,
+                COALESCE(w.touches, 0), COALESCE(w.meetings, 0), COALESCE(s.stakeholders, 0), h.score
+           FROM unnest($4::uuid[]) AS a(customer_id)
+           {}
+           LEFT JOIN LATERAL (
+                SELECT max(occurred_on) AS day FROM coverage_contacts
+                 WHERE customer_id = a.customer_id AND occurred_on <= $1 AND kind <> 'note') last ON true
+           LEFT JOIN LATERAL (
+                SELECT count(*) FILTER (WHERE occurred_on >= $2)::int AS touches,
+                       count(*) FILTER (WHERE kind IN ('meeting', 'qbr'))::int AS meetings
+                  FROM coverage_contacts
+                 WHERE customer_id = a.customer_id AND occurred_on BETWEEN $3 AND $1 AND kind <> 'note') w ON true
+           LEFT JOIN LATERAL (
+                SELECT count(DISTINCT participant)::int AS stakeholders
+                  FROM coverage_contacts, unnest(participants) AS participant
+                 WHERE customer_id = a.customer_id AND occurred_on BETWEEN $3 AND $1 AND kind <> 'note') s ON true
+           LEFT JOIN LATERAL (
+                SELECT score FROM coverage_health_points
+                 WHERE customer_id = a.customer_id AND measured_on <= $1
+                 ORDER BY measured_at DESC, sequence DESC LIMIT 1) h ON true
+          ORDER BY a.customer_id
+         ON CONFLICT (as_of, customer_id) DO UPDATE
+            SET version = EXCLUDED.version, last_contact = EXCLUDED.last_contact, touches = EXCLUDED.touches,
+                meetings = EXCLUDED.meetings, stakeholders = EXCLUDED.stakeholders, health = EXCLUDED.health,
+                computed_at = now()
+         RETURNING customer_id, last_contact, touches, meetings, stakeholders, health",
+        checkpoint_join("coverage", "a.customer_id")
+    );
+    let mut attempt = 0;
+    loop {
+        let result: Result<Vec<(Uuid, Option<NaiveDate>, i32, i32, i32, Option<f64>)>, _> = sqlx::query_as(&statement)
+            .bind(as_of)
+            .bind(window_start(as_of, TOUCH_WINDOW_DAYS))
+            .bind(window_start(as_of, MEETING_WINDOW_DAYS))
+            .bind(customers)
+            .fetch_all(pool)
+            .await;
+        match result {
+            Ok(rows) => {
+                return Ok(rows
+                    .into_iter()
+                    .map(|(customer_id, last_contact, touches, meetings, stakeholders, health)| {
+                        let window = WindowRow {
+                            last_contact,
+                            touches: Some(touches),
+                            meetings: Some(meetings),
+                            stakeholders: Some(stakeholders),
+                            health,
+                        };
+                        (customer_id, window)
+                    })
+                    .collect())
+            }
+            Err(error) if is_contention(&error) && attempt < 5 => attempt += 1,
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// Every registered CSM: (id, name).
@@ -175,6 +265,30 @@ pub async fn engagement_facts(
     .bind(to)
     .fetch_all(pool)
     .await?;
+    let customers: Option<Vec<Uuid>> = customer.map(|customer| vec![customer]);
+    let mut by_customer = activities_of(pool, customers.as_deref(), from, to).await?;
+    Ok(profiles
+        .into_iter()
+        .filter_map(|profile| {
+            Some(EngagementFacts {
+                customer_id: profile.customer_id,
+                name: profile.name,
+                tier: Tier::parse(&profile.tier)?,
+                csm_id: profile.csm_id,
+                arr: profile.arr,
+                activities: by_customer.remove(&profile.customer_id).unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// The non-retracted activities from `from` to `to` of `customers` (all when `None`), by customer.
+async fn activities_of<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    customers: Option<&[Uuid]>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<HashMap<Uuid, Vec<Activity>>, sqlx::Error> {
     let rows: Vec<ActivityRow> = sqlx::query_as(
         "SELECT a.customer_id, a.kind, a.direction, a.occurred_on, a.duration_minutes, a.participants,
                 a.response_received, a.response_time_hours,
@@ -182,12 +296,13 @@ pub async fn engagement_facts(
                          WHERE s.customer_id = a.customer_id AND s.level = 'executive'
                            AND s.stakeholder_id = ANY (a.participants)) AS executive_present
            FROM customer_activities a
-          WHERE NOT a.retracted AND a.occurred_on BETWEEN $2 AND $3 AND ($1::uuid IS NULL OR a.customer_id = $1)",
+          WHERE NOT a.retracted AND a.occurred_on BETWEEN $2 AND $3
+            AND ($1::uuid[] IS NULL OR a.customer_id = ANY ($1))",
     )
-    .bind(customer)
+    .bind(customers)
     .bind(from)
     .bind(to)
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await?;
     let mut by_customer: HashMap<Uuid, Vec<Activity>> = HashMap::new();
     for row in rows {
@@ -207,19 +322,7 @@ pub async fn engagement_facts(
             executive_present: row.executive_present,
         });
     }
-    Ok(profiles
-        .into_iter()
-        .filter_map(|profile| {
-            Some(EngagementFacts {
-                customer_id: profile.customer_id,
-                name: profile.name,
-                tier: Tier::parse(&profile.tier)?,
-                csm_id: profile.csm_id,
-                arr: profile.arr,
-                activities: by_customer.remove(&profile.customer_id).unwrap_or_default(),
-            })
-        })
-        .collect())
+    Ok(by_customer)
 }
 
 /// The latest contact on or before `cut` of each customer (contacts before the loaded window too).
@@ -238,4 +341,283 @@ pub async fn last_contacts(
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().collect())
+}
+
+/// A span of days engagement is measured over: a period's first day to its cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: NaiveDate,
+    pub cut: NaiveDate,
+}
+
+/// One customer with its engagement metrics for each window asked, in the order asked.
+#[derive(Debug, Clone)]
+pub struct EngagementSummary {
+    pub customer_id: Uuid,
+    pub name: String,
+    pub tier: Tier,
+    pub csm_id: Uuid,
+    pub arr: Decimal,
+    pub metrics: Vec<EngagementMetrics>,
+}
+
+/// The engagement metrics of every customer in scope onboarded by the last window's cut, for
+/// each window.
+///
+/// The metrics come from `engagement_metrics_memo`; customers whose row is missing or older than
+/// the customers projector's checkpoint of their stream are computed from their activities first,
+/// in one repeatable-read transaction (so the version stored is the one the activities were read
+/// at), and stored for the next report.
+pub async fn engagement_summaries(
+    pool: &PgPool,
+    csm: Option<Uuid>,
+    tier: Option<Tier>,
+    windows: &[Window],
+) -> Result<Vec<EngagementSummary>, sqlx::Error> {
+    let onboarded_by = windows.iter().map(|window| window.cut).max().unwrap_or(NaiveDate::MAX);
+    let mut columns = String::new();
+    let mut joins = String::new();
+    for (index, _) in windows.iter().enumerate() {
+        let (start, cut) = (4 + 2 * index, 5 + 2 * index);
+        columns.push_str(&format!(
+            ", m{index}.version AS version_{index}, m{index}.metrics AS metrics_{index}"
+        ));
+        joins.push_str(&format!(
+            " LEFT JOIN engagement_metrics_memo m{index}
+                ON m{index}.period_start = ${start} AND m{index}.cut = ${cut} AND m{index}.customer_id = p.customer_id"
+        ));
+    }
+    let statement = format!(
+        "SELECT p.customer_id, p.name, p.tier, p.csm_id, p.arr, COALESCE(cp.last_sequence, 0) AS version {columns}
+           FROM customer_profiles p
+           {}
+           {joins}
+          WHERE ($1::uuid IS NULL OR p.csm_id = $1) AND ($2::text IS NULL OR p.tier = $2)
+            AND p.onboarded_at::date <= $3
+          ORDER BY p.name, p.customer_id",
+        checkpoint_join("customers", "p.customer_id")
+    );
+    let mut query = sqlx::query(&statement)
+        .bind(csm)
+        .bind(tier.map(Tier::as_str))
+        .bind(onboarded_by);
+    for window in windows {
+        query = query.bind(window.start).bind(window.cut);
+    }
+    let rows = query.fetch_all(pool).await?;
+    let mut summaries = Vec::with_capacity(rows.len());
+    let mut stale = Vec::new();
+    for row in rows {
+        let Some(tier) = Tier::parse(row.try_get("tier")?) else {
+            continue;
+        };
+        let version: i64 = row.try_get("version")?;
+        let mut metrics = Vec::with_capacity(windows.len());
+        for index in 0..windows.len() {
+            let stored: Option<i64> = row.try_get(format!("version_{index}").as_str())?;
+            let memo: Option<Json<EngagementMetrics>> = row.try_get(format!("metrics_{index}").as_str())?;
+            match memo.filter(|_| stored == Some(version)) {
+                Some(Json(memo)) => metrics.push(memo),
+                None => break,
+            }
+        }
+        let customer_id: Uuid = row.try_get("customer_id")?;
+        if metrics.len() < windows.len() {
+            stale.push(customer_id);
+        }
+        summaries.push(EngagementSummary {
+            customer_id,
+            name: row.try_get("name")?,
+            tier,
+            csm_id: row.try_get("csm_id")?,
+            arr: row.try_get("arr")?,
+            metrics,
+        });
+    }
+    if !stale.is_empty() {
+        stale.sort_unstable();
+        let mut fresh = fill_engagement_memo(pool, &stale, windows).await?;
+        for summary in summaries
+            .iter_mut()
+            .filter(|summary| summary.metrics.len() < windows.len())
+        {
+            summary.metrics = fresh.remove(&summary.customer_id).unwrap_or_default();
+        }
+    }
+    Ok(summaries)
+}
+
+/// Computes and stores the metrics of `customers` (sorted) for each window.
+async fn fill_engagement_memo(
+    pool: &PgPool,
+    customers: &[Uuid],
+    windows: &[Window],
+) -> Result<HashMap<Uuid, Vec<EngagementMetrics>>, sqlx::Error> {
+    let mut attempt = 0;
+    loop {
+        match try_fill_engagement_memo(pool, customers, windows).await {
+            Err(error) if is_contention(&error) && attempt < 5 => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
+async fn try_fill_engagement_memo(
+    pool: &PgPool,
+    customers: &[Uuid],
+    windows: &[Window],
+) -> Result<HashMap<Uuid, Vec<EngagementMetrics>>, sqlx::Error> {
+    let (Some(from), Some(to)) = (
+        windows.iter().map(|window| window.start).min(),
+        windows.iter().map(|window| window.cut).max(),
+    ) else {
+        return Ok(HashMap::new());
+    };
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *tx)
+        .await?;
+    let versions: Vec<(Uuid, i64)> = sqlx::query_as(&format!(
+        "SELECT u.customer_id, COALESCE(cp.last_sequence, 0) FROM unnest($1::uuid[]) AS u(customer_id) {}",
+        checkpoint_join("customers", "u.customer_id")
+    ))
+    .bind(customers)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut activities = activities_of(&mut *tx, Some(customers), from, to).await?;
+    let mut last_contact: Vec<HashMap<Uuid, NaiveDate>> = Vec::with_capacity(windows.len());
+    for window in windows {
+        let rows: Vec<(Uuid, NaiveDate)> = sqlx::query_as(
+            "SELECT customer_id, max(occurred_on) FROM customer_activities
+              WHERE customer_id = ANY ($1) AND NOT retracted AND kind <> 'note' AND occurred_on <= $2
+              GROUP BY customer_id",
+        )
+        .bind(customers)
+        .bind(window.cut)
+        .fetch_all(&mut *tx)
+        .await?;
+        last_contact.push(rows.into_iter().collect());
+    }
+    let mut fresh = HashMap::with_capacity(versions.len());
+    let (mut starts, mut cuts, mut ids, mut stored_versions, mut memos) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (customer_id, version) in versions {
+        let own = activities.remove(&customer_id).unwrap_or_default();
+        let metrics: Vec<EngagementMetrics> = windows
+            .iter()
+            .zip(&last_contact)
+            .map(|(window, last)| engagement::metrics(&own, window.start, window.cut, last.get(&customer_id).copied()))
+            .collect();
+        for (window, metrics) in windows.iter().zip(&metrics) {
+            starts.push(window.start);
+            cuts.push(window.cut);
+            ids.push(customer_id);
+            stored_versions.push(version);
+            memos.push(serde_json::to_value(metrics).map_err(|error| sqlx::Error::Encode(Box::new(error)))?);
+        }
+        fresh.insert(customer_id, metrics);
+    }
+    sqlx::query(
+        "INSERT INTO engagement_metrics_memo (period_start, cut, customer_id, version, metrics)
+         SELECT * FROM unnest($1::date[], $2::date[], $3::uuid[], $4::int8[], $5::jsonb[])
+         ON CONFLICT (period_start, cut, customer_id) DO UPDATE
+            SET version = EXCLUDED.version, metrics = EXCLUDED.metrics, computed_at = now()",
+    )
+    .bind(&starts)
+    .bind(&cuts)
+    .bind(&ids)
+    .bind(&stored_versions)
+    .bind(&memos)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(fresh)
+}
+
+/// Forgets memo rows computed more than a day ago: past days' reports are recomputed when asked
+/// again, and the memo stays about one day of the portfolio in size.
+pub async fn prune_memos(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let mut pruned = 0;
+    for table in ["coverage_facts_memo", "engagement_metrics_memo"] {
+        pruned += sqlx::query(&format!(
+            "DELETE FROM {table} WHERE computed_at < now() - interval '1 day'"
+        ))
+        .execute(pool)
+        .await?
+        .rows_affected();
+    }
+    Ok(pruned)
+}
+
+/// The rules in force: the Rules stream folded from the store (DOMAIN.md's defaults, version
+/// `0`, before its first change).
+pub async fn current_rules(pool: &PgPool) -> Result<crate::rules::Rules, sqlx::Error> {
+    let rows: Vec<(i64, serde_json::Value)> = sqlx::query_as(
+        "SELECT sequence, payload FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
+    )
+    .bind(crate::rules::RulesEvent::STREAM_TYPE)
+    .bind(crate::rules::RULES_STREAM_ID)
+    .fetch_all(pool)
+    .await?;
+    let mut rules = crate::rules::Rules::default();
+    for (sequence, payload) in rows {
+        match serde_json::from_value::<crate::rules::RulesEvent>(payload) {
+            Ok(event) => rules.apply(sequence, &event),
+            Err(error) => tracing::warn!(sequence, %error, "a Rules event could not be read"),
+        }
+    }
+    Ok(rules)
+}
+
+/// Where one projector stands against the store.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ProjectorStatus {
+    pub projector: String,
+    /// The highest global position applied (projectors apply partitions in parallel, so events
+    /// below it may still be on their way).
+    pub last_global_position: i64,
+    pub events_applied: i64,
+    /// Events in the store, and the highest global position.
+    pub store_events: i64,
+    pub store_head_position: i64,
+    /// Events in the store not yet applied.
+    pub lag_events: i64,
+    /// Seconds between the store's newest event and the newest applied, when behind.
+    pub lag_seconds: f64,
+    pub dead_lettered: i64,
+    pub rebuild_state: Option<String>,
+    pub rebuild_events_done: Option<i64>,
+    pub rebuild_events_total: Option<i64>,
+    pub rebuild_started_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The status of each named projector.
+pub async fn projector_status(pool: &PgPool, projectors: &[&str]) -> Result<Vec<ProjectorStatus>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH store AS (
+              SELECT (SELECT COALESCE(sum(sequence), 0) FROM stream_heads)::bigint AS events,
+                     (SELECT COALESCE(max(global_position), 0) FROM events) AS head,
+                     (SELECT max(recorded_at) FROM events) AS head_at)
+         SELECT p.name AS projector,
+                COALESCE(s.last_global_position, 0) AS last_global_position,
+                COALESCE(s.events_applied, 0) AS events_applied,
+                store.events AS store_events, store.head AS store_head_position,
+                GREATEST(store.events - COALESCE(s.events_applied, 0), 0) AS lag_events,
+                CASE WHEN store.events > COALESCE(s.events_applied, 0)
+                     THEN GREATEST(EXTRACT(EPOCH FROM store.head_at - COALESCE(s.last_recorded_at, store.head_at)), 0)
+                     ELSE 0 END::float8 AS lag_seconds,
+                (SELECT count(*) FROM dead_letters d WHERE d.projector = p.name) AS dead_lettered,
+                r.state AS rebuild_state, r.events_done AS rebuild_events_done,
+                r.events_total AS rebuild_events_total, r.started_at AS rebuild_started_at
+           FROM unnest($1::text[]) AS p(name)
+           CROSS JOIN store
+           LEFT JOIN projector_status s ON s.projector = p.name
+           LEFT JOIN LATERAL (
+                SELECT state, events_done, events_total, started_at FROM projection_rebuilds
+                 WHERE projector = p.name ORDER BY started_at DESC LIMIT 1) r ON true
+          ORDER BY p.name",
+    )
+    .bind(projectors)
+    .fetch_all(pool)
+    .await
 }
