@@ -49,6 +49,38 @@ pub struct Settings {
     /// Run the relay in this process (one replica holds the lock; the others stand by).
     #[arg(long, env = "CSTRACK_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
     pub relay: bool,
+    #[command(flatten)]
+    pub digests: DigestSettings,
+}
+
+/// Sealing the store in digests (one Merkle root per range of global positions).
+#[derive(clap::Args, Debug, Clone)]
+pub struct DigestSettings {
+    /// Global positions per sealed range.
+    #[arg(long, env = "CSTRACK_DIGEST_RANGE", default_value_t = 10_000)]
+    pub digest_range: i64,
+    /// Seconds between two attempts to seal the ranges completed since.
+    #[arg(long, env = "CSTRACK_DIGEST_SECONDS", default_value_t = 60.0)]
+    pub digest_seconds: f64,
+}
+
+/// Seals completed ranges at the configured interval until `stopped` turns true.
+pub async fn run_sealer(pool: PgPool, settings: DigestSettings, mut stopped: watch::Receiver<bool>) {
+    let interval = Duration::from_secs_f64(settings.digest_seconds.max(0.05));
+    while !*stopped.borrow() {
+        match events::service::chain::seal(&pool, settings.digest_range, interval).await {
+            Ok(sealed) if !sealed.is_empty() => {
+                let last = &sealed[sealed.len() - 1];
+                tracing::info!(ranges = sealed.len(), through = last.range_end, root = %last.root.0, "store sealed");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "sealing the store failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stopped.changed() => {}
+        }
+    }
 }
 
 impl Settings {
@@ -83,6 +115,7 @@ pub struct Application {
     listener: HttpListener,
     router: Router,
     relay: Option<Relay>,
+    sealer: (PgPool, DigestSettings),
 }
 
 impl Application {
@@ -112,6 +145,7 @@ impl Application {
             listener,
             router,
             relay,
+            sealer: (pool, settings.digests.clone()),
         })
     }
 
@@ -122,12 +156,14 @@ impl Application {
     /// Serves until `shutdown` completes, then stops the relay.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_relay, relay_stopped) = watch::channel(false);
+        let sealer = tokio::spawn(run_sealer(self.sealer.0, self.sealer.1, relay_stopped.clone()));
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(relay_stopped)));
         self.listener.serve("command service", self.router, shutdown).await?;
         stop_relay.send_replace(true);
         if let Some(relay) = relay {
             relay.await.ok();
         }
+        sealer.await.ok();
         Ok(())
     }
 }

@@ -22,6 +22,12 @@ enum Command {
     Relay(Settings),
     /// Record the deterministic demo portfolio (idempotent).
     Seed(command_service::seed::SeedSettings),
+    /// Verify the store: every stream's hash chain (the first broken link of each) and every
+    /// sealed digest, or those of an exported digest file. Exits with 1 when anything is broken.
+    Verify(VerifyArgs),
+    /// Seal the completed ranges of the store now and print every digest as JSON lines (an
+    /// export to keep elsewhere and check later with `verify --digests <file>`).
+    Digest(DigestArgs),
     /// Mint a development token (HS256, signed with CSTRACK_JWT_SECRET) and print it.
     Token(TokenArgs),
 }
@@ -42,6 +48,98 @@ struct TokenArgs {
     /// Lifetime in hours.
     #[arg(long, default_value_t = 12)]
     hours: i64,
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    database: events::service::settings::DatabaseSettings,
+    /// Every stream and every recorded digest.
+    #[arg(long)]
+    all: bool,
+    /// One customer's stream.
+    #[arg(long, conflicts_with = "all")]
+    customer: Option<uuid::Uuid>,
+    /// Digests exported earlier (JSON lines) to check against the store as it is now.
+    #[arg(long)]
+    digests: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct DigestArgs {
+    #[command(flatten)]
+    database: events::service::settings::DatabaseSettings,
+    #[command(flatten)]
+    digests: command_service::DigestSettings,
+}
+
+fn print_line(line: &str) -> anyhow::Result<()> {
+    std::io::Write::write_all(&mut std::io::stdout(), format!("{line}\n").as_bytes())?;
+    Ok(())
+}
+
+/// Prints what `verify` found; true when nothing is broken.
+async fn verify(args: VerifyArgs) -> anyhow::Result<bool> {
+    use events::service::chain;
+    anyhow::ensure!(
+        args.all || args.customer.is_some() || args.digests.is_some(),
+        "say what to verify: --all, --customer <id> or --digests <file>"
+    );
+    let pool = args.database.connect().await.context("connecting to PostgreSQL")?;
+    let mut intact = true;
+    let mut report = |verification: &chain::StreamVerification| -> anyhow::Result<()> {
+        if let Some(broken) = verification.broken {
+            intact = false;
+            print_line(&format!(
+                "BROKEN {}/{} at sequence {}: {:?} ({} events checked)",
+                verification.stream_type, verification.stream_id, broken.sequence, broken.reason, verification.events
+            ))?;
+        }
+        Ok(())
+    };
+    if let Some(customer) = args.customer {
+        let verification = chain::verify_stream(&pool, "Customer", &customer.to_string()).await?;
+        report(&verification)?;
+        print_line(&format!("checked 1 stream, {} events", verification.events))?;
+    }
+    if args.all {
+        let (streams, events, broken) = chain::verify_all(&pool).await?;
+        for verification in &broken {
+            report(verification)?;
+        }
+        print_line(&format!("checked {streams} streams, {events} events"))?;
+    }
+    let recorded = if args.all {
+        chain::digests(&pool).await?
+    } else {
+        Vec::new()
+    };
+    let exported = match &args.digests {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<Vec<chain::StoreDigest>, _>>()
+            .context("reading the exported digests")?,
+        None => Vec::new(),
+    };
+    for (what, list) in [("recorded", &recorded), ("exported", &exported)] {
+        if list.is_empty() {
+            continue;
+        }
+        let changed = chain::verify_digests(&pool, list).await?;
+        for digest in &changed {
+            intact = false;
+            print_line(&format!(
+                "CHANGED positions {}..={}: the {what} root {} no longer matches",
+                digest.range_start, digest.range_end, digest.root.0
+            ))?;
+        }
+        print_line(&format!("checked {} {what} digests", list.len()))?;
+    }
+    print_line(if intact { "intact" } else { "tampered" })?;
+    Ok(intact)
 }
 
 fn parse_role(value: &str) -> Result<events::metadata::Role, String> {
@@ -74,6 +172,21 @@ async fn main() -> anyhow::Result<()> {
             shutdown_signal().await;
             stop.send_replace(true);
             running.await.ok();
+            Ok(())
+        }
+        Command::Verify(args) => {
+            if !verify(args).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Digest(args) => {
+            let pool = args.database.connect().await.context("connecting to PostgreSQL")?;
+            let wait = std::time::Duration::from_secs(30);
+            events::service::chain::seal(&pool, args.digests.digest_range, wait).await?;
+            for digest in events::service::chain::digests(&pool).await? {
+                print_line(&serde_json::to_string(&digest)?)?;
+            }
             Ok(())
         }
         Command::Seed(settings) => command_service::seed::run(&settings).await,

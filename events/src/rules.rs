@@ -65,3 +65,86 @@ impl DomainEvent for RulesEvent {
         "1".to_owned()
     }
 }
+
+/// The rules a report is computed under: coverage standards and workload hours per tier and the
+/// engagement weights. `version` is the Rules stream's sequence they were folded to (`0`: the
+/// DOMAIN.md defaults), or `what-if:<digest>` for rules a caller supplied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rules {
+    pub version: String,
+    pub standards: [crate::coverage::CoverageStandard; 3],
+    pub weights: crate::engagement::Weights,
+    pub hours_per_month: [f64; 3],
+}
+
+fn tier_index(tier: Tier) -> usize {
+    match tier {
+        Tier::Enterprise => 0,
+        Tier::MidMarket => 1,
+        Tier::Smb => 2,
+    }
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            version: "0".into(),
+            standards: Tier::ALL.map(crate::coverage::CoverageStandard::for_tier),
+            weights: crate::engagement::Weights::default(),
+            hours_per_month: [10.0, 5.0, 2.0],
+        }
+    }
+}
+
+impl Rules {
+    pub fn standard(&self, tier: Tier) -> crate::coverage::CoverageStandard {
+        self.standards[tier_index(tier)]
+    }
+
+    pub fn set_standard(&mut self, tier: Tier, standard: crate::coverage::CoverageStandard) {
+        self.standards[tier_index(tier)] = standard;
+    }
+
+    pub fn hours(&self, tier: Tier) -> f64 {
+        self.hours_per_month[tier_index(tier)]
+    }
+
+    /// Applies one event of the Rules stream at `sequence`.
+    pub fn apply(&mut self, sequence: i64, event: &RulesEvent) {
+        match event {
+            RulesEvent::CoverageStandardsChanged(c) => self.set_standard(
+                c.tier,
+                crate::coverage::CoverageStandard {
+                    max_days_between_contact: i64::from(c.max_days_between_contact),
+                    expected_touches_per_month: c.expected_touches_per_month,
+                    min_meetings_per_quarter: c.min_meetings_per_quarter,
+                    stakeholder_breadth: c.stakeholder_breadth,
+                },
+            ),
+            RulesEvent::EngagementWeightsChanged(w) => {
+                self.weights = crate::engagement::Weights {
+                    email: w.email,
+                    response: w.response,
+                    meeting: w.meeting,
+                    quality: w.quality,
+                    breadth: w.breadth,
+                    recency: w.recency,
+                }
+            }
+            RulesEvent::WorkloadHoursChanged(h) => self.hours_per_month[tier_index(h.tier)] = h.hours_per_month,
+        }
+        self.version = sequence.to_string();
+    }
+
+    /// These rules marked as a what-if: the version names their content, so equal rules get
+    /// equal versions and nothing is stored.
+    pub fn what_if(mut self) -> Self {
+        use std::hash::{Hash, Hasher};
+        self.version = String::new();
+        let text = serde_json::to_string(&self).unwrap_or_default();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut hasher);
+        self.version = format!("what-if:{:016x}", hasher.finish());
+        self
+    }
+}

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{NaiveDate, Utc};
-use events::coverage::{assess, CoverageStandard, Priority, AT_RISK_BELOW};
-use events::engagement::{self, Period, Weights};
+use events::coverage::{assess, Priority, AT_RISK_BELOW};
+use events::engagement::{self, Period};
 use events::service::amqp;
-use events::service::read_models::{account_facts, engagement_facts, last_contacts, Scope};
+use events::service::read_models::{account_facts, engagement_summaries, prune_memos, Scope, Window};
 use events::topology::Topology;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
@@ -54,6 +54,7 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
         .filter(|(_, _, _, _, churned)| churned.is_none_or(|day| day > as_of))
         .map(|(id, csm, name, renewal, _)| (id, (csm, name, renewal)))
         .collect();
+    let rules = events::service::read_models::current_rules(pool).await?;
     let mut found = Vec::new();
     let condition = |customer_id: Uuid, kind: &'static str, key: String, message: String, detail: Value| {
         active.get(&customer_id).map(|(csm_id, _, _)| Condition {
@@ -67,7 +68,7 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
     };
 
     for facts in account_facts(pool, as_of, &Scope::default()).await? {
-        let assessment = assess(&facts.inputs, &CoverageStandard::for_tier(facts.tier));
+        let assessment = assess(&facts.inputs, &rules.standard(facts.tier));
         let name = &facts.name;
         if assessment.priority == Priority::Urgent {
             found.extend(condition(
@@ -90,18 +91,13 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
     }
 
     let period = Period::containing(as_of, false);
-    let contacts = last_contacts(pool, None, as_of).await?;
-    for facts in engagement_facts(pool, None, None, None, period.start, as_of).await? {
-        let cut = period.cut(as_of);
-        let last = facts
-            .activities
-            .iter()
-            .filter(|activity| activity.kind.is_contact())
-            .map(|activity| activity.day)
-            .max()
-            .or(contacts.get(&facts.customer_id).copied());
-        let metrics = engagement::metrics(&facts.activities, period.start, cut, last);
-        let score = engagement::score(&engagement::components(&metrics), &Weights::default());
+    let window = Window {
+        start: period.start,
+        cut: period.cut(as_of),
+    };
+    for facts in engagement_summaries(pool, None, None, &[window]).await? {
+        let Some(metrics) = facts.metrics.first() else { continue };
+        let score = engagement::score(&engagement::components(metrics), &rules.weights);
         if score < ENGAGEMENT_AT_RISK_BELOW {
             found.extend(condition(
                 facts.customer_id,
@@ -160,6 +156,7 @@ pub async fn check(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Option<usi
     {
         return Ok(None);
     }
+    prune_memos(pool).await?;
     let now = conditions(pool, as_of).await?;
     let was: BTreeSet<(Uuid, String, String)> =
         sqlx::query_as::<_, (Uuid, String, String)>("SELECT customer_id, kind, key FROM alert_conditions WHERE active")

@@ -6,6 +6,7 @@ pub mod backfill;
 pub mod coverage;
 pub mod customers;
 pub mod projector;
+pub mod status;
 pub mod worker;
 
 use std::future::Future;
@@ -61,6 +62,7 @@ pub struct Application {
     router: Router,
     workers: ProjectionWorkers,
     alert_checker: (sqlx::PgPool, String, events::topology::Topology, std::time::Duration),
+    status: status::StatusGauges,
 }
 
 impl Application {
@@ -84,6 +86,7 @@ impl Application {
             projectors(),
             WorkerMetrics::register(&registry)?,
         );
+        let status = status::StatusGauges::register(&registry)?;
         let router = ops::router(
             registry,
             vec![
@@ -106,6 +109,7 @@ impl Application {
             router,
             workers,
             alert_checker,
+            status,
         })
     }
 
@@ -116,12 +120,17 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let (pool, amqp_url, topology, interval) = self.alert_checker;
+        let gauges = tokio::spawn(
+            self.status
+                .run(pool.clone(), std::time::Duration::from_secs(5), stopped.clone()),
+        );
         let checker = tokio::spawn(alerts::run(pool, amqp_url, topology, interval, stopped.clone()));
         let workers = tokio::spawn(self.workers.run(stopped));
         self.listener.serve("projection service", self.router, shutdown).await?;
         stop.send_replace(true);
         workers.await.ok();
         checker.await.ok();
+        gauges.await.ok();
         Ok(())
     }
 }

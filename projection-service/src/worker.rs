@@ -149,7 +149,30 @@ impl ProjectionWorkers {
             Ok(())
         }
         .await;
-        if let Err(error) = started {
+        let dead: anyhow::Result<()> = async {
+            let channel = connection.create_channel().await?;
+            let queue = topology.dead_letter_queue();
+            let consumer = channel
+                .basic_consume(
+                    ShortString::from(queue.clone()),
+                    ShortString::from(format!("{queue}-{}", std::process::id())),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            let (pool, topology, names) = (
+                self.pool.clone(),
+                topology.clone(),
+                self.projectors.iter().map(|p| p.name()).collect::<Vec<_>>(),
+            );
+            partitions.spawn(async move {
+                let _channel = channel;
+                record_dead_letters(pool, topology, names, consumer).await
+            });
+            Ok(())
+        }
+        .await;
+        if let Err(error) = started.and(dead) {
             return error;
         }
         self.connected.store(true, Ordering::Relaxed);
@@ -248,5 +271,80 @@ async fn handle(
                 return Ok(());
             }
         }
+    }
+}
+
+/// Moves each dead-lettered delivery into `dead_letters` (acked once recorded), attributed to
+/// the projector whose queue dead-lettered it.
+async fn record_dead_letters(
+    pool: PgPool,
+    topology: Topology,
+    projectors: Vec<&'static str>,
+    mut consumer: lapin::Consumer,
+) -> anyhow::Error {
+    while let Some(delivery) = consumer.next().await {
+        let delivery = match delivery {
+            Ok(delivery) => delivery,
+            Err(error) => return error.into(),
+        };
+        let queue = dead_lettered_from(&delivery).unwrap_or_default();
+        let projector = projectors
+            .iter()
+            .find(|name| (0..topology.partitions()).any(|p| topology.projector_queue(name, p) == queue))
+            .map_or("unknown", |name| *name);
+        let envelope: Option<EventEnvelope> = serde_json::from_slice(&delivery.data).ok();
+        let recorded = sqlx::query(
+            "INSERT INTO dead_letters (projector, queue, stream_type, stream_id, sequence, global_position, event_type, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(projector)
+        .bind(&queue)
+        .bind(envelope.as_ref().map(|e| e.stream_type.clone()))
+        .bind(envelope.as_ref().map(|e| e.stream_id.clone()))
+        .bind(envelope.as_ref().map(|e| e.sequence))
+        .bind(envelope.as_ref().map(|e| e.global_position))
+        .bind(envelope.as_ref().map(|e| e.event_type.clone()))
+        .bind(&delivery.data)
+        .execute(&pool)
+        .await;
+        match recorded {
+            Ok(_) => {
+                tracing::error!(projector, %queue, "a dead-lettered delivery was recorded");
+                if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
+                    return error.into();
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "recording a dead letter failed; it stays queued");
+                if let Err(error) = delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        multiple: false,
+                    })
+                    .await
+                {
+                    return error.into();
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    anyhow!("dead-letter consumer was cancelled")
+}
+
+/// The queue a delivery was dead-lettered from (the first `x-death` entry's `queue`).
+fn dead_lettered_from(delivery: &Delivery) -> Option<String> {
+    use lapin::types::AMQPValue;
+    let headers = delivery.properties.headers().as_ref()?;
+    let AMQPValue::FieldArray(deaths) = headers.inner().get("x-death")? else {
+        return None;
+    };
+    let AMQPValue::FieldTable(first) = deaths.as_slice().first()? else {
+        return None;
+    };
+    match first.inner().get("queue")? {
+        AMQPValue::LongString(queue) => Some(queue.to_string()),
+        AMQPValue::ShortString(queue) => Some(queue.to_string()),
+        _ => None,
     }
 }

@@ -1,9 +1,10 @@
 //! The PRD-162 coverage report, assembled from account facts by the shared formulas.
 
+use events::rules::Rules;
 use std::collections::BTreeMap;
 
 use async_graphql::SimpleObject;
-use events::coverage::{self as formulas, assess, compare_gaps, percentage, round1, CoverageStandard, GapRank};
+use events::coverage::{self as formulas, assess, compare_gaps, percentage, round1, GapRank};
 use events::customer;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -75,8 +76,8 @@ pub fn money(value: Decimal) -> Decimal {
     value
 }
 
-pub fn account_coverage(facts: &AccountFacts) -> AccountCoverage {
-    let standard = CoverageStandard::for_tier(facts.tier);
+pub fn account_coverage(facts: &AccountFacts, rules: &Rules) -> AccountCoverage {
+    let standard = rules.standard(facts.tier);
     let assessment = assess(&facts.inputs, &standard);
     AccountCoverage {
         customer_id: facts.customer_id,
@@ -250,6 +251,9 @@ pub struct TierCoverage {
 #[derive(SimpleObject, Debug, Clone)]
 pub struct CoverageReport {
     pub as_of: Date,
+    /// The rules the report was computed under: the Rules stream's sequence (`0`: DOMAIN.md's
+    /// defaults) or `what-if:<digest>` for rules passed with the query.
+    pub rules_version: String,
     /// Counts over the report's scope (tier and CSM filters).
     pub summary: StatusCounts,
     pub team: TeamAverages,
@@ -273,8 +277,9 @@ pub fn build_report(
     facts: &[AccountFacts],
     registered_csms: &[(Uuid, String)],
     filter: &ReportFilter,
+    rules: &Rules,
 ) -> CoverageReport {
-    let all: Vec<AccountCoverage> = facts.iter().map(account_coverage).collect();
+    let all: Vec<AccountCoverage> = facts.iter().map(|facts| account_coverage(facts, rules)).collect();
 
     let mut csm_names: BTreeMap<Uuid, Option<String>> = registered_csms
         .iter()
@@ -340,6 +345,7 @@ pub fn build_report(
 
     CoverageReport {
         as_of: Date(as_of),
+        rules_version: rules.version.clone(),
         summary: status_counts(&scoped),
         team: TeamAverages {
             csms: team_size,

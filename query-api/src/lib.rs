@@ -2,12 +2,16 @@
 
 pub mod access;
 pub mod alerts;
+pub mod as_of;
+pub mod audit;
 pub mod coverage;
 pub mod coverage_store;
 pub mod customers;
 pub mod engagement;
 pub mod health;
+pub mod history;
 pub mod portfolio;
+pub mod rules;
 pub mod scalars;
 pub mod schema;
 pub mod timeline;
@@ -62,14 +66,9 @@ async fn graphql(
     headers: axum::http::HeaderMap,
     request: async_graphql_axum::GraphQLRequest,
 ) -> axum::response::Response {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")));
-    let principal = match token.map(|token| state.authenticator.verify(token.trim())) {
-        Some(Ok(principal)) => principal,
-        Some(Err(error)) => return unauthenticated(&error.to_string()),
-        None => return unauthenticated("a bearer token is required"),
+    let principal = match authenticate(&state, &headers) {
+        Ok(principal) => principal,
+        Err(refused) => return refused,
     };
     let access =
         match access::Access::resolve(&state.pool, principal).await {
@@ -85,6 +84,115 @@ async fn graphql(
     let loaders = async_graphql::dataloader::DataLoader::new(customers::Store(state.pool.clone()), tokio::spawn);
     let request = request.into_inner().data(access).data(loaders);
     async_graphql_axum::GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+/// The caller of a request, from its bearer token; 401 without a valid one.
+fn authenticate(
+    state: &GraphqlState,
+    headers: &axum::http::HeaderMap,
+) -> Result<events::service::auth::Principal, axum::response::Response> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")));
+    match token.map(|token| state.authenticator.verify(token.trim())) {
+        Some(Ok(principal)) => Ok(principal),
+        Some(Err(error)) => Err(unauthenticated(&error.to_string())),
+        None => Err(unauthenticated("a bearer token is required")),
+    }
+}
+
+/// Query string of a history export.
+#[derive(serde::Deserialize, Debug)]
+struct ExportParams {
+    from_position: Option<i64>,
+    to_known_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Comma-separated event types.
+    event_types: Option<String>,
+    /// Include each event's stored payload beside the upcast one.
+    #[serde(default)]
+    original: bool,
+}
+
+fn refusal(status: axum::http::StatusCode, code: &str, message: &str) -> axum::response::Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+/// `GET /customers/{id}/history`: the customer's whole history as JSON Lines (one event per
+/// line, oldest first), streamed. Auditors only; logged.
+async fn export_history(
+    axum::extract::State(state): axum::extract::State<GraphqlState>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Path(customer_id): axum::extract::Path<String>,
+    params: Result<axum::extract::Query<ExportParams>, axum::extract::rejection::QueryRejection>,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let principal = match authenticate(&state, &headers) {
+        Ok(principal) => principal,
+        Err(refused) => return refused,
+    };
+    let Ok(customer_id) = customer_id.parse::<uuid::Uuid>() else {
+        return refusal(StatusCode::BAD_REQUEST, "INVALID_ID", "customer id must be a UUID");
+    };
+    let params = match params {
+        Ok(axum::extract::Query(params)) => params,
+        Err(rejection) => return refusal(StatusCode::BAD_REQUEST, "INVALID_QUERY", &rejection.body_text()),
+    };
+    let filter = history::HistoryFilter {
+        from_position: params.from_position,
+        to_known_at: params.to_known_at,
+        event_types: params.event_types.map(|types| {
+            types
+                .split(',')
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect()
+        }),
+    };
+    let allowed = principal.role == events::metadata::Role::Auditor;
+    let arguments = serde_json::json!({"filter": filter, "original": params.original});
+    if let Err(error) =
+        history::log_access(&state.pool, &principal, "export", Some(customer_id), arguments, allowed).await
+    {
+        tracing::error!(%error, "recording a history access failed");
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "history access cannot be recorded",
+        );
+    }
+    if !allowed {
+        return refusal(StatusCode::FORBIDDEN, "FORBIDDEN", "history is for the auditor role");
+    }
+    let known: Result<bool, _> = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'Customer' AND aggregate_id = $1)",
+    )
+    .bind(customer_id.to_string())
+    .fetch_one(&state.pool)
+    .await;
+    match known {
+        Ok(true) => {}
+        Ok(false) => return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "no such customer"),
+        Err(error) => {
+            tracing::error!(%error, "history export failed");
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the event store is unavailable",
+            );
+        }
+    }
+    let body = axum::body::Body::from_stream(history::export(
+        state.pool.clone(),
+        customer_id,
+        filter,
+        params.original,
+    ));
+    ([(axum::http::header::CONTENT_TYPE, "application/jsonl")], body).into_response()
 }
 
 fn unauthenticated(message: &str) -> axum::response::Response {
@@ -116,7 +224,12 @@ impl Application {
             pool: pool.clone(),
             authenticator,
         };
-        let mut router = Router::new().route("/graphql", axum::routing::post(graphql).with_state(state));
+        let mut router = Router::new()
+            .route("/graphql", axum::routing::post(graphql).with_state(state.clone()))
+            .route(
+                "/customers/{customer_id}/history",
+                get(export_history).with_state(state),
+            );
         if settings.graphiql {
             router = router.route("/", get(graphiql));
         }

@@ -26,13 +26,13 @@ pub const MAX_COMPLEXITY: usize = 5_000;
 
 /// The SDL clients build against (no data needed to describe the schema).
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
         .finish()
         .sdl()
 }
 
 pub fn build_schema(pool: PgPool) -> CstrackSchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
         .data(pool)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -44,7 +44,7 @@ pub fn coded_error(code: &'static str, message: impl Into<String>) -> async_grap
     async_graphql::Error::new(message.into()).extend_with(|_, extensions| extensions.set("code", code))
 }
 
-fn unavailable(error: sqlx::Error) -> async_graphql::Error {
+pub fn unavailable(error: sqlx::Error) -> async_graphql::Error {
     tracing::error!(%error, "read model query failed");
     coded_error("UNAVAILABLE", "the read models are unavailable; retry later")
 }
@@ -87,10 +87,15 @@ pub struct Correlation {
     pub n: usize,
 }
 
-pub struct QueryRoot;
+#[derive(Default)]
+pub struct ReadQuery;
+
+/// Every query: the read models' and the auditors'.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct QueryRoot(ReadQuery, crate::audit::AuditQuery);
 
 #[Object]
-impl QueryRoot {
+impl ReadQuery {
     /// PRD-162 account coverage across the portfolio as of a day (default: today, UTC).
     async fn coverage_report(
         &self,
@@ -99,9 +104,13 @@ impl QueryRoot {
         csm_id: Option<Uuid>,
         tier: Option<Tier>,
         status: Option<CoverageStatus>,
+        #[graphql(desc = "Recompute under these rules instead of those in force; nothing is stored.")] rules: Option<
+            crate::rules::RulesInput,
+        >,
     ) -> Result<CoverageReport> {
         crate::access::portfolio(ctx)?;
         let pool = ctx.data::<PgPool>()?;
+        let rules = crate::rules::effective(ctx, rules).await?;
         let as_of = as_of.unwrap_or_else(today).0;
         let scope = Scope {
             customer_id: None,
@@ -114,6 +123,7 @@ impl QueryRoot {
             &facts,
             &registered,
             &ReportFilter { csm_id, status },
+            &rules,
         ))
     }
 
@@ -125,9 +135,21 @@ impl QueryRoot {
         customer_id: Uuid,
         period: Option<String>,
         as_of: Option<Date>,
+        #[graphql(desc = "Compute from the events recorded by this instant (asOf defaults to its day).")]
+        known_at: Option<DateTime<Utc>>,
     ) -> Result<CustomerEngagement> {
         crate::access::customer(ctx, customer_id)?;
         let pool = ctx.data::<PgPool>()?;
+        let weights = crate::rules::effective(ctx, None).await?.weights;
+        if let Some(known_at) = known_at {
+            let known = crate::audit::known(ctx, customer_id, known_at).await?;
+            let as_of = as_of.map_or(known_at.date_naive(), |day| day.0);
+            let period = self::period(period, as_of)?;
+            let facts = known.engagement_facts();
+            return Ok(engagement::customer_engagement(
+                &facts, &period, as_of, None, None, &weights,
+            ));
+        }
         let as_of = as_of.unwrap_or_else(today).0;
         let period = self::period(period, as_of)?;
         let previous = period.previous();
@@ -150,7 +172,7 @@ impl QueryRoot {
             as_of,
             before.get(&customer_id).copied(),
             before_previous.get(&customer_id).copied(),
-            &Weights::default(),
+            &weights,
         ))
     }
 
@@ -165,6 +187,7 @@ impl QueryRoot {
     ) -> Result<Vec<CustomerEngagement>> {
         crate::access::customer(ctx, customer_id)?;
         let pool = ctx.data::<PgPool>()?;
+        let weights = crate::rules::effective(ctx, None).await?.weights;
         let as_of = as_of.unwrap_or_else(today).0;
         let mut wanted = vec![Period::containing(as_of, quarterly)];
         for _ in 1..periods {
@@ -185,7 +208,7 @@ impl QueryRoot {
         let before = earlier.get(&customer_id).copied();
         Ok(wanted
             .iter()
-            .map(|period| engagement::customer_engagement(facts, period, as_of, before, before, &Weights::default()))
+            .map(|period| engagement::customer_engagement(facts, period, as_of, before, before, &weights))
             .collect())
     }
 
@@ -201,13 +224,24 @@ impl QueryRoot {
         tier: Option<Tier>,
         min_score: Option<f64>,
         max_score: Option<f64>,
+        #[graphql(desc = "Recompute under these rules instead of those in force; nothing is stored.")] rules: Option<
+            crate::rules::RulesInput,
+        >,
     ) -> Result<EngagementPortfolio> {
         crate::access::portfolio(ctx)?;
         let pool = ctx.data::<PgPool>()?;
+        let rules = crate::rules::effective(ctx, rules).await?;
         let as_of = as_of.unwrap_or_else(today).0;
         let period = self::period(period, as_of)?;
-        let items = portfolio_engagement(pool, &period, as_of, csm_id, tier).await?;
-        Ok(engagement::portfolio(&period, as_of, items, min_score, max_score))
+        let items = portfolio_engagement(pool, &period, as_of, csm_id, tier, &rules.weights).await?;
+        Ok(engagement::portfolio(
+            &period,
+            as_of,
+            items,
+            min_score,
+            max_score,
+            rules.version,
+        ))
     }
 
     /// Pearson's r across customers between engagement in a period and an outcome.
@@ -222,7 +256,8 @@ impl QueryRoot {
         let pool = ctx.data::<PgPool>()?;
         let as_of = as_of.unwrap_or_else(today).0;
         let period = self::period(period, as_of)?;
-        let items = portfolio_engagement(pool, &period, as_of, None, None).await?;
+        let rules = crate::rules::effective(ctx, None).await?;
+        let items = portfolio_engagement(pool, &period, as_of, None, None, &rules.weights).await?;
         let outcomes: Vec<(Uuid, f64)> = match outcome {
             Outcome::Health => sqlx::query_as(
                 "SELECT DISTINCT ON (customer_id) customer_id, score FROM health_points
@@ -292,15 +327,21 @@ impl QueryRoot {
         from: Option<Date>,
         to: Option<Date>,
         #[graphql(default_with = "Granularity::Day")] granularity: Granularity,
+        #[graphql(desc = "Only the scores recorded by this instant (`to` defaults to its day).")] known_at: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<HealthTrend> {
         crate::access::customer(ctx, customer_id)?;
         let pool = ctx.data::<PgPool>()?;
-        let to = to.unwrap_or_else(today).0;
+        let to = to.map_or_else(|| known_at.map_or(today().0, |at| at.date_naive()), |to| to.0);
         let from = from.map_or(to - chrono::Days::new(90), |from| from.0);
         if from > to {
             return Err(coded_error("BAD_USER_INPUT", "`from` is after `to`"));
         }
-        let points = health::points(pool, customer_id).await.map_err(unavailable)?;
+        let points = match known_at {
+            Some(known_at) => crate::audit::known(ctx, customer_id, known_at).await?.health,
+            None => health::points(pool, customer_id).await.map_err(unavailable)?,
+        };
         Ok(health::trend(customer_id, &points, from, to, granularity))
     }
 
@@ -309,7 +350,8 @@ impl QueryRoot {
     async fn csm_workload(&self, ctx: &Context<'_>, as_of: Option<Date>) -> Result<crate::workload::TeamWorkload> {
         crate::access::portfolio(ctx)?;
         let pool = ctx.data::<PgPool>()?;
-        crate::workload::team(pool, as_of.unwrap_or_else(today).0)
+        let rules = crate::rules::effective(ctx, None).await?;
+        crate::workload::team(pool, as_of.unwrap_or_else(today).0, &rules)
             .await
             .map_err(unavailable)
     }
@@ -369,10 +411,11 @@ impl QueryRoot {
                 let facts = account_facts(pool, today, &Scope::default())
                     .await
                     .map_err(unavailable)?;
+                let rules = crate::rules::effective(ctx, None).await?;
                 Some(
                     facts
                         .iter()
-                        .map(|facts| (facts.customer_id, account_coverage(facts).status))
+                        .map(|facts| (facts.customer_id, account_coverage(facts, &rules).status))
                         .collect(),
                 )
             }
@@ -500,20 +543,40 @@ impl QueryRoot {
         ctx: &Context<'_>,
         customer_id: Uuid,
         as_of: Option<Date>,
+        #[graphql(desc = "Compute from the events recorded by this instant (asOf defaults to its day).")]
+        known_at: Option<DateTime<Utc>>,
     ) -> Result<AccountCoverage> {
+        crate::access::customer(ctx, customer_id)?;
         let pool = ctx.data::<PgPool>()?;
+        if let Some(known_at) = known_at {
+            let known = crate::audit::known(ctx, customer_id, known_at).await?;
+            let as_of = as_of.map_or(known_at.date_naive(), |day| day.0);
+            let name = crate::audit::csm_name(pool, known.csm_id).await?;
+            if known.onboarded_at.date_naive() > as_of {
+                return Err(coded_error(
+                    "NOT_FOUND",
+                    format!("no customer {customer_id} was onboarded by {as_of}"),
+                ));
+            }
+            let rules = crate::rules::effective(ctx, None).await?;
+            return Ok(account_coverage(&known.account_facts(as_of, name), &rules));
+        }
         let as_of = as_of.unwrap_or_else(today).0;
         let scope = Scope {
             customer_id: Some(customer_id),
             tier: None,
         };
         let facts = account_facts(pool, as_of, &scope).await.map_err(unavailable)?;
-        facts.first().map(account_coverage).ok_or_else(|| {
-            coded_error(
-                "NOT_FOUND",
-                format!("no customer {customer_id} was onboarded by {as_of}"),
-            )
-        })
+        let rules = crate::rules::effective(ctx, None).await?;
+        facts
+            .first()
+            .map(|facts| account_coverage(facts, &rules))
+            .ok_or_else(|| {
+                coded_error(
+                    "NOT_FOUND",
+                    format!("no customer {customer_id} was onboarded by {as_of}"),
+                )
+            })
     }
 }
 
@@ -524,27 +587,14 @@ async fn portfolio_engagement(
     as_of: NaiveDate,
     csm_id: Option<Uuid>,
     tier: Option<Tier>,
+    weights: &Weights,
 ) -> Result<Vec<CustomerEngagement>> {
-    let previous = period.previous();
-    let cut = period.cut(as_of);
-    let facts = engagement::facts(pool, None, csm_id, tier.map(Into::into), previous.start, cut)
-        .await
-        .map_err(unavailable)?;
-    let before = engagement::last_contacts(pool, None, cut).await.map_err(unavailable)?;
-    let before_previous = engagement::last_contacts(pool, None, previous.cut(as_of))
-        .await
-        .map_err(unavailable)?;
-    Ok(facts
+    let customers =
+        engagement::engagement_summaries(pool, csm_id, tier.map(Into::into), &engagement::windows(period, as_of))
+            .await
+            .map_err(unavailable)?;
+    Ok(customers
         .iter()
-        .map(|facts| {
-            engagement::customer_engagement(
-                facts,
-                period,
-                as_of,
-                before.get(&facts.customer_id).copied(),
-                before_previous.get(&facts.customer_id).copied(),
-                &Weights::default(),
-            )
-        })
+        .map(|customer| engagement::engagement_of(customer, period, as_of, weights))
         .collect())
 }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use async_graphql::SimpleObject;
 use chrono::{Days, NaiveDate};
 use events::coverage::{self as formulas, round1};
-use events::customer::Tier as DomainTier;
 use events::engagement::mean_and_deviation;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -16,15 +15,6 @@ use uuid::Uuid;
 use crate::coverage::{account_coverage, health_slices, money, tier_slices, AccountCoverage, HealthSlice, TierSlice};
 use crate::coverage_store::{account_facts, Scope};
 use crate::scalars::{Date, Tier};
-
-/// Monthly hours an account of each tier needs (DOMAIN.md defaults of the Rules stream).
-pub fn tier_hours(tier: DomainTier) -> f64 {
-    match tier {
-        DomainTier::Enterprise => 10.0,
-        DomainTier::MidMarket => 5.0,
-        DomainTier::Smb => 2.0,
-    }
-}
 
 pub const DEFAULT_CAPACITY_HOURS: f64 = 120.0;
 const RENEWAL_WINDOW_DAYS: u64 = 90;
@@ -87,6 +77,8 @@ pub struct RebalanceSuggestion {
 #[derive(SimpleObject, Debug, Clone)]
 pub struct TeamWorkload {
     pub as_of: Date,
+    /// The Rules stream's sequence whose tier hours and standards the workload uses.
+    pub rules_version: String,
     pub csms: Vec<CsmWorkload>,
     pub average_accounts: f64,
     pub average_arr: Decimal,
@@ -105,7 +97,7 @@ struct TaskCount {
     overdue: i64,
 }
 
-pub async fn team(pool: &PgPool, as_of: NaiveDate) -> Result<TeamWorkload, sqlx::Error> {
+pub async fn team(pool: &PgPool, as_of: NaiveDate, rules: &events::rules::Rules) -> Result<TeamWorkload, sqlx::Error> {
     let facts = account_facts(pool, as_of, &Scope::default()).await?;
     let renewals: HashMap<Uuid, (NaiveDate, Option<NaiveDate>)> =
         sqlx::query_as::<_, (Uuid, NaiveDate, Option<NaiveDate>)>(
@@ -125,7 +117,7 @@ pub async fn team(pool: &PgPool, as_of: NaiveDate) -> Result<TeamWorkload, sqlx:
                 .and_then(|(_, churned)| *churned)
                 .is_some_and(|day| day <= as_of)
         })
-        .map(account_coverage)
+        .map(|facts| account_coverage(facts, rules))
         .collect();
     let directory: Vec<(Uuid, String, i32)> =
         sqlx::query_as("SELECT csm_id, name, monthly_capacity_hours FROM csm_directory ORDER BY name, csm_id")
@@ -161,7 +153,7 @@ pub async fn team(pool: &PgPool, as_of: NaiveDate) -> Result<TeamWorkload, sqlx:
     for (csm_id, name, capacity) in &csms {
         let book: Vec<&AccountCoverage> = accounts.iter().filter(|account| account.csm_id == *csm_id).collect();
         let (open_tasks, overdue_tasks) = tasks.get(&csm_id.to_string()).copied().unwrap_or_default();
-        let hours: f64 = book.iter().map(|account| tier_hours(account.tier.into())).sum();
+        let hours: f64 = book.iter().map(|account| rules.hours(account.tier.into())).sum();
         let arr: Decimal = book.iter().map(|account| account.arr).sum();
         let count = |status| book.iter().filter(|account| account.raw_status == status).count();
         let scores: Vec<f64> = book.iter().map(|account| account.raw_score).collect();
@@ -215,9 +207,10 @@ pub async fn team(pool: &PgPool, as_of: NaiveDate) -> Result<TeamWorkload, sqlx:
         .map(|book| utilization(book.hours_needed, book.capacity_hours))
         .collect();
     let average_utilization = mean_and_deviation(&utilizations).map_or(0.0, |(mean, _)| mean);
-    let rebalancing = rebalance(&books, &accounts, &renewals, as_of, average_utilization);
+    let rebalancing = rebalance(&books, &accounts, &renewals, as_of, average_utilization, rules);
     Ok(TeamWorkload {
         as_of: Date(as_of),
+        rules_version: rules.version.clone(),
         average_accounts: round1(average_accounts),
         average_arr,
         average_utilization_pct: round1(average_utilization),
@@ -245,6 +238,7 @@ fn rebalance(
     renewals: &HashMap<Uuid, (NaiveDate, Option<NaiveDate>)>,
     as_of: NaiveDate,
     mean: f64,
+    rules: &events::rules::Rules,
 ) -> Vec<RebalanceSuggestion> {
     let mut hours: HashMap<Uuid, f64> = books.iter().map(|book| (book.csm_id, book.hours_needed)).collect();
     let capacity: HashMap<Uuid, f64> = books.iter().map(|book| (book.csm_id, book.capacity_hours)).collect();
@@ -279,9 +273,9 @@ fn rebalance(
         let best = accounts
             .iter()
             .filter(|account| owner[&account.customer_id] == from && !frozen(&account.customer_id))
-            .min_by(|a, b| distance(tier_hours(a.tier.into())).total_cmp(&distance(tier_hours(b.tier.into()))));
+            .min_by(|a, b| distance(rules.hours(a.tier.into())).total_cmp(&distance(rules.hours(b.tier.into()))));
         let Some(account) = best else { break };
-        let moved = tier_hours(account.tier.into());
+        let moved = rules.hours(account.tier.into());
         if distance(moved) >= distance(0.0) {
             break;
         }

@@ -94,6 +94,10 @@ impl TestSystem {
             auth: auth_settings(),
             listen: any_port(),
             relay: false,
+            digests: command_service::DigestSettings {
+                digest_range: 100,
+                digest_seconds: 0.5,
+            },
         };
         let command = command_service::Application::build(&command_settings).await?;
         let command_url = format!("http://127.0.0.1:{}", command.port());

@@ -4,6 +4,7 @@
 
 pub mod amqp;
 pub mod auth;
+pub mod chain;
 pub mod http;
 pub mod ops;
 pub mod read_models;
