@@ -3,7 +3,8 @@
 --   aggregate_type, aggregate_id, sequence, event_type, event_version, payload::text, metadata::text
 -- so editing a stored payload or metadata, or deleting a row, breaks the chain at that sequence.
 -- The hash is computed by a trigger, in the transaction that appends the event. stream_heads
--- remembers each stream's last sequence and hash, so deleting a stream's last rows is caught too.
+-- remembers each stream's last sequence and hash (moved by a statement trigger), so deleting a
+-- stream's last rows is caught too.
 ALTER TABLE events ADD COLUMN hash bytea;
 
 CREATE TABLE stream_heads (
@@ -30,12 +31,22 @@ BEGIN
      WHERE aggregate_type = NEW.aggregate_type AND aggregate_id = NEW.aggregate_id
        AND sequence = NEW.sequence - 1;
     NEW.hash := cstrack_event_hash(previous, NEW);
+    RETURN NEW;
+END
+$$;
+
+-- Heads move once per statement (a row per stream appended to), not once per row: a batch of
+-- many events to one stream updates its head once.
+CREATE FUNCTION cstrack_move_heads() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO stream_heads (aggregate_type, aggregate_id, sequence, hash)
-    VALUES (NEW.aggregate_type, NEW.aggregate_id, NEW.sequence, NEW.hash)
+    SELECT DISTINCT ON (aggregate_type, aggregate_id) aggregate_type, aggregate_id, sequence, hash
+      FROM appended ORDER BY aggregate_type, aggregate_id, sequence DESC
     ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
        SET sequence = EXCLUDED.sequence, hash = EXCLUDED.hash
      WHERE stream_heads.sequence < EXCLUDED.sequence;
-    RETURN NEW;
+    RETURN NULL;
 END
 $$;
 
@@ -65,6 +76,10 @@ ALTER TABLE events ALTER COLUMN hash SET NOT NULL;
 
 CREATE TRIGGER events_chained BEFORE INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION cstrack_chain_event();
+
+CREATE TRIGGER events_heads_moved AFTER INSERT ON events
+    REFERENCING NEW TABLE AS appended
+    FOR EACH STATEMENT EXECUTE FUNCTION cstrack_move_heads();
 
 -- Digests of the whole store: the Merkle root of each range of global positions (each leaf the
 -- hash of an event's chain hash and stored text, in position order), sealed once every event of

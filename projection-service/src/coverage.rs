@@ -22,6 +22,17 @@ impl Projector for CoverageProjector {
         "coverage"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "coverage_csms",
+            "coverage_accounts",
+            "coverage_handoffs",
+            "coverage_contacts",
+            "coverage_health_points",
+            "coverage_facts_memo",
+        ]
+    }
+
     async fn apply(&self, db: &mut PgConnection, event: &EventEnvelope) -> Result<(), ProjectionError> {
         match event.stream_type.as_str() {
             CustomerEvent::STREAM_TYPE => {

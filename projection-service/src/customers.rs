@@ -19,6 +19,23 @@ impl Projector for CustomersProjector {
         "customers"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "customer_profiles",
+            "customer_partners",
+            "customer_stakeholders",
+            "customer_activities",
+            "health_points",
+            "tasks",
+            "partner_reports",
+            "customer_use_cases",
+            "nps_responses",
+            "timeline_entries",
+            "csm_directory",
+            "engagement_metrics_memo",
+        ]
+    }
+
     async fn apply(&self, db: &mut PgConnection, event: &EventEnvelope) -> Result<(), ProjectionError> {
         match event.stream_type.as_str() {
             CustomerEvent::STREAM_TYPE => {

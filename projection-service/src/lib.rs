@@ -6,6 +6,7 @@ pub mod backfill;
 pub mod coverage;
 pub mod customers;
 pub mod projector;
+pub mod rebuild;
 pub mod status;
 pub mod worker;
 

@@ -11,6 +11,10 @@ pub trait Projector: Send + Sync + 'static {
     /// Stable name: the queue suffix and the checkpoint key.
     fn name(&self) -> &'static str;
 
+    /// The tables this projector alone writes (its read model and its report memo): what a
+    /// rebuild builds beside the live ones and switches.
+    fn tables(&self) -> &'static [&'static str];
+
     /// Applies one event inside the caller's transaction.
     async fn apply(&self, db: &mut PgConnection, event: &EventEnvelope) -> Result<(), ProjectionError>;
 }

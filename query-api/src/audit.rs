@@ -15,6 +15,64 @@ use crate::schema::{coded_error, unavailable};
 #[derive(Default)]
 pub struct AuditQuery;
 
+/// Connections to the named snapshots, opened on first use: each reads its snapshot's schema
+/// first (`search_path`), the store and the shared tables after it.
+#[derive(Clone)]
+pub struct Snapshots {
+    database_url: String,
+    pools: std::sync::Arc<tokio::sync::Mutex<std::collections::HashMap<String, PgPool>>>,
+}
+
+impl Snapshots {
+    pub fn new(database_url: String) -> Self {
+        Snapshots {
+            database_url,
+            pools: Default::default(),
+        }
+    }
+
+    async fn pool(&self, live: &PgPool, name: &str) -> Result<PgPool> {
+        let schema = events::service::read_models::snapshot_schema(name)
+            .map_err(|error| coded_error("BAD_USER_INPUT", error))?;
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(&schema)
+            .fetch_one(live)
+            .await
+            .map_err(unavailable)?;
+        let mut pools = self.pools.lock().await;
+        if !exists {
+            pools.remove(name);
+            return Err(coded_error("NOT_FOUND", format!("no snapshot {name}")));
+        }
+        if let Some(pool) = pools.get(name) {
+            return Ok(pool.clone());
+        }
+        let search_path = format!("SET search_path TO {schema}, public");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .after_connect(move |connection, _| {
+                let search_path = search_path.clone();
+                Box::pin(async move {
+                    sqlx::Executor::execute(connection, search_path.as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect(&self.database_url)
+            .await
+            .map_err(unavailable)?;
+        pools.insert(name.to_owned(), pool.clone());
+        Ok(pool)
+    }
+}
+
+/// A named historical snapshot of the read models.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct ProjectionSnapshot {
+    pub name: String,
+    pub known_at: DateTime<Utc>,
+    pub events: i64,
+}
+
 /// The outcome of verifying one customer's hash chain.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct HistoryVerification {
@@ -111,6 +169,26 @@ pub struct RebuildProgress {
 
 #[Object]
 impl AuditQuery {
+    /// The read models as a named snapshot holds them (built by `projection-service rebuild
+    /// --known-at <instant> --name <name>`): the same reports, as the system knew them then.
+    async fn snapshot(&self, ctx: &Context<'_>, name: String) -> Result<crate::schema::ReadQuery> {
+        crate::access::portfolio(ctx)?;
+        let pool = ctx.data::<Snapshots>()?.pool(ctx.data::<PgPool>()?, &name).await?;
+        Ok(crate::schema::ReadQuery::of_snapshot(name, pool))
+    }
+
+    /// The named snapshots that exist.
+    async fn projection_snapshots(&self, ctx: &Context<'_>) -> Result<Vec<ProjectionSnapshot>> {
+        crate::access::portfolio(ctx)?;
+        let rows = events::service::read_models::snapshots(ctx.data::<PgPool>()?)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, known_at, events)| ProjectionSnapshot { name, known_at, events })
+            .collect())
+    }
+
     /// Each projector's position, lag and dead letters, and its latest rebuild. Not for partners.
     async fn projection_status(&self, ctx: &Context<'_>) -> Result<Vec<ProjectionStatus>> {
         crate::access::portfolio(ctx)?;

@@ -217,7 +217,7 @@ impl Application {
             &["status"],
         )?;
         registry.register(Box::new(latency.clone()))?;
-        let schema = build_schema(pool.clone());
+        let schema = build_schema(pool.clone(), &settings.database.database_url);
         let authenticator = std::sync::Arc::new(events::service::auth::Authenticator::from_settings(&settings.auth)?);
         let state = GraphqlState {
             schema,

@@ -31,9 +31,10 @@ pub fn sdl() -> String {
         .sdl()
 }
 
-pub fn build_schema(pool: PgPool) -> CstrackSchema {
+pub fn build_schema(pool: PgPool, database_url: &str) -> CstrackSchema {
     Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
         .data(pool)
+        .data(crate::audit::Snapshots::new(database_url.to_owned()))
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -87,8 +88,38 @@ pub struct Correlation {
     pub n: usize,
 }
 
+/// The read models' queries: of the live read models, or of a named snapshot (`pool`).
 #[derive(Default)]
-pub struct ReadQuery;
+pub struct ReadQuery {
+    snapshot: Option<(String, PgPool)>,
+}
+
+impl ReadQuery {
+    pub fn of_snapshot(name: String, pool: PgPool) -> Self {
+        ReadQuery {
+            snapshot: Some((name, pool)),
+        }
+    }
+
+    /// The pool this query reads: the snapshot's, or the live one.
+    fn pool<'a>(&'a self, ctx: &'a Context<'_>) -> Result<&'a PgPool> {
+        match &self.snapshot {
+            Some((_, pool)) => Ok(pool),
+            None => Ok(ctx.data::<PgPool>()?),
+        }
+    }
+
+    /// Customer 360 views, lists and alerts come from the live read models only.
+    fn live_only(&self, what: &str) -> Result<()> {
+        match &self.snapshot {
+            Some((name, _)) => Err(coded_error(
+                "BAD_USER_INPUT",
+                format!("{what} is not kept in snapshots (asked of snapshot {name})"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
 
 /// Every query: the read models' and the auditors'.
 #[derive(async_graphql::MergedObject, Default)]
@@ -109,7 +140,7 @@ impl ReadQuery {
         >,
     ) -> Result<CoverageReport> {
         crate::access::portfolio(ctx)?;
-        let pool = ctx.data::<PgPool>()?;
+        let pool = self.pool(ctx)?;
         let rules = crate::rules::effective(ctx, rules).await?;
         let as_of = as_of.unwrap_or_else(today).0;
         let scope = Scope {
@@ -139,7 +170,7 @@ impl ReadQuery {
         known_at: Option<DateTime<Utc>>,
     ) -> Result<CustomerEngagement> {
         crate::access::customer(ctx, customer_id)?;
-        let pool = ctx.data::<PgPool>()?;
+        let pool = self.pool(ctx)?;
         let weights = crate::rules::effective(ctx, None).await?.weights;
         if let Some(known_at) = known_at {
             let known = crate::audit::known(ctx, customer_id, known_at).await?;
@@ -186,7 +217,7 @@ impl ReadQuery {
         as_of: Option<Date>,
     ) -> Result<Vec<CustomerEngagement>> {
         crate::access::customer(ctx, customer_id)?;
-        let pool = ctx.data::<PgPool>()?;
+        let pool = self.pool(ctx)?;
         let weights = crate::rules::effective(ctx, None).await?.weights;
         let as_of = as_of.unwrap_or_else(today).0;
         let mut wanted = vec![Period::containing(as_of, quarterly)];
@@ -229,7 +260,7 @@ impl ReadQuery {
         >,
     ) -> Result<EngagementPortfolio> {
         crate::access::portfolio(ctx)?;
-        let pool = ctx.data::<PgPool>()?;
+        let pool = self.pool(ctx)?;
         let rules = crate::rules::effective(ctx, rules).await?;
         let as_of = as_of.unwrap_or_else(today).0;
         let period = self::period(period, as_of)?;
@@ -253,7 +284,7 @@ impl ReadQuery {
         as_of: Option<Date>,
     ) -> Result<Correlation> {
         crate::access::portfolio(ctx)?;
-        let pool = ctx.data::<PgPool>()?;
+        let pool = self.pool(ctx)?;
         let as_of = as_of.unwrap_or_else(today).0;
         let period = self::period(period, as_of)?;
         let rules = crate::rules::effective(ctx, None).await?;
@@ -306,7 +337,7 @@ impl ReadQuery {
         after: Option<String>,
     ) -> Result<Connection<String, TimelineEntry, EmptyFields, EmptyFields>> {
         crate::access::customer(ctx, customer_id)?;
-        let pool = ctx.data::<PgPool>()?;
+        let pool = self.pool(ctx)?;
         let after = match after {
             None => None,
             Some(cursor) => {
@@ -332,7 +363,7 @@ impl ReadQuery {
         >,
     ) -> Result<HealthTrend> {
         crate::access::customer(ctx, customer_id)?;
-        let pool = ctx.data::<PgPool>()?;
+        let pool = self.pool(ctx)?;
         let to = to.map_or_else(|| known_at.map_or(today().0, |at| at.date_naive()), |to| to.0);
         let from = from.map_or(to - chrono::Days::new(90), |from| from.0);
         if from > to {
@@ -349,7 +380,7 @@ impl ReadQuery {
     /// last 30 days and rebalancing suggestions.
     async fn csm_workload(&self, ctx: &Context<'_>, as_of: Option<Date>) -> Result<crate::workload::TeamWorkload> {
         crate::access::portfolio(ctx)?;
-        let pool = ctx.data::<PgPool>()?;
+        let pool = self.pool(ctx)?;
         let rules = crate::rules::effective(ctx, None).await?;
         crate::workload::team(pool, as_of.unwrap_or_else(today).0, &rules)
             .await
@@ -368,8 +399,9 @@ impl ReadQuery {
         #[graphql(default = 50)] first: i32,
         after: Option<String>,
     ) -> Result<Connection<String, crate::alerts::Alert, EmptyFields, EmptyFields>> {
+        self.live_only("alerts")?;
         crate::access::portfolio(ctx)?;
-        let pool = ctx.data::<PgPool>()?;
+        let pool = self.pool(ctx)?;
         crate::alerts::page(
             pool,
             csm_id,
@@ -385,12 +417,11 @@ impl ReadQuery {
     /// One customer's 360 view: profile, compliance, CSM, partners, stakeholders, adoption, use
     /// cases, NPS, renewal countdown, current health and timeline.
     async fn customer(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<crate::customers::Customer>> {
+        self.live_only("customer")?;
         if !crate::access::access(ctx)?.sees(id) {
             return Ok(None);
         }
-        crate::customers::one(ctx.data::<PgPool>()?, id)
-            .await
-            .map_err(unavailable)
+        crate::customers::one(self.pool(ctx)?, id).await.map_err(unavailable)
     }
 
     /// The portfolio list: search, filters, sort and keyset pagination.
@@ -402,7 +433,8 @@ impl ReadQuery {
         #[graphql(default = 50)] first: i32,
         after: Option<String>,
     ) -> Result<Connection<String, crate::customers::Customer, EmptyFields, EmptyFields>> {
-        let pool = ctx.data::<PgPool>()?;
+        self.live_only("customers")?;
+        let pool = self.pool(ctx)?;
         let access = crate::access::access(ctx)?;
         let filter = filter.unwrap_or_default();
         let statuses = match filter.coverage_status {
@@ -443,7 +475,7 @@ impl ReadQuery {
     ) -> Result<Connection<String, crate::portfolio::Task, EmptyFields, EmptyFields>> {
         let access = crate::access::access(ctx)?;
         crate::portfolio::tasks(
-            ctx.data::<PgPool>()?,
+            self.pool(ctx)?,
             filter.unwrap_or_default(),
             access.visible(),
             first.max(1) as usize,
@@ -462,7 +494,7 @@ impl ReadQuery {
         after: Option<String>,
     ) -> Result<Connection<String, crate::portfolio::PartnerReport, EmptyFields, EmptyFields>> {
         let access = crate::access::access(ctx)?;
-        let pool = ctx.data::<PgPool>()?;
+        let pool = self.pool(ctx)?;
         crate::portfolio::partner_reports(
             pool,
             customer_id,
@@ -488,7 +520,7 @@ impl ReadQuery {
         let from = from.unwrap_or_else(today).0;
         let to = to.map_or(from + chrono::Days::new(90), |to| to.0);
         crate::portfolio::renewals(
-            ctx.data::<PgPool>()?,
+            self.pool(ctx)?,
             from,
             to,
             access.visible(),
@@ -505,7 +537,7 @@ impl ReadQuery {
         as_of: Option<Date>,
     ) -> Result<crate::portfolio::ExecutiveSummary> {
         crate::access::portfolio(ctx)?;
-        let pool = ctx.data::<PgPool>()?;
+        let pool = self.pool(ctx)?;
         let as_of = as_of.unwrap_or_else(today).0;
         let current = crate::portfolio::snapshot(pool, as_of, None)
             .await
@@ -532,7 +564,7 @@ impl ReadQuery {
         crate::access::portfolio(ctx)?;
         let to = to.unwrap_or_else(today).0;
         let from = from.map_or(to - chrono::Days::new(90), |from| from.0);
-        crate::portfolio::portfolio_health(ctx.data::<PgPool>()?, from, to, granularity, None)
+        crate::portfolio::portfolio_health(self.pool(ctx)?, from, to, granularity, None)
             .await
             .map_err(unavailable)
     }
@@ -547,7 +579,7 @@ impl ReadQuery {
         known_at: Option<DateTime<Utc>>,
     ) -> Result<AccountCoverage> {
         crate::access::customer(ctx, customer_id)?;
-        let pool = ctx.data::<PgPool>()?;
+        let pool = self.pool(ctx)?;
         if let Some(known_at) = known_at {
             let known = crate::audit::known(ctx, customer_id, known_at).await?;
             let as_of = as_of.map_or(known_at.date_naive(), |day| day.0);

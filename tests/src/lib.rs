@@ -2,6 +2,8 @@
 //! three services started in-process exactly as production starts them, on random ports, and a
 //! client with one method per endpoint. Logs only when `TEST_LOG` is set.
 
+pub mod bench;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -94,9 +96,10 @@ impl TestSystem {
             auth: auth_settings(),
             listen: any_port(),
             relay: false,
+            // Tests seal on purpose (`chain::seal`); the background sealer stays out of the way.
             digests: command_service::DigestSettings {
-                digest_range: 100,
-                digest_seconds: 0.5,
+                digest_range: 10_000,
+                digest_seconds: 3600.0,
             },
         };
         let command = command_service::Application::build(&command_settings).await?;

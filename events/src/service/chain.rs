@@ -315,16 +315,32 @@ pub async fn seal(pool: &PgPool, range_size: i64, wait: Duration) -> Result<Vec<
     // Positions are drawn before their rows are visible: a transaction still in progress at the
     // first read may hold positions up to `drawn` (a sequence's value is drawn by the insert, so
     // an insert after it ends draws above it), and it has now ended.
-    let mut tx = pool.begin().await?;
-    if !sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_xact_lock($1)")
+    let mut connection = pool.acquire().await?;
+    if !sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
         .bind(SEALER_LOCK)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *connection)
         .await?
     {
         return Ok(Vec::new());
     }
+    let sealed = seal_ranges(pool, &mut connection, range_size, drawn).await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(SEALER_LOCK)
+        .execute(&mut *connection)
+        .await?;
+    sealed
+}
+
+/// Seals the complete ranges up to `drawn`, each in its own short transaction (a long one would
+/// hold back every reader that waits for older transactions to end, the relay first).
+async fn seal_ranges(
+    pool: &PgPool,
+    connection: &mut sqlx::PgConnection,
+    range_size: i64,
+    drawn: i64,
+) -> Result<Vec<StoreDigest>, sqlx::Error> {
     let mut start: i64 = sqlx::query_scalar("SELECT COALESCE(max(range_end), 0) + 1 FROM store_digests")
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *connection)
         .await?;
     let mut sealed = Vec::new();
     while start + range_size - 1 <= drawn {
@@ -335,7 +351,7 @@ pub async fn seal(pool: &PgPool, range_size: i64, wait: Duration) -> Result<Vec<
             .bind(end)
             .bind(events)
             .bind(root.as_slice())
-            .execute(&mut *tx)
+            .execute(&mut *connection)
             .await?;
         sealed.push(StoreDigest {
             range_start: start,
@@ -345,7 +361,6 @@ pub async fn seal(pool: &PgPool, range_size: i64, wait: Duration) -> Result<Vec<
         });
         start = end + 1;
     }
-    tx.commit().await?;
     Ok(sealed)
 }
 

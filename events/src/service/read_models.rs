@@ -13,7 +13,6 @@ use crate::coverage::{window_start, CoverageInputs, MEETING_WINDOW_DAYS, TOUCH_W
 use crate::customer::{ActivityKind, Direction, Tier};
 use crate::engagement::{self, Activity, EngagementMetrics};
 use sqlx::types::Json;
-use sqlx::Row as _;
 
 /// One account and what the read model knows of it as of a day.
 #[derive(Debug, Clone)]
@@ -36,9 +35,8 @@ struct Row {
     csm_id: Uuid,
     csm_name: Option<String>,
     onboarded_on: NaiveDate,
-    stale: bool,
-    #[sqlx(flatten)]
-    window: WindowRow,
+    /// The coverage projector's checkpoint of the customer's stream.
+    version: i64,
 }
 
 /// The window facts of one account as of a day, as the memo holds them.
@@ -79,14 +77,14 @@ fn is_contention(error: &sqlx::Error) -> bool {
 /// health points first (in one statement, so the version stored is the one the facts were read
 /// at) and stored for the next report.
 pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Result<Vec<AccountFacts>, sqlx::Error> {
-    let mut rows: Vec<Row> = sqlx::query_as(&format!(
+    // The accounts and the memo are read apart and matched here: a join would be planned on the
+    // memo's statistics, which lag behind a table that fills in bursts.
+    let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT a.customer_id, a.name, a.tier, a.arr, a.csm_id, c.name AS csm_name, a.onboarded_on,
-                m.version IS DISTINCT FROM COALESCE(cp.last_sequence, 0) AS stale,
-                m.last_contact, m.touches, m.meetings, m.stakeholders, m.health
+                COALESCE(cp.last_sequence, 0) AS version
            FROM coverage_accounts a
            LEFT JOIN coverage_csms c ON c.csm_id = a.csm_id
            {}
-           LEFT JOIN coverage_facts_memo m ON m.as_of = $1 AND m.customer_id = a.customer_id
           WHERE a.onboarded_on <= $1
             AND ($2::uuid IS NULL OR a.customer_id = $2)
             AND ($3::text IS NULL OR a.tier = $3)
@@ -98,19 +96,48 @@ pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Re
     .bind(scope.tier.map(Tier::as_str))
     .fetch_all(pool)
     .await?;
-    let mut stale: Vec<Uuid> = rows.iter().filter(|row| row.stale).map(|row| row.customer_id).collect();
+    let memo_scope = if scope.customer_id.is_some() {
+        "customer_id = $2"
+    } else {
+        "$2::uuid IS NULL"
+    };
+    let memo: Vec<(Uuid, i64, Option<NaiveDate>, i32, i32, i32, Option<f64>)> = sqlx::query_as(&format!(
+        "SELECT customer_id, version, last_contact, touches, meetings, stakeholders, health
+           FROM coverage_facts_memo WHERE as_of = $1 AND {memo_scope}"
+    ))
+    .bind(as_of)
+    .bind(scope.customer_id)
+    .fetch_all(pool)
+    .await?;
+    let mut windows: HashMap<Uuid, WindowRow> = HashMap::with_capacity(memo.len());
+    let versions: HashMap<Uuid, i64> = rows.iter().map(|row| (row.customer_id, row.version)).collect();
+    for (customer_id, version, last_contact, touches, meetings, stakeholders, health) in memo {
+        if versions.get(&customer_id) == Some(&version) {
+            let window = WindowRow {
+                last_contact,
+                touches: Some(touches),
+                meetings: Some(meetings),
+                stakeholders: Some(stakeholders),
+                health,
+            };
+            windows.insert(customer_id, window);
+        }
+    }
+    let mut stale: Vec<Uuid> = rows
+        .iter()
+        .map(|row| row.customer_id)
+        .filter(|id| !windows.contains_key(id))
+        .collect();
     if !stale.is_empty() {
         stale.sort_unstable();
-        let mut fresh = fill_coverage_memo(pool, as_of, &stale).await?;
-        for row in rows.iter_mut().filter(|row| row.stale) {
-            row.window = fresh.remove(&row.customer_id).unwrap_or_default();
-        }
+        windows.extend(fill_coverage_memo(pool, as_of, &stale).await?);
     }
     Ok(rows
         .into_iter()
         .filter_map(|row| {
             let tier = Tier::parse(&row.tier)?;
             let count = |value: Option<i32>| value.unwrap_or(0).max(0) as u32;
+            let window = windows.remove(&row.customer_id).unwrap_or_default();
             Some(AccountFacts {
                 customer_id: row.customer_id,
                 name: row.name,
@@ -121,11 +148,11 @@ pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Re
                 inputs: CoverageInputs {
                     as_of,
                     onboarded_on: row.onboarded_on,
-                    last_contact_date: row.window.last_contact,
-                    touches_30d: count(row.window.touches),
-                    meetings_90d: count(row.window.meetings),
-                    stakeholders_engaged: count(row.window.stakeholders),
-                    health_score: row.window.health,
+                    last_contact_date: window.last_contact,
+                    touches_30d: count(window.touches),
+                    meetings_90d: count(window.meetings),
+                    stakeholders_engaged: count(window.stakeholders),
+                    health_score: window.health,
                 },
             })
         })
@@ -289,21 +316,28 @@ async fn activities_of<'c>(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<HashMap<Uuid, Vec<Activity>>, sqlx::Error> {
-    let rows: Vec<ActivityRow> = sqlx::query_as(
+    // Two statements rather than `$1 IS NULL OR ...`: the generic plan of the latter cannot use
+    // the per-customer index, and a few stale customers would scan the whole table.
+    let scope = if customers.is_some() {
+        "a.customer_id = ANY ($1) AND a.occurred_on BETWEEN $2 AND $3"
+    } else {
+        "a.occurred_on BETWEEN $2 AND $3 AND $1::uuid[] IS NULL"
+    };
+    let statement = format!(
         "SELECT a.customer_id, a.kind, a.direction, a.occurred_on, a.duration_minutes, a.participants,
                 a.response_received, a.response_time_hours,
                 EXISTS (SELECT 1 FROM customer_stakeholders s
                          WHERE s.customer_id = a.customer_id AND s.level = 'executive'
                            AND s.stakeholder_id = ANY (a.participants)) AS executive_present
            FROM customer_activities a
-          WHERE NOT a.retracted AND a.occurred_on BETWEEN $2 AND $3
-            AND ($1::uuid[] IS NULL OR a.customer_id = ANY ($1))",
-    )
-    .bind(customers)
-    .bind(from)
-    .bind(to)
-    .fetch_all(executor)
-    .await?;
+          WHERE NOT a.retracted AND {scope}"
+    );
+    let rows: Vec<ActivityRow> = sqlx::query_as(&statement)
+        .bind(customers)
+        .bind(from)
+        .bind(to)
+        .fetch_all(executor)
+        .await?;
     let mut by_customer: HashMap<Uuid, Vec<Activity>> = HashMap::new();
     for row in rows {
         let Some(kind) = parse_kind(&row.kind) else { continue };
@@ -331,11 +365,16 @@ pub async fn last_contacts(
     customer: Option<Uuid>,
     cut: NaiveDate,
 ) -> Result<HashMap<Uuid, NaiveDate>, sqlx::Error> {
-    let rows: Vec<(Uuid, NaiveDate)> = sqlx::query_as(
+    let scope = if customer.is_some() {
+        "customer_id = $1"
+    } else {
+        "$1::uuid IS NULL"
+    };
+    let rows: Vec<(Uuid, NaiveDate)> = sqlx::query_as(&format!(
         "SELECT customer_id, max(occurred_on) FROM customer_activities
-          WHERE NOT retracted AND kind <> 'note' AND occurred_on <= $2 AND ($1::uuid IS NULL OR customer_id = $1)
-          GROUP BY customer_id",
-    )
+          WHERE NOT retracted AND kind <> 'note' AND occurred_on <= $2 AND {scope}
+          GROUP BY customer_id"
+    ))
     .bind(customer)
     .bind(cut)
     .fetch_all(pool)
@@ -375,62 +414,54 @@ pub async fn engagement_summaries(
     windows: &[Window],
 ) -> Result<Vec<EngagementSummary>, sqlx::Error> {
     let onboarded_by = windows.iter().map(|window| window.cut).max().unwrap_or(NaiveDate::MAX);
-    let mut columns = String::new();
-    let mut joins = String::new();
-    for (index, _) in windows.iter().enumerate() {
-        let (start, cut) = (4 + 2 * index, 5 + 2 * index);
-        columns.push_str(&format!(
-            ", m{index}.version AS version_{index}, m{index}.metrics AS metrics_{index}"
-        ));
-        joins.push_str(&format!(
-            " LEFT JOIN engagement_metrics_memo m{index}
-                ON m{index}.period_start = ${start} AND m{index}.cut = ${cut} AND m{index}.customer_id = p.customer_id"
-        ));
-    }
-    let statement = format!(
-        "SELECT p.customer_id, p.name, p.tier, p.csm_id, p.arr, COALESCE(cp.last_sequence, 0) AS version {columns}
+    // Profiles and memo rows are read apart and matched here (see `account_facts`).
+    let profiles: Vec<(Uuid, String, String, Uuid, Decimal, i64)> = sqlx::query_as(&format!(
+        "SELECT p.customer_id, p.name, p.tier, p.csm_id, p.arr, COALESCE(cp.last_sequence, 0)
            FROM customer_profiles p
            {}
-           {joins}
           WHERE ($1::uuid IS NULL OR p.csm_id = $1) AND ($2::text IS NULL OR p.tier = $2)
             AND p.onboarded_at::date <= $3
           ORDER BY p.name, p.customer_id",
         checkpoint_join("customers", "p.customer_id")
-    );
-    let mut query = sqlx::query(&statement)
-        .bind(csm)
-        .bind(tier.map(Tier::as_str))
-        .bind(onboarded_by);
-    for window in windows {
-        query = query.bind(window.start).bind(window.cut);
+    ))
+    .bind(csm)
+    .bind(tier.map(Tier::as_str))
+    .bind(onboarded_by)
+    .fetch_all(pool)
+    .await?;
+    let mut memo: HashMap<(Uuid, usize), (i64, EngagementMetrics)> = HashMap::with_capacity(profiles.len() * 2);
+    for (index, window) in windows.iter().enumerate() {
+        let rows: Vec<(Uuid, i64, Json<EngagementMetrics>)> = sqlx::query_as(
+            "SELECT customer_id, version, metrics FROM engagement_metrics_memo WHERE period_start = $1 AND cut = $2",
+        )
+        .bind(window.start)
+        .bind(window.cut)
+        .fetch_all(pool)
+        .await?;
+        for (customer_id, version, Json(metrics)) in rows {
+            memo.insert((customer_id, index), (version, metrics));
+        }
     }
-    let rows = query.fetch_all(pool).await?;
-    let mut summaries = Vec::with_capacity(rows.len());
+    let mut summaries = Vec::with_capacity(profiles.len());
     let mut stale = Vec::new();
-    for row in rows {
-        let Some(tier) = Tier::parse(row.try_get("tier")?) else {
-            continue;
-        };
-        let version: i64 = row.try_get("version")?;
+    for (customer_id, name, tier, csm_id, arr, version) in profiles {
+        let Some(tier) = Tier::parse(&tier) else { continue };
         let mut metrics = Vec::with_capacity(windows.len());
         for index in 0..windows.len() {
-            let stored: Option<i64> = row.try_get(format!("version_{index}").as_str())?;
-            let memo: Option<Json<EngagementMetrics>> = row.try_get(format!("metrics_{index}").as_str())?;
-            match memo.filter(|_| stored == Some(version)) {
-                Some(Json(memo)) => metrics.push(memo),
-                None => break,
+            match memo.remove(&(customer_id, index)) {
+                Some((stored, found)) if stored == version => metrics.push(found),
+                _ => break,
             }
         }
-        let customer_id: Uuid = row.try_get("customer_id")?;
         if metrics.len() < windows.len() {
             stale.push(customer_id);
         }
         summaries.push(EngagementSummary {
             customer_id,
-            name: row.try_get("name")?,
+            name,
             tier,
-            csm_id: row.try_get("csm_id")?,
-            arr: row.try_get("arr")?,
+            csm_id,
+            arr,
             metrics,
         });
     }
@@ -597,7 +628,7 @@ pub async fn projector_status(pool: &PgPool, projectors: &[&str]) -> Result<Vec<
         "WITH store AS (
               SELECT (SELECT COALESCE(sum(sequence), 0) FROM stream_heads)::bigint AS events,
                      (SELECT COALESCE(max(global_position), 0) FROM events) AS head,
-                     (SELECT max(recorded_at) FROM events) AS head_at)
+                     (SELECT recorded_at FROM events ORDER BY global_position DESC LIMIT 1) AS head_at)
          SELECT p.name AS projector,
                 COALESCE(s.last_global_position, 0) AS last_global_position,
                 COALESCE(s.events_applied, 0) AS events_applied,
@@ -618,6 +649,27 @@ pub async fn projector_status(pool: &PgPool, projectors: &[&str]) -> Result<Vec<
           ORDER BY p.name",
     )
     .bind(projectors)
+    .fetch_all(pool)
+    .await
+}
+
+/// The schema of a named snapshot of the read models: `snapshot_<name>`. A name is 1 to 40
+/// letters, digits, `-` or `_` (a date such as `2026-03-31` is fine).
+pub fn snapshot_schema(name: &str) -> Result<String, String> {
+    if name.is_empty() || name.len() > 40 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err("a snapshot name is 1 to 40 letters, digits, '-' or '_'".into());
+    }
+    Ok(format!("snapshot_{}", name.to_ascii_lowercase().replace('-', "_")))
+}
+
+/// The named snapshots that exist: (name, known at, events).
+pub async fn snapshots(pool: &PgPool) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT ON (target) target, known_at, events_done FROM projection_rebuilds
+          WHERE state = 'snapshot' AND EXISTS (
+                SELECT 1 FROM pg_namespace WHERE nspname = 'snapshot_' || replace(lower(target), '-', '_'))
+          ORDER BY target, started_at DESC",
+    )
     .fetch_all(pool)
     .await
 }

@@ -1,0 +1,474 @@
+//! Rebuilding projections from the store without taking the live read models down.
+//!
+//! A rebuild creates its own schema with an empty copy of each projector's tables (and its own
+//! checkpoints), reads the store in global-position order in large batches straight from
+//! PostgreSQL and applies every event with the projectors' own code, on a connection whose
+//! `search_path` puts the copy first. Live projectors keep applying to the live tables and live
+//! queries keep reading them meanwhile.
+//!
+//! - A live rebuild then catches up with the head, and switches in one transaction: it locks the
+//!   checkpoints (live projectors wait at their first statement), applies every event of every
+//!   stream that its checkpoints do not cover yet (late commits included), moves the live tables
+//!   out and the rebuilt ones in, and replaces the projectors' checkpoints. Readers see the old
+//!   tables or the new ones, never a mix; the old ones are dropped afterwards.
+//! - A rebuild `--known-at` an instant applies only the events recorded by then and keeps the
+//!   result as a named snapshot (schema `snapshot_<name>`), which GraphQL reads by name.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use events::service::store::{stream_range, StoredEvent, COLUMNS};
+use events::EventEnvelope;
+use sqlx::{Connection, PgConnection, PgPool};
+
+use crate::projector::Projector;
+
+/// What to rebuild.
+#[derive(Clone)]
+pub struct RebuildRequest {
+    pub projectors: Vec<Arc<dyn Projector>>,
+    /// Only the events recorded by this instant, kept as the snapshot `snapshot_name`.
+    pub known_at: Option<DateTime<Utc>>,
+    pub snapshot_name: Option<String>,
+    /// Events read and applied per transaction.
+    pub batch: i64,
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RebuildSummary {
+    pub events: u64,
+    pub elapsed: Duration,
+    /// The schema the rebuilt tables ended in: `public` after a switch, or the snapshot's.
+    pub schema: String,
+}
+
+/// The schema of a named snapshot.
+pub fn snapshot_schema(name: &str) -> anyhow::Result<String> {
+    events::service::read_models::snapshot_schema(name).map_err(anyhow::Error::msg)
+}
+
+/// Reports progress: a bar on a terminal, plain lines otherwise.
+pub struct Progress {
+    total: u64,
+    started: Instant,
+    last: Instant,
+    terminal: bool,
+}
+
+impl Progress {
+    pub fn new(total: u64) -> Self {
+        Progress {
+            total,
+            started: Instant::now(),
+            last: Instant::now() - Duration::from_secs(60),
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn update(&mut self, done: u64, finished: bool) {
+        let every = if self.terminal {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(2)
+        };
+        if !finished && self.last.elapsed() < every {
+            return;
+        }
+        self.last = Instant::now();
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-6);
+        let rate = done as f64 / seconds;
+        let left = self.total.saturating_sub(done);
+        let eta = if rate > 0.0 { left as f64 / rate } else { 0.0 };
+        let share = if self.total == 0 {
+            1.0
+        } else {
+            (done as f64 / self.total as f64).min(1.0)
+        };
+        let line = format!("{done}/{} events, {rate:.0} events/s, ETA {eta:.0} s", self.total);
+        if self.terminal {
+            let filled = (share * 30.0).round() as usize;
+            eprint!(
+                "\r[{}{}] {:>3.0}% {line}   ",
+                "#".repeat(filled),
+                ".".repeat(30 - filled),
+                share * 100.0
+            );
+            if finished {
+                eprintln!();
+            }
+        } else {
+            eprintln!("rebuild: {:.0}% {line}", share * 100.0);
+        }
+    }
+}
+
+async fn shadow_connection(database_url: &str, schema: &str) -> anyhow::Result<PgConnection> {
+    let mut connection = PgConnection::connect(database_url)
+        .await
+        .context("connecting for the rebuild")?;
+    sqlx::query(&format!("SET search_path TO {schema}, public"))
+        .execute(&mut connection)
+        .await?;
+    Ok(connection)
+}
+
+/// Applies a batch of events (in global-position order) to every projector, with checkpoints,
+/// skipping what a stream's checkpoint already covers and stopping a stream at a gap. Returns the
+/// events applied.
+async fn apply_batch(
+    db: &mut PgConnection,
+    projectors: &[Arc<dyn Projector>],
+    events: &[EventEnvelope],
+    checkpoints: &mut HashMap<(String, String), i64>,
+) -> anyhow::Result<u64> {
+    let mut tx = db.begin().await?;
+    let mut applied = 0;
+    let mut moved: HashMap<(String, String), i64> = HashMap::new();
+    for event in events {
+        let key = (event.stream_type.clone(), event.stream_id.clone());
+        let last = checkpoints.get(&key).copied().unwrap_or(0);
+        if event.sequence != last + 1 {
+            continue; // already applied, or a stream whose earlier events are not in this set
+        }
+        for projector in projectors {
+            projector
+                .apply(&mut tx, event)
+                .await
+                .map_err(|error| anyhow::anyhow!("{}: {error}", projector.name()))?;
+        }
+        checkpoints.insert(key.clone(), event.sequence);
+        moved.insert(key, event.sequence);
+        applied += 1;
+    }
+    if !moved.is_empty() {
+        let (mut types, mut ids, mut sequences) = (Vec::new(), Vec::new(), Vec::new());
+        for ((stream_type, stream_id), sequence) in moved {
+            types.push(stream_type);
+            ids.push(stream_id);
+            sequences.push(sequence);
+        }
+        for projector in projectors {
+            sqlx::query(
+                "INSERT INTO projector_checkpoints (projector, stream_type, stream_id, last_sequence)
+                 SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int8[])
+                 ON CONFLICT (projector, stream_type, stream_id) DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
+            )
+            .bind(projector.name())
+            .bind(&types)
+            .bind(&ids)
+            .bind(&sequences)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    if let Some(last) = events.last() {
+        for projector in projectors {
+            sqlx::query(
+                "INSERT INTO projector_status (projector, last_global_position, events_applied, last_recorded_at, updated_at)
+                 VALUES ($1, $2, $3, $4, now())
+                 ON CONFLICT (projector) DO UPDATE SET
+                     last_global_position = GREATEST(projector_status.last_global_position, EXCLUDED.last_global_position),
+                     events_applied = projector_status.events_applied + EXCLUDED.events_applied,
+                     last_recorded_at = GREATEST(projector_status.last_recorded_at, EXCLUDED.last_recorded_at),
+                     updated_at = now()",
+            )
+            .bind(projector.name())
+            .bind(last.global_position)
+            .bind(applied as i64)
+            .bind(last.metadata.recorded_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// A rebuild whose tables are built and caught up with the store, not yet switched.
+pub struct Built {
+    pub schema: String,
+    rebuild_ids: Vec<i64>,
+    tables: Vec<&'static str>,
+    db: PgConnection,
+    checkpoints: HashMap<(String, String), i64>,
+    progress: Progress,
+    done: u64,
+    started: Instant,
+}
+
+/// Rebuilds `request.projectors` from the store and switches (or keeps the snapshot); see the
+/// module documentation.
+pub async fn rebuild(pool: &PgPool, database_url: &str, request: &RebuildRequest) -> anyhow::Result<RebuildSummary> {
+    let built = build(pool, database_url, request).await?;
+    finish(pool, request, built).await
+}
+
+async fn mark_failed(pool: &PgPool, rebuild_ids: &[i64]) {
+    sqlx::query(
+        "UPDATE projection_rebuilds SET state = 'failed', updated_at = now(), finished_at = now() WHERE rebuild_id = ANY ($1)",
+    )
+    .bind(rebuild_ids)
+    .execute(pool)
+    .await
+    .ok();
+}
+
+/// Builds the tables beside the live ones, from the whole store (or what was recorded by
+/// `known_at`), reading it in batches by global position.
+pub async fn build(pool: &PgPool, database_url: &str, request: &RebuildRequest) -> anyhow::Result<Built> {
+    let started = Instant::now();
+    let names: Vec<&str> = request.projectors.iter().map(|p| p.name()).collect();
+    let schema = match &request.snapshot_name {
+        Some(name) => snapshot_schema(name)?,
+        None => {
+            if request.known_at.is_some() {
+                bail!("a rebuild as known at an instant is kept as a named snapshot: give it a name");
+            }
+            String::new()
+        }
+    };
+    let total: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE $1::timestamptz IS NULL OR recorded_at <= $1")
+            .bind(request.known_at)
+            .fetch_one(pool)
+            .await?;
+    let target = request.snapshot_name.clone().unwrap_or_else(|| "live".into());
+    let mut rebuild_ids = Vec::new();
+    for name in &names {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO projection_rebuilds (projector, target, known_at, state, events_total)
+             VALUES ($1, $2, $3, 'running', $4) RETURNING rebuild_id",
+        )
+        .bind(name)
+        .bind(&target)
+        .bind(request.known_at)
+        .bind(total)
+        .fetch_one(pool)
+        .await?;
+        rebuild_ids.push(id);
+    }
+    let schema = if schema.is_empty() {
+        format!("rebuild_{}", rebuild_ids[0])
+    } else {
+        schema
+    };
+    match build_tables(pool, database_url, request, &schema, &rebuild_ids, total as u64).await {
+        Ok((db, checkpoints, progress, done, tables)) => Ok(Built {
+            schema,
+            rebuild_ids,
+            tables,
+            db,
+            checkpoints,
+            progress,
+            done,
+            started,
+        }),
+        Err(error) => {
+            mark_failed(pool, &rebuild_ids).await;
+            Err(error)
+        }
+    }
+}
+
+type Building = (
+    PgConnection,
+    HashMap<(String, String), i64>,
+    Progress,
+    u64,
+    Vec<&'static str>,
+);
+
+async fn build_tables(
+    pool: &PgPool,
+    database_url: &str,
+    request: &RebuildRequest,
+    schema: &str,
+    rebuild_ids: &[i64],
+    total: u64,
+) -> anyhow::Result<Building> {
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(schema)
+        .fetch_one(pool)
+        .await?;
+    if exists {
+        bail!("{schema} exists already (drop the snapshot first)");
+    }
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(pool).await?;
+    let mut tables: Vec<&'static str> = vec!["projector_checkpoints", "projector_status"];
+    for projector in &request.projectors {
+        tables.extend(projector.tables());
+    }
+    for table in &tables {
+        sqlx::query(&format!(
+            "CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)"
+        ))
+        .execute(pool)
+        .await?;
+    }
+
+    let mut db = shadow_connection(database_url, schema).await?;
+    let mut checkpoints: HashMap<(String, String), i64> = HashMap::new();
+    let mut progress = Progress::new(total);
+    let mut position = 0_i64;
+    let mut done = 0_u64;
+    let statement = format!(
+        "SELECT {COLUMNS} FROM public.events
+          WHERE global_position > $1 AND ($2::timestamptz IS NULL OR recorded_at <= $2)
+          ORDER BY global_position LIMIT $3"
+    );
+    loop {
+        let rows: Vec<StoredEvent> = sqlx::query_as(&statement)
+            .bind(position)
+            .bind(request.known_at)
+            .bind(request.batch)
+            .fetch_all(pool)
+            .await?;
+        let Some(last) = rows.last() else { break };
+        position = last.global_position;
+        let events: Vec<EventEnvelope> = rows.into_iter().map(StoredEvent::into_envelope).collect();
+        done += apply_batch(&mut db, &request.projectors, &events, &mut checkpoints).await?;
+        progress.update(done, false);
+        sqlx::query("UPDATE projection_rebuilds SET events_done = $2, updated_at = now() WHERE rebuild_id = ANY ($1)")
+            .bind(rebuild_ids)
+            .bind(done as i64)
+            .execute(pool)
+            .await?;
+    }
+    Ok((db, checkpoints, progress, done, tables))
+}
+
+/// Switches a live rebuild in (or records a snapshot as done).
+pub async fn finish(pool: &PgPool, request: &RebuildRequest, mut built: Built) -> anyhow::Result<RebuildSummary> {
+    let state = if request.known_at.is_some() {
+        "snapshot"
+    } else {
+        match switch(
+            &mut built.db,
+            &built.schema,
+            request,
+            &built.tables,
+            &mut built.checkpoints,
+        )
+        .await
+        {
+            Ok(caught_up) => built.done += caught_up,
+            Err(error) => {
+                mark_failed(pool, &built.rebuild_ids).await;
+                return Err(error);
+            }
+        }
+        "switched"
+    };
+    built.progress.update(built.done, true);
+    sqlx::query(
+        "UPDATE projection_rebuilds SET state = $2, events_done = $3, updated_at = now(), finished_at = now()
+          WHERE rebuild_id = ANY ($1)",
+    )
+    .bind(&built.rebuild_ids)
+    .bind(state)
+    .bind(built.done as i64)
+    .execute(pool)
+    .await?;
+    let schema = if state == "switched" {
+        sqlx::query(&format!("DROP SCHEMA {}_retired CASCADE", built.schema))
+            .execute(pool)
+            .await?;
+        sqlx::query(&format!("DROP SCHEMA {} CASCADE", built.schema))
+            .execute(pool)
+            .await?;
+        "public".to_owned()
+    } else {
+        built.schema.clone()
+    };
+    Ok(RebuildSummary {
+        events: built.done,
+        elapsed: built.started.elapsed(),
+        schema,
+    })
+}
+
+/// Catches up and swaps the rebuilt tables in, in one transaction; returns the events applied
+/// while catching up.
+async fn switch(
+    db: &mut PgConnection,
+    schema: &str,
+    request: &RebuildRequest,
+    tables: &[&str],
+    checkpoints: &mut HashMap<(String, String), i64>,
+) -> anyhow::Result<u64> {
+    let names: Vec<&str> = request.projectors.iter().map(|p| p.name()).collect();
+    let mut tx = db.begin().await?;
+    // Live projectors write their checkpoint first in each transaction: they wait here.
+    sqlx::query("LOCK TABLE public.projector_checkpoints IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    let behind: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+        "SELECT h.aggregate_type, h.aggregate_id, h.sequence FROM public.stream_heads h
+           LEFT JOIN {schema}.projector_checkpoints c
+             ON c.projector = $1 AND c.stream_type = h.aggregate_type AND c.stream_id = h.aggregate_id
+          WHERE h.sequence > COALESCE(c.last_sequence, 0)"
+    ))
+    .bind(names[0])
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut caught_up = 0;
+    for (stream_type, stream_id, head) in behind {
+        let from = checkpoints
+            .get(&(stream_type.clone(), stream_id.clone()))
+            .copied()
+            .unwrap_or(0);
+        let events = stream_range(&mut *tx, &stream_type, &stream_id, from, head).await?;
+        caught_up += apply_batch(&mut tx, &request.projectors, &events, checkpoints).await?;
+    }
+    let retired = format!("{schema}_retired");
+    sqlx::query(&format!("CREATE SCHEMA {retired}"))
+        .execute(&mut *tx)
+        .await?;
+    for table in tables
+        .iter()
+        .filter(|t| !["projector_checkpoints", "projector_status"].contains(t))
+    {
+        sqlx::query(&format!("ALTER TABLE public.{table} SET SCHEMA {retired}"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("ALTER TABLE {schema}.{table} SET SCHEMA public"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    for table in ["projector_checkpoints", "projector_status"] {
+        sqlx::query(&format!("DELETE FROM public.{table} WHERE projector = ANY ($1)"))
+            .bind(&names)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO public.{table} SELECT * FROM {schema}.{table} WHERE projector = ANY ($1)"
+        ))
+        .bind(&names)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(caught_up)
+}
+
+pub use events::service::read_models::snapshots;
+
+/// Drops a named snapshot.
+pub async fn drop_snapshot(pool: &PgPool, name: &str) -> anyhow::Result<()> {
+    let schema = snapshot_schema(name)?;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "UPDATE projection_rebuilds SET state = 'failed', updated_at = now() WHERE state = 'snapshot' AND target = $1",
+    )
+    .bind(name)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
