@@ -22,8 +22,11 @@ LANGUAGE sql IMMUTABLE AS $$
         e.payload::text, e.metadata::text), 'UTF8'))
 $$;
 
+-- The previous event is found by primary key. The plan is cached per session; on a store that
+-- was tiny when it was planned a scan would look cheaper, and a large batch would then scan the
+-- growing table once per row, so scans are off inside this function.
 CREATE FUNCTION cstrack_chain_event() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET enable_seqscan = off AS $$
 DECLARE
     previous bytea;
 BEGIN

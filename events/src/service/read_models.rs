@@ -79,7 +79,7 @@ fn is_contention(error: &sqlx::Error) -> bool {
 pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Result<Vec<AccountFacts>, sqlx::Error> {
     // The accounts and the memo are read apart and matched here: a join would be planned on the
     // memo's statistics, which lag behind a table that fills in bursts.
-    let rows: Vec<Row> = sqlx::query_as(&format!(
+    let accounts = format!(
         "SELECT a.customer_id, a.name, a.tier, a.arr, a.csm_id, c.name AS csm_name, a.onboarded_on,
                 COALESCE(cp.last_sequence, 0) AS version
            FROM coverage_accounts a
@@ -90,25 +90,31 @@ pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Re
             AND ($3::text IS NULL OR a.tier = $3)
           ORDER BY a.name, a.customer_id",
         checkpoint_join("coverage", "a.customer_id")
-    ))
-    .bind(as_of)
-    .bind(scope.customer_id)
-    .bind(scope.tier.map(Tier::as_str))
-    .fetch_all(pool)
-    .await?;
+    );
     let memo_scope = if scope.customer_id.is_some() {
         "customer_id = $2"
     } else {
         "$2::uuid IS NULL"
     };
-    let memo: Vec<(Uuid, i64, Option<NaiveDate>, i32, i32, i32, Option<f64>)> = sqlx::query_as(&format!(
+    let memo = format!(
         "SELECT customer_id, version, last_contact, touches, meetings, stakeholders, health
            FROM coverage_facts_memo WHERE as_of = $1 AND {memo_scope}"
-    ))
-    .bind(as_of)
-    .bind(scope.customer_id)
-    .fetch_all(pool)
-    .await?;
+    );
+    // Both on their own connections at once.
+    let (rows, memo): (
+        Vec<Row>,
+        Vec<(Uuid, i64, Option<NaiveDate>, i32, i32, i32, Option<f64>)>,
+    ) = tokio::try_join!(
+        sqlx::query_as(&accounts)
+            .bind(as_of)
+            .bind(scope.customer_id)
+            .bind(scope.tier.map(Tier::as_str))
+            .fetch_all(pool),
+        sqlx::query_as(&memo)
+            .bind(as_of)
+            .bind(scope.customer_id)
+            .fetch_all(pool),
+    )?;
     let mut windows: HashMap<Uuid, WindowRow> = HashMap::with_capacity(memo.len());
     let versions: HashMap<Uuid, i64> = rows.iter().map(|row| (row.customer_id, row.version)).collect();
     for (customer_id, version, last_contact, touches, meetings, stakeholders, health) in memo {
@@ -415,7 +421,7 @@ pub async fn engagement_summaries(
 ) -> Result<Vec<EngagementSummary>, sqlx::Error> {
     let onboarded_by = windows.iter().map(|window| window.cut).max().unwrap_or(NaiveDate::MAX);
     // Profiles and memo rows are read apart and matched here (see `account_facts`).
-    let profiles: Vec<(Uuid, String, String, Uuid, Decimal, i64)> = sqlx::query_as(&format!(
+    let profiles = format!(
         "SELECT p.customer_id, p.name, p.tier, p.csm_id, p.arr, COALESCE(cp.last_sequence, 0)
            FROM customer_profiles p
            {}
@@ -423,21 +429,27 @@ pub async fn engagement_summaries(
             AND p.onboarded_at::date <= $3
           ORDER BY p.name, p.customer_id",
         checkpoint_join("customers", "p.customer_id")
-    ))
-    .bind(csm)
-    .bind(tier.map(Tier::as_str))
-    .bind(onboarded_by)
-    .fetch_all(pool)
-    .await?;
-    let mut memo: HashMap<(Uuid, usize), (i64, EngagementMetrics)> = HashMap::with_capacity(profiles.len() * 2);
-    for (index, window) in windows.iter().enumerate() {
-        let rows: Vec<(Uuid, i64, Json<EngagementMetrics>)> = sqlx::query_as(
+    );
+    let memo_of = |window: Window| async move {
+        sqlx::query_as::<_, (Uuid, i64, Json<EngagementMetrics>)>(
             "SELECT customer_id, version, metrics FROM engagement_metrics_memo WHERE period_start = $1 AND cut = $2",
         )
         .bind(window.start)
         .bind(window.cut)
         .fetch_all(pool)
-        .await?;
+        .await
+    };
+    // The profiles and each window's memo rows, each on its own connection, at once.
+    let (profiles, memos): (Vec<(Uuid, String, String, Uuid, Decimal, i64)>, Vec<_>) = tokio::try_join!(
+        sqlx::query_as(&profiles)
+            .bind(csm)
+            .bind(tier.map(Tier::as_str))
+            .bind(onboarded_by)
+            .fetch_all(pool),
+        futures_util::future::try_join_all(windows.iter().map(|window| memo_of(*window))),
+    )?;
+    let mut memo: HashMap<(Uuid, usize), (i64, EngagementMetrics)> = HashMap::with_capacity(profiles.len() * 2);
+    for (index, rows) in memos.into_iter().enumerate() {
         for (customer_id, version, Json(metrics)) in rows {
             memo.insert((customer_id, index), (version, metrics));
         }
