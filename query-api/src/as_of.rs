@@ -144,6 +144,19 @@ pub async fn load(
     Ok(known)
 }
 
+/// A field an event names replaces the known value; a field it leaves out keeps it.
+fn set<T>(target: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *target = value;
+    }
+}
+
+fn set_some<T>(target: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *target = value;
+    }
+}
+
 fn apply(
     customer: &mut KnownCustomer,
     event: CustomerEvent,
@@ -155,33 +168,15 @@ fn apply(
     match event {
         E::CustomerOnboarded(_) => {}
         E::CustomerProfileUpdated(u) => {
-            if let Some(name) = u.name {
-                customer.name = name;
-            }
-            if let Some(id) = u.salesforce_id {
-                customer.salesforce_id = id;
-            }
-            if let Some(tier) = u.tier {
-                customer.tier = tier;
-            }
-            if let Some(arr) = u.arr {
-                customer.arr = arr;
-            }
-            if let Some(industry) = u.industry {
-                customer.industry = industry;
-            }
-            if let Some(manager) = u.account_manager {
-                customer.account_manager = manager;
-            }
-            if let Some(products) = u.products_owned {
-                customer.products_owned = products;
-            }
-            if let Some(start) = u.contract_start {
-                customer.contract_start = start;
-            }
-            if let Some(renewal) = u.renewal_date {
-                customer.renewal_date = renewal;
-            }
+            set(&mut customer.name, u.name);
+            set(&mut customer.salesforce_id, u.salesforce_id);
+            set(&mut customer.tier, u.tier);
+            set(&mut customer.arr, u.arr);
+            set(&mut customer.industry, u.industry);
+            set(&mut customer.account_manager, u.account_manager);
+            set(&mut customer.products_owned, u.products_owned);
+            set(&mut customer.contract_start, u.contract_start);
+            set(&mut customer.renewal_date, u.renewal_date);
         }
         E::CsmAssigned(a) => customer.csm_id = a.csm_id,
         E::PartnerAssigned(p) => {
@@ -203,15 +198,9 @@ fn apply(
         }
         E::StakeholderUpdated(s) => {
             if let Some(known) = customer.stakeholders.get_mut(&s.stakeholder_id) {
-                if let Some(name) = s.name {
-                    known.name = name;
-                }
-                if let Some(role) = s.role {
-                    known.role = role;
-                }
-                if let Some(level) = s.level {
-                    known.level = level;
-                }
+                set(&mut known.name, s.name);
+                set(&mut known.role, s.role);
+                set(&mut known.level, s.level);
             }
         }
         E::StakeholderRemoved(s) => {
@@ -224,30 +213,14 @@ fn apply(
         }
         E::ActivityCorrected(c) => {
             if let Some(a) = customer.activities.get_mut(&c.activity_id) {
-                if let Some(kind) = c.kind {
-                    a.kind = kind;
-                }
-                if let Some(direction) = c.direction {
-                    a.direction = direction;
-                }
-                if let Some(at) = c.activity_occurred_at {
-                    a.occurred_at = at;
-                }
-                if let Some(minutes) = c.duration_minutes {
-                    a.duration_minutes = Some(minutes);
-                }
-                if let Some(participants) = c.participants {
-                    a.participants = participants;
-                }
-                if let Some(received) = c.response_received {
-                    a.response_received = Some(received);
-                }
-                if let Some(hours) = c.response_time_hours {
-                    a.response_time_hours = Some(hours);
-                }
-                if let Some(subject) = c.subject {
-                    a.subject = subject;
-                }
+                set(&mut a.kind, c.kind);
+                set(&mut a.direction, c.direction);
+                set(&mut a.occurred_at, c.activity_occurred_at);
+                set_some(&mut a.duration_minutes, c.duration_minutes);
+                set(&mut a.participants, c.participants);
+                set_some(&mut a.response_received, c.response_received);
+                set_some(&mut a.response_time_hours, c.response_time_hours);
+                set(&mut a.subject, c.subject);
             }
         }
         E::ActivityRetracted(r) => {
@@ -286,18 +259,14 @@ fn apply(
         }
         E::TaskUpdated(u) => {
             if let Some(task) = customer.tasks.get_mut(&u.task_id) {
-                if let Some(title) = u.title {
-                    task.title = title;
-                }
+                set(&mut task.title, u.title);
                 if let Some(kind) = u.kind {
                     task.kind = snake(&kind);
                 }
                 if let Some(priority) = u.priority {
                     task.priority = snake(&priority);
                 }
-                if let Some(due) = u.due_date {
-                    task.due_date = due;
-                }
+                set(&mut task.due_date, u.due_date);
             }
         }
         E::TaskReassigned(r) => {
@@ -323,9 +292,7 @@ fn apply(
         E::AdoptionStageChanged(a) => customer.adoption_stage = Some(snake(&a.stage)),
         E::CustomerRenewed(r) => {
             customer.renewal_date = r.renewal_date;
-            if let Some(arr) = r.arr {
-                customer.arr = arr;
-            }
+            set(&mut customer.arr, r.arr);
             customer.churned_on = None;
         }
         E::CustomerChurned(c) => customer.churned_on = Some(c.churned_on),

@@ -49,6 +49,13 @@ struct WindowRow {
     health: Option<f64>,
 }
 
+/// A coverage memo row: customer, version, last contact, touches, meetings, stakeholders, health.
+type CoverageMemo = (Uuid, i64, Option<NaiveDate>, i32, i32, i32, Option<f64>);
+/// A freshly computed coverage memo row, without its version.
+type CoverageFilled = (Uuid, Option<NaiveDate>, i32, i32, i32, Option<f64>);
+/// A profile as engagement reads it: customer, name, tier, CSM, ARR, version.
+type EngagementProfile = (Uuid, String, String, Uuid, Decimal, i64);
+
 /// Which accounts to read.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
@@ -101,10 +108,7 @@ pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Re
            FROM coverage_facts_memo WHERE as_of = $1 AND {memo_scope}"
     );
     // Both on their own connections at once.
-    let (rows, memo): (
-        Vec<Row>,
-        Vec<(Uuid, i64, Option<NaiveDate>, i32, i32, i32, Option<f64>)>,
-    ) = tokio::try_join!(
+    let (rows, memo): (Vec<Row>, Vec<CoverageMemo>) = tokio::try_join!(
         sqlx::query_as(&accounts)
             .bind(as_of)
             .bind(scope.customer_id)
@@ -204,7 +208,7 @@ async fn fill_coverage_memo(
     );
     let mut attempt = 0;
     loop {
-        let result: Result<Vec<(Uuid, Option<NaiveDate>, i32, i32, i32, Option<f64>)>, _> = sqlx::query_as(&statement)
+        let result: Result<Vec<CoverageFilled>, _> = sqlx::query_as(&statement)
             .bind(as_of)
             .bind(window_start(as_of, TOUCH_WINDOW_DAYS))
             .bind(window_start(as_of, MEETING_WINDOW_DAYS))
@@ -440,7 +444,7 @@ pub async fn engagement_summaries(
         .await
     };
     // The profiles and each window's memo rows, each on its own connection, at once.
-    let (profiles, memos): (Vec<(Uuid, String, String, Uuid, Decimal, i64)>, Vec<_>) = tokio::try_join!(
+    let (profiles, memos): (Vec<EngagementProfile>, Vec<_>) = tokio::try_join!(
         sqlx::query_as(&profiles)
             .bind(csm)
             .bind(tier.map(Tier::as_str))
