@@ -37,7 +37,15 @@ pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
 }
 
 /// Upcasts one stored payload to the current version of its type.
+/// Whether an event stored at `event_version` reads as it is, without upcasting.
+pub fn is_current(event_type: &str, event_version: &str) -> bool {
+    event_version.parse::<u32>().ok() == Some(current_version(event_type))
+}
+
 pub fn to_current(event_type: &str, event_version: &str, payload: Value) -> Value {
+    if is_current(event_type, event_version) {
+        return payload;
+    }
     upcasters().into_iter().fold(payload, |payload, upcaster| {
         if upcaster.can_upcast(event_type, event_version) {
             let event = cqrs_es::persist::SerializedEvent::new(

@@ -2,12 +2,15 @@
 //! activity with its kind, day and participants (notes included, as they can be corrected into
 //! contact; queries count only contact); every health point; CSM names and handoffs.
 
+use chrono::{DateTime, NaiveDate, Utc};
 use events::csm::CsmEvent;
 use events::customer::CustomerEvent;
 use events::EventEnvelope;
+use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::bulk::{coalesce, Decoded, Fold, Keyed, TableWriter};
 use crate::projector::{ProjectionError, Projector};
 
 pub struct CoverageProjector;
@@ -31,6 +34,10 @@ impl Projector for CoverageProjector {
             "coverage_health_points",
             "coverage_facts_memo",
         ]
+    }
+
+    fn fold(&self) -> Box<dyn Fold> {
+        Box::<CoverageFold>::default()
     }
 
     async fn apply(&self, db: &mut PgConnection, event: &EventEnvelope) -> Result<(), ProjectionError> {
@@ -181,4 +188,175 @@ async fn apply_csm(db: &mut PgConnection, event: CsmEvent) -> Result<(), Project
         }
     }
     Ok(())
+}
+
+/// The coverage read model folded in memory (see [`crate::bulk`]): each change mirrors a
+/// statement of [`apply_customer`] or [`apply_csm`].
+#[derive(Default)]
+pub struct CoverageFold {
+    csms: Keyed<Uuid, (Uuid, String, String, String)>,
+    accounts: Keyed<Uuid, Account>,
+    handoffs: Vec<(Uuid, i64, Uuid, Option<Uuid>, DateTime<Utc>)>,
+    contacts: Keyed<(Uuid, Uuid), Contact>,
+    health: Vec<(Uuid, i64, DateTime<Utc>, f64)>,
+}
+
+struct Account {
+    customer_id: Uuid,
+    name: String,
+    tier: &'static str,
+    arr: Decimal,
+    csm_id: Uuid,
+    onboarded_on: NaiveDate,
+}
+
+struct Contact {
+    customer_id: Uuid,
+    activity_id: Uuid,
+    kind: &'static str,
+    occurred_at: DateTime<Utc>,
+    participants: Vec<Uuid>,
+}
+
+impl Fold for CoverageFold {
+    fn apply(&mut self, envelope: &EventEnvelope, event: &Decoded) -> Result<(), ProjectionError> {
+        match event {
+            Decoded::Customer(customer_id, event) => self.customer(*customer_id, envelope.sequence, event),
+            Decoded::Csm(_, CsmEvent::CsmRegistered(registered)) => self.csms.upsert(
+                registered.csm_id,
+                (
+                    registered.csm_id,
+                    registered.name.clone(),
+                    registered.email.clone(),
+                    registered.team.clone(),
+                ),
+            ),
+            Decoded::Csm(_, CsmEvent::CsmCapacityChanged(_)) | Decoded::Other => {}
+        }
+        Ok(())
+    }
+
+    fn into_tables(self: Box<Self>) -> Vec<TableWriter> {
+        let CoverageFold {
+            csms,
+            accounts,
+            handoffs,
+            contacts,
+            health,
+        } = *self;
+        let csms = TableWriter::new("coverage_csms", "csm_id, name, email, team", move |out| {
+            for (csm_id, name, email, team) in csms.into_rows() {
+                out.row(&[&csm_id, &name, &email, &team]);
+            }
+        });
+        let accounts = TableWriter::new(
+            "coverage_accounts",
+            "customer_id, name, tier, arr, csm_id, onboarded_on",
+            move |out| {
+                for a in accounts.into_rows() {
+                    out.row(&[&a.customer_id, &a.name, &a.tier, &a.arr, &a.csm_id, &a.onboarded_on]);
+                }
+            },
+        );
+        let handoffs = TableWriter::new(
+            "coverage_handoffs",
+            "customer_id, sequence, csm_id, previous_csm_id, occurred_at",
+            move |out| {
+                for (customer_id, sequence, csm_id, previous, at) in handoffs {
+                    out.row(&[&customer_id, &sequence, &csm_id, &previous, &at]);
+                }
+            },
+        );
+        let contacts = TableWriter::new(
+            "coverage_contacts",
+            "customer_id, activity_id, kind, occurred_at, occurred_on, participants",
+            move |out| {
+                for c in contacts.into_rows() {
+                    out.row(&[
+                        &c.customer_id,
+                        &c.activity_id,
+                        &c.kind,
+                        &c.occurred_at,
+                        &c.occurred_at.date_naive(),
+                        &c.participants,
+                    ]);
+                }
+            },
+        );
+        let health = TableWriter::new(
+            "coverage_health_points",
+            "customer_id, sequence, measured_at, measured_on, score",
+            move |out| {
+                for (customer_id, sequence, at, score) in health {
+                    out.row(&[&customer_id, &sequence, &at, &at.date_naive(), &score]);
+                }
+            },
+        );
+        vec![csms, accounts, handoffs, contacts, health]
+    }
+}
+
+impl CoverageFold {
+    fn customer(&mut self, customer_id: Uuid, sequence: i64, event: &CustomerEvent) {
+        match event {
+            CustomerEvent::CustomerOnboarded(o) => self.accounts.upsert(
+                customer_id,
+                Account {
+                    customer_id,
+                    name: o.name.clone(),
+                    tier: o.tier.as_str(),
+                    arr: o.arr,
+                    csm_id: o.csm_id,
+                    onboarded_on: o.occurred_at.date_naive(),
+                },
+            ),
+            CustomerEvent::CsmAssigned(assigned) => {
+                if let Some(account) = self.accounts.get_mut(&customer_id) {
+                    account.csm_id = assigned.csm_id;
+                }
+                self.handoffs.push((
+                    customer_id,
+                    sequence,
+                    assigned.csm_id,
+                    assigned.previous_csm_id,
+                    assigned.occurred_at,
+                ));
+            }
+            CustomerEvent::ActivityLogged(logged) => self.contacts.insert(
+                (customer_id, logged.activity_id),
+                Contact {
+                    customer_id,
+                    activity_id: logged.activity_id,
+                    kind: logged.kind.as_str(),
+                    occurred_at: logged.occurred_at,
+                    participants: logged.participants.clone(),
+                },
+            ),
+            CustomerEvent::ActivityRetracted(retracted) => self.contacts.remove(&(customer_id, retracted.activity_id)),
+            CustomerEvent::HealthScoreRecorded(health) => {
+                self.health
+                    .push((customer_id, sequence, health.measured_at, health.score))
+            }
+            CustomerEvent::CustomerProfileUpdated(updated) => {
+                if let Some(account) = self.accounts.get_mut(&customer_id) {
+                    coalesce(&mut account.name, &updated.name);
+                    coalesce(&mut account.tier, &updated.tier.map(|tier| tier.as_str()));
+                    coalesce(&mut account.arr, &updated.arr);
+                }
+            }
+            CustomerEvent::ActivityCorrected(corrected) => {
+                if let Some(contact) = self.contacts.get_mut(&(customer_id, corrected.activity_id)) {
+                    coalesce(&mut contact.kind, &corrected.kind.map(|kind| kind.as_str()));
+                    coalesce(&mut contact.occurred_at, &corrected.activity_occurred_at);
+                    coalesce(&mut contact.participants, &corrected.participants);
+                }
+            }
+            CustomerEvent::CustomerRenewed(renewed) => {
+                if let Some(account) = self.accounts.get_mut(&customer_id) {
+                    coalesce(&mut account.arr, &renewed.arr);
+                }
+            }
+            _ => {}
+        }
+    }
 }

@@ -2,13 +2,16 @@
 //! attributes, health points with their lineage, tasks, partner reports, use cases, NPS and one
 //! timeline entry per event worth showing. CSMs and their capacity come from the Csm stream.
 
+use chrono::{DateTime, NaiveDate, Utc};
 use events::csm::CsmEvent;
 use events::customer::*;
 use events::EventEnvelope;
+use rust_decimal::Decimal;
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::bulk::{coalesce, CopyTable, Decoded, Fold, Keyed, TableWriter};
 use crate::projector::{ProjectionError, Projector};
 
 pub struct CustomersProjector;
@@ -34,6 +37,10 @@ impl Projector for CustomersProjector {
             "csm_directory",
             "engagement_metrics_memo",
         ]
+    }
+
+    fn fold(&self) -> Box<dyn Fold> {
+        Box::<CustomersFold>::default()
     }
 
     async fn apply(&self, db: &mut PgConnection, event: &EventEnvelope) -> Result<(), ProjectionError> {
@@ -581,4 +588,645 @@ async fn apply_csm(db: &mut PgConnection, csm_id: Uuid, event: CsmEvent) -> Resu
         }
     }
     Ok(())
+}
+
+/// The customers read model folded in memory (see [`crate::bulk`]): each change mirrors a
+/// statement of [`apply_customer`], [`apply_csm`] or the timeline insert.
+#[derive(Default)]
+pub struct CustomersFold {
+    profiles: Keyed<Uuid, Profile>,
+    partners: Keyed<(Uuid, Uuid), (Uuid, Uuid)>,
+    stakeholders: Keyed<(Uuid, Uuid), Stakeholder>,
+    activities: Keyed<(Uuid, Uuid), Activity>,
+    health: Vec<HealthPoint>,
+    tasks: Keyed<Uuid, Task>,
+    reports: Keyed<Uuid, Report>,
+    use_cases: Keyed<(Uuid, String), (Uuid, String, String, String, DateTime<Utc>)>,
+    nps: Vec<(Uuid, i64, i16, Option<Uuid>, Option<String>, DateTime<Utc>)>,
+    timeline: Timeline,
+    csms: Keyed<Uuid, (Uuid, String, String, String, i32)>,
+}
+
+struct Profile {
+    customer_id: Uuid,
+    name: String,
+    salesforce_id: String,
+    tier: &'static str,
+    arr: Decimal,
+    industry: String,
+    account_manager: String,
+    csm_id: Uuid,
+    products_owned: Vec<String>,
+    contract_start: NaiveDate,
+    renewal_date: NaiveDate,
+    onboarded_at: DateTime<Utc>,
+    adoption_stage: Option<String>,
+    churned_on: Option<NaiveDate>,
+    churn_reason: Option<String>,
+    last_renewed_at: Option<DateTime<Utc>>,
+}
+
+struct Stakeholder {
+    customer_id: Uuid,
+    stakeholder_id: Uuid,
+    name: String,
+    role: String,
+    level: String,
+    email: Option<String>,
+    removed: bool,
+}
+
+struct Activity {
+    customer_id: Uuid,
+    activity_id: Uuid,
+    kind: &'static str,
+    direction: String,
+    occurred_at: DateTime<Utc>,
+    duration_minutes: Option<i32>,
+    participants: Vec<Uuid>,
+    response_received: Option<bool>,
+    response_time_hours: Option<f64>,
+    subject: String,
+    logged_by: String,
+    retracted: bool,
+}
+
+struct HealthPoint {
+    customer_id: Uuid,
+    sequence: i64,
+    event_id: Uuid,
+    measured_at: DateTime<Utc>,
+    score: f64,
+    source: &'static str,
+    actor_id: String,
+    actor_role: String,
+    reason: Option<String>,
+    risk_factors: Value,
+    recorded_at: DateTime<Utc>,
+}
+
+struct Task {
+    task_id: Uuid,
+    customer_id: Uuid,
+    title: String,
+    description: String,
+    kind: String,
+    priority: String,
+    assignee_id: String,
+    due_date: NaiveDate,
+    status: String,
+    parent_task_id: Option<Uuid>,
+    depends_on: Vec<Uuid>,
+    outcome: Option<String>,
+    created_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+}
+
+struct Report {
+    report_id: Uuid,
+    customer_id: Uuid,
+    partner_id: Uuid,
+    period_start: NaiveDate,
+    period_end: NaiveDate,
+    overall_status: String,
+    summary: String,
+    accomplishments: String,
+    planned_activities: String,
+    risks_and_issues: String,
+    attachments: Value,
+    status: &'static str,
+    updated_at: DateTime<Utc>,
+    submitted_at: Option<DateTime<Utc>>,
+}
+
+/// Timeline rows, written as they are folded: an entry never changes.
+struct Timeline(CopyTable);
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline(CopyTable::new(
+            "timeline_entries",
+            "customer_id, sequence, event_id, kind, event_type, occurred_at, recorded_at, actor_id, summary, detail",
+        ))
+    }
+}
+
+impl Fold for CustomersFold {
+    fn apply(&mut self, envelope: &EventEnvelope, event: &Decoded) -> Result<(), ProjectionError> {
+        match event {
+            Decoded::Customer(customer_id, event) => {
+                if let Some((kind, summary, detail)) = timeline_entry(event) {
+                    self.timeline.0.row(&[
+                        customer_id,
+                        &envelope.sequence,
+                        &envelope.metadata.event_id,
+                        &kind,
+                        &envelope.event_type,
+                        &event.occurred_at(),
+                        &envelope.metadata.recorded_at,
+                        &envelope.metadata.actor.id,
+                        &summary,
+                        &detail,
+                    ]);
+                }
+                self.customer(*customer_id, envelope, event)?;
+            }
+            Decoded::Csm(_, CsmEvent::CsmRegistered(r)) => self.csms.insert(
+                r.csm_id,
+                (
+                    r.csm_id,
+                    r.name.clone(),
+                    r.email.clone(),
+                    r.team.clone(),
+                    r.monthly_capacity_hours as i32,
+                ),
+            ),
+            Decoded::Csm(csm_id, CsmEvent::CsmCapacityChanged(c)) => {
+                if let Some(csm) = self.csms.get_mut(csm_id) {
+                    csm.4 = c.monthly_capacity_hours as i32;
+                }
+            }
+            Decoded::Other => {}
+        }
+        Ok(())
+    }
+
+    fn into_tables(self: Box<Self>) -> Vec<TableWriter> {
+        let CustomersFold {
+            profiles,
+            partners,
+            stakeholders,
+            activities,
+            health,
+            tasks,
+            reports,
+            use_cases,
+            nps,
+            timeline,
+            csms,
+        } = *self;
+        let profiles = TableWriter::new(
+            "customer_profiles",
+            "customer_id, name, salesforce_id, tier, arr, industry, account_manager, csm_id, products_owned, \
+             contract_start, renewal_date, onboarded_at, adoption_stage, churned_on, churn_reason, last_renewed_at",
+            move |out| {
+                for p in profiles.into_rows() {
+                    out.row(&[
+                        &p.customer_id,
+                        &p.name,
+                        &p.salesforce_id,
+                        &p.tier,
+                        &p.arr,
+                        &p.industry,
+                        &p.account_manager,
+                        &p.csm_id,
+                        &p.products_owned,
+                        &p.contract_start,
+                        &p.renewal_date,
+                        &p.onboarded_at,
+                        &p.adoption_stage,
+                        &p.churned_on,
+                        &p.churn_reason,
+                        &p.last_renewed_at,
+                    ]);
+                }
+            },
+        );
+        let partners = TableWriter::new("customer_partners", "customer_id, partner_id", move |out| {
+            for (customer_id, partner_id) in partners.into_rows() {
+                out.row(&[&customer_id, &partner_id]);
+            }
+        });
+        let stakeholders = TableWriter::new(
+            "customer_stakeholders",
+            "customer_id, stakeholder_id, name, role, level, email, removed",
+            move |out| {
+                for s in stakeholders.into_rows() {
+                    out.row(&[
+                        &s.customer_id,
+                        &s.stakeholder_id,
+                        &s.name,
+                        &s.role,
+                        &s.level,
+                        &s.email,
+                        &s.removed,
+                    ]);
+                }
+            },
+        );
+        let activities = TableWriter::new(
+            "customer_activities",
+            "customer_id, activity_id, kind, direction, occurred_at, occurred_on, duration_minutes, participants, \
+             response_received, response_time_hours, subject, logged_by, retracted",
+            move |out| {
+                for a in activities.into_rows() {
+                    out.row(&[
+                        &a.customer_id,
+                        &a.activity_id,
+                        &a.kind,
+                        &a.direction,
+                        &a.occurred_at,
+                        &a.occurred_at.date_naive(),
+                        &a.duration_minutes,
+                        &a.participants,
+                        &a.response_received,
+                        &a.response_time_hours,
+                        &a.subject,
+                        &a.logged_by,
+                        &a.retracted,
+                    ]);
+                }
+            },
+        );
+        let health = TableWriter::new(
+            "health_points",
+            "customer_id, sequence, event_id, measured_at, measured_on, score, source, actor_id, actor_role, reason, \
+             risk_factors, recorded_at",
+            move |out| {
+                for h in health {
+                    out.row(&[
+                        &h.customer_id,
+                        &h.sequence,
+                        &h.event_id,
+                        &h.measured_at,
+                        &h.measured_at.date_naive(),
+                        &h.score,
+                        &h.source,
+                        &h.actor_id,
+                        &h.actor_role,
+                        &h.reason,
+                        &h.risk_factors,
+                        &h.recorded_at,
+                    ]);
+                }
+            },
+        );
+        let tasks = TableWriter::new(
+            "tasks",
+            "task_id, customer_id, title, description, kind, priority, assignee_id, due_date, status, \
+             parent_task_id, depends_on, outcome, created_at, closed_at",
+            move |out| {
+                for t in tasks.into_rows() {
+                    out.row(&[
+                        &t.task_id,
+                        &t.customer_id,
+                        &t.title,
+                        &t.description,
+                        &t.kind,
+                        &t.priority,
+                        &t.assignee_id,
+                        &t.due_date,
+                        &t.status,
+                        &t.parent_task_id,
+                        &t.depends_on,
+                        &t.outcome,
+                        &t.created_at,
+                        &t.closed_at,
+                    ]);
+                }
+            },
+        );
+        let reports = TableWriter::new(
+            "partner_reports",
+            "report_id, customer_id, partner_id, period_start, period_end, overall_status, summary, accomplishments, \
+             planned_activities, risks_and_issues, attachments, status, updated_at, submitted_at",
+            move |out| {
+                for r in reports.into_rows() {
+                    out.row(&[
+                        &r.report_id,
+                        &r.customer_id,
+                        &r.partner_id,
+                        &r.period_start,
+                        &r.period_end,
+                        &r.overall_status,
+                        &r.summary,
+                        &r.accomplishments,
+                        &r.planned_activities,
+                        &r.risks_and_issues,
+                        &r.attachments,
+                        &r.status,
+                        &r.updated_at,
+                        &r.submitted_at,
+                    ]);
+                }
+            },
+        );
+        let use_cases = TableWriter::new(
+            "customer_use_cases",
+            "customer_id, use_case, status, notes, updated_at",
+            move |out| {
+                for (customer_id, use_case, status, notes, at) in use_cases.into_rows() {
+                    out.row(&[&customer_id, &use_case, &status, &notes, &at]);
+                }
+            },
+        );
+        let nps = TableWriter::new(
+            "nps_responses",
+            "customer_id, sequence, score, stakeholder_id, comment, occurred_at",
+            move |out| {
+                for (customer_id, sequence, score, stakeholder, comment, at) in nps {
+                    out.row(&[&customer_id, &sequence, &score, &stakeholder, &comment, &at]);
+                }
+            },
+        );
+        let csms = TableWriter::new(
+            "csm_directory",
+            "csm_id, name, email, team, monthly_capacity_hours",
+            move |out| {
+                for (csm_id, name, email, team, hours) in csms.into_rows() {
+                    out.row(&[&csm_id, &name, &email, &team, &hours]);
+                }
+            },
+        );
+        vec![
+            profiles,
+            partners,
+            stakeholders,
+            activities,
+            health,
+            tasks,
+            reports,
+            use_cases,
+            nps,
+            timeline.0.into_writer(),
+            csms,
+        ]
+    }
+}
+
+impl CustomersFold {
+    fn customer(
+        &mut self,
+        customer_id: Uuid,
+        envelope: &EventEnvelope,
+        event: &CustomerEvent,
+    ) -> Result<(), ProjectionError> {
+        use CustomerEvent as E;
+        match event {
+            E::CustomerOnboarded(o) => self.profiles.insert(
+                customer_id,
+                Profile {
+                    customer_id,
+                    name: o.name.clone(),
+                    salesforce_id: o.salesforce_id.clone(),
+                    tier: o.tier.as_str(),
+                    arr: o.arr,
+                    industry: o.industry.clone(),
+                    account_manager: o.account_manager.clone(),
+                    csm_id: o.csm_id,
+                    products_owned: o.products_owned.clone(),
+                    contract_start: o.contract_start,
+                    renewal_date: o.renewal_date,
+                    onboarded_at: o.occurred_at,
+                    adoption_stage: None,
+                    churned_on: None,
+                    churn_reason: None,
+                    last_renewed_at: None,
+                },
+            ),
+            E::CustomerProfileUpdated(u) => {
+                if let Some(p) = self.profiles.get_mut(&customer_id) {
+                    coalesce(&mut p.name, &u.name);
+                    coalesce(&mut p.salesforce_id, &u.salesforce_id);
+                    coalesce(&mut p.tier, &u.tier.map(Tier::as_str));
+                    coalesce(&mut p.arr, &u.arr);
+                    coalesce(&mut p.industry, &u.industry);
+                    coalesce(&mut p.account_manager, &u.account_manager);
+                    coalesce(&mut p.products_owned, &u.products_owned);
+                    coalesce(&mut p.contract_start, &u.contract_start);
+                    coalesce(&mut p.renewal_date, &u.renewal_date);
+                }
+            }
+            E::CsmAssigned(c) => {
+                if let Some(p) = self.profiles.get_mut(&customer_id) {
+                    p.csm_id = c.csm_id;
+                }
+            }
+            E::PartnerAssigned(p) => self
+                .partners
+                .insert((customer_id, p.partner_id), (customer_id, p.partner_id)),
+            E::PartnerUnassigned(p) => self.partners.remove(&(customer_id, p.partner_id)),
+            E::StakeholderAdded(s) => self.stakeholders.insert(
+                (customer_id, s.stakeholder_id),
+                Stakeholder {
+                    customer_id,
+                    stakeholder_id: s.stakeholder_id,
+                    name: s.name.clone(),
+                    role: s.role.clone(),
+                    level: level(s.level),
+                    email: s.email.clone(),
+                    removed: false,
+                },
+            ),
+            E::StakeholderUpdated(u) => {
+                if let Some(s) = self.stakeholders.get_mut(&(customer_id, u.stakeholder_id)) {
+                    coalesce(&mut s.name, &u.name);
+                    coalesce(&mut s.role, &u.role);
+                    coalesce(&mut s.level, &u.level.map(level));
+                    if u.email.is_some() {
+                        s.email = u.email.clone();
+                    }
+                }
+            }
+            E::StakeholderRemoved(r) => {
+                if let Some(s) = self.stakeholders.get_mut(&(customer_id, r.stakeholder_id)) {
+                    s.removed = true;
+                }
+            }
+            E::ActivityLogged(a) => self.activities.insert(
+                (customer_id, a.activity_id),
+                Activity {
+                    customer_id,
+                    activity_id: a.activity_id,
+                    kind: a.kind.as_str(),
+                    direction: direction(a.direction),
+                    occurred_at: a.occurred_at,
+                    duration_minutes: a.duration_minutes.map(|minutes| minutes as i32),
+                    participants: a.participants.clone(),
+                    response_received: a.response_received,
+                    response_time_hours: a.response_time_hours,
+                    subject: a.subject.clone(),
+                    logged_by: a.logged_by.clone(),
+                    retracted: false,
+                },
+            ),
+            E::ActivityCorrected(c) => {
+                if let Some(a) = self.activities.get_mut(&(customer_id, c.activity_id)) {
+                    coalesce(&mut a.kind, &c.kind.map(ActivityKind::as_str));
+                    coalesce(&mut a.direction, &c.direction.map(direction));
+                    coalesce(&mut a.occurred_at, &c.activity_occurred_at);
+                    if c.duration_minutes.is_some() {
+                        a.duration_minutes = c.duration_minutes.map(|minutes| minutes as i32);
+                    }
+                    coalesce(&mut a.participants, &c.participants);
+                    if c.response_received.is_some() {
+                        a.response_received = c.response_received;
+                    }
+                    if c.response_time_hours.is_some() {
+                        a.response_time_hours = c.response_time_hours;
+                    }
+                    coalesce(&mut a.subject, &c.subject);
+                }
+            }
+            E::ActivityRetracted(r) => {
+                if let Some(a) = self.activities.get_mut(&(customer_id, r.activity_id)) {
+                    a.retracted = true;
+                }
+            }
+            E::HealthScoreRecorded(h) => self.health.push(HealthPoint {
+                customer_id,
+                sequence: envelope.sequence,
+                event_id: envelope.metadata.event_id,
+                measured_at: h.measured_at,
+                score: h.score,
+                source: match h.source {
+                    HealthSource::Gainsight => "gainsight",
+                    HealthSource::Manual => "manual",
+                },
+                actor_id: envelope.metadata.actor.id.clone(),
+                actor_role: envelope.metadata.actor.role.clone(),
+                reason: h.reason.clone(),
+                risk_factors: serde_json::to_value(&h.risk_factors)?,
+                recorded_at: envelope.metadata.recorded_at,
+            }),
+            E::TaskCreated(t) => self.tasks.insert(
+                t.task_id,
+                Task {
+                    task_id: t.task_id,
+                    customer_id,
+                    title: t.title.clone(),
+                    description: t.description.clone(),
+                    kind: snake(&t.kind),
+                    priority: snake(&t.priority),
+                    assignee_id: t.assignee_id.clone(),
+                    due_date: t.due_date,
+                    status: "pending".into(),
+                    parent_task_id: t.parent_task_id,
+                    depends_on: t.depends_on.clone(),
+                    outcome: None,
+                    created_at: t.occurred_at,
+                    closed_at: None,
+                },
+            ),
+            E::TaskUpdated(u) => {
+                if let Some(t) = self.tasks.get_mut(&u.task_id) {
+                    coalesce(&mut t.title, &u.title);
+                    coalesce(&mut t.description, &u.description);
+                    coalesce(&mut t.kind, &u.kind.map(|kind| snake(&kind)));
+                    coalesce(&mut t.priority, &u.priority.map(|priority| snake(&priority)));
+                    coalesce(&mut t.due_date, &u.due_date);
+                    coalesce(&mut t.depends_on, &u.depends_on);
+                }
+            }
+            E::TaskReassigned(r) => {
+                if let Some(t) = self.tasks.get_mut(&r.task_id) {
+                    t.assignee_id = r.assignee_id.clone();
+                }
+            }
+            E::TaskStatusChanged(s) => {
+                if let Some(t) = self.tasks.get_mut(&s.task_id) {
+                    t.status = snake(&s.status);
+                }
+            }
+            E::TaskCompleted(c) => {
+                if let Some(t) = self.tasks.get_mut(&c.task_id) {
+                    t.status = "completed".into();
+                    t.outcome = Some(c.outcome.clone());
+                    t.closed_at = Some(c.occurred_at);
+                }
+            }
+            E::TaskCancelled(c) => {
+                if let Some(t) = self.tasks.get_mut(&c.task_id) {
+                    t.status = "cancelled".into();
+                    t.closed_at = Some(c.occurred_at);
+                }
+            }
+            E::PartnerReportDrafted(r) => self.reports.insert(
+                r.report_id,
+                Report {
+                    report_id: r.report_id,
+                    customer_id,
+                    partner_id: r.partner_id,
+                    period_start: r.period_start,
+                    period_end: r.period_end,
+                    overall_status: snake(&r.overall_status),
+                    summary: r.summary.clone(),
+                    accomplishments: r.accomplishments.clone(),
+                    planned_activities: r.planned_activities.clone(),
+                    risks_and_issues: r.risks_and_issues.clone(),
+                    attachments: serde_json::to_value(&r.attachments)?,
+                    status: "draft",
+                    updated_at: r.occurred_at,
+                    submitted_at: None,
+                },
+            ),
+            E::PartnerReportUpdated(u) => {
+                if let Some(r) = self.reports.get_mut(&u.report_id) {
+                    coalesce(&mut r.period_start, &u.period_start);
+                    coalesce(&mut r.period_end, &u.period_end);
+                    coalesce(&mut r.overall_status, &u.overall_status.map(|status| snake(&status)));
+                    coalesce(&mut r.summary, &u.summary);
+                    coalesce(&mut r.accomplishments, &u.accomplishments);
+                    coalesce(&mut r.planned_activities, &u.planned_activities);
+                    coalesce(&mut r.risks_and_issues, &u.risks_and_issues);
+                    coalesce(
+                        &mut r.attachments,
+                        &u.attachments.as_ref().map(serde_json::to_value).transpose()?,
+                    );
+                    r.updated_at = u.occurred_at;
+                }
+            }
+            E::PartnerReportSubmitted(s) => {
+                if let Some(r) = self.reports.get_mut(&s.report_id) {
+                    r.status = "submitted";
+                    r.submitted_at = Some(s.occurred_at);
+                    r.updated_at = s.occurred_at;
+                }
+            }
+            E::AdoptionStageChanged(a) => {
+                if let Some(p) = self.profiles.get_mut(&customer_id) {
+                    p.adoption_stage = Some(snake(&a.stage));
+                }
+            }
+            E::UseCaseStatusChanged(u) => self.use_cases.upsert(
+                (customer_id, u.use_case.clone()),
+                (
+                    customer_id,
+                    u.use_case.clone(),
+                    snake(&u.status),
+                    u.notes.clone(),
+                    u.occurred_at,
+                ),
+            ),
+            E::NpsRecorded(n) => self.nps.push((
+                customer_id,
+                envelope.sequence,
+                i16::from(n.score),
+                n.stakeholder_id,
+                n.comment.clone(),
+                n.occurred_at,
+            )),
+            E::CustomerRenewed(r) => {
+                if let Some(p) = self.profiles.get_mut(&customer_id) {
+                    p.renewal_date = r.renewal_date;
+                    coalesce(&mut p.arr, &r.arr);
+                    p.churned_on = None;
+                    p.churn_reason = None;
+                    p.last_renewed_at = Some(r.occurred_at);
+                }
+            }
+            E::CustomerChurned(c) => {
+                if let Some(p) = self.profiles.get_mut(&customer_id) {
+                    p.churned_on = Some(c.churned_on);
+                    p.churn_reason = Some(c.reason.clone());
+                }
+            }
+            E::MilestoneRecorded(_)
+            | E::IssueLogged(_)
+            | E::IssueResolved(_)
+            | E::EscalationRaised(_)
+            | E::EscalationResolved(_) => {}
+        }
+        Ok(())
+    }
 }

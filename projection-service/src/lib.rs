@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod backfill;
+pub mod bulk;
 pub mod coverage;
 pub mod customers;
 pub mod projector;

@@ -52,9 +52,13 @@ struct RebuildArgs {
     /// The snapshot's name (for example 2026-03-31).
     #[arg(long, requires = "known_at")]
     name: Option<String>,
-    /// Events per transaction.
-    #[arg(long, default_value_t = 5_000)]
+    /// Events read from the store per query.
+    #[arg(long, default_value_t = 50_000)]
     batch: i64,
+    /// About how many events are held in memory at once (about 1 KB each); a larger store is
+    /// rebuilt in several passes, each over a share of the streams.
+    #[arg(long, default_value_t = 2_000_000)]
+    pass_events: u64,
 }
 
 fn print_line(line: &str) -> anyhow::Result<()> {
@@ -96,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
                 known_at: args.known_at,
                 snapshot_name: args.name,
                 batch: args.batch.max(1),
+                pass_events: args.pass_events.max(1),
             };
             let summary = projection_service::rebuild::rebuild(&pool, &args.database.database_url, &request).await?;
             print_line(&format!(

@@ -15,6 +15,9 @@ pub trait Projector: Send + Sync + 'static {
     /// rebuild builds beside the live ones and switches.
     fn tables(&self) -> &'static [&'static str];
 
+    /// An empty in-memory copy of the read model, to fold many events into at once (rebuilds).
+    fn fold(&self) -> Box<dyn crate::bulk::Fold>;
+
     /// Applies one event inside the caller's transaction.
     async fn apply(&self, db: &mut PgConnection, event: &EventEnvelope) -> Result<(), ProjectionError>;
 }

@@ -21,10 +21,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
-use events::service::store::{stream_range, StoredEvent, COLUMNS};
+use events::service::store::stream_range;
 use events::EventEnvelope;
+use futures_util::StreamExt;
 use sqlx::{Connection, PgConnection, PgPool};
 
+use crate::bulk::{BulkRow, CopyTable, Decoded, Fold, TableWriter};
 use crate::projector::Projector;
 
 /// What to rebuild.
@@ -34,8 +36,11 @@ pub struct RebuildRequest {
     /// Only the events recorded by this instant, kept as the snapshot `snapshot_name`.
     pub known_at: Option<DateTime<Utc>>,
     pub snapshot_name: Option<String>,
-    /// Events read and applied per transaction.
+    /// Events read per query.
     pub batch: i64,
+    /// About how many events are folded in memory at once: a larger store is rebuilt in passes,
+    /// each over a share of the streams.
+    pub pass_events: u64,
 }
 
 /// What a rebuild did.
@@ -68,6 +73,14 @@ impl Progress {
             last: Instant::now() - Duration::from_secs(60),
             terminal: std::io::stderr().is_terminal(),
         }
+    }
+
+    /// A finished stage, with the seconds since the rebuild started.
+    pub fn stage(&self, what: &str) {
+        if self.terminal {
+            eprint!("\r\x1b[K");
+        }
+        eprintln!("rebuild: {what} at {:.1} s", self.started.elapsed().as_secs_f64());
     }
 
     pub fn update(&mut self, done: u64, finished: bool) {
@@ -303,43 +316,256 @@ async fn build_tables(
     for projector in &request.projectors {
         tables.extend(projector.tables());
     }
+    // Indexes come after the rows: building an index once is cheaper than growing it row by row.
     for table in &tables {
         sqlx::query(&format!(
-            "CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)"
+            "CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
         ))
         .execute(pool)
         .await?;
     }
 
-    let mut db = shadow_connection(database_url, schema).await?;
     let mut checkpoints: HashMap<(String, String), i64> = HashMap::new();
     let mut progress = Progress::new(total);
-    let mut position = 0_i64;
-    let mut done = 0_u64;
-    let statement = format!(
-        "SELECT {COLUMNS} FROM public.events
-          WHERE global_position > $1 AND ($2::timestamptz IS NULL OR recorded_at <= $2)
-          ORDER BY global_position LIMIT $3"
-    );
-    loop {
-        let rows: Vec<StoredEvent> = sqlx::query_as(&statement)
-            .bind(position)
-            .bind(request.known_at)
-            .bind(request.batch)
-            .fetch_all(pool)
-            .await?;
-        let Some(last) = rows.last() else { break };
-        position = last.global_position;
-        let events: Vec<EventEnvelope> = rows.into_iter().map(StoredEvent::into_envelope).collect();
-        done += apply_batch(&mut db, &request.projectors, &events, &mut checkpoints).await?;
-        progress.update(done, false);
-        sqlx::query("UPDATE projection_rebuilds SET events_done = $2, updated_at = now() WHERE rebuild_id = ANY ($1)")
+    let mut folded = Folded::default();
+    let passes = total.div_ceil(request.pass_events.max(1)).max(1);
+    for pass in 0..passes {
+        let mut folds: Vec<Box<dyn Fold>> = request.projectors.iter().map(|p| p.fold()).collect();
+        let mut batches = read_batches(pool.clone(), request, pass, passes);
+        while let Some(decoding) = batches.recv().await {
+            for (mut envelope, decoded) in decoding.await?? {
+                let key = (
+                    std::mem::take(&mut envelope.stream_type),
+                    std::mem::take(&mut envelope.stream_id),
+                );
+                let last = checkpoints.get(&key).copied().unwrap_or(0);
+                if envelope.sequence != last + 1 {
+                    continue; // a stream whose earlier events committed after this read: caught up at the switch
+                }
+                for (fold, projector) in folds.iter_mut().zip(&request.projectors) {
+                    fold.apply(&envelope, &decoded)
+                        .map_err(|error| anyhow::anyhow!("{}: {error}", projector.name()))?;
+                }
+                checkpoints.insert(key, envelope.sequence);
+                folded.add(&envelope);
+            }
+            progress.update(folded.events, false);
+            sqlx::query(
+                "UPDATE projection_rebuilds SET events_done = $2, updated_at = now() WHERE rebuild_id = ANY ($1)",
+            )
             .bind(rebuild_ids)
-            .bind(done as i64)
+            .bind(folded.events as i64)
             .execute(pool)
             .await?;
+        }
+        progress.stage(&format!(
+            "pass {} of {passes}: {} events folded",
+            pass + 1,
+            folded.events
+        ));
+        let writers: Vec<TableWriter> = folds.into_iter().flat_map(|fold| fold.into_tables()).collect();
+        let rows = copy_all(pool, schema, writers).await?;
+        progress.stage(&format!("pass {} of {passes}: {rows} rows written", pass + 1));
     }
-    Ok((db, checkpoints, progress, done, tables))
+    copy_all(pool, schema, folded.tables(&request.projectors, &checkpoints)).await?;
+    index(pool, schema, &tables).await?;
+    progress.stage("indexes built");
+    analyze(pool, schema, &tables).await?;
+    progress.stage("statistics gathered");
+    let db = shadow_connection(database_url, schema).await?;
+    Ok((db, checkpoints, progress, folded.events, tables))
+}
+
+/// What the folds have taken in so far, for the checkpoints and status they are written with.
+#[derive(Default)]
+struct Folded {
+    events: u64,
+    last_position: i64,
+    last_recorded_at: Option<DateTime<Utc>>,
+}
+
+impl Folded {
+    fn add(&mut self, event: &EventEnvelope) {
+        self.events += 1;
+        self.last_position = self.last_position.max(event.global_position);
+        self.last_recorded_at = self.last_recorded_at.max(Some(event.metadata.recorded_at));
+    }
+
+    /// The rebuilt `projector_checkpoints` and `projector_status` rows.
+    fn tables(
+        &self,
+        projectors: &[Arc<dyn Projector>],
+        checkpoints: &HashMap<(String, String), i64>,
+    ) -> Vec<TableWriter> {
+        let mut rows = CopyTable::new(
+            "projector_checkpoints",
+            "projector, stream_type, stream_id, last_sequence",
+        );
+        let mut status = CopyTable::new(
+            "projector_status",
+            "projector, last_global_position, events_applied, last_recorded_at",
+        );
+        for projector in projectors {
+            let name = projector.name();
+            for ((stream_type, stream_id), sequence) in checkpoints {
+                rows.row(&[&name, stream_type, stream_id, sequence]);
+            }
+            status.row(&[
+                &name,
+                &self.last_position,
+                &(self.events as i64),
+                &self.last_recorded_at,
+            ]);
+        }
+        vec![rows.into_writer(), status.into_writer()]
+    }
+}
+
+type Decoding = tokio::task::JoinHandle<anyhow::Result<Vec<(EventEnvelope, Decoded)>>>;
+
+/// Reads the store (or one pass's share of its streams) in global-position order, one batch per
+/// short query, and decodes each batch on a blocking thread while the next one is read.
+fn read_batches(
+    pool: PgPool,
+    request: &RebuildRequest,
+    pass: u64,
+    passes: u64,
+) -> tokio::sync::mpsc::Receiver<Decoding> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    let (known_at, batch) = (request.known_at, request.batch);
+    tokio::spawn(async move {
+        let statement = format!(
+            "SELECT {} FROM public.events
+              WHERE global_position > $1 AND ($2::timestamptz IS NULL OR recorded_at <= $2)
+                AND ($4::int8 = 1 OR (hashtext(aggregate_id) & 2147483647) % $4 = $5)
+              ORDER BY global_position LIMIT $3",
+            BulkRow::COLUMNS
+        );
+        let mut position = 0_i64;
+        loop {
+            let rows: Result<Vec<BulkRow>, _> = sqlx::query_as(&statement)
+                .bind(position)
+                .bind(known_at)
+                .bind(batch)
+                .bind(passes as i64)
+                .bind(pass as i64)
+                .fetch_all(&pool)
+                .await;
+            let (decoding, more) = match rows {
+                Ok(rows) if rows.is_empty() => break,
+                Ok(rows) => {
+                    position = rows.last().map_or(position, |row| row.global_position);
+                    let decoding = tokio::task::spawn_blocking(move || {
+                        rows.into_iter()
+                            .map(|row| {
+                                let position = row.global_position;
+                                row.decode()
+                                    .map_err(|error| anyhow::anyhow!("event {position}: {error}"))
+                            })
+                            .collect()
+                    });
+                    (decoding, true)
+                }
+                Err(error) => (tokio::spawn(async move { Err(error.into()) }), false),
+            };
+            if sender.send(decoding).await.is_err() || !more {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// Writes every table with `COPY`, two tables at a time, each streamed to the database while
+/// its rows are written; returns the rows written.
+async fn copy_all(pool: &PgPool, schema: &str, writers: Vec<TableWriter>) -> anyhow::Result<u64> {
+    let writes = writers.into_iter().map(|writer| async move {
+        let (sink, mut chunks) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        let mut table = CopyTable::streaming(writer.table, writer.columns, sink);
+        let statement = table.statement(schema);
+        let fill = writer.fill;
+        let filling = tokio::task::spawn_blocking(move || {
+            fill(&mut table);
+            table.flush();
+            table.rows
+        });
+        let mut connection = pool.acquire().await?;
+        let mut copy = connection.copy_in_raw(&statement).await?;
+        while let Some(chunk) = chunks.recv().await {
+            copy.send(chunk).await?;
+        }
+        match filling.await {
+            Ok(rows) => {
+                copy.finish().await.with_context(|| statement.clone())?;
+                Ok::<u64, anyhow::Error>(rows)
+            }
+            Err(error) => {
+                copy.abort("the rows could not be written").await.ok();
+                Err(error.into())
+            }
+        }
+    });
+    let mut writes = futures_util::stream::iter(writes).buffer_unordered(2);
+    let mut rows = 0;
+    while let Some(written) = writes.next().await {
+        rows += written?;
+    }
+    Ok(rows)
+}
+
+/// Gives the rebuilt tables the live tables' indexes and constraints (same names, in the
+/// rebuild's schema), two at a time.
+async fn index(pool: &PgPool, schema: &str, tables: &[&str]) -> anyhow::Result<()> {
+    let definitions: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT t.relname::text, pg_get_indexdef(i.oid), c.conname::text, pg_get_constraintdef(c.oid)
+           FROM pg_index x
+           JOIN pg_class i ON i.oid = x.indexrelid
+           JOIN pg_class t ON t.oid = x.indrelid
+           LEFT JOIN pg_constraint c ON c.conindid = i.oid AND c.conrelid = t.oid
+          WHERE t.relnamespace = 'public'::regnamespace AND t.relname = ANY ($1)",
+    )
+    .bind(tables)
+    .fetch_all(pool)
+    .await?;
+    let statements =
+        definitions.into_iter().map(
+            |(table, index, constraint, definition)| match (constraint, definition) {
+                (Some(name), Some(definition)) => {
+                    format!("ALTER TABLE {schema}.{table} ADD CONSTRAINT {name} {definition}")
+                }
+                _ => index.replacen(" ON public.", &format!(" ON {schema}."), 1),
+            },
+        );
+    run_two_at_a_time(pool, statements.collect()).await
+}
+
+/// Statistics for the planner, before readers meet the tables.
+async fn analyze(pool: &PgPool, schema: &str, tables: &[&str]) -> anyhow::Result<()> {
+    run_two_at_a_time(
+        pool,
+        tables.iter().map(|table| format!("ANALYZE {schema}.{table}")).collect(),
+    )
+    .await
+}
+
+async fn run_two_at_a_time(pool: &PgPool, statements: Vec<String>) -> anyhow::Result<()> {
+    let runs = statements.into_iter().map(|statement| async move {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&statement)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| statement.clone())?;
+        tx.commit().await?;
+        anyhow::Ok(())
+    });
+    let mut runs = futures_util::stream::iter(runs).buffer_unordered(2);
+    while let Some(ran) = runs.next().await {
+        ran?;
+    }
+    Ok(())
 }
 
 /// Switches a live rebuild in (or records a snapshot as done).
@@ -356,7 +582,10 @@ pub async fn finish(pool: &PgPool, request: &RebuildRequest, mut built: Built) -
         )
         .await
         {
-            Ok(caught_up) => built.done += caught_up,
+            Ok(caught_up) => {
+                built.done += caught_up;
+                built.progress.stage(&format!("switched, {caught_up} events caught up"));
+            }
             Err(error) => {
                 mark_failed(pool, &built.rebuild_ids).await;
                 return Err(error);

@@ -19,8 +19,10 @@ struct Args {
     customers: i32,
     #[arg(long, default_value_t = 200)]
     events_per_customer: i32,
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(long, default_value_t = 50_000)]
     batch: i64,
+    #[arg(long, default_value_t = 2_000_000)]
+    pass_events: u64,
     /// Measure only the history export.
     #[arg(long)]
     export_only: bool,
@@ -92,6 +94,7 @@ async fn rebuild(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
         known_at: None,
         snapshot_name: None,
         batch: args.batch,
+        pass_events: args.pass_events,
     };
     let summary = projection_service::rebuild::rebuild(&system.pool, &system.database_url, &request).await?;
     let rebuild_rate = summary.events as f64 / summary.elapsed.as_secs_f64();
