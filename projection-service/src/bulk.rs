@@ -6,14 +6,14 @@
 //! NOTHING` is [`Keyed::insert`], an `UPDATE ... COALESCE` an in-place change of the row), and
 //! the tests hold the two equal, row for row, over every event type.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::io::Write as _;
 
-use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use events::csm::CsmEvent;
 use events::customer::CustomerEvent;
-use events::metadata::{CommandMetadata, EventMetadata};
+use events::metadata::{Actor, CommandMetadata, EventMetadata, Source};
 use events::{upcast, EventEnvelope};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -61,8 +61,7 @@ impl BulkRow {
             CsmEvent::STREAM_TYPE => Decoded::Csm(id()?, self.typed()?),
             _ => Decoded::Other,
         };
-        let map: HashMap<String, String> = serde_json::from_str(&self.metadata).unwrap_or_default();
-        let command = CommandMetadata::from_map(&map);
+        let command = metadata(&self.metadata);
         let envelope = EventEnvelope {
             stream_type: self.aggregate_type,
             stream_id: self.aggregate_id,
@@ -96,6 +95,48 @@ impl BulkRow {
     }
 }
 
+/// The command metadata stored with an event, read without building a map.
+fn metadata(text: &str) -> CommandMetadata {
+    #[derive(serde::Deserialize)]
+    struct Stored<'a> {
+        #[serde(borrow)]
+        actor_id: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        actor_role: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        correlation_id: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        causation_id: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        source: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        idempotency_key: Option<Cow<'a, str>>,
+    }
+    let Ok(stored) = serde_json::from_str::<Stored>(text) else {
+        return CommandMetadata::from_map(&HashMap::new());
+    };
+    let uuid = |value: &Option<Cow<str>>| {
+        value
+            .as_deref()
+            .and_then(|text| Uuid::parse_str(text).ok())
+            .unwrap_or(Uuid::nil())
+    };
+    CommandMetadata {
+        actor: Actor {
+            id: stored.actor_id.as_deref().unwrap_or("unknown").to_owned(),
+            role: stored.actor_role.as_deref().unwrap_or("unknown").to_owned(),
+        },
+        correlation_id: uuid(&stored.correlation_id),
+        causation_id: uuid(&stored.causation_id),
+        source: stored
+            .source
+            .as_deref()
+            .and_then(Source::parse)
+            .unwrap_or(Source::System),
+        idempotency_key: stored.idempotency_key.map(Cow::into_owned),
+    }
+}
+
 /// A projector's read model held in memory while a rebuild folds the store into it.
 pub trait Fold: Send {
     /// Applies one event, exactly as the projector's `apply` would.
@@ -105,11 +146,15 @@ pub trait Fold: Send {
     fn into_tables(self: Box<Self>) -> Vec<TableWriter>;
 }
 
-/// Bytes of `COPY` text handed to the database at a time.
+/// Bytes of `COPY` data handed to the database at a time.
 const CHUNK: usize = 1 << 20;
 
-/// Rows of one table in `COPY ... FROM STDIN` text format, handed on in chunks as they are
-/// written when the table has a sink.
+/// The binary `COPY` signature, flags and header extension.
+const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// Rows of one table in `COPY ... FROM STDIN (FORMAT binary)` format (binary, so that the
+/// server parses no text: uuids, timestamps and arrays dominate these tables), handed on in
+/// chunks as they are written when the table has a sink.
 pub struct CopyTable {
     pub table: &'static str,
     /// The column list, in the order of each row's values.
@@ -120,6 +165,7 @@ pub struct CopyTable {
 }
 
 impl CopyTable {
+    /// Rows kept in memory, to be handed to a streaming table later ([`CopyTable::into_writer`]).
     pub fn new(table: &'static str, columns: &'static str) -> Self {
         CopyTable {
             table,
@@ -130,23 +176,23 @@ impl CopyTable {
         }
     }
 
-    /// A table whose rows go to `sink` a chunk at a time (from a blocking thread).
+    /// A whole `COPY` stream (header, rows, trailer), handed to `sink` a chunk at a time from a
+    /// blocking thread.
     pub fn streaming(table: &'static str, columns: &'static str, sink: tokio::sync::mpsc::Sender<Vec<u8>>) -> Self {
+        let mut data = Vec::with_capacity(CHUNK + CHUNK / 4);
+        data.extend_from_slice(HEADER);
         CopyTable {
             sink: Some(sink),
-            data: Vec::with_capacity(CHUNK + CHUNK / 4),
+            data,
             ..CopyTable::new(table, columns)
         }
     }
 
     pub fn row(&mut self, values: &[&dyn CopyValue]) {
-        for (n, value) in values.iter().enumerate() {
-            if n > 0 {
-                self.data.push(b'\t');
-            }
+        self.data.extend_from_slice(&(values.len() as i16).to_be_bytes());
+        for value in values {
             value.write_copy(&mut self.data);
         }
-        self.data.push(b'\n');
         self.rows += 1;
         if self.data.len() >= CHUNK && self.sink.is_some() {
             self.flush();
@@ -154,7 +200,7 @@ impl CopyTable {
     }
 
     /// Hands the rows written so far to the sink.
-    pub fn flush(&mut self) {
+    fn flush(&mut self) {
         if let Some(sink) = &self.sink {
             if !self.data.is_empty() {
                 let chunk = std::mem::replace(&mut self.data, Vec::with_capacity(CHUNK + CHUNK / 4));
@@ -162,6 +208,13 @@ impl CopyTable {
                 let _ = sink.blocking_send(chunk);
             }
         }
+    }
+
+    /// Ends a streaming table: the trailer, and the last chunk. Returns the rows written.
+    pub fn finish(mut self) -> u64 {
+        self.data.extend_from_slice(&(-1_i16).to_be_bytes());
+        self.flush();
+        self.rows
     }
 
     /// Rows written without a sink, handed on as they are.
@@ -178,7 +231,10 @@ impl CopyTable {
 
     /// The `COPY` statement that loads these rows into `schema`.
     pub fn statement(&self, schema: &str) -> String {
-        format!("COPY {schema}.{} ({}) FROM STDIN", self.table, self.columns)
+        format!(
+            "COPY {schema}.{} ({}) FROM STDIN (FORMAT binary)",
+            self.table, self.columns
+        )
     }
 }
 
@@ -200,44 +256,32 @@ impl TableWriter {
     }
 }
 
-/// A value as PostgreSQL reads it in a `COPY` text row, stored exactly as binding it in a
-/// statement would store it.
+/// A value as one field of a binary `COPY` row (its length, then PostgreSQL's binary form),
+/// stored exactly as binding it in a statement would store it.
 pub trait CopyValue {
     fn write_copy(&self, out: &mut Vec<u8>);
 }
 
-/// Escapes text for a `COPY` text field.
-fn escaped(text: &str, out: &mut Vec<u8>) {
-    if !text.bytes().any(|byte| matches!(byte, b'\\' | b'\t' | b'\n' | b'\r')) {
-        out.extend_from_slice(text.as_bytes());
-        return;
-    }
-    for &byte in text.as_bytes() {
-        match byte {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(byte),
-        }
-    }
+fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+    out.extend_from_slice(bytes);
 }
 
 impl CopyValue for str {
     fn write_copy(&self, out: &mut Vec<u8>) {
-        escaped(self, out);
+        field(out, self.as_bytes());
     }
 }
 
 impl CopyValue for String {
     fn write_copy(&self, out: &mut Vec<u8>) {
-        escaped(self, out);
+        field(out, self.as_bytes());
     }
 }
 
 impl CopyValue for &str {
     fn write_copy(&self, out: &mut Vec<u8>) {
-        escaped(self, out);
+        field(out, self.as_bytes());
     }
 }
 
@@ -245,166 +289,151 @@ impl<T: CopyValue> CopyValue for Option<T> {
     fn write_copy(&self, out: &mut Vec<u8>) {
         match self {
             Some(value) => value.write_copy(out),
-            None => out.extend_from_slice(b"\\N"),
+            None => out.extend_from_slice(&(-1_i32).to_be_bytes()),
         }
     }
 }
 
 impl CopyValue for Uuid {
     fn write_copy(&self, out: &mut Vec<u8>) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        for (n, byte) in self.as_bytes().iter().enumerate() {
-            if matches!(n, 4 | 6 | 8 | 10) {
-                out.push(b'-');
-            }
-            out.push(HEX[(byte >> 4) as usize]);
-            out.push(HEX[(byte & 0xf) as usize]);
-        }
+        field(out, self.as_bytes());
     }
 }
 
-/// `value` in decimal, at least `width` digits.
-fn digits(out: &mut Vec<u8>, value: u64, width: usize) {
-    let mut buffer = [b'0'; 20];
-    let mut at = buffer.len();
-    let mut rest = value;
-    loop {
-        at -= 1;
-        buffer[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let start = at.min(buffer.len() - width.min(buffer.len()));
-    out.extend_from_slice(&buffer[start..]);
-}
-
-fn integer(out: &mut Vec<u8>, value: i64) {
-    if value < 0 {
-        out.push(b'-');
-    }
-    digits(out, value.unsigned_abs(), 1);
-}
-
-impl CopyValue for i64 {
-    fn write_copy(&self, out: &mut Vec<u8>) {
-        integer(out, *self);
-    }
-}
-
-impl CopyValue for i32 {
-    fn write_copy(&self, out: &mut Vec<u8>) {
-        integer(out, i64::from(*self));
-    }
-}
-
-impl CopyValue for i16 {
-    fn write_copy(&self, out: &mut Vec<u8>) {
-        integer(out, i64::from(*self));
-    }
-}
-
-fn date(out: &mut Vec<u8>, day: NaiveDate) {
-    if !(0..=9999).contains(&day.year()) {
-        let _ = write!(out, "{day}");
-        return;
-    }
-    digits(out, day.year() as u64, 4);
-    out.push(b'-');
-    digits(out, u64::from(day.month()), 2);
-    out.push(b'-');
-    digits(out, u64::from(day.day()), 2);
-}
-
-impl CopyValue for NaiveDate {
-    fn write_copy(&self, out: &mut Vec<u8>) {
-        date(out, *self);
-    }
-}
-
-macro_rules! displayed {
+macro_rules! big_endian {
     ($($type:ty),*) => {
         $(impl CopyValue for $type {
             fn write_copy(&self, out: &mut Vec<u8>) {
-                let _ = write!(out, "{self}");
+                field(out, &self.to_be_bytes());
             }
         })*
     };
 }
 
-// Rust prints the shortest decimal that reads back as the same f64.
-displayed!(f64, Decimal);
+big_endian!(i16, i32, i64, f64);
 
 impl CopyValue for bool {
     fn write_copy(&self, out: &mut Vec<u8>) {
-        out.push(if *self { b't' } else { b'f' });
+        field(out, &[u8::from(*self)]);
+    }
+}
+
+/// PostgreSQL counts days and microseconds from 2000-01-01.
+fn postgres_epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date")
+}
+
+impl CopyValue for NaiveDate {
+    fn write_copy(&self, out: &mut Vec<u8>) {
+        field(out, &((*self - postgres_epoch()).num_days() as i32).to_be_bytes());
     }
 }
 
 impl CopyValue for DateTime<Utc> {
     /// Microseconds, truncated as the binary encoding of a bound parameter truncates them.
     fn write_copy(&self, out: &mut Vec<u8>) {
-        let time = self.time();
-        date(out, self.date_naive());
-        out.push(b' ');
-        digits(out, u64::from(time.hour()), 2);
-        out.push(b':');
-        digits(out, u64::from(time.minute()), 2);
-        out.push(b':');
-        digits(out, u64::from(time.second()), 2);
-        out.push(b'.');
-        // A leap second's nanoseconds run past 999,999,999; PostgreSQL has no leap seconds.
-        digits(out, u64::from(time.nanosecond().min(999_999_999) / 1_000), 6);
-        out.extend_from_slice(b"+00");
+        let since = self.naive_utc() - postgres_epoch().and_time(chrono::NaiveTime::MIN);
+        let micros = since.num_microseconds().unwrap_or(i64::MAX);
+        field(out, &micros.to_be_bytes());
+    }
+}
+
+impl CopyValue for Decimal {
+    /// `numeric`: base-10000 digits with a weight, a sign and a display scale.
+    fn write_copy(&self, out: &mut Vec<u8>) {
+        let text = self.abs().to_string();
+        let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+        let whole = whole.trim_start_matches('0');
+        let mut decimal = "0".repeat((4 - whole.len() % 4) % 4);
+        decimal.push_str(whole);
+        let whole_groups = decimal.len() / 4;
+        decimal.push_str(fraction);
+        decimal.push_str(&"0".repeat((4 - decimal.len() % 4) % 4));
+        let mut groups: Vec<i16> = decimal
+            .as_bytes()
+            .chunks(4)
+            .map(|group| group.iter().fold(0_i16, |n, digit| n * 10 + i16::from(digit - b'0')))
+            .collect();
+        let mut weight = whole_groups as i16 - 1;
+        let leading = groups.iter().take_while(|group| **group == 0).count();
+        groups.drain(..leading);
+        weight -= leading as i16;
+        while groups.last() == Some(&0) {
+            groups.pop();
+        }
+        if groups.is_empty() {
+            weight = 0;
+        }
+        let sign: u16 = if self.is_sign_negative() && !groups.is_empty() {
+            0x4000
+        } else {
+            0
+        };
+        let mut bytes = Vec::with_capacity(8 + 2 * groups.len());
+        bytes.extend_from_slice(&(groups.len() as i16).to_be_bytes());
+        bytes.extend_from_slice(&weight.to_be_bytes());
+        bytes.extend_from_slice(&sign.to_be_bytes());
+        bytes.extend_from_slice(&(fraction.len() as i16).to_be_bytes());
+        for group in groups {
+            bytes.extend_from_slice(&group.to_be_bytes());
+        }
+        field(out, &bytes);
     }
 }
 
 impl CopyValue for serde_json::Value {
+    /// `jsonb`: a version byte, then the text.
     fn write_copy(&self, out: &mut Vec<u8>) {
-        escaped(&self.to_string(), out);
+        let mut bytes = vec![1_u8];
+        serde_json::to_writer(&mut bytes, self).expect("a Value always serializes");
+        field(out, &bytes);
     }
+}
+
+/// `jsonb` from JSON text already serialized.
+pub struct JsonText(pub Vec<u8>);
+
+impl CopyValue for JsonText {
+    fn write_copy(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(self.0.len() as i32 + 1).to_be_bytes());
+        out.push(1);
+        out.extend_from_slice(&self.0);
+    }
+}
+
+/// A one-dimensional array of `oid` elements, each already written as a field.
+fn array(out: &mut Vec<u8>, oid: u32, count: usize, elements: impl FnOnce(&mut Vec<u8>)) {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&i32::from(count > 0).to_be_bytes()); // dimensions
+    bytes.extend_from_slice(&0_i32.to_be_bytes()); // no nulls
+    bytes.extend_from_slice(&oid.to_be_bytes());
+    if count > 0 {
+        bytes.extend_from_slice(&(count as i32).to_be_bytes());
+        bytes.extend_from_slice(&1_i32.to_be_bytes()); // lower bound
+        elements(&mut bytes);
+    }
+    field(out, &bytes);
 }
 
 /// `uuid[]`.
-impl CopyValue for [Uuid] {
-    fn write_copy(&self, out: &mut Vec<u8>) {
-        out.push(b'{');
-        for (n, id) in self.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            id.write_copy(out);
-        }
-        out.push(b'}');
-    }
-}
-
 impl CopyValue for Vec<Uuid> {
     fn write_copy(&self, out: &mut Vec<u8>) {
-        self.as_slice().write_copy(out);
+        array(out, 2950, self.len(), |bytes| {
+            for id in self {
+                id.write_copy(bytes);
+            }
+        });
     }
 }
 
-/// `text[]`: every element quoted, then the whole literal escaped for `COPY`.
+/// `text[]`.
 impl CopyValue for Vec<String> {
     fn write_copy(&self, out: &mut Vec<u8>) {
-        let mut literal = String::from("{");
-        for (n, text) in self.iter().enumerate() {
-            if n > 0 {
-                literal.push(',');
+        array(out, 25, self.len(), |bytes| {
+            for text in self {
+                text.write_copy(bytes);
             }
-            literal.push('"');
-            for c in text.chars() {
-                if c == '"' || c == '\\' {
-                    literal.push('\\');
-                }
-                literal.push(c);
-            }
-            literal.push('"');
-        }
-        literal.push('}');
-        escaped(&literal, out);
+        });
     }
 }
 
@@ -412,14 +441,14 @@ impl CopyValue for Vec<String> {
 /// per-event statements would have written them).
 pub struct Keyed<K, R> {
     rows: Vec<Option<R>>,
-    index: HashMap<K, usize>,
+    index: HashMap<K, usize, foldhash::fast::RandomState>,
 }
 
 impl<K, R> Default for Keyed<K, R> {
     fn default() -> Self {
         Keyed {
             rows: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
         }
     }
 }
@@ -473,35 +502,54 @@ pub fn coalesce<T: Clone>(target: &mut T, value: &Option<T>) {
 mod tests {
     use super::*;
 
-    fn text(value: &dyn CopyValue) -> String {
+    fn bytes(value: &dyn CopyValue) -> Vec<u8> {
         let mut out = Vec::new();
         value.write_copy(&mut out);
-        String::from_utf8(out).unwrap()
+        out
+    }
+
+    /// The length-prefixed field and the body of a value.
+    fn body(value: &dyn CopyValue) -> Vec<u8> {
+        let out = bytes(value);
+        let length = i32::from_be_bytes(out[..4].try_into().unwrap());
+        assert_eq!(length as usize, out.len() - 4);
+        out[4..].to_vec()
+    }
+
+    fn numeric(text: &str) -> (i16, i16, u16, i16, Vec<i16>) {
+        let out = body(&text.parse::<Decimal>().unwrap());
+        let word = |at: usize| i16::from_be_bytes([out[at], out[at + 1]]);
+        let digits = (0..word(0) as usize).map(|n| word(8 + 2 * n)).collect();
+        (word(0), word(2), word(4) as u16, word(6), digits)
     }
 
     #[test]
-    fn values_are_written_as_copy_text() {
-        assert_eq!(text(&"a\tb\\c\nd"), "a\\tb\\\\c\\nd");
-        assert_eq!(text(&None::<String>), "\\N");
+    fn numerics_are_base_10000_digits_with_weight_sign_and_scale() {
+        assert_eq!(numeric("12000.50"), (3, 1, 0, 2, vec![1, 2000, 5000]));
+        assert_eq!(numeric("0.05"), (1, -1, 0, 2, vec![500]));
+        assert_eq!(numeric("-99000"), (2, 1, 0x4000, 0, vec![9, 9000]));
+        assert_eq!(numeric("90000"), (1, 1, 0, 0, vec![9]));
+        assert_eq!(numeric("0.00"), (0, 0, 0, 2, vec![]));
+        assert_eq!(numeric("123456789.1234"), (4, 2, 0, 4, vec![1, 2345, 6789, 1234]));
+    }
+
+    #[test]
+    fn values_are_written_in_postgres_binary_form() {
+        assert_eq!(bytes(&None::<String>), (-1_i32).to_be_bytes());
+        assert_eq!(body(&"héllo"), "héllo".as_bytes());
+        assert_eq!(body(&NaiveDate::from_ymd_opt(2000, 1, 2).unwrap()), 1_i32.to_be_bytes());
+        let at = DateTime::parse_from_rfc3339("2000-01-01T00:00:01.000001999Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(body(&at), 1_000_001_i64.to_be_bytes());
+        assert_eq!(body(&serde_json::json!({"a": 1})), b"\x01{\"a\":1}");
+        let empty: Vec<Uuid> = Vec::new();
+        assert_eq!(body(&empty), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b, 0x86]);
+        let one = body(&vec!["x".to_owned()]);
         assert_eq!(
-            text(&vec!["x\"y".to_owned(), "z\\".to_owned()]),
-            "{\"x\\\\\"y\",\"z\\\\\\\\\"}"
+            one,
+            [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 25, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, b'x']
         );
-        let at = DateTime::parse_from_rfc3339("2026-03-31T23:59:58.123456789Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(text(&at), "2026-03-31 23:59:58.123456+00");
-        assert_eq!(text(&0.1_f64), "0.1");
-        assert_eq!(text(&-42_i64), "-42");
-        assert_eq!(text(&0_i32), "0");
-        assert_eq!(text(&NaiveDate::from_ymd_opt(812, 1, 9).unwrap()), "0812-01-09");
-        let early = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(text(&early), "2026-01-02 03:04:05.000000+00");
-        let id = Uuid::parse_str("0196a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").unwrap();
-        assert_eq!(text(&id), "0196a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b");
-        assert_eq!(text(&vec![Uuid::nil()]), "{00000000-0000-0000-0000-000000000000}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::bulk::{coalesce, CopyTable, Decoded, Fold, Keyed, TableWriter};
+use crate::bulk::{coalesce, CopyTable, Decoded, Fold, JsonText, Keyed, TableWriter};
 use crate::projector::{ProjectionError, Projector};
 
 pub struct CustomersProjector;
@@ -64,7 +64,7 @@ impl Projector for CustomersProjector {
                     .bind(event.metadata.recorded_at)
                     .bind(&event.metadata.actor.id)
                     .bind(summary)
-                    .bind(detail)
+                    .bind(detail.detail())
                     .execute(&mut *db)
                     .await?;
                 }
@@ -91,9 +91,11 @@ impl Projector for CustomersProjector {
 }
 
 /// (kind, one-line summary, detail) of the timeline entry of an event, if it has one.
-fn timeline_entry(event: &CustomerEvent) -> Option<(&'static str, String, Value)> {
+fn timeline_entry(event: &CustomerEvent) -> Option<(&'static str, String, &(dyn erased::Detail + Sync))> {
     use CustomerEvent as E;
-    let detail = |value: &dyn erased::Detail| value.detail();
+    fn detail<T: erased::Detail + Sync>(value: &T) -> &(dyn erased::Detail + Sync) {
+        value
+    }
     Some(match event {
         E::ActivityLogged(a) => {
             let kind = if a.kind == ActivityKind::Note {
@@ -165,11 +167,18 @@ mod erased {
     //! Serializes any event body into the timeline's detail.
     pub trait Detail {
         fn detail(&self) -> serde_json::Value;
+
+        /// The same detail as JSON text.
+        fn json(&self) -> Vec<u8>;
     }
 
     impl<T: serde::Serialize> Detail for T {
         fn detail(&self) -> serde_json::Value {
             serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+
+        fn json(&self) -> Vec<u8> {
+            serde_json::to_vec(self).unwrap_or_else(|_| b"null".to_vec())
         }
     }
 }
@@ -726,7 +735,7 @@ impl Fold for CustomersFold {
                         &envelope.metadata.recorded_at,
                         &envelope.metadata.actor.id,
                         &summary,
-                        &detail,
+                        &JsonText(detail.json()),
                     ]);
                 }
                 self.customer(*customer_id, envelope, event)?;

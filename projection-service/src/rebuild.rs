@@ -29,6 +29,9 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::bulk::{BulkRow, CopyTable, Decoded, Fold, TableWriter};
 use crate::projector::Projector;
 
+/// The last sequence applied of each stream, by (stream type, stream id).
+pub type Checkpoints = HashMap<(String, String), i64, foldhash::fast::RandomState>;
+
 /// What to rebuild.
 #[derive(Clone)]
 pub struct RebuildRequest {
@@ -137,11 +140,11 @@ async fn apply_batch(
     db: &mut PgConnection,
     projectors: &[Arc<dyn Projector>],
     events: &[EventEnvelope],
-    checkpoints: &mut HashMap<(String, String), i64>,
+    checkpoints: &mut Checkpoints,
 ) -> anyhow::Result<u64> {
     let mut tx = db.begin().await?;
     let mut applied = 0;
-    let mut moved: HashMap<(String, String), i64> = HashMap::new();
+    let mut moved = Checkpoints::default();
     for event in events {
         let key = (event.stream_type.clone(), event.stream_id.clone());
         let last = checkpoints.get(&key).copied().unwrap_or(0);
@@ -208,7 +211,7 @@ pub struct Built {
     rebuild_ids: Vec<i64>,
     tables: Vec<&'static str>,
     db: PgConnection,
-    checkpoints: HashMap<(String, String), i64>,
+    checkpoints: Checkpoints,
     progress: Progress,
     done: u64,
     started: Instant,
@@ -288,13 +291,7 @@ pub async fn build(pool: &PgPool, database_url: &str, request: &RebuildRequest) 
     }
 }
 
-type Building = (
-    PgConnection,
-    HashMap<(String, String), i64>,
-    Progress,
-    u64,
-    Vec<&'static str>,
-);
+type Building = (PgConnection, Checkpoints, Progress, u64, Vec<&'static str>);
 
 async fn build_tables(
     pool: &PgPool,
@@ -325,7 +322,9 @@ async fn build_tables(
         .await?;
     }
 
-    let mut checkpoints: HashMap<(String, String), i64> = HashMap::new();
+    // Each table gets its indexes and statistics as soon as its last rows are in.
+    let mut finishing = finishing_statements(pool, schema, &tables).await?;
+    let mut checkpoints = Checkpoints::default();
     let mut progress = Progress::new(total);
     let mut folded = Folded::default();
     let passes = total.div_ceil(request.pass_events.max(1)).max(1);
@@ -363,15 +362,30 @@ async fn build_tables(
             pass + 1,
             folded.events
         ));
-        let writers: Vec<TableWriter> = folds.into_iter().flat_map(|fold| fold.into_tables()).collect();
-        let rows = copy_all(pool, schema, writers).await?;
-        progress.stage(&format!("pass {} of {passes}: {rows} rows written", pass + 1));
+        let mut writers: Vec<TableWriter> = folds.into_iter().flat_map(|fold| fold.into_tables()).collect();
+        let last = pass + 1 == passes;
+        if last {
+            writers.extend(folded.tables(&request.projectors, &checkpoints));
+        }
+        // The largest tables first, so that the small ones fill in beside them.
+        writers.sort_by_key(|writer| !LARGEST.contains(&writer.table));
+        let after: Vec<Vec<String>> = writers
+            .iter()
+            .map(|writer| match last {
+                true => finishing.remove(writer.table).unwrap_or_default(),
+                false => Vec::new(),
+            })
+            .collect();
+        let rows = copy_all(pool, schema, writers, after).await?;
+        progress.stage(&format!(
+            "pass {} of {passes}: {rows} rows written{}",
+            pass + 1,
+            if last { ", indexed and analyzed" } else { "" }
+        ));
     }
-    copy_all(pool, schema, folded.tables(&request.projectors, &checkpoints)).await?;
-    index(pool, schema, &tables).await?;
-    progress.stage("indexes built");
-    analyze(pool, schema, &tables).await?;
-    progress.stage("statistics gathered");
+    // Tables no event wrote to.
+    let rest: Vec<Vec<String>> = finishing.into_values().collect();
+    run_two_at_a_time(pool, rest).await?;
     let db = shadow_connection(database_url, schema).await?;
     Ok((db, checkpoints, progress, folded.events, tables))
 }
@@ -392,11 +406,7 @@ impl Folded {
     }
 
     /// The rebuilt `projector_checkpoints` and `projector_status` rows.
-    fn tables(
-        &self,
-        projectors: &[Arc<dyn Projector>],
-        checkpoints: &HashMap<(String, String), i64>,
-    ) -> Vec<TableWriter> {
+    fn tables(&self, projectors: &[Arc<dyn Projector>], checkpoints: &Checkpoints) -> Vec<TableWriter> {
         let mut rows = CopyTable::new(
             "projector_checkpoints",
             "projector, stream_type, stream_id, last_sequence",
@@ -476,34 +486,44 @@ fn read_batches(
     receiver
 }
 
+/// Tables that dominate a rebuild's writes.
+const LARGEST: [&str; 3] = ["timeline_entries", "customer_activities", "coverage_contacts"];
+
 /// Writes every table with `COPY`, two tables at a time, each streamed to the database while
-/// its rows are written; returns the rows written.
-async fn copy_all(pool: &PgPool, schema: &str, writers: Vec<TableWriter>) -> anyhow::Result<u64> {
-    let writes = writers.into_iter().map(|writer| async move {
+/// its rows are written and followed on the same connection by its `after` statements; returns
+/// the rows written.
+async fn copy_all(
+    pool: &PgPool,
+    schema: &str,
+    writers: Vec<TableWriter>,
+    after: Vec<Vec<String>>,
+) -> anyhow::Result<u64> {
+    let writes = writers.into_iter().zip(after).map(|(writer, after)| async move {
         let (sink, mut chunks) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
         let mut table = CopyTable::streaming(writer.table, writer.columns, sink);
         let statement = table.statement(schema);
         let fill = writer.fill;
         let filling = tokio::task::spawn_blocking(move || {
             fill(&mut table);
-            table.flush();
-            table.rows
+            table.finish()
         });
         let mut connection = pool.acquire().await?;
         let mut copy = connection.copy_in_raw(&statement).await?;
         while let Some(chunk) = chunks.recv().await {
             copy.send(chunk).await?;
         }
-        match filling.await {
+        let rows = match filling.await {
             Ok(rows) => {
                 copy.finish().await.with_context(|| statement.clone())?;
-                Ok::<u64, anyhow::Error>(rows)
+                rows
             }
             Err(error) => {
                 copy.abort("the rows could not be written").await.ok();
-                Err(error.into())
+                return Err(error.into());
             }
-        }
+        };
+        run_in_order(&mut connection, &after).await?;
+        Ok::<u64, anyhow::Error>(rows)
     });
     let mut writes = futures_util::stream::iter(writes).buffer_unordered(2);
     let mut rows = 0;
@@ -513,53 +533,64 @@ async fn copy_all(pool: &PgPool, schema: &str, writers: Vec<TableWriter>) -> any
     Ok(rows)
 }
 
-/// Gives the rebuilt tables the live tables' indexes and constraints (same names, in the
-/// rebuild's schema), two at a time.
-async fn index(pool: &PgPool, schema: &str, tables: &[&str]) -> anyhow::Result<()> {
+/// By table, what makes a loaded table ready for readers: the live table's indexes and
+/// constraints (same names, in the rebuild's schema), then statistics for the planner.
+async fn finishing_statements(
+    pool: &PgPool,
+    schema: &str,
+    tables: &[&'static str],
+) -> anyhow::Result<HashMap<&'static str, Vec<String>>> {
     let definitions: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT t.relname::text, pg_get_indexdef(i.oid), c.conname::text, pg_get_constraintdef(c.oid)
            FROM pg_index x
            JOIN pg_class i ON i.oid = x.indexrelid
            JOIN pg_class t ON t.oid = x.indrelid
            LEFT JOIN pg_constraint c ON c.conindid = i.oid AND c.conrelid = t.oid
-          WHERE t.relnamespace = 'public'::regnamespace AND t.relname = ANY ($1)",
+          WHERE t.relnamespace = 'public'::regnamespace AND t.relname = ANY ($1)
+          ORDER BY t.relname, i.relname",
     )
     .bind(tables)
     .fetch_all(pool)
     .await?;
-    let statements =
-        definitions.into_iter().map(
-            |(table, index, constraint, definition)| match (constraint, definition) {
-                (Some(name), Some(definition)) => {
-                    format!("ALTER TABLE {schema}.{table} ADD CONSTRAINT {name} {definition}")
-                }
-                _ => index.replacen(" ON public.", &format!(" ON {schema}."), 1),
-            },
-        );
-    run_two_at_a_time(pool, statements.collect()).await
+    let mut statements: HashMap<&'static str, Vec<String>> = tables.iter().map(|table| (*table, Vec::new())).collect();
+    for (table, index, constraint, definition) in definitions {
+        let statement = match (constraint, definition) {
+            (Some(name), Some(definition)) => {
+                format!("ALTER TABLE {schema}.{table} ADD CONSTRAINT {name} {definition}")
+            }
+            _ => index.replacen(" ON public.", &format!(" ON {schema}."), 1),
+        };
+        if let Some(list) = tables.iter().find(|t| **t == table).and_then(|t| statements.get_mut(t)) {
+            list.push(statement);
+        }
+    }
+    for (table, list) in statements.iter_mut() {
+        list.push(format!("ANALYZE {schema}.{table}"));
+    }
+    Ok(statements)
 }
 
-/// Statistics for the planner, before readers meet the tables.
-async fn analyze(pool: &PgPool, schema: &str, tables: &[&str]) -> anyhow::Result<()> {
-    run_two_at_a_time(
-        pool,
-        tables.iter().map(|table| format!("ANALYZE {schema}.{table}")).collect(),
-    )
-    .await
-}
-
-async fn run_two_at_a_time(pool: &PgPool, statements: Vec<String>) -> anyhow::Result<()> {
-    let runs = statements.into_iter().map(|statement| async move {
-        let mut tx = pool.begin().await?;
+/// Runs statements one after the other on one connection, with room to sort for index builds.
+async fn run_in_order(connection: &mut PgConnection, statements: &[String]) -> anyhow::Result<()> {
+    for statement in statements {
+        let mut tx = connection.begin().await?;
         sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
             .execute(&mut *tx)
             .await?;
-        sqlx::query(&statement)
+        sqlx::query(statement)
             .execute(&mut *tx)
             .await
             .with_context(|| statement.clone())?;
         tx.commit().await?;
-        anyhow::Ok(())
+    }
+    Ok(())
+}
+
+/// Runs each list of statements in order on its own connection, two lists at a time.
+async fn run_two_at_a_time(pool: &PgPool, lists: Vec<Vec<String>>) -> anyhow::Result<()> {
+    let runs = lists.into_iter().map(|statements| async move {
+        let mut connection = pool.acquire().await?;
+        run_in_order(&mut connection, &statements).await
     });
     let mut runs = futures_util::stream::iter(runs).buffer_unordered(2);
     while let Some(ran) = runs.next().await {
@@ -628,7 +659,7 @@ async fn switch(
     schema: &str,
     request: &RebuildRequest,
     tables: &[&str],
-    checkpoints: &mut HashMap<(String, String), i64>,
+    checkpoints: &mut Checkpoints,
 ) -> anyhow::Result<u64> {
     let names: Vec<&str> = request.projectors.iter().map(|p| p.name()).collect();
     let mut tx = db.begin().await?;

@@ -295,14 +295,15 @@ impl TestSystem {
         uuid(&answer["stakeholder_id"])
     }
 
-    /// Logs an activity of `kind` on `day` at noon UTC with the given participants.
+    /// Logs an activity of `kind` on `day` at noon UTC (or now, earlier today) with the given
+    /// participants.
     pub async fn log_activity(&self, customer: Uuid, kind: &str, day: NaiveDate, participants: &[Uuid]) -> Value {
         self.post_ok(
             &format!("/api/v1/customers/{customer}/activities"),
             &json!({
                 "kind": kind,
                 "direction": "outbound",
-                "occurred_at": day.and_hms_opt(12, 0, 0).unwrap().and_utc(),
+                "occurred_at": at_or_now(day, 12),
                 "duration_minutes": if kind == "meeting" || kind == "qbr" { json!(60) } else { Value::Null },
                 "participants": participants,
                 "subject": format!("{kind} on {day}"),
@@ -314,7 +315,7 @@ impl TestSystem {
     pub async fn record_health(&self, customer: Uuid, score: f64, day: NaiveDate) -> Value {
         self.post_ok(
             &format!("/api/v1/customers/{customer}/health-scores"),
-            &json!({"score": score, "source": "gainsight", "measured_at": day.and_hms_opt(8, 0, 0).unwrap().and_utc()}),
+            &json!({"score": score, "source": "gainsight", "measured_at": at_or_now(day, 8)}),
         )
         .await
     }
@@ -366,6 +367,14 @@ impl TestSystem {
         .await
         .expect("the read models catch up with the store");
     }
+}
+
+/// `hour` o'clock UTC on `day`, or now when that is still to come: the command service refuses
+/// facts from the future, and a test run early in the UTC day would otherwise trip over it.
+pub fn at_or_now(day: NaiveDate, hour: u32) -> DateTime<Utc> {
+    let start = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let at = start + chrono::Duration::hours(i64::from(hour));
+    at.min(Utc::now() - chrono::Duration::seconds(1)).max(start)
 }
 
 pub fn auth_settings() -> command_service::auth::AuthSettings {

@@ -19,7 +19,7 @@ fn today() -> NaiveDate {
 }
 
 fn noon(day: NaiveDate) -> String {
-    day.and_hms_opt(12, 0, 0).unwrap().and_utc().to_rfc3339()
+    tests::at_or_now(day, 12).to_rfc3339()
 }
 
 async fn customer(system: &TestSystem, name: &str) -> Uuid {

@@ -50,7 +50,7 @@ fn start_load(
                 .bearer_auth(&token)
                 .json(
                     &json!({"kind": if k % 3 == 0 { "meeting" } else { "email" }, "direction": "outbound",
-                    "occurred_at": day.and_hms_opt(12, 0, 0).unwrap().and_utc(),
+                    "occurred_at": tests::at_or_now(day, 12),
                     "duration_minutes": if k % 3 == 0 { json!(45) } else { json!(null) },
                     "participants": [], "subject": format!("load {k}")}),
                 )

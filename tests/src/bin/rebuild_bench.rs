@@ -13,6 +13,10 @@ use events::metadata::Role;
 use futures_util::StreamExt;
 use tests::TestSystem;
 
+/// The allocator of the projection service's binary, which runs rebuilds.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     #[arg(long, default_value_t = 5_000)]
