@@ -196,10 +196,13 @@ async fn apply_csm(db: &mut PgConnection, event: CsmEvent) -> Result<(), Project
 pub struct CoverageFold {
     csms: Keyed<Uuid, (Uuid, String, String, String)>,
     accounts: Keyed<Uuid, Account>,
-    handoffs: Vec<(Uuid, i64, Uuid, Option<Uuid>, DateTime<Utc>)>,
+    handoffs: Vec<HandoffRow>,
     contacts: Keyed<(Uuid, Uuid), Contact>,
     health: Vec<(Uuid, i64, DateTime<Utc>, f64)>,
 }
+
+/// (customer_id, sequence, csm_id, previous_csm_id, occurred_at) of `coverage_handoffs`.
+type HandoffRow = (Uuid, i64, Uuid, Option<Uuid>, DateTime<Utc>);
 
 struct Account {
     customer_id: Uuid,

@@ -610,11 +610,17 @@ pub struct CustomersFold {
     health: Vec<HealthPoint>,
     tasks: Keyed<Uuid, Task>,
     reports: Keyed<Uuid, Report>,
-    use_cases: Keyed<(Uuid, String), (Uuid, String, String, String, DateTime<Utc>)>,
-    nps: Vec<(Uuid, i64, i16, Option<Uuid>, Option<String>, DateTime<Utc>)>,
+    use_cases: Keyed<(Uuid, String), UseCaseRow>,
+    nps: Vec<NpsRow>,
     timeline: Timeline,
     csms: Keyed<Uuid, (Uuid, String, String, String, i32)>,
 }
+
+/// (customer_id, use_case, status, notes, updated_at) of `customer_use_cases`.
+type UseCaseRow = (Uuid, String, String, String, DateTime<Utc>);
+
+/// (customer_id, sequence, score, stakeholder_id, comment, occurred_at) of `nps_responses`.
+type NpsRow = (Uuid, i64, i16, Option<Uuid>, Option<String>, DateTime<Utc>);
 
 struct Profile {
     customer_id: Uuid,
