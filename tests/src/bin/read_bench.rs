@@ -3,9 +3,10 @@
 //!
 //! The system runs in-process (release build, its own database). The events are appended by
 //! set-based SQL (realistic payloads: onboarding, stakeholders, a year of activities, health
-//! scores) and the read models are built from those stored events by set-based SQL writing what
-//! the projectors write; pushing two million events through the broker one by one would take most
-//! of an hour on this machine and measure the projectors, not the queries.
+//! scores) and the read models are built from those stored events by the projection service's
+//! rebuild (the projectors' folds, written with COPY); pushing two million events through the
+//! broker one by one would take most of an hour on this machine and measure the projectors, not
+//! the queries.
 //!
 //!     cargo run --release -p tests --bin read-bench -- --customers 10000 --events-per-customer 200
 #![allow(clippy::print_stdout)]
@@ -38,58 +39,6 @@ struct Args {
     #[arg(long, default_value_t = 300)]
     customer_runs: usize,
 }
-
-/// What the projectors write, from the stored events.
-const PROJECT: &str = r#"
-INSERT INTO coverage_accounts (customer_id, name, tier, arr, csm_id, onboarded_on)
-SELECT aggregate_id::uuid, p->>'name', p->>'tier', (p->>'arr')::numeric, (p->>'csm_id')::uuid, (p->>'occurred_at')::timestamptz::date
-  FROM (SELECT aggregate_id, payload->'CustomerOnboarded' p FROM events WHERE event_type = 'CustomerOnboarded') e;
-INSERT INTO customer_profiles (customer_id, name, salesforce_id, tier, arr, industry, account_manager, csm_id, products_owned,
-                               contract_start, renewal_date, onboarded_at)
-SELECT aggregate_id::uuid, p->>'name', p->>'salesforce_id', p->>'tier', (p->>'arr')::numeric, p->>'industry', p->>'account_manager',
-       (p->>'csm_id')::uuid, '{}', (p->>'contract_start')::date, (p->>'renewal_date')::date, (p->>'occurred_at')::timestamptz
-  FROM (SELECT aggregate_id, payload->'CustomerOnboarded' p FROM events WHERE event_type = 'CustomerOnboarded') e;
-INSERT INTO customer_stakeholders (customer_id, stakeholder_id, name, role, level, email)
-SELECT aggregate_id::uuid, (p->>'stakeholder_id')::uuid, p->>'name', p->>'role', p->>'level', NULL
-  FROM (SELECT aggregate_id, payload->'StakeholderAdded' p FROM events WHERE event_type = 'StakeholderAdded') e;
-INSERT INTO coverage_contacts (customer_id, activity_id, kind, occurred_at, occurred_on, participants)
-SELECT aggregate_id::uuid, (p->>'activity_id')::uuid, p->>'kind', (p->>'occurred_at')::timestamptz,
-       ((p->>'occurred_at')::timestamptz AT TIME ZONE 'UTC')::date,
-       ARRAY(SELECT jsonb_array_elements_text(p->'participants')::uuid)
-  FROM (SELECT aggregate_id, payload->'ActivityLogged' p FROM events WHERE event_type = 'ActivityLogged') e;
-INSERT INTO customer_activities (customer_id, activity_id, kind, direction, occurred_at, occurred_on, duration_minutes, participants,
-                                 response_received, response_time_hours, subject, logged_by)
-SELECT customer_id, activity_id, kind, p->>'direction', occurred_at, occurred_on, (p->>'duration_minutes')::int, participants,
-       (p->>'response_received')::boolean, (p->>'response_time_hours')::float8, p->>'subject', p->>'logged_by'
-  FROM coverage_contacts c
-  JOIN (SELECT aggregate_id, payload->'ActivityLogged' p FROM events WHERE event_type = 'ActivityLogged') e
-    ON e.aggregate_id = c.customer_id::text AND (e.p->>'activity_id')::uuid = c.activity_id;
-INSERT INTO coverage_health_points (customer_id, sequence, measured_at, measured_on, score)
-SELECT aggregate_id::uuid, sequence, (p->>'measured_at')::timestamptz, ((p->>'measured_at')::timestamptz AT TIME ZONE 'UTC')::date,
-       (p->>'score')::float8
-  FROM (SELECT aggregate_id, sequence, payload->'HealthScoreRecorded' p FROM events WHERE event_type = 'HealthScoreRecorded') e;
-INSERT INTO health_points (customer_id, sequence, event_id, measured_at, measured_on, score, source, actor_id, actor_role, reason,
-                           risk_factors, recorded_at)
-SELECT aggregate_id::uuid, sequence, event_id, (p->>'measured_at')::timestamptz,
-       ((p->>'measured_at')::timestamptz AT TIME ZONE 'UTC')::date, (p->>'score')::float8, 'gainsight', 'gainsight-sync', 'admin',
-       NULL, '[]', recorded_at
-  FROM (SELECT aggregate_id, sequence, event_id, recorded_at, payload->'HealthScoreRecorded' p FROM events
-         WHERE event_type = 'HealthScoreRecorded') e;
-INSERT INTO timeline_entries (customer_id, sequence, event_id, kind, event_type, occurred_at, recorded_at, actor_id, summary, detail)
-SELECT aggregate_id::uuid, sequence, event_id,
-       CASE WHEN event_type = 'HealthScoreRecorded' THEN 'health' WHEN payload->'ActivityLogged'->>'kind' = 'note' THEN 'note'
-            WHEN event_type = 'CustomerOnboarded' THEN 'profile' ELSE 'activity' END,
-       event_type,
-       COALESCE(payload->'ActivityLogged'->>'occurred_at', payload->'HealthScoreRecorded'->>'measured_at',
-                payload->'CustomerOnboarded'->>'occurred_at')::timestamptz,
-       recorded_at, metadata->>'actor_id', event_type, payload->event_type
-  FROM events WHERE aggregate_type = 'Customer' AND event_type <> 'StakeholderAdded';
-INSERT INTO projector_checkpoints (projector, stream_type, stream_id, last_sequence)
-SELECT projector, 'Customer', aggregate_id, max(sequence)
-  FROM events, unnest(ARRAY['coverage', 'customers']) projector
- WHERE aggregate_type = 'Customer' GROUP BY projector, aggregate_id;
-UPDATE relay_cursor SET tx_id = (SELECT max(tx_id) FROM events), global_position = (SELECT max(global_position) FROM events);
-"#;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
@@ -148,14 +97,17 @@ async fn run(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
     tests::bench::append_portfolio(&system.pool, &csms, args.customers as i32, activities as i32).await?;
     let generated = started.elapsed();
     let started = Instant::now();
-    let mut tx = system.pool.begin().await?;
-    for statement in PROJECT.split(";\n").filter(|s| !s.trim().is_empty()) {
-        sqlx::query(statement)
-            .execute(&mut *tx)
-            .await
-            .context("building read models")?;
-    }
-    tx.commit().await?;
+    // The read models as the projection service rebuilds them from the store.
+    let request = projection_service::rebuild::RebuildRequest {
+        projectors: projection_service::projectors(),
+        known_at: None,
+        snapshot_name: None,
+        batch: 50_000,
+        pass_events: 4_000_000,
+    };
+    projection_service::rebuild::rebuild(&system.pool, &system.database_url, &request)
+        .await
+        .context("building read models")?;
     sqlx::query("ANALYZE").execute(&system.pool).await?;
     let projected = started.elapsed();
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
