@@ -175,6 +175,20 @@ pub struct EventMetadata {
     pub source: Source,
 }
 
+impl EventMetadata {
+    /// The metadata of a stored event: its id and recording time, and the command's metadata.
+    pub fn stored(event_id: Uuid, recorded_at: chrono::DateTime<chrono::Utc>, command: CommandMetadata) -> Self {
+        EventMetadata {
+            event_id,
+            recorded_at,
+            actor: command.actor,
+            correlation_id: command.correlation_id,
+            causation_id: command.causation_id,
+            source: command.source,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,14 +69,7 @@ impl BulkRow {
             global_position: self.global_position,
             event_type: self.event_type,
             event_version: self.event_version,
-            metadata: EventMetadata {
-                event_id: self.event_id,
-                recorded_at: self.recorded_at,
-                actor: command.actor,
-                correlation_id: command.correlation_id,
-                causation_id: command.causation_id,
-                source: command.source,
-            },
+            metadata: EventMetadata::stored(self.event_id, self.recorded_at, command),
             payload: serde_json::Value::Null,
         };
         Ok((envelope, decoded))

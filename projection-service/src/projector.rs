@@ -63,6 +63,17 @@ impl From<serde_json::Error> for ProjectionError {
     }
 }
 
+/// Adds applied events to a projector's status: ($1 projector, $2 last global position,
+/// $3 events applied, $4 last recorded_at).
+pub const RECORD_STATUS: &str =
+    "INSERT INTO projector_status (projector, last_global_position, events_applied, last_recorded_at, updated_at)
+         VALUES ($1, $2, $3, $4, now())
+         ON CONFLICT (projector) DO UPDATE SET
+             last_global_position = GREATEST(projector_status.last_global_position, EXCLUDED.last_global_position),
+             events_applied = projector_status.events_applied + EXCLUDED.events_applied,
+             last_recorded_at = GREATEST(projector_status.last_recorded_at, EXCLUDED.last_recorded_at),
+             updated_at = now()";
+
 /// What happened to one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -135,21 +146,13 @@ pub async fn apply_once(
     .bind(event.sequence)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO projector_status (projector, last_global_position, events_applied, last_recorded_at, updated_at)
-         VALUES ($1, $2, $3, $4, now())
-         ON CONFLICT (projector) DO UPDATE SET
-             last_global_position = GREATEST(projector_status.last_global_position, EXCLUDED.last_global_position),
-             events_applied = projector_status.events_applied + EXCLUDED.events_applied,
-             last_recorded_at = GREATEST(projector_status.last_recorded_at, EXCLUDED.last_recorded_at),
-             updated_at = now()",
-    )
-    .bind(name)
-    .bind(event.global_position)
-    .bind(missing.len() as i64 + 1)
-    .bind(event.metadata.recorded_at)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(RECORD_STATUS)
+        .bind(name)
+        .bind(event.global_position)
+        .bind(missing.len() as i64 + 1)
+        .bind(event.metadata.recorded_at)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(Applied::Applied {
         gap_filled: missing.len(),

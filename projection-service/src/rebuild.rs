@@ -184,21 +184,13 @@ async fn apply_batch(
     }
     if let Some(last) = events.last() {
         for projector in projectors {
-            sqlx::query(
-                "INSERT INTO projector_status (projector, last_global_position, events_applied, last_recorded_at, updated_at)
-                 VALUES ($1, $2, $3, $4, now())
-                 ON CONFLICT (projector) DO UPDATE SET
-                     last_global_position = GREATEST(projector_status.last_global_position, EXCLUDED.last_global_position),
-                     events_applied = projector_status.events_applied + EXCLUDED.events_applied,
-                     last_recorded_at = GREATEST(projector_status.last_recorded_at, EXCLUDED.last_recorded_at),
-                     updated_at = now()",
-            )
-            .bind(projector.name())
-            .bind(last.global_position)
-            .bind(applied as i64)
-            .bind(last.metadata.recorded_at)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(crate::projector::RECORD_STATUS)
+                .bind(projector.name())
+                .bind(last.global_position)
+                .bind(applied as i64)
+                .bind(last.metadata.recorded_at)
+                .execute(&mut *tx)
+                .await?;
         }
     }
     tx.commit().await?;

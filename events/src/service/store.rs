@@ -34,6 +34,7 @@ impl StoredEvent {
     pub fn into_envelope(self) -> EventEnvelope {
         let map: HashMap<String, String> = serde_json::from_value(self.metadata).unwrap_or_default();
         let command = CommandMetadata::from_map(&map);
+        let metadata = EventMetadata::stored(self.event_id, self.recorded_at, command);
         EventEnvelope {
             stream_type: self.aggregate_type,
             stream_id: self.aggregate_id,
@@ -41,14 +42,7 @@ impl StoredEvent {
             global_position: self.global_position,
             event_type: self.event_type,
             event_version: self.event_version,
-            metadata: EventMetadata {
-                event_id: self.event_id,
-                recorded_at: self.recorded_at,
-                actor: command.actor,
-                correlation_id: command.correlation_id,
-                causation_id: command.causation_id,
-                source: command.source,
-            },
+            metadata,
             payload: self.payload,
         }
     }
