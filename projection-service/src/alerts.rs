@@ -95,7 +95,7 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
         start: period.start,
         cut: period.cut(as_of),
     };
-    for facts in engagement_summaries(pool, None, None, &[window]).await? {
+    for facts in engagement_summaries(pool, &Scope::default(), None, &[window]).await? {
         let Some(metrics) = facts.metrics.first() else { continue };
         let score = engagement::score(&engagement::components(metrics), &rules.weights);
         if score < ENGAGEMENT_AT_RISK_BELOW {

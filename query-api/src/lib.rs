@@ -11,6 +11,7 @@ pub mod engagement;
 pub mod health;
 pub mod history;
 pub mod portfolio;
+pub mod portfolio_cache;
 pub mod rules;
 pub mod scalars;
 pub mod schema;

@@ -1,5 +1,7 @@
 //! The GraphQL schema: its query root and how it is built.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Result, Schema};
 use chrono::Utc;
 use sqlx::PgPool;
@@ -11,9 +13,10 @@ use chrono::{DateTime, NaiveDate};
 use events::engagement::{Period, Weights};
 
 use crate::coverage::{account_coverage, build_report, AccountCoverage, CoverageReport, ReportFilter};
-use crate::coverage_store::{account_facts, csms, Scope};
+use crate::coverage_store::{account_facts, csms, AccountFacts, Scope};
 use crate::engagement::{self, CustomerEngagement, EngagementPortfolio};
 use crate::health::{self, Granularity, HealthTrend};
+use crate::portfolio_cache::{all_account_facts, all_engagement, PortfolioCaches};
 use crate::scalars::{CoverageStatus, Date, Tier};
 use crate::timeline::{self, TimelineEntry};
 
@@ -35,6 +38,7 @@ pub fn build_schema(pool: PgPool, database_url: &str) -> CstrackSchema {
     Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
         .data(pool)
         .data(crate::audit::Snapshots::new(database_url.to_owned()))
+        .data(PortfolioCaches::default())
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -109,6 +113,44 @@ impl ReadQuery {
         }
     }
 
+    /// The in-process report caches: of the live read models only (a snapshot is read as is).
+    fn caches<'a>(&self, ctx: &'a Context<'_>) -> Option<&'a PortfolioCaches> {
+        match self.snapshot {
+            Some(_) => None,
+            None => ctx.data_opt::<PortfolioCaches>(),
+        }
+    }
+
+    /// Every account's coverage facts as of a day.
+    async fn all_account_facts(&self, ctx: &Context<'_>, as_of: NaiveDate) -> Result<Arc<Vec<AccountFacts>>> {
+        all_account_facts(self.pool(ctx)?, self.caches(ctx), as_of)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Every customer's engagement for a period, optionally of one CSM or tier.
+    async fn portfolio_engagement(
+        &self,
+        ctx: &Context<'_>,
+        period: &Period,
+        as_of: NaiveDate,
+        csm_id: Option<Uuid>,
+        tier: Option<Tier>,
+        weights: &Weights,
+    ) -> Result<Vec<CustomerEngagement>> {
+        let windows = engagement::windows(period, as_of);
+        let customers = all_engagement(self.pool(ctx)?, self.caches(ctx), &windows)
+            .await
+            .map_err(unavailable)?;
+        let tier: Option<events::customer::Tier> = tier.map(Into::into);
+        Ok(customers
+            .iter()
+            .filter(|customer| csm_id.is_none_or(|csm| customer.csm_id == csm))
+            .filter(|customer| tier.is_none_or(|tier| customer.tier == tier))
+            .map(|customer| engagement::engagement_of(customer, period, as_of, weights))
+            .collect())
+    }
+
     /// Customer 360 views, lists and alerts come from the live read models only.
     fn live_only(&self, what: &str) -> Result<()> {
         match &self.snapshot {
@@ -143,15 +185,19 @@ impl ReadQuery {
         let pool = self.pool(ctx)?;
         let rules = crate::rules::effective(ctx, rules).await?;
         let as_of = as_of.unwrap_or_else(today).0;
-        let scope = Scope {
-            customer_id: None,
-            tier: tier.map(Into::into),
+        let facts = self.all_account_facts(ctx, as_of).await?;
+        let scoped: Vec<AccountFacts>;
+        let facts = match tier.map(events::customer::Tier::from) {
+            Some(tier) => {
+                scoped = facts.iter().filter(|facts| facts.tier == tier).cloned().collect();
+                &scoped[..]
+            }
+            None => &facts[..],
         };
-        let facts = account_facts(pool, as_of, &scope).await.map_err(unavailable)?;
         let registered = csms(pool).await.map_err(unavailable)?;
         Ok(build_report(
             as_of,
-            &facts,
+            facts,
             &registered,
             &ReportFilter { csm_id, status },
             &rules,
@@ -260,11 +306,12 @@ impl ReadQuery {
         >,
     ) -> Result<EngagementPortfolio> {
         crate::access::portfolio(ctx)?;
-        let pool = self.pool(ctx)?;
         let rules = crate::rules::effective(ctx, rules).await?;
         let as_of = as_of.unwrap_or_else(today).0;
         let period = self::period(period, as_of)?;
-        let items = portfolio_engagement(pool, &period, as_of, csm_id, tier, &rules.weights).await?;
+        let items = self
+            .portfolio_engagement(ctx, &period, as_of, csm_id, tier, &rules.weights)
+            .await?;
         Ok(engagement::portfolio(
             &period,
             as_of,
@@ -288,7 +335,9 @@ impl ReadQuery {
         let as_of = as_of.unwrap_or_else(today).0;
         let period = self::period(period, as_of)?;
         let rules = crate::rules::effective(ctx, None).await?;
-        let items = portfolio_engagement(pool, &period, as_of, None, None, &rules.weights).await?;
+        let items = self
+            .portfolio_engagement(ctx, &period, as_of, None, None, &rules.weights)
+            .await?;
         let outcomes: Vec<(Uuid, f64)> = match outcome {
             Outcome::Health => sqlx::query_as(
                 "SELECT DISTINCT ON (customer_id) customer_id, score FROM health_points
@@ -382,7 +431,9 @@ impl ReadQuery {
         crate::access::portfolio(ctx)?;
         let pool = self.pool(ctx)?;
         let rules = crate::rules::effective(ctx, None).await?;
-        crate::workload::team(pool, as_of.unwrap_or_else(today).0, &rules)
+        let as_of = as_of.unwrap_or_else(today).0;
+        let facts = self.all_account_facts(ctx, as_of).await?;
+        crate::workload::team(pool, &facts, as_of, &rules)
             .await
             .map_err(unavailable)
     }
@@ -440,9 +491,7 @@ impl ReadQuery {
         let statuses = match filter.coverage_status {
             Some(_) => {
                 let today = today().0;
-                let facts = account_facts(pool, today, &Scope::default())
-                    .await
-                    .map_err(unavailable)?;
+                let facts = self.all_account_facts(ctx, today).await?;
                 let rules = crate::rules::effective(ctx, None).await?;
                 Some(
                     facts
@@ -595,7 +644,7 @@ impl ReadQuery {
         }
         let as_of = as_of.unwrap_or_else(today).0;
         let scope = Scope {
-            customer_id: Some(customer_id),
+            customers: Some(vec![customer_id]),
             tier: None,
         };
         let facts = account_facts(pool, as_of, &scope).await.map_err(unavailable)?;
@@ -610,23 +659,4 @@ impl ReadQuery {
                 )
             })
     }
-}
-
-/// Every customer's engagement for a period (scope: CSM and tier).
-async fn portfolio_engagement(
-    pool: &PgPool,
-    period: &Period,
-    as_of: NaiveDate,
-    csm_id: Option<Uuid>,
-    tier: Option<Tier>,
-    weights: &Weights,
-) -> Result<Vec<CustomerEngagement>> {
-    let customers =
-        engagement::engagement_summaries(pool, csm_id, tier.map(Into::into), &engagement::windows(period, as_of))
-            .await
-            .map_err(unavailable)?;
-    Ok(customers
-        .iter()
-        .map(|customer| engagement::engagement_of(customer, period, as_of, weights))
-        .collect())
 }

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::coverage::{account_coverage, health_slices, money, tier_slices, AccountCoverage, HealthSlice, TierSlice};
-use crate::coverage_store::{account_facts, Scope};
+use crate::coverage_store::AccountFacts;
 use crate::scalars::{Date, Tier};
 
 pub const DEFAULT_CAPACITY_HOURS: f64 = 120.0;
@@ -97,8 +97,13 @@ struct TaskCount {
     overdue: i64,
 }
 
-pub async fn team(pool: &PgPool, as_of: NaiveDate, rules: &events::rules::Rules) -> Result<TeamWorkload, sqlx::Error> {
-    let facts = account_facts(pool, as_of, &Scope::default()).await?;
+/// The team's workload from every account's coverage facts as of `as_of`.
+pub async fn team(
+    pool: &PgPool,
+    facts: &[AccountFacts],
+    as_of: NaiveDate,
+    rules: &events::rules::Rules,
+) -> Result<TeamWorkload, sqlx::Error> {
     let renewals: HashMap<Uuid, (NaiveDate, Option<NaiveDate>)> =
         sqlx::query_as::<_, (Uuid, NaiveDate, Option<NaiveDate>)>(
             "SELECT customer_id, renewal_date, churned_on FROM customer_profiles",

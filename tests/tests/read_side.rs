@@ -260,8 +260,7 @@ async fn engagement_correlates_with_health_as_hand_computed() {
 
 /// A digest of every read-model table's rows.
 async fn read_models(system: &TestSystem) -> Vec<(String, Option<String>)> {
-    let mut digests = Vec::new();
-    for table in [
+    let tables = [
         "coverage_accounts",
         "coverage_contacts",
         "coverage_health_points",
@@ -279,14 +278,22 @@ async fn read_models(system: &TestSystem) -> Vec<(String, Option<String>)> {
         "timeline_entries",
         "csm_directory",
         "projector_checkpoints",
-    ] {
+    ];
+    digests(&system.pool, &tables).await
+}
+
+/// An md5 of each table's rows.
+async fn digests(pool: &sqlx::PgPool, tables: &[&str]) -> Vec<(String, Option<String>)> {
+    let mut digests = Vec::new();
+    for table in tables {
         let digest: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {table} t"
+            "SELECT md5(string_agg({row}, ',' ORDER BY {row})) FROM {table} t",
+            row = tests::row_text(table)
         ))
-        .fetch_one(&system.pool)
+        .fetch_one(pool)
         .await
         .unwrap();
-        digests.push((table.to_owned(), digest));
+        digests.push((table.to_string(), digest));
     }
     digests
 }
@@ -413,19 +420,7 @@ async fn a_projector_without_checkpoints_backfills_itself_from_the_store() {
         "timeline_entries",
         "csm_directory",
     ];
-    let digest = || async {
-        let mut digests = Vec::new();
-        for table in tables {
-            let digest: Option<String> = sqlx::query_scalar(&format!(
-                "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {table} t"
-            ))
-            .fetch_one(&system.pool)
-            .await
-            .unwrap();
-            digests.push(digest);
-        }
-        digests
-    };
+    let digest = || digests(&system.pool, &tables);
     let before = digest().await;
 
     // As if the projector had just been added: no rows, no checkpoints.
@@ -498,5 +493,133 @@ async fn portfolio_reports_follow_each_new_event_through_their_memo() {
     email(&system, id, today(), None, "Agenda").await;
     system.caught_up().await;
     assert_eq!(figures(&system.graphql(report, json!({})).await), (json!(2), json!(2)));
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn portfolio_reports_place_onboarded_renamed_and_handed_over_customers() {
+    let system = TestSystem::spawn().await.unwrap();
+    let alpha = customer(&system, "Alpha").await;
+    let gamma = customer(&system, "Gamma").await;
+    system.caught_up().await;
+    let report = "query($csm: UUID) { coverageReport { accounts { customerId name csmId touches30d } }
+                    engagementMetrics(csmId: $csm) { items { customerId emailsSent } } }";
+    let accounts = |answer: &Value| -> Vec<(Uuid, String, Uuid, i64)> {
+        answer["coverageReport"]["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let name = a["name"].as_str().unwrap().to_owned();
+                (
+                    tests::uuid(&a["customerId"]),
+                    name,
+                    tests::uuid(&a["csmId"]),
+                    a["touches30d"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let first = accounts(&system.graphql(report, json!({})).await);
+    let (alpha_csm, gamma_csm) = (first[0].2, first[1].2);
+    assert_eq!(
+        first,
+        vec![
+            (alpha, "Alpha".into(), alpha_csm, 0),
+            (gamma, "Gamma".into(), gamma_csm, 0)
+        ]
+    );
+
+    // One customer's stream moves: only its row changes.
+    email(&system, gamma, today(), None, "Hello").await;
+    system.caught_up().await;
+    assert_eq!(
+        accounts(&system.graphql(report, json!({})).await),
+        vec![
+            (alpha, "Alpha".into(), alpha_csm, 0),
+            (gamma, "Gamma".into(), gamma_csm, 1)
+        ]
+    );
+
+    // A new customer of a known CSM takes its place by name.
+    let beta = system
+        .onboard(
+            "Beta",
+            "SMB",
+            "1000",
+            alpha_csm,
+            Utc::now() - chrono::Duration::days(10),
+        )
+        .await;
+    system.caught_up().await;
+    assert_eq!(
+        accounts(&system.graphql(report, json!({})).await),
+        vec![
+            (alpha, "Alpha".into(), alpha_csm, 0),
+            (beta, "Beta".into(), alpha_csm, 0),
+            (gamma, "Gamma".into(), gamma_csm, 1)
+        ]
+    );
+
+    // A renamed customer moves; a handed-over one changes CSM, in both reports.
+    let (status, _) = system
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/customers/{gamma}"),
+            Some(&json!({"name": "Aardvark"})),
+        )
+        .await;
+    assert!(status.is_success());
+    let (status, _) = system
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/customers/{alpha}/csm"),
+            Some(&json!({"csm_id": gamma_csm, "reason": "rebalancing"})),
+        )
+        .await;
+    assert!(status.is_success());
+    system.caught_up().await;
+    let answer = system.graphql(report, json!({"csm": gamma_csm})).await;
+    assert_eq!(
+        accounts(&answer),
+        vec![
+            (gamma, "Aardvark".into(), gamma_csm, 1),
+            (alpha, "Alpha".into(), gamma_csm, 0),
+            (beta, "Beta".into(), alpha_csm, 0)
+        ]
+    );
+    assert_eq!(
+        answer["engagementMetrics"]["items"],
+        json!([{"customerId": gamma, "emailsSent": 1}, {"customerId": alpha, "emailsSent": 0}])
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn portfolio_engagement_finds_the_last_contact_before_both_periods() {
+    let system = TestSystem::spawn().await.unwrap();
+    let old = customer(&system, "Long Ago").await;
+    let recent = customer(&system, "Lately").await;
+    for id in [old, recent] {
+        system.log_activity(id, "email", today() - Days::new(100), &[]).await;
+    }
+    system.log_activity(old, "note", today() - Days::new(1), &[]).await;
+    system.log_activity(recent, "call", today() - Days::new(3), &[]).await;
+    system.caught_up().await;
+    let answer = system
+        .graphql(
+            "{ engagementMetrics { items { customerId daysSinceContact } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer["engagementMetrics"]["items"],
+        json!([{"customerId": recent, "daysSinceContact": 3}, {"customerId": old, "daysSinceContact": 100}]),
+        "a note is not a contact"
+    );
+    for (id, days) in [(old, 100), (recent, 3)] {
+        let one = system.graphql(ENGAGEMENT, json!({"id": id})).await;
+        assert_eq!(one["customerEngagement"]["daysSinceContact"], days);
+    }
     system.stop().await;
 }

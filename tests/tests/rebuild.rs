@@ -23,10 +23,13 @@ async fn read_models(pool: &PgPool, schema: &str) -> Vec<(String, Vec<String>)> 
     tables.push("projector_checkpoints");
     let mut dump = Vec::new();
     for table in tables {
-        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {schema}.{table} t ORDER BY 1"))
-            .fetch_all(pool)
-            .await
-            .unwrap();
+        let rows: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT {} FROM {schema}.{table} t ORDER BY 1",
+            tests::row_text(table)
+        ))
+        .fetch_all(pool)
+        .await
+        .unwrap();
         dump.push((table.to_owned(), rows));
     }
     dump

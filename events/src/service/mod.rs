@@ -8,6 +8,7 @@ pub mod chain;
 pub mod http;
 pub mod ops;
 pub mod read_models;
+pub mod report_cache;
 pub mod settings;
 pub mod store;
 pub mod supervise;

@@ -26,6 +26,15 @@ pub struct AccountFacts {
     pub inputs: CoverageInputs,
 }
 
+impl crate::service::report_cache::PortfolioRow for AccountFacts {
+    fn customer_id(&self) -> Uuid {
+        self.customer_id
+    }
+    fn order_key(&self) -> &str {
+        &self.name
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     customer_id: Uuid,
@@ -59,7 +68,8 @@ type EngagementProfile = (Uuid, String, String, Uuid, Decimal, i64);
 /// Which accounts to read.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    pub customer_id: Option<Uuid>,
+    /// These customers only (all when `None`).
+    pub customers: Option<Vec<Uuid>>,
     pub tier: Option<Tier>,
 }
 
@@ -85,24 +95,24 @@ fn is_contention(error: &sqlx::Error) -> bool {
 /// at) and stored for the next report.
 pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Result<Vec<AccountFacts>, sqlx::Error> {
     // The accounts and the memo are read apart and matched here: a join would be planned on the
-    // memo's statistics, which lag behind a table that fills in bursts.
+    // memo's statistics, which lag behind a table that fills in bursts. A few customers and all of
+    // them are two statements: the generic plan of `$2 IS NULL OR ...` cannot use the index.
+    let (account_scope, memo_scope) = if scope.customers.is_some() {
+        ("a.customer_id = ANY ($2)", "customer_id = ANY ($2)")
+    } else {
+        ("$2::uuid[] IS NULL", "$2::uuid[] IS NULL")
+    };
     let accounts = format!(
         "SELECT a.customer_id, a.name, a.tier, a.arr, a.csm_id, c.name AS csm_name, a.onboarded_on,
                 COALESCE(cp.last_sequence, 0) AS version
            FROM coverage_accounts a
            LEFT JOIN coverage_csms c ON c.csm_id = a.csm_id
            {}
-          WHERE a.onboarded_on <= $1
-            AND ($2::uuid IS NULL OR a.customer_id = $2)
+          WHERE a.onboarded_on <= $1 AND {account_scope}
             AND ($3::text IS NULL OR a.tier = $3)
           ORDER BY a.name, a.customer_id",
         checkpoint_join("coverage", "a.customer_id")
     );
-    let memo_scope = if scope.customer_id.is_some() {
-        "customer_id = $2"
-    } else {
-        "$2::uuid IS NULL"
-    };
     let memo = format!(
         "SELECT customer_id, version, last_contact, touches, meetings, stakeholders, health
            FROM coverage_facts_memo WHERE as_of = $1 AND {memo_scope}"
@@ -111,12 +121,12 @@ pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Re
     let (rows, memo): (Vec<Row>, Vec<CoverageMemo>) = tokio::try_join!(
         sqlx::query_as(&accounts)
             .bind(as_of)
-            .bind(scope.customer_id)
+            .bind(scope.customers.as_deref())
             .bind(scope.tier.map(Tier::as_str))
             .fetch_all(pool),
         sqlx::query_as(&memo)
             .bind(as_of)
-            .bind(scope.customer_id)
+            .bind(scope.customers.as_deref())
             .fetch_all(pool),
     )?;
     let mut windows: HashMap<Uuid, WindowRow> = HashMap::with_capacity(memo.len());
@@ -410,6 +420,15 @@ pub struct EngagementSummary {
     pub metrics: Vec<EngagementMetrics>,
 }
 
+impl crate::service::report_cache::PortfolioRow for EngagementSummary {
+    fn customer_id(&self) -> Uuid {
+        self.customer_id
+    }
+    fn order_key(&self) -> &str {
+        &self.name
+    }
+}
+
 /// The engagement metrics of every customer in scope onboarded by the last window's cut, for
 /// each window.
 ///
@@ -419,36 +438,48 @@ pub struct EngagementSummary {
 /// at), and stored for the next report.
 pub async fn engagement_summaries(
     pool: &PgPool,
+    scope: &Scope,
     csm: Option<Uuid>,
-    tier: Option<Tier>,
     windows: &[Window],
 ) -> Result<Vec<EngagementSummary>, sqlx::Error> {
     let onboarded_by = windows.iter().map(|window| window.cut).max().unwrap_or(NaiveDate::MAX);
     // Profiles and memo rows are read apart and matched here (see `account_facts`).
+    let (profile_scope, memo_scope) = if scope.customers.is_some() {
+        ("p.customer_id = ANY ($4)", "customer_id = ANY ($3)")
+    } else {
+        ("$4::uuid[] IS NULL", "$3::uuid[] IS NULL")
+    };
     let profiles = format!(
         "SELECT p.customer_id, p.name, p.tier, p.csm_id, p.arr, COALESCE(cp.last_sequence, 0)
            FROM customer_profiles p
            {}
           WHERE ($1::uuid IS NULL OR p.csm_id = $1) AND ($2::text IS NULL OR p.tier = $2)
-            AND p.onboarded_at::date <= $3
+            AND p.onboarded_at::date <= $3 AND {profile_scope}
           ORDER BY p.name, p.customer_id",
         checkpoint_join("customers", "p.customer_id")
     );
-    let memo_of = |window: Window| async move {
-        sqlx::query_as::<_, (Uuid, i64, Json<EngagementMetrics>)>(
-            "SELECT customer_id, version, metrics FROM engagement_metrics_memo WHERE period_start = $1 AND cut = $2",
-        )
-        .bind(window.start)
-        .bind(window.cut)
-        .fetch_all(pool)
-        .await
+    let memo = format!(
+        "SELECT customer_id, version, metrics FROM engagement_metrics_memo
+          WHERE period_start = $1 AND cut = $2 AND {memo_scope}"
+    );
+    let memo_of = |window: Window| {
+        let memo = &memo;
+        async move {
+            sqlx::query_as::<_, (Uuid, i64, Json<EngagementMetrics>)>(memo)
+                .bind(window.start)
+                .bind(window.cut)
+                .bind(scope.customers.as_deref())
+                .fetch_all(pool)
+                .await
+        }
     };
     // The profiles and each window's memo rows, each on its own connection, at once.
     let (profiles, memos): (Vec<EngagementProfile>, Vec<_>) = tokio::try_join!(
         sqlx::query_as(&profiles)
             .bind(csm)
-            .bind(tier.map(Tier::as_str))
+            .bind(scope.tier.map(Tier::as_str))
             .bind(onboarded_by)
+            .bind(scope.customers.as_deref())
             .fetch_all(pool),
         futures_util::future::try_join_all(windows.iter().map(|window| memo_of(*window))),
     )?;
@@ -532,19 +563,49 @@ async fn try_fill_engagement_memo(
     .fetch_all(&mut *tx)
     .await?;
     let mut activities = activities_of(&mut *tx, Some(customers), from, to).await?;
-    let mut last_contact: Vec<HashMap<Uuid, NaiveDate>> = Vec::with_capacity(windows.len());
-    for window in windows {
-        let rows: Vec<(Uuid, NaiveDate)> = sqlx::query_as(
+    // The last contact by each cut is among the activities loaded unless there is none from
+    // `from` to that cut: then it is the last one before `from`, read for those customers only.
+    let contact_by = |customer: &Uuid, cut: NaiveDate| {
+        activities.get(customer).and_then(|own| {
+            own.iter()
+                .filter(|activity| activity.kind != ActivityKind::Note && activity.day <= cut)
+                .map(|activity| activity.day)
+                .max()
+        })
+    };
+    let earliest_cut = windows.iter().map(|window| window.cut).min().unwrap_or(to);
+    let without: Vec<Uuid> = customers
+        .iter()
+        .filter(|customer| contact_by(customer, earliest_cut).is_none())
+        .copied()
+        .collect();
+    let before: HashMap<Uuid, NaiveDate> = if without.is_empty() {
+        HashMap::new()
+    } else {
+        sqlx::query_as::<_, (Uuid, NaiveDate)>(
             "SELECT customer_id, max(occurred_on) FROM customer_activities
-              WHERE customer_id = ANY ($1) AND NOT retracted AND kind <> 'note' AND occurred_on <= $2
+              WHERE customer_id = ANY ($1) AND NOT retracted AND kind <> 'note' AND occurred_on < $2
               GROUP BY customer_id",
         )
-        .bind(customers)
-        .bind(window.cut)
+        .bind(&without)
+        .bind(from)
         .fetch_all(&mut *tx)
-        .await?;
-        last_contact.push(rows.into_iter().collect());
-    }
+        .await?
+        .into_iter()
+        .collect()
+    };
+    let last_contact: Vec<HashMap<Uuid, NaiveDate>> = windows
+        .iter()
+        .map(|window| {
+            customers
+                .iter()
+                .filter_map(|customer| {
+                    let last = contact_by(customer, window.cut).or_else(|| before.get(customer).copied());
+                    last.map(|day| (*customer, day))
+                })
+                .collect()
+        })
+        .collect();
     let mut fresh = HashMap::with_capacity(versions.len());
     let (mut starts, mut cuts, mut ids, mut stored_versions, mut memos) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
