@@ -360,7 +360,12 @@ async fn build_tables(
             writers.extend(folded.tables(&request.projectors, &checkpoints));
         }
         // The largest tables first, so that the small ones fill in beside them.
-        writers.sort_by_key(|writer| !LARGEST.contains(&writer.table));
+        writers.sort_by_key(|writer| {
+            LARGEST
+                .iter()
+                .position(|table| *table == writer.table)
+                .unwrap_or(LARGEST.len())
+        });
         let after: Vec<Vec<String>> = writers
             .iter()
             .map(|writer| match last {
@@ -478,7 +483,8 @@ fn read_batches(
     receiver
 }
 
-/// Tables that dominate a rebuild's writes.
+/// Tables that dominate a rebuild's writes (about a row per event), the longest to load and
+/// index first.
 const LARGEST: [&str; 3] = ["timeline_entries", "customer_activities", "coverage_contacts"];
 
 /// Writes every table with `COPY`, two tables at a time, each streamed to the database while

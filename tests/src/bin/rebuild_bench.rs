@@ -11,6 +11,7 @@ use std::time::Instant;
 use clap::Parser;
 use events::metadata::Role;
 use futures_util::StreamExt;
+use sqlx::Connection;
 use tests::TestSystem;
 
 /// The allocator of the projection service's binary, which runs rebuilds.
@@ -33,6 +34,10 @@ struct Args {
     /// Events of the single stream exported.
     #[arg(long, default_value_t = 100_000)]
     export_events: i32,
+    /// libpq `sslmode` of the COPY's and the rebuild's connections (PostgreSQL's default client
+    /// setting, `prefer`, encrypts even over loopback when the server offers TLS).
+    #[arg(long, default_value = "prefer")]
+    sslmode: String,
 }
 
 #[tokio::main]
@@ -67,7 +72,8 @@ async fn rebuild(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
     println!("{events} events appended in {:.0} s", started.elapsed().as_secs_f64());
 
     // PostgreSQL's own rate of streaming the rows out in position order.
-    let mut connection = system.pool.acquire().await?;
+    let database_url = format!("{}?sslmode={}", system.database_url, args.sslmode);
+    let mut connection = sqlx::PgConnection::connect(&database_url).await?;
     let started = Instant::now();
     let mut copied = 0_u64;
     let mut bytes = 0_u64;
@@ -100,7 +106,12 @@ async fn rebuild(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
         batch: args.batch,
         pass_events: args.pass_events,
     };
-    let summary = projection_service::rebuild::rebuild(&system.pool, &system.database_url, &request).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&database_url)
+        .await?;
+    let summary = projection_service::rebuild::rebuild(&pool, &database_url, &request).await?;
+    pool.close().await;
     let rebuild_rate = summary.events as f64 / summary.elapsed.as_secs_f64();
     println!(
         "rebuild (all projections): {} events in {:.1} s: {rebuild_rate:.0} events/s, {:.3} of the COPY rate",
