@@ -453,7 +453,7 @@ async fn usage_history(
         severity: [Severity::Low, Severity::Medium, Severity::High][n as usize % 3],
     }))
     .await?;
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         appended += run(CustomerCommand::ResolveIssue(Resolve {
             id: issue_id,
             resolution: "Patched".into(),

@@ -418,7 +418,7 @@ mod tests {
             arr: Decimal::from(arr),
             days_since_contact: days,
         };
-        let mut gaps = vec![
+        let mut gaps = [
             rank(Priority::Attention, 900, 5),
             rank(Priority::Urgent, 10, 1),
             rank(Priority::Attention, 900, 50),

@@ -214,9 +214,12 @@ pub async fn check(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Option<usi
     Ok(Some(raised))
 }
 
+/// An alert waiting to be published: id, customer, CSM, kind, message, detail, raised at.
+type PendingAlert = (Uuid, Uuid, Uuid, String, String, Value, chrono::DateTime<Utc>);
+
 /// Publishes the alerts not yet published, each confirmed before it is marked.
 pub async fn publish_pending(pool: &PgPool, channel: &lapin::Channel, topology: &Topology) -> anyhow::Result<usize> {
-    let pending: Vec<(Uuid, Uuid, Uuid, String, String, Value, chrono::DateTime<Utc>)> = sqlx::query_as(
+    let pending: Vec<PendingAlert> = sqlx::query_as(
         "SELECT alert_id, customer_id, csm_id, kind, message, detail, raised_at FROM alerts
           WHERE published_at IS NULL ORDER BY raised_at LIMIT 500",
     )

@@ -387,7 +387,8 @@ impl Customer {
             ("products_owned", self.products_owned.is_empty()),
         ]
         .into_iter()
-        .filter_map(|(field, absent)| absent.then(|| field.to_owned()))
+        .filter(|(_, absent)| *absent)
+        .map(|(field, _)| field.to_owned())
         .collect();
         Compliance {
             complete: missing.is_empty(),

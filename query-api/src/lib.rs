@@ -69,7 +69,7 @@ async fn graphql(
 ) -> axum::response::Response {
     let principal = match authenticate(&state, &headers) {
         Ok(principal) => principal,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let access =
         match access::Access::resolve(&state.pool, principal).await {
@@ -91,15 +91,15 @@ async fn graphql(
 fn authenticate(
     state: &GraphqlState,
     headers: &axum::http::HeaderMap,
-) -> Result<events::service::auth::Principal, axum::response::Response> {
+) -> Result<events::service::auth::Principal, Box<axum::response::Response>> {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")));
     match token.map(|token| state.authenticator.verify(token.trim())) {
         Some(Ok(principal)) => Ok(principal),
-        Some(Err(error)) => Err(unauthenticated(&error.to_string())),
-        None => Err(unauthenticated("a bearer token is required")),
+        Some(Err(error)) => Err(Box::new(unauthenticated(&error.to_string()))),
+        None => Err(Box::new(unauthenticated("a bearer token is required"))),
     }
 }
 
@@ -134,7 +134,7 @@ async fn export_history(
     use axum::http::StatusCode;
     let principal = match authenticate(&state, &headers) {
         Ok(principal) => principal,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Ok(customer_id) = customer_id.parse::<uuid::Uuid>() else {
         return refusal(StatusCode::BAD_REQUEST, "INVALID_ID", "customer id must be a UUID");

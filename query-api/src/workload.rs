@@ -117,10 +117,10 @@ pub async fn team(
     let accounts: Vec<AccountCoverage> = facts
         .iter()
         .filter(|facts| {
-            !renewals
+            renewals
                 .get(&facts.customer_id)
                 .and_then(|(_, churned)| *churned)
-                .is_some_and(|day| day <= as_of)
+                .is_none_or(|day| day > as_of)
         })
         .map(|facts| account_coverage(facts, rules))
         .collect();
@@ -301,13 +301,16 @@ fn rebalance(
     suggestions
 }
 
+/// A handoff: customer, CSM, previous CSM, when, and whether the customer was contacted since.
+type HandoffRow = (Uuid, Uuid, Option<Uuid>, chrono::DateTime<chrono::Utc>, bool);
+
 async fn transitions(
     pool: &PgPool,
     as_of: NaiveDate,
     accounts: &[AccountCoverage],
 ) -> Result<Vec<Transition>, sqlx::Error> {
     let since = as_of - Days::new(TRANSITION_WINDOW_DAYS - 1);
-    let rows: Vec<(Uuid, Uuid, Option<Uuid>, chrono::DateTime<chrono::Utc>, bool)> = sqlx::query_as(
+    let rows: Vec<HandoffRow> = sqlx::query_as(
         "SELECT h.customer_id, h.csm_id, h.previous_csm_id, h.occurred_at,
                 EXISTS (SELECT 1 FROM coverage_contacts c WHERE c.customer_id = h.customer_id AND c.kind <> 'note'
                           AND c.occurred_on >= h.occurred_at::date AND c.occurred_on <= $2) AS contacted

@@ -52,9 +52,9 @@ fn start_load(
                 .post(format!("{url}/api/v1/customers/{customer}/activities"))
                 .bearer_auth(&token)
                 .json(
-                    &json!({"kind": if k % 3 == 0 { "meeting" } else { "email" }, "direction": "outbound",
+                    &json!({"kind": if k.is_multiple_of(3) { "meeting" } else { "email" }, "direction": "outbound",
                     "occurred_at": tests::at_or_now(day, 12),
-                    "duration_minutes": if k % 3 == 0 { json!(45) } else { json!(null) },
+                    "duration_minutes": if k.is_multiple_of(3) { json!(45) } else { json!(null) },
                     "participants": [], "subject": format!("load {k}")}),
                 )
                 .send()

@@ -12,13 +12,16 @@ use crate::domain::partner::{DeactivateUser, InviteUser, RegisterPartner};
 use crate::domain::permissions::Operation;
 use crate::domain::rules::{ChangeCoverageStandards, ChangeEngagementWeights, ChangeWorkloadHours};
 
+/// A request body: its schema's name and how to generate the schema.
+pub type Body = (&'static str, fn(&mut SchemaGenerator) -> schemars::Schema);
+
 /// One endpoint: method, path (with `{id}` for the stream and `{item}` for an item in it), the
 /// operation it performs, its body and what it answers.
 pub struct Endpoint {
     pub method: &'static str,
     pub path: &'static str,
     pub operation: Operation,
-    pub body: Option<(&'static str, fn(&mut SchemaGenerator) -> schemars::Schema)>,
+    pub body: Option<Body>,
     pub status: u16,
     /// The field of the answer naming what was created.
     pub created: Option<&'static str>,
@@ -42,7 +45,7 @@ impl Endpoint {
     }
 }
 
-fn body<T: JsonSchema>() -> Option<(&'static str, fn(&mut SchemaGenerator) -> schemars::Schema)> {
+fn body<T: JsonSchema>() -> Option<Body> {
     Some((
         std::any::type_name::<T>().rsplit("::").next().unwrap_or("Body"),
         |generator| generator.subschema_for::<T>(),

@@ -162,10 +162,14 @@ async fn refuses_onboarding_twice() {
         .then_expect_error_message("this customer is already onboarded");
 }
 
+/// A change that makes a valid command invalid, and the error it must meet.
+type Case<Change> = (Change, CommandError);
+type ActivityChange = Box<dyn Fn(&mut LogActivity)>;
+
 #[tokio::test]
 async fn refuses_invalid_onboarding_fields() {
     let w = World::new();
-    let cases: Vec<(fn(&mut OnboardCustomer), CommandError)> = vec![
+    let cases: Vec<Case<fn(&mut OnboardCustomer)>> = vec![
         (
             |c| c.salesforce_id = "0015g00000AbCdE-AV".into(),
             invalid(
@@ -357,7 +361,7 @@ async fn logs_an_activity_with_known_participants() {
 async fn refuses_invalid_activities() {
     let w = World::new();
     let unknown = Uuid::now_v7();
-    let cases: Vec<(Box<dyn Fn(&mut LogActivity)>, CommandError)> = vec![
+    let cases: Vec<Case<ActivityChange>> = vec![
         (
             Box::new(|c| c.occurred_at = at("2026-07-02T00:00:00Z")),
             invalid("in_future", "occurred_at", "occurred_at is in the future"),
