@@ -16,7 +16,7 @@ use chrono::{NaiveDate, Utc};
 use events::coverage::{assess, Priority, AT_RISK_BELOW};
 use events::engagement::{self, Period};
 use events::service::amqp;
-use events::service::read_models::{account_facts, engagement_summaries, prune_memos, Scope, Window};
+use events::service::read_models::{account_facts, engagement_summaries, prune_memos, Window};
 use events::topology::Topology;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
@@ -67,7 +67,7 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
         })
     };
 
-    for facts in account_facts(pool, as_of, &Scope::default()).await? {
+    for facts in account_facts(pool, as_of, None).await? {
         let assessment = assess(&facts.inputs, &rules.standard(facts.tier));
         let name = &facts.name;
         if assessment.priority == Priority::Urgent {
@@ -95,7 +95,7 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
         start: period.start,
         cut: period.cut(as_of),
     };
-    for facts in engagement_summaries(pool, &Scope::default(), None, &[window]).await? {
+    for facts in engagement_summaries(pool, None, &[window]).await? {
         let Some(metrics) = facts.metrics.first() else { continue };
         let score = engagement::score(&engagement::components(metrics), &rules.weights);
         if score < ENGAGEMENT_AT_RISK_BELOW {

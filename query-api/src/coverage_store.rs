@@ -1,3 +1,3 @@
 //! The coverage facts of accounts (shared with the alert checker).
 
-pub use events::service::read_models::{account_facts, csms, AccountFacts, Scope};
+pub use events::service::read_models::{account_facts, csms, AccountFacts};

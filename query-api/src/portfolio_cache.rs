@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use sqlx::PgPool;
+use uuid::Uuid;
 
-use crate::coverage_store::{account_facts, AccountFacts, Scope};
+use crate::coverage_store::{account_facts, AccountFacts};
 use crate::engagement::{engagement_summaries, EngagementSummary, Window};
 use events::service::report_cache::PortfolioCache;
 
@@ -33,7 +34,7 @@ pub async fn all_account_facts(
     caches: Option<&PortfolioCaches>,
     as_of: NaiveDate,
 ) -> Result<Arc<Vec<AccountFacts>>, sqlx::Error> {
-    let load = |customers| async move { account_facts(pool, as_of, &Scope { customers, tier: None }).await };
+    let load = |customers: Option<Vec<Uuid>>| async move { account_facts(pool, as_of, customers.as_deref()).await };
     match caches {
         Some(caches) => caches.coverage.rows(pool, &as_of, load).await,
         None => load(None).await.map(Arc::new),
@@ -47,7 +48,7 @@ pub async fn all_engagement(
     windows: &[Window],
 ) -> Result<Arc<Vec<EngagementSummary>>, sqlx::Error> {
     let load =
-        |customers| async move { engagement_summaries(pool, &Scope { customers, tier: None }, None, windows).await };
+        |customers: Option<Vec<Uuid>>| async move { engagement_summaries(pool, customers.as_deref(), windows).await };
     match caches {
         Some(caches) => caches.engagement.rows(pool, &windows.to_vec(), load).await,
         None => load(None).await.map(Arc::new),

@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate};
 use events::engagement::{Period, Weights};
 
 use crate::coverage::{account_coverage, build_report, AccountCoverage, CoverageReport, ReportFilter};
-use crate::coverage_store::{account_facts, csms, AccountFacts, Scope};
+use crate::coverage_store::{account_facts, csms, AccountFacts};
 use crate::engagement::{self, CustomerEngagement, EngagementPortfolio};
 use crate::health::{self, Granularity, HealthTrend};
 use crate::portfolio_cache::{all_account_facts, all_engagement, PortfolioCaches};
@@ -643,11 +643,9 @@ impl ReadQuery {
             return Ok(account_coverage(&known.account_facts(as_of, name), &rules));
         }
         let as_of = as_of.unwrap_or_else(today).0;
-        let scope = Scope {
-            customers: Some(vec![customer_id]),
-            tier: None,
-        };
-        let facts = account_facts(pool, as_of, &scope).await.map_err(unavailable)?;
+        let facts = account_facts(pool, as_of, Some(&[customer_id]))
+            .await
+            .map_err(unavailable)?;
         let rules = crate::rules::effective(ctx, None).await?;
         facts
             .first()

@@ -65,14 +65,6 @@ type CoverageFilled = (Uuid, Option<NaiveDate>, i32, i32, i32, Option<f64>);
 /// A profile as engagement reads it: customer, name, tier, CSM, ARR, version.
 type EngagementProfile = (Uuid, String, String, Uuid, Decimal, i64);
 
-/// Which accounts to read.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    /// These customers only (all when `None`).
-    pub customers: Option<Vec<Uuid>>,
-    pub tier: Option<Tier>,
-}
-
 /// The version a memo row is valid for: the projector's checkpoint of the customer's stream.
 fn checkpoint_join(projector: &str, customer: &str) -> String {
     format!(
@@ -93,11 +85,17 @@ fn is_contention(error: &sqlx::Error) -> bool {
 /// than the coverage projector's checkpoint of their stream are computed from the contacts and
 /// health points first (in one statement, so the version stored is the one the facts were read
 /// at) and stored for the next report.
-pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Result<Vec<AccountFacts>, sqlx::Error> {
+///
+/// `customers`: these customers only (all when `None`).
+pub async fn account_facts(
+    pool: &PgPool,
+    as_of: NaiveDate,
+    customers: Option<&[Uuid]>,
+) -> Result<Vec<AccountFacts>, sqlx::Error> {
     // The accounts and the memo are read apart and matched here: a join would be planned on the
     // memo's statistics, which lag behind a table that fills in bursts. A few customers and all of
     // them are two statements: the generic plan of `$2 IS NULL OR ...` cannot use the index.
-    let (account_scope, memo_scope) = if scope.customers.is_some() {
+    let (account_scope, memo_scope) = if customers.is_some() {
         ("a.customer_id = ANY ($2)", "customer_id = ANY ($2)")
     } else {
         ("$2::uuid[] IS NULL", "$2::uuid[] IS NULL")
@@ -109,7 +107,6 @@ pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Re
            LEFT JOIN coverage_csms c ON c.csm_id = a.csm_id
            {}
           WHERE a.onboarded_on <= $1 AND {account_scope}
-            AND ($3::text IS NULL OR a.tier = $3)
           ORDER BY a.name, a.customer_id",
         checkpoint_join("coverage", "a.customer_id")
     );
@@ -119,15 +116,8 @@ pub async fn account_facts(pool: &PgPool, as_of: NaiveDate, scope: &Scope) -> Re
     );
     // Both on their own connections at once.
     let (rows, memo): (Vec<Row>, Vec<CoverageMemo>) = tokio::try_join!(
-        sqlx::query_as(&accounts)
-            .bind(as_of)
-            .bind(scope.customers.as_deref())
-            .bind(scope.tier.map(Tier::as_str))
-            .fetch_all(pool),
-        sqlx::query_as(&memo)
-            .bind(as_of)
-            .bind(scope.customers.as_deref())
-            .fetch_all(pool),
+        sqlx::query_as(&accounts).bind(as_of).bind(customers).fetch_all(pool),
+        sqlx::query_as(&memo).bind(as_of).bind(customers).fetch_all(pool),
     )?;
     let mut windows: HashMap<Uuid, WindowRow> = HashMap::with_capacity(memo.len());
     let versions: HashMap<Uuid, i64> = rows.iter().map(|row| (row.customer_id, row.version)).collect();
@@ -438,23 +428,21 @@ impl crate::service::report_cache::PortfolioRow for EngagementSummary {
 /// at), and stored for the next report.
 pub async fn engagement_summaries(
     pool: &PgPool,
-    scope: &Scope,
-    csm: Option<Uuid>,
+    customers: Option<&[Uuid]>,
     windows: &[Window],
 ) -> Result<Vec<EngagementSummary>, sqlx::Error> {
     let onboarded_by = windows.iter().map(|window| window.cut).max().unwrap_or(NaiveDate::MAX);
     // Profiles and memo rows are read apart and matched here (see `account_facts`).
-    let (profile_scope, memo_scope) = if scope.customers.is_some() {
-        ("p.customer_id = ANY ($4)", "customer_id = ANY ($3)")
+    let (profile_scope, memo_scope) = if customers.is_some() {
+        ("p.customer_id = ANY ($2)", "customer_id = ANY ($3)")
     } else {
-        ("$4::uuid[] IS NULL", "$3::uuid[] IS NULL")
+        ("$2::uuid[] IS NULL", "$3::uuid[] IS NULL")
     };
     let profiles = format!(
         "SELECT p.customer_id, p.name, p.tier, p.csm_id, p.arr, COALESCE(cp.last_sequence, 0)
            FROM customer_profiles p
            {}
-          WHERE ($1::uuid IS NULL OR p.csm_id = $1) AND ($2::text IS NULL OR p.tier = $2)
-            AND p.onboarded_at::date <= $3 AND {profile_scope}
+          WHERE p.onboarded_at::date <= $1 AND {profile_scope}
           ORDER BY p.name, p.customer_id",
         checkpoint_join("customers", "p.customer_id")
     );
@@ -468,7 +456,7 @@ pub async fn engagement_summaries(
             sqlx::query_as::<_, (Uuid, i64, Json<EngagementMetrics>)>(memo)
                 .bind(window.start)
                 .bind(window.cut)
-                .bind(scope.customers.as_deref())
+                .bind(customers)
                 .fetch_all(pool)
                 .await
         }
@@ -476,10 +464,8 @@ pub async fn engagement_summaries(
     // The profiles and each window's memo rows, each on its own connection, at once.
     let (profiles, memos): (Vec<EngagementProfile>, Vec<_>) = tokio::try_join!(
         sqlx::query_as(&profiles)
-            .bind(csm)
-            .bind(scope.tier.map(Tier::as_str))
             .bind(onboarded_by)
-            .bind(scope.customers.as_deref())
+            .bind(customers)
             .fetch_all(pool),
         futures_util::future::try_join_all(windows.iter().map(|window| memo_of(*window))),
     )?;
