@@ -49,7 +49,8 @@ impl Snapshots {
         }
         let search_path = format!("SET search_path TO {schema}, public");
         let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
+            .max_connections(2)
+            .idle_timeout(std::time::Duration::from_secs(60))
             .after_connect(move |connection, _| {
                 let search_path = search_path.clone();
                 Box::pin(async move {

@@ -10,6 +10,7 @@ pub mod customers;
 pub mod engagement;
 pub mod health;
 pub mod history;
+pub mod limits;
 pub mod portfolio;
 pub mod portfolio_cache;
 pub mod rules;

@@ -30,6 +30,26 @@ pub const TEST_JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 /// found and removed (`deploy/test.sh` does).
 pub const TEST_PREFIX: &str = "cstrack_t";
 const PARTITIONS: u16 = 2;
+/// Connections each service of a test system may hold. A system then needs at most
+/// 3 x TEST_POOL + 5 of the server's connections (the test's own pool, the relay's two); see
+/// the README for what a shared server must leave free.
+pub const TEST_POOL: u32 = 3;
+
+/// A connection to the server's `postgres` database, waiting while the server has no free
+/// connection slot (`too_many_connections`) instead of failing the test.
+pub async fn admin_connection() -> Result<PgConnection, sqlx::Error> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match PgConnection::connect(ADMIN_DATABASE_URL).await {
+            Err(sqlx::Error::Database(error))
+                if error.code().as_deref() == Some("53300") && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            result => return result,
+        }
+    }
+}
 
 pub fn init_test_logging() {
     if std::env::var_os("TEST_LOG").is_some() {
@@ -63,7 +83,7 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 impl TestSystem {
     /// Starts everything: migrations, command service, relay, projection service and query API.
     pub async fn spawn() -> anyhow::Result<Self> {
-        Self::spawn_with(8, 0.2).await
+        Self::spawn_with(TEST_POOL, 0.2).await
     }
 
     /// As [`TestSystem::spawn`], with `database_pool` connections per service (benchmarks use
@@ -71,9 +91,7 @@ impl TestSystem {
     pub async fn spawn_with(database_pool: u32, alert_check_seconds: f64) -> anyhow::Result<Self> {
         init_test_logging();
         let name = format!("{TEST_PREFIX}_{}", &Uuid::now_v7().simple().to_string()[20..]);
-        let mut admin = PgConnection::connect(ADMIN_DATABASE_URL)
-            .await
-            .context("connecting to PostgreSQL")?;
+        let mut admin = admin_connection().await.context("connecting to PostgreSQL")?;
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await?;
@@ -82,6 +100,8 @@ impl TestSystem {
         let database = DatabaseSettings {
             database_url: database_url.clone(),
             database_pool,
+            // A busy server (the demo beside the suite) may make a connection wait for a slot.
+            database_acquire_seconds: 30,
         };
         let broker = BrokerSettings {
             amqp_url: AMQP_URL.into(),
@@ -207,7 +227,7 @@ impl TestSystem {
             }
             connection.close(0, ShortString::from("done")).await.ok();
         }
-        if let Ok(mut admin) = PgConnection::connect(ADMIN_DATABASE_URL).await {
+        if let Ok(mut admin) = admin_connection().await {
             sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
                 .execute(&mut admin)
                 .await

@@ -39,7 +39,8 @@ async fn tc_157_2_engagement_falling_below_40_is_at_risk_and_raises_one_alert_no
         .await;
     let ada = system.add_stakeholder(customer, "Ada", "executive").await;
     let ben = system.add_stakeholder(customer, "Ben", "user").await;
-    let now = Utc::now() - chrono::Duration::minutes(5);
+    // A few minutes ago, but today: just after midnight the engagement period is today's.
+    let now = tests::at_or_now(Utc::now().date_naive(), 0).max(Utc::now() - chrono::Duration::minutes(5));
     let path = format!("/api/v1/customers/{customer}/activities");
     for _ in 0..10 {
         system

@@ -407,10 +407,15 @@ async fn what_if_rules_recompute_reports_without_storing_and_reports_name_their_
     let system = TestSystem::spawn().await.unwrap();
     let customer = customer_with_history(&system).await;
     system.caught_up().await;
-    let report = "query($rules: RulesInput) {
+    // The meeting's own month, whatever today's date: early in a month the meeting, three days
+    // back, falls in the month before.
+    let period = (Utc::now().date_naive() - chrono::Days::new(3))
+        .format("%Y-%m")
+        .to_string();
+    let report = "query($rules: RulesInput, $period: String) {
         coverageReport(rules: $rules) { rulesVersion accounts { score standards { stakeholderBreadth } } }
-        engagementMetrics(rules: $rules) { rulesVersion items { score } } }";
-    let live = system.graphql(report, json!({})).await;
+        engagementMetrics(rules: $rules, period: $period) { rulesVersion items { score } } }";
+    let live = system.graphql(report, json!({"period": period})).await;
     assert_eq!(live["coverageReport"]["rulesVersion"], "0");
     assert_eq!(live["engagementMetrics"]["rulesVersion"], "0");
     assert_eq!(
@@ -421,7 +426,9 @@ async fn what_if_rules_recompute_reports_without_storing_and_reports_name_their_
     let what_if = json!({"weights": {"email": 0.0, "response": 0.0, "meeting": 1.0, "quality": 0.0, "breadth": 0.0, "recency": 0.0},
         "standards": [{"tier": "ENTERPRISE", "maxDaysBetweenContact": 14, "expectedTouchesPerMonth": 1,
                        "minMeetingsPerQuarter": 1, "stakeholderBreadth": 1}]});
-    let answer = system.graphql(report, json!({"rules": what_if})).await;
+    let answer = system
+        .graphql(report, json!({"rules": what_if, "period": period}))
+        .await;
     let version = answer["coverageReport"]["rulesVersion"].as_str().unwrap().to_owned();
     assert!(version.starts_with("what-if:"), "{version}");
     assert_eq!(answer["engagementMetrics"]["rulesVersion"], json!(version));
@@ -433,13 +440,13 @@ async fn what_if_rules_recompute_reports_without_storing_and_reports_name_their_
         answer["coverageReport"]["accounts"][0]["standards"]["stakeholderBreadth"],
         1
     );
-    let again = system.graphql(report, json!({})).await;
+    let again = system.graphql(report, json!({"period": period})).await;
     assert_eq!(again, live, "nothing was stored");
 
     let bad = system
         .graphql_raw(
             report,
-            json!({"rules": {"weights": {"email": 0.5, "response": 0.5, "meeting": 0.5, "quality": 0.0, "breadth": 0.0, "recency": 0.0}}}),
+            json!({"period": period, "rules": {"weights": {"email": 0.5, "response": 0.5, "meeting": 0.5, "quality": 0.0, "breadth": 0.0, "recency": 0.0}}}),
         )
         .await;
     assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
@@ -457,7 +464,7 @@ async fn what_if_rules_recompute_reports_without_storing_and_reports_name_their_
         )
         .await;
     assert!(status.is_success(), "{status}");
-    let changed = system.graphql(report, json!({})).await;
+    let changed = system.graphql(report, json!({"period": period})).await;
     assert_eq!(changed["coverageReport"]["rulesVersion"], "1");
     assert_eq!(
         changed["coverageReport"]["accounts"][0]["standards"]["stakeholderBreadth"],

@@ -30,7 +30,7 @@ async fn a_nested_customer_list_costs_the_same_statements_for_5_or_25_customers(
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(CountStatements(statements.clone())))
         .expect("the only subscriber of this process");
 
-    let mut system = TestSystem::spawn_with(8, 3600.0).await.unwrap();
+    let mut system = TestSystem::spawn_with(tests::TEST_POOL, 3600.0).await.unwrap();
     let csm = system.register_csm("Dana Whitfield").await;
     let today = Utc::now().date_naive();
     for n in 0..25 {

@@ -12,9 +12,14 @@ pub struct DatabaseSettings {
         default_value = "postgres://postgres@127.0.0.1:5432/cstrack"
     )]
     pub database_url: String,
-    /// Connections in the pool.
+    /// Most connections in the pool. Idle ones are closed after a minute, so a quiet service
+    /// holds few of the server's connections.
     #[arg(long, env = "CSTRACK_DATABASE_POOL", default_value_t = 16)]
     pub database_pool: u32,
+    /// How long a request waits for a pooled connection (while the server has none to give, for
+    /// one) before it is answered as unavailable.
+    #[arg(long, env = "CSTRACK_DATABASE_ACQUIRE_SECONDS", default_value_t = 5)]
+    pub database_acquire_seconds: u64,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -43,7 +48,9 @@ impl DatabaseSettings {
     pub async fn connect(&self) -> Result<sqlx::PgPool, sqlx::Error> {
         sqlx::postgres::PgPoolOptions::new()
             .max_connections(self.database_pool)
-            .acquire_timeout(std::time::Duration::from_secs(5))
+            .min_connections(0)
+            .idle_timeout(std::time::Duration::from_secs(60))
+            .acquire_timeout(std::time::Duration::from_secs(self.database_acquire_seconds))
             .connect(&self.database_url)
             .await
     }
