@@ -61,31 +61,104 @@ struct GraphqlState {
     authenticator: std::sync::Arc<events::service::auth::Authenticator>,
 }
 
-/// One GraphQL request: the caller is authenticated (401 otherwise), what they may see is
-/// resolved once, and the request gets its own DataLoaders.
+/// One GraphQL request. The caller is authenticated (401 otherwise) before the body is read; the
+/// body is read up to [`limits::MAX_BODY_BYTES`] and its document measured (size, nesting) before
+/// anything parses it; what the caller may see is resolved once; the request gets its own
+/// DataLoaders and runs within [`limits::REQUEST_BUDGET`]. Dropping the request (the client went
+/// away) drops its execution.
 async fn graphql(
     axum::extract::State(state): axum::extract::State<GraphqlState>,
-    headers: axum::http::HeaderMap,
-    request: async_graphql_axum::GraphQLRequest,
+    request: axum::extract::Request,
 ) -> axum::response::Response {
-    let principal = match authenticate(&state, &headers) {
+    use axum::http::StatusCode;
+    let (parts, body) = request.into_parts();
+    let principal = match authenticate(&state, &parts.headers) {
         Ok(principal) => principal,
         Err(refused) => return *refused,
     };
-    let access =
-        match access::Access::resolve(&state.pool, principal).await {
-            Ok(access) => access,
-            Err(error) => {
-                tracing::error!(%error, "resolving access failed");
-                return (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({
-                "errors": [{"message": "the read models are unavailable", "extensions": {"code": "UNAVAILABLE"}}]
-            })))
-                .into_response();
-            }
-        };
+    let json = parts
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    if !json {
+        return graphql_refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the request as application/json",
+        );
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, limits::MAX_BODY_BYTES).await else {
+        return graphql_refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            &format!("a request body is at most {} bytes", limits::MAX_BODY_BYTES),
+        );
+    };
+    let request = match parse_request(&bytes) {
+        Ok(request) => request,
+        Err(refused) => return *refused,
+    };
+    if let Err(refusal) = limits::check_document(&request.query) {
+        return graphql_refusal(StatusCode::BAD_REQUEST, refusal.code(), &refusal.message());
+    }
+    let access = match access::Access::resolve(&state.pool, principal).await {
+        Ok(access) => access,
+        Err(error) => {
+            tracing::error!(%error, "resolving access failed");
+            return graphql_refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the read models are unavailable",
+            );
+        }
+    };
     let loaders = async_graphql::dataloader::DataLoader::new(customers::Store(state.pool.clone()), tokio::spawn);
-    let request = request.into_inner().data(access).data(loaders);
-    async_graphql_axum::GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let request = request.data(access).data(loaders);
+    match tokio::time::timeout(limits::REQUEST_BUDGET, state.schema.execute(request)).await {
+        Ok(response) => async_graphql_axum::GraphQLResponse::from(response).into_response(),
+        Err(_) => {
+            tracing::warn!("a GraphQL request ran out of its time budget and was cancelled");
+            graphql_refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TIMEOUT",
+                &format!(
+                    "the request did not finish within {} s; ask for less (a shorter range, fewer items)",
+                    limits::REQUEST_BUDGET.as_secs()
+                ),
+            )
+        }
+    }
+}
+
+/// A GraphQL request body: one JSON object with `query`, and optionally `variables` and
+/// `operationName`. Batches (a JSON array) are refused: each operation is its own request.
+fn parse_request(bytes: &[u8]) -> Result<async_graphql::Request, Box<axum::response::Response>> {
+    use axum::http::StatusCode;
+    let bad = |code: &str, message: &str| Box::new(graphql_refusal(StatusCode::BAD_REQUEST, code, message));
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|error| bad("INVALID_JSON", &format!("the body is not JSON: {error}")))?;
+    match value {
+        serde_json::Value::Object(_) => serde_json::from_value(value)
+            .map_err(|error| bad("INVALID_REQUEST", &format!("not a GraphQL request: {error}"))),
+        serde_json::Value::Array(_) => Err(bad(
+            "BATCH_NOT_SUPPORTED",
+            "send one operation per request, not a batch",
+        )),
+        _ => Err(bad(
+            "INVALID_REQUEST",
+            "a GraphQL request is a JSON object with a query",
+        )),
+    }
+}
+
+/// A request refused before execution, in the GraphQL error shape.
+fn graphql_refusal(status: axum::http::StatusCode, code: &str, message: &str) -> axum::response::Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]})),
+    )
+        .into_response()
 }
 
 /// The caller of a request, from its bearer token; 401 without a valid one.
@@ -198,12 +271,12 @@ async fn export_history(
 }
 
 fn unauthenticated(message: &str) -> axum::response::Response {
-    (
-        axum::http::StatusCode::UNAUTHORIZED,
-        [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
-        axum::Json(serde_json::json!({"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]})),
-    )
-        .into_response()
+    let mut response = graphql_refusal(axum::http::StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
+    response.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    response
 }
 
 async fn graphiql() -> impl IntoResponse {
