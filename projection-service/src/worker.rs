@@ -25,6 +25,7 @@ use prometheus::{IntCounterVec, Opts, Registry};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::projector::{apply_once, Applied, Projector};
 
@@ -197,7 +198,7 @@ async fn consume(
 ) -> anyhow::Error {
     while let Some(delivery) = consumer.next().await {
         let result = match delivery {
-            Ok(delivery) => handle(&pool, projector.as_ref(), delivery, &metrics).await,
+            Ok(delivery) => handle(&pool, &projector, delivery, &metrics).await,
             Err(error) => Err(error.into()),
         };
         if let Err(error) = result {
@@ -209,7 +210,7 @@ async fn consume(
 
 async fn handle(
     pool: &PgPool,
-    projector: &dyn Projector,
+    projector: &Arc<dyn Projector>,
     delivery: Delivery,
     metrics: &WorkerMetrics,
 ) -> anyhow::Result<()> {
@@ -236,10 +237,39 @@ async fn handle(
         sequence = envelope.sequence,
         event_id = %envelope.metadata.event_id
     );
-    let _entered = span.enter();
+    // The span is attached to the future, never entered across an await: a guard held over an
+    // await leaves the span on the thread's stack while the task moves on, and the subscriber
+    // panics when another task later finds the closed span there.
+    applying(pool, projector, delivery, envelope, metrics)
+        .instrument(span)
+        .await
+}
+
+async fn applying(
+    pool: &PgPool,
+    projector: &Arc<dyn Projector>,
+    delivery: Delivery,
+    envelope: EventEnvelope,
+    metrics: &WorkerMetrics,
+) -> anyhow::Result<()> {
+    let name = projector.name();
+    let envelope = Arc::new(envelope);
     let mut backoff = Duration::from_millis(100);
     loop {
-        match apply_once(pool, projector, &envelope).await {
+        // The transaction runs in a task of its own, so that cancelling this consumer (its
+        // session ending, the service stopping) never drops it half-way: it commits or rolls
+        // back, and a delivery whose ack is lost comes back and is skipped as a duplicate.
+        let attempt = tokio::spawn(
+            {
+                let (pool, projector, envelope) = (pool.clone(), projector.clone(), envelope.clone());
+                async move { apply_once(&pool, projector.as_ref(), &envelope).await }
+            }
+            .in_current_span(),
+        );
+        let applied = attempt
+            .await
+            .map_err(|join| anyhow!("applying an event panicked: {join}"))?;
+        match applied {
             Ok(Applied::Duplicate) => {
                 metrics.duplicates.with_label_values(&[name]).inc();
                 delivery.ack(BasicAckOptions::default()).await?;
