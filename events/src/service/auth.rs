@@ -71,6 +71,18 @@ pub struct Claims {
     pub exp: i64,
 }
 
+/// What a verified token says about its caller.
+#[derive(Debug, Deserialize)]
+struct Caller {
+    sub: String,
+    role: Role,
+    #[serde(default)]
+    partner_id: Option<Uuid>,
+}
+
+/// Longest user id a token may carry: it is written into every event the user appends.
+pub const MAX_SUBJECT_BYTES: usize = 200;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AuthError {
     #[error("a bearer token is required")]
@@ -91,6 +103,8 @@ impl Authenticator {
             validation.set_issuer(&[&settings.jwt_issuer]);
             validation.set_audience(&[&settings.jwt_audience]);
             validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+            // A token that is not valid yet (`nbf` in the future) is refused like an expired one.
+            validation.validate_nbf = true;
             validation.leeway = 30;
             validation
         };
@@ -125,9 +139,19 @@ impl Authenticator {
             .iter()
             .find(|(_, validation)| validation.algorithms.contains(&header.alg))
             .ok_or_else(|| AuthError::Invalid(format!("{:?} tokens are not accepted", header.alg)))?;
-        let claims = decode::<Claims>(token, key, validation)
+        // Issuer, audience (a string or, as RFC 7519 allows, an array), expiry and not-before are
+        // checked by the validation; only what names the caller is read here.
+        let claims = decode::<Caller>(token, key, validation)
             .map_err(|error| AuthError::Invalid(error.to_string()))?
             .claims;
+        if claims.sub.trim().is_empty()
+            || claims.sub.len() > MAX_SUBJECT_BYTES
+            || claims.sub.chars().any(char::is_control)
+        {
+            return Err(AuthError::Invalid(format!(
+                "sub must name the user in 1 to {MAX_SUBJECT_BYTES} bytes without control characters"
+            )));
+        }
         if claims.role == Role::Partner && claims.partner_id.is_none() {
             return Err(AuthError::Invalid("a partner token must carry partner_id".into()));
         }
@@ -270,6 +294,90 @@ mod tests {
         )
         .unwrap();
         assert!(Authenticator::from_settings(&settings).unwrap().verify(&hs).is_err());
+    }
+
+    /// Signs `claims` as they are, with the test secret.
+    fn signed(claims: serde_json::Value) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap()
+    }
+
+    fn claims(extra: serde_json::Value) -> serde_json::Value {
+        let now = Utc::now().timestamp();
+        let mut claims = serde_json::json!({"sub": "u-1", "role": "csm", "iss": "cstrack", "aud": "cstrack-api",
+            "iat": now, "exp": now + 600});
+        for (key, value) in extra.as_object().unwrap() {
+            claims[key] = value.clone();
+        }
+        claims
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        let authenticator = Authenticator::from_settings(&settings()).unwrap();
+        let later = Utc::now().timestamp() + 3600;
+        let error = authenticator
+            .verify(&signed(claims(serde_json::json!({"nbf": later}))))
+            .unwrap_err();
+        assert_eq!(error, AuthError::Invalid("ImmatureSignature".into()));
+        let now = Utc::now().timestamp();
+        assert!(authenticator
+            .verify(&signed(claims(serde_json::json!({"nbf": now}))))
+            .is_ok());
+    }
+
+    #[test]
+    fn an_empty_or_unprintable_subject_is_refused() {
+        let authenticator = Authenticator::from_settings(&settings()).unwrap();
+        for sub in [
+            serde_json::json!(""),
+            serde_json::json!("  "),
+            serde_json::json!("a\u{0}b"),
+            serde_json::json!("x".repeat(201)),
+        ] {
+            assert!(
+                matches!(authenticator.verify(&signed(claims(serde_json::json!({"sub": sub})))), Err(AuthError::Invalid(message)) if message.starts_with("sub must")),
+                "{sub}"
+            );
+        }
+        let error = authenticator
+            .verify(&signed(claims(serde_json::json!({"sub": null}))))
+            .unwrap_err();
+        assert!(matches!(error, AuthError::Invalid(_)));
+    }
+
+    #[test]
+    fn an_audience_array_naming_this_api_is_accepted() {
+        let authenticator = Authenticator::from_settings(&settings()).unwrap();
+        let principal = authenticator
+            .verify(&signed(claims(serde_json::json!({"aud": ["billing", "cstrack-api"]}))))
+            .unwrap();
+        assert_eq!(principal.user_id, "u-1");
+        let error = authenticator
+            .verify(&signed(claims(serde_json::json!({"aud": ["billing", "crm"]}))))
+            .unwrap_err();
+        assert_eq!(error, AuthError::Invalid("InvalidAudience".into()));
+    }
+
+    #[test]
+    fn an_unsigned_or_foreign_algorithm_token_is_refused() {
+        let authenticator = Authenticator::from_settings(&settings()).unwrap();
+        let genuine = signed(claims(serde_json::json!({"role": "admin"})));
+        let payload = genuine.split('.').nth(1).unwrap();
+        // Headers {"alg": X, "typ": "JWT"} for none, None, HS512 and RS256, base64url.
+        for header in [
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0",
+            "eyJhbGciOiJOb25lIiwidHlwIjoiSldUIn0",
+            "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9",
+            "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9",
+        ] {
+            let token = format!("{header}.{payload}.");
+            assert!(authenticator.verify(&token).is_err(), "{header}");
+        }
     }
 
     #[test]
