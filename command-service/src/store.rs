@@ -20,6 +20,10 @@ const ATTEMPTS: u32 = 8;
 /// A snapshot every this many events keeps loading cost flat however long a stream grows.
 const SNAPSHOT_EVERY: usize = 50;
 
+/// Metadata key of the first answer of an idempotent command (JSON text: `status` and
+/// `created`), carried by the events it appended.
+pub const IDEMPOTENT_ANSWER: &str = "idempotent_answer";
+
 /// What a command appended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Appended {
@@ -36,11 +40,19 @@ pub enum ExecuteError {
     Rejected(#[from] CommandError),
     #[error("the stream kept changing under the command")]
     Conflict,
+    /// Another attempt of the same `Idempotency-Key` appended first (the store refuses a key's
+    /// second append): the command's outcome is that attempt's.
+    #[error("this Idempotency-Key's command was already appended")]
+    AlreadyAppended,
     #[error("the event store is unavailable: {0}")]
     Unavailable(String),
     #[error("unexpected event store failure: {0}")]
     Internal(String),
 }
+
+/// SQLSTATE the store raises when a second transaction appends events under an
+/// `Idempotency-Key` another transaction already appended under (`cstrack_idempotency_once`).
+pub const ALREADY_APPENDED_SQLSTATE: &str = "CS409";
 
 impl From<AggregateError<CommandError>> for ExecuteError {
     fn from(error: AggregateError<CommandError>) -> Self {
@@ -48,9 +60,29 @@ impl From<AggregateError<CommandError>> for ExecuteError {
             AggregateError::UserError(rejection) => ExecuteError::Rejected(rejection),
             AggregateError::AggregateConflict => ExecuteError::Conflict,
             AggregateError::DatabaseConnectionError(error) => ExecuteError::Unavailable(error.to_string()),
-            AggregateError::DeserializationError(error) | AggregateError::UnexpectedError(error) => {
-                ExecuteError::Internal(error.to_string())
+            AggregateError::DeserializationError(error) => ExecuteError::Internal(error.to_string()),
+            AggregateError::UnexpectedError(error) => match error.downcast_ref::<sqlx::Error>() {
+                Some(database) => ExecuteError::from_database(database),
+                None => ExecuteError::Internal(error.to_string()),
+            },
+        }
+    }
+}
+
+impl ExecuteError {
+    /// A database failure as the client should see it: a lost or refused connection, a
+    /// terminated session or a server shutting down is the store being unavailable (retry),
+    /// anything else is internal.
+    pub fn from_database(error: &sqlx::Error) -> Self {
+        if let sqlx::Error::Database(database) = error {
+            if database.code().as_deref() == Some(ALREADY_APPENDED_SQLSTATE) {
+                return ExecuteError::AlreadyAppended;
             }
+        }
+        if events::service::store::is_unavailable(error) {
+            ExecuteError::Unavailable(error.to_string())
+        } else {
+            ExecuteError::Internal(error.to_string())
         }
     }
 }
@@ -124,7 +156,6 @@ where
     /// the same stream between our load and our append.
     /// `principal` is the authenticated caller, checked against the permission table on the
     /// loaded aggregate; `None` is the system itself (imports, the demo seed).
-    #[tracing::instrument(name = "execute_command", skip_all, fields(stream_type = A::TYPE, stream_id = %id))]
     pub async fn execute(
         &self,
         id: &str,
@@ -132,10 +163,28 @@ where
         metadata: &CommandMetadata,
         principal: Option<&Principal>,
     ) -> Result<Appended, ExecuteError> {
+        self.execute_answering(id, command, metadata, principal, None).await
+    }
+
+    /// As [`CommandHandler::execute`], with `answer` (the first answer's status and created ids,
+    /// as JSON text) recorded in the events' metadata, for the retries of an idempotent command.
+    #[tracing::instrument(name = "execute_command", skip_all, fields(stream_type = A::TYPE, stream_id = %id))]
+    pub async fn execute_answering(
+        &self,
+        id: &str,
+        command: A::Command,
+        metadata: &CommandMetadata,
+        principal: Option<&Principal>,
+        answer: Option<String>,
+    ) -> Result<Appended, ExecuteError> {
+        let mut stored = metadata.to_map();
+        if let Some(answer) = answer {
+            stored.insert(IDEMPOTENT_ANSWER.to_owned(), answer);
+        }
         let _stream = self.locks.lock(id).await;
         let mut attempt = 1;
         loop {
-            match self.try_execute(id, command.clone(), metadata, principal).await {
+            match self.try_execute(id, command.clone(), &stored, principal).await {
                 Err(ExecuteError::Conflict) if attempt < ATTEMPTS => {
                     // Exponential backoff with full jitter: 5, 10, 20 ... ms ceilings.
                     let ceiling = 5_u64 << attempt.min(6);
@@ -155,7 +204,7 @@ where
         &self,
         id: &str,
         command: A::Command,
-        metadata: &CommandMetadata,
+        metadata: &std::collections::HashMap<String, String>,
         principal: Option<&Principal>,
     ) -> Result<Appended, ExecuteError> {
         let mut context = self.store.load_aggregate(id).await?;
@@ -172,7 +221,7 @@ where
         let events = sink.collect().await;
         let count = events.len();
         if count > 0 {
-            self.store.commit(events, context, metadata.to_map()).await?;
+            self.store.commit(events, context, metadata.clone()).await?;
         }
         let event_ids = self.event_ids(id, before, count).await?;
         Ok(Appended {
@@ -183,23 +232,37 @@ where
         })
     }
 
-    /// The store assigns event ids; read back the ones of the sequences just appended.
+    /// The store assigns event ids; read back the ones of the sequences just appended. The events
+    /// are committed by now, so a failed read is retried a few times rather than reported as a
+    /// failed command; if the store stays away, the answer is 503 and a retry with the same
+    /// `Idempotency-Key` answers from the stored events.
     async fn event_ids(&self, id: &str, before: usize, count: usize) -> Result<Vec<Uuid>, ExecuteError> {
         if count == 0 {
             return Ok(Vec::new());
         }
-        sqlx::query_scalar(
-            "SELECT event_id FROM events
-              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 AND sequence <= $4
-              ORDER BY sequence",
-        )
-        .bind(A::TYPE)
-        .bind(id)
-        .bind(before as i64)
-        .bind((before + count) as i64)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|error| ExecuteError::Unavailable(error.to_string()))
+        let mut wait = Duration::from_millis(50);
+        loop {
+            let read = sqlx::query_scalar(
+                "SELECT event_id FROM events
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 AND sequence <= $4
+                  ORDER BY sequence",
+            )
+            .bind(A::TYPE)
+            .bind(id)
+            .bind(before as i64)
+            .bind((before + count) as i64)
+            .fetch_all(&self.pool)
+            .await;
+            match read {
+                Ok(ids) => return Ok(ids),
+                Err(error) if wait < Duration::from_secs(2) => {
+                    tracing::warn!(%error, "reading back appended event ids failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(error) => return Err(ExecuteError::from_database(&error)),
+            }
+        }
     }
 }
 
@@ -246,5 +309,35 @@ impl Directory for StoreDirectory {
                 .await
                 .map_err(|error| error.to_string())?;
         Ok(retracted.map(|retracted| ActivityRecord { retracted }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unexpected(error: sqlx::Error) -> ExecuteError {
+        ExecuteError::from(AggregateError::<CommandError>::UnexpectedError(Box::new(error)))
+    }
+
+    #[test]
+    fn lost_connections_and_exhausted_pools_are_unavailable_not_internal() {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        assert!(matches!(
+            unexpected(sqlx::Error::Io(reset)),
+            ExecuteError::Unavailable(_)
+        ));
+        assert!(matches!(
+            unexpected(sqlx::Error::PoolTimedOut),
+            ExecuteError::Unavailable(_)
+        ));
+        assert!(matches!(
+            unexpected(sqlx::Error::PoolClosed),
+            ExecuteError::Unavailable(_)
+        ));
+        assert!(matches!(
+            unexpected(sqlx::Error::RowNotFound),
+            ExecuteError::Internal(_)
+        ));
     }
 }

@@ -37,22 +37,7 @@ impl ProjectionError {
     pub fn is_transient(&self) -> bool {
         match self {
             ProjectionError::Poison(_) => false,
-            ProjectionError::Database(error) => match error {
-                sqlx::Error::Io(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Protocol(_)
-                | sqlx::Error::WorkerCrashed
-                | sqlx::Error::Tls(_) => true,
-                sqlx::Error::Database(db) => {
-                    // serialization_failure, deadlock_detected, admin/crash shutdown, cannot_connect_now
-                    matches!(
-                        db.code().as_deref(),
-                        Some("40001" | "40P01" | "57P01" | "57P02" | "57P03")
-                    )
-                }
-                _ => false,
-            },
+            ProjectionError::Database(error) => events::service::store::is_unavailable(error),
         }
     }
 }

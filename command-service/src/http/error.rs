@@ -1,12 +1,16 @@
 //! The one error type of the command API: a status and `{"error", "message", "fields"}`.
 
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
 use crate::domain::CommandError;
 use crate::store::ExecuteError;
+
+/// Marks the response of a command whose `Idempotency-Key` another attempt appended first.
+#[derive(Debug, Clone, Copy)]
+pub struct AlreadyAppended;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -22,6 +26,8 @@ pub enum ApiError {
     /// Concurrency: the stream kept changing, or the same idempotency key is in flight.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    #[error("this route does not take that method")]
+    MethodNotAllowed,
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -33,6 +39,10 @@ pub enum ApiError {
         message: String,
         fields: Map<String, Value>,
     },
+    /// Another attempt with the same `Idempotency-Key` appended the command first; the
+    /// idempotency layer answers with that attempt's answer instead.
+    #[error("this Idempotency-Key's command was already appended")]
+    AlreadyAppended,
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -53,7 +63,8 @@ impl ApiError {
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::AlreadyAppended => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -71,8 +82,10 @@ impl ApiError {
             ApiError::Unauthenticated { .. } => "unauthenticated".into(),
             ApiError::Forbidden { .. } => "forbidden".into(),
             ApiError::NotFound { entity } => format!("{}_not_found", entity.replace(' ', "_")),
+            ApiError::MethodNotAllowed => "method_not_allowed".into(),
             ApiError::PayloadTooLarge => "payload_too_large".into(),
             ApiError::UnsupportedMediaType => "unsupported_media_type".into(),
+            ApiError::AlreadyAppended => "idempotency_key_settled".into(),
             ApiError::Unavailable(_) => "store_unavailable".into(),
             ApiError::Internal(_) => "internal".into(),
         }
@@ -103,6 +116,7 @@ impl From<ExecuteError> for ApiError {
                 code: "concurrent_modification",
                 message: "the stream changed concurrently too many times; retry the command".into(),
             },
+            ExecuteError::AlreadyAppended => ApiError::AlreadyAppended,
             ExecuteError::Unavailable(reason) => ApiError::Unavailable(reason),
             ExecuteError::Internal(reason) => ApiError::Internal(reason),
         }
@@ -128,9 +142,23 @@ impl IntoResponse for ApiError {
             other => (other.to_string(), Map::new()),
         };
         let body = Json(json!({"error": code, "message": message, "fields": fields}));
-        if status == StatusCode::UNAUTHORIZED {
-            return (status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response();
+        let mut response = (status, body).into_response();
+        match self {
+            ApiError::Unauthenticated { .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::Unavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::AlreadyAppended => {
+                response.extensions_mut().insert(AlreadyAppended);
+            }
+            _ => {}
         }
-        (status, body).into_response()
+        response
     }
 }

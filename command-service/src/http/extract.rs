@@ -66,6 +66,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             })
         }
     }
+    // PostgreSQL cannot store U+0000 in text or jsonb: refuse it here, naming the field, rather
+    // than failing the append. JSON can only carry it escaped.
+    if bytes.windows(6).any(|window| window == b"\\u0000") {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            if let Some(field) = nul_field(&value, String::new()) {
+                return Err(ApiError::validation(
+                    "invalid_character",
+                    field,
+                    "text may not contain the NUL character (U+0000)",
+                ));
+            }
+        }
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let field = error.path().to_string();
@@ -96,6 +109,30 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })
+}
+
+/// The path (`a.b[2]`) of the first string or key holding U+0000.
+fn nul_field(value: &serde_json::Value, path: String) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then_some(path),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| nul_field(item, format!("{path}[{index}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(name, item)| {
+            let inner = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            if name.contains('\0') {
+                Some(inner)
+            } else {
+                nul_field(item, inner)
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// The field name in serde's "missing field `x`" message.

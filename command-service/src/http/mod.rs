@@ -118,19 +118,77 @@ pub fn router(handlers: Arc<Handlers>, authenticator: Arc<Authenticator>, pool: 
             auth::guard,
         ))
         .fallback(|| async { ApiError::NotFound { entity: "route" } })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(pool, idempotency::idempotent))
         .layer(axum::middleware::from_fn_with_state(authenticator, auth::authenticate))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(handlers)
 }
 
-/// The answer to an accepted command, with the id of what it created when it created something.
-fn accepted(status: StatusCode, appended: Appended, created: Option<(&str, Value)>) -> Accepted {
-    let mut body = serde_json::to_value(appended).expect("an append result serializes");
-    if let (Some((name, id)), Value::Object(map)) = (created, &mut body) {
-        map.insert(name.to_owned(), id);
+/// What an accepted command answers besides its append: its status and, when it created
+/// something, that thing's id under its name.
+struct Reply {
+    status: StatusCode,
+    created: Option<(&'static str, Value)>,
+}
+
+impl Reply {
+    const OK: Reply = Reply {
+        status: StatusCode::OK,
+        created: None,
+    };
+    const CREATED: Reply = Reply {
+        status: StatusCode::CREATED,
+        created: None,
+    };
+
+    fn created(name: &'static str, id: impl serde::Serialize) -> Reply {
+        Reply {
+            status: StatusCode::CREATED,
+            created: Some((name, json!(id))),
+        }
     }
-    (status, Json(body))
+
+    /// The answer to an accepted command.
+    fn answer(self, appended: Appended) -> Accepted {
+        let mut body = serde_json::to_value(appended).expect("an append result serializes");
+        if let (Some((name, id)), Value::Object(map)) = (self.created, &mut body) {
+            map.insert(name.to_owned(), id);
+        }
+        (self.status, Json(body))
+    }
+
+    /// What the events of a command with an `Idempotency-Key` carry, so that a retry after a
+    /// crash answers exactly what the first attempt would have.
+    fn recorded(&self, context: &CommandContext) -> Option<String> {
+        context.metadata.idempotency_key.as_ref()?;
+        let created = self.created.as_ref().map(|(name, id)| json!({ *name: id }));
+        Some(json!({"status": self.status.as_u16(), "created": created}).to_string())
+    }
+}
+
+/// Runs a command on stream `id` of `handler`'s aggregate and answers it.
+async fn run<A>(
+    handler: &CommandHandler<A>,
+    id: &str,
+    command: A::Command,
+    context: &CommandContext,
+    reply: Reply,
+) -> Answer
+where
+    A: cqrs_es::Aggregate<Error = crate::domain::CommandError> + crate::domain::Guarded,
+    A::Command: Clone,
+{
+    let appended = handler
+        .execute_answering(
+            id,
+            command,
+            &context.metadata,
+            Some(&context.principal),
+            reply.recorded(context),
+        )
+        .await?;
+    Ok(reply.answer(appended))
 }
 
 /// A path id that is not a UUID cannot name anything that exists.
@@ -143,17 +201,10 @@ async fn on_customer(
     id: &str,
     context: &CommandContext,
     command: CustomerCommand,
-) -> Result<Appended, ApiError> {
+    reply: Reply,
+) -> Answer {
     let customer_id = path_id(id, "customer")?;
-    Ok(app
-        .customers
-        .execute(
-            &customer_id.to_string(),
-            command,
-            &context.metadata,
-            Some(&context.principal),
-        )
-        .await?)
+    run(&app.customers, &customer_id.to_string(), command, context, reply).await
 }
 
 /// The acting partner organisation, for commands on partner reports.
@@ -172,8 +223,7 @@ macro_rules! customer_command {
             context: CommandContext,
             JsonBody(body): JsonBody<$body>,
         ) -> Answer {
-            let appended = on_customer(&app, &id, &context, CustomerCommand::$variant(body)).await?;
-            Ok(accepted($status, appended, None))
+            on_customer(&app, &id, &context, CustomerCommand::$variant(body), $status).await
         }
     };
 }
@@ -188,12 +238,8 @@ macro_rules! customer_creation {
             JsonBody(mut body): JsonBody<$body>,
         ) -> Answer {
             let created = *body.$field.get_or_insert_with(Uuid::now_v7);
-            let appended = on_customer(&app, &id, &context, CustomerCommand::$variant(body)).await?;
-            Ok(accepted(
-                StatusCode::CREATED,
-                appended,
-                Some((stringify!($field), json!(created))),
-            ))
+            let reply = Reply::created(stringify!($field), created);
+            on_customer(&app, &id, &context, CustomerCommand::$variant(body), reply).await
         }
     };
 }
@@ -208,35 +254,34 @@ macro_rules! customer_item_command {
             JsonBody(mut body): JsonBody<$body>,
         ) -> Answer {
             body.$field = path_id(&item, $entity)?;
-            let appended = on_customer(&app, &id, &context, CustomerCommand::$variant(body)).await?;
-            Ok(accepted(StatusCode::OK, appended, None))
+            on_customer(&app, &id, &context, CustomerCommand::$variant(body), Reply::OK).await
         }
     };
 }
 
-customer_command!(update_profile, UpdateProfile, UpdateProfile, StatusCode::OK);
-customer_command!(assign_csm, AssignCsm, AssignCsm, StatusCode::OK);
+customer_command!(update_profile, UpdateProfile, UpdateProfile, Reply::OK);
+customer_command!(assign_csm, AssignCsm, AssignCsm, Reply::OK);
 customer_command!(
     record_health_score,
     RecordHealthScore,
     RecordHealthScore,
-    StatusCode::CREATED
+    Reply::CREATED
 );
 customer_command!(
     change_adoption_stage,
     ChangeAdoptionStage,
     ChangeAdoptionStage,
-    StatusCode::OK
+    Reply::OK
 );
 customer_command!(
     change_use_case_status,
     ChangeUseCaseStatus,
     ChangeUseCaseStatus,
-    StatusCode::OK
+    Reply::OK
 );
-customer_command!(record_nps, RecordNps, RecordNps, StatusCode::CREATED);
-customer_command!(record_renewal, RecordRenewal, RecordRenewal, StatusCode::OK);
-customer_command!(record_churn, RecordChurn, RecordChurn, StatusCode::OK);
+customer_command!(record_nps, RecordNps, RecordNps, Reply::CREATED);
+customer_command!(record_renewal, RecordRenewal, RecordRenewal, Reply::OK);
+customer_command!(record_churn, RecordChurn, RecordChurn, Reply::OK);
 customer_creation!(add_stakeholder, AddStakeholder, AddStakeholder, stakeholder_id);
 customer_creation!(create_task, CreateTask, CreateTask, task_id);
 customer_creation!(record_milestone, RecordMilestone, RecordMilestone, milestone_id);
@@ -291,20 +336,15 @@ async fn onboard_customer(
     JsonBody(mut body): JsonBody<OnboardCustomer>,
 ) -> Answer {
     let customer_id = *body.customer_id.get_or_insert_with(Uuid::now_v7);
-    let appended = app
-        .customers
-        .execute(
-            &customer_id.to_string(),
-            CustomerCommand::Onboard(body),
-            &context.metadata,
-            Some(&context.principal),
-        )
-        .await?;
-    Ok(accepted(
-        StatusCode::CREATED,
-        appended,
-        Some(("customer_id", json!(customer_id))),
-    ))
+    let reply = Reply::created("customer_id", customer_id);
+    run(
+        &app.customers,
+        &customer_id.to_string(),
+        CustomerCommand::Onboard(body),
+        &context,
+        reply,
+    )
+    .await
 }
 
 async fn assign_partner(
@@ -313,8 +353,14 @@ async fn assign_partner(
     context: CommandContext,
     JsonBody(body): JsonBody<AssignPartner>,
 ) -> Answer {
-    let appended = on_customer(&app, &id, &context, CustomerCommand::AssignPartner(body)).await?;
-    Ok(accepted(StatusCode::CREATED, appended, None))
+    on_customer(
+        &app,
+        &id,
+        &context,
+        CustomerCommand::AssignPartner(body),
+        Reply::CREATED,
+    )
+    .await
 }
 
 async fn log_activity(
@@ -325,12 +371,8 @@ async fn log_activity(
 ) -> Answer {
     let activity_id = *body.activity_id.get_or_insert_with(Uuid::now_v7);
     body.logged_by.get_or_insert_with(|| context.principal.user_id.clone());
-    let appended = on_customer(&app, &id, &context, CustomerCommand::LogActivity(body)).await?;
-    Ok(accepted(
-        StatusCode::CREATED,
-        appended,
-        Some(("activity_id", json!(activity_id))),
-    ))
+    let reply = Reply::created("activity_id", activity_id);
+    on_customer(&app, &id, &context, CustomerCommand::LogActivity(body), reply).await
 }
 
 async fn log_activities(
@@ -346,12 +388,8 @@ async fn log_activities(
             .logged_by
             .get_or_insert_with(|| context.principal.user_id.clone());
     }
-    let appended = on_customer(&app, &id, &context, CustomerCommand::LogActivities(body)).await?;
-    Ok(accepted(
-        StatusCode::CREATED,
-        appended,
-        Some(("activity_ids", json!(activity_ids))),
-    ))
+    let reply = Reply::created("activity_ids", activity_ids);
+    on_customer(&app, &id, &context, CustomerCommand::LogActivities(body), reply).await
 }
 
 async fn draft_partner_report(
@@ -369,12 +407,8 @@ async fn draft_partner_report(
         body.partner_id = Some(own);
     }
     let report_id = *body.report_id.get_or_insert_with(Uuid::now_v7);
-    let appended = on_customer(&app, &id, &context, CustomerCommand::DraftPartnerReport(body)).await?;
-    Ok(accepted(
-        StatusCode::CREATED,
-        appended,
-        Some(("report_id", json!(report_id))),
-    ))
+    let reply = Reply::created("report_id", report_id);
+    on_customer(&app, &id, &context, CustomerCommand::DraftPartnerReport(body), reply).await
 }
 
 async fn update_partner_report(
@@ -385,8 +419,14 @@ async fn update_partner_report(
 ) -> Answer {
     body.report_id = path_id(&item, "partner report")?;
     body.acting_partner_id = acting_partner(&context);
-    let appended = on_customer(&app, &id, &context, CustomerCommand::UpdatePartnerReport(body)).await?;
-    Ok(accepted(StatusCode::OK, appended, None))
+    on_customer(
+        &app,
+        &id,
+        &context,
+        CustomerCommand::UpdatePartnerReport(body),
+        Reply::OK,
+    )
+    .await
 }
 
 async fn submit_partner_report(
@@ -399,8 +439,14 @@ async fn submit_partner_report(
         report_id: path_id(&item, "partner report")?,
         acting_partner_id: acting_partner(&context),
     };
-    let appended = on_customer(&app, &id, &context, CustomerCommand::SubmitPartnerReport(command)).await?;
-    Ok(accepted(StatusCode::OK, appended, None))
+    on_customer(
+        &app,
+        &id,
+        &context,
+        CustomerCommand::SubmitPartnerReport(command),
+        Reply::OK,
+    )
+    .await
 }
 
 async fn register_csm(
@@ -409,16 +455,15 @@ async fn register_csm(
     JsonBody(mut body): JsonBody<RegisterCsm>,
 ) -> Answer {
     let csm_id = *body.csm_id.get_or_insert_with(Uuid::now_v7);
-    let appended = app
-        .csms
-        .execute(
-            &csm_id.to_string(),
-            CsmCommand::Register(body),
-            &context.metadata,
-            Some(&context.principal),
-        )
-        .await?;
-    Ok(accepted(StatusCode::CREATED, appended, Some(("csm_id", json!(csm_id)))))
+    let reply = Reply::created("csm_id", csm_id);
+    run(
+        &app.csms,
+        &csm_id.to_string(),
+        CsmCommand::Register(body),
+        &context,
+        reply,
+    )
+    .await
 }
 
 async fn change_capacity(
@@ -428,17 +473,14 @@ async fn change_capacity(
     JsonBody(body): JsonBody<ChangeCapacity>,
 ) -> Answer {
     let csm_id = path_id(&csm_id, "csm")?;
-    let command = CsmCommand::ChangeCapacity(body);
-    let appended = app
-        .csms
-        .execute(
-            &csm_id.to_string(),
-            command,
-            &context.metadata,
-            Some(&context.principal),
-        )
-        .await?;
-    Ok(accepted(StatusCode::OK, appended, None))
+    run(
+        &app.csms,
+        &csm_id.to_string(),
+        CsmCommand::ChangeCapacity(body),
+        &context,
+        Reply::OK,
+    )
+    .await
 }
 
 async fn register_partner(
@@ -447,21 +489,15 @@ async fn register_partner(
     JsonBody(mut body): JsonBody<RegisterPartner>,
 ) -> Answer {
     let partner_id = *body.partner_id.get_or_insert_with(Uuid::now_v7);
-    let command = PartnerCommand::Register(body);
-    let appended = app
-        .partners
-        .execute(
-            &partner_id.to_string(),
-            command,
-            &context.metadata,
-            Some(&context.principal),
-        )
-        .await?;
-    Ok(accepted(
-        StatusCode::CREATED,
-        appended,
-        Some(("partner_id", json!(partner_id))),
-    ))
+    let reply = Reply::created("partner_id", partner_id);
+    run(
+        &app.partners,
+        &partner_id.to_string(),
+        PartnerCommand::Register(body),
+        &context,
+        reply,
+    )
+    .await
 }
 
 async fn on_partner(
@@ -469,17 +505,10 @@ async fn on_partner(
     id: &str,
     context: &CommandContext,
     command: PartnerCommand,
-) -> Result<Appended, ApiError> {
+    reply: Reply,
+) -> Answer {
     let partner_id = path_id(id, "partner")?;
-    Ok(app
-        .partners
-        .execute(
-            &partner_id.to_string(),
-            command,
-            &context.metadata,
-            Some(&context.principal),
-        )
-        .await?)
+    run(&app.partners, &partner_id.to_string(), command, context, reply).await
 }
 
 async fn invite_partner_user(
@@ -489,12 +518,8 @@ async fn invite_partner_user(
     JsonBody(mut body): JsonBody<InviteUser>,
 ) -> Answer {
     let user_id = body.user_id.get_or_insert_with(|| Uuid::now_v7().to_string()).clone();
-    let appended = on_partner(&app, &partner_id, &context, PartnerCommand::InviteUser(body)).await?;
-    Ok(accepted(
-        StatusCode::CREATED,
-        appended,
-        Some(("user_id", json!(user_id))),
-    ))
+    let reply = Reply::created("user_id", user_id);
+    on_partner(&app, &partner_id, &context, PartnerCommand::InviteUser(body), reply).await
 }
 
 async fn activate_partner_user(
@@ -503,8 +528,8 @@ async fn activate_partner_user(
     context: CommandContext,
     _body: EmptyBody,
 ) -> Answer {
-    let appended = on_partner(&app, &partner_id, &context, PartnerCommand::ActivateUser { user_id }).await?;
-    Ok(accepted(StatusCode::OK, appended, None))
+    let command = PartnerCommand::ActivateUser { user_id };
+    on_partner(&app, &partner_id, &context, command, Reply::OK).await
 }
 
 async fn deactivate_partner_user(
@@ -514,16 +539,18 @@ async fn deactivate_partner_user(
     JsonBody(mut body): JsonBody<DeactivateUser>,
 ) -> Answer {
     body.user_id = user_id;
-    let appended = on_partner(&app, &partner_id, &context, PartnerCommand::DeactivateUser(body)).await?;
-    Ok(accepted(StatusCode::OK, appended, None))
+    on_partner(
+        &app,
+        &partner_id,
+        &context,
+        PartnerCommand::DeactivateUser(body),
+        Reply::OK,
+    )
+    .await
 }
 
 async fn on_rules(app: &Handlers, context: &CommandContext, command: RulesCommand) -> Answer {
-    let appended = app
-        .rules
-        .execute(RULES_STREAM_ID, command, &context.metadata, Some(&context.principal))
-        .await?;
-    Ok(accepted(StatusCode::OK, appended, None))
+    run(&app.rules, RULES_STREAM_ID, command, context, Reply::OK).await
 }
 
 async fn change_coverage_standards(
@@ -557,14 +584,6 @@ async fn acknowledge_alert(
     JsonBody(mut body): JsonBody<AcknowledgeAlert>,
 ) -> Answer {
     body.alert_id = path_id(&id, "alert")?;
-    let appended = app
-        .alerts
-        .execute(
-            &body.alert_id.to_string(),
-            body,
-            &context.metadata,
-            Some(&context.principal),
-        )
-        .await?;
-    Ok(accepted(StatusCode::OK, appended, None))
+    let alert_id = body.alert_id.to_string();
+    run(&app.alerts, &alert_id, body, &context, Reply::OK).await
 }

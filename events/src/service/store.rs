@@ -69,3 +69,28 @@ pub async fn stream_range(
     .await?;
     Ok(rows.into_iter().map(StoredEvent::into_envelope).collect())
 }
+
+/// A failure of the database itself rather than of the statement: the connection was lost or
+/// refused, the session was terminated, the server is shutting down or starting, out of
+/// connections, or the transaction lost a serialization race. Waiting and retrying can succeed;
+/// callers answer 503 or retry, never 500.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+            // 08: connection exception; 53: insufficient resources; 57P0x: admin or crash
+            // shutdown, cannot connect now; 40001/40P01: serialization failure, deadlock.
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P0")
+                || code == "40001"
+                || code == "40P01"
+        }),
+        _ => false,
+    }
+}
