@@ -8,6 +8,7 @@ pub mod alert;
 pub mod coverage;
 pub mod csm;
 pub mod customer;
+pub mod dates;
 pub mod engagement;
 pub mod envelope;
 pub mod metadata;

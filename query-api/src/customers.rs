@@ -452,6 +452,36 @@ pub struct CustomerFilter {
 
 /// One page of customers. The sort key and id form the cursor, so pages are stable.
 #[allow(clippy::too_many_arguments)]
+/// Longest name search accepted (customer names are at most 200 characters).
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// The `ILIKE` pattern of a name search: the text anywhere in the name, with `%`, `_` and `\`
+/// matched as themselves.
+fn search_pattern(search: &str) -> Result<String> {
+    if search.chars().count() > MAX_SEARCH_CHARS {
+        return Err(crate::schema::bad_input(
+            "filter.search",
+            format!("a search is at most {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
+    if search.contains('\0') {
+        return Err(crate::schema::bad_input(
+            "filter.search",
+            "a search may not contain U+0000",
+        ));
+    }
+    let mut pattern = String::with_capacity(search.len() + 2);
+    pattern.push('%');
+    for c in search.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Ok(pattern)
+}
+
 pub async fn page(
     pool: &PgPool,
     filter: CustomerFilter,
@@ -462,6 +492,7 @@ pub async fn page(
     visible: Option<&[Uuid]>,
 ) -> Result<Connection<String, Customer, EmptyFields, EmptyFields>> {
     let first = first.clamp(1, crate::timeline::MAX_PAGE);
+    let search = filter.search.as_deref().map(search_pattern).transpose()?;
     let after = after
         .map(|cursor| {
             let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
@@ -483,7 +514,7 @@ pub async fn page(
     let today = Utc::now().date_naive();
     let rows: Vec<(String, Customer)> = sqlx::query_as::<_, CustomerRow>(&format!(
         "SELECT {key} AS sort_key, {CUSTOMER_COLUMNS} FROM customer_profiles p
-          WHERE ($1::text IS NULL OR name ILIKE '%' || $1 || '%')
+          WHERE ($1::text IS NULL OR name ILIKE $1)
             AND ($2::text IS NULL OR tier = $2)
             AND ($3::uuid IS NULL OR csm_id = $3)
             AND ($4::int IS NULL OR renewal_date BETWEEN $5 AND $5 + $4)
@@ -495,7 +526,7 @@ pub async fn page(
           ORDER BY {order}
           LIMIT $11"
     ))
-    .bind(filter.search.as_deref())
+    .bind(search)
     .bind(filter.tier.map(|tier| events::customer::Tier::from(tier).as_str()))
     .bind(filter.csm_id)
     .bind(filter.renewal_within_days)

@@ -23,7 +23,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use async_graphql::http::GraphiQLSource;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
@@ -57,6 +56,8 @@ pub struct Application {
 #[derive(Clone)]
 struct GraphqlState {
     schema: CstrackSchema,
+    /// Answers introspection-only operations, under a deeper limit (`schema::build_introspection_schema`).
+    introspection: CstrackSchema,
     pool: sqlx::PgPool,
     authenticator: std::sync::Arc<events::service::auth::Authenticator>,
 }
@@ -114,8 +115,13 @@ async fn graphql(
         }
     };
     let loaders = async_graphql::dataloader::DataLoader::new(customers::Store(state.pool.clone()), tokio::spawn);
+    let schema = if schema::is_introspection(&request.query, request.operation_name.as_deref()) {
+        &state.introspection
+    } else {
+        &state.schema
+    };
     let request = request.data(access).data(loaders);
-    match tokio::time::timeout(limits::REQUEST_BUDGET, state.schema.execute(request)).await {
+    match tokio::time::timeout(limits::REQUEST_BUDGET, schema.execute(request)).await {
         Ok(response) => async_graphql_axum::GraphQLResponse::from(response).into_response(),
         Err(_) => {
             tracing::warn!("a GraphQL request ran out of its time budget and was cancelled");
@@ -279,8 +285,66 @@ fn unauthenticated(message: &str) -> axum::response::Response {
     response
 }
 
+/// GraphiQL's page and assets, served by this service itself: it works without internet access
+/// and under a strict content policy (no inline script, nothing from another origin).
+mod graphiql_assets {
+    pub const INDEX: &str = include_str!("../assets/graphiql/index.html");
+    pub const FILES: &[(&str, &str, &[u8])] = &[
+        (
+            "graphiql.min.js",
+            "text/javascript",
+            include_bytes!("../assets/graphiql/graphiql.min.js"),
+        ),
+        (
+            "graphiql.min.css",
+            "text/css",
+            include_bytes!("../assets/graphiql/graphiql.min.css"),
+        ),
+        (
+            "react.production.min.js",
+            "text/javascript",
+            include_bytes!("../assets/graphiql/react.production.min.js"),
+        ),
+        (
+            "react-dom.production.min.js",
+            "text/javascript",
+            include_bytes!("../assets/graphiql/react-dom.production.min.js"),
+        ),
+        (
+            "cstrack.js",
+            "text/javascript",
+            include_bytes!("../assets/graphiql/cstrack.js"),
+        ),
+        (
+            "cstrack.css",
+            "text/css",
+            include_bytes!("../assets/graphiql/cstrack.css"),
+        ),
+    ];
+    /// Scripts and styles from this origin only; GraphiQL's editor sets inline styles and loads
+    /// its fonts and icons as data URLs.
+    pub const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'";
+}
+
 async fn graphiql() -> impl IntoResponse {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+    (
+        [(axum::http::header::CONTENT_SECURITY_POLICY, graphiql_assets::POLICY)],
+        Html(graphiql_assets::INDEX),
+    )
+}
+
+async fn graphiql_asset(axum::extract::Path(name): axum::extract::Path<String>) -> axum::response::Response {
+    match graphiql_assets::FILES.iter().find(|(file, _, _)| *file == name) {
+        Some((_, content_type, bytes)) => (
+            [
+                (axum::http::header::CONTENT_TYPE, *content_type),
+                (axum::http::header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => refusal(axum::http::StatusCode::NOT_FOUND, "NOT_FOUND", "no such asset"),
+    }
 }
 
 impl Application {
@@ -296,6 +360,7 @@ impl Application {
         let authenticator = std::sync::Arc::new(events::service::auth::Authenticator::from_settings(&settings.auth)?);
         let state = GraphqlState {
             schema,
+            introspection: schema::build_introspection_schema(),
             pool: pool.clone(),
             authenticator,
         };
@@ -306,7 +371,9 @@ impl Application {
                 get(export_history).with_state(state),
             );
         if settings.graphiql {
-            router = router.route("/", get(graphiql));
+            router = router
+                .route("/", get(graphiql))
+                .route("/graphiql/{name}", get(graphiql_asset));
         }
         let router = router
             .layer(axum::middleware::from_fn(

@@ -13,9 +13,15 @@ pub struct Date(pub NaiveDate);
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .map(Date)
-                .map_err(|_| InputValueError::custom(format!("`{text}` is not a date in YYYY-MM-DD form"))),
+            Value::String(text) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+                Ok(day) if events::dates::plausible(day) => Ok(Date(day)),
+                Ok(_) => Err(InputValueError::custom(events::dates::implausible(&format!(
+                    "`{text}`"
+                )))),
+                Err(_) => Err(InputValueError::custom(format!(
+                    "`{text}` is not a date in YYYY-MM-DD form"
+                ))),
+            },
             _ => Err(InputValueError::expected_type(value)),
         }
     }

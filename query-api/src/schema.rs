@@ -24,8 +24,16 @@ pub type CstrackSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
 
 /// Deepest query accepted.
 pub const MAX_DEPTH: usize = 12;
-/// Most expensive query accepted (each field costs 1).
+/// Most expensive query accepted. A field costs 1; a list page costs its children once per item
+/// asked for; a portfolio-wide report costs [`REPORT_COST`] (it reads every customer).
 pub const MAX_COMPLEXITY: usize = 5_000;
+/// The cost of one portfolio-wide report: at most 20 reports in one request.
+pub const REPORT_COST: usize = 250;
+
+/// The cost of a page of `first` items whose selection costs `child` per item.
+fn page_cost(first: i32, child: usize) -> usize {
+    (first.clamp(1, crate::timeline::MAX_PAGE as i32) as usize).saturating_mul(child.max(1))
+}
 
 /// The SDL clients build against (no data needed to describe the schema).
 pub fn sdl() -> String {
@@ -44,9 +52,83 @@ pub fn build_schema(pool: PgPool, database_url: &str) -> CstrackSchema {
         .finish()
 }
 
+/// Deepest introspection query accepted: the standard one (graphql-js, GraphiQL, codegen,
+/// Apollo) nests type references 8 `ofType` levels deep, 15 in all.
+pub const MAX_INTROSPECTION_DEPTH: usize = 20;
+
+/// The schema that answers introspection-only operations: it answers nothing else, so its
+/// deeper limit opens no path to the read models.
+pub fn build_introspection_schema() -> CstrackSchema {
+    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+        .introspection_only()
+        .limit_depth(MAX_INTROSPECTION_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// True when the operation `request` would run selects only introspection fields (`__schema`,
+/// `__type`, `__typename`) at its top level.
+pub fn is_introspection(query: &str, operation_name: Option<&str>) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, Selection};
+    let Ok(document) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations
+            .iter()
+            .find(|(candidate, _)| candidate.as_str() == name)
+            .map(|(_, operation)| operation),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => operations.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    operation.is_some_and(|operation| {
+        let items = &operation.node.selection_set.node.items;
+        !items.is_empty()
+            && items.iter().all(|item| match &item.node {
+                Selection::Field(field) => field.node.name.node.starts_with("__"),
+                _ => false,
+            })
+    })
+}
+
 /// A GraphQL error with a machine-readable `extensions.code`.
 pub fn coded_error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
     async_graphql::Error::new(message.into()).extend_with(|_, extensions| extensions.set("code", code))
+}
+
+/// A refused argument, naming it (`extensions.field`).
+pub fn bad_input(field: &'static str, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message.into()).extend_with(|_, extensions| {
+        extensions.set("code", "BAD_USER_INPUT");
+        extensions.set("field", field);
+    })
+}
+
+/// Most buckets a trend returns: the cost of a trend grows with its buckets (and, for the
+/// portfolio, with its customers), so the range is bounded by them.
+pub const MAX_BUCKETS: i64 = 1_000;
+/// Longest renewal window asked for at once.
+pub const MAX_RENEWAL_DAYS: i64 = 3_660;
+
+/// `from ..= to` as a trend's range: in order, and of at most [`MAX_BUCKETS`] buckets.
+fn trend_range(from: NaiveDate, to: NaiveDate, granularity: Granularity) -> Result<(NaiveDate, NaiveDate)> {
+    if from > to {
+        return Err(bad_input("from", "`from` is after `to`"));
+    }
+    let days = (to - from).num_days() + 1;
+    let (buckets, unit) = match granularity {
+        Granularity::Day => (days, "days"),
+        Granularity::Week => (days / 7 + 1, "weeks"),
+        Granularity::Month => (days / 28 + 1, "months"),
+    };
+    if buckets > MAX_BUCKETS {
+        return Err(bad_input(
+            "from",
+            format!("the range spans {buckets} {unit}; at most {MAX_BUCKETS} buckets are returned: shorten it or use a coarser granularity"),
+        ));
+    }
+    Ok((from, to))
 }
 
 pub fn unavailable(error: sqlx::Error) -> async_graphql::Error {
@@ -170,6 +252,7 @@ pub struct QueryRoot(ReadQuery, crate::audit::AuditQuery);
 #[Object]
 impl ReadQuery {
     /// PRD-162 account coverage across the portfolio as of a day (default: today, UTC).
+    #[graphql(complexity = "REPORT_COST + child_complexity")]
     async fn coverage_report(
         &self,
         ctx: &Context<'_>,
@@ -292,6 +375,7 @@ impl ReadQuery {
     /// The portfolio's engagement in a period: average, distribution by category, customers
     /// needing attention, comparison with the segment bands, and outliers within each tier.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "REPORT_COST + child_complexity")]
     async fn engagement_metrics(
         &self,
         ctx: &Context<'_>,
@@ -323,6 +407,7 @@ impl ReadQuery {
     }
 
     /// Pearson's r across customers between engagement in a period and an outcome.
+    #[graphql(complexity = "REPORT_COST + child_complexity")]
     async fn engagement_correlation(
         &self,
         ctx: &Context<'_>,
@@ -375,6 +460,7 @@ impl ReadQuery {
     /// One chronological feed of a customer's activities, notes, health changes, task changes,
     /// partner submissions and milestones, newest first, paginated by cursor.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn customer_timeline(
         &self,
         ctx: &Context<'_>,
@@ -415,9 +501,7 @@ impl ReadQuery {
         let pool = self.pool(ctx)?;
         let to = to.map_or_else(|| known_at.map_or(today().0, |at| at.date_naive()), |to| to.0);
         let from = from.map_or(to - chrono::Days::new(90), |from| from.0);
-        if from > to {
-            return Err(coded_error("BAD_USER_INPUT", "`from` is after `to`"));
-        }
+        let (from, to) = trend_range(from, to, granularity)?;
         let points = match known_at {
             Some(known_at) => crate::audit::known(ctx, customer_id, known_at).await?.health,
             None => health::points(pool, customer_id).await.map_err(unavailable)?,
@@ -427,6 +511,7 @@ impl ReadQuery {
 
     /// Each CSM's workload as of a day (default today) and the team's balance, handoffs of the
     /// last 30 days and rebalancing suggestions.
+    #[graphql(complexity = "REPORT_COST + child_complexity")]
     async fn csm_workload(&self, ctx: &Context<'_>, as_of: Option<Date>) -> Result<crate::workload::TeamWorkload> {
         crate::access::portfolio(ctx)?;
         let pool = self.pool(ctx)?;
@@ -440,6 +525,7 @@ impl ReadQuery {
 
     /// Alerts, newest first: by CSM, customer, kind and whether acknowledged.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn alerts(
         &self,
         ctx: &Context<'_>,
@@ -476,6 +562,7 @@ impl ReadQuery {
     }
 
     /// The portfolio list: search, filters, sort and keyset pagination.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn customers(
         &self,
         ctx: &Context<'_>,
@@ -515,6 +602,7 @@ impl ReadQuery {
     }
 
     /// Tasks: mine (assigneeId = my id), the team's, by customer or kind, overdue, upcoming.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn tasks(
         &self,
         ctx: &Context<'_>,
@@ -534,6 +622,7 @@ impl ReadQuery {
     }
 
     /// Partner status reports, latest period first.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn partner_reports(
         &self,
         ctx: &Context<'_>,
@@ -557,6 +646,7 @@ impl ReadQuery {
     }
 
     /// The renewal pipeline between two days (default: the next 90 days).
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn renewals(
         &self,
         ctx: &Context<'_>,
@@ -568,6 +658,15 @@ impl ReadQuery {
         let access = crate::access::access(ctx)?;
         let from = from.unwrap_or_else(today).0;
         let to = to.map_or(from + chrono::Days::new(90), |to| to.0);
+        if from > to {
+            return Err(bad_input("from", "`from` is after `to`"));
+        }
+        if (to - from).num_days() > MAX_RENEWAL_DAYS {
+            return Err(bad_input(
+                "to",
+                format!("a renewal window is at most {MAX_RENEWAL_DAYS} days"),
+            ));
+        }
         crate::portfolio::renewals(
             self.pool(ctx)?,
             from,
@@ -580,6 +679,7 @@ impl ReadQuery {
     }
 
     /// Total ARR, ARR at risk, colours, renewals in 30/60/90 days and NPS, against the previous quarter.
+    #[graphql(complexity = "REPORT_COST + child_complexity")]
     async fn executive_summary(
         &self,
         ctx: &Context<'_>,
@@ -603,6 +703,7 @@ impl ReadQuery {
     }
 
     /// Count and ARR by health colour per bucket (each customer's last score carried forward).
+    #[graphql(complexity = "REPORT_COST + child_complexity")]
     async fn portfolio_health_trend(
         &self,
         ctx: &Context<'_>,
@@ -613,6 +714,7 @@ impl ReadQuery {
         crate::access::portfolio(ctx)?;
         let to = to.unwrap_or_else(today).0;
         let from = from.map_or(to - chrono::Days::new(90), |from| from.0);
+        let (from, to) = trend_range(from, to, granularity)?;
         crate::portfolio::portfolio_health(self.pool(ctx)?, from, to, granularity, None)
             .await
             .map_err(unavailable)

@@ -136,7 +136,7 @@ impl TestSystem {
             database: database.clone(),
             auth: auth_settings(),
             listen: any_port(),
-            graphiql: false,
+            graphiql: true,
         })
         .await?;
         let graphql_url = format!("http://127.0.0.1:{}/graphql", query.port());

@@ -127,3 +127,171 @@ async fn batches_bad_json_deep_variables_and_other_media_types_get_json_errors()
     still_answers(&system).await;
     system.stop().await;
 }
+
+#[tokio::test]
+async fn the_standard_introspection_query_works_for_every_role_and_deep_data_queries_do_not() {
+    use events::metadata::Role;
+    let system = TestSystem::spawn().await.unwrap();
+    let introspection = include_str!("../fixtures/introspection.graphql");
+    let partner = uuid::Uuid::now_v7();
+    for role in [
+        Role::Admin,
+        Role::Manager,
+        Role::Csm,
+        Role::Partner,
+        Role::Readonly,
+        Role::Auditor,
+    ] {
+        let token = tests::token(role, "tool", (role == Role::Partner).then_some(partner));
+        let answer = system.graphql_as(&token, introspection, json!({})).await;
+        assert!(answer.get("errors").is_none(), "{role:?}: {answer}");
+        let types = answer["data"]["__schema"]["types"].as_array().unwrap();
+        assert!(types.iter().any(|t| t["name"] == "CoverageReport"), "{role:?}");
+    }
+    // Mixed with data, a query runs under the ordinary limits.
+    let mixed = system
+        .graphql_raw(
+            "{ __schema { queryType { name } } projectionStatus { projector } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(mixed["data"]["projectionStatus"][0]["projector"], "coverage", "{mixed}");
+    // The introspection schema still has a depth limit of its own.
+    let over = format!(
+        "{{ a: __type(name: \"Query\") {{ fields {{ type {{ {} name {} }} }} }} }}",
+        "ofType { ".repeat(18),
+        "} ".repeat(18)
+    );
+    let answer = system.graphql_raw(&over, json!({})).await;
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nested too deep"),
+        "{answer}"
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn costly_requests_are_refused_by_their_size_not_run() {
+    let system = TestSystem::spawn().await.unwrap();
+    let aliases: String = (0..30)
+        .map(|i| format!("r{i}: coverageReport {{ summary {{ accounts }} }} "))
+        .collect();
+    let answer = system.graphql_raw(&format!("{{ {aliases} }}"), json!({})).await;
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too complex"),
+        "{answer}"
+    );
+    let answer = system
+        .graphql_raw(
+            "{ a: coverageReport { summary { accounts } } b: coverageReport { summary { accounts } } }",
+            json!({}),
+        )
+        .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+
+    let trend = "query($from: Date, $to: Date, $g: Granularity!) { portfolioHealthTrend(from: $from, to: $to, granularity: $g) { bucket } }";
+    let answer = system
+        .graphql_raw(trend, json!({"from": "0001-01-01", "to": "9999-12-31", "g": "DAY"}))
+        .await;
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("between 1970-01-01 and 2099-12-31"),
+        "{answer}"
+    );
+    let answer = system
+        .graphql_raw(trend, json!({"from": "1970-01-01", "to": "2099-12-31", "g": "DAY"}))
+        .await;
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+    assert_eq!(answer["errors"][0]["extensions"]["field"], "from");
+    let answer = system
+        .graphql_raw(trend, json!({"from": "2020-01-01", "to": "2026-01-01", "g": "WEEK"}))
+        .await;
+    assert_eq!(
+        answer["data"]["portfolioHealthTrend"].as_array().unwrap().len(),
+        314,
+        "{answer}"
+    );
+
+    let renewals = "query($from: Date, $to: Date) { renewals(from: $from, to: $to) { pageInfo { hasNextPage } } }";
+    let answer = system
+        .graphql_raw(renewals, json!({"from": "1970-01-01", "to": "2099-01-01"}))
+        .await;
+    assert_eq!(answer["errors"][0]["extensions"]["field"], "to", "{answer}");
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_name_search_is_bounded_and_matches_percent_and_underscore_as_themselves() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let onboarded = chrono::Utc::now() - chrono::Duration::days(10);
+    for name in ["100% Juice", "Juice Bar", "Snake_Case Inc", "SnakeXCase Ltd"] {
+        system.onboard(name, "SMB", "1000", csm, onboarded).await;
+    }
+    system.caught_up().await;
+    let search = "query($s: String) { customers(filter: {search: $s}) { edges { node { name } } } }";
+    let names = |answer: &Value| -> Vec<String> {
+        answer["data"]["customers"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| edge["node"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&system.graphql_raw(search, json!({"s": "0%"})).await),
+        vec!["100% Juice"]
+    );
+    assert_eq!(
+        names(&system.graphql_raw(search, json!({"s": "e_C"})).await),
+        vec!["Snake_Case Inc"]
+    );
+    assert_eq!(
+        names(&system.graphql_raw(search, json!({"s": "%"})).await),
+        vec!["100% Juice"]
+    );
+    let answer = system.graphql_raw(search, json!({"s": "x".repeat(201)})).await;
+    assert_eq!(answer["errors"][0]["extensions"]["field"], "filter.search", "{answer}");
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn graphiql_is_served_whole_from_the_service_under_a_strict_policy() {
+    let system = TestSystem::spawn().await.unwrap();
+    let base = system.graphql_url.trim_end_matches("/graphql").to_owned();
+    let page = system.http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("://"), "nothing from another origin: {html}");
+    assert!(!html.contains("<script>"), "no inline script");
+    let assets: Vec<&str> = html
+        .split(['"', '\''])
+        .filter(|part| part.starts_with("/graphiql/"))
+        .collect();
+    assert_eq!(assets.len(), 6, "{assets:?}");
+    for asset in assets {
+        let response = system.http.get(format!("{base}{asset}")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        let kind = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(kind == "text/javascript" || kind == "text/css", "{asset}: {kind}");
+        assert!(response.bytes().await.unwrap().len() > 30, "{asset}");
+    }
+    let missing = system
+        .http
+        .get(format!("{base}/graphiql/../../etc/passwd"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    system.stop().await;
+}

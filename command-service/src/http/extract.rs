@@ -80,6 +80,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    let command: T = deserialize(deserializer)?;
+    // Dates and instants are checked where they stand in the body, so the error names the field.
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        if let Some(field) = implausible_date(&value, String::new()) {
+            return Err(ApiError::validation(
+                "implausible_date",
+                field.clone(),
+                events::dates::implausible(&field),
+            ));
+        }
+    }
+    Ok(command)
+}
+
+fn deserialize<'de, T: DeserializeOwned>(
+    deserializer: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let field = error.path().to_string();
         let inner = error.into_inner();
@@ -109,6 +126,45 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })
+}
+
+/// The path of the first date (`YYYY-MM-DD`) or instant (`YYYY-MM-DDT...`) outside the accepted
+/// range. Free text that merely begins with a date is not one: only a whole date, or a date
+/// followed by `T` and a time, counts.
+fn implausible_date(value: &serde_json::Value, path: String) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) => {
+            let bytes = text.as_bytes();
+            let shaped = bytes.len() >= 10
+                && bytes[..10].iter().enumerate().all(|(i, b)| {
+                    if i == 4 || i == 7 {
+                        *b == b'-'
+                    } else {
+                        b.is_ascii_digit()
+                    }
+                })
+                && (bytes.len() == 10 || (bytes[10] == b'T' || bytes[10] == b't') && bytes.len() >= 16);
+            let day = shaped
+                .then(|| chrono::NaiveDate::parse_from_str(&text[..10], "%Y-%m-%d").ok())
+                .flatten();
+            day.is_some_and(|day| !events::dates::plausible(day)).then_some(path)
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| implausible_date(item, format!("{path}[{index}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(name, item)| {
+            implausible_date(
+                item,
+                if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                },
+            )
+        }),
+        _ => None,
+    }
 }
 
 /// The path (`a.b[2]`) of the first string or key holding U+0000.
