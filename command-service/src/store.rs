@@ -44,6 +44,10 @@ pub enum ExecuteError {
     /// second append): the command's outcome is that attempt's.
     #[error("this Idempotency-Key's command was already appended")]
     AlreadyAppended,
+    /// The stream holds an event this version cannot decode: nothing can be decided on it until
+    /// the event is upcast by a newer version (or repaired).
+    #[error("the stream holds an event that cannot be read: {0}")]
+    Unreadable(String),
     #[error("the event store is unavailable: {0}")]
     Unavailable(String),
     #[error("unexpected event store failure: {0}")]
@@ -60,11 +64,16 @@ impl From<AggregateError<CommandError>> for ExecuteError {
             AggregateError::UserError(rejection) => ExecuteError::Rejected(rejection),
             AggregateError::AggregateConflict => ExecuteError::Conflict,
             AggregateError::DatabaseConnectionError(error) => ExecuteError::Unavailable(error.to_string()),
-            AggregateError::DeserializationError(error) => ExecuteError::Internal(error.to_string()),
-            AggregateError::UnexpectedError(error) => match error.downcast_ref::<sqlx::Error>() {
-                Some(database) => ExecuteError::from_database(database),
-                None => ExecuteError::Internal(error.to_string()),
-            },
+            AggregateError::DeserializationError(error) => ExecuteError::Unreadable(error.to_string()),
+            AggregateError::UnexpectedError(error) => {
+                if let Some(database) = error.downcast_ref::<sqlx::Error>() {
+                    ExecuteError::from_database(database)
+                } else if error.downcast_ref::<serde_json::Error>().is_some() {
+                    ExecuteError::Unreadable(error.to_string())
+                } else {
+                    ExecuteError::Internal(error.to_string())
+                }
+            }
         }
     }
 }

@@ -5,7 +5,8 @@
 /// Projectors that consume the event stream; each gets one queue per partition.
 pub const PROJECTORS: &[&str] = &["coverage", "customers"];
 
-/// Deliveries of one message before it is dead-lettered.
+/// Redeliveries of one message before it is dead-lettered: RabbitMQ's `x-delivery-limit` counts
+/// returns to the queue, so a message that never applies is delivered 1 + 5 = 6 times in all.
 pub const DELIVERY_LIMIT: i64 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

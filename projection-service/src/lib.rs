@@ -6,6 +6,7 @@ pub mod backfill;
 pub mod bulk;
 pub mod coverage;
 pub mod customers;
+pub mod dead_letters;
 pub mod projector;
 pub mod rebuild;
 pub mod status;

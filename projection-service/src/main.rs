@@ -29,6 +29,27 @@ enum Command {
     Snapshots(DatabaseArgs),
     /// Drop a named snapshot.
     DropSnapshot(DropArgs),
+    /// Dead letters: list them, or replay the streams they block once the cause is fixed.
+    Dlq(DlqArgs),
+}
+
+#[derive(clap::Args)]
+struct DlqArgs {
+    #[command(flatten)]
+    database: events::service::settings::DatabaseSettings,
+    #[command(subcommand)]
+    action: DlqAction,
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// Every dead letter not replayed yet (`--all`: replayed ones too), oldest first.
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Apply each blocked stream from the store up to its head; report what still fails.
+    Replay,
 }
 
 #[derive(clap::Args)]
@@ -108,6 +129,17 @@ async fn main() -> anyhow::Result<()> {
                 pass_events: args.pass_events.max(1),
             };
             let summary = projection_service::rebuild::rebuild(&pool, &args.database.database_url, &request).await?;
+            for blocked in &summary.blocked {
+                print_line(&format!(
+                    "skipped: {} {} from sequence {} (event {} at position {}): {}",
+                    blocked.stream_type,
+                    blocked.stream_id,
+                    blocked.sequence,
+                    blocked.event_type,
+                    blocked.global_position,
+                    blocked.error
+                ))?;
+            }
             print_line(&format!(
                 "rebuilt {} events in {:.1} s ({:.0} events/s) into {}",
                 summary.events,
@@ -122,6 +154,49 @@ async fn main() -> anyhow::Result<()> {
                 print_line(&format!("{name}\tknown at {}\t{events} events", known_at.to_rfc3339()))?;
             }
             Ok(())
+        }
+        Command::Dlq(args) => {
+            let pool = args.database.connect().await.context("connecting to PostgreSQL")?;
+            migrate(&pool).await.context("migrating the read models")?;
+            match args.action {
+                DlqAction::List { all } => {
+                    let letters = projection_service::dead_letters::list(&pool, !all).await?;
+                    for letter in &letters {
+                        print_line(&format!(
+                            "{}\t{}\t{} {}\tsequence {}\t{}\tdead-lettered {}\t{}",
+                            letter.dead_letter_id,
+                            letter.projector,
+                            letter.stream_type.as_deref().unwrap_or("-"),
+                            letter.stream_id.as_deref().unwrap_or("(not an event)"),
+                            letter.sequence.map_or("-".to_owned(), |s| s.to_string()),
+                            letter.event_type.as_deref().unwrap_or("-"),
+                            letter.recorded_at.to_rfc3339(),
+                            match (&letter.replayed_at, &letter.replay_error) {
+                                (Some(at), _) => format!("replayed {}", at.to_rfc3339()),
+                                (None, Some(error)) => format!("replay failed: {error}"),
+                                (None, None) => "open".to_owned(),
+                            }
+                        ))?;
+                    }
+                    print_line(&format!("{} dead letters", letters.len()))
+                }
+                DlqAction::Replay => {
+                    let report =
+                        projection_service::dead_letters::replay(&pool, &projection_service::projectors()).await?;
+                    for (projector, stream_id, error) in &report.failed {
+                        print_line(&format!("still failing: {projector} {stream_id}: {error}"))?;
+                    }
+                    print_line(&format!(
+                        "replayed {} streams ({} events); {} still failing; {} dead letters are not events",
+                        report.streams,
+                        report.events,
+                        report.failed.len(),
+                        report.not_events
+                    ))?;
+                    anyhow::ensure!(report.failed.is_empty(), "some streams still fail to apply");
+                    Ok(())
+                }
+            }
         }
         Command::DropSnapshot(args) => {
             let pool = args.database.connect().await.context("connecting to PostgreSQL")?;

@@ -53,6 +53,8 @@ pub struct RebuildSummary {
     pub elapsed: Duration,
     /// The schema the rebuilt tables ended in: `public` after a switch, or the snapshot's.
     pub schema: String,
+    /// Streams rebuilt only up to an event that cannot be decoded.
+    pub blocked: Vec<Undecodable>,
 }
 
 /// The schema of a named snapshot.
@@ -207,6 +209,7 @@ pub struct Built {
     progress: Progress,
     done: u64,
     started: Instant,
+    blocked: Vec<Undecodable>,
 }
 
 /// Rebuilds `request.projectors` from the store and switches (or keeps the snapshot); see the
@@ -214,6 +217,19 @@ pub struct Built {
 pub async fn rebuild(pool: &PgPool, database_url: &str, request: &RebuildRequest) -> anyhow::Result<RebuildSummary> {
     let built = build(pool, database_url, request).await?;
     finish(pool, request, built).await
+}
+
+/// Records a rebuild as failed and removes what it built: a failed rebuild leaves nothing behind.
+async fn fail(pool: &PgPool, rebuild_ids: &[i64], schema: &str) {
+    mark_failed(pool, rebuild_ids).await;
+    for schema in [schema.to_owned(), format!("{schema}_retired")] {
+        if let Err(error) = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(pool)
+            .await
+        {
+            tracing::error!(%error, %schema, "could not remove a failed rebuild's tables");
+        }
+    }
 }
 
 async fn mark_failed(pool: &PgPool, rebuild_ids: &[i64]) {
@@ -265,8 +281,16 @@ pub async fn build(pool: &PgPool, database_url: &str, request: &RebuildRequest) 
     } else {
         schema
     };
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(&schema)
+        .fetch_one(pool)
+        .await?;
+    if exists {
+        mark_failed(pool, &rebuild_ids).await;
+        bail!("{schema} exists already (drop the snapshot first)");
+    }
     match build_tables(pool, database_url, request, &schema, &rebuild_ids, total as u64).await {
-        Ok((db, checkpoints, progress, done, tables)) => Ok(Built {
+        Ok((db, checkpoints, progress, done, tables, blocked)) => Ok(Built {
             schema,
             rebuild_ids,
             tables,
@@ -275,15 +299,23 @@ pub async fn build(pool: &PgPool, database_url: &str, request: &RebuildRequest) 
             progress,
             done,
             started,
+            blocked,
         }),
         Err(error) => {
-            mark_failed(pool, &rebuild_ids).await;
+            fail(pool, &rebuild_ids, &schema).await;
             Err(error)
         }
     }
 }
 
-type Building = (PgConnection, Checkpoints, Progress, u64, Vec<&'static str>);
+type Building = (
+    PgConnection,
+    Checkpoints,
+    Progress,
+    u64,
+    Vec<&'static str>,
+    Vec<Undecodable>,
+);
 
 async fn build_tables(
     pool: &PgPool,
@@ -293,13 +325,6 @@ async fn build_tables(
     rebuild_ids: &[i64],
     total: u64,
 ) -> anyhow::Result<Building> {
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
-        .bind(schema)
-        .fetch_one(pool)
-        .await?;
-    if exists {
-        bail!("{schema} exists already (drop the snapshot first)");
-    }
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(pool).await?;
     let mut tables: Vec<&'static str> = vec!["projector_checkpoints", "projector_status"];
     for projector in &request.projectors {
@@ -319,12 +344,25 @@ async fn build_tables(
     let mut checkpoints = Checkpoints::default();
     let mut progress = Progress::new(total);
     let mut folded = Folded::default();
+    let mut blocked = Vec::new();
     let passes = total.div_ceil(request.pass_events.max(1)).max(1);
     for pass in 0..passes {
         let mut folds: Vec<Box<dyn Fold>> = request.projectors.iter().map(|p| p.fold()).collect();
         let mut batches = read_batches(pool.clone(), request, pass, passes);
         while let Some(decoding) = batches.recv().await {
-            for (mut envelope, decoded) in decoding.await?? {
+            for row in decoding.await?? {
+                let (mut envelope, decoded) = match row {
+                    Ok(decoded) => decoded,
+                    Err(undecodable) => {
+                        let key = (undecodable.stream_type.clone(), undecodable.stream_id.clone());
+                        if checkpoints.get(&key).copied().unwrap_or(0) + 1 == undecodable.sequence {
+                            tracing::warn!(stream_id = %undecodable.stream_id, sequence = undecodable.sequence,
+                                error = %undecodable.error, "undecodable event: its stream is rebuilt up to the event before it");
+                            blocked.push(undecodable);
+                        }
+                        continue;
+                    }
+                };
                 let key = (
                     std::mem::take(&mut envelope.stream_type),
                     std::mem::take(&mut envelope.stream_id),
@@ -384,7 +422,7 @@ async fn build_tables(
     let rest: Vec<Vec<String>> = finishing.into_values().collect();
     run_two_at_a_time(pool, rest).await?;
     let db = shadow_connection(database_url, schema).await?;
-    Ok((db, checkpoints, progress, folded.events, tables))
+    Ok((db, checkpoints, progress, folded.events, tables, blocked))
 }
 
 /// What the folds have taken in so far, for the checkpoints and status they are written with.
@@ -428,7 +466,19 @@ impl Folded {
     }
 }
 
-type Decoding = tokio::task::JoinHandle<anyhow::Result<Vec<(EventEnvelope, Decoded)>>>;
+/// A stored event this version cannot decode, and so the stream it blocks: its later events
+/// are not applied (as the live projectors do not apply them), and the rebuild reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecodable {
+    pub stream_type: String,
+    pub stream_id: String,
+    pub sequence: i64,
+    pub global_position: i64,
+    pub event_type: String,
+    pub error: String,
+}
+
+type Decoding = tokio::task::JoinHandle<anyhow::Result<Vec<Result<(EventEnvelope, Decoded), Undecodable>>>>;
 
 /// Reads the store (or one pass's share of its streams) in global-position order, one batch per
 /// short query, and decodes each batch on a blocking thread while the next one is read.
@@ -463,13 +513,24 @@ fn read_batches(
                 Ok(rows) => {
                     position = rows.last().map_or(position, |row| row.global_position);
                     let decoding = tokio::task::spawn_blocking(move || {
-                        rows.into_iter()
+                        Ok(rows
+                            .into_iter()
                             .map(|row| {
-                                let position = row.global_position;
-                                row.decode()
-                                    .map_err(|error| anyhow::anyhow!("event {position}: {error}"))
+                                let undecodable = |row: &BulkRow, error: String| Undecodable {
+                                    stream_type: row.aggregate_type.clone(),
+                                    stream_id: row.aggregate_id.clone(),
+                                    sequence: row.sequence,
+                                    global_position: row.global_position,
+                                    event_type: row.event_type.clone(),
+                                    error,
+                                };
+                                let kept = undecodable(&row, String::new());
+                                row.decode().map_err(|error| Undecodable {
+                                    error: error.to_string(),
+                                    ..kept
+                                })
                             })
-                            .collect()
+                            .collect())
                     });
                     (decoding, true)
                 }
@@ -608,6 +669,7 @@ pub async fn finish(pool: &PgPool, request: &RebuildRequest, mut built: Built) -
             request,
             &built.tables,
             &mut built.checkpoints,
+            &built.blocked,
         )
         .await
         {
@@ -616,7 +678,7 @@ pub async fn finish(pool: &PgPool, request: &RebuildRequest, mut built: Built) -
                 built.progress.stage(&format!("switched, {caught_up} events caught up"));
             }
             Err(error) => {
-                mark_failed(pool, &built.rebuild_ids).await;
+                fail(pool, &built.rebuild_ids, &built.schema).await;
                 return Err(error);
             }
         }
@@ -647,6 +709,7 @@ pub async fn finish(pool: &PgPool, request: &RebuildRequest, mut built: Built) -
         events: built.done,
         elapsed: built.started.elapsed(),
         schema,
+        blocked: built.blocked,
     })
 }
 
@@ -658,6 +721,7 @@ async fn switch(
     request: &RebuildRequest,
     tables: &[&str],
     checkpoints: &mut Checkpoints,
+    blocked: &[Undecodable],
 ) -> anyhow::Result<u64> {
     let names: Vec<&str> = request.projectors.iter().map(|p| p.name()).collect();
     let mut tx = db.begin().await?;
@@ -676,6 +740,12 @@ async fn switch(
     .await?;
     let mut caught_up = 0;
     for (stream_type, stream_id, head) in behind {
+        if blocked
+            .iter()
+            .any(|b| b.stream_type == stream_type && b.stream_id == stream_id)
+        {
+            continue; // held at the event before its undecodable one, as live
+        }
         let from = checkpoints
             .get(&(stream_type.clone(), stream_id.clone()))
             .copied()

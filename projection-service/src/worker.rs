@@ -4,7 +4,7 @@
 //! deliveries are handled one after another, so a customer's events apply in order. A delivery is
 //! acked only after its transaction committed. Database outages are waited out without spending
 //! the message's delivery budget; an event that fails to apply is requeued, and after
-//! `DELIVERY_LIMIT` deliveries the broker moves it to the dead-letter queue. A broken broker
+//! `DELIVERY_LIMIT` redeliveries (six deliveries in all) the broker moves it to the dead-letter queue. A broken broker
 //! connection ends the session and the workers reconnect; unacked deliveries come back and are
 //! skipped as duplicates where they had been applied.
 

@@ -151,11 +151,29 @@ pub struct ProjectionStatus {
     pub store_head_position: i64,
     /// Events in the store not yet applied.
     pub lag_events: i64,
-    /// Seconds between the store's newest event and the newest applied, when behind.
+    /// Age in seconds of the oldest stored event this projector has not applied (0 when caught up).
     pub lag_seconds: f64,
-    /// Deliveries dead-lettered by this projector's queues.
+    /// Deliveries dead-lettered by this projector's queues and not replayed yet.
     pub dead_lettered: i64,
+    /// Streams this projector stopped at, behind a dead-lettered event, oldest first.
+    pub blocked_streams: Vec<BlockedStream>,
     pub rebuild: Option<RebuildProgress>,
+}
+
+/// A customer (or other stream) whose events a projector stopped applying: the event it waits
+/// at was dead-lettered. Later events of the stream wait behind it, to keep their order; once
+/// the cause is fixed, `projection-service dlq replay` applies them.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct BlockedStream {
+    pub stream_type: String,
+    pub stream_id: String,
+    /// The sequence the projector waits at.
+    pub sequence: i64,
+    pub event_type: String,
+    /// Seconds since that event was recorded.
+    pub age_seconds: f64,
+    pub dead_lettered_at: DateTime<Utc>,
+    pub dead_letters: i64,
 }
 
 /// The latest rebuild of a projection.
@@ -197,9 +215,26 @@ impl AuditQuery {
             events::service::read_models::projector_status(ctx.data::<PgPool>()?, events::topology::PROJECTORS)
                 .await
                 .map_err(unavailable)?;
+        let blocked = events::service::read_models::blocked_streams(ctx.data::<PgPool>()?)
+            .await
+            .map_err(unavailable)?;
+        let now = Utc::now();
         Ok(statuses
             .into_iter()
             .map(|s| ProjectionStatus {
+                blocked_streams: blocked
+                    .iter()
+                    .filter(|b| b.projector == s.projector)
+                    .map(|b| BlockedStream {
+                        stream_type: b.stream_type.clone(),
+                        stream_id: b.stream_id.clone(),
+                        sequence: b.sequence,
+                        event_type: b.event_type.clone(),
+                        age_seconds: ((now - b.recorded_at).num_milliseconds() as f64 / 1000.0).max(0.0),
+                        dead_lettered_at: b.dead_lettered_at,
+                        dead_letters: b.dead_letters,
+                    })
+                    .collect(),
                 projector: s.projector,
                 last_global_position: s.last_global_position,
                 events_applied: s.events_applied,

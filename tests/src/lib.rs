@@ -484,3 +484,26 @@ pub fn row_text(table: &str) -> &'static str {
         "t::text"
     }
 }
+
+/// Every row of every read-model table (memos aside) and the checkpoints, as text, ordered: two
+/// read models are equal when their dumps are.
+pub async fn read_models(pool: &PgPool, schema: &str) -> Vec<(String, Vec<String>)> {
+    let mut tables: Vec<&str> = projection_service::projectors()
+        .iter()
+        .flat_map(|p| p.tables().iter().copied())
+        .filter(|t| !t.ends_with("_memo"))
+        .collect();
+    tables.push("projector_checkpoints");
+    let mut dump = Vec::new();
+    for table in tables {
+        let rows: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT {} FROM {schema}.{table} t ORDER BY 1",
+            row_text(table)
+        ))
+        .fetch_all(pool)
+        .await
+        .expect("a read-model table");
+        dump.push((table.to_owned(), rows));
+    }
+    dump
+}

@@ -8,33 +8,11 @@ use std::sync::Arc;
 use chrono::{Days, Utc};
 use projection_service::rebuild::{build, finish, RebuildRequest};
 use serde_json::json;
-use sqlx::PgPool;
 use tests::TestSystem;
 use uuid::Uuid;
 
 /// Every row of every table the projectors own (memos are caches and left out), and the
 /// projectors' checkpoints, as sorted text.
-async fn read_models(pool: &PgPool, schema: &str) -> Vec<(String, Vec<String>)> {
-    let mut tables: Vec<&str> = projection_service::projectors()
-        .iter()
-        .flat_map(|p| p.tables().iter().copied())
-        .filter(|t| !t.ends_with("_memo"))
-        .collect();
-    tables.push("projector_checkpoints");
-    let mut dump = Vec::new();
-    for table in tables {
-        let rows: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT {} FROM {schema}.{table} t ORDER BY 1",
-            tests::row_text(table)
-        ))
-        .fetch_all(pool)
-        .await
-        .unwrap();
-        dump.push((table.to_owned(), rows));
-    }
-    dump
-}
-
 /// Sends activities to `customers` in a loop until `stop`, counting them.
 fn start_load(
     system: &TestSystem,
@@ -125,12 +103,12 @@ async fn a_live_rebuild_under_load_equals_the_live_read_models_and_switches_atom
     stop.store(true, Ordering::Relaxed);
     load.await.unwrap();
     system.caught_up().await;
-    let live = read_models(&system.pool, "public").await;
+    let live = tests::read_models(&system.pool, "public").await;
 
     // The rebuilt tables missed the load's last events: the switch applies them from the store.
     let summary = finish(&system.pool, &request, built).await.unwrap();
     assert_eq!(summary.schema, "public");
-    let rebuilt = read_models(&system.pool, "public").await;
+    let rebuilt = tests::read_models(&system.pool, "public").await;
     for ((table, live_rows), (_, rebuilt_rows)) in live.iter().zip(&rebuilt) {
         assert_eq!(live_rows.len(), rebuilt_rows.len(), "{table}");
         assert_eq!(live_rows, rebuilt_rows, "{table}: row for row");
@@ -173,7 +151,7 @@ async fn a_rebuild_known_at_an_instant_equals_what_the_live_model_showed_then() 
     let report = "{ coverageReport { summary { accounts averageScore } accounts { name touches30d healthScore score } }
                    engagementMetrics { averageScore items { name score } } }";
     // Capture the live model at an instant.
-    let live_then = read_models(&system.pool, "public").await;
+    let live_then = tests::read_models(&system.pool, "public").await;
     let report_then = system.graphql(report, json!({})).await;
     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     let known_at = Utc::now();
@@ -201,7 +179,7 @@ async fn a_rebuild_known_at_an_instant_equals_what_the_live_model_showed_then() 
         .await
         .unwrap();
     assert_eq!(summary.schema, "snapshot_2026_03_31");
-    let snapshot = read_models(&system.pool, &summary.schema).await;
+    let snapshot = tests::read_models(&system.pool, &summary.schema).await;
     for ((table, then), (_, rebuilt)) in live_then.iter().zip(&snapshot) {
         assert_eq!(then, rebuilt, "{table}: row for row as the live model held it then");
     }
@@ -470,7 +448,7 @@ async fn a_rebuild_of_every_event_type_equals_the_live_read_models_row_for_row()
     portfolio(&system).await;
     every_kind_of_history(&system).await;
     system.caught_up().await;
-    let live = read_models(&system.pool, "public").await;
+    let live = tests::read_models(&system.pool, "public").await;
     for (table, rows) in &live {
         assert!(!rows.is_empty(), "{table} has rows to compare");
     }
@@ -485,7 +463,7 @@ async fn a_rebuild_of_every_event_type_equals_the_live_read_models_row_for_row()
         projection_service::rebuild::rebuild(&system.pool, &system.database_url, &request)
             .await
             .unwrap();
-        let rebuilt = read_models(&system.pool, "public").await;
+        let rebuilt = tests::read_models(&system.pool, "public").await;
         for ((table, live_rows), (_, rebuilt_rows)) in live.iter().zip(&rebuilt) {
             assert_eq!(
                 live_rows, rebuilt_rows,

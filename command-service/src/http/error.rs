@@ -43,6 +43,9 @@ pub enum ApiError {
     /// idempotency layer answers with that attempt's answer instead.
     #[error("this Idempotency-Key's command was already appended")]
     AlreadyAppended,
+    /// The stream holds an event this version cannot read; a retry will not help.
+    #[error("this record's history holds an event this version cannot read; an operator must upcast or repair it")]
+    StreamUnreadable(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -63,7 +66,9 @@ impl ApiError {
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } | ApiError::AlreadyAppended => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::AlreadyAppended | ApiError::StreamUnreadable(_) => {
+                StatusCode::CONFLICT
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -86,6 +91,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large".into(),
             ApiError::UnsupportedMediaType => "unsupported_media_type".into(),
             ApiError::AlreadyAppended => "idempotency_key_settled".into(),
+            ApiError::StreamUnreadable(_) => "stream_unreadable".into(),
             ApiError::Unavailable(_) => "store_unavailable".into(),
             ApiError::Internal(_) => "internal".into(),
         }
@@ -117,6 +123,7 @@ impl From<ExecuteError> for ApiError {
                 message: "the stream changed concurrently too many times; retry the command".into(),
             },
             ExecuteError::AlreadyAppended => ApiError::AlreadyAppended,
+            ExecuteError::Unreadable(reason) => ApiError::StreamUnreadable(reason),
             ExecuteError::Unavailable(reason) => ApiError::Unavailable(reason),
             ExecuteError::Internal(reason) => ApiError::Internal(reason),
         }
@@ -134,6 +141,10 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(reason) => {
                 tracing::error!(%reason, "dependency unavailable");
                 ("the event store is unavailable; retry later".to_owned(), Map::new())
+            }
+            ApiError::StreamUnreadable(reason) => {
+                tracing::error!(%reason, "a stream holds an undecodable event");
+                (self.to_string(), Map::new())
             }
             ApiError::Internal(reason) => {
                 tracing::error!(%reason, "internal error");

@@ -676,13 +676,49 @@ pub struct ProjectorStatus {
     pub store_head_position: i64,
     /// Events in the store not yet applied.
     pub lag_events: i64,
-    /// Seconds between the store's newest event and the newest applied, when behind.
+    /// Age in seconds of the oldest stored event not yet applied (0 when caught up).
     pub lag_seconds: f64,
+    /// Dead letters not replayed yet.
     pub dead_lettered: i64,
     pub rebuild_state: Option<String>,
     pub rebuild_events_done: Option<i64>,
     pub rebuild_events_total: Option<i64>,
     pub rebuild_started_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A stream a projector stopped at: its next event was dead-lettered and not replayed since.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BlockedStream {
+    pub projector: String,
+    pub stream_type: String,
+    pub stream_id: String,
+    /// The sequence the projector waits at (its checkpoint + 1).
+    pub sequence: i64,
+    pub event_type: String,
+    /// When the waiting event was recorded.
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+    /// When its first dead letter arrived, and how many there are.
+    pub dead_lettered_at: chrono::DateTime<chrono::Utc>,
+    pub dead_letters: i64,
+}
+
+/// Every stream blocked behind an open dead letter, oldest first.
+pub async fn blocked_streams(pool: &PgPool) -> Result<Vec<BlockedStream>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT d.projector, d.stream_type, d.stream_id, COALESCE(c.last_sequence, 0) + 1 AS sequence,
+                e.event_type, e.recorded_at, min(d.recorded_at) AS dead_lettered_at, count(*) AS dead_letters
+           FROM dead_letters d
+           LEFT JOIN projector_checkpoints c
+             ON c.projector = d.projector AND c.stream_type = d.stream_type AND c.stream_id = d.stream_id
+           JOIN events e
+             ON e.aggregate_type = d.stream_type AND e.aggregate_id = d.stream_id
+            AND e.sequence = COALESCE(c.last_sequence, 0) + 1
+          WHERE d.stream_id IS NOT NULL AND d.replayed_at IS NULL AND d.sequence > COALESCE(c.last_sequence, 0)
+          GROUP BY 1, 2, 3, 4, 5, 6
+          ORDER BY e.recorded_at",
+    )
+    .fetch_all(pool)
+    .await
 }
 
 /// The status of each named projector.
@@ -697,10 +733,15 @@ pub async fn projector_status(pool: &PgPool, projectors: &[&str]) -> Result<Vec<
                 COALESCE(s.events_applied, 0) AS events_applied,
                 store.events AS store_events, store.head AS store_head_position,
                 GREATEST(store.events - COALESCE(s.events_applied, 0), 0) AS lag_events,
-                CASE WHEN store.events > COALESCE(s.events_applied, 0)
-                     THEN GREATEST(EXTRACT(EPOCH FROM store.head_at - COALESCE(s.last_recorded_at, store.head_at)), 0)
-                     ELSE 0 END::float8 AS lag_seconds,
-                (SELECT count(*) FROM dead_letters d WHERE d.projector = p.name) AS dead_lettered,
+                COALESCE(GREATEST(EXTRACT(EPOCH FROM now() - (
+                    SELECT min(e.recorded_at) FROM stream_heads h
+                      LEFT JOIN projector_checkpoints c
+                        ON c.projector = p.name AND c.stream_type = h.aggregate_type AND c.stream_id = h.aggregate_id
+                      JOIN events e
+                        ON e.aggregate_type = h.aggregate_type AND e.aggregate_id = h.aggregate_id
+                       AND e.sequence = COALESCE(c.last_sequence, 0) + 1
+                     WHERE h.sequence > COALESCE(c.last_sequence, 0))), 0), 0)::float8 AS lag_seconds,
+                (SELECT count(*) FROM dead_letters d WHERE d.projector = p.name AND d.replayed_at IS NULL) AS dead_lettered,
                 r.state AS rebuild_state, r.events_done AS rebuild_events_done,
                 r.events_total AS rebuild_events_total, r.started_at AS rebuild_started_at
            FROM unnest($1::text[]) AS p(name)
