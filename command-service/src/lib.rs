@@ -51,6 +51,8 @@ pub struct Settings {
     pub relay: bool,
     #[command(flatten)]
     pub digests: DigestSettings,
+    #[command(flatten)]
+    pub http_limits: events::service::http::HttpLimits,
 }
 
 /// Sealing the store in digests (one Merkle root per range of global positions).
@@ -116,6 +118,7 @@ pub struct Application {
     router: Router,
     relay: Option<Relay>,
     sealer: (PgPool, DigestSettings),
+    http_limits: events::service::http::HttpLimits,
 }
 
 impl Application {
@@ -146,6 +149,7 @@ impl Application {
             router,
             relay,
             sealer: (pool, settings.digests.clone()),
+            http_limits: settings.http_limits,
         })
     }
 
@@ -158,7 +162,9 @@ impl Application {
         let (stop_relay, relay_stopped) = watch::channel(false);
         let sealer = tokio::spawn(run_sealer(self.sealer.0, self.sealer.1, relay_stopped.clone()));
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(relay_stopped)));
-        self.listener.serve("command service", self.router, shutdown).await?;
+        self.listener
+            .serve_limited("command service", self.router, self.http_limits, shutdown)
+            .await?;
         stop_relay.send_replace(true);
         if let Some(relay) = relay {
             relay.await.ok();

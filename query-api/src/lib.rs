@@ -46,11 +46,14 @@ pub struct Settings {
     /// Serve GraphiQL at `/` (development).
     #[arg(long, env = "CSTRACK_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
+    #[command(flatten)]
+    pub http_limits: events::service::http::HttpLimits,
 }
 
 pub struct Application {
     listener: HttpListener,
     router: Router,
+    http_limits: events::service::http::HttpLimits,
 }
 
 #[derive(Clone)]
@@ -392,7 +395,11 @@ impl Application {
             .merge(ops::router(registry, vec![Box::new(PostgresReady(pool))]))
             .layer(TraceLayer::new_for_http());
         let listener = HttpListener::bind(settings.listen).await?;
-        Ok(Application { listener, router })
+        Ok(Application {
+            listener,
+            router,
+            http_limits: settings.http_limits,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -400,7 +407,9 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        self.listener.serve("query API", self.router, shutdown).await?;
+        self.listener
+            .serve_limited("query API", self.router, self.http_limits, shutdown)
+            .await?;
         Ok(())
     }
 }

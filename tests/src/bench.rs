@@ -93,3 +93,11 @@ pub async fn append_portfolio(pool: &PgPool, csms: &[Uuid], customers: i32, acti
     tx.commit().await?;
     Ok(())
 }
+
+/// HTTP limits that never bind: benchmarks measure the service, not its rate limit.
+pub const UNLIMITED: events::service::http::HttpLimits = events::service::http::HttpLimits {
+    rate_limit_per_second: 1e12,
+    rate_limit_burst: 1e12,
+    header_read_seconds: 60,
+    request_seconds: 600,
+};

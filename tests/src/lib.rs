@@ -89,6 +89,15 @@ impl TestSystem {
     /// As [`TestSystem::spawn`], with `database_pool` connections per service (benchmarks use
     /// more) and the alert checker's interval in seconds.
     pub async fn spawn_with(database_pool: u32, alert_check_seconds: f64) -> anyhow::Result<Self> {
+        Self::spawn_limited(database_pool, alert_check_seconds, Default::default()).await
+    }
+
+    /// As [`TestSystem::spawn_with`], with the HTTP limits of both APIs.
+    pub async fn spawn_limited(
+        database_pool: u32,
+        alert_check_seconds: f64,
+        limits: events::service::http::HttpLimits,
+    ) -> anyhow::Result<Self> {
         init_test_logging();
         let name = format!("{TEST_PREFIX}_{}", &Uuid::now_v7().simple().to_string()[20..]);
         let mut admin = admin_connection().await.context("connecting to PostgreSQL")?;
@@ -121,6 +130,7 @@ impl TestSystem {
                 digest_range: 10_000,
                 digest_seconds: 3600.0,
             },
+            http_limits: limits,
         };
         let command = command_service::Application::build(&command_settings).await?;
         let command_url = format!("http://127.0.0.1:{}", command.port());
@@ -137,6 +147,7 @@ impl TestSystem {
             auth: auth_settings(),
             listen: any_port(),
             graphiql: true,
+            http_limits: limits,
         })
         .await?;
         let graphql_url = format!("http://127.0.0.1:{}/graphql", query.port());

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod chain;
 pub mod http;
 pub mod ops;
+pub mod rate_limit;
 pub mod read_models;
 pub mod report_cache;
 pub mod settings;

@@ -135,7 +135,7 @@ async fn pgbench(database_url: &str, clients: usize, seconds: u64) -> anyhow::Re
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut system = TestSystem::spawn_with(40, 60.0).await?;
+    let mut system = TestSystem::spawn_limited(40, 60.0, tests::bench::UNLIMITED).await?;
     let result = run(&args, &mut system).await;
     system.stop().await;
     result

@@ -79,7 +79,7 @@ fn ms(duration: Duration) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut system = TestSystem::spawn_with(16, 3600.0).await?;
+    let mut system = TestSystem::spawn_limited(16, 3600.0, tests::bench::UNLIMITED).await?;
     let result = run(&args, &mut system).await;
     system.stop().await;
     result

@@ -43,7 +43,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut system = TestSystem::spawn_with(8, 3600.0).await?;
+    let mut system = TestSystem::spawn_limited(8, 3600.0, tests::bench::UNLIMITED).await?;
     let result = run(&args, &mut system).await;
     system.stop().await;
     result
