@@ -160,16 +160,20 @@ impl Application {
     /// Serves until `shutdown` completes, then stops the relay.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_relay, relay_stopped) = watch::channel(false);
-        let sealer = tokio::spawn(run_sealer(self.sealer.0, self.sealer.1, relay_stopped.clone()));
-        let relay = self.relay.map(|relay| tokio::spawn(relay.run(relay_stopped)));
+        // Scoped: if this future is dropped mid-way, the sealer and the relay go with it.
+        let sealer =
+            events::service::supervise::Scoped::spawn(run_sealer(self.sealer.0, self.sealer.1, relay_stopped.clone()));
+        let relay = self
+            .relay
+            .map(|relay| events::service::supervise::Scoped::spawn(relay.run(relay_stopped)));
         self.listener
             .serve_limited("command service", self.router, self.http_limits, shutdown)
             .await?;
         stop_relay.send_replace(true);
         if let Some(relay) = relay {
-            relay.await.ok();
+            relay.join().await.ok();
         }
-        sealer.await.ok();
+        sealer.join().await.ok();
         Ok(())
     }
 }

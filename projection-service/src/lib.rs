@@ -21,6 +21,7 @@ use axum::Router;
 use events::service::http::HttpListener;
 use events::service::ops::{self, FlagReady, PostgresReady};
 use events::service::settings::{BrokerSettings, DatabaseSettings};
+use events::service::supervise::Scoped;
 use prometheus::Registry;
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -123,17 +124,18 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let (pool, amqp_url, topology, interval) = self.alert_checker;
-        let gauges = tokio::spawn(
+        // Scoped: if this future is dropped mid-way, the workers, checker and gauges go with it.
+        let gauges = Scoped::spawn(
             self.status
                 .run(pool.clone(), std::time::Duration::from_secs(5), stopped.clone()),
         );
-        let checker = tokio::spawn(alerts::run(pool, amqp_url, topology, interval, stopped.clone()));
-        let workers = tokio::spawn(self.workers.run(stopped));
+        let checker = Scoped::spawn(alerts::run(pool, amqp_url, topology, interval, stopped.clone()));
+        let workers = Scoped::spawn(self.workers.run(stopped));
         self.listener.serve("projection service", self.router, shutdown).await?;
         stop.send_replace(true);
-        workers.await.ok();
-        checker.await.ok();
-        gauges.await.ok();
+        workers.join().await.ok();
+        checker.join().await.ok();
+        gauges.join().await.ok();
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! client with one method per endpoint. Logs only when `TEST_LOG` is set.
 
 pub mod bench;
+pub mod faults;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -70,6 +71,8 @@ pub struct TestSystem {
     stop: watch::Sender<bool>,
     services: Vec<JoinHandle<()>>,
     relay: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+    projection_settings: projection_service::Settings,
+    projections: Vec<JoinHandle<()>>,
 }
 
 fn any_port() -> SocketAddr {
@@ -134,14 +137,13 @@ impl TestSystem {
         };
         let command = command_service::Application::build(&command_settings).await?;
         let command_url = format!("http://127.0.0.1:{}", command.port());
-        let projection = projection_service::Application::build(&projection_service::Settings {
+        let projection_settings = projection_service::Settings {
             database: database.clone(),
             broker,
             listen: any_port(),
             prefetch: 16,
             alert_check_seconds,
-        })
-        .await?;
+        };
         let query = query_api::Application::build(&query_api::Settings {
             database: database.clone(),
             auth: auth_settings(),
@@ -154,12 +156,6 @@ impl TestSystem {
         let services = vec![
             tokio::spawn(async move {
                 command.run_until_stopped(stopped(stop_rx.clone())).await.ok();
-            }),
-            tokio::spawn({
-                let stop_rx = stop.subscribe();
-                async move {
-                    projection.run_until_stopped(stopped(stop_rx)).await.ok();
-                }
             }),
             tokio::spawn({
                 let stop_rx = stop.subscribe();
@@ -181,9 +177,43 @@ impl TestSystem {
             stop,
             services,
             relay: None,
+            projection_settings,
+            projections: Vec::new(),
         };
+        system.start_projection().await?;
         system.start_relay();
         Ok(system)
+    }
+
+    /// Starts one more projection-service replica (the broker gives each partition to one
+    /// consumer at a time; the others stand by).
+    pub async fn start_projection(&mut self) -> anyhow::Result<()> {
+        let projection = projection_service::Application::build(&self.projection_settings).await?;
+        let stop_rx = self.stop.subscribe();
+        self.projections.push(tokio::spawn(async move {
+            projection.run_until_stopped(stopped(stop_rx)).await.ok();
+        }));
+        Ok(())
+    }
+
+    /// Kills the oldest projection-service replica where it stands, as a crash would. A dead
+    /// process's sockets close with it; an aborted task's broker connection lingers until the
+    /// client library notices, so when no replica is left its connections are closed from the
+    /// broker's side, as the operating system would have.
+    pub async fn kill_projection(&mut self) {
+        if !self.projections.is_empty() {
+            let replica = self.projections.remove(0);
+            replica.abort();
+            replica.await.ok();
+        }
+        if self.projections.is_empty() {
+            close_broker_connections(&format!("{}-projection", self.name)).ok();
+        }
+    }
+
+    /// Projection-service replicas running.
+    pub fn projection_replicas(&self) -> usize {
+        self.projections.len()
     }
 
     /// Starts the relay (the command service's own, run here so a test can kill it).
@@ -208,7 +238,7 @@ impl TestSystem {
     pub async fn stop(mut self) {
         self.kill_relay().await;
         self.stop.send_replace(true);
-        for service in self.services.drain(..) {
+        for service in self.services.drain(..).chain(self.projections.drain(..)) {
             service.await.ok();
         }
         self.pool.close().await;

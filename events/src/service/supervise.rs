@@ -66,3 +66,28 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
+
+/// A spawned task that ends with its owner: dropping this (the owner returned, or was itself
+/// cancelled) aborts the task, so no part of a service outlives the service.
+pub struct Scoped<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Scoped<T> {
+    pub fn spawn<F>(future: F) -> Self
+    where
+        F: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Scoped(tokio::spawn(future))
+    }
+
+    /// Waits for the task to end on its own.
+    pub async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for Scoped<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
