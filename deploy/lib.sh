@@ -63,3 +63,7 @@ ensure_rabbitmq() {
 psql_admin() {
     psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"
 }
+
+# The event store's tables: what deploy/backup.sh keeps and deploy/restore.sh brings back.
+STORE_TABLES=(events snapshots stream_heads store_digests idempotency_keys idempotency_appends
+    activity_index relay_cursor audit_access_log alerts alert_conditions)
