@@ -80,7 +80,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    let command: T = deserialize(deserializer)?;
+    let command: T = deserialize(deserializer, bytes)?;
     // Dates and instants are checked where they stand in the body, so the error names the field.
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
         if let Some(field) = implausible_date(&value, String::new()) {
@@ -96,15 +96,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 fn deserialize<'de, T: DeserializeOwned>(
     deserializer: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+    bytes: &[u8],
 ) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let field = error.path().to_string();
         let inner = error.into_inner();
+        // serde_json reports some shape errors (an enum given a list) as syntax errors: only a
+        // body that is not JSON at all is malformed.
+        let not_json = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err();
         match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError::BadRequest {
-                code: "malformed_json",
-                message: format!("the body is not valid JSON: {inner}"),
-            },
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof if not_json() => {
+                ApiError::BadRequest {
+                    code: "malformed_json",
+                    message: format!("the body is not valid JSON: {inner}"),
+                }
+            }
             _ => {
                 let message = inner.to_string();
                 // A missing field is reported at its parent object; name the field itself.
