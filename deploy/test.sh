@@ -22,6 +22,9 @@ fi
 say "checking formatting"
 cargo fmt --all -- --check || die "cargo fmt --all would change files"
 
+say "validating the deployment files"
+bash deploy/validate/validate.sh
+
 say "running the tests (target dir: $CARGO_TARGET_DIR)"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast
