@@ -420,6 +420,30 @@ impl TestSystem {
         Ok(caught_up)
     }
 
+    /// Appends an event to a customer's stream as a row, past the command path (as an import, an
+    /// older version or a damaged store would have written it); returns its sequence.
+    pub async fn append_stored(&self, customer: Uuid, event_type: &str, version: &str, payload: Value) -> i64 {
+        let sequence: i64 = sqlx::query_scalar("SELECT max(sequence) + 1 FROM events WHERE aggregate_id = $1")
+            .bind(customer.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .expect("the customer's stream");
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             VALUES ('Customer', $1, $2, $3, $4, $5,
+                     '{\"actor_id\": \"import\", \"actor_role\": \"admin\", \"source\": \"import\"}')",
+        )
+        .bind(customer.to_string())
+        .bind(sequence)
+        .bind(event_type)
+        .bind(version)
+        .bind(payload)
+        .execute(&self.pool)
+        .await
+        .expect("appending a stored event");
+        sequence
+    }
+
     /// Waits until the read models have caught up with the store.
     pub async fn caught_up(&self) {
         eventually(Duration::from_secs(20), || async {

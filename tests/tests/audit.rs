@@ -41,25 +41,11 @@ async fn customer_with_history(system: &TestSystem) -> Uuid {
 
 /// Appends a health score as version 1 stored it (risk factors as plain strings).
 async fn append_version_1(system: &TestSystem, customer: Uuid) -> i64 {
-    let sequence: i64 = sqlx::query_scalar("SELECT max(sequence) + 1 FROM events WHERE aggregate_id = $1")
-        .bind(customer.to_string())
-        .fetch_one(&system.pool)
-        .await
-        .unwrap();
     let payload = json!({"HealthScoreRecorded": {"score": 42.0, "source": "gainsight", "reason": null,
         "risk_factors": ["low usage"], "measured_at": Utc::now() - Duration::hours(2)}});
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         VALUES ('Customer', $1, $2, 'HealthScoreRecorded', '1', $3,
-                 '{\"actor_id\": \"import\", \"actor_role\": \"admin\", \"source\": \"import\"}')",
-    )
-    .bind(customer.to_string())
-    .bind(sequence)
-    .bind(payload)
-    .execute(&system.pool)
-    .await
-    .unwrap();
-    sequence
+    system
+        .append_stored(customer, "HealthScoreRecorded", "1", payload)
+        .await
 }
 
 fn history_nodes(answer: &Value) -> Vec<Value> {

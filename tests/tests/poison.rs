@@ -19,23 +19,8 @@ const ACTIVITY: &str = "01932f00-0000-7000-8000-000000000042";
 
 /// Appends, past the command path, an `ActivityLogged` whose payload no version can decode.
 async fn append_undecodable(system: &TestSystem, customer: Uuid) -> i64 {
-    let sequence: i64 = sqlx::query_scalar("SELECT max(sequence) + 1 FROM events WHERE aggregate_id = $1")
-        .bind(customer.to_string())
-        .fetch_one(&system.pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         VALUES ('Customer', $1, $2, 'ActivityLogged', '1', $3,
-                 '{\"actor_id\": \"import\", \"actor_role\": \"admin\", \"source\": \"import\"}')",
-    )
-    .bind(customer.to_string())
-    .bind(sequence)
-    .bind(json!({"ActivityLogged": {"activity_id": ACTIVITY, "kind": 42}}))
-    .execute(&system.pool)
-    .await
-    .unwrap();
-    sequence
+    let payload = json!({"ActivityLogged": {"activity_id": ACTIVITY, "kind": 42}});
+    system.append_stored(customer, "ActivityLogged", "1", payload).await
 }
 
 async fn contacts(system: &TestSystem, customer: Uuid) -> i64 {

@@ -172,25 +172,18 @@ async fn handle(pool: PgPool, request: Request, next: Next) -> Result<Response, 
     if status.is_server_error() {
         // The command may or may not have been appended: keep the claim, and let a retry
         // settle from the events at once instead of waiting for the claim to age.
-        sqlx::query(
-            "UPDATE idempotency_keys SET created_at = now() - interval '1 hour'
-              WHERE user_id = $1 AND key = $2 AND state = 'pending'",
+        on_pending_claim(
+            &pool,
+            &user,
+            &key,
+            "UPDATE idempotency_keys SET created_at = now() - interval '1 hour'",
         )
-        .bind(&user)
-        .bind(&key)
-        .execute(&pool)
-        .await
-        .ok();
+        .await;
         return Ok(response);
     }
     if !status.is_success() {
         // Refused: nothing was appended. Release the key so a corrected retry can use it.
-        sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND state = 'pending'")
-            .bind(&user)
-            .bind(&key)
-            .execute(&pool)
-            .await
-            .ok();
+        on_pending_claim(&pool, &user, &key, "DELETE FROM idempotency_keys").await;
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
@@ -200,6 +193,15 @@ async fn handle(pool: PgPool, request: Request, next: Next) -> Result<Response, 
         tracing::error!(%error, "could not store an idempotent answer; a retry will answer from the events");
     }
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// Runs `statement` (an UPDATE or DELETE of `idempotency_keys`) on the key's claim while it is
+/// pending. Best effort: a failure leaves the claim as it was, which a retry also handles.
+async fn on_pending_claim(pool: &PgPool, user: &str, key: &str, statement: &str) {
+    let statement = format!("{statement} WHERE user_id = $1 AND key = $2 AND state = 'pending'");
+    if let Err(error) = sqlx::query(&statement).bind(user).bind(key).execute(pool).await {
+        tracing::warn!(%error, "could not update an idempotency claim");
+    }
 }
 
 /// The first answer of a key whose command was appended, rebuilt from its events and stored;
