@@ -89,6 +89,9 @@ impl Progress {
     }
 
     pub fn update(&mut self, done: u64, finished: bool) {
+        // Events appended while the rebuild runs are folded too: the total grows with them, so
+        // progress never reads past 100%.
+        self.total = self.total.max(done);
         let every = if self.terminal {
             Duration::from_millis(200)
         } else {
@@ -380,7 +383,8 @@ async fn build_tables(
             }
             progress.update(folded.events, false);
             sqlx::query(
-                "UPDATE projection_rebuilds SET events_done = $2, updated_at = now() WHERE rebuild_id = ANY ($1)",
+                "UPDATE projection_rebuilds SET events_done = $2, events_total = GREATEST(events_total, $2), updated_at = now()
+                  WHERE rebuild_id = ANY ($1)",
             )
             .bind(rebuild_ids)
             .bind(folded.events as i64)
@@ -686,7 +690,8 @@ pub async fn finish(pool: &PgPool, request: &RebuildRequest, mut built: Built) -
     };
     built.progress.update(built.done, true);
     sqlx::query(
-        "UPDATE projection_rebuilds SET state = $2, events_done = $3, updated_at = now(), finished_at = now()
+        "UPDATE projection_rebuilds SET state = $2, events_done = $3, events_total = GREATEST(events_total, $3),
+                updated_at = now(), finished_at = now()
           WHERE rebuild_id = ANY ($1)",
     )
     .bind(&built.rebuild_ids)

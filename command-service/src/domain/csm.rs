@@ -18,10 +18,14 @@ const MAX_MONTHLY_CAPACITY_HOURS: u32 = 744;
 #[serde(deny_unknown_fields)]
 pub struct RegisterCsm {
     pub csm_id: Option<Uuid>,
+    #[schemars(length(max = 200))]
     pub name: String,
+    #[schemars(length(max = 254))]
     pub email: String,
     #[serde(default)]
+    #[schemars(length(max = 200))]
     pub team: String,
+    #[schemars(range(min = 1, max = 744))]
     pub monthly_capacity_hours: Option<u32>,
     pub occurred_at: Option<DateTime<Utc>>,
 }
@@ -29,6 +33,7 @@ pub struct RegisterCsm {
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeCapacity {
+    #[schemars(range(min = 1, max = 744))]
     pub monthly_capacity_hours: u32,
 }
 

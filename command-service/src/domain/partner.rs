@@ -17,6 +17,7 @@ use super::{required_text, CommandError, DomainServices, Guarded};
 #[serde(deny_unknown_fields)]
 pub struct RegisterPartner {
     pub partner_id: Option<Uuid>,
+    #[schemars(length(max = 200))]
     pub name: String,
 }
 
@@ -24,8 +25,11 @@ pub struct RegisterPartner {
 #[serde(deny_unknown_fields)]
 pub struct InviteUser {
     /// The user's id in the identity provider (the `sub` of their tokens); a UUID v7 when omitted.
+    #[schemars(length(max = 200))]
     pub user_id: Option<String>,
+    #[schemars(length(max = 200))]
     pub name: String,
+    #[schemars(length(max = 254))]
     pub email: String,
 }
 
@@ -33,6 +37,7 @@ pub struct InviteUser {
 #[serde(deny_unknown_fields)]
 pub struct DeactivateUser {
     #[serde(skip)]
+    #[schemars(length(max = 200))]
     pub user_id: String,
     pub reason: String,
 }

@@ -13,13 +13,16 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct OnboardCustomer {
     pub customer_id: Option<Uuid>,
+    #[schemars(length(max = 200))]
     pub name: String,
     pub salesforce_id: String,
     pub tier: Tier,
     pub arr: Decimal,
     #[serde(default)]
+    #[schemars(length(max = 100))]
     pub industry: String,
     #[serde(default)]
+    #[schemars(length(max = 200))]
     pub account_manager: String,
     pub csm_id: Uuid,
     #[serde(default)]
@@ -34,11 +37,14 @@ pub struct OnboardCustomer {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfile {
+    #[schemars(length(max = 200))]
     pub name: Option<String>,
     pub salesforce_id: Option<String>,
     pub tier: Option<Tier>,
     pub arr: Option<Decimal>,
+    #[schemars(length(max = 100))]
     pub industry: Option<String>,
+    #[schemars(length(max = 200))]
     pub account_manager: Option<String>,
     pub products_owned: Option<Vec<String>>,
     pub contract_start: Option<NaiveDate>,
@@ -71,9 +77,12 @@ pub struct UnassignPartner {
 #[serde(deny_unknown_fields)]
 pub struct AddStakeholder {
     pub stakeholder_id: Option<Uuid>,
+    #[schemars(length(max = 200))]
     pub name: String,
+    #[schemars(length(max = 200))]
     pub role: String,
     pub level: StakeholderLevel,
+    #[schemars(length(max = 254))]
     pub email: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,
 }
@@ -83,9 +92,12 @@ pub struct AddStakeholder {
 pub struct UpdateStakeholder {
     #[serde(skip)]
     pub stakeholder_id: Uuid,
+    #[schemars(length(max = 200))]
     pub name: Option<String>,
+    #[schemars(length(max = 200))]
     pub role: Option<String>,
     pub level: Option<StakeholderLevel>,
+    #[schemars(length(max = 254))]
     pub email: Option<String>,
 }
 
@@ -104,14 +116,17 @@ pub struct LogActivity {
     pub kind: ActivityKind,
     pub direction: Direction,
     pub occurred_at: DateTime<Utc>,
+    #[schemars(range(min = 0, max = 1440))]
     pub duration_minutes: Option<u32>,
     #[serde(default)]
     pub participants: Vec<Uuid>,
     pub response_received: Option<bool>,
     pub response_time_hours: Option<f64>,
     #[serde(default)]
+    #[schemars(length(max = 500))]
     pub subject: String,
     /// Defaults to the acting user.
+    #[schemars(length(max = 200))]
     pub logged_by: Option<String>,
 }
 
@@ -132,10 +147,12 @@ pub struct CorrectActivity {
     pub kind: Option<ActivityKind>,
     pub direction: Option<Direction>,
     pub occurred_at: Option<DateTime<Utc>>,
+    #[schemars(range(min = 0, max = 1440))]
     pub duration_minutes: Option<u32>,
     pub participants: Option<Vec<Uuid>>,
     pub response_received: Option<bool>,
     pub response_time_hours: Option<f64>,
+    #[schemars(length(max = 500))]
     pub subject: Option<String>,
 }
 
@@ -151,6 +168,7 @@ pub struct RetractActivity {
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordHealthScore {
+    #[schemars(range(min = 0, max = 100))]
     pub score: f64,
     pub source: HealthSource,
     pub reason: Option<String>,
@@ -163,11 +181,14 @@ pub struct RecordHealthScore {
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     pub task_id: Option<Uuid>,
+    #[schemars(length(max = 200))]
     pub title: String,
     #[serde(default)]
+    #[schemars(length(max = 5000))]
     pub description: String,
     pub kind: TaskKind,
     pub priority: TaskPriority,
+    #[schemars(length(max = 200))]
     pub assignee_id: String,
     pub due_date: NaiveDate,
     pub parent_task_id: Option<Uuid>,
@@ -180,7 +201,9 @@ pub struct CreateTask {
 pub struct UpdateTask {
     #[serde(skip)]
     pub task_id: Uuid,
+    #[schemars(length(max = 200))]
     pub title: Option<String>,
+    #[schemars(length(max = 5000))]
     pub description: Option<String>,
     pub kind: Option<TaskKind>,
     pub priority: Option<TaskPriority>,
@@ -193,6 +216,7 @@ pub struct UpdateTask {
 pub struct ReassignTask {
     #[serde(skip)]
     pub task_id: Uuid,
+    #[schemars(length(max = 200))]
     pub assignee_id: String,
     pub reason: Option<String>,
 }
@@ -210,6 +234,7 @@ pub struct ChangeTaskStatus {
 pub struct CompleteTask {
     #[serde(skip)]
     pub task_id: Uuid,
+    #[schemars(length(max = 2000))]
     pub outcome: String,
 }
 
@@ -230,12 +255,16 @@ pub struct DraftPartnerReport {
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
     pub overall_status: OverallStatus,
+    #[schemars(length(max = 10000))]
     pub summary: String,
     #[serde(default)]
+    #[schemars(length(max = 10000))]
     pub accomplishments: String,
     #[serde(default)]
+    #[schemars(length(max = 10000))]
     pub planned_activities: String,
     #[serde(default)]
+    #[schemars(length(max = 10000))]
     pub risks_and_issues: String,
     #[serde(default)]
     pub attachments: Vec<Attachment>,
@@ -252,9 +281,13 @@ pub struct UpdatePartnerReport {
     pub period_start: Option<NaiveDate>,
     pub period_end: Option<NaiveDate>,
     pub overall_status: Option<OverallStatus>,
+    #[schemars(length(max = 10000))]
     pub summary: Option<String>,
+    #[schemars(length(max = 10000))]
     pub accomplishments: Option<String>,
+    #[schemars(length(max = 10000))]
     pub planned_activities: Option<String>,
+    #[schemars(length(max = 10000))]
     pub risks_and_issues: Option<String>,
     pub attachments: Option<Vec<Attachment>>,
 }
@@ -272,8 +305,10 @@ pub struct SubmitPartnerReport {
 #[serde(deny_unknown_fields)]
 pub struct RecordMilestone {
     pub milestone_id: Option<Uuid>,
+    #[schemars(length(max = 200))]
     pub title: String,
     #[serde(default)]
+    #[schemars(length(max = 5000))]
     pub description: String,
     pub achieved_on: NaiveDate,
 }
@@ -282,8 +317,10 @@ pub struct RecordMilestone {
 #[serde(deny_unknown_fields)]
 pub struct LogIssue {
     pub issue_id: Option<Uuid>,
+    #[schemars(length(max = 200))]
     pub title: String,
     #[serde(default)]
+    #[schemars(length(max = 5000))]
     pub description: String,
     pub severity: Severity,
 }
@@ -294,6 +331,7 @@ pub struct LogIssue {
 pub struct Resolve {
     #[serde(skip)]
     pub id: Uuid,
+    #[schemars(length(max = 2000))]
     pub resolution: String,
 }
 
@@ -301,8 +339,10 @@ pub struct Resolve {
 #[serde(deny_unknown_fields)]
 pub struct RaiseEscalation {
     pub escalation_id: Option<Uuid>,
+    #[schemars(length(max = 200))]
     pub title: String,
     #[serde(default)]
+    #[schemars(length(max = 5000))]
     pub description: String,
     pub severity: Severity,
 }
@@ -312,23 +352,28 @@ pub struct RaiseEscalation {
 pub struct ChangeAdoptionStage {
     pub stage: AdoptionStage,
     #[serde(default)]
+    #[schemars(length(max = 5000))]
     pub notes: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeUseCaseStatus {
+    #[schemars(length(max = 200))]
     pub use_case: String,
     pub status: UseCaseStatus,
     #[serde(default)]
+    #[schemars(length(max = 5000))]
     pub notes: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordNps {
+    #[schemars(range(min = 0, max = 10))]
     pub score: u8,
     pub stakeholder_id: Option<Uuid>,
+    #[schemars(length(max = 5000))]
     pub comment: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,
 }
