@@ -25,10 +25,28 @@ pub struct Load {
     pub abandoned: AtomicU64,
 }
 
+/// Where the load goes: a command API and a token for it.
+#[derive(Clone)]
+pub struct Target {
+    pub http: reqwest::Client,
+    pub command_url: String,
+    pub token: String,
+}
+
+impl TestSystem {
+    pub fn target(&self) -> Target {
+        Target {
+            http: self.http.clone(),
+            command_url: self.command_url.clone(),
+            token: self.admin.clone(),
+        }
+    }
+}
+
 /// Runs `workers` clients sending activities to `customers` until `stop`; each command is
 /// retried with the same key on any failure but a refusal (4xx other than 409 and 429).
 pub fn start_load(
-    system: &TestSystem,
+    target: &Target,
     customers: Vec<Uuid>,
     workers: usize,
     prefix: &str,
@@ -37,7 +55,7 @@ pub fn start_load(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     (0..workers)
         .map(|worker| {
-            let (http, base, token) = (system.http.clone(), system.command_url.clone(), system.admin.clone());
+            let (http, base, token) = (target.http.clone(), target.command_url.clone(), target.token.clone());
             let (customers, stop, load, prefix) = (customers.clone(), stop.clone(), load.clone(), prefix.to_owned());
             tokio::spawn(async move {
                 let mut n = 0usize;
@@ -126,18 +144,27 @@ impl Outcome {
     }
 }
 
+/// Every event of the store applied by every projector.
+pub async fn projected(pool: &sqlx::PgPool) -> bool {
+    sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM events) * $1 = (SELECT COALESCE(sum(last_sequence), 0) FROM projector_checkpoints)",
+    )
+    .bind(events::topology::PROJECTORS.len() as i64)
+    .fetch_one(pool)
+    .await
+    .unwrap_or(false)
+}
+
 /// Checks the store and the read models against what the load driver was told.
 pub async fn audit(
-    system: &TestSystem,
+    pool: &sqlx::PgPool,
+    database_url: &str,
     scenario: &str,
     prefix: &str,
     load: &Load,
     fault_ended: Instant,
 ) -> anyhow::Result<Outcome> {
-    crate::eventually(Duration::from_secs(120), || async {
-        system.projected().await.unwrap_or(false)
-    })
-    .await?;
+    crate::eventually(Duration::from_secs(120), || projected(pool)).await?;
     let recovery = fault_ended.elapsed();
     let pattern = format!("{prefix}-%");
     let stored: Vec<(String, i64)> = sqlx::query_as(
@@ -145,7 +172,7 @@ pub async fn audit(
           WHERE metadata ->> 'idempotency_key' LIKE $1 GROUP BY 1",
     )
     .bind(&pattern)
-    .fetch_all(&system.pool)
+    .fetch_all(pool)
     .await?;
     let stored: HashMap<String, i64> = stored.into_iter().collect();
     // The coverage read model keeps one contact row per activity; the customers projector one
@@ -157,7 +184,7 @@ pub async fn audit(
           WHERE e.metadata ->> 'idempotency_key' LIKE $1 GROUP BY 1",
     )
     .bind(&pattern)
-    .fetch_all(&system.pool)
+    .fetch_all(pool)
     .await?;
     let projected: HashMap<String, i64> = projected.into_iter().collect();
     let in_customers: i64 = sqlx::query_scalar(
@@ -166,7 +193,7 @@ pub async fn audit(
          WHERE e.metadata ->> 'idempotency_key' LIKE $1",
     )
     .bind(&pattern)
-    .fetch_one(&system.pool)
+    .fetch_one(pool)
     .await?;
     let acknowledged = load
         .acknowledged
@@ -185,7 +212,7 @@ pub async fn audit(
         .count()
         + stored.len().saturating_sub(in_customers as usize);
 
-    let live = crate::read_models(&system.pool, "public").await;
+    let live = crate::read_models(pool, "public").await;
     let request = projection_service::rebuild::RebuildRequest {
         projectors: projection_service::projectors(),
         known_at: None,
@@ -193,8 +220,8 @@ pub async fn audit(
         batch: 10_000,
         pass_events: 1_000_000,
     };
-    projection_service::rebuild::rebuild(&system.pool, &system.database_url, &request).await?;
-    let rebuild_equal = crate::read_models(&system.pool, "public").await == live;
+    projection_service::rebuild::rebuild(pool, database_url, &request).await?;
+    let rebuild_equal = crate::read_models(pool, "public").await == live;
     Ok(Outcome {
         scenario: scenario.to_owned(),
         attempts: load.attempts.load(Ordering::Relaxed),

@@ -411,13 +411,7 @@ impl TestSystem {
     /// Every event appended so far has been applied by every projector (each projector keeps a
     /// checkpoint per stream, so together they hold the store's count once per projector).
     pub async fn projected(&self) -> anyhow::Result<bool> {
-        let caught_up: bool = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM events) * $1 = (SELECT COALESCE(sum(last_sequence), 0) FROM projector_checkpoints)",
-        )
-        .bind(events::topology::PROJECTORS.len() as i64)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(caught_up)
+        Ok(faults::projected(&self.pool).await)
     }
 
     /// Appends an event to a customer's stream as a row, past the command path (as an import, an

@@ -51,7 +51,14 @@ struct Running {
 /// Starts a scenario's load and lets it settle before the faults.
 async fn begin(system: &TestSystem, name: String, prefix: &'static str, customers: &[Uuid]) -> Running {
     let (stop, load) = (Arc::new(AtomicBool::new(false)), Arc::new(Load::default()));
-    let workers = start_load(system, customers.to_vec(), 4, prefix, stop.clone(), load.clone());
+    let workers = start_load(
+        &system.target(),
+        customers.to_vec(),
+        4,
+        prefix,
+        stop.clone(),
+        load.clone(),
+    );
     pause(300, 301).await;
     Running {
         name,
@@ -73,7 +80,16 @@ async fn finish(system: &TestSystem, running: Running) -> Outcome {
             .expect("the load driver never sees a valid command refused");
     }
     let (name, load) = (&running.name, &running.load);
-    let outcome = audit(system, name, running.prefix, load, fault_ended).await.unwrap();
+    let outcome = audit(
+        &system.pool,
+        &system.database_url,
+        name,
+        running.prefix,
+        load,
+        fault_ended,
+    )
+    .await
+    .unwrap();
     println!("{}", outcome.row());
     assert_eq!(
         load.abandoned.load(Ordering::Relaxed),
