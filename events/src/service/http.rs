@@ -133,3 +133,72 @@ impl HttpListener {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::routing::get;
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    /// Sets its flag when dropped: the handler's future was dropped.
+    struct Dropped(Arc<AtomicBool>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_client_goes_away_stops_running() {
+        let (started, dropped) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let router = Router::new().route(
+            "/slow",
+            get({
+                let (started, dropped) = (started.clone(), dropped.clone());
+                move || async move {
+                    let _guard = Dropped(dropped);
+                    started.store(true, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    "done"
+                }
+            }),
+        );
+        let listener = HttpListener::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let port = listener.port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(listener.serve("test", router, async move {
+            stopped.await.ok();
+        }));
+        let mut client = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        client
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            if started.load(Ordering::SeqCst) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(started.load(Ordering::SeqCst), "the handler started");
+        drop(client);
+        for _ in 0..100 {
+            if dropped.load(Ordering::SeqCst) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the handler was cancelled when its client left"
+        );
+        stop.send(()).ok();
+        server.await.unwrap().unwrap();
+    }
+}
