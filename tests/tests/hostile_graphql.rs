@@ -134,14 +134,7 @@ async fn the_standard_introspection_query_works_for_every_role_and_deep_data_que
     let system = TestSystem::spawn().await.unwrap();
     let introspection = include_str!("../fixtures/introspection.graphql");
     let partner = uuid::Uuid::now_v7();
-    for role in [
-        Role::Admin,
-        Role::Manager,
-        Role::Csm,
-        Role::Partner,
-        Role::Readonly,
-        Role::Auditor,
-    ] {
+    for role in Role::ALL {
         let token = tests::token(role, "tool", (role == Role::Partner).then_some(partner));
         let answer = system.graphql_as(&token, introspection, json!({})).await;
         assert!(answer.get("errors").is_none(), "{role:?}: {answer}");

@@ -227,46 +227,23 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut outcomes = Vec::new();
     let kills = args.kills;
-    outcomes.push(
-        run_scenario(
-            format!("command service (relay) killed -9 {kills} times"),
-            "kill-command",
-            &target,
-            &customers,
-            &pool,
-            &database_url,
-            || async {
-                for _ in 0..kills {
-                    pause(50, 300).await;
-                    command.kill().await;
-                    pause(50, 300).await;
-                    command.start().await?;
-                }
-                Ok(())
-            },
-        )
-        .await?,
-    );
-    outcomes.push(
-        run_scenario(
-            format!("projection service killed -9 {kills} times"),
-            "kill-projection",
-            &target,
-            &customers,
-            &pool,
-            &database_url,
-            || async {
-                for _ in 0..kills {
-                    pause(50, 300).await;
-                    projection.kill().await;
-                    pause(50, 300).await;
-                    projection.start().await?;
-                }
-                Ok(())
-            },
-        )
-        .await?,
-    );
+    for (service, label, prefix) in [
+        (&mut command, "command service (relay)", "kill-command"),
+        (&mut projection, "projection service", "kill-projection"),
+    ] {
+        let name = format!("{label} killed -9 {kills} times");
+        let outcome = run_scenario(name, prefix, &target, &customers, &pool, &database_url, || async {
+            for _ in 0..kills {
+                pause(50, 300).await;
+                service.kill().await;
+                pause(50, 300).await;
+                service.start().await?;
+            }
+            Ok(())
+        })
+        .await?;
+        outcomes.push(outcome);
+    }
     if args.restart_broker {
         outcomes.push(
             run_scenario(
