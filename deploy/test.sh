@@ -22,6 +22,17 @@ fi
 say "checking formatting"
 cargo fmt --all -- --check || die "cargo fmt --all would change files"
 
+# The GraphiQL test renders the page in a real browser.
+if ! command -v chromium >/dev/null 2>&1; then
+    say "installing Chromium (for the browser test of GraphiQL)"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+            || die "apt-get could not install chromium"
+    else
+        die "Chromium is needed for the GraphiQL browser test: install Debian's chromium package (or set CSTRACK_CHROMIUM)"
+    fi
+fi
+
 say "validating the deployment files"
 bash deploy/validate/validate.sh
 

@@ -279,6 +279,39 @@ async fn graphiql_is_served_whole_from_the_service_under_a_strict_policy() {
         assert!(kind == "text/javascript" || kind == "text/css", "{asset}: {kind}");
         assert!(response.bytes().await.unwrap().len() > 30, "{asset}");
     }
+    // And in a real browser, with no network but this service: GraphiQL renders its editor.
+    let chromium = std::env::var("CSTRACK_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium is needed for this test (deploy/test.sh installs it: apt-get install chromium)"
+    );
+    let profile = std::env::temp_dir().join(format!("{}-chromium", system.name));
+    let dom = tokio::process::Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=8000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("{base}/"))
+        .output()
+        .await
+        .expect("Chromium runs");
+    std::fs::remove_dir_all(&profile).ok();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("graphiql-container") && dom.contains("graphiql-execute-button"),
+        "GraphiQL did not render:\n{dom}"
+    );
+    assert!(!dom.contains("Loading GraphiQL"), "GraphiQL stayed on its loading text");
+
     let missing = system
         .http
         .get(format!("{base}/graphiql/../../etc/passwd"))
