@@ -1,4 +1,4 @@
-//! Account coverage (PRD-162, DOMAIN.md sections 3 and 4) as pure functions.
+//! Account coverage (PRD-162, docs/DOMAIN.md sections 3 and 4) as pure functions.
 //!
 //! The read model stores facts (contacts per day, participants, health points); everything that
 //! depends on the day a report is about is computed here, by the query API for reports and by the
@@ -123,7 +123,7 @@ pub enum HealthColour {
 }
 
 impl HealthColour {
-    /// Green from 70, yellow from 50, red below (DOMAIN.md section 6).
+    /// Green from 70, yellow from 50, red below (docs/DOMAIN.md section 6).
     pub fn of(score: f64) -> Self {
         if score >= 70.0 {
             HealthColour::Green
@@ -174,7 +174,7 @@ fn shortfall(actual: u32, expected: u32, weight: f64) -> f64 {
     }
 }
 
-/// Scores one account against its tier's standard (DOMAIN.md section 4).
+/// Scores one account against its tier's standard (docs/DOMAIN.md section 4).
 pub fn assess(inputs: &CoverageInputs, standard: &CoverageStandard) -> CoverageAssessment {
     let days = inputs.scoring_days_since_contact();
     let days_over = days - standard.max_days_between_contact;

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Monthly hours a CSM has for their book when none is given (DOMAIN.md section 7).
+/// Monthly hours a CSM has for their book when none is given (docs/DOMAIN.md section 7).
 pub const DEFAULT_MONTHLY_CAPACITY_HOURS: u32 = 120;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -65,7 +65,7 @@ impl ActivityKind {
         }
     }
 
-    /// Notes are not contact (DOMAIN.md section 3).
+    /// Notes are not contact (docs/DOMAIN.md section 3).
     pub fn is_contact(self) -> bool {
         self != ActivityKind::Note
     }

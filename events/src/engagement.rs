@@ -1,4 +1,4 @@
-//! Engagement (PRD-157, DOMAIN.md section 5) as pure functions over a period's activities.
+//! Engagement (PRD-157, docs/DOMAIN.md section 5) as pure functions over a period's activities.
 
 use chrono::{Datelike, Days, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -119,7 +119,7 @@ pub struct Components {
     pub recency: f64,
 }
 
-/// Weights of the components (Rules stream; DOMAIN.md's defaults).
+/// Weights of the components (Rules stream; docs/DOMAIN.md's defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Weights {
     pub email: f64,

@@ -2,7 +2,7 @@
 //!
 //! Everything that crosses a service boundary lives here: the events of each stream with their
 //! versions, the metadata every event carries, the envelope the relay publishes, the names of the
-//! broker topology, and the pure formulas of DOMAIN.md that more than one service evaluates.
+//! broker topology, and the pure formulas of docs/DOMAIN.md that more than one service evaluates.
 
 pub mod alert;
 pub mod coverage;

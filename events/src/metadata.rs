@@ -1,4 +1,4 @@
-//! Metadata carried by every event (DOMAIN.md section 1).
+//! Metadata carried by every event (docs/DOMAIN.md section 1).
 //!
 //! cqrs-es stores metadata as a string map shared by all events of one command. The event id and
 //! the append time are per row, so the store fills them itself (`event_id` and `recorded_at`

@@ -68,7 +68,7 @@ impl DomainEvent for RulesEvent {
 
 /// The rules a report is computed under: coverage standards and workload hours per tier and the
 /// engagement weights. `version` is the Rules stream's sequence they were folded to (`0`: the
-/// DOMAIN.md defaults), or `what-if:<digest>` for rules a caller supplied.
+/// docs/DOMAIN.md defaults), or `what-if:<digest>` for rules a caller supplied.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rules {
     pub version: String,

@@ -1,4 +1,4 @@
-//! Alerts (DOMAIN.md section 8): a coverage gap turning urgent, engagement falling below 40,
+//! Alerts (docs/DOMAIN.md section 8): a coverage gap turning urgent, engagement falling below 40,
 //! health turning red, a task becoming overdue, a renewal entering 90/60/30 days.
 //!
 //! The checker evaluates every customer's conditions from the committed read models with the

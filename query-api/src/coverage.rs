@@ -251,7 +251,7 @@ pub struct TierCoverage {
 #[derive(SimpleObject, Debug, Clone)]
 pub struct CoverageReport {
     pub as_of: Date,
-    /// The rules the report was computed under: the Rules stream's sequence (`0`: DOMAIN.md's
+    /// The rules the report was computed under: the Rules stream's sequence (`0`: docs/DOMAIN.md's
     /// defaults) or `what-if:<digest>` for rules passed with the query.
     pub rules_version: String,
     /// Counts over the report's scope (tier and CSM filters).

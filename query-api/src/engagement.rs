@@ -262,7 +262,7 @@ pub struct EngagementOutlier {
 
 #[derive(SimpleObject, Debug, Clone)]
 pub struct EngagementPortfolio {
-    /// The rules the scores were computed under: the Rules stream's sequence (`0`: DOMAIN.md's
+    /// The rules the scores were computed under: the Rules stream's sequence (`0`: docs/DOMAIN.md's
     /// defaults) or `what-if:<digest>` for rules passed with the query.
     pub rules_version: String,
     pub period: String,

@@ -1,4 +1,4 @@
-//! Health trend (DOMAIN.md section 6): the last score of each day carried forward, bucketed by
+//! Health trend (docs/DOMAIN.md section 6): the last score of each day carried forward, bucketed by
 //! day, ISO week or month, every point with its lineage, and the trend over 30/60/90 days.
 
 use async_graphql::{Enum, SimpleObject};

@@ -1,4 +1,4 @@
-//! CSM workload (DOMAIN.md section 7): each CSM's book as of a day, the team's balance, recent
+//! CSM workload (docs/DOMAIN.md section 7): each CSM's book as of a day, the team's balance, recent
 //! handoffs and rebalancing suggestions.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! Alerts (DOMAIN.md section 8): edge-triggered, deduplicated across repeated checks, published
+//! Alerts (docs/DOMAIN.md section 8): edge-triggered, deduplicated across repeated checks, published
 //! to the alerts exchange, acknowledged by a command.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! PRD-162 coverage through HTTP and GraphQL only, with the exact numbers of DOMAIN.md section 4.
+//! PRD-162 coverage through HTTP and GraphQL only, with the exact numbers of docs/DOMAIN.md section 4.
 
 use chrono::{Days, NaiveDate, Utc};
 use serde_json::{json, Value};

@@ -1,5 +1,5 @@
 //! The read side through HTTP and GraphQL: engagement (PRD-157), the timeline, health trends and
-//! correlation, with the exact numbers of DOMAIN.md; and projectors that apply each event once
+//! correlation, with the exact numbers of docs/DOMAIN.md; and projectors that apply each event once
 //! however often it is delivered.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! CSM workload (DOMAIN.md section 7) through HTTP and GraphQL, with hand-computed figures.
+//! CSM workload (docs/DOMAIN.md section 7) through HTTP and GraphQL, with hand-computed figures.
 
 use chrono::{Days, Utc};
 use reqwest::Method;

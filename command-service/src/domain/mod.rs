@@ -24,7 +24,7 @@ pub enum CommandError {
     /// The command contradicts the current state (onboarding twice, completing a completed task).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
-    /// A field breaks a rule of DOMAIN.md section 2.
+    /// A field breaks a rule of docs/DOMAIN.md section 2.
     #[error("{message}")]
     Invalid {
         code: &'static str,

@@ -643,7 +643,7 @@ pub async fn prune_memos(pool: &PgPool) -> Result<u64, sqlx::Error> {
     Ok(pruned)
 }
 
-/// The rules in force: the Rules stream folded from the store (DOMAIN.md's defaults, version
+/// The rules in force: the Rules stream folded from the store (docs/DOMAIN.md's defaults, version
 /// `0`, before its first change).
 pub async fn current_rules(pool: &PgPool) -> Result<crate::rules::Rules, sqlx::Error> {
     let rows: Vec<(i64, serde_json::Value)> = sqlx::query_as(
