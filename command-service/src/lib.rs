@@ -108,7 +108,9 @@ pub fn handlers(pool: &PgPool) -> http::Handlers {
         csms: CommandHandler::new(pool.clone(), services.clone()),
         partners: CommandHandler::new(pool.clone(), services.clone()),
         rules: CommandHandler::new(pool.clone(), services.clone()),
-        alerts: CommandHandler::new(pool.clone(), services),
+        alerts: CommandHandler::new(pool.clone(), services.clone()),
+        fields: CommandHandler::new(pool.clone(), services),
+        pool: pool.clone(),
     }
 }
 

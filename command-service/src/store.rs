@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventStore};
 use events::metadata::CommandMetadata;
 use postgres_es::PostgresEventRepository;
 use serde::Serialize;
@@ -272,6 +272,186 @@ where
                 Err(error) => return Err(ExecuteError::from_database(&error)),
             }
         }
+    }
+}
+
+/// Commands on many streams of one aggregate type, decided one by one against the streams as
+/// loaded plus what the batch decided before, and appended in one transaction: all or none.
+/// Imports, their undo and bulk edits go through it, with the same aggregates, validation and
+/// permission checks as single commands.
+pub struct Batch<'a, A: Aggregate> {
+    handler: &'a CommandHandler<A>,
+    streams: Vec<Pending<A>>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+struct Pending<A: Aggregate> {
+    id: String,
+    aggregate: A,
+    /// The stream's sequence when loaded.
+    base: usize,
+    events: Vec<(A::Event, serde_json::Value)>,
+}
+
+/// SQLSTATE of a unique violation: another writer appended to a stream the batch appends to.
+const UNIQUE_VIOLATION: &str = "23505";
+
+impl<A> CommandHandler<A>
+where
+    A: Aggregate<Error = CommandError> + Guarded,
+    A::Command: Clone,
+{
+    pub fn batch(&self) -> Batch<'_, A> {
+        Batch {
+            handler: self,
+            streams: Vec::new(),
+            index: std::collections::HashMap::new(),
+        }
+    }
+}
+
+impl<A> Batch<'_, A>
+where
+    A: Aggregate<Error = CommandError> + Guarded,
+    A::Command: Clone,
+{
+    /// Loads stream `id` into the batch (once); `fresh` skips the read for a stream the caller
+    /// just made up an id for (a stream that did exist makes the append conflict instead).
+    async fn stream(&mut self, id: &str, fresh: bool) -> Result<usize, ExecuteError> {
+        if let Some(&index) = self.index.get(id) {
+            return Ok(index);
+        }
+        let (aggregate, base) = if fresh {
+            (A::default(), 0)
+        } else {
+            let context = self.handler.store.load_aggregate(id).await?;
+            (context.aggregate, context.current_sequence)
+        };
+        self.streams.push(Pending {
+            id: id.to_owned(),
+            aggregate,
+            base,
+            events: Vec::new(),
+        });
+        self.index.insert(id.to_owned(), self.streams.len() - 1);
+        Ok(self.streams.len() - 1)
+    }
+
+    /// The stream's state as the batch would leave it.
+    pub async fn aggregate(&mut self, id: &str) -> Result<&A, ExecuteError> {
+        let index = self.stream(id, false).await?;
+        Ok(&self.streams[index].aggregate)
+    }
+
+    /// Decides `command` on stream `id`; a refusal leaves the batch as it was. `metadata` is
+    /// stored with the events this command appends.
+    pub async fn decide(
+        &mut self,
+        id: &str,
+        fresh: bool,
+        command: A::Command,
+        principal: Option<&Principal>,
+        metadata: &std::collections::HashMap<String, String>,
+    ) -> Result<usize, ExecuteError> {
+        let index = self.stream(id, fresh).await?;
+        let pending = &mut self.streams[index];
+        if let Some(principal) = principal {
+            authorize(&pending.aggregate, &command, principal)?;
+        }
+        let sink = EventSink::default();
+        pending
+            .aggregate
+            .handle(command, &self.handler.services, &sink)
+            .await
+            .map_err(ExecuteError::Rejected)?;
+        let events = sink.collect().await;
+        let metadata = serde_json::to_value(metadata).expect("string maps serialize");
+        let count = events.len();
+        // The sink applied them to the aggregate already.
+        for event in events {
+            pending.events.push((event, metadata.clone()));
+        }
+        Ok(count)
+    }
+
+    /// Events decided so far.
+    pub fn len(&self) -> usize {
+        self.streams.iter().map(|stream| stream.events.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends every decided event in `tx` (which the caller commits); a stream another writer
+    /// appended to since it was loaded makes the whole batch [`ExecuteError::Conflict`].
+    pub async fn append(self, tx: &mut sqlx::PgConnection) -> Result<Vec<Appended>, ExecuteError> {
+        const CHUNK: usize = 1000;
+        let mut rows: Vec<(String, i64, String, String, serde_json::Value, serde_json::Value)> = Vec::new();
+        let mut appended = Vec::new();
+        for stream in self.streams {
+            if stream.events.is_empty() {
+                continue;
+            }
+            let mut sequence = stream.base;
+            for (event, metadata) in stream.events {
+                sequence += 1;
+                let payload = serde_json::to_value(&event)
+                    .map_err(|error| ExecuteError::Internal(format!("an event did not serialize: {error}")))?;
+                rows.push((
+                    stream.id.clone(),
+                    sequence as i64,
+                    event.event_type(),
+                    event.event_version(),
+                    payload,
+                    metadata,
+                ));
+            }
+            appended.push(Appended {
+                stream_type: A::TYPE,
+                stream_id: stream.id,
+                sequence: sequence as i64,
+                event_ids: Vec::new(),
+            });
+        }
+        for chunk in rows.chunks(CHUNK) {
+            let mut ids = Vec::with_capacity(chunk.len());
+            let mut sequences = Vec::with_capacity(chunk.len());
+            let mut types = Vec::with_capacity(chunk.len());
+            let mut versions = Vec::with_capacity(chunk.len());
+            let mut payloads = Vec::with_capacity(chunk.len());
+            let mut metadata = Vec::with_capacity(chunk.len());
+            for (id, sequence, event_type, version, payload, meta) in chunk {
+                ids.push(id.as_str());
+                sequences.push(*sequence);
+                types.push(event_type.as_str());
+                versions.push(version.as_str());
+                payloads.push(payload);
+                metadata.push(meta);
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                 SELECT $1, * FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])",
+            )
+            .bind(A::TYPE)
+            .bind(&ids)
+            .bind(&sequences)
+            .bind(&types)
+            .bind(&versions)
+            .bind(&payloads)
+            .bind(&metadata)
+            .execute(&mut *tx)
+            .await;
+            if let Err(error) = inserted {
+                if let sqlx::Error::Database(database) = &error {
+                    if database.code().as_deref() == Some(UNIQUE_VIOLATION) {
+                        return Err(ExecuteError::Conflict);
+                    }
+                }
+                return Err(ExecuteError::from_database(&error));
+            }
+        }
+        Ok(appended)
     }
 }
 

@@ -488,6 +488,31 @@ pub struct CustomerChurned {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// Custom-field values set on the customer (docs/DOMAIN.md section 9): each key names a field
+/// in force when the event was appended; `null` clears the field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CustomFieldsSet {
+    pub values: std::collections::BTreeMap<String, serde_json::Value>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The customer is withdrawn as if it had never been onboarded (an import's undo): it leaves
+/// every read model, its history stays in the store, and its stream takes no more commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CustomerRetracted {
+    pub reason: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A health score recorded in error is withdrawn; `sequence` is the stream sequence of its
+/// `HealthScoreRecorded`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HealthScoreRetracted {
+    pub sequence: i64,
+    pub reason: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
 macro_rules! customer_events {
     ($($event:ident => $occurred:ident),* $(,)?) => {
         /// Every event of the `Customer` stream. Stored (and published) externally tagged by type
@@ -549,6 +574,9 @@ customer_events! {
     NpsRecorded => occurred_at,
     CustomerRenewed => occurred_at,
     CustomerChurned => occurred_at,
+    CustomFieldsSet => occurred_at,
+    CustomerRetracted => occurred_at,
+    HealthScoreRetracted => occurred_at,
 }
 
 impl DomainEvent for CustomerEvent {

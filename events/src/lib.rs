@@ -11,6 +11,7 @@ pub mod customer;
 pub mod dates;
 pub mod engagement;
 pub mod envelope;
+pub mod fields;
 pub mod metadata;
 pub mod partner;
 pub mod rules;

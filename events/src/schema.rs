@@ -8,6 +8,7 @@ use crate::alert::AlertAcknowledged;
 use crate::csm::{CsmCapacityChanged, CsmRegistered};
 use crate::customer::*;
 use crate::envelope::EventEnvelope;
+use crate::fields::{CustomFieldChanged, CustomFieldDefined, CustomFieldRetired};
 use crate::partner::{PartnerRegistered, PartnerUserActivated, PartnerUserDeactivated, PartnerUserInvited};
 use crate::rules::{CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged};
 use crate::upcast::current_version;
@@ -47,6 +48,7 @@ pub fn all() -> Vec<SchemaFile> {
         TaskCompleted, TaskCancelled, PartnerReportDrafted, PartnerReportUpdated, PartnerReportSubmitted,
         MilestoneRecorded, IssueLogged, IssueResolved, EscalationRaised, EscalationResolved,
         AdoptionStageChanged, UseCaseStatusChanged, NpsRecorded, CustomerRenewed, CustomerChurned,
+        CustomFieldsSet, CustomerRetracted, HealthScoreRetracted,
     ));
     files.extend(current!("csm": CsmRegistered, CsmCapacityChanged));
     files.extend(
@@ -54,6 +56,7 @@ pub fn all() -> Vec<SchemaFile> {
     );
     files.extend(current!("rules": CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged));
     files.extend(current!("alert": AlertAcknowledged));
+    files.extend(current!("custom_fields": CustomFieldDefined, CustomFieldChanged, CustomFieldRetired));
     files
 }
 

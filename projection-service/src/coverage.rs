@@ -165,11 +165,34 @@ async fn apply_customer(
                     .await?;
             }
         }
+        CustomerEvent::HealthScoreRetracted(retracted) => {
+            sqlx::query("DELETE FROM coverage_health_points WHERE customer_id = $1 AND sequence = $2")
+                .bind(customer_id)
+                .bind(retracted.sequence)
+                .execute(&mut *db)
+                .await?;
+        }
+        CustomerEvent::CustomerRetracted(_) => {
+            for table in RETRACTED_TABLES {
+                sqlx::query(&format!("DELETE FROM {table} WHERE customer_id = $1"))
+                    .bind(customer_id)
+                    .execute(&mut *db)
+                    .await?;
+            }
+        }
         // Facts the coverage model does not use.
         _ => {}
     }
     Ok(())
 }
+
+/// The tables a retracted customer's rows leave.
+const RETRACTED_TABLES: [&str; 4] = [
+    "coverage_accounts",
+    "coverage_handoffs",
+    "coverage_contacts",
+    "coverage_health_points",
+];
 
 async fn apply_csm(db: &mut PgConnection, event: CsmEvent) -> Result<(), ProjectionError> {
     match event {
@@ -199,6 +222,10 @@ pub struct CoverageFold {
     handoffs: Vec<HandoffRow>,
     contacts: Keyed<(Uuid, Uuid), Contact>,
     health: Vec<(Uuid, i64, DateTime<Utc>, f64)>,
+    /// Retracted customers and (customer, sequence) of retracted health scores, left out when
+    /// the rows are written.
+    retracted: std::collections::HashSet<Uuid, foldhash::fast::RandomState>,
+    retracted_health: std::collections::HashSet<(Uuid, i64), foldhash::fast::RandomState>,
 }
 
 /// (customer_id, sequence, csm_id, previous_csm_id, occurred_at) of `coverage_handoffs`.
@@ -246,7 +273,12 @@ impl Fold for CoverageFold {
             handoffs,
             contacts,
             health,
+            retracted,
+            retracted_health,
         } = *self;
+        let retracted = std::sync::Arc::new(retracted);
+        let kept = move |customer_id: &Uuid| !retracted.contains(customer_id);
+        let (k1, k2, k3, k4) = (kept.clone(), kept.clone(), kept.clone(), kept);
         let csms = TableWriter::new("coverage_csms", "csm_id, name, email, team", move |out| {
             for (csm_id, name, email, team) in csms.into_rows() {
                 out.row(&[&csm_id, &name, &email, &team]);
@@ -256,7 +288,7 @@ impl Fold for CoverageFold {
             "coverage_accounts",
             "customer_id, name, tier, arr, csm_id, onboarded_on",
             move |out| {
-                for a in accounts.into_rows() {
+                for a in accounts.into_rows().filter(|a| k1(&a.customer_id)) {
                     out.row(&[&a.customer_id, &a.name, &a.tier, &a.arr, &a.csm_id, &a.onboarded_on]);
                 }
             },
@@ -265,7 +297,7 @@ impl Fold for CoverageFold {
             "coverage_handoffs",
             "customer_id, sequence, csm_id, previous_csm_id, occurred_at",
             move |out| {
-                for (customer_id, sequence, csm_id, previous, at) in handoffs {
+                for (customer_id, sequence, csm_id, previous, at) in handoffs.into_iter().filter(|row| k2(&row.0)) {
                     out.row(&[&customer_id, &sequence, &csm_id, &previous, &at]);
                 }
             },
@@ -274,7 +306,7 @@ impl Fold for CoverageFold {
             "coverage_contacts",
             "customer_id, activity_id, kind, occurred_at, occurred_on, participants",
             move |out| {
-                for c in contacts.into_rows() {
+                for c in contacts.into_rows().filter(|c| k3(&c.customer_id)) {
                     out.row(&[
                         &c.customer_id,
                         &c.activity_id,
@@ -290,7 +322,9 @@ impl Fold for CoverageFold {
             "coverage_health_points",
             "customer_id, sequence, measured_at, measured_on, score",
             move |out| {
-                for (customer_id, sequence, at, score) in health {
+                let kept =
+                    |row: &(Uuid, i64, DateTime<Utc>, f64)| k4(&row.0) && !retracted_health.contains(&(row.0, row.1));
+                for (customer_id, sequence, at, score) in health.into_iter().filter(kept) {
                     out.row(&[&customer_id, &sequence, &at, &at.date_naive(), &score]);
                 }
             },
@@ -358,6 +392,12 @@ impl CoverageFold {
                 if let Some(account) = self.accounts.get_mut(&customer_id) {
                     coalesce(&mut account.arr, &renewed.arr);
                 }
+            }
+            CustomerEvent::HealthScoreRetracted(retracted) => {
+                self.retracted_health.insert((customer_id, retracted.sequence));
+            }
+            CustomerEvent::CustomerRetracted(_) => {
+                self.retracted.insert(customer_id);
             }
             _ => {}
         }

@@ -153,7 +153,12 @@ fn timeline_entry(event: &CustomerEvent) -> Option<(&'static str, String, &(dyn 
         E::CustomerChurned(c) => ("churn", format!("churned: {}", c.reason), detail(c)),
         E::CsmAssigned(c) => ("csm", format!("CSM changed: {}", c.reason), detail(c)),
         E::CustomerOnboarded(o) => ("profile", format!("onboarded as {}", o.tier.as_str()), detail(o)),
-        E::CustomerProfileUpdated(_)
+        E::HealthScoreRetracted(h) => ("health", format!("health score retracted: {}", h.reason), detail(h)),
+        // Custom-field values are shown only to the roles their definitions name, so they stay
+        // out of the timeline (which every reader of the customer sees).
+        E::CustomFieldsSet(_)
+        | E::CustomerRetracted(_)
+        | E::CustomerProfileUpdated(_)
         | E::PartnerAssigned(_)
         | E::PartnerUnassigned(_)
         | E::StakeholderAdded(_)
@@ -522,9 +527,48 @@ async fn apply_customer(
         | E::IssueResolved(_)
         | E::EscalationRaised(_)
         | E::EscalationResolved(_) => {}
+        E::CustomFieldsSet(set) => {
+            sqlx::query(
+                "UPDATE customer_profiles SET custom_fields = jsonb_strip_nulls(custom_fields || $2) WHERE customer_id = $1",
+            )
+            .bind(customer_id)
+            .bind(sqlx::types::Json(&set.values))
+            .execute(&mut *db)
+            .await?;
+        }
+        E::HealthScoreRetracted(h) => {
+            sqlx::query("DELETE FROM health_points WHERE customer_id = $1 AND sequence = $2")
+                .bind(customer_id)
+                .bind(h.sequence)
+                .execute(&mut *db)
+                .await?;
+        }
+        E::CustomerRetracted(_) => {
+            // The customer leaves every read model of this projector; its timeline stays
+            // (unreachable without a profile), as the rebuild leaves it.
+            for table in RETRACTED_TABLES {
+                sqlx::query(&format!("DELETE FROM {table} WHERE customer_id = $1"))
+                    .bind(customer_id)
+                    .execute(&mut *db)
+                    .await?;
+            }
+        }
     }
     Ok(())
 }
+
+/// The tables a retracted customer's rows leave.
+const RETRACTED_TABLES: [&str; 9] = [
+    "customer_profiles",
+    "customer_partners",
+    "customer_stakeholders",
+    "customer_activities",
+    "health_points",
+    "tasks",
+    "partner_reports",
+    "customer_use_cases",
+    "nps_responses",
+];
 
 /// The snake_case name serde gives an enum value.
 fn snake<T: serde::Serialize>(value: &T) -> String {
@@ -614,6 +658,10 @@ pub struct CustomersFold {
     nps: Vec<NpsRow>,
     timeline: Timeline,
     csms: Keyed<Uuid, (Uuid, String, String, String, i32)>,
+    /// Retracted customers take no more events; their rows are left out when written.
+    retracted: std::collections::HashSet<Uuid, foldhash::fast::RandomState>,
+    /// (customer, sequence) of retracted health scores.
+    retracted_health: std::collections::HashSet<(Uuid, i64), foldhash::fast::RandomState>,
 }
 
 /// (customer_id, use_case, status, notes, updated_at) of `customer_use_cases`.
@@ -639,6 +687,7 @@ struct Profile {
     churned_on: Option<NaiveDate>,
     churn_reason: Option<String>,
     last_renewed_at: Option<DateTime<Utc>>,
+    custom_fields: serde_json::Map<String, Value>,
 }
 
 struct Stakeholder {
@@ -779,13 +828,30 @@ impl Fold for CustomersFold {
             nps,
             timeline,
             csms,
+            retracted,
+            retracted_health,
         } = *self;
+        let retracted = std::sync::Arc::new(retracted);
+        let kept = move |customer_id: &Uuid| !retracted.contains(customer_id);
+        let (k1, k2, k3, k4, k5, k6, k7, k8, k9) = (
+            kept.clone(),
+            kept.clone(),
+            kept.clone(),
+            kept.clone(),
+            kept.clone(),
+            kept.clone(),
+            kept.clone(),
+            kept.clone(),
+            kept,
+        );
         let profiles = TableWriter::new(
             "customer_profiles",
             "customer_id, name, salesforce_id, tier, arr, industry, account_manager, csm_id, products_owned, \
-             contract_start, renewal_date, onboarded_at, adoption_stage, churned_on, churn_reason, last_renewed_at",
+             contract_start, renewal_date, onboarded_at, adoption_stage, churned_on, churn_reason, last_renewed_at, \
+             custom_fields",
             move |out| {
-                for p in profiles.into_rows() {
+                for p in profiles.into_rows().filter(|p| k1(&p.customer_id)) {
+                    let custom_fields = Value::Object(p.custom_fields);
                     out.row(&[
                         &p.customer_id,
                         &p.name,
@@ -803,12 +869,13 @@ impl Fold for CustomersFold {
                         &p.churned_on,
                         &p.churn_reason,
                         &p.last_renewed_at,
+                        &custom_fields,
                     ]);
                 }
             },
         );
         let partners = TableWriter::new("customer_partners", "customer_id, partner_id", move |out| {
-            for (customer_id, partner_id) in partners.into_rows() {
+            for (customer_id, partner_id) in partners.into_rows().filter(|(customer_id, _)| k2(customer_id)) {
                 out.row(&[&customer_id, &partner_id]);
             }
         });
@@ -816,7 +883,7 @@ impl Fold for CustomersFold {
             "customer_stakeholders",
             "customer_id, stakeholder_id, name, role, level, email, removed",
             move |out| {
-                for s in stakeholders.into_rows() {
+                for s in stakeholders.into_rows().filter(|s| k3(&s.customer_id)) {
                     out.row(&[
                         &s.customer_id,
                         &s.stakeholder_id,
@@ -834,7 +901,7 @@ impl Fold for CustomersFold {
             "customer_id, activity_id, kind, direction, occurred_at, occurred_on, duration_minutes, participants, \
              response_received, response_time_hours, subject, logged_by, retracted",
             move |out| {
-                for a in activities.into_rows() {
+                for a in activities.into_rows().filter(|a| k4(&a.customer_id)) {
                     out.row(&[
                         &a.customer_id,
                         &a.activity_id,
@@ -858,7 +925,9 @@ impl Fold for CustomersFold {
             "customer_id, sequence, event_id, measured_at, measured_on, score, source, actor_id, actor_role, reason, \
              risk_factors, recorded_at",
             move |out| {
-                for h in health {
+                let kept =
+                    |h: &HealthPoint| k5(&h.customer_id) && !retracted_health.contains(&(h.customer_id, h.sequence));
+                for h in health.into_iter().filter(kept) {
                     out.row(&[
                         &h.customer_id,
                         &h.sequence,
@@ -881,7 +950,7 @@ impl Fold for CustomersFold {
             "task_id, customer_id, title, description, kind, priority, assignee_id, due_date, status, \
              parent_task_id, depends_on, outcome, created_at, closed_at",
             move |out| {
-                for t in tasks.into_rows() {
+                for t in tasks.into_rows().filter(|t| k6(&t.customer_id)) {
                     out.row(&[
                         &t.task_id,
                         &t.customer_id,
@@ -906,7 +975,7 @@ impl Fold for CustomersFold {
             "report_id, customer_id, partner_id, period_start, period_end, overall_status, summary, accomplishments, \
              planned_activities, risks_and_issues, attachments, status, updated_at, submitted_at",
             move |out| {
-                for r in reports.into_rows() {
+                for r in reports.into_rows().filter(|r| k7(&r.customer_id)) {
                     out.row(&[
                         &r.report_id,
                         &r.customer_id,
@@ -930,7 +999,7 @@ impl Fold for CustomersFold {
             "customer_use_cases",
             "customer_id, use_case, status, notes, updated_at",
             move |out| {
-                for (customer_id, use_case, status, notes, at) in use_cases.into_rows() {
+                for (customer_id, use_case, status, notes, at) in use_cases.into_rows().filter(|row| k8(&row.0)) {
                     out.row(&[&customer_id, &use_case, &status, &notes, &at]);
                 }
             },
@@ -939,7 +1008,8 @@ impl Fold for CustomersFold {
             "nps_responses",
             "customer_id, sequence, score, stakeholder_id, comment, occurred_at",
             move |out| {
-                for (customer_id, sequence, score, stakeholder, comment, at) in nps {
+                for (customer_id, sequence, score, stakeholder, comment, at) in nps.into_iter().filter(|row| k9(&row.0))
+                {
                     out.row(&[&customer_id, &sequence, &score, &stakeholder, &comment, &at]);
                 }
             },
@@ -997,6 +1067,7 @@ impl CustomersFold {
                     churned_on: None,
                     churn_reason: None,
                     last_renewed_at: None,
+                    custom_fields: serde_json::Map::new(),
                 },
             ),
             E::CustomerProfileUpdated(u) => {
@@ -1241,6 +1312,23 @@ impl CustomersFold {
             | E::IssueResolved(_)
             | E::EscalationRaised(_)
             | E::EscalationResolved(_) => {}
+            E::CustomFieldsSet(set) => {
+                if let Some(p) = self.profiles.get_mut(&customer_id) {
+                    for (key, value) in &set.values {
+                        if value.is_null() {
+                            p.custom_fields.remove(key);
+                        } else {
+                            p.custom_fields.insert(key.clone(), value.clone());
+                        }
+                    }
+                }
+            }
+            E::HealthScoreRetracted(h) => {
+                self.retracted_health.insert((customer_id, h.sequence));
+            }
+            E::CustomerRetracted(_) => {
+                self.retracted.insert(customer_id);
+            }
         }
         Ok(())
     }

@@ -65,6 +65,10 @@ pub struct KnownCustomer {
     /// In measurement order.
     pub health: Vec<Point>,
     pub tasks: BTreeMap<Uuid, KnownTask>,
+    /// Custom-field values (docs/DOMAIN.md section 9); cleared fields are absent.
+    pub custom_fields: BTreeMap<String, serde_json::Value>,
+    /// Event id of the health score recorded at each stream sequence, for retractions.
+    health_events: BTreeMap<i64, Uuid>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -132,13 +136,22 @@ pub async fn load(
                 activities: BTreeMap::new(),
                 health: Vec::new(),
                 tasks: BTreeMap::new(),
+                custom_fields: BTreeMap::new(),
+                health_events: BTreeMap::new(),
             });
+        }
+        if let CustomerEvent::CustomerRetracted(_) = &event {
+            known = None;
+            continue;
         }
         let Some(customer) = known.as_mut() else { continue };
         customer.events += 1;
         customer.last_sequence = row.sequence;
         let map: std::collections::HashMap<String, String> = serde_json::from_value(row.metadata).unwrap_or_default();
         let actor = CommandMetadata::from_map(&map).actor;
+        if let CustomerEvent::HealthScoreRecorded(_) = &event {
+            customer.health_events.insert(row.sequence, row.event_id);
+        }
         apply(customer, event, row.event_id, actor, row.recorded_at);
     }
     Ok(known)
@@ -296,6 +309,21 @@ fn apply(
             customer.churned_on = None;
         }
         E::CustomerChurned(c) => customer.churned_on = Some(c.churned_on),
+        E::CustomFieldsSet(set) => {
+            for (key, value) in set.values {
+                if value.is_null() {
+                    customer.custom_fields.remove(&key);
+                } else {
+                    customer.custom_fields.insert(key, value);
+                }
+            }
+        }
+        E::HealthScoreRetracted(r) => {
+            if let Some(event_id) = customer.health_events.get(&r.sequence).copied() {
+                customer.health.retain(|point| point.lineage.event_id != event_id);
+            }
+        }
+        E::CustomerRetracted(_) => {}
         E::PartnerReportDrafted(_)
         | E::PartnerReportUpdated(_)
         | E::PartnerReportSubmitted(_)
@@ -429,6 +457,8 @@ pub struct CustomerAsOf {
     pub open_tasks: Vec<KnownTask>,
     /// Coverage on the day of `knownAt`, from what was known.
     pub coverage: crate::coverage::AccountCoverage,
+    /// The custom fields the caller may see, under the definitions known at `knownAt`.
+    pub custom_fields: Vec<crate::custom_fields::CustomFieldValue>,
 }
 
 impl KnownCustomer {
@@ -477,6 +507,7 @@ impl KnownCustomer {
                 .cloned()
                 .collect(),
             coverage: crate::coverage::account_coverage(&self.account_facts(day, csm_name), rules),
+            custom_fields: Vec::new(),
         }
     }
 }

@@ -268,7 +268,13 @@ impl AuditQuery {
         let known = known(ctx, customer_id, known_at).await?;
         let name = csm_name(ctx.data::<PgPool>()?, known.csm_id).await?;
         let rules = crate::rules::effective(ctx, None).await?;
-        Ok(known.view(name, &rules))
+        let definitions = events::service::read_models::custom_field_definitions(ctx.data::<PgPool>()?, Some(known_at))
+            .await
+            .map_err(unavailable)?;
+        let mut view = known.view(name, &rules);
+        view.custom_fields =
+            crate::custom_fields::visible_values(&definitions, &known.custom_fields, crate::custom_fields::role(ctx)?);
+        Ok(view)
     }
 
     /// Every event of a customer's stream, oldest first, upcast to the current versions (the
@@ -303,12 +309,16 @@ impl AuditQuery {
                 Some(history::decode_cursor(&cursor).ok_or_else(|| coded_error("BAD_USER_INPUT", "unknown cursor"))?)
             }
         };
+        let hidden = crate::custom_fields::in_force(ctx)
+            .await?
+            .hidden_keys(crate::custom_fields::role(ctx)?);
         history::page(
             ctx.data::<PgPool>()?,
             customer_id,
             &filter,
             first.max(1) as usize,
             after,
+            &hidden,
         )
         .await
         .map_err(unavailable)

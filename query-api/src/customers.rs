@@ -280,6 +280,8 @@ pub struct Customer {
     pub adoption_stage: Option<String>,
     pub churned_on: Option<NaiveDate>,
     pub churn_reason: Option<String>,
+    #[graphql(skip)]
+    pub custom_fields: sqlx::types::Json<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 fn loaders<'a>(ctx: &'a Context<'_>) -> Result<&'a Loaders> {
@@ -294,6 +296,18 @@ fn loader_error(error: String) -> async_graphql::Error {
 impl Customer {
     async fn tier(&self) -> Option<Tier> {
         events::customer::Tier::parse(&self.tier_name).map(Into::into)
+    }
+
+    /// The custom fields the caller may see (docs/DOMAIN.md section 9), in definition order;
+    /// fields hidden by their condition are left out.
+    async fn custom_fields(&self, ctx: &Context<'_>) -> Result<Vec<crate::custom_fields::CustomFieldValue>> {
+        let definitions = crate::custom_fields::in_force(ctx).await?;
+        let role = crate::custom_fields::role(ctx)?;
+        Ok(crate::custom_fields::visible_values(
+            &definitions,
+            &self.custom_fields.0,
+            role,
+        ))
     }
 
     async fn csm(&self, ctx: &Context<'_>) -> Result<Option<Csm>> {
@@ -418,7 +432,7 @@ impl Customer {
 
 pub const CUSTOMER_COLUMNS: &str =
     "customer_id, name, salesforce_id, tier AS tier_name, arr, industry, account_manager, csm_id,
-    products_owned, contract_start, renewal_date, onboarded_at, adoption_stage, churned_on, churn_reason";
+    products_owned, contract_start, renewal_date, onboarded_at, adoption_stage, churned_on, churn_reason, custom_fields";
 
 pub async fn one(pool: &PgPool, customer_id: Uuid) -> Result<Option<Customer>, sqlx::Error> {
     sqlx::query_as(&format!(
@@ -470,6 +484,11 @@ fn search_pattern(search: &str) -> Result<String> {
             "a search may not contain U+0000",
         ));
     }
+    Ok(like_pattern(search))
+}
+
+/// The `ILIKE` pattern matching `text` anywhere, with `%`, `_` and `\` as themselves.
+pub fn like_pattern(search: &str) -> String {
     let mut pattern = String::with_capacity(search.len() + 2);
     pattern.push('%');
     for c in search.chars() {
@@ -479,7 +498,7 @@ fn search_pattern(search: &str) -> Result<String> {
         pattern.push(c);
     }
     pattern.push('%');
-    Ok(pattern)
+    pattern
 }
 
 pub async fn page(
@@ -490,6 +509,7 @@ pub async fn page(
     after: Option<String>,
     coverage: Option<&HashMap<Uuid, crate::scalars::CoverageStatus>>,
     visible: Option<&[Uuid]>,
+    custom: CustomListing<'_>,
 ) -> Result<Connection<String, Customer, EmptyFields, EmptyFields>> {
     let first = first.clamp(1, crate::timeline::MAX_PAGE);
     let search = filter.search.as_deref().map(search_pattern).transpose()?;
@@ -502,17 +522,37 @@ pub async fn page(
         })
         .map(|cursor| cursor.ok_or_else(|| coded_error("BAD_USER_INPUT", "unknown cursor")))
         .transpose()?;
-    let (key, order, compare) = match sort {
-        CustomerSort::Name => ("lower(name)", "lower(name), customer_id", ">"),
-        CustomerSort::ArrDesc => (
-            "lpad(((arr * 100)::bigint)::text, 20, '0')",
-            "arr DESC, customer_id DESC",
+    // Custom-field parameters follow the eleven fixed ones.
+    let mut extra: Vec<serde_json::Value> = Vec::new();
+    let mut custom_condition = "true".to_owned();
+    if let Some((definition, filter)) = custom.filter {
+        let sql = crate::custom_fields::filter_sql(definition, filter, 12)?;
+        custom_condition = sql.condition;
+        extra.extend(sql.parameters);
+    }
+    let custom_sort = custom.sort.map(|(definition, descending)| {
+        let at = 12 + extra.len();
+        extra.push(serde_json::Value::String(definition.key.clone()));
+        extra.push(definition.default.clone().unwrap_or(serde_json::Value::Null));
+        (crate::custom_fields::sort_key(definition, at, at + 1), descending)
+    });
+    let (key, order, compare) = match (&custom_sort, sort) {
+        (Some((key, false)), _) => (key.clone(), format!("{key}, customer_id"), ">"),
+        (Some((key, true)), _) => (key.clone(), format!("{key} DESC, customer_id DESC"), "<"),
+        (None, CustomerSort::Name) => ("lower(name)".to_owned(), "lower(name), customer_id".to_owned(), ">"),
+        (None, CustomerSort::ArrDesc) => (
+            "lpad(((arr * 100)::bigint)::text, 20, '0')".to_owned(),
+            "arr DESC, customer_id DESC".to_owned(),
             "<",
         ),
-        CustomerSort::RenewalDate => ("renewal_date::text", "renewal_date, customer_id", ">"),
+        (None, CustomerSort::RenewalDate) => (
+            "renewal_date::text".to_owned(),
+            "renewal_date, customer_id".to_owned(),
+            ">",
+        ),
     };
     let today = Utc::now().date_naive();
-    let rows: Vec<(String, Customer)> = sqlx::query_as::<_, CustomerRow>(&format!(
+    let sql = format!(
         "SELECT {key} AS sort_key, {CUSTOMER_COLUMNS} FROM customer_profiles p
           WHERE ($1::text IS NULL OR name ILIKE $1)
             AND ($2::text IS NULL OR tier = $2)
@@ -523,27 +563,33 @@ pub async fn page(
             AND ($8::text IS NULL OR ({key}, customer_id) {compare} ($8, $9))
             AND ($10::text IS NULL OR (SELECT CASE WHEN score >= 70 THEN 'GREEN' WHEN score >= 50 THEN 'YELLOW' ELSE 'RED' END
                    FROM health_points h WHERE h.customer_id = p.customer_id ORDER BY measured_at DESC, sequence DESC LIMIT 1) = $10)
+            AND ({custom_condition})
           ORDER BY {order}
           LIMIT $11"
-    ))
-    .bind(search)
-    .bind(filter.tier.map(|tier| events::customer::Tier::from(tier).as_str()))
-    .bind(filter.csm_id)
-    .bind(filter.renewal_within_days)
-    .bind(today)
-    .bind(filter.include_churned.unwrap_or(false))
-    .bind(visible.map(<[Uuid]>::to_vec))
-    .bind(after.as_ref().map(|(key, _)| key.clone()))
-    .bind(after.as_ref().map(|(_, id)| *id))
-    .bind(filter.health_colour.map(|colour| format!("{colour:?}").to_uppercase()))
-    // Coverage status is computed after the query, so that filter reads every match.
-    .bind(filter.coverage_status.is_none().then_some(first as i64 + 1))
-    .fetch_all(pool)
-    .await
-    .map_err(|error| loader_error(failed(error)))?
-    .into_iter()
-    .map(|row| (row.sort_key.clone(), row.into()))
-    .collect();
+    );
+    let query = sqlx::query_as::<_, CustomerRow>(&sql)
+        .bind(search)
+        .bind(filter.tier.map(|tier| events::customer::Tier::from(tier).as_str()))
+        .bind(filter.csm_id)
+        .bind(filter.renewal_within_days)
+        .bind(today)
+        .bind(filter.include_churned.unwrap_or(false))
+        .bind(visible.map(<[Uuid]>::to_vec))
+        .bind(after.as_ref().map(|(key, _)| key.clone()))
+        .bind(after.as_ref().map(|(_, id)| *id))
+        .bind(filter.health_colour.map(|colour| format!("{colour:?}").to_uppercase()))
+        // Coverage status is computed after the query, so that filter reads every match.
+        .bind(filter.coverage_status.is_none().then_some(first as i64 + 1));
+    let query = extra
+        .into_iter()
+        .fold(query, |query, value| query.bind(sqlx::types::Json(value)));
+    let rows: Vec<(String, Customer)> = query
+        .fetch_all(pool)
+        .await
+        .map_err(|error| loader_error(failed(error)))?
+        .into_iter()
+        .map(|row| (row.sort_key.clone(), row.into()))
+        .collect();
     let rows: Vec<(String, Customer)> = match (filter.coverage_status, coverage) {
         (Some(status), Some(statuses)) => rows
             .into_iter()
@@ -561,6 +607,17 @@ pub async fn page(
             Edge::new(cursor, customer)
         }));
     Ok(connection)
+}
+
+/// The custom-field filter and sort of a customers page, checked against the caller's
+/// visible definitions.
+#[derive(Default)]
+pub struct CustomListing<'a> {
+    pub filter: Option<(
+        &'a events::fields::FieldDefinition,
+        &'a crate::custom_fields::CustomFieldFilter,
+    )>,
+    pub sort: Option<(&'a events::fields::FieldDefinition, bool)>,
 }
 
 #[derive(sqlx::FromRow)]

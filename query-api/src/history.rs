@@ -161,6 +161,22 @@ impl From<HistoryRow> for HistoryEvent {
     }
 }
 
+/// Leaves out of a `CustomFieldsSet` the values of custom fields the reader's role may not see
+/// (docs/DOMAIN.md section 9); the chain is still verified by the service from the stored text.
+pub fn redact(event: &mut HistoryEvent, hidden: &std::collections::BTreeSet<String>) {
+    if event.event_type != "CustomFieldsSet" || hidden.is_empty() {
+        return;
+    }
+    for payload in [&mut event.payload, &mut event.stored_payload] {
+        if let Some(values) = payload
+            .pointer_mut("/CustomFieldsSet/values")
+            .and_then(Value::as_object_mut)
+        {
+            values.retain(|key, _| !hidden.contains(key));
+        }
+    }
+}
+
 /// Which events of a customer's stream.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HistoryFilter {
@@ -199,6 +215,7 @@ pub async fn page(
     filter: &HistoryFilter,
     first: usize,
     after: Option<i64>,
+    hidden: &std::collections::BTreeSet<String>,
 ) -> Result<Connection<String, HistoryEvent, EmptyFields, EmptyFields>, sqlx::Error> {
     let first = first.clamp(1, MAX_PAGE);
     let rows: Vec<HistoryRow> = sqlx::query_as(&format!("{SELECT} LIMIT $6"))
@@ -212,7 +229,8 @@ pub async fn page(
         .await?;
     let mut connection = Connection::new(after.is_some(), rows.len() > first);
     connection.edges.extend(rows.into_iter().take(first).map(|row| {
-        let event = HistoryEvent::from(row);
+        let mut event = HistoryEvent::from(row);
+        redact(&mut event, hidden);
         Edge::new(encode_cursor(event.sequence), event)
     }));
     Ok(connection)
@@ -226,6 +244,7 @@ pub fn export(
     customer_id: Uuid,
     filter: HistoryFilter,
     original: bool,
+    hidden: std::collections::BTreeSet<String>,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     const BATCH: i64 = 2_000;
     let (lines, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
@@ -253,7 +272,8 @@ pub fn export(
             let mut chunk = Vec::with_capacity(rows.len() * 512);
             for row in rows {
                 after = row.sequence;
-                let event = HistoryEvent::from(row);
+                let mut event = HistoryEvent::from(row);
+                redact(&mut event, &hidden);
                 let mut line = json!({
                     "sequence": event.sequence,
                     "global_position": event.global_position,

@@ -6,6 +6,7 @@ pub mod as_of;
 pub mod audit;
 pub mod coverage;
 pub mod coverage_store;
+pub mod custom_fields;
 pub mod customers;
 pub mod engagement;
 pub mod health;
@@ -270,11 +271,23 @@ async fn export_history(
             );
         }
     }
+    let hidden = match events::service::read_models::custom_field_definitions(&state.pool, None).await {
+        Ok(definitions) => definitions.hidden_keys(principal.role),
+        Err(error) => {
+            tracing::error!(%error, "history export failed");
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the event store is unavailable",
+            );
+        }
+    };
     let body = axum::body::Body::from_stream(history::export(
         state.pool.clone(),
         customer_id,
         filter,
         params.original,
+        hidden,
     ));
     ([(axum::http::header::CONTENT_TYPE, "application/jsonl")], body).into_response()
 }

@@ -561,6 +561,30 @@ impl ReadQuery {
         crate::customers::one(self.pool(ctx)?, id).await.map_err(unavailable)
     }
 
+    /// The custom-field definitions in force that the caller may see, in definition order
+    /// (docs/DOMAIN.md section 9); with `knownAt`, as they stood then.
+    async fn custom_field_definitions(
+        &self,
+        ctx: &Context<'_>,
+        known_at: Option<DateTime<Utc>>,
+    ) -> Result<Vec<crate::custom_fields::CustomFieldDefinition>> {
+        let role = crate::custom_fields::role(ctx)?;
+        let definitions = match known_at {
+            None => crate::custom_fields::in_force(ctx).await?,
+            Some(at) => std::sync::Arc::new(
+                events::service::read_models::custom_field_definitions(self.pool(ctx)?, Some(at))
+                    .await
+                    .map_err(unavailable)?,
+            ),
+        };
+        Ok(definitions
+            .fields
+            .iter()
+            .filter(|definition| definition.visible_to(role))
+            .map(|definition| crate::custom_fields::CustomFieldDefinition::of(definition, role))
+            .collect())
+    }
+
     /// The portfolio list: search, filters, sort and keyset pagination.
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn customers(
@@ -570,11 +594,34 @@ impl ReadQuery {
         #[graphql(default_with = "crate::customers::CustomerSort::Name")] sort: crate::customers::CustomerSort,
         #[graphql(default = 50)] first: i32,
         after: Option<String>,
+        #[graphql(desc = "Only customers whose custom field matches (docs/DOMAIN.md section 9).")] custom_field: Option<
+            crate::custom_fields::CustomFieldFilter,
+        >,
+        #[graphql(desc = "Sort by a custom field instead of `sort`.")] sort_by_custom_field: Option<
+            crate::custom_fields::CustomFieldSort,
+        >,
     ) -> Result<Connection<String, crate::customers::Customer, EmptyFields, EmptyFields>> {
         self.live_only("customers")?;
         let pool = self.pool(ctx)?;
         let access = crate::access::access(ctx)?;
         let filter = filter.unwrap_or_default();
+        let definitions = if custom_field.is_some() || sort_by_custom_field.is_some() {
+            crate::custom_fields::in_force(ctx).await?
+        } else {
+            Default::default()
+        };
+        let role = access.principal.role;
+        let mut custom = crate::customers::CustomListing::default();
+        if let Some(filter) = &custom_field {
+            let definition =
+                crate::custom_fields::visible_definition(&definitions, &filter.key, role, "customField.key")?;
+            custom.filter = Some((definition, filter));
+        }
+        if let Some(sort) = &sort_by_custom_field {
+            let definition =
+                crate::custom_fields::visible_definition(&definitions, &sort.key, role, "sortByCustomField.key")?;
+            custom.sort = Some((definition, sort.descending));
+        }
         let statuses = match filter.coverage_status {
             Some(_) => {
                 let today = today().0;
@@ -597,6 +644,7 @@ impl ReadQuery {
             after,
             statuses.as_ref(),
             access.visible(),
+            custom,
         )
         .await
     }

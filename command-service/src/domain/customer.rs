@@ -67,12 +67,66 @@ pub struct Customer {
     milestones: BTreeSet<Uuid>,
     adoption_stage: Option<AdoptionStage>,
     use_cases: BTreeMap<String, UseCaseStatus>,
+    /// Custom-field values (a field added after older snapshots were taken; none of those
+    /// streams had values then).
+    #[serde(default)]
+    custom_fields: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    retracted: bool,
 }
 
 impl Customer {
     /// The customer's id; every command but onboarding needs an onboarded customer.
     fn id(&self) -> Result<Uuid, CommandError> {
-        self.id.ok_or(CommandError::NotFound { entity: "customer" })
+        self.id
+            .filter(|_| !self.retracted)
+            .ok_or(CommandError::NotFound { entity: "customer" })
+    }
+
+    /// The custom-field values the stream holds now.
+    pub fn custom_fields(&self) -> &BTreeMap<String, serde_json::Value> {
+        &self.custom_fields
+    }
+
+    fn set_custom_fields(
+        &self,
+        command: SetCustomFields,
+        services: &DomainServices,
+    ) -> Result<CustomFieldsSet, CommandError> {
+        self.id()?;
+        if command.values.is_empty() {
+            return Err(CommandError::invalid(
+                "empty",
+                "values",
+                "name at least one custom field",
+            ));
+        }
+        let role = command.role.unwrap_or(events::metadata::Role::Admin);
+        let after = command
+            .definitions
+            .check_change(&self.custom_fields, &command.values, role)
+            .map_err(|error| {
+                if error.is_forbidden() {
+                    CommandError::Forbidden { message: error.message }
+                } else {
+                    CommandError::Invalid {
+                        code: error.code,
+                        field: error.field,
+                        message: error.message,
+                    }
+                }
+            })?;
+        let values: BTreeMap<String, serde_json::Value> = command
+            .values
+            .keys()
+            .map(|key| (key.clone(), after.get(key).cloned().unwrap_or(serde_json::Value::Null)))
+            .filter(|(key, value)| self.custom_fields.get(key).unwrap_or(&serde_json::Value::Null) != value)
+            .collect();
+        require_change(!values.is_empty())?;
+        Ok(CustomFieldsSet {
+            values,
+            occurred_at: services.clock.now(),
+        })
     }
 
     fn ensure_stakeholder(&self, stakeholder_id: Uuid) -> Result<(), CommandError> {
@@ -431,6 +485,22 @@ impl Aggregate for Customer {
             C::RecordNps(command) => vec![E::NpsRecorded(self.record_nps(command, services)?)],
             C::RecordRenewal(command) => vec![E::CustomerRenewed(self.record_renewal(command, services)?)],
             C::RecordChurn(command) => vec![E::CustomerChurned(self.record_churn(command, services)?)],
+            C::SetCustomFields(command) => vec![E::CustomFieldsSet(self.set_custom_fields(command, services)?)],
+            C::RetractCustomer(command) => {
+                self.id()?;
+                vec![E::CustomerRetracted(CustomerRetracted {
+                    reason: required_text(&command.reason, "reason", 1000)?,
+                    occurred_at: services.clock.now(),
+                })]
+            }
+            C::RetractHealthScore(command) => {
+                self.id()?;
+                vec![E::HealthScoreRetracted(HealthScoreRetracted {
+                    sequence: command.sequence,
+                    reason: required_text(&command.reason, "reason", 1000)?,
+                    occurred_at: services.clock.now(),
+                })]
+            }
         };
         for event in events {
             sink.write(event, self).await;
@@ -525,13 +595,24 @@ impl Aggregate for Customer {
                 self.churned = false;
             }
             E::CustomerChurned(_) => self.churned = true,
+            E::CustomFieldsSet(set) => {
+                for (key, value) in set.values {
+                    if value.is_null() {
+                        self.custom_fields.remove(&key);
+                    } else {
+                        self.custom_fields.insert(key, value);
+                    }
+                }
+            }
+            E::CustomerRetracted(_) => self.retracted = true,
             E::StakeholderUpdated(_)
             | E::ActivityLogged(_)
             | E::ActivityCorrected(_)
             | E::ActivityRetracted(_)
             | E::HealthScoreRecorded(_)
             | E::PartnerReportUpdated(_)
-            | E::NpsRecorded(_) => {}
+            | E::NpsRecorded(_)
+            | E::HealthScoreRetracted(_) => {}
         }
     }
 }
@@ -575,6 +656,9 @@ impl Guarded for Customer {
             C::RecordNps(_) => Operation::RecordNps,
             C::RecordRenewal(_) => Operation::RecordRenewal,
             C::RecordChurn(_) => Operation::RecordChurn,
+            C::SetCustomFields(_) => Operation::SetCustomFields,
+            C::RetractCustomer(_) => Operation::RetractCustomer,
+            C::RetractHealthScore(_) => Operation::RetractHealthScore,
         }
     }
 

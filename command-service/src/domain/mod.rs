@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod csm;
 pub mod customer;
+pub mod fields;
 pub mod partner;
 pub mod permissions;
 pub mod rules;

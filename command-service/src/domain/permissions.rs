@@ -50,6 +50,11 @@ pub enum Operation {
     RecordRenewal,
     RecordChurn,
     AcknowledgeAlert,
+    DefineCustomFields,
+    SetCustomFields,
+    RetractCustomer,
+    RetractHealthScore,
+    Import,
 }
 
 use Role::{Admin, Csm, Manager, Partner};
@@ -61,7 +66,7 @@ const TEAM_AND_PARTNERS: &[Role] = &[Admin, Manager, Csm, Partner];
 const PARTNERS: &[Role] = &[Admin, Partner];
 
 impl Operation {
-    pub const ALL: [Operation; 40] = [
+    pub const ALL: [Operation; 45] = [
         Operation::RegisterCsm,
         Operation::ChangeCsmCapacity,
         Operation::RegisterPartner,
@@ -102,13 +107,18 @@ impl Operation {
         Operation::RecordRenewal,
         Operation::RecordChurn,
         Operation::AcknowledgeAlert,
+        Operation::DefineCustomFields,
+        Operation::SetCustomFields,
+        Operation::RetractCustomer,
+        Operation::RetractHealthScore,
+        Operation::Import,
     ];
 
     /// Roles allowed to issue this command.
     pub fn allowed(self) -> &'static [Role] {
         use Operation::*;
         match self {
-            ChangeRules => ADMIN,
+            ChangeRules | DefineCustomFields => ADMIN,
             RegisterCsm
             | ChangeCsmCapacity
             | RegisterPartner
@@ -121,13 +131,14 @@ impl Operation {
             | AssignPartner
             | UnassignPartner
             | RecordRenewal
-            | RecordChurn => MANAGEMENT,
+            | RecordChurn
+            | RetractCustomer => MANAGEMENT,
             AddStakeholder | UpdateStakeholder | RemoveStakeholder | LogActivity | CorrectActivity
-            | RetractActivity | RecordHealthScore | ChangeAdoptionStage | RecordNps | AcknowledgeAlert => TEAM,
+            | RetractActivity | RecordHealthScore | RetractHealthScore | ChangeAdoptionStage | RecordNps
+            | AcknowledgeAlert | Import => TEAM,
             LogNote | CreateTask | UpdateTask | ReassignTask | ChangeTaskStatus | CompleteTask | CancelTask
-            | RecordMilestone | LogIssue | ResolveIssue | RaiseEscalation | ResolveEscalation | ChangeUseCaseStatus => {
-                TEAM_AND_PARTNERS
-            }
+            | RecordMilestone | LogIssue | ResolveIssue | RaiseEscalation | ResolveEscalation | ChangeUseCaseStatus
+            | SetCustomFields => TEAM_AND_PARTNERS,
             DraftPartnerReport | UpdatePartnerReport | SubmitPartnerReport => PARTNERS,
         }
     }
@@ -180,6 +191,11 @@ impl Operation {
             RecordRenewal => "record a renewal",
             RecordChurn => "record a churn",
             AcknowledgeAlert => "acknowledge an alert",
+            DefineCustomFields => "define, change or retire a custom field",
+            SetCustomFields => "set custom-field values (each field also names the roles that may set it)",
+            RetractCustomer => "retract a customer (undoing an import that created it)",
+            RetractHealthScore => "retract a health score (undoing an import that recorded it)",
+            Import => "upload, preview, commit and undo an import (each row's command is checked too)",
         }
     }
 }

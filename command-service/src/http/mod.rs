@@ -4,6 +4,7 @@
 mod auth;
 pub mod error;
 pub mod extract;
+pub mod fields;
 pub mod idempotency;
 pub mod openapi;
 
@@ -40,6 +41,8 @@ pub struct Handlers {
     pub partners: CommandHandler<Partner>,
     pub rules: CommandHandler<Rules>,
     pub alerts: CommandHandler<Alert>,
+    pub fields: CommandHandler<crate::domain::fields::CustomFields>,
+    pub pool: PgPool,
 }
 
 type AppState = Arc<Handlers>;
@@ -65,6 +68,11 @@ pub fn router(handlers: Arc<Handlers>, authenticator: Arc<Authenticator>, pool: 
         .route("/api/v1/rules/engagement-weights", put(change_engagement_weights))
         .route("/api/v1/rules/workload-hours", put(change_workload_hours))
         .route("/api/v1/alerts/{id}/acknowledge", post(acknowledge_alert))
+        .route("/api/v1/custom-fields", post(fields::define_field))
+        .route("/api/v1/custom-fields/{id}", put(fields::change_field))
+        .route("/api/v1/custom-fields/{id}/retire", post(fields::retire_field))
+        .route("/api/v1/custom-fields/{id}/bulk", post(fields::bulk_set))
+        .route(&format!("{customer}/custom-fields"), put(fields::set_custom_fields))
         .route("/api/v1/customers", post(onboard_customer))
         .route(customer, patch(update_profile))
         .route(&format!("{customer}/csm"), put(assign_csm))

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::domain::alert::AcknowledgeAlert;
 use crate::domain::csm::{ChangeCapacity, RegisterCsm};
 use crate::domain::customer::*;
+use crate::domain::fields::DefineField;
 use crate::domain::partner::{DeactivateUser, InviteUser, RegisterPartner};
 use crate::domain::permissions::Operation;
 use crate::domain::rules::{ChangeCoverageStandards, ChangeEngagementWeights, ChangeWorkloadHours};
@@ -289,6 +290,27 @@ pub fn endpoints() -> Vec<Endpoint> {
         with(
             endpoint("POST", leak("/churn"), O::RecordChurn, 200),
             body::<RecordChurn>(),
+            None,
+        ),
+        with(
+            endpoint("PUT", leak("/custom-fields"), O::SetCustomFields, 200),
+            body::<SetCustomFields>(),
+            None,
+        ),
+        with(
+            endpoint("POST", "/api/v1/custom-fields", O::DefineCustomFields, 201),
+            body::<DefineField>(),
+            Some("key"),
+        ),
+        with(
+            endpoint("PUT", "/api/v1/custom-fields/{id}", O::DefineCustomFields, 200),
+            body::<DefineField>(),
+            None,
+        ),
+        endpoint("POST", "/api/v1/custom-fields/{id}/retire", O::DefineCustomFields, 200),
+        with(
+            endpoint("POST", "/api/v1/custom-fields/{id}/bulk", O::SetCustomFields, 200),
+            body::<super::fields::BulkSet>(),
             None,
         ),
     ]

@@ -663,6 +663,32 @@ pub async fn current_rules(pool: &PgPool) -> Result<crate::rules::Rules, sqlx::E
     Ok(rules)
 }
 
+/// The custom-field definitions in force (docs/DOMAIN.md section 9), folded from the store;
+/// with `known_at`, as they stood then.
+pub async fn custom_field_definitions(
+    pool: &PgPool,
+    known_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<crate::fields::Definitions, sqlx::Error> {
+    let rows: Vec<(i64, serde_json::Value)> = sqlx::query_as(
+        "SELECT sequence, payload FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
+          ORDER BY sequence",
+    )
+    .bind(crate::fields::CustomFieldEvent::STREAM_TYPE)
+    .bind(crate::fields::FIELDS_STREAM_ID)
+    .bind(known_at)
+    .fetch_all(pool)
+    .await?;
+    let mut definitions = crate::fields::Definitions::default();
+    for (sequence, payload) in rows {
+        match serde_json::from_value::<crate::fields::CustomFieldEvent>(payload) {
+            Ok(event) => definitions.apply(&event),
+            Err(error) => tracing::warn!(sequence, %error, "a CustomFields event could not be read"),
+        }
+    }
+    Ok(definitions)
+}
+
 /// Where one projector stands against the store.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ProjectorStatus {

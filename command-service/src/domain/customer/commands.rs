@@ -426,4 +426,32 @@ pub enum CustomerCommand {
     RecordNps(RecordNps),
     RecordRenewal(RecordRenewal),
     RecordChurn(RecordChurn),
+    SetCustomFields(SetCustomFields),
+    RetractCustomer(RetractCustomer),
+    RetractHealthScore(RetractHealthScore),
+}
+
+/// Custom-field values to set; `null` clears a field. The definitions in force and the caller's
+/// role are filled in by the route before the command runs.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetCustomFields {
+    pub values: std::collections::BTreeMap<String, serde_json::Value>,
+    #[serde(skip)]
+    pub definitions: std::sync::Arc<events::fields::Definitions>,
+    #[serde(skip)]
+    pub role: Option<events::metadata::Role>,
+}
+
+/// Withdraws a customer as if never onboarded (an import's undo).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetractCustomer {
+    pub reason: String,
+}
+
+/// Withdraws the health score recorded at stream sequence `sequence` (an import's undo).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetractHealthScore {
+    pub sequence: i64,
+    pub reason: String,
 }
