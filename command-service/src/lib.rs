@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod domain;
 pub mod http;
+pub mod import;
 pub mod relay;
 pub mod seed;
 pub mod store;

@@ -45,13 +45,19 @@ pub struct Handlers {
     pub pool: PgPool,
 }
 
-type AppState = Arc<Handlers>;
+pub(crate) type AppState = Arc<Handlers>;
 type Accepted = (StatusCode, Json<Value>);
 type Answer = Result<Accepted, ApiError>;
 
 pub fn router(handlers: Arc<Handlers>, authenticator: Arc<Authenticator>, pool: PgPool) -> Router {
     let customer = "/api/v1/customers/{id}";
-    Router::new()
+    // Uploads are up to 20 MB of multipart, outside the JSON body limit and the Idempotency-Key
+    // layer (an import is idempotent by its own status).
+    let imports = crate::import::router(handlers.clone()).layer(axum::middleware::from_fn_with_state(
+        authenticator.clone(),
+        auth::authenticate,
+    ));
+    let commands = Router::new()
         .route("/api/v1/csms", post(register_csm))
         .route("/api/v1/csms/{id}/capacity", put(change_capacity))
         .route("/api/v1/partners", post(register_partner))
@@ -130,7 +136,8 @@ pub fn router(handlers: Arc<Handlers>, authenticator: Arc<Authenticator>, pool: 
         .layer(axum::middleware::from_fn_with_state(pool, idempotency::idempotent))
         .layer(axum::middleware::from_fn_with_state(authenticator, auth::authenticate))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(handlers)
+        .with_state(handlers);
+    imports.merge(commands)
 }
 
 /// What an accepted command answers besides its append: its status and, when it created

@@ -1,0 +1,449 @@
+//! Imports from .xlsx and CSV (docs/IMPORTS.md): upload (multipart) with a suggested column
+//! mapping, preview (writes nothing), commit (all rows' events in one transaction, or none),
+//! history, and undo at any age by compensating events that keep later work.
+//!
+//! An import's file and its status live in the `imports` table; what it did lives in the event
+//! store: every event it appended carries `source: import`, `import_id` and `import_row` in its
+//! metadata, and so do the events of its undo (with `import_undo`).
+
+pub mod plan;
+pub mod sheet;
+mod undo;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use events::metadata::{CommandMetadata, Role, Source};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::permissions::Operation;
+use crate::http::error::ApiError;
+use crate::http::extract::{CommandContext, JsonBody};
+use crate::http::Handlers;
+use crate::store::ExecuteError;
+use plan::{Kind, Mapping, World};
+
+type AppState = Arc<Handlers>;
+type Answer = Result<(StatusCode, Json<Value>), ApiError>;
+
+/// The import routes; authentication is layered on by the caller.
+pub fn router(handlers: Arc<Handlers>) -> Router {
+    Router::new()
+        .route("/api/v1/imports", post(upload).get(history))
+        .route("/api/v1/imports/{id}", get(show))
+        .route("/api/v1/imports/{id}/mapping", put(remap))
+        .route("/api/v1/imports/{id}/commit", post(commit))
+        .route("/api/v1/imports/{id}/undo", post(undo_import))
+        .layer(DefaultBodyLimit::max(sheet::MAX_BYTES + 64 * 1024))
+        .with_state(handlers)
+}
+
+fn unavailable(error: sqlx::Error) -> ApiError {
+    ExecuteError::from_database(&error).into()
+}
+
+fn permitted(context: &CommandContext) -> Result<(), ApiError> {
+    if Operation::Import.permits(context.principal.role) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden {
+            message: format!("the {} role may not import", context.principal.role.as_str()),
+        })
+    }
+}
+
+/// The stored import a request names.
+#[derive(sqlx::FromRow)]
+struct Stored {
+    kind: String,
+    file_name: String,
+    content: Vec<u8>,
+    mapping: Value,
+    status: String,
+    created_by: String,
+    result: Option<Value>,
+}
+
+async fn stored(pool: &PgPool, id: &str) -> Result<(Uuid, Stored), ApiError> {
+    let import_id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound { entity: "import" })?;
+    let row: Option<Stored> = sqlx::query_as(
+        "SELECT kind, file_name, content, mapping, status, created_by, result FROM imports WHERE import_id = $1",
+    )
+    .bind(import_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(unavailable)?;
+    row.map(|row| (import_id, row))
+        .ok_or(ApiError::NotFound { entity: "import" })
+}
+
+/// Only the uploader and managers or admins act on an import.
+fn owns(context: &CommandContext, stored: &Stored) -> Result<(), ApiError> {
+    if stored.created_by == context.principal.user_id || matches!(context.principal.role, Role::Admin | Role::Manager) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound { entity: "import" })
+    }
+}
+
+fn metadata(context: &CommandContext, import_id: Uuid) -> HashMap<String, String> {
+    let mut metadata = CommandMetadata {
+        source: Source::Import,
+        correlation_id: import_id,
+        idempotency_key: None,
+        ..context.metadata.clone()
+    }
+    .to_map();
+    metadata.insert("import_id".into(), import_id.to_string());
+    metadata
+}
+
+/// Reads, maps and decides the stored file: the preview, and the batch a commit appends.
+async fn planned<'a>(
+    app: &'a Handlers,
+    context: &CommandContext,
+    import_id: Uuid,
+    stored: &Stored,
+) -> Result<(plan::Plan, crate::store::Batch<'a, crate::domain::customer::Customer>), ApiError> {
+    let kind = Kind::parse(&stored.kind).ok_or_else(|| ApiError::Internal("unknown import kind".into()))?;
+    let sheet = sheet::read(&stored.file_name, &stored.content)
+        .map_err(|error| ApiError::validation("unreadable_file", "file", error.to_string()))?;
+    let mapping: Mapping = serde_json::from_value(stored.mapping.clone()).unwrap_or_default();
+    let world = World::load(&app.pool).await.map_err(unavailable)?;
+    let mut batch = app.customers.batch();
+    let plan = plan::decide(
+        kind,
+        &sheet,
+        &mapping,
+        &world,
+        &mut batch,
+        &context.principal,
+        &metadata(context, import_id),
+        chrono::Utc::now(),
+    )
+    .await?;
+    Ok((plan, batch))
+}
+
+fn preview_body(
+    import_id: Uuid,
+    stored: &Stored,
+    plan: &plan::Plan,
+    targets: &[plan::Target],
+    headers: &[String],
+) -> Value {
+    json!({
+        "import_id": import_id,
+        "kind": stored.kind,
+        "file_name": stored.file_name,
+        "status": stored.status,
+        "headers": headers,
+        "targets": targets,
+        "mapping": stored.mapping,
+        "counts": plan.counts,
+        "rows": plan.outcomes,
+        "errors_download": format!("/api/v1/imports/{import_id}/errors.xlsx"),
+    })
+}
+
+/// `POST /api/v1/imports` (multipart: `kind`, `file`, optional `mapping` as JSON): stores the
+/// file, suggests a mapping and answers the preview. Writes no event.
+async fn upload(State(app): State<AppState>, context: CommandContext, mut form: Multipart) -> Answer {
+    permitted(&context)?;
+    let (mut kind, mut file, mut mapping) = (None, None, None);
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|error| ApiError::validation("invalid_form", "body", error.body_text()))?
+    {
+        match field.name().unwrap_or_default() {
+            "kind" => kind = Some(field.text().await.unwrap_or_default()),
+            "mapping" => {
+                let text = field.text().await.unwrap_or_default();
+                mapping = Some(serde_json::from_str::<Mapping>(&text).map_err(|error| {
+                    ApiError::validation(
+                        "invalid_mapping",
+                        "mapping",
+                        format!("mapping is a JSON object of field -> column: {error}"),
+                    )
+                })?);
+            }
+            "file" => {
+                let name = field.file_name().unwrap_or("upload.csv").to_owned();
+                let bytes = field.bytes().await.map_err(|error| {
+                    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::PayloadTooLarge
+                    } else {
+                        ApiError::validation("invalid_form", "file", error.body_text())
+                    }
+                })?;
+                file = Some((name, bytes));
+            }
+            other => {
+                return Err(ApiError::validation(
+                    "unknown_field",
+                    other.to_owned(),
+                    "the form takes kind, file and mapping",
+                ))
+            }
+        }
+    }
+    let kind_text = kind.ok_or_else(|| ApiError::validation("missing_field", "kind", "kind is required"))?;
+    let kind = Kind::parse(kind_text.trim()).ok_or_else(|| {
+        ApiError::validation(
+            "invalid_value",
+            "kind",
+            "kind is customers, stakeholders, activities, health_scores or custom_fields",
+        )
+    })?;
+    let (file_name, bytes) = file.ok_or_else(|| ApiError::validation("missing_field", "file", "attach the file"))?;
+    if bytes.len() > sheet::MAX_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let sheet = sheet::read(&file_name, &bytes)
+        .map_err(|error| ApiError::validation("unreadable_file", "file", error.to_string()))?;
+    let definitions = events::service::read_models::custom_field_definitions(&app.pool, None)
+        .await
+        .map_err(unavailable)?;
+    let targets = plan::targets(kind, &definitions);
+    let mapping = mapping.unwrap_or_else(|| plan::suggest(&targets, &sheet.headers));
+    let import_id = Uuid::now_v7();
+    let file_name: String = file_name.chars().filter(|c| *c != '\0').take(255).collect();
+    sqlx::query(
+        "INSERT INTO imports (import_id, kind, file_name, file_format, content, headers, mapping, row_count, created_by, created_role)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(import_id)
+    .bind(kind.as_str())
+    .bind(&file_name)
+    .bind(sheet::format_of(&file_name, &bytes))
+    .bind(bytes.as_ref())
+    .bind(json!(sheet.headers))
+    .bind(json!(mapping))
+    .bind(sheet.rows.len() as i32)
+    .bind(&context.principal.user_id)
+    .bind(context.principal.role.as_str())
+    .execute(&app.pool)
+    .await
+    .map_err(unavailable)?;
+    let (_, stored) = stored(&app.pool, &import_id.to_string()).await?;
+    preview(&app, &context, import_id, &stored, StatusCode::CREATED).await
+}
+
+async fn preview(
+    app: &Handlers,
+    context: &CommandContext,
+    import_id: Uuid,
+    stored: &Stored,
+    status: StatusCode,
+) -> Answer {
+    let kind = Kind::parse(&stored.kind).ok_or_else(|| ApiError::Internal("unknown import kind".into()))?;
+    let sheet = sheet::read(&stored.file_name, &stored.content)
+        .map_err(|error| ApiError::validation("unreadable_file", "file", error.to_string()))?;
+    let world = World::load(&app.pool).await.map_err(unavailable)?;
+    let targets = plan::targets(kind, &world.definitions);
+    let mapping: Mapping = serde_json::from_value(stored.mapping.clone()).unwrap_or_default();
+    if let Err((field, message)) = plan::check_mapping(&targets, &sheet.headers, &mapping) {
+        let mut body = json!({"import_id": import_id, "headers": sheet.headers, "targets": targets, "mapping": mapping,
+            "error": "mapping_incomplete", "field": field, "message": message});
+        body["status"] = json!(stored.status);
+        return Ok((status, Json(body)));
+    }
+    let (plan, _) = planned(app, context, import_id, stored).await?;
+    Ok((
+        status,
+        Json(preview_body(import_id, stored, &plan, &targets, &sheet.headers)),
+    ))
+}
+
+/// `GET /api/v1/imports/{id}`: the import with its preview as of now (or its result once
+/// committed or undone).
+async fn show(State(app): State<AppState>, Path(id): Path<String>, context: CommandContext) -> Answer {
+    permitted(&context)?;
+    let (import_id, stored) = stored(&app.pool, &id).await?;
+    owns(&context, &stored)?;
+    if stored.status != "uploaded" {
+        return Ok((StatusCode::OK, Json(summary(&app.pool, import_id).await?)));
+    }
+    preview(&app, &context, import_id, &stored, StatusCode::OK).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Remap {
+    mapping: Mapping,
+}
+
+/// `PUT /api/v1/imports/{id}/mapping`: the user's mapping; answers the new preview.
+async fn remap(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    context: CommandContext,
+    JsonBody(body): JsonBody<Remap>,
+) -> Answer {
+    permitted(&context)?;
+    let (import_id, mut stored) = stored(&app.pool, &id).await?;
+    owns(&context, &stored)?;
+    if stored.status != "uploaded" {
+        return Err(ApiError::Conflict {
+            code: "import_committed",
+            message: "a committed import's mapping no longer changes".into(),
+        });
+    }
+    sqlx::query("UPDATE imports SET mapping = $2 WHERE import_id = $1")
+        .bind(import_id)
+        .bind(json!(body.mapping))
+        .execute(&app.pool)
+        .await
+        .map_err(unavailable)?;
+    stored.mapping = json!(body.mapping);
+    preview(&app, &context, import_id, &stored, StatusCode::OK).await
+}
+
+/// `POST /api/v1/imports/{id}/commit`: appends every row's events in one transaction, or none
+/// when any row has an error (answered with the preview). A second commit appends nothing and
+/// answers the first one's result.
+async fn commit(State(app): State<AppState>, Path(id): Path<String>, context: CommandContext) -> Answer {
+    permitted(&context)?;
+    let (import_id, stored) = stored(&app.pool, &id).await?;
+    owns(&context, &stored)?;
+    for attempt in 1.. {
+        if stored.status != "uploaded" {
+            return Ok((StatusCode::OK, Json(summary(&app.pool, import_id).await?)));
+        }
+        let (plan, batch) = planned(&app, &context, import_id, &stored).await?;
+        if plan.counts.error > 0 {
+            let errors: Vec<_> = plan.outcomes.iter().filter(|row| row.action == "error").collect();
+            return Err(ApiError::Unprocessable {
+                code: "import_has_errors",
+                message: format!(
+                    "{} of {} rows have errors; nothing was appended",
+                    plan.counts.error, plan.counts.rows
+                ),
+                fields: serde_json::Map::from_iter([("rows".to_owned(), json!(errors))]),
+            });
+        }
+        let events = batch.len();
+        let mut tx = app.pool.begin().await.map_err(unavailable)?;
+        // Claims the import first: a concurrent commit waits here and then finds it committed.
+        let claimed = sqlx::query(
+            "UPDATE imports SET status = 'committed', committed_at = now(), committed_by = $2, counts = $3, event_count = $4
+              WHERE import_id = $1 AND status = 'uploaded'",
+        )
+        .bind(import_id)
+        .bind(&context.principal.user_id)
+        .bind(json!(plan.counts))
+        .bind(events as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        if claimed == 0 {
+            drop(tx);
+            return Ok((StatusCode::OK, Json(summary(&app.pool, import_id).await?)));
+        }
+        match batch.append(&mut tx).await {
+            Err(ExecuteError::Conflict) if attempt < 3 => continue,
+            Err(error) => return Err(error.into()),
+            Ok(_) => {
+                tx.commit().await.map_err(unavailable)?;
+                tracing::info!(%import_id, events, rows = plan.counts.rows, "import committed");
+                return Ok((StatusCode::OK, Json(summary(&app.pool, import_id).await?)));
+            }
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// An import's record as history shows it.
+async fn summary(pool: &PgPool, import_id: Uuid) -> Result<Value, ApiError> {
+    let row: Option<Value> = sqlx::query_scalar(
+        "SELECT jsonb_build_object('import_id', import_id, 'kind', kind, 'file_name', file_name, 'status', status,
+                'rows', row_count, 'counts', counts, 'events', event_count, 'created_by', created_by,
+                'created_at', created_at, 'committed_by', committed_by, 'committed_at', committed_at,
+                'undone_by', undone_by, 'undone_at', undone_at, 'undo', result)
+           FROM imports WHERE import_id = $1",
+    )
+    .bind(import_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(unavailable)?;
+    row.ok_or(ApiError::NotFound { entity: "import" })
+}
+
+/// `GET /api/v1/imports`: the latest 200 imports, newest first (a CSM sees its own).
+async fn history(State(app): State<AppState>, context: CommandContext) -> Answer {
+    permitted(&context)?;
+    let everyone = matches!(context.principal.role, Role::Admin | Role::Manager);
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT import_id FROM imports WHERE $1 OR created_by = $2 ORDER BY created_at DESC LIMIT 200",
+    )
+    .bind(everyone)
+    .bind(&context.principal.user_id)
+    .fetch_all(&app.pool)
+    .await
+    .map_err(unavailable)?;
+    let mut imports = Vec::with_capacity(ids.len());
+    for id in ids {
+        imports.push(summary(&app.pool, id).await?);
+    }
+    Ok((StatusCode::OK, Json(json!({ "imports": imports }))))
+}
+
+/// `POST /api/v1/imports/{id}/undo`: compensating events, in one transaction, that retract
+/// what the import added and restore what it changed, keeping every later change.
+async fn undo_import(State(app): State<AppState>, Path(id): Path<String>, context: CommandContext) -> Answer {
+    permitted(&context)?;
+    let (import_id, stored) = stored(&app.pool, &id).await?;
+    owns(&context, &stored)?;
+    match stored.status.as_str() {
+        "uploaded" => {
+            return Err(ApiError::Conflict {
+                code: "import_not_committed",
+                message: "only a committed import can be undone".into(),
+            })
+        }
+        "undone" => return Ok((StatusCode::OK, Json(summary(&app.pool, import_id).await?))),
+        _ => {}
+    }
+    let _ = stored.result;
+    for attempt in 1.. {
+        let mut metadata = metadata(&context, import_id);
+        metadata.insert("import_undo".into(), "true".into());
+        let mut batch = app.customers.batch();
+        let result = undo::decide(&app.pool, import_id, &mut batch, &context.principal, &metadata).await?;
+        let mut tx = app.pool.begin().await.map_err(unavailable)?;
+        let claimed = sqlx::query(
+            "UPDATE imports SET status = 'undone', undone_at = now(), undone_by = $2, result = $3
+              WHERE import_id = $1 AND status = 'committed'",
+        )
+        .bind(import_id)
+        .bind(&context.principal.user_id)
+        .bind(&result)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        if claimed == 0 {
+            drop(tx);
+            return Ok((StatusCode::OK, Json(summary(&app.pool, import_id).await?)));
+        }
+        match batch.append(&mut tx).await {
+            Err(ExecuteError::Conflict) if attempt < 3 => continue,
+            Err(error) => return Err(error.into()),
+            Ok(_) => {
+                tx.commit().await.map_err(unavailable)?;
+                tracing::info!(%import_id, "import undone");
+                return Ok((StatusCode::OK, Json(summary(&app.pool, import_id).await?)));
+            }
+        }
+    }
+    unreachable!("the loop returns")
+}

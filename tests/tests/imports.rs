@@ -1,0 +1,317 @@
+//! Imports end to end: a real spreadsheet program's .xlsx and a CSV with a byte-order mark,
+//! semicolons and quoted newlines; preview writes nothing; a file with errors on several rows
+//! reports them all and commits nothing; commit is all or nothing and idempotent; undo at any
+//! age restores the reports of before the import while keeping a later edit.
+
+use chrono::{Duration, Utc};
+use events::metadata::Role;
+use reqwest::multipart::{Form, Part};
+use reqwest::Method;
+use serde_json::{json, Value};
+use tests::{token, uuid, TestSystem};
+
+async fn upload(system: &TestSystem, as_token: &str, kind: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let form = Form::new()
+        .text("kind", kind.to_owned())
+        .part("file", Part::bytes(bytes).file_name(name.to_owned()));
+    let response = system
+        .http
+        .post(format!("{}/api/v1/imports", system.command_url))
+        .bearer_auth(as_token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+async fn event_count(system: &TestSystem) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap()
+}
+
+/// Every report a CS team reads, as of one pinned day.
+async fn reports(system: &TestSystem, as_of: &str) -> Value {
+    system
+        .graphql(
+            "query($d: Date) {
+               coverageReport(asOf: $d) { summary { accounts wellCovered underCovered overCovered averageScore arr } }
+               engagementMetrics(asOf: $d) { customers averageScore distribution { category customers } }
+               csmWorkload(asOf: $d) { csms { accounts arr utilizationPct } averageAccounts portfolioBalancePct }
+               executiveSummary(asOf: $d) { current { customers totalArr arrAtRisk colours { colour accounts arr } } }
+               customers { edges { node { name arr industry health { score } } } }
+             }",
+            json!({ "d": as_of }),
+        )
+        .await
+}
+
+fn row<'a>(preview: &'a Value, number: u64) -> &'a Value {
+    preview["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["row"] == number)
+        .unwrap_or_else(|| panic!("no row {number} in {preview}"))
+}
+
+#[tokio::test]
+async fn imports_preview_commit_once_and_undo_to_the_reports_of_before() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana").await;
+    let (status, answer) = system
+        .post(
+            "/api/v1/custom-fields",
+            &json!({"key": "segment", "label": "Segment", "field_type": "single_select", "options": ["Strategic", "Growth"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let acme = system
+        .onboard("Acme", "Enterprise", "100000", csm, Utc::now() - Duration::days(60))
+        .await;
+    let today = Utc::now().date_naive();
+    let yesterday = (today - Duration::days(1)).to_string();
+    system.record_health(acme, 80.0, today - Duration::days(10)).await;
+    system.caught_up().await;
+    let as_of = today.to_string();
+    let before = reports(&system, &as_of).await;
+    let acme_sfid: String = system
+        .graphql(
+            "query($id: UUID!) { customer(id: $id) { salesforceId } }",
+            json!({"id": acme}),
+        )
+        .await["customer"]["salesforceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A file with errors on several rows: all are reported, nothing is appended.
+    let events_before = event_count(&system).await;
+    let bad = format!(
+        "name,salesforce id,tier,arr,csm,contract start,renewal date\n\
+         Bad One,0015g00000BadAAAA1,Platinum,100,dana@example.com,2025-01-01,2026-01-01\n\
+         Bad Two,0015g00000BadAAAA2,SMB,lots,dana@example.com,2025-01-01,2026-01-01\n\
+         Bad Three,0015g00000BadAAAA3,SMB,100,nobody@example.com,2025-01-01,2024-01-01\n\
+         Fine,0015g00000FineAAA1,SMB,100,dana@example.com,2025-01-01,2026-01-01\n"
+    );
+    let (status, preview) = upload(&system, &system.admin, "customers", "bad.csv", bad.into_bytes()).await;
+    assert_eq!(status, 201, "{preview}");
+    assert_eq!(
+        preview["counts"],
+        json!({"rows": 4, "create": 1, "update": 0, "unchanged": 0, "error": 3})
+    );
+    assert_eq!(row(&preview, 2)["errors"][0]["column"], "tier");
+    assert_eq!(row(&preview, 3)["errors"][0]["column"], "arr");
+    assert_eq!(row(&preview, 4)["errors"][0]["column"], "csm");
+    assert_eq!(row(&preview, 5)["action"], "create");
+    let bad_id = preview["import_id"].as_str().unwrap().to_owned();
+    let (status, refused) = system
+        .post(&format!("/api/v1/imports/{bad_id}/commit"), &json!({}))
+        .await;
+    assert_eq!(
+        (status.as_u16(), refused["error"].as_str()),
+        (422, Some("import_has_errors")),
+        "{refused}"
+    );
+    assert_eq!(event_count(&system).await, events_before);
+
+    // CSV with a byte-order mark, semicolons and a quoted newline: one update, one create.
+    let csv = format!(
+        "\u{feff}Account Name;SFDC ID;Tier;Annual Recurring Revenue;CSM Email;Industry;Contract Start;Renewal Date;Segment\n\
+         Acme;{acme_sfid};Enterprise;\"$150,000.00\";dana@example.com;\"Retail\nOnline\";{start};{renewal};Strategic\n\
+         NewCo;0015g00000NewCAAA1;SMB;12%;dana@example.com;;2025-02-01;2027-02-01;Growth\n",
+        start = today - Duration::days(200),
+        renewal = today + Duration::days(100),
+    );
+    let (status, preview) = upload(&system, &system.admin, "customers", "book.csv", csv.into_bytes()).await;
+    assert_eq!(status, 201, "{preview}");
+    assert_eq!(preview["mapping"]["arr"], "Annual Recurring Revenue");
+    assert_eq!(preview["mapping"]["salesforce_id"], "SFDC ID");
+    assert_eq!(preview["mapping"]["cf.segment"], "Segment");
+    // "12%" is a percentage, not an amount: the row is refused until the file is fixed.
+    assert_eq!(
+        row(&preview, 3)["errors"][0]["column"],
+        "Annual Recurring Revenue",
+        "{preview}"
+    );
+    let csv = format!(
+        "\u{feff}Account Name;SFDC ID;Tier;Annual Recurring Revenue;CSM Email;Industry;Contract Start;Renewal Date;Segment\n\
+         Acme;{acme_sfid};Enterprise;\"$150,000.00\";dana@example.com;\"Retail\nOnline\";{start};{renewal};Strategic\n\
+         NewCo;0015g00000NewCAAA1;SMB;\"1.200,50\";dana@example.com;;2025-02-01;2027-02-01;Growth\n",
+        start = today - Duration::days(200),
+        renewal = today + Duration::days(100),
+    );
+    let (_, preview) = upload(&system, &system.admin, "customers", "book.csv", csv.into_bytes()).await;
+    assert_eq!(
+        preview["counts"],
+        json!({"rows": 2, "create": 1, "update": 1, "unchanged": 0, "error": 0}),
+        "{preview}"
+    );
+    let changes: Vec<&str> = row(&preview, 2)["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| change["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        changes,
+        ["arr", "industry", "contract_start", "renewal_date", "cf.segment"],
+        "{preview}"
+    );
+    assert_eq!(event_count(&system).await, events_before, "a preview writes nothing");
+    let import_id = preview["import_id"].as_str().unwrap().to_owned();
+    let (status, committed) = system
+        .post(&format!("/api/v1/imports/{import_id}/commit"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{committed}");
+    assert_eq!(committed["status"], "committed");
+    let after_commit = event_count(&system).await;
+    assert_eq!(after_commit - events_before, committed["events"].as_i64().unwrap());
+    let (status, again) = system
+        .post(&format!("/api/v1/imports/{import_id}/commit"), &json!({}))
+        .await;
+    assert_eq!((status.as_u16(), again["status"].as_str()), (200, Some("committed")));
+    assert_eq!(
+        event_count(&system).await,
+        after_commit,
+        "committing twice appends nothing"
+    );
+    let sources: Vec<(String, String)> = sqlx::query_as(
+        "SELECT DISTINCT metadata ->> 'source', metadata ->> 'correlation_id' FROM events WHERE metadata ->> 'import_id' = $1",
+    )
+    .bind(&import_id)
+    .fetch_all(&system.pool)
+    .await
+    .unwrap();
+    assert_eq!(sources, [("import".to_owned(), import_id.clone())]);
+
+    // Health scores come in through an import of their own.
+    let health = format!("Salesforce ID,Health Score,Date,Source\n{acme_sfid},35,{yesterday},gainsight\n");
+    let (_, preview) = upload(
+        &system,
+        &system.admin,
+        "health_scores",
+        "health.csv",
+        health.into_bytes(),
+    )
+    .await;
+    let health_import = preview["import_id"].as_str().unwrap().to_owned();
+    let (status, _) = system
+        .post(&format!("/api/v1/imports/{health_import}/commit"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+
+    // Someone edits Acme's industry after the import; the undo keeps that.
+    let (status, answer) = system
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/customers/{acme}"),
+            Some(&json!({"industry": "Manufacturing"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    system.caught_up().await;
+    let imported = reports(&system, &as_of).await;
+    assert_ne!(imported, before);
+
+    let (status, undone) = system
+        .post(&format!("/api/v1/imports/{health_import}/undo"), &json!({}))
+        .await;
+    assert_eq!(
+        (status.as_u16(), undone["status"].as_str()),
+        (200, Some("undone")),
+        "{undone}"
+    );
+    let (status, undone) = system
+        .post(&format!("/api/v1/imports/{import_id}/undo"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{undone}");
+    assert_eq!(undone["undo"]["retracted"]["customers"], 1, "{undone}");
+    assert_eq!(
+        undone["undo"]["kept"],
+        json!([{"customer_id": acme, "field": "industry", "reason": "changed again after the import; the later value stays"}])
+    );
+    system.caught_up().await;
+    let mut after = reports(&system, &as_of).await;
+    // The later edit stays; everything else is as before the import.
+    assert_eq!(after["customers"]["edges"][0]["node"]["industry"], "Manufacturing");
+    after["customers"]["edges"][0]["node"]["industry"] = before["customers"]["edges"][0]["node"]["industry"].clone();
+    assert_eq!(after, before);
+    let (status, history) = system.send(Method::GET, "/api/v1/imports", None).await;
+    assert_eq!(status, 200);
+    let statuses: Vec<&str> = history["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|import| import["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["undone", "undone", "uploaded", "uploaded"]);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_spreadsheet_programs_workbook_imports_with_typed_cells_and_roles_are_checked() {
+    let system = TestSystem::spawn().await.unwrap();
+    system.register_csm("Dana").await;
+    let (status, _) = system
+        .post(
+            "/api/v1/custom-fields",
+            &json!({"key": "segment", "label": "Segment", "field_type": "single_select", "options": ["Strategic", "Growth"]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // Written by LibreOffice Calc: real date cells, a number cell and a currency text.
+    let workbook = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/customers.xlsx")).unwrap();
+
+    let (status, answer) = upload(
+        &system,
+        &token(Role::Readonly, "rory", None),
+        "customers",
+        "customers.xlsx",
+        workbook.clone(),
+    )
+    .await;
+    assert_eq!((status, answer["error"].as_str()), (403, Some("forbidden")));
+    // A CSM may upload, but onboarding is for management: every row says so, nothing commits.
+    let csm = token(Role::Csm, "casey", None);
+    let (status, preview) = upload(&system, &csm, "customers", "customers.xlsx", workbook.clone()).await;
+    assert_eq!(status, 201, "{preview}");
+    assert_eq!(preview["counts"]["error"], 2, "{preview}");
+    assert_eq!(row(&preview, 2)["errors"][0]["code"], "forbidden");
+
+    let (status, preview) = upload(&system, &system.admin, "customers", "customers.xlsx", workbook).await;
+    assert_eq!(status, 201, "{preview}");
+    assert_eq!(preview["counts"]["create"], 2, "{preview}");
+    let import_id = preview["import_id"].as_str().unwrap().to_owned();
+    let (status, _) = system
+        .post(&format!("/api/v1/imports/{import_id}/commit"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    system.caught_up().await;
+    let list = system
+        .graphql(
+            "{ customers { edges { node { customerId name arr contractStart renewalDate customFields { key value } } } } }",
+            json!({}),
+        )
+        .await;
+    let nodes: Vec<&Value> = list["customers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| &edge["node"])
+        .collect();
+    assert_eq!(nodes[0]["name"], "Globex");
+    assert_eq!(nodes[0]["arr"], "12000.00");
+    assert_eq!(nodes[1]["name"], "Initech");
+    assert_eq!(nodes[1]["arr"], "250000.00");
+    assert_eq!(nodes[1]["contractStart"], "2025-01-15");
+    assert_eq!(nodes[1]["renewalDate"], "2027-01-15");
+    assert_eq!(
+        nodes[1]["customFields"],
+        json!([{"key": "segment", "value": "Strategic"}])
+    );
+    uuid(&nodes[1]["customerId"]);
+    system.stop().await;
+}
