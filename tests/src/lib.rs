@@ -566,3 +566,38 @@ pub async fn read_models(pool: &PgPool, schema: &str) -> Vec<(String, Vec<String
     }
     dump
 }
+
+/// Reads a workbook with Python's openpyxl, a reader independent of ours: sheet name -> rows of
+/// cell values (dates as ISO text), plus each sheet's frozen pane and autofilter range.
+pub fn openpyxl(bytes: &[u8]) -> Value {
+    let dir = std::env::temp_dir().join(format!("cstrack-openpyxl-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("book.xlsx");
+    std::fs::write(&path, bytes).unwrap();
+    let script = r#"
+import json, sys, datetime, openpyxl
+book = openpyxl.load_workbook(sys.argv[1])
+out = {}
+for sheet in book.worksheets:
+    rows = [[c.isoformat() if isinstance(c, (datetime.date, datetime.datetime)) else c for c in row]
+            for row in sheet.iter_rows(values_only=True)]
+    formats = [[cell.number_format for cell in row] for row in sheet.iter_rows(min_row=2, max_row=2)]
+    out[sheet.title] = {"rows": rows, "freeze": sheet.freeze_panes, "filter": sheet.auto_filter.ref,
+                        "bold_header": all(c.font.b for c in sheet[1] if c.value is not None),
+                        "formats": formats[0] if formats else []}
+print(json.dumps(out))
+"#;
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .expect("python3 runs (deploy/test.sh installs openpyxl)");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "openpyxl could not read the workbook: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}

@@ -107,6 +107,25 @@ async fn imports_preview_commit_once_and_undo_to_the_reports_of_before() {
     assert_eq!(row(&preview, 4)["errors"][0]["column"], "csm");
     assert_eq!(row(&preview, 5)["action"], "create");
     let bad_id = preview["import_id"].as_str().unwrap().to_owned();
+    // The errors as a workbook, beside the original cells, read back by openpyxl.
+    let response = system
+        .http
+        .get(format!("{}/api/v1/imports/{bad_id}/errors.xlsx", system.command_url))
+        .bearer_auth(&system.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let book = tests::openpyxl(&response.bytes().await.unwrap());
+    let errors = &book["Errors"]["rows"];
+    assert_eq!(errors[0][0], "Row");
+    assert_eq!(errors[0][8], "Errors");
+    assert_eq!(errors.as_array().unwrap().len(), 4, "{book}");
+    assert_eq!(errors[1][1], "Bad One");
+    assert_eq!(errors[3][0], 4);
+    assert!(errors[1][8].as_str().unwrap().starts_with("tier: "), "{book}");
+    assert_eq!(book["Errors"]["freeze"], "A2");
+    assert_eq!(book["Errors"]["bold_header"], true);
     let (status, refused) = system
         .post(&format!("/api/v1/imports/{bad_id}/commit"), &json!({}))
         .await;

@@ -14,3 +14,4 @@ pub mod settings;
 pub mod store;
 pub mod supervise;
 pub mod telemetry;
+pub mod workbook;
