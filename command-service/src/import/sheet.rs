@@ -332,7 +332,8 @@ mod tests {
         assert_eq!(sheet.rows[0].1[0].text(), "Acme; Inc");
         assert_eq!(sheet.rows[0].1[1].decimal(), Some(Decimal::new(120050, 2)));
         assert_eq!(sheet.rows[0].1[2].text(), "line one\nline two");
-        assert_eq!(sheet.rows[1].0, 6);
+        // Records are rows: the quoted newline stays in its row, and CSV skips empty lines.
+        assert_eq!(sheet.rows[1].0, 4);
         assert_eq!(sheet.rows[1].1[1].percent(), Some(12.0));
     }
 
