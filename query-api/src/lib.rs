@@ -9,6 +9,7 @@ pub mod coverage_store;
 pub mod custom_fields;
 pub mod customers;
 pub mod engagement;
+pub mod export;
 pub mod health;
 pub mod history;
 pub mod limits;
@@ -207,6 +208,64 @@ fn refusal(status: axum::http::StatusCode, code: &str, message: &str) -> axum::r
         .into_response()
 }
 
+/// `GET /export/{report}.{xlsx|csv}`: a report or list as a workbook or CSV (docs/EXPORTS.md),
+/// computed by the same GraphQL queries with the caller's access.
+async fn export_report(
+    axum::extract::State(state): axum::extract::State<GraphqlState>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    axum::extract::Query(params): axum::extract::Query<std::collections::BTreeMap<String, String>>,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let principal = match authenticate(&state, &headers) {
+        Ok(principal) => principal,
+        Err(refused) => return *refused,
+    };
+    let access = match access::Access::resolve(&state.pool, principal).await {
+        Ok(access) => access,
+        Err(error) => {
+            tracing::error!(%error, "resolving access failed");
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the read models are unavailable",
+            );
+        }
+    };
+    let started = std::time::Instant::now();
+    let built = tokio::time::timeout(
+        limits::REQUEST_BUDGET * 4,
+        export::build(&state.schema, &state.pool, &access, &name, &params),
+    )
+    .await;
+    match built {
+        Ok(Ok(export)) => {
+            tracing::info!(export = %name, bytes = export.bytes.len(), seconds = started.elapsed().as_secs_f64(), "export built");
+            (
+                [
+                    (axum::http::header::CONTENT_TYPE, export.content_type.to_owned()),
+                    (
+                        axum::http::header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{}\"", export.file_name),
+                    ),
+                ],
+                export.bytes,
+            )
+                .into_response()
+        }
+        Ok(Err(refused)) => refusal(
+            StatusCode::from_u16(refused.status).unwrap_or(StatusCode::BAD_REQUEST),
+            &refused.code,
+            &refused.message,
+        ),
+        Err(_) => refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TIMEOUT",
+            "the export did not finish in time; narrow it",
+        ),
+    }
+}
+
 /// `GET /customers/{id}/history`: the customer's whole history as JSON Lines (one event per
 /// line, oldest first), streamed. Auditors only; logged.
 async fn export_history(
@@ -382,6 +441,7 @@ impl Application {
         };
         let mut router = Router::new()
             .route("/graphql", axum::routing::post(graphql).with_state(state.clone()))
+            .route("/export/{name}", get(export_report).with_state(state.clone()))
             .route(
                 "/customers/{customer_id}/history",
                 get(export_history).with_state(state),

@@ -86,6 +86,12 @@ const QUERIES: &[(&str, &str, Scope)] = &[
         Scope::Filtered,
     ),
     ("tasks", "tasks { edges { node { customerId } } }", Scope::Filtered),
+    // Each role gets the definitions it may see (tests/tests/custom_fields.rs checks which).
+    (
+        "customFieldDefinitions",
+        "customFieldDefinitions { key }",
+        Scope::Filtered,
+    ),
     (
         "partnerReports",
         "partnerReports { edges { node { customerId } } }",
