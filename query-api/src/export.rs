@@ -427,7 +427,7 @@ pub struct Refusal {
     pub message: String,
 }
 
-fn refusal(status: u16, code: &str, message: impl Into<String>) -> Refusal {
+pub fn refusal(status: u16, code: &str, message: impl Into<String>) -> Refusal {
     Refusal {
         status,
         code: code.to_owned(),
@@ -486,6 +486,54 @@ pub fn variables(params: &BTreeMap<String, String>) -> Result<Value, Refusal> {
     Ok(Value::Object(variables))
 }
 
+/// Runs `query` as the caller, with the variables it declares; GraphQL errors become refusals
+/// with the status their code means.
+pub async fn execute(
+    schema: &crate::schema::CstrackSchema,
+    pool: &sqlx::PgPool,
+    access: &Access,
+    query: &str,
+    variables: &Value,
+) -> Result<Value, Refusal> {
+    let used: serde_json::Map<String, Value> = variables
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| query.contains(&format!("${key}")))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    let request = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(Value::Object(used)))
+        .data(access.clone())
+        .data(async_graphql::dataloader::DataLoader::new(
+            crate::customers::Store(pool.clone()),
+            tokio::spawn,
+        ));
+    let response = schema.execute(request).await;
+    if let Some(error) = response.errors.first() {
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code"))
+            .and_then(|code| match code {
+                async_graphql::Value::String(code) => Some(code.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "BAD_USER_INPUT".into());
+        let status = match code.as_str() {
+            "FORBIDDEN" => 403,
+            "NOT_FOUND" => 404,
+            "UNAVAILABLE" | "TIMEOUT" => 503,
+            _ => 400,
+        };
+        return Err(refusal(status, &code, error.message.clone()));
+    }
+    response
+        .data
+        .into_json()
+        .map_err(|error| refusal(500, "INTERNAL", error.to_string()))
+}
+
 /// Runs the report's query (every page of a list) as the caller.
 async fn fetch(
     schema: &crate::schema::CstrackSchema,
@@ -497,43 +545,7 @@ async fn fetch(
     let mut answer: Option<Value> = None;
     let mut rows: Vec<Value> = Vec::new();
     loop {
-        let used: serde_json::Map<String, Value> = variables
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(key, _)| report.query.contains(&format!("${key}")))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
-        let request = async_graphql::Request::new(report.query)
-            .variables(async_graphql::Variables::from_json(Value::Object(used)))
-            .data(access.clone())
-            .data(async_graphql::dataloader::DataLoader::new(
-                crate::customers::Store(pool.clone()),
-                tokio::spawn,
-            ));
-        let response = schema.execute(request).await;
-        if let Some(error) = response.errors.first() {
-            let code = error
-                .extensions
-                .as_ref()
-                .and_then(|extensions| extensions.get("code"))
-                .and_then(|code| match code {
-                    async_graphql::Value::String(code) => Some(code.clone()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| "BAD_USER_INPUT".into());
-            let status = match code.as_str() {
-                "FORBIDDEN" => 403,
-                "NOT_FOUND" => 404,
-                "UNAVAILABLE" | "TIMEOUT" => 503,
-                _ => 400,
-            };
-            return Err(refusal(status, &code, error.message.clone()));
-        }
-        let data = response
-            .data
-            .into_json()
-            .map_err(|error| refusal(500, "INTERNAL", error.to_string()))?;
+        let data = execute(schema, pool, access, report.query, &variables).await?;
         let Some(field) = report.paged else { return Ok(data) };
         let page = &data[field];
         rows.extend(
@@ -695,17 +707,21 @@ pub async fn build(
 ) -> Result<Export, Refusal> {
     let (report_name, format) = name
         .rsplit_once('.')
-        .filter(|(_, format)| matches!(*format, "xlsx" | "csv"))
+        .filter(|(_, format)| matches!(*format, "xlsx" | "csv" | "pptx"))
         .ok_or_else(|| {
             refusal(
                 404,
                 "NOT_FOUND",
                 format!(
-                    "exports are <report>.xlsx or <report>.csv; reports: {}",
-                    REPORTS.join(", ")
+                    "exports are <report>.xlsx or <report>.csv (reports: {}) and <deck>.pptx (decks: {})",
+                    REPORTS.join(", "),
+                    crate::decks::DECKS.join(", ")
                 ),
             )
         })?;
+    if format == "pptx" {
+        return crate::decks::build(schema, pool, access, report_name, params).await;
+    }
     let report = spec(report_name).ok_or_else(|| {
         refusal(
             404,

@@ -8,6 +8,7 @@ pub mod coverage;
 pub mod coverage_store;
 pub mod custom_fields;
 pub mod customers;
+pub mod decks;
 pub mod engagement;
 pub mod export;
 pub mod health;

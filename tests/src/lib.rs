@@ -601,3 +601,39 @@ print(json.dumps(out))
     );
     serde_json::from_slice(&output.stdout).unwrap()
 }
+
+/// Converts an Office document to PDF with LibreOffice (`soffice --headless`, in a profile of
+/// its own so conversions can run side by side) and answers the PDF's bytes.
+pub fn libreoffice_pdf(bytes: &[u8], extension: &str) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("cstrack-soffice-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join(format!("deck.{extension}"));
+    std::fs::write(&input, bytes).unwrap();
+    let output = std::process::Command::new("soffice")
+        .arg(format!("-env:UserInstallation=file://{}/profile", dir.display()))
+        .args(["--headless", "--norestore", "--convert-to", "pdf", "--outdir"])
+        .arg(&dir)
+        .arg(&input)
+        .output()
+        .expect("LibreOffice runs (deploy/test.sh installs libreoffice-impress)");
+    let pdf = std::fs::read(dir.join("deck.pdf")).unwrap_or_else(|_| {
+        panic!(
+            "LibreOffice did not convert the document: {} {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    pdf
+}
+
+/// Pages of a PDF (its `/Type /Page` objects).
+pub fn pdf_pages(pdf: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(pdf);
+    text.match_indices("/Type")
+        .filter(|(at, _)| {
+            let rest = text[at + 5..].trim_start();
+            rest.starts_with("/Page") && !rest.starts_with("/Pages")
+        })
+        .count()
+}

@@ -42,6 +42,7 @@ pub fn router(handlers: Arc<Handlers>) -> Router {
         .route("/api/v1/imports/{id}/errors.xlsx", get(errors_workbook))
         .route("/api/v1/imports/{id}/commit", post(commit))
         .route("/api/v1/imports/{id}/undo", post(undo_import))
+        .route("/api/v1/deck-template", put(upload_template).delete(reset_template))
         .layer(DefaultBodyLimit::max(sheet::MAX_BYTES + 64 * 1024))
         .with_state(handlers)
 }
@@ -274,6 +275,81 @@ async fn show(State(app): State<AppState>, Path(id): Path<String>, context: Comm
         return Ok((StatusCode::OK, Json(summary(&app.pool, import_id).await?)));
     }
     preview(&app, &context, import_id, &stored, StatusCode::OK).await
+}
+
+/// `PUT /api/v1/deck-template` (admins; the body is a .pptx or .potx): the template decks are
+/// written into from now on. It is checked by writing a trial deck into it.
+async fn upload_template(
+    State(app): State<AppState>,
+    context: CommandContext,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Answer {
+    use events::service::deck;
+    if context.principal.role != Role::Admin {
+        return Err(ApiError::Forbidden {
+            message: "only admins change the deck template".into(),
+        });
+    }
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.starts_with("application/vnd.openxmlformats-officedocument.presentationml.")
+        && !content_type.starts_with("application/octet-stream")
+    {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let trial = deck::Slide {
+        title: "Trial".into(),
+        blocks: vec![
+            deck::Block::Table(vec!["a".into()], vec![vec!["1".into()]]),
+            deck::Block::Chart(deck::Chart {
+                kind: deck::ChartKind::Bar,
+                title: "Trial".into(),
+                categories: vec!["a".into()],
+                series: vec![("a".into(), vec![1.0])],
+            }),
+        ],
+    };
+    deck::check_template(&body)
+        .and_then(|_| deck::build(&body, &[trial]))
+        .map_err(|error| ApiError::validation("invalid_template", "body", error.to_string()))?;
+    let template_id = Uuid::now_v7();
+    let file_name = headers
+        .get("x-file-name")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("template.pptx")
+        .chars()
+        .take(255)
+        .collect::<String>();
+    sqlx::query("INSERT INTO deck_templates (template_id, file_name, content, uploaded_by) VALUES ($1, $2, $3, $4)")
+        .bind(template_id)
+        .bind(&file_name)
+        .bind(body.as_ref())
+        .bind(&context.principal.user_id)
+        .execute(&app.pool)
+        .await
+        .map_err(unavailable)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"template_id": template_id, "file_name": file_name, "bytes": body.len()})),
+    ))
+}
+
+/// `DELETE /api/v1/deck-template`: decks go back to the shipped default template.
+async fn reset_template(State(app): State<AppState>, context: CommandContext) -> Answer {
+    if context.principal.role != Role::Admin {
+        return Err(ApiError::Forbidden {
+            message: "only admins change the deck template".into(),
+        });
+    }
+    let removed = sqlx::query("DELETE FROM deck_templates")
+        .execute(&app.pool)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+    Ok((StatusCode::OK, Json(json!({"removed": removed}))))
 }
 
 /// `GET /api/v1/imports/{id}/errors.xlsx`: the rows with errors, their original cells and
