@@ -22,14 +22,29 @@ fi
 say "checking formatting"
 cargo fmt --all -- --check || die "cargo fmt --all would change files"
 
-# The GraphiQL test renders the page in a real browser.
+# Real third-party readers of what the service writes: Chromium renders GraphiQL, LibreOffice
+# converts the decks, Python's openpyxl reads the workbooks.
+apt_install() { # package...
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; } \
+            || die "apt-get could not install $*"
+    else
+        die "the tests need Debian's $* (install it, or run as root with apt-get available)"
+    fi
+}
 if ! command -v chromium >/dev/null 2>&1; then
     say "installing Chromium (for the browser test of GraphiQL)"
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-            || die "apt-get could not install chromium"
-    else
-        die "Chromium is needed for the GraphiQL browser test: install Debian's chromium package (or set CSTRACK_CHROMIUM)"
+    apt_install chromium
+fi
+if ! command -v soffice >/dev/null 2>&1; then
+    say "installing LibreOffice Impress (the deck tests convert decks to PDF with it)"
+    apt_install libreoffice-impress
+fi
+if ! python3 -c "import openpyxl" >/dev/null 2>&1; then
+    say "installing openpyxl (the export tests read workbooks with it)"
+    if ! python3 -m pip install -q openpyxl >/dev/null 2>&1; then
+        apt_install python3-openpyxl
+        python3 -c "import openpyxl" >/dev/null 2>&1 || die "openpyxl is not importable by python3"
     fi
 fi
 

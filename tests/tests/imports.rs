@@ -118,12 +118,12 @@ async fn imports_preview_commit_once_and_undo_to_the_reports_of_before() {
     assert_eq!(response.status(), 200);
     let book = tests::openpyxl(&response.bytes().await.unwrap());
     let errors = &book["Errors"]["rows"];
-    assert_eq!(errors[0][0], "Row");
-    assert_eq!(errors[0][8], "Errors");
+    assert_eq!((&errors[0][0], &errors[0][1]), (&json!("Sheet"), &json!("Row")));
+    assert_eq!(errors[0][9], "Errors");
     assert_eq!(errors.as_array().unwrap().len(), 4, "{book}");
-    assert_eq!(errors[1][1], "Bad One");
-    assert_eq!(errors[3][0], 4);
-    assert!(errors[1][8].as_str().unwrap().starts_with("tier: "), "{book}");
+    assert_eq!(errors[1][2], "Bad One");
+    assert_eq!(errors[3][1], 4);
+    assert!(errors[1][9].as_str().unwrap().starts_with("tier: "), "{book}");
     assert_eq!(book["Errors"]["freeze"], "A2");
     assert_eq!(book["Errors"]["bold_header"], true);
     let (status, refused) = system
@@ -331,6 +331,72 @@ async fn a_spreadsheet_programs_workbook_imports_with_typed_cells_and_roles_are_
         nodes[1]["customFields"],
         json!([{"key": "segment", "value": "Strategic"}])
     );
-    uuid(&nodes[1]["customerId"]);
+    let initech = uuid(&nodes[1]["customerId"]);
+
+    // A workbook whose sheets share a header row is one import of all their rows; a sheet
+    // with other headers is left out and named.
+    use events::service::workbook::{self, Cell, Kind};
+    let sheet = |name: &str, days: &[i64]| workbook::Table {
+        name: name.into(),
+        columns: ["SFDC ID", "Type", "Direction", "Date", "Subject"]
+            .iter()
+            .map(|title| workbook::column(title, if *title == "Date" { Kind::Date } else { Kind::Text }))
+            .collect(),
+        rows: days
+            .iter()
+            .map(|days| {
+                vec![
+                    Cell::text("0015g00000InitAAA1"),
+                    Cell::text("Meeting"),
+                    Cell::text("outbound"),
+                    Cell::Date(Utc::now().date_naive() - Duration::days(*days)),
+                    Cell::text(format!("touch {days}")),
+                ]
+            })
+            .collect(),
+    };
+    let about = [("Prepared by".to_owned(), "Dana".to_owned())];
+    let book = workbook::xlsx(
+        "Activities",
+        &about,
+        &[sheet("January", &[30, 29, 28]), sheet("February", &[3, 2])],
+    )
+    .unwrap();
+    let (status, preview) = upload(&system, &system.admin, "activities", "activities.xlsx", book).await;
+    assert_eq!(status, 201, "{preview}");
+    assert_eq!(preview["ignored_sheets"], json!(["About"]));
+    assert_eq!(preview["counts"]["create"], 5, "{preview}");
+    assert_eq!(preview["rows"][3]["sheet"], "February");
+    assert_eq!(preview["rows"][3]["row"], 2);
+    let import_id = preview["import_id"].as_str().unwrap().to_owned();
+    let (status, _) = system
+        .post(&format!("/api/v1/imports/{import_id}/commit"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    system.caught_up().await;
+    let timeline = system
+        .graphql(
+            "query($id: UUID!) { customerTimeline(customerId: $id, first: 10, kinds: [\"activity\"]) { edges { node { summary } } } }",
+            json!({"id": initech}),
+        )
+        .await;
+    assert_eq!(
+        timeline["customerTimeline"]["edges"].as_array().unwrap().len(),
+        5,
+        "{timeline}"
+    );
+
+    // Over 10,000 data rows in a sheet is refused before anything is planned.
+    let mut big = String::from("Salesforce ID,Health Score,Date\n");
+    for _ in 0..10_001 {
+        big.push_str("0015g00000InitAAA1,50,2026-01-01\n");
+    }
+    let (status, answer) = upload(&system, &system.admin, "health_scores", "big.csv", big.into_bytes()).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (422, Some("unreadable_file")),
+        "{answer}"
+    );
+    assert!(answer["message"].as_str().unwrap().contains("10000"), "{answer}");
     system.stop().await;
 }

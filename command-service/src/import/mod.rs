@@ -139,14 +139,15 @@ fn preview_body(
     stored: &Stored,
     plan: &plan::Plan,
     targets: &[plan::Target],
-    headers: &[String],
+    read: &sheet::Sheet,
 ) -> Value {
     json!({
         "import_id": import_id,
         "kind": stored.kind,
         "file_name": stored.file_name,
         "status": stored.status,
-        "headers": headers,
+        "headers": read.headers,
+        "ignored_sheets": read.ignored_sheets,
         "targets": targets,
         "mapping": stored.mapping,
         "counts": plan.counts,
@@ -259,10 +260,7 @@ async fn preview(
         return Ok((status, Json(body)));
     }
     let (plan, _) = planned(app, context, import_id, stored).await?;
-    Ok((
-        status,
-        Json(preview_body(import_id, stored, &plan, &targets, &sheet.headers)),
-    ))
+    Ok((status, Json(preview_body(import_id, stored, &plan, &targets, &sheet))))
 }
 
 /// `GET /api/v1/imports/{id}`: the import with its preview as of now (or its result once
@@ -367,7 +365,10 @@ async fn errors_workbook(
     let sheet = sheet::read(&stored.file_name, &stored.content)
         .map_err(|error| ApiError::validation("unreadable_file", "file", error.to_string()))?;
     let (plan, _) = planned(&app, &context, import_id, &stored).await?;
-    let mut columns = vec![workbook::column("Row", Column::Integer)];
+    let mut columns = vec![
+        workbook::column("Sheet", Column::Text),
+        workbook::column("Row", Column::Integer),
+    ];
     columns.extend(
         sheet
             .headers
@@ -375,16 +376,23 @@ async fn errors_workbook(
             .map(|header| workbook::column(header, Column::Text)),
     );
     columns.push(workbook::column("Errors", Column::Text));
-    let cells: HashMap<usize, &Vec<sheet::Cell>> = sheet.rows.iter().map(|(number, cells)| (*number, cells)).collect();
+    let cells: HashMap<(Option<&str>, usize), &Vec<sheet::Cell>> = sheet
+        .rows
+        .iter()
+        .map(|row| ((row.sheet.as_deref(), row.number), &row.cells))
+        .collect();
     let rows = plan
         .outcomes
         .iter()
         .filter(|outcome| !outcome.errors.is_empty())
         .map(|outcome| {
-            let mut row = vec![Out::Number(outcome.row as f64)];
+            let mut row = vec![
+                outcome.sheet.clone().map_or(Out::Empty, Out::Text),
+                Out::Number(outcome.row as f64),
+            ];
             row.extend(
                 cells
-                    .get(&outcome.row)
+                    .get(&(outcome.sheet.as_deref(), outcome.row))
                     .into_iter()
                     .flat_map(|cells| cells.iter())
                     .take(sheet.headers.len())
@@ -396,7 +404,7 @@ async fn errors_workbook(
                         sheet::Cell::Text(text) => Out::text(text.clone()),
                     }),
             );
-            row.resize(sheet.headers.len() + 1, Out::Empty);
+            row.resize(sheet.headers.len() + 2, Out::Empty);
             let messages: Vec<String> = outcome
                 .errors
                 .iter()

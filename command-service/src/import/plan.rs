@@ -266,6 +266,9 @@ pub struct Change {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RowOutcome {
+    /// The worksheet of the row (none for CSV).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
     /// The row's number in the spreadsheet (the header is row 1).
     pub row: usize,
     /// create, update, unchanged or error.
@@ -620,15 +623,20 @@ pub async fn decide(
         rows: sheet.rows.len(),
         ..Counts::default()
     };
-    let mut created_in_file: HashMap<String, usize> = HashMap::new();
-    for (number, cells) in &sheet.rows {
+    let mut created_in_file: HashMap<String, String> = HashMap::new();
+    for row_in in &sheet.rows {
+        let (number, cells) = (&row_in.number, &row_in.cells);
+        let place = match &row_in.sheet {
+            Some(name) => format!("{name}!{number}"),
+            None => number.to_string(),
+        };
         let mut row = Row {
             cells,
             columns: &columns,
             errors: Vec::new(),
         };
         let mut metadata = metadata.clone();
-        metadata.insert("import_row".into(), number.to_string());
+        metadata.insert("import_row".into(), place.clone());
         let mut commands: Vec<(Uuid, bool, CustomerCommand)> = Vec::new();
         let mut changes = Vec::new();
         let mut action = "create";
@@ -677,7 +685,7 @@ pub async fn decide(
                 let onboarded_at = row.parsed("onboarded_at", false, "a date or instant", Cell::instant);
                 let existing = salesforce_id.as_deref().and_then(|id| world.customer(id));
                 if let Some(sfid) = salesforce_id.as_deref().filter(|_| existing.is_none()) {
-                    if let Some(first) = created_in_file.insert(sfid.to_lowercase(), *number) {
+                    if let Some(first) = created_in_file.insert(sfid.to_lowercase(), place.clone()) {
                         row.fail(
                             "salesforce_id",
                             "duplicate_in_file",
@@ -959,6 +967,7 @@ pub async fn decide(
             _ => counts.error += 1,
         }
         outcomes.push(RowOutcome {
+            sheet: row_in.sheet.clone(),
             row: *number,
             action,
             customer_id,

@@ -11,6 +11,8 @@ use rust_decimal::Decimal;
 
 /// Most data rows a sheet may hold.
 pub const MAX_ROWS: usize = 10_000;
+/// Most sheets of one workbook an import reads (every sheet with the first sheet's header row).
+pub const MAX_SHEETS: usize = 20;
 /// Largest file accepted.
 pub const MAX_BYTES: usize = 20 * 1024 * 1024;
 const MAX_COLUMNS: usize = 200;
@@ -171,11 +173,23 @@ fn parse_amount(text: &str) -> Option<Decimal> {
 }
 
 /// A file read into its header row and data rows (blank rows dropped, with their numbers kept).
+/// A workbook's sheets that share the first sheet's header row are read one after the other, so
+/// one import can hold more than one sheet's 10,000 rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sheet {
     pub headers: Vec<String>,
-    /// (spreadsheet row number, cells), the header being row 1.
-    pub rows: Vec<(usize, Vec<Cell>)>,
+    pub rows: Vec<Row>,
+    /// Sheets left out because their header row differs from the first sheet's.
+    pub ignored_sheets: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The worksheet's name (none for CSV).
+    pub sheet: Option<String>,
+    /// The row's number in its sheet, the header being row 1.
+    pub number: usize,
+    pub cells: Vec<Cell>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -188,6 +202,8 @@ pub enum SheetError {
     TooManyRows,
     #[error("the sheet has more than {MAX_COLUMNS} columns")]
     TooManyColumns,
+    #[error("the workbook has more than {MAX_SHEETS} sheets")]
+    TooManySheets,
 }
 
 /// The format a file is read as: an .xlsx by its name or its zip signature, otherwise CSV.
@@ -201,81 +217,123 @@ pub fn format_of(file_name: &str, bytes: &[u8]) -> &'static str {
 }
 
 pub fn read(file_name: &str, bytes: &[u8]) -> Result<Sheet, SheetError> {
-    let rows = match format_of(file_name, bytes) {
+    let grids = match format_of(file_name, bytes) {
         "xlsx" => read_xlsx(bytes)?,
-        _ => read_csv(bytes)?,
+        _ => vec![(None, read_csv(bytes)?)],
     };
-    let mut rows = rows.into_iter().enumerate().map(|(index, row)| (index + 1, row));
-    let (_, header) = rows
-        .find(|(_, row)| row.iter().any(|cell| !cell.is_empty()))
-        .ok_or(SheetError::NoHeader)?;
-    if header.len() > MAX_COLUMNS {
-        return Err(SheetError::TooManyColumns);
+    // Each sheet's header row (its first non-blank row, trailing blanks dropped) and the rows
+    // below it.
+    let mut sheets = Vec::new();
+    for (name, grid) in grids {
+        let mut numbered = grid.into_iter().enumerate().map(|(index, row)| (index + 1, row));
+        let Some((_, header)) = numbered.find(|(_, row)| row.iter().any(|cell| !cell.is_empty())) else {
+            continue;
+        };
+        if header.len() > MAX_COLUMNS {
+            return Err(SheetError::TooManyColumns);
+        }
+        let mut headers: Vec<String> = header.iter().map(Cell::text).collect();
+        while headers.last().is_some_and(String::is_empty) {
+            headers.pop();
+        }
+        let rows: Vec<(usize, Vec<Cell>)> = numbered.filter(|(_, row)| !row.iter().all(Cell::is_empty)).collect();
+        sheets.push((name, headers, rows));
     }
-    let headers: Vec<String> = header.iter().map(Cell::text).collect();
-    let mut data = Vec::new();
-    for (number, mut row) in rows {
-        if row.iter().all(Cell::is_empty) {
+    // The header row is the widest one of a sheet with data (a cover sheet has a title, not a
+    // header); sheets with data under another header row are left out and named.
+    let headers = sheets
+        .iter()
+        .filter(|(_, _, rows)| !rows.is_empty())
+        .min_by_key(|(_, headers, _)| std::cmp::Reverse(headers.iter().filter(|h| !h.is_empty()).count()))
+        .or_else(|| sheets.first())
+        .map(|(_, headers, _)| headers.clone())
+        .ok_or(SheetError::NoHeader)?;
+    let mut rows = Vec::new();
+    let mut ignored_sheets = Vec::new();
+    for (name, sheet_headers, data) in sheets {
+        if sheet_headers != headers {
+            if !data.is_empty() {
+                ignored_sheets.extend(name);
+            }
             continue;
         }
-        if data.len() == MAX_ROWS {
+        if data.len() > MAX_ROWS {
             return Err(SheetError::TooManyRows);
         }
-        row.resize(headers.len().max(row.len()), Cell::Empty);
-        for cell in &mut row {
-            if let Cell::Text(text) = cell {
-                if text.chars().count() > MAX_CELL_CHARS {
-                    *text = text.chars().take(MAX_CELL_CHARS).collect();
-                }
-                // PostgreSQL stores no U+0000.
-                if text.contains('\0') {
-                    *text = text.replace('\0', "");
+        for (number, mut cells) in data {
+            cells.resize(headers.len().max(cells.len()), Cell::Empty);
+            for cell in &mut cells {
+                if let Cell::Text(text) = cell {
+                    if text.chars().count() > MAX_CELL_CHARS {
+                        *text = text.chars().take(MAX_CELL_CHARS).collect();
+                    }
+                    // PostgreSQL stores no U+0000.
+                    if text.contains('\0') {
+                        *text = text.replace('\0', "");
+                    }
                 }
             }
+            rows.push(Row {
+                sheet: name.clone(),
+                number,
+                cells,
+            });
         }
-        data.push((number, row));
     }
-    Ok(Sheet { headers, rows: data })
+    Ok(Sheet {
+        headers,
+        rows,
+        ignored_sheets,
+    })
 }
 
-fn read_xlsx(bytes: &[u8]) -> Result<Vec<Vec<Cell>>, SheetError> {
+/// Every worksheet as (name, grid), in workbook order.
+fn read_xlsx(bytes: &[u8]) -> Result<Vec<(Option<String>, Vec<Vec<Cell>>)>, SheetError> {
     let mut workbook = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|error| SheetError::Unreadable(error.to_string()))?;
-    let first = workbook
-        .sheet_names()
-        .first()
-        .cloned()
-        .ok_or_else(|| SheetError::Unreadable("the workbook has no sheet".into()))?;
-    let range = workbook
-        .worksheet_range(&first)
-        .map_err(|error| SheetError::Unreadable(error.to_string()))?;
-    if range.height() > MAX_ROWS + 1_000 {
-        return Err(SheetError::TooManyRows);
+    let names = workbook.sheet_names().to_vec();
+    if names.is_empty() {
+        return Err(SheetError::Unreadable("the workbook has no sheet".into()));
     }
-    if range.width() > MAX_COLUMNS {
-        return Err(SheetError::TooManyColumns);
+    if names.len() > MAX_SHEETS {
+        return Err(SheetError::TooManySheets);
     }
-    // Rows above the used range are blank in the spreadsheet: keep the numbering a user sees.
-    let offset = range.start().map_or(0, |(row, _)| row as usize);
-    let mut rows = vec![Vec::new(); offset];
-    for row in range.rows() {
-        rows.push(
-            row.iter()
-                .map(|cell| match cell {
-                    Data::Empty | Data::Error(_) => Cell::Empty,
-                    Data::String(text) | Data::DateTimeIso(text) | Data::DurationIso(text) => Cell::Text(text.clone()),
-                    Data::Int(number) => Cell::Number(*number as f64),
-                    Data::Float(number) => Cell::Number(*number),
-                    Data::Bool(value) => Cell::Bool(*value),
-                    Data::DateTime(at) => at
-                        .as_datetime()
-                        .map(Cell::DateTime)
-                        .unwrap_or_else(|| Cell::Number(at.as_f64())),
-                })
-                .collect(),
-        );
+    let mut sheets = Vec::with_capacity(names.len());
+    for name in names {
+        let range = workbook
+            .worksheet_range(&name)
+            .map_err(|error| SheetError::Unreadable(error.to_string()))?;
+        if range.height() > MAX_ROWS + 1_000 {
+            return Err(SheetError::TooManyRows);
+        }
+        if range.width() > MAX_COLUMNS {
+            return Err(SheetError::TooManyColumns);
+        }
+        // Rows above the used range are blank in the spreadsheet: keep the numbering a user sees.
+        let offset = range.start().map_or(0, |(row, _)| row as usize);
+        let mut rows = vec![Vec::new(); offset];
+        for row in range.rows() {
+            rows.push(
+                row.iter()
+                    .map(|cell| match cell {
+                        Data::Empty | Data::Error(_) => Cell::Empty,
+                        Data::String(text) | Data::DateTimeIso(text) | Data::DurationIso(text) => {
+                            Cell::Text(text.clone())
+                        }
+                        Data::Int(number) => Cell::Number(*number as f64),
+                        Data::Float(number) => Cell::Number(*number),
+                        Data::Bool(value) => Cell::Bool(*value),
+                        Data::DateTime(at) => at
+                            .as_datetime()
+                            .map(Cell::DateTime)
+                            .unwrap_or_else(|| Cell::Number(at.as_f64())),
+                    })
+                    .collect(),
+            );
+        }
+        sheets.push((Some(name), rows));
     }
-    Ok(rows)
+    Ok(sheets)
 }
 
 fn read_csv(bytes: &[u8]) -> Result<Vec<Vec<Cell>>, SheetError> {
@@ -328,13 +386,13 @@ mod tests {
         let sheet = read("book.csv", text.as_bytes()).unwrap();
         assert_eq!(sheet.headers, ["Account Name", "ARR", "Notes"]);
         assert_eq!(sheet.rows.len(), 2);
-        assert_eq!(sheet.rows[0].0, 2);
-        assert_eq!(sheet.rows[0].1[0].text(), "Acme; Inc");
-        assert_eq!(sheet.rows[0].1[1].decimal(), Some(Decimal::new(120050, 2)));
-        assert_eq!(sheet.rows[0].1[2].text(), "line one\nline two");
+        assert_eq!(sheet.rows[0].number, 2);
+        assert_eq!(sheet.rows[0].cells[0].text(), "Acme; Inc");
+        assert_eq!(sheet.rows[0].cells[1].decimal(), Some(Decimal::new(120050, 2)));
+        assert_eq!(sheet.rows[0].cells[2].text(), "line one\nline two");
         // Records are rows: the quoted newline stays in its row, and CSV skips empty lines.
-        assert_eq!(sheet.rows[1].0, 4);
-        assert_eq!(sheet.rows[1].1[1].percent(), Some(12.0));
+        assert_eq!(sheet.rows[1].number, 4);
+        assert_eq!(sheet.rows[1].cells[1].percent(), Some(12.0));
     }
 
     #[test]
