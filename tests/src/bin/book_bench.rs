@@ -1,0 +1,246 @@
+//! Benchmarks of a team's book coming in and going out, against the real system started
+//! in-process (release build when run with `--release`):
+//!
+//! 1. one import of 10,000 customers (CSV), preview and commit timed apart;
+//! 2. one import of 100,000 activities (a workbook of ten 10,000-row sheets);
+//! 3. beside them, in the same run, the command API's own batch rate: the same activities
+//!    posted as 1,000-activity batches;
+//! 4. export of the 10,000-customer list as .xlsx and as CSV, and the portfolio deck.
+//!
+//!     cargo run --release -p tests --bin book-bench
+#![allow(clippy::print_stdout)]
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use chrono::Utc;
+use clap::Parser;
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+use tests::TestSystem;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value_t = 10_000)]
+    customers: usize,
+    /// Activities imported (in sheets of 10,000 rows) and, again, posted in batches.
+    #[arg(long, default_value_t = 100_000)]
+    activities: usize,
+    /// Customers the activities are spread over.
+    #[arg(long, default_value_t = 500)]
+    active_customers: usize,
+    /// Timed exports of each kind.
+    #[arg(long, default_value_t = 5)]
+    exports: usize,
+}
+
+async fn upload(system: &TestSystem, kind: &str, name: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
+    let form = Form::new()
+        .text("kind", kind.to_owned())
+        .part("file", Part::bytes(bytes).file_name(name.to_owned()));
+    let response = system
+        .http
+        .post(format!("{}/api/v1/imports", system.command_url))
+        .bearer_auth(&system.admin)
+        .multipart(form)
+        .timeout(Duration::from_secs(3600))
+        .send()
+        .await?;
+    let status = response.status();
+    let answer: Value = response.json().await?;
+    if status.as_u16() != 201 || answer["counts"]["error"] != 0 {
+        bail!("upload {name}: {status} {}", answer.to_string().chars().take(2000).collect::<String>());
+    }
+    Ok(answer)
+}
+
+async fn commit(system: &TestSystem, import_id: &str) -> anyhow::Result<Value> {
+    let response = system
+        .http
+        .post(format!("{}/api/v1/imports/{import_id}/commit", system.command_url))
+        .bearer_auth(&system.admin)
+        .timeout(Duration::from_secs(3600))
+        .send()
+        .await?;
+    let status = response.status();
+    let answer: Value = response.json().await?;
+    if !status.is_success() {
+        bail!("commit: {status} {answer}");
+    }
+    Ok(answer)
+}
+
+fn sfid(n: usize) -> String {
+    format!("0015g{n:013}")
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let system = TestSystem::spawn_limited(16, 3600.0, tests::bench::UNLIMITED).await?;
+    let csms: Vec<String> = {
+        let mut emails = Vec::new();
+        for n in 0..(args.customers / 40).max(1) {
+            let name = format!("Bench Csm{n}");
+            system.register_csm(&name).await;
+            emails.push(format!("bench.csm{n}@example.com"));
+        }
+        emails
+    };
+    let today = Utc::now().date_naive();
+    let mut csv = String::from("Account Name,SFDC ID,Tier,ARR,CSM Email,Industry,Contract Start,Renewal Date\n");
+    for n in 0..args.customers {
+        let tier = ["Enterprise", "MidMarket", "SMB", "SMB"][n % 4];
+        csv.push_str(&format!(
+            "Customer {n:05},{},{tier},\"${},{:03}.00\",{},Retail,{},{}\n",
+            sfid(n),
+            5 + n % 300,
+            n % 1000,
+            csms[n % csms.len()],
+            today - chrono::Duration::days(400),
+            today + chrono::Duration::days((n % 365) as i64 + 1),
+        ));
+    }
+    let started = Instant::now();
+    let preview = upload(&system, "customers", "customers.csv", csv.into_bytes()).await?;
+    let customers_preview = started.elapsed();
+    let started = Instant::now();
+    let committed = commit(&system, preview["import_id"].as_str().context("import id")?).await?;
+    let customers_commit = started.elapsed();
+    println!(
+        "customers: {} rows, {} events; preview {:.2} s ({:.0} rows/s), commit {:.2} s ({:.0} rows/s)",
+        args.customers,
+        committed["events"],
+        customers_preview.as_secs_f64(),
+        args.customers as f64 / customers_preview.as_secs_f64(),
+        customers_commit.as_secs_f64(),
+        args.customers as f64 / customers_commit.as_secs_f64(),
+    );
+
+    // Activities: a workbook of 10,000-row sheets.
+    use events::service::workbook::{self, Cell, Kind};
+    let columns = || {
+        ["SFDC ID", "Type", "Direction", "Date", "Duration", "Subject"]
+            .iter()
+            .map(|title| workbook::column(title, if *title == "Date" { Kind::Date } else { Kind::Text }))
+            .collect::<Vec<_>>()
+    };
+    let sheets: Vec<workbook::Table> = (0..args.activities.div_ceil(10_000))
+        .map(|sheet| workbook::Table {
+            name: format!("Activities {}", sheet + 1),
+            columns: columns(),
+            rows: (sheet * 10_000..((sheet + 1) * 10_000).min(args.activities))
+                .map(|n| {
+                    vec![
+                        Cell::text(sfid(n % args.active_customers)),
+                        Cell::text(["email", "meeting", "call", "email"][n % 4]),
+                        Cell::text(if n % 3 == 0 { "inbound" } else { "outbound" }),
+                        Cell::Date(today - chrono::Duration::days((n % 300) as i64 + 1)),
+                        Cell::Number(if n % 4 == 1 { 30.0 } else { 0.0 }),
+                        Cell::text(format!("touch {n}")),
+                    ]
+                })
+                .collect(),
+        })
+        .collect();
+    let book = workbook::xlsx("Activities", &[], &sheets)?;
+    println!("activities workbook: {} sheets, {} bytes", sheets.len(), book.len());
+    let started = Instant::now();
+    let preview = upload(&system, "activities", "activities.xlsx", book).await?;
+    let activities_preview = started.elapsed();
+    let started = Instant::now();
+    let committed = commit(&system, preview["import_id"].as_str().context("import id")?).await?;
+    let activities_commit = started.elapsed();
+    println!(
+        "activities: {} rows, {} events; preview {:.2} s ({:.0} rows/s), commit {:.2} s ({:.0} rows/s)",
+        args.activities,
+        committed["events"],
+        activities_preview.as_secs_f64(),
+        args.activities as f64 / activities_preview.as_secs_f64(),
+        activities_commit.as_secs_f64(),
+        args.activities as f64 / activities_commit.as_secs_f64(),
+    );
+
+    // The command API's own batches of the same activities, in the same run.
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE event_type = 'CustomerOnboarded' ORDER BY aggregate_id LIMIT $1",
+    )
+    .bind(args.active_customers as i64)
+    .fetch_all(&system.pool)
+    .await?;
+    let started = Instant::now();
+    let mut posted = 0;
+    while posted < args.activities {
+        let customer = &ids[(posted / 1000) % ids.len()];
+        let batch: Vec<Value> = (0..1000.min(args.activities - posted))
+            .map(|n| {
+                json!({"kind": "email", "direction": "outbound", "subject": format!("batch {n}"),
+                       "occurred_at": Utc::now() - chrono::Duration::days((n % 300) as i64 + 1)})
+            })
+            .collect();
+        let (status, answer) = system
+            .post(&format!("/api/v1/customers/{customer}/activities/batch"), &json!({"activities": batch}))
+            .await;
+        if !status.is_success() {
+            bail!("batch: {status} {answer}");
+        }
+        posted += 1000;
+    }
+    let batches = started.elapsed();
+    println!(
+        "command API batches of 1,000: {} activities in {:.2} s ({:.0} activities/s)",
+        args.activities,
+        batches.as_secs_f64(),
+        args.activities as f64 / batches.as_secs_f64()
+    );
+
+    system.caught_up().await;
+    let base = system.graphql_url.trim_end_matches("/graphql").to_owned();
+    let mut timings = Vec::new();
+    for (name, path) in [
+        ("customers.xlsx", "/export/customers.xlsx"),
+        ("customers.csv", "/export/customers.csv"),
+        ("portfolio.pptx", "/export/portfolio.pptx"),
+    ] {
+        let mut samples = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..args.exports {
+            let started = Instant::now();
+            let response = system
+                .http
+                .get(format!("{base}{path}"))
+                .bearer_auth(&system.admin)
+                .timeout(Duration::from_secs(600))
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                bail!("{path}: {}", response.status());
+            }
+            bytes = response.bytes().await?.len();
+            samples.push(started.elapsed());
+        }
+        let median = median(samples);
+        println!("export {name}: median {:.0} ms over {} runs, {bytes} bytes", median.as_secs_f64() * 1000.0, args.exports);
+        timings.push((name, median, bytes));
+    }
+    println!(
+        "{}",
+        json!({
+            "customers": args.customers,
+            "customers_preview_s": customers_preview.as_secs_f64(),
+            "customers_commit_s": customers_commit.as_secs_f64(),
+            "activities": args.activities,
+            "activities_preview_s": activities_preview.as_secs_f64(),
+            "activities_commit_s": activities_commit.as_secs_f64(),
+            "api_batches_s": batches.as_secs_f64(),
+            "exports": timings.iter().map(|(name, median, bytes)| json!({"name": name, "median_ms": median.as_secs_f64() * 1000.0, "bytes": bytes})).collect::<Vec<_>>(),
+        })
+    );
+    system.stop().await;
+    Ok(())
+}
