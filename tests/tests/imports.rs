@@ -258,6 +258,16 @@ async fn imports_preview_commit_once_and_undo_to_the_reports_of_before() {
     assert_eq!(after["customers"]["edges"][0]["node"]["industry"], "Manufacturing");
     after["customers"]["edges"][0]["node"]["industry"] = before["customers"]["edges"][0]["node"]["industry"].clone();
     assert_eq!(after, before);
+    // The events batches appended chain like any others.
+    let auditor = token(Role::Auditor, "audrey", None);
+    let verified = system
+        .graphql_as(
+            &auditor,
+            "query($c: UUID!) { verifyCustomerHistory(customerId: $c) { intact events brokenAtSequence } }",
+            json!({"c": acme}),
+        )
+        .await;
+    assert_eq!(verified["data"]["verifyCustomerHistory"]["intact"], true, "{verified}");
     let (status, history) = system.send(Method::GET, "/api/v1/imports", None).await;
     assert_eq!(status, 200);
     let statuses: Vec<&str> = history["imports"]
