@@ -12,6 +12,7 @@ use events::customer::{
 use events::metadata::{Actor, CommandMetadata, Source};
 use events::service::settings::DatabaseSettings;
 use rust_decimal::Decimal;
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::csm::{CsmCommand, RegisterCsm};
@@ -161,6 +162,29 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
         partners.push(partner_id);
     }
 
+    // Two custom fields the team keeps: a segment everyone sees, and a discount for management.
+    for definition in [
+        json!({"key": "segment", "label": "Segment", "section": "Account", "field_type": "single_select",
+               "options": ["Strategic", "Growth", "Maintain"], "default": "Growth"}),
+        json!({"key": "discount", "label": "Discount", "section": "Commercial", "field_type": "percent",
+               "visible_to": ["admin", "manager"], "editable_by": ["admin", "manager"]}),
+    ] {
+        let define: crate::domain::fields::DefineField = serde_json::from_value(definition)?;
+        appended += skip_existing(
+            handlers
+                .fields
+                .execute(
+                    events::fields::FIELDS_STREAM_ID,
+                    crate::domain::fields::FieldsCommand::Define(define),
+                    &metadata,
+                    None,
+                )
+                .await,
+        )?;
+    }
+    let definitions =
+        std::sync::Arc::new(events::service::read_models::custom_field_definitions(&handlers.pool, None).await?);
+
     let mut created = 0;
     for n in 0..60_u32 {
         let tier = match n % 5 {
@@ -212,6 +236,22 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
             Err(error) => return Err(error.into()),
         }
         created += 1;
+        let segment = ["Strategic", "Growth", "Maintain"][(n % 3) as usize];
+        let mut values = std::collections::BTreeMap::from([("segment".to_owned(), json!(segment))]);
+        if tier == Tier::Enterprise {
+            values.insert("discount".into(), json!(5 + n % 4 * 5));
+        }
+        let set = SetCustomFields {
+            values,
+            definitions: definitions.clone(),
+            role: None,
+        };
+        appended += handlers
+            .customers
+            .execute(&id, CustomerCommand::SetCustomFields(set), &metadata, None)
+            .await?
+            .event_ids
+            .len();
 
         let mut stakeholders: Vec<Uuid> = Vec::new();
         for (k, (role, level)) in ROLES.iter().take(2 + (n % 4) as usize).enumerate() {

@@ -49,7 +49,10 @@ async fn upload(system: &TestSystem, kind: &str, name: &str, bytes: Vec<u8>) -> 
     let status = response.status();
     let answer: Value = response.json().await?;
     if status.as_u16() != 201 || answer["counts"]["error"] != 0 {
-        bail!("upload {name}: {status} {}", answer.to_string().chars().take(2000).collect::<String>());
+        bail!(
+            "upload {name}: {status} {}",
+            answer.to_string().chars().take(2000).collect::<String>()
+        );
     }
     Ok(answer)
 }
@@ -184,7 +187,10 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect();
         let (status, answer) = system
-            .post(&format!("/api/v1/customers/{customer}/activities/batch"), &json!({"activities": batch}))
+            .post(
+                &format!("/api/v1/customers/{customer}/activities/batch"),
+                &json!({"activities": batch}),
+            )
             .await;
         if !status.is_success() {
             bail!("batch: {status} {answer}");
@@ -225,7 +231,11 @@ async fn main() -> anyhow::Result<()> {
             samples.push(started.elapsed());
         }
         let median = median(samples);
-        println!("export {name}: median {:.0} ms over {} runs, {bytes} bytes", median.as_secs_f64() * 1000.0, args.exports);
+        println!(
+            "export {name}: median {:.0} ms over {} runs, {bytes} bytes",
+            median.as_secs_f64() * 1000.0,
+            args.exports
+        );
         timings.push((name, median, bytes));
     }
     println!(
