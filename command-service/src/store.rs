@@ -149,6 +149,10 @@ where
     A: Aggregate<Error = CommandError> + Guarded,
     A::Command: Clone,
 {
+    pub fn services(&self) -> &A::Services {
+        &self.services
+    }
+
     pub fn new(pool: PgPool, services: A::Services) -> Self {
         let repository = PostgresEventRepository::new(pool.clone());
         let store = PersistedEventStore::new_snapshot_store(repository, SNAPSHOT_EVERY)
@@ -281,6 +285,7 @@ where
 /// permission checks as single commands.
 pub struct Batch<'a, A: Aggregate> {
     handler: &'a CommandHandler<A>,
+    services: A::Services,
     streams: Vec<Pending<A>>,
     index: std::collections::HashMap<String, usize>,
 }
@@ -301,9 +306,13 @@ where
     A: Aggregate<Error = CommandError> + Guarded,
     A::Command: Clone,
 {
-    pub fn batch(&self) -> Batch<'_, A> {
+    pub fn batch(&self) -> Batch<'_, A>
+    where
+        A::Services: Clone,
+    {
         Batch {
             handler: self,
+            services: self.services.clone(),
             streams: Vec::new(),
             index: std::collections::HashMap::new(),
         }
@@ -315,6 +324,13 @@ where
     A: Aggregate<Error = CommandError> + Guarded,
     A::Command: Clone,
 {
+    /// Decides with these services instead of the handler's (an import answers lookups of the
+    /// ids it made up itself without asking the store).
+    pub fn with_services(mut self, services: A::Services) -> Self {
+        self.services = services;
+        self
+    }
+
     /// Loads stream `id` into the batch (once); `fresh` skips the read for a stream the caller
     /// just made up an id for (a stream that did exist makes the append conflict instead).
     async fn stream(&mut self, id: &str, fresh: bool) -> Result<usize, ExecuteError> {
@@ -361,7 +377,7 @@ where
         let sink = EventSink::default();
         pending
             .aggregate
-            .handle(command, &self.handler.services, &sink)
+            .handle(command, &self.services, &sink)
             .await
             .map_err(ExecuteError::Rejected)?;
         let events = sink.collect().await;
@@ -452,6 +468,52 @@ where
             }
         }
         Ok(appended)
+    }
+}
+
+/// A directory that knows the activity ids a batch made up itself are new (UUID v7, made a
+/// moment ago in this process), and asks `inner` everything else.
+pub struct FreshActivities {
+    pub inner: std::sync::Arc<dyn Directory>,
+    pub fresh: std::sync::Mutex<std::collections::HashSet<Uuid>>,
+}
+
+impl FreshActivities {
+    /// A new id the batch will log an activity under.
+    pub fn issue(&self) -> Uuid {
+        let id = Uuid::now_v7();
+        self.fresh
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(id);
+        id
+    }
+}
+
+#[async_trait::async_trait]
+impl Directory for FreshActivities {
+    async fn csm_exists(&self, csm_id: Uuid) -> Result<bool, String> {
+        self.inner.csm_exists(csm_id).await
+    }
+
+    async fn partner_exists(&self, partner_id: Uuid) -> Result<bool, String> {
+        self.inner.partner_exists(partner_id).await
+    }
+
+    async fn alert_exists(&self, alert_id: Uuid) -> Result<bool, String> {
+        self.inner.alert_exists(alert_id).await
+    }
+
+    async fn activity(&self, customer_id: Uuid, activity_id: Uuid) -> Result<Option<ActivityRecord>, String> {
+        let fresh = self
+            .fresh
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&activity_id);
+        if fresh {
+            return Ok(None);
+        }
+        self.inner.activity(customer_id, activity_id).await
     }
 }
 

@@ -119,7 +119,16 @@ async fn planned<'a>(
         .map_err(|error| ApiError::validation("unreadable_file", "file", error.to_string()))?;
     let mapping: Mapping = serde_json::from_value(stored.mapping.clone()).unwrap_or_default();
     let world = World::load(&app.pool).await.map_err(unavailable)?;
-    let mut batch = app.customers.batch();
+    // Activity ids the plan makes up are new by construction: the store is not asked about them.
+    let base = app.customers.services().clone();
+    let fresh = Arc::new(crate::store::FreshActivities {
+        inner: base.directory.clone(),
+        fresh: Default::default(),
+    });
+    let mut batch = app.customers.batch().with_services(crate::domain::DomainServices {
+        directory: fresh.clone(),
+        clock: base.clock.clone(),
+    });
     let plan = plan::decide(
         kind,
         &sheet,
@@ -129,6 +138,7 @@ async fn planned<'a>(
         &context.principal,
         &metadata(context, import_id),
         chrono::Utc::now(),
+        &fresh,
     )
     .await?;
     Ok((plan, batch))
@@ -504,35 +514,45 @@ async fn commit(State(app): State<AppState>, Path(id): Path<String>, context: Co
             });
         }
         let events = batch.len();
-        let mut tx = app.pool.begin().await.map_err(unavailable)?;
         // Claims the import first: a concurrent commit waits here and then finds it committed.
-        let claimed = sqlx::query(
+        let claim = sqlx::query(
             "UPDATE imports SET status = 'committed', committed_at = now(), committed_by = $2, counts = $3, event_count = $4
               WHERE import_id = $1 AND status = 'uploaded'",
         )
         .bind(import_id)
         .bind(&context.principal.user_id)
         .bind(json!(plan.counts))
-        .bind(events as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-        if claimed == 0 {
-            drop(tx);
-            return Ok((StatusCode::OK, Json(summary(&app.pool, import_id).await?)));
-        }
-        match batch.append(&mut tx).await {
-            Err(ExecuteError::Conflict) if attempt < 3 => continue,
-            Err(error) => return Err(error.into()),
-            Ok(_) => {
-                tx.commit().await.map_err(unavailable)?;
-                tracing::info!(%import_id, events, rows = plan.counts.rows, "import committed");
-                return Ok((StatusCode::OK, Json(summary(&app.pool, import_id).await?)));
-            }
+        .bind(events as i64);
+        if let Some(answer) = claim_and_append(&app, import_id, claim, batch, attempt).await? {
+            tracing::info!(%import_id, events, rows = plan.counts.rows, "import committed");
+            return Ok(answer);
         }
     }
     unreachable!("the loop returns")
+}
+
+/// In one transaction: moves the import on (`claim`, an UPDATE that matches only from the
+/// expected status) and appends `batch`. Answers the import's record, or `None` when a
+/// concurrent writer changed a stream and the attempt (below the third) should be planned again.
+/// A claim that matches nothing means another request moved the import first: its record is
+/// the answer and nothing is appended.
+async fn claim_and_append(
+    app: &Handlers,
+    import_id: Uuid,
+    claim: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    batch: crate::store::Batch<'_, crate::domain::customer::Customer>,
+    attempt: u32,
+) -> Result<Option<(StatusCode, Json<Value>)>, ApiError> {
+    let mut tx = app.pool.begin().await.map_err(unavailable)?;
+    let claimed = claim.execute(&mut *tx).await.map_err(unavailable)?.rows_affected();
+    if claimed > 0 {
+        match batch.append(&mut tx).await {
+            Err(ExecuteError::Conflict) if attempt < 3 => return Ok(None),
+            Err(error) => return Err(error.into()),
+            Ok(_) => tx.commit().await.map_err(unavailable)?,
+        }
+    }
+    Ok(Some((StatusCode::OK, Json(summary(&app.pool, import_id).await?))))
 }
 
 /// An import's record as history shows it.
@@ -592,30 +612,16 @@ async fn undo_import(State(app): State<AppState>, Path(id): Path<String>, contex
         metadata.insert("import_undo".into(), "true".into());
         let mut batch = app.customers.batch();
         let result = undo::decide(&app.pool, import_id, &mut batch, &context.principal, &metadata).await?;
-        let mut tx = app.pool.begin().await.map_err(unavailable)?;
-        let claimed = sqlx::query(
+        let claim = sqlx::query(
             "UPDATE imports SET status = 'undone', undone_at = now(), undone_by = $2, result = $3
               WHERE import_id = $1 AND status = 'committed'",
         )
         .bind(import_id)
         .bind(&context.principal.user_id)
-        .bind(&result)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-        if claimed == 0 {
-            drop(tx);
-            return Ok((StatusCode::OK, Json(summary(&app.pool, import_id).await?)));
-        }
-        match batch.append(&mut tx).await {
-            Err(ExecuteError::Conflict) if attempt < 3 => continue,
-            Err(error) => return Err(error.into()),
-            Ok(_) => {
-                tx.commit().await.map_err(unavailable)?;
-                tracing::info!(%import_id, "import undone");
-                return Ok((StatusCode::OK, Json(summary(&app.pool, import_id).await?)));
-            }
+        .bind(&result);
+        if let Some(answer) = claim_and_append(&app, import_id, claim, batch, attempt).await? {
+            tracing::info!(%import_id, "import undone");
+            return Ok(answer);
         }
     }
     unreachable!("the loop returns")

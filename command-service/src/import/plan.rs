@@ -610,6 +610,7 @@ pub async fn decide(
     principal: &Principal,
     metadata: &HashMap<String, String>,
     now: DateTime<Utc>,
+    fresh: &crate::store::FreshActivities,
 ) -> Result<Plan, ExecuteError> {
     let columns: HashMap<String, (usize, String)> = mapping
         .iter()
@@ -904,7 +905,7 @@ pub async fn decide(
                         id,
                         false,
                         CustomerCommand::LogActivity(LogActivity {
-                            activity_id: Some(Uuid::now_v7()),
+                            activity_id: Some(fresh.issue()),
                             kind: activity_kind,
                             direction,
                             occurred_at,
