@@ -80,6 +80,15 @@ fn sfid(n: usize) -> String {
     format!("0015g{n:013}")
 }
 
+/// Waits (up to half an hour) until the projectors have applied every event, so each timed
+/// step has the machine to itself.
+async fn settle(system: &TestSystem) -> anyhow::Result<()> {
+    tests::eventually(Duration::from_secs(1800), || async {
+        system.projected().await.unwrap_or(false)
+    })
+    .await
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -113,7 +122,7 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
     let started = Instant::now();
-    system.caught_up().await;
+    settle(&system).await?;
     let preview = upload(&system, "customers", "customers.csv", csv.into_bytes()).await?;
     let customers_preview = started.elapsed();
     let started = Instant::now();
@@ -158,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
     let book = workbook::xlsx("Activities", &[], &sheets)?;
     println!("activities workbook: {} sheets, {} bytes", sheets.len(), book.len());
     // Each timed step runs with the projectors idle, so it has the machine to itself.
-    system.caught_up().await;
+    settle(&system).await?;
     let started = Instant::now();
     let preview = upload(&system, "activities", "activities.xlsx", book).await?;
     let activities_preview = started.elapsed();
@@ -182,7 +191,7 @@ async fn main() -> anyhow::Result<()> {
     .bind(args.active_customers as i64)
     .fetch_all(&system.pool)
     .await?;
-    system.caught_up().await;
+    settle(&system).await?;
     let started = Instant::now();
     let mut posted = 0;
     while posted < args.api_activities {
@@ -212,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
         args.api_activities as f64 / batches.as_secs_f64()
     );
 
-    system.caught_up().await;
+    settle(&system).await?;
     let base = system.graphql_url.trim_end_matches("/graphql").to_owned();
     let mut timings = Vec::new();
     for (name, path) in [
