@@ -6,7 +6,7 @@ use calamine::Reader;
 use chrono::{Duration, Utc};
 use events::metadata::Role;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 use tests::{token, uuid, TestSystem};
 
 async fn export(system: &TestSystem, as_token: &str, path: &str) -> (u16, Vec<u8>) {
