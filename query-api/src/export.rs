@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use crate::access::Access;
 
-/// Rows a paged list is fetched in (a page of the customers list stays within the complexity limit).
-const PAGE: usize = 100;
+/// Rows a paged list is fetched in: the largest page a list gives.
+const PAGE: usize = crate::timeline::MAX_PAGE;
 /// Most rows one export holds.
 pub const MAX_ROWS: usize = 50_000;
 

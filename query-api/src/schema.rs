@@ -52,6 +52,18 @@ pub fn build_schema(pool: PgPool, database_url: &str) -> CstrackSchema {
         .finish()
 }
 
+/// The schema exports run their own, fixed queries on: the same resolvers and access rules,
+/// without the complexity limit that bounds what a client may ask (an export reads a whole
+/// list in pages of the largest size a page allows).
+pub fn build_export_schema(pool: PgPool, database_url: &str) -> CstrackSchema {
+    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+        .data(pool)
+        .data(crate::audit::Snapshots::new(database_url.to_owned()))
+        .data(PortfolioCaches::default())
+        .limit_depth(MAX_DEPTH)
+        .finish()
+}
+
 /// Deepest introspection query accepted: the standard one (graphql-js, GraphiQL, codegen,
 /// Apollo) nests type references 8 `ofType` levels deep, 15 in all.
 pub const MAX_INTROSPECTION_DEPTH: usize = 20;
