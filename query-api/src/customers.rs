@@ -464,8 +464,6 @@ pub struct CustomerFilter {
     pub include_churned: Option<bool>,
 }
 
-/// One page of customers. The sort key and id form the cursor, so pages are stable.
-#[allow(clippy::too_many_arguments)]
 /// Longest name search accepted (customer names are at most 200 characters).
 pub const MAX_SEARCH_CHARS: usize = 200;
 
@@ -501,6 +499,151 @@ pub fn like_pattern(search: &str) -> String {
     pattern
 }
 
+/// Which customers a listing selects and in what order: the SQL and parameters shared by a
+/// page of `customers` and the customers export, so both apply the same filters and visibility.
+pub struct Selection {
+    key: String,
+    order: String,
+    compare: &'static str,
+    custom_condition: String,
+    extra: Vec<serde_json::Value>,
+    search: Option<String>,
+    tier: Option<&'static str>,
+    csm_id: Option<Uuid>,
+    renewal_within_days: Option<i32>,
+    include_churned: bool,
+    visible: Option<Vec<Uuid>>,
+    after: Option<(String, Uuid)>,
+    health_colour: Option<String>,
+    /// Rows read; `None` reads every match.
+    limit: Option<i64>,
+}
+
+impl Selection {
+    pub fn new(
+        filter: &CustomerFilter,
+        sort: CustomerSort,
+        after: Option<String>,
+        visible: Option<&[Uuid]>,
+        custom: CustomListing<'_>,
+    ) -> Result<Self> {
+        let search = filter.search.as_deref().map(search_pattern).transpose()?;
+        let after = after
+            .map(|cursor| {
+                let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+                let text = String::from_utf8(bytes).ok()?;
+                let (key, id) = text.rsplit_once('|')?;
+                Some((key.to_owned(), Uuid::parse_str(id).ok()?))
+            })
+            .map(|cursor| cursor.ok_or_else(|| coded_error("BAD_USER_INPUT", "unknown cursor")))
+            .transpose()?;
+        // Custom-field parameters follow the eleven fixed ones.
+        let mut extra: Vec<serde_json::Value> = Vec::new();
+        let mut custom_condition = "true".to_owned();
+        if let Some((definition, filter)) = custom.filter {
+            let sql = crate::custom_fields::filter_sql(definition, filter, 12)?;
+            custom_condition = sql.condition;
+            extra.extend(sql.parameters);
+        }
+        let custom_sort = custom.sort.map(|(definition, descending)| {
+            let at = 12 + extra.len();
+            extra.push(serde_json::Value::String(definition.key.clone()));
+            extra.push(definition.default.clone().unwrap_or(serde_json::Value::Null));
+            (crate::custom_fields::sort_key(definition, at, at + 1), descending)
+        });
+        let (key, order, compare) = match (&custom_sort, sort) {
+            (Some((key, false)), _) => (key.clone(), format!("{key}, customer_id"), ">"),
+            (Some((key, true)), _) => (key.clone(), format!("{key} DESC, customer_id DESC"), "<"),
+            (None, CustomerSort::Name) => ("lower(name)".to_owned(), "lower(name), customer_id".to_owned(), ">"),
+            (None, CustomerSort::ArrDesc) => (
+                "lpad(((arr * 100)::bigint)::text, 20, '0')".to_owned(),
+                "arr DESC, customer_id DESC".to_owned(),
+                "<",
+            ),
+            (None, CustomerSort::RenewalDate) => (
+                "renewal_date::text".to_owned(),
+                "renewal_date, customer_id".to_owned(),
+                ">",
+            ),
+        };
+        Ok(Selection {
+            key,
+            order,
+            compare,
+            custom_condition,
+            extra,
+            search,
+            tier: filter.tier.map(|tier| events::customer::Tier::from(tier).as_str()),
+            csm_id: filter.csm_id,
+            renewal_within_days: filter.renewal_within_days,
+            include_churned: filter.include_churned.unwrap_or(false),
+            visible: visible.map(<[Uuid]>::to_vec),
+            after,
+            health_colour: filter.health_colour.map(|colour| format!("{colour:?}").to_uppercase()),
+            limit: None,
+        })
+    }
+
+    /// The statement `listed` runs.
+    pub fn listed_sql(&self) -> String {
+        self.sql(&format!(
+            "{CUSTOMER_COLUMNS},
+             (SELECT c.name FROM csm_directory c WHERE c.csm_id = p.csm_id) AS csm_name,
+             (SELECT h.score FROM health_points h WHERE h.customer_id = p.customer_id
+               ORDER BY h.measured_at DESC, h.sequence DESC LIMIT 1) AS health_score"
+        ))
+    }
+
+    /// `SELECT {columns} FROM customer_profiles p WHERE <the selection> ORDER BY <its order>`.
+    fn sql(&self, columns: &str) -> String {
+        let Selection {
+            key,
+            order,
+            compare,
+            custom_condition,
+            ..
+        } = self;
+        format!(
+            "SELECT {columns} FROM customer_profiles p
+              WHERE ($1::text IS NULL OR name ILIKE $1)
+                AND ($2::text IS NULL OR tier = $2)
+                AND ($3::uuid IS NULL OR csm_id = $3)
+                AND ($4::int IS NULL OR renewal_date BETWEEN $5 AND $5 + $4)
+                AND ($6 OR churned_on IS NULL)
+                AND ($7::uuid[] IS NULL OR customer_id = ANY ($7))
+                AND ($8::text IS NULL OR ({key}, customer_id) {compare} ($8, $9))
+                AND ($10::text IS NULL OR (SELECT CASE WHEN score >= 70 THEN 'GREEN' WHEN score >= 50 THEN 'YELLOW' ELSE 'RED' END
+                       FROM health_points h WHERE h.customer_id = p.customer_id ORDER BY measured_at DESC, sequence DESC LIMIT 1) = $10)
+                AND ({custom_condition})
+              ORDER BY {order}
+              LIMIT $11"
+        )
+    }
+
+    fn bind<'q, O>(
+        &'q self,
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        let query = query
+            .bind(self.search.as_deref())
+            .bind(self.tier)
+            .bind(self.csm_id)
+            .bind(self.renewal_within_days)
+            .bind(Utc::now().date_naive())
+            .bind(self.include_churned)
+            .bind(self.visible.as_deref())
+            .bind(self.after.as_ref().map(|(key, _)| key.as_str()))
+            .bind(self.after.as_ref().map(|(_, id)| *id))
+            .bind(self.health_colour.as_deref())
+            .bind(self.limit);
+        self.extra
+            .iter()
+            .fold(query, |query, value| query.bind(sqlx::types::Json(value)))
+    }
+}
+
+/// One page of customers. The sort key and id form the cursor, so pages are stable.
+#[allow(clippy::too_many_arguments)]
 pub async fn page(
     pool: &PgPool,
     filter: CustomerFilter,
@@ -512,78 +655,12 @@ pub async fn page(
     custom: CustomListing<'_>,
 ) -> Result<Connection<String, Customer, EmptyFields, EmptyFields>> {
     let first = first.clamp(1, crate::timeline::MAX_PAGE);
-    let search = filter.search.as_deref().map(search_pattern).transpose()?;
-    let after = after
-        .map(|cursor| {
-            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
-            let text = String::from_utf8(bytes).ok()?;
-            let (key, id) = text.rsplit_once('|')?;
-            Some((key.to_owned(), Uuid::parse_str(id).ok()?))
-        })
-        .map(|cursor| cursor.ok_or_else(|| coded_error("BAD_USER_INPUT", "unknown cursor")))
-        .transpose()?;
-    // Custom-field parameters follow the eleven fixed ones.
-    let mut extra: Vec<serde_json::Value> = Vec::new();
-    let mut custom_condition = "true".to_owned();
-    if let Some((definition, filter)) = custom.filter {
-        let sql = crate::custom_fields::filter_sql(definition, filter, 12)?;
-        custom_condition = sql.condition;
-        extra.extend(sql.parameters);
-    }
-    let custom_sort = custom.sort.map(|(definition, descending)| {
-        let at = 12 + extra.len();
-        extra.push(serde_json::Value::String(definition.key.clone()));
-        extra.push(definition.default.clone().unwrap_or(serde_json::Value::Null));
-        (crate::custom_fields::sort_key(definition, at, at + 1), descending)
-    });
-    let (key, order, compare) = match (&custom_sort, sort) {
-        (Some((key, false)), _) => (key.clone(), format!("{key}, customer_id"), ">"),
-        (Some((key, true)), _) => (key.clone(), format!("{key} DESC, customer_id DESC"), "<"),
-        (None, CustomerSort::Name) => ("lower(name)".to_owned(), "lower(name), customer_id".to_owned(), ">"),
-        (None, CustomerSort::ArrDesc) => (
-            "lpad(((arr * 100)::bigint)::text, 20, '0')".to_owned(),
-            "arr DESC, customer_id DESC".to_owned(),
-            "<",
-        ),
-        (None, CustomerSort::RenewalDate) => (
-            "renewal_date::text".to_owned(),
-            "renewal_date, customer_id".to_owned(),
-            ">",
-        ),
-    };
-    let today = Utc::now().date_naive();
-    let sql = format!(
-        "SELECT {key} AS sort_key, {CUSTOMER_COLUMNS} FROM customer_profiles p
-          WHERE ($1::text IS NULL OR name ILIKE $1)
-            AND ($2::text IS NULL OR tier = $2)
-            AND ($3::uuid IS NULL OR csm_id = $3)
-            AND ($4::int IS NULL OR renewal_date BETWEEN $5 AND $5 + $4)
-            AND ($6 OR churned_on IS NULL)
-            AND ($7::uuid[] IS NULL OR customer_id = ANY ($7))
-            AND ($8::text IS NULL OR ({key}, customer_id) {compare} ($8, $9))
-            AND ($10::text IS NULL OR (SELECT CASE WHEN score >= 70 THEN 'GREEN' WHEN score >= 50 THEN 'YELLOW' ELSE 'RED' END
-                   FROM health_points h WHERE h.customer_id = p.customer_id ORDER BY measured_at DESC, sequence DESC LIMIT 1) = $10)
-            AND ({custom_condition})
-          ORDER BY {order}
-          LIMIT $11"
-    );
-    let query = sqlx::query_as::<_, CustomerRow>(&sql)
-        .bind(search)
-        .bind(filter.tier.map(|tier| events::customer::Tier::from(tier).as_str()))
-        .bind(filter.csm_id)
-        .bind(filter.renewal_within_days)
-        .bind(today)
-        .bind(filter.include_churned.unwrap_or(false))
-        .bind(visible.map(<[Uuid]>::to_vec))
-        .bind(after.as_ref().map(|(key, _)| key.clone()))
-        .bind(after.as_ref().map(|(_, id)| *id))
-        .bind(filter.health_colour.map(|colour| format!("{colour:?}").to_uppercase()))
-        // Coverage status is computed after the query, so that filter reads every match.
-        .bind(filter.coverage_status.is_none().then_some(first as i64 + 1));
-    let query = extra
-        .into_iter()
-        .fold(query, |query, value| query.bind(sqlx::types::Json(value)));
-    let rows: Vec<(String, Customer)> = query
+    let mut selection = Selection::new(&filter, sort, after, visible, custom)?;
+    // Coverage status is computed after the query, so that filter reads every match.
+    selection.limit = filter.coverage_status.is_none().then_some(first as i64 + 1);
+    let sql = selection.sql(&format!("{} AS sort_key, {CUSTOMER_COLUMNS}", selection.key));
+    let rows: Vec<(String, Customer)> = selection
+        .bind(sqlx::query_as::<_, CustomerRow>(&sql))
         .fetch_all(pool)
         .await
         .map_err(|error| loader_error(failed(error)))?
@@ -598,7 +675,7 @@ pub async fn page(
         _ => rows,
     };
     let has_next = rows.len() > first;
-    let mut connection = Connection::new(after.is_some(), has_next);
+    let mut connection = Connection::new(selection.after.is_some(), has_next);
     connection
         .edges
         .extend(rows.into_iter().take(first).map(|(key, customer)| {
@@ -607,6 +684,24 @@ pub async fn page(
             Edge::new(cursor, customer)
         }));
     Ok(connection)
+}
+
+/// A customer as its export row: the profile with its CSM's name and latest health score.
+#[derive(sqlx::FromRow)]
+pub struct ListedCustomer {
+    #[sqlx(flatten)]
+    pub customer: Customer,
+    pub csm_name: Option<String>,
+    pub health_score: Option<f64>,
+}
+
+/// Every customer a selection matches, in its order, read as a stream (the customers export).
+pub fn listed<'a>(
+    pool: &'a PgPool,
+    selection: &'a Selection,
+    sql: &'a str,
+) -> impl futures_util::Stream<Item = Result<ListedCustomer, sqlx::Error>> + 'a {
+    selection.bind(sqlx::query_as::<_, ListedCustomer>(sql)).fetch(pool)
 }
 
 /// The custom-field filter and sort of a customers page, checked against the caller's

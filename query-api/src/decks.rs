@@ -400,7 +400,7 @@ pub async fn build(
     let template = template(pool).await?;
     let bytes = deck::build(&template, &slides).map_err(|error| refusal(500, "INTERNAL", error.to_string()))?;
     Ok(Export {
-        bytes,
+        body: crate::export::Payload::Whole(bytes),
         content_type: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
         file_name: format!("{stem}.pptx"),
     })

@@ -73,14 +73,10 @@ fn spec(report: &str) -> Option<ReportSpec> {
     Some(match report {
         "customers" => ReportSpec {
             title: "Customers",
-            query: "query($filter: CustomerFilter, $after: String, $first: Int!) {
-                customFieldDefinitions { key label fieldType }
-                page: customers(filter: $filter, first: $first, after: $after) {
-                  pageInfo { hasNextPage endCursor }
-                  edges { node { name salesforceId tier arr industry accountManager csm { name } contractStart
-                    renewalDate daysUntilRenewal healthColour health { score } adoptionStage churnedOn
-                    customFields { key value display } } } } }",
-            paged: Some("page"),
+            // Read straight from the read model (`CustomersListing`); each column's pointer names
+            // the GraphQL field of `customers` it equals.
+            query: "",
+            paged: None,
             rules_version: None,
             sheets: &[SheetSpec {
                 name: "Customers",
@@ -427,6 +423,12 @@ pub struct Refusal {
     pub message: String,
 }
 
+/// An export's body: built whole (workbooks, decks) or streamed as it is read (CSV lists).
+pub enum Payload {
+    Whole(Vec<u8>),
+    Streamed(axum::body::Body),
+}
+
 pub fn refusal(status: u16, code: &str, message: impl Into<String>) -> Refusal {
     Refusal {
         status,
@@ -631,54 +633,19 @@ fn tables(report: &ReportSpec, data: &Value) -> Vec<Table> {
                 Value::Null => Vec::new(),
                 single => vec![single],
             };
-            let mut columns: Vec<workbook::Column> = sheet
+            let columns: Vec<workbook::Column> = sheet
                 .columns
                 .iter()
                 .map(|(title, _, kind)| workbook::column(title, *kind))
                 .collect();
-            // The customers list carries the custom fields the caller may see, in definition order.
-            let custom: Vec<(String, String)> = if report.paged.is_some() {
-                data["customFieldDefinitions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|definition| {
-                        (
-                            definition["key"].as_str().unwrap_or_default().to_owned(),
-                            definition["fieldType"].as_str().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            for definition in data["customFieldDefinitions"].as_array().into_iter().flatten() {
-                let kind = column_kind(definition["fieldType"].as_str().unwrap_or_default());
-                columns.push(workbook::column(definition["label"].as_str().unwrap_or_default(), kind));
-            }
             let rows = rows
                 .iter()
                 .map(|row| {
-                    let mut cells: Vec<Cell> = sheet
+                    sheet
                         .columns
                         .iter()
                         .map(|(_, pointer, kind)| cell(row.pointer(pointer).unwrap_or(&Value::Null), *kind))
-                        .collect();
-                    for (key, field_type) in &custom {
-                        let value = row["customFields"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .find(|field| field["key"] == key.as_str());
-                        cells.push(value.map_or(Cell::Empty, |field| {
-                            custom_cell(
-                                field_type,
-                                &field["value"],
-                                field["display"].as_str().unwrap_or_default(),
-                            )
-                        }));
-                    }
-                    cells
+                        .collect()
                 })
                 .collect();
             Table {
@@ -690,9 +657,182 @@ fn tables(report: &ReportSpec, data: &Value) -> Vec<Table> {
         .collect()
 }
 
-/// What an export answers: its bytes, content type and file name.
+/// Bytes a streamed export sends at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// The customers list straight from the read model, with no GraphQL in between: the same
+/// selection as the `customers` query (its filters and the caller's customers), the custom
+/// fields the caller may see, and each row written as it is read.
+struct CustomersListing {
+    selection: crate::customers::Selection,
+    sql: String,
+    definitions: events::fields::Definitions,
+    role: events::metadata::Role,
+    columns: Vec<workbook::Column>,
+    /// The visible definitions' keys and types, in definition order.
+    custom: Vec<(String, String)>,
+}
+
+impl CustomersListing {
+    async fn new(
+        pool: &sqlx::PgPool,
+        access: &Access,
+        report: &ReportSpec,
+        variables: &Value,
+    ) -> Result<Self, Refusal> {
+        let bad = |message: String| refusal(400, "BAD_USER_INPUT", message);
+        let filter =
+            async_graphql::Value::from_json(variables["filter"].clone()).map_err(|error| bad(error.to_string()))?;
+        let filter = <crate::customers::CustomerFilter as async_graphql::InputType>::parse(Some(filter))
+            .map_err(|error| bad(error.into_server_error(Default::default()).message))?;
+        let selection = crate::customers::Selection::new(
+            &filter,
+            crate::customers::CustomerSort::Name,
+            None,
+            access.visible(),
+            Default::default(),
+        )
+        .map_err(|error| bad(error.message))?;
+        let definitions = events::service::read_models::custom_field_definitions(pool, None)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "reading custom-field definitions failed");
+                refusal(503, "UNAVAILABLE", "the read models are unavailable")
+            })?;
+        let role = access.principal.role;
+        let sheet = &report.sheets[0];
+        let mut columns: Vec<workbook::Column> = sheet
+            .columns
+            .iter()
+            .map(|(title, _, kind)| workbook::column(title, *kind))
+            .collect();
+        let mut custom = Vec::new();
+        for definition in definitions
+            .fields
+            .iter()
+            .filter(|definition| definition.visible_to(role))
+        {
+            let field_type = definition.field_type.as_str();
+            columns.push(workbook::column(&definition.label, column_kind(field_type)));
+            custom.push((definition.key.clone(), field_type.to_owned()));
+        }
+        Ok(CustomersListing {
+            sql: selection.listed_sql(),
+            selection,
+            definitions,
+            role,
+            columns,
+            custom,
+        })
+    }
+
+    /// One customer's cells, equal to what the `customers` query answers for it.
+    fn cells(&self, listed: crate::customers::ListedCustomer, today: chrono::NaiveDate) -> Vec<Cell> {
+        use async_graphql::InputType;
+        let customer = &listed.customer;
+        let name = |value: async_graphql::Value| match value {
+            async_graphql::Value::Enum(name) => Cell::text(name.as_str()),
+            _ => Cell::Empty,
+        };
+        let tier = events::customer::Tier::parse(&customer.tier_name)
+            .map_or(Cell::Empty, |tier| name(crate::scalars::Tier::from(tier).to_value()));
+        let colour = listed.health_score.map_or(Cell::Empty, |score| {
+            name(crate::scalars::HealthColour::from(events::coverage::HealthColour::of(score)).to_value())
+        });
+        let optional_text = |text: &Option<String>| text.as_ref().map_or(Cell::Empty, Cell::text);
+        let mut cells = vec![
+            Cell::text(&customer.name),
+            Cell::text(&customer.salesforce_id),
+            tier,
+            Cell::Number(customer.arr.try_into().unwrap_or_default()),
+            Cell::text(&customer.industry),
+            Cell::text(&customer.account_manager),
+            optional_text(&listed.csm_name),
+            Cell::Date(customer.contract_start),
+            Cell::Date(customer.renewal_date),
+            Cell::Number((customer.renewal_date - today).num_days() as f64),
+            colour,
+            listed.health_score.map_or(Cell::Empty, Cell::Number),
+            optional_text(&customer.adoption_stage),
+            customer.churned_on.map_or(Cell::Empty, Cell::Date),
+        ];
+        let values = crate::custom_fields::visible_values(&self.definitions, &customer.custom_fields.0, self.role);
+        for (key, field_type) in &self.custom {
+            cells.push(
+                values
+                    .iter()
+                    .find(|value| &value.key == key)
+                    .map_or(Cell::Empty, |value| {
+                        let stored = value.value.as_ref().map_or(Value::Null, |json| json.0.clone());
+                        custom_cell(field_type, &stored, &value.display)
+                    }),
+            );
+        }
+        cells
+    }
+
+    /// Every row as one table (a workbook is written whole), at most `MAX_ROWS`.
+    async fn table(&self, pool: &sqlx::PgPool) -> Result<Table, Refusal> {
+        use futures_util::StreamExt;
+        let today = chrono::Utc::now().date_naive();
+        let mut rows = Vec::new();
+        let mut listed = crate::customers::listed(pool, &self.selection, &self.sql);
+        while let Some(row) = listed.next().await {
+            let row = row.map_err(|error| {
+                tracing::error!(%error, "customers export failed");
+                refusal(503, "UNAVAILABLE", "the read models are unavailable")
+            })?;
+            if rows.len() == MAX_ROWS {
+                return Err(refusal(
+                    400,
+                    "TOO_MANY_ROWS",
+                    format!("a workbook holds at most {MAX_ROWS} rows; narrow the filters or export CSV"),
+                ));
+            }
+            rows.push(self.cells(row, today));
+        }
+        Ok(Table {
+            name: "Customers".into(),
+            columns: self.columns.clone(),
+            rows,
+        })
+    }
+
+    /// The CSV, sent in chunks as rows are read. A read failing part-way ends the body with an
+    /// error, so the client sees a broken download rather than a short file.
+    fn csv(self, pool: sqlx::PgPool) -> axum::body::Body {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let today = chrono::Utc::now().date_naive();
+            let mut out = workbook::csv_header(&self.columns);
+            let mut listed = crate::customers::listed(&pool, &self.selection, &self.sql);
+            while let Some(row) = listed.next().await {
+                match row {
+                    Ok(row) => {
+                        workbook::csv_row(&self.cells(row, today), &mut out);
+                        if out.len() >= CHUNK && sender.send(Ok(std::mem::take(&mut out))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "customers export failed while streaming");
+                        let _ = sender.send(Err(std::io::Error::other(error))).await;
+                        return;
+                    }
+                }
+            }
+            let _ = sender.send(Ok(out)).await;
+        });
+        axum::body::Body::from_stream(futures_util::stream::poll_fn(move |context| {
+            receiver.poll_recv(context)
+        }))
+    }
+}
+
+/// What an export answers: its body, content type and file name.
 pub struct Export {
-    pub bytes: Vec<u8>,
+    pub body: Payload,
     pub content_type: &'static str,
     pub file_name: String,
 }
@@ -730,8 +870,6 @@ pub async fn build(
         )
     })?;
     let variables = variables(params)?;
-    let data = fetch(schema, pool, access, &report, variables).await?;
-    let tables = tables(&report, &data);
     let generated = chrono::Utc::now();
     let stem = format!(
         "cstrack-{report_name}-{}",
@@ -740,6 +878,20 @@ pub async fn build(
             .cloned()
             .unwrap_or_else(|| generated.date_naive().to_string())
     );
+    let (tables, data) = if report_name == "customers" {
+        let listing = CustomersListing::new(pool, access, &report, &variables).await?;
+        if format == "csv" {
+            return Ok(Export {
+                body: Payload::Streamed(listing.csv(pool.clone())),
+                content_type: "text/csv; charset=utf-8",
+                file_name: format!("{stem}-customers.csv"),
+            });
+        }
+        (vec![listing.table(pool).await?], Value::Null)
+    } else {
+        let data = fetch(schema, pool, access, &report, variables).await?;
+        (tables(&report, &data), data)
+    };
     if format == "csv" {
         let wanted = params.get("section").or_else(|| params.get("sheet"));
         let table = match wanted {
@@ -761,7 +913,7 @@ pub async fn build(
                 .expect("a report has sheets"),
         };
         return Ok(Export {
-            bytes: workbook::csv(table),
+            body: Payload::Whole(workbook::csv(table)),
             content_type: "text/csv; charset=utf-8",
             file_name: format!("{stem}-{}.csv", table.name.to_lowercase().replace(' ', "-")),
         });
@@ -822,7 +974,7 @@ pub async fn build(
     let bytes =
         workbook::xlsx(report.title, &about, &tables).map_err(|error| refusal(500, "INTERNAL", error.to_string()))?;
     Ok(Export {
-        bytes,
+        body: Payload::Whole(bytes),
         content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         file_name: format!("{stem}.xlsx"),
     })

@@ -243,7 +243,16 @@ async fn export_report(
     .await;
     match built {
         Ok(Ok(export)) => {
-            tracing::info!(export = %name, bytes = export.bytes.len(), seconds = started.elapsed().as_secs_f64(), "export built");
+            let body = match export.body {
+                export::Payload::Whole(bytes) => {
+                    tracing::info!(export = %name, bytes = bytes.len(), seconds = started.elapsed().as_secs_f64(), "export built");
+                    axum::body::Body::from(bytes)
+                }
+                export::Payload::Streamed(body) => {
+                    tracing::info!(export = %name, seconds = started.elapsed().as_secs_f64(), "export streaming");
+                    body
+                }
+            };
             (
                 [
                     (axum::http::header::CONTENT_TYPE, export.content_type.to_owned()),
@@ -252,7 +261,7 @@ async fn export_report(
                         format!("attachment; filename=\"{}\"", export.file_name),
                     ),
                 ],
-                export.bytes,
+                body,
             )
                 .into_response()
         }

@@ -122,6 +122,72 @@ async fn every_report_exports_as_a_workbook_and_csv_with_the_apis_numbers_and_vi
     let (status, body) = export(&system, &partner_token, "/export/coverage.xlsx").await;
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
 
+    // The streamed CSV list is the `customers` answer, cell for cell, under the same filters.
+    let listed = system
+        .graphql(
+            "{ customers(first: 10) { edges { node { name salesforceId tier arr csm { name } renewalDate
+               daysUntilRenewal healthColour health { score } customFields { key display } } } } }",
+            json!({}),
+        )
+        .await;
+    let (status, bytes) = export(&system, &admin, "/export/customers.csv").await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(bytes).unwrap();
+    let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let edges = listed["customers"]["edges"].as_array().unwrap();
+    assert_eq!(rows.len(), edges.len());
+    for (row, edge) in rows.iter().zip(edges) {
+        let node = &edge["node"];
+        let text = |value: &serde_json::Value| match value {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(row[0], text(&node["name"]));
+        assert_eq!(row[2], text(&node["tier"]));
+        assert_eq!(
+            row[3].parse::<f64>().unwrap(),
+            text(&node["arr"]).parse::<f64>().unwrap()
+        );
+        assert_eq!(row[6], text(&node["csm"]["name"]));
+        assert_eq!(row[8], text(&node["renewalDate"]));
+        assert_eq!(row[9], text(&node["daysUntilRenewal"]));
+        assert_eq!(row[10], text(&node["healthColour"]));
+        let score = node["health"]["score"].as_f64();
+        assert_eq!(row[11].parse::<f64>().ok(), score);
+        let segment = node["customFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|field| field["key"] == "segment");
+        assert_eq!(
+            row[14],
+            segment.map(|field| text(&field["display"])).unwrap_or_default()
+        );
+    }
+    assert_eq!(&rows[0][11], "42");
+    assert_eq!(&rows[0][15], "15");
+    for (query, names) in [
+        ("tier=SMB", vec!["Beta"]),
+        ("healthColour=RED", vec!["Acme"]),
+        ("search=ET", vec!["Beta"]),
+        ("renewalWithinDays=0", vec![]),
+    ] {
+        let (status, bytes) = export(&system, &admin, &format!("/export/customers.csv?{query}")).await;
+        assert_eq!(status, 200, "{query}");
+        let text = String::from_utf8(bytes).unwrap();
+        let found: Vec<String> = text
+            .lines()
+            .skip(1)
+            .map(|line| line.split(',').next().unwrap().to_owned())
+            .collect();
+        assert_eq!(found, names, "{query}");
+    }
+    let (status, body) = export(&system, &admin, "/export/customers.csv?tier=PLATINUM").await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("BAD_USER_INPUT"));
+
     // The coverage report: the same numbers as GraphQL, one sheet per section.
     let graphql = system
         .graphql(

@@ -56,6 +56,7 @@ impl Cell {
     }
 }
 
+#[derive(Debug, Clone)]
 pub struct Column {
     pub title: String,
     pub kind: Kind,
@@ -180,32 +181,43 @@ pub fn xlsx(title: &str, about: &[(String, String)], tables: &[Table]) -> Result
 /// One table as CSV (RFC 4180, with a UTF-8 byte-order mark so spreadsheet programs read
 /// accents right).
 pub fn csv(table: &Table) -> Vec<u8> {
+    let mut out = csv_header(&table.columns);
+    for cells in &table.rows {
+        csv_row(cells, &mut out);
+    }
+    out
+}
+
+/// The start of a CSV file: the byte-order mark and the header row.
+pub fn csv_header(columns: &[Column]) -> Vec<u8> {
     let mut out = b"\xEF\xBB\xBF".to_vec();
-    let field = |text: &str, out: &mut Vec<u8>| {
-        if text.contains([',', '"', '\n', '\r']) {
-            out.push(b'"');
-            out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(text.as_bytes());
-        }
-    };
-    let titles: Vec<&str> = table.columns.iter().map(|column| column.title.as_str()).collect();
-    for (index, title) in titles.iter().enumerate() {
+    for (index, column) in columns.iter().enumerate() {
         if index > 0 {
             out.push(b',');
         }
-        field(title, &mut out);
+        csv_field(&column.title, &mut out);
     }
     out.extend_from_slice(b"\r\n");
-    for cells in &table.rows {
-        for (index, cell) in cells.iter().enumerate() {
-            if index > 0 {
-                out.push(b',');
-            }
-            field(&cell.csv(), &mut out);
-        }
-        out.extend_from_slice(b"\r\n");
-    }
     out
+}
+
+/// One CSV row appended to `out`.
+pub fn csv_row(cells: &[Cell], out: &mut Vec<u8>) {
+    for (index, cell) in cells.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        csv_field(&cell.csv(), out);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn csv_field(text: &str, out: &mut Vec<u8>) {
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push(b'"');
+        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
 }
