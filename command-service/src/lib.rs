@@ -2,6 +2,7 @@
 //! the relay that publishes the store to RabbitMQ.
 
 pub mod auth;
+pub mod connectors;
 pub mod domain;
 pub mod http;
 pub mod import;
@@ -54,6 +55,8 @@ pub struct Settings {
     pub digests: DigestSettings,
     #[command(flatten)]
     pub http_limits: events::service::http::HttpLimits,
+    #[command(flatten)]
+    pub salesforce: connectors::salesforce::SalesforceSettings,
 }
 
 /// Sealing the store in digests (one Merkle root per range of global positions).
@@ -122,6 +125,9 @@ pub struct Application {
     relay: Option<Relay>,
     sealer: (PgPool, DigestSettings),
     http_limits: events::service::http::HttpLimits,
+    /// The configured connectors, run until the service stops.
+    connectors: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
+    stop_connectors: watch::Sender<bool>,
 }
 
 impl Application {
@@ -143,7 +149,22 @@ impl Application {
             None
         };
         let authenticator = Arc::new(auth::Authenticator::from_settings(&settings.auth)?);
-        let router = http::router(Arc::new(handlers(&pool)), authenticator, pool.clone())
+        let handlers = Arc::new(handlers(&pool));
+        let metrics = connectors::ConnectorMetrics::register(&registry)?;
+        let (stop_connectors, connectors_stopped) = watch::channel(false);
+        let mut connectors: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
+        if settings.salesforce.token_url.is_some() {
+            let salesforce = connectors::salesforce::Salesforce::new(settings.salesforce.clone())
+                .context("configuring the Salesforce connector")?;
+            tracing::info!("the Salesforce connector is configured");
+            connectors.push(Box::pin(connectors::run_supervised(
+                salesforce,
+                handlers.clone(),
+                metrics.clone(),
+                connectors_stopped.clone(),
+            )));
+        }
+        let router = http::router(handlers, authenticator, pool.clone())
             .merge(ops::router(registry, checks))
             .layer(TraceLayer::new_for_http());
         let listener = HttpListener::bind(settings.listen).await?;
@@ -153,6 +174,8 @@ impl Application {
             relay,
             sealer: (pool, settings.digests.clone()),
             http_limits: settings.http_limits,
+            connectors,
+            stop_connectors,
         })
     }
 
@@ -169,10 +192,19 @@ impl Application {
         let relay = self
             .relay
             .map(|relay| events::service::supervise::Scoped::spawn(relay.run(relay_stopped)));
+        let connectors: Vec<_> = self
+            .connectors
+            .into_iter()
+            .map(events::service::supervise::Scoped::spawn)
+            .collect();
         self.listener
             .serve_limited("command service", self.router, self.http_limits, shutdown)
             .await?;
         stop_relay.send_replace(true);
+        self.stop_connectors.send_replace(true);
+        for connector in connectors {
+            connector.join().await.ok();
+        }
         if let Some(relay) = relay {
             relay.join().await.ok();
         }

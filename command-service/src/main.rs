@@ -28,6 +28,9 @@ enum Command {
     /// Seal the completed ranges of the store now and print every digest as JSON lines (an
     /// export to keep elsewhere and check later with `verify --digests <file>`).
     Digest(DigestArgs),
+    /// Run one sync of a configured connector now and print its record as JSON (the service
+    /// runs them on their own when configured; this is for a first sync or a check).
+    Sync(SyncArgs),
     /// Mint a development token (HS256, signed with CSTRACK_JWT_SECRET) and print it.
     Token(TokenArgs),
 }
@@ -48,6 +51,16 @@ struct TokenArgs {
     /// Lifetime in hours.
     #[arg(long, default_value_t = 12)]
     hours: i64,
+}
+
+#[derive(clap::Args)]
+struct SyncArgs {
+    /// The connector: salesforce.
+    connector: String,
+    #[command(flatten)]
+    database: events::service::settings::DatabaseSettings,
+    #[command(flatten)]
+    salesforce: command_service::connectors::salesforce::SalesforceSettings,
 }
 
 #[derive(clap::Args)]
@@ -190,6 +203,23 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed(settings) => command_service::seed::run(&settings).await,
+        Command::Sync(args) => {
+            anyhow::ensure!(
+                args.connector == "salesforce",
+                "unknown connector {:?}; connectors: salesforce",
+                args.connector
+            );
+            let pool = args.database.connect().await.context("connecting to PostgreSQL")?;
+            migrate(&pool).await.context("migrating the event store")?;
+            let handlers = command_service::handlers(&pool);
+            let connector = command_service::connectors::salesforce::Salesforce::new(args.salesforce)?;
+            let metrics = command_service::connectors::ConnectorMetrics::unregistered();
+            match command_service::connectors::run_once(&connector, &handlers, &metrics).await? {
+                Some(report) => print_line(&serde_json::to_string(&report)?)?,
+                None => print_line("{\"skipped\": \"another replica is syncing\"}")?,
+            }
+            Ok(())
+        }
         Command::Token(args) => {
             let token = command_service::auth::mint(
                 &args.auth,

@@ -19,6 +19,7 @@ pub enum Source {
     Gainsight,
     Outlook,
     PartnerPortal,
+    Salesforce,
     System,
 }
 
@@ -30,6 +31,7 @@ impl Source {
             Source::Gainsight => "gainsight",
             Source::Outlook => "outlook",
             Source::PartnerPortal => "partner_portal",
+            Source::Salesforce => "salesforce",
             Source::System => "system",
         }
     }

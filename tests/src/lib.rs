@@ -134,6 +134,7 @@ impl TestSystem {
                 digest_seconds: 3600.0,
             },
             http_limits: limits,
+            salesforce: Default::default(),
         };
         let command = command_service::Application::build(&command_settings).await?;
         let command_url = format!("http://127.0.0.1:{}", command.port());
