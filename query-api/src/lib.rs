@@ -4,6 +4,7 @@ pub mod access;
 pub mod alerts;
 pub mod as_of;
 pub mod audit;
+pub mod connectors;
 pub mod coverage;
 pub mod coverage_store;
 pub mod custom_fields;

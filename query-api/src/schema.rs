@@ -259,7 +259,7 @@ impl ReadQuery {
 
 /// Every query: the read models' and the auditors'.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct QueryRoot(ReadQuery, crate::audit::AuditQuery);
+pub struct QueryRoot(ReadQuery, crate::audit::AuditQuery, crate::connectors::ConnectorQuery);
 
 #[Object]
 impl ReadQuery {

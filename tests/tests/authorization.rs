@@ -44,6 +44,7 @@ const QUERIES: &[(&str, &str, Scope)] = &[
     ),
     ("alerts", "alerts { __typename }", Scope::Portfolio),
     ("projectionStatus", "projectionStatus { __typename }", Scope::Portfolio),
+    ("connectors", "connectors { __typename }", Scope::Portfolio),
     (
         "projectionSnapshots",
         "projectionSnapshots { __typename }",

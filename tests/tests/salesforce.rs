@@ -481,6 +481,47 @@ async fn salesforce_syncs_accounts_contacts_and_renewals_once_each_skipping_bad_
         "{queries:?}"
     );
 
+    // GraphQL shows each run, its skipped records with their reasons, and the cursors.
+    let status = system
+        .graphql(
+            "{ connectors { name lastRun { runId status recordsRead applied unchanged skipped events }
+               runs { runId skippedRecords { object recordId code field message } } cursors { stream cursor } } }",
+            json!({}),
+        )
+        .await;
+    let salesforce = &status["connectors"][0];
+    assert_eq!(salesforce["name"], "salesforce");
+    assert_eq!(salesforce["lastRun"]["runId"], again.run_id.to_string());
+    assert_eq!(salesforce["lastRun"]["applied"], 0);
+    assert_eq!(salesforce["lastRun"]["recordsRead"], json!(again.counts.records_read));
+    let first_run = &salesforce["runs"][1];
+    assert_eq!(first_run["runId"], first.run_id.to_string());
+    assert_eq!(first_run["skippedRecords"][0]["recordId"], BAD);
+    assert_eq!(first_run["skippedRecords"][0]["field"], "tier");
+    assert_eq!(first_run["skippedRecords"][2]["code"], "unknown_customer");
+    let cursors: Vec<(String, String)> = salesforce["cursors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["stream"].as_str().unwrap().to_owned(),
+                c["cursor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cursors,
+        [
+            ("Account".to_owned(), "2026-11-22T11:00:00+00:00".to_owned()),
+            ("Contact".to_owned(), "2026-11-22T12:00:00+00:00".to_owned()),
+            ("Opportunity".to_owned(), "2026-11-21T10:00:00+00:00".to_owned()),
+        ]
+    );
+    let partner = tests::token(events::metadata::Role::Partner, "pat", Some(uuid::Uuid::now_v7()));
+    let refused = system.graphql_as(&partner, "{ connectors { name } }", json!({})).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+
     // A renewal moved in Salesforce, the account untouched: the renewal date follows.
     {
         let mut org = org.lock().unwrap();
