@@ -1,5 +1,6 @@
 //! Alerts (docs/DOMAIN.md section 8): a coverage gap turning urgent, engagement falling below 40,
-//! health turning red, a task becoming overdue, a renewal entering 90/60/30 days.
+//! health turning red, a task becoming overdue, a renewal entering 90/60/30 days, a partner
+//! submitting a status report.
 //!
 //! The checker evaluates every customer's conditions from the committed read models with the
 //! shared formulas, as of today, at a fixed interval; conditions that depend only on time (overdue,
@@ -30,6 +31,9 @@ use uuid::Uuid;
 const CHECKER_LOCK: i64 = 0x6373_7472_6163_6b02;
 const ENGAGEMENT_AT_RISK_BELOW: f64 = 40.0;
 const RENEWAL_WINDOWS: [i64; 3] = [30, 60, 90];
+/// Days a submitted partner report stays a condition (so a report submitted before the
+/// checker first ran is raised once, and old ones are not).
+const PARTNER_REPORT_DAYS: i32 = 7;
 
 /// One true condition of one customer.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +131,28 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
             task_id.to_string(),
             format!("task overdue since {due}: {title}"),
             json!({"task_id": task_id, "due_date": due}),
+        ));
+    }
+
+    // A partner's status report, submitted in the last week, for the CSM to read.
+    let submitted: Vec<(Uuid, Uuid, Uuid, NaiveDate, NaiveDate, String, chrono::DateTime<Utc>)> = sqlx::query_as(
+        "SELECT report_id, customer_id, partner_id, period_start, period_end, overall_status, submitted_at
+           FROM partner_reports
+          WHERE status = 'submitted' AND submitted_at >= $1::date - $2::int AND submitted_at < $1::date + 1",
+    )
+    .bind(as_of)
+    .bind(PARTNER_REPORT_DAYS)
+    .fetch_all(pool)
+    .await?;
+    for (report_id, customer_id, partner_id, start, end, overall, submitted_at) in submitted {
+        let name = active.get(&customer_id).map(|(_, name, _)| name.clone()).unwrap_or_default();
+        found.extend(condition(
+            customer_id,
+            "partner_report_submitted",
+            report_id.to_string(),
+            format!("{name}: partner status report for {start} to {end} submitted ({overall})"),
+            json!({"report_id": report_id, "partner_id": partner_id, "period_start": start, "period_end": end,
+                   "overall_status": overall, "submitted_at": submitted_at}),
         ));
     }
 
