@@ -57,6 +57,10 @@ pub struct Settings {
     pub http_limits: events::service::http::HttpLimits,
     #[command(flatten)]
     pub salesforce: connectors::salesforce::SalesforceSettings,
+    /// Slack's signing secret, to verify its interaction and slash-command requests; the Slack
+    /// routes answer 404 without it.
+    #[arg(long, env = "CSTRACK_SLACK_SIGNING_SECRET", hide_env_values = true)]
+    pub slack_signing_secret: Option<connectors::vendor::Secret>,
 }
 
 /// Sealing the store in digests (one Merkle root per range of global positions).
@@ -164,7 +168,12 @@ impl Application {
                 connectors_stopped.clone(),
             )));
         }
-        let router = http::router(handlers, authenticator, pool.clone())
+        let router = http::router(handlers.clone(), authenticator.clone(), pool.clone())
+            .merge(http::notifications::router(
+                handlers,
+                authenticator,
+                settings.slack_signing_secret.clone(),
+            ))
             .merge(ops::router(registry, checks))
             .layer(TraceLayer::new_for_http());
         let listener = HttpListener::bind(settings.listen).await?;

@@ -20,6 +20,7 @@ pub enum Source {
     Outlook,
     PartnerPortal,
     Salesforce,
+    Slack,
     System,
 }
 
@@ -32,6 +33,7 @@ impl Source {
             Source::Outlook => "outlook",
             Source::PartnerPortal => "partner_portal",
             Source::Salesforce => "salesforce",
+            Source::Slack => "slack",
             Source::System => "system",
         }
     }

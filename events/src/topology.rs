@@ -55,6 +55,11 @@ impl Topology {
         format!("{}.alerts.notifications", self.prefix)
     }
 
+    /// Every stored event, for the webhooks that subscribe to event kinds.
+    pub fn webhook_events_queue(&self) -> String {
+        format!("{}.events.webhooks", self.prefix)
+    }
+
     pub fn projector_queue(&self, projector: &str, partition: u16) -> String {
         format!("{}.{projector}.p{partition}", self.prefix)
     }

@@ -145,7 +145,10 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
     .fetch_all(pool)
     .await?;
     for (report_id, customer_id, partner_id, start, end, overall, submitted_at) in submitted {
-        let name = active.get(&customer_id).map(|(_, name, _)| name.clone()).unwrap_or_default();
+        let name = active
+            .get(&customer_id)
+            .map(|(_, name, _)| name.clone())
+            .unwrap_or_default();
         found.extend(condition(
             customer_id,
             "partner_report_submitted",

@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod coverage;
 pub mod customers;
 pub mod dead_letters;
+pub mod notify;
 pub mod projector;
 pub mod rebuild;
 pub mod status;
@@ -59,6 +60,8 @@ pub struct Settings {
     /// Seconds between two alert checks (time-based conditions are thereby checked at least daily).
     #[arg(long, env = "CSTRACK_ALERT_CHECK_SECONDS", default_value_t = 60.0)]
     pub alert_check_seconds: f64,
+    #[command(flatten)]
+    pub notifications: notify::NotificationSettings,
 }
 
 pub struct Application {
@@ -67,6 +70,7 @@ pub struct Application {
     workers: ProjectionWorkers,
     alert_checker: (sqlx::PgPool, String, events::topology::Topology, std::time::Duration),
     status: status::StatusGauges,
+    notifications: notify::NotificationSettings,
 }
 
 impl Application {
@@ -114,6 +118,7 @@ impl Application {
             workers,
             alert_checker,
             status,
+            notifications: settings.notifications.clone(),
         })
     }
 
@@ -129,12 +134,27 @@ impl Application {
             self.status
                 .run(pool.clone(), std::time::Duration::from_secs(5), stopped.clone()),
         );
+        let notifications = self.notifications.notifications.then(|| {
+            Scoped::spawn(notify::run(
+                pool.clone(),
+                amqp_url.clone(),
+                topology.clone(),
+                self.notifications.clone(),
+                stopped.clone(),
+            ))
+        });
         let checker = Scoped::spawn(alerts::run(pool, amqp_url, topology, interval, stopped.clone()));
         let workers = Scoped::spawn(self.workers.run(stopped));
         self.listener.serve("projection service", self.router, shutdown).await?;
         stop.send_replace(true);
         workers.join().await.ok();
         checker.join().await.ok();
+        if let Some(notifications) = notifications {
+            match notifications.join().await {
+                Ok(Err(error)) => tracing::error!(error = format!("{error:#}"), "notifications stopped"),
+                _ => {}
+            }
+        }
         gauges.join().await.ok();
         Ok(())
     }

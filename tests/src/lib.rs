@@ -58,6 +58,9 @@ pub fn init_test_logging() {
     }
 }
 
+/// The Slack signing secret the test systems verify Slack's requests with.
+pub const SLACK_SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
 pub struct TestSystem {
     pub name: String,
     pub database_url: String,
@@ -135,6 +138,7 @@ impl TestSystem {
             },
             http_limits: limits,
             salesforce: Default::default(),
+            slack_signing_secret: Some(command_service::connectors::vendor::Secret::new(SLACK_SIGNING_SECRET)),
         };
         let command = command_service::Application::build(&command_settings).await?;
         let command_url = format!("http://127.0.0.1:{}", command.port());
@@ -144,6 +148,13 @@ impl TestSystem {
             listen: any_port(),
             prefetch: 16,
             alert_check_seconds,
+            notifications: projection_service::notify::NotificationSettings {
+                retry_seconds: 0.2,
+                // A system whose alert checker is paused (benchmarks, statement counts) has its
+                // notification sender paused too.
+                poll_seconds: if alert_check_seconds >= 3600.0 { 3600.0 } else { 0.1 },
+                ..Default::default()
+            },
         };
         let query = query_api::Application::build(&query_api::Settings {
             database: database.clone(),
@@ -197,6 +208,19 @@ impl TestSystem {
         Ok(())
     }
 
+    /// Replaces the projection-service replicas with one configured by `configure` (for
+    /// example to point notifications at a local SMTP sink).
+    pub async fn reconfigure_projection(
+        &mut self,
+        configure: impl FnOnce(&mut projection_service::Settings),
+    ) -> anyhow::Result<()> {
+        while !self.projections.is_empty() {
+            self.kill_projection().await;
+        }
+        configure(&mut self.projection_settings);
+        self.start_projection().await
+    }
+
     /// Kills the oldest projection-service replica where it stands, as a crash would. A dead
     /// process's sockets close with it; an aborted task's broker connection lingers until the
     /// client library notices, so when no replica is left its connections are closed from the
@@ -246,7 +270,11 @@ impl TestSystem {
         if let Ok(connection) = events::service::amqp::connect(AMQP_URL, "test-cleanup").await {
             if let Ok(channel) = connection.create_channel().await {
                 let topology = events::topology::Topology::new(self.name.clone(), PARTITIONS);
-                let mut queues = vec![topology.dead_letter_queue(), topology.alerts_queue()];
+                let mut queues = vec![
+                    topology.dead_letter_queue(),
+                    topology.alerts_queue(),
+                    topology.webhook_events_queue(),
+                ];
                 for projector in events::topology::PROJECTORS {
                     queues.extend((0..PARTITIONS).map(|partition| topology.projector_queue(projector, partition)));
                 }

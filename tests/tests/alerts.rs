@@ -4,11 +4,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use lapin::options::BasicGetOptions;
-use lapin::types::ShortString;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tests::{eventually, token, uuid, TestSystem, AMQP_URL};
+use tests::{eventually, token, uuid, TestSystem};
 use uuid::Uuid;
 
 const ALERTS: &str =
@@ -98,24 +96,16 @@ async fn tc_157_2_engagement_falling_below_40_is_at_risk_and_raises_one_alert_no
     // Newest first.
     let alert_id = uuid(&raised[0]["node"]["alertId"]);
 
-    // Published for notification connectors.
-    let connection = events::service::amqp::connect(AMQP_URL, "test-alerts").await.unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let queue = events::topology::Topology::new(system.name.clone(), 2).alerts_queue();
-    let mut published = false;
-    for _ in 0..200 {
-        let Some(message) = channel
-            .basic_get(ShortString::from(queue.clone()), BasicGetOptions { no_ack: true })
+    // Published to the alerts exchange and taken from its queue by the notifications intake.
+    eventually(Duration::from_secs(20), || async {
+        sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM notification_inbox WHERE message_id = $1)")
+            .bind(alert_id.to_string())
+            .fetch_one(&system.pool)
             .await
             .unwrap()
-        else {
-            break;
-        };
-        let body: Value = serde_json::from_slice(&message.delivery.data).unwrap();
-        published |= body["alert_id"] == json!(alert_id);
-    }
-    assert!(published, "the alert reached the alerts exchange");
-    connection.close(0, ShortString::from("done")).await.ok();
+    })
+    .await
+    .expect("the alert reached the alerts exchange and the notifications intake");
 
     // Acknowledged by a CSM, once.
     let csm_token = token(events::metadata::Role::Csm, "dana", None);

@@ -90,6 +90,27 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
         )
         .await?;
 
+    let mut webhook_arguments = FieldTable::default();
+    webhook_arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    // Bounded, in case no projection service drains it for a long time.
+    webhook_arguments.insert("x-max-length".into(), AMQPValue::LongLongInt(1_000_000));
+    channel
+        .queue_declare(
+            ShortString::from(topology.webhook_events_queue()),
+            durable(),
+            webhook_arguments,
+        )
+        .await?;
+    channel
+        .queue_bind(
+            ShortString::from(topology.webhook_events_queue()),
+            ShortString::from(topology.events_exchange()),
+            ShortString::from("#"),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+
     for projector in PROJECTORS {
         for partition in 0..topology.partitions() {
             let queue = topology.projector_queue(projector, partition);

@@ -1,0 +1,513 @@
+//! Alerts that reach a person: e-mail through a local SMTP sink started here, Slack through a
+//! local server answering `chat.postMessage` as Slack documents it, webhooks to a receiver that
+//! fails twice, the daily digest, and Slack's signed requests (the Acknowledge button and the
+//! `/cstrack` slash command) accepted when signed and refused when replayed or forged.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::Utc;
+use events::metadata::Role;
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tests::{eventually, token, uuid, TestSystem, SLACK_SIGNING_SECRET};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// Messages an SMTP sink received: (recipients, raw message).
+type Mailbox = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
+/// A minimal SMTP server (RFC 5321: EHLO, MAIL, RCPT, DATA, QUIT) keeping what it receives.
+async fn smtp_sink() -> (u16, Mailbox) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mailbox: Mailbox = Arc::default();
+    let kept = mailbox.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read);
+                write.write_all(b"220 sink ESMTP ready\r\n").await.ok();
+                let (mut recipients, mut line) = (Vec::new(), String::new());
+                loop {
+                    line.clear();
+                    if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-sink\r\n250 8BITMIME\r\n",
+                        "HELO" | "MAIL" | "RSET" | "NOOP" => b"250 OK\r\n",
+                        "RCPT" => {
+                            recipients.push(line[8..].trim().trim_matches(['<', '>']).to_owned());
+                            b"250 OK\r\n"
+                        }
+                        "DATA" => {
+                            write.write_all(b"354 end with .\r\n").await.ok();
+                            let mut message = String::new();
+                            loop {
+                                line.clear();
+                                if lines.read_line(&mut line).await.unwrap_or(0) == 0 || line == ".\r\n" {
+                                    break;
+                                }
+                                message.push_str(&line);
+                            }
+                            kept.lock().unwrap().push((std::mem::take(&mut recipients), message));
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await.ok();
+                            return;
+                        }
+                        _ => b"502 not implemented\r\n",
+                    };
+                    write.write_all(answer).await.ok();
+                }
+            });
+        }
+    });
+    (port, mailbox)
+}
+
+#[derive(Default)]
+struct Receivers {
+    /// Slack `chat.postMessage` bodies.
+    slack: Vec<Value>,
+    /// Webhook requests: (headers, body) of every attempt.
+    hooks: Vec<(HeaderMap, Vec<u8>)>,
+    /// Attempts answered 500 so far, per delivery id.
+    failed: std::collections::HashMap<String, u32>,
+}
+
+type Shared = Arc<Mutex<Receivers>>;
+
+async fn post_message(State(shared): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Json<Value> {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer xoxb-test-token") {
+        return Json(json!({"ok": false, "error": "invalid_auth"}));
+    }
+    let channel = body["channel"].clone();
+    shared.lock().unwrap().slack.push(body);
+    Json(json!({"ok": true, "channel": channel, "ts": "1764590400.000100"}))
+}
+
+/// A receiver that answers 500 to the first two attempts of each delivery.
+async fn hook(State(shared): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> StatusCode {
+    let mut shared = shared.lock().unwrap();
+    let delivery = headers
+        .get("x-cstrack-delivery")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    shared.hooks.push((headers, body.to_vec()));
+    let failed = shared.failed.entry(delivery).or_default();
+    if *failed < 2 {
+        *failed += 1;
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    }
+}
+
+async fn receivers() -> (String, Shared) {
+    let shared: Shared = Arc::default();
+    let app = Router::new()
+        .route("/api/chat.postMessage", post(post_message))
+        .route("/hook", post(hook))
+        .with_state(shared.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    (base, shared)
+}
+
+fn slack_signature(timestamp: i64, body: &str, secret: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{timestamp}:{body}").as_bytes());
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn slack_request(system: &TestSystem, path: &str, body: &str, timestamp: i64, signature: &str) -> (u16, Value) {
+    let response = system
+        .http
+        .post(format!("{}{path}", system.command_url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", timestamp.to_string())
+        .header("x-slack-signature", signature)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+#[tokio::test]
+async fn alerts_reach_email_slack_webhooks_and_digests_once_and_slack_acts_on_them() {
+    let mut system = TestSystem::spawn().await.unwrap();
+    let (smtp_port, mailbox) = smtp_sink().await;
+    let (base, shared) = receivers().await;
+    system
+        .reconfigure_projection(|settings| {
+            settings.notifications.smtp_host = Some("127.0.0.1".into());
+            settings.notifications.smtp_port = smtp_port;
+            settings.notifications.smtp_security = "none".into();
+            settings.notifications.slack_bot_token = Some("xoxb-test-token".into());
+            settings.notifications.slack_api_url = format!("{base}/api");
+            // Digests are sent below, on purpose.
+            settings.notifications.digest_hour = 24;
+        })
+        .await
+        .unwrap();
+    let dana = system.register_csm("Dana").await;
+    let acme = system
+        .onboard(
+            "Acme",
+            "Enterprise",
+            "300000",
+            dana,
+            Utc::now() - chrono::Duration::days(90),
+        )
+        .await;
+
+    // Preferences: Dana by e-mail and Slack at once, Maria (a manager) by a daily digest.
+    let dana_token = token(Role::Csm, "dana", None);
+    let preferences = json!({"csm_id": dana, "email": "dana@example.com", "slack_user_id": "U0DANA1",
+                             "channels": ["email", "slack"], "kinds": ["health_red", "partner_report_submitted"]});
+    let (status, answer) = system
+        .send_as(
+            &dana_token,
+            Method::PUT,
+            "/api/v1/notification-preferences",
+            Some(&preferences),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let maria_token = token(Role::Manager, "maria", None);
+    let digest =
+        json!({"email": "maria@example.com", "channels": ["email"], "mode": "digest", "kinds": ["health_red"]});
+    let (status, answer) = system
+        .send_as(
+            &maria_token,
+            Method::PUT,
+            "/api/v1/notification-preferences",
+            Some(&digest),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    // Bad preferences are refused with the field, and change nothing.
+    for (body, field) in [
+        (json!({"channels": ["pager"]}), "channels"),
+        (json!({"channels": ["email"]}), "email"),
+        (json!({"kinds": ["everything"]}), "kinds"),
+        (json!({"slack_user_id": "dana"}), "slack_user_id"),
+        (json!({"mode": "hourly"}), "mode"),
+    ] {
+        let (status, answer) = system
+            .send_as(
+                &maria_token,
+                Method::PUT,
+                "/api/v1/notification-preferences",
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert!(answer["fields"].get(field).is_some(), "{body}: {answer}");
+    }
+    let (_, kept) = system
+        .send_as(&maria_token, Method::GET, "/api/v1/notification-preferences", None)
+        .await;
+    assert_eq!(kept["mode"], "digest", "{kept}");
+    let partner = token(Role::Partner, "pat", Some(uuid::Uuid::now_v7()));
+    let (status, _) = system
+        .send_as(
+            &partner,
+            Method::PUT,
+            "/api/v1/notification-preferences",
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    // A webhook for red health, as alert and as event.
+    let (status, answer) = system
+        .post(
+            "/api/v1/webhooks",
+            &json!({"url": format!("{base}/hook"), "kinds": ["alert.health_red", "event.HealthScoreRecorded"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let webhook = uuid(&answer["webhook_id"]);
+    let secret = answer["secret"].as_str().unwrap().to_owned();
+    for (body, status_wanted) in [
+        (json!({"url": "ftp://example.com", "kinds": ["alert.*"]}), 422),
+        (json!({"url": format!("{base}/hook"), "kinds": ["alert.sunny"]}), 422),
+        (json!({"url": format!("{base}/hook"), "kinds": []}), 422),
+    ] {
+        let (status, answer) = system.post("/api/v1/webhooks", &body).await;
+        assert_eq!(status, status_wanted, "{body}: {answer}");
+    }
+    let (status, _) = system
+        .send_as(
+            &dana_token,
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&json!({"url": format!("{base}/hook"), "kinds": ["alert.*"]})),
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    // A new subscription takes events within two seconds (the intake reads the webhooks' kinds
+    // at most that often).
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    // Health turns red: one alert, told once through each channel.
+    system.record_health(acme, 35.0, Utc::now().date_naive()).await;
+    eventually(Duration::from_secs(30), || async {
+        let shared = shared.lock().unwrap();
+        let delivered = shared.hooks.len() >= 6;
+        delivered && !shared.slack.is_empty() && !mailbox.lock().unwrap().is_empty()
+    })
+    .await
+    .expect("the alert reaches e-mail, Slack and the webhook");
+    let alert_id: uuid::Uuid = sqlx::query_scalar("SELECT alert_id FROM alerts WHERE kind = 'health_red'")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+
+    let mail = mailbox.lock().unwrap().clone();
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert_eq!(mail[0].0, ["dana@example.com"]);
+    assert!(
+        mail[0].1.contains("Subject: [cstrack] Acme: health turned red (35)"),
+        "{}",
+        mail[0].1
+    );
+    assert!(
+        mail[0].1.contains("text/plain") && mail[0].1.contains("text/html"),
+        "{}",
+        mail[0].1
+    );
+
+    let slack = shared.lock().unwrap().slack.clone();
+    assert_eq!(slack.len(), 1, "{slack:?}");
+    assert_eq!(slack[0]["channel"], "U0DANA1");
+    let button = &slack[0]["blocks"][2]["elements"][0];
+    assert_eq!(button["action_id"], "acknowledge");
+    assert_eq!(button["value"], alert_id.to_string());
+
+    // The webhook failed twice for each delivery and got each on the third try; every body is
+    // signed with the webhook's secret.
+    let hooks = shared.lock().unwrap().hooks.clone();
+    let mut delivered: Vec<String> = Vec::new();
+    for (headers, body) in &hooks {
+        let signature = headers["x-cstrack-signature"].to_str().unwrap();
+        let (t, v1) = signature.split_once(",v1=").unwrap();
+        let t = t.trim_start_matches("t=");
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(body);
+        assert_eq!(hex::encode(mac.finalize().into_bytes()), v1);
+        let body: Value = serde_json::from_slice(body).unwrap();
+        delivered.push(body["type"].as_str().unwrap().to_owned());
+    }
+    delivered.sort();
+    assert_eq!(
+        delivered,
+        [
+            "alert.health_red",
+            "alert.health_red",
+            "alert.health_red",
+            "event.HealthScoreRecorded",
+            "event.HealthScoreRecorded",
+            "event.HealthScoreRecorded"
+        ]
+    );
+    let (status, log) = system
+        .send(Method::GET, &format!("/api/v1/webhooks/{webhook}/deliveries"), None)
+        .await;
+    assert_eq!(status, 200);
+    for delivery in log["deliveries"].as_array().unwrap() {
+        assert_eq!(delivery["status"], "delivered", "{log}");
+        assert_eq!(delivery["attempts"], 3, "{log}");
+        let codes: Vec<&Value> = delivery["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| &a["status_code"])
+            .collect();
+        assert_eq!(codes, [&json!(500), &json!(500), &json!(200)], "{log}");
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        shared.lock().unwrap().hooks.len(),
+        6,
+        "nothing is sent again once delivered"
+    );
+
+    // A redelivered alert (at least once from the broker) adds nothing.
+    let body = json!({"alert_id": alert_id, "kind": "health_red", "csm_id": dana, "customer_id": acme});
+    let added = projection_service::notify::intake(&system.pool, &alert_id.to_string(), "alert.health_red", &body)
+        .await
+        .unwrap();
+    assert_eq!(added, 0);
+
+    // Maria's digest: one message with the alert in it, once.
+    let sender = projection_service::notify::Sender::new(
+        system.pool.clone(),
+        projection_service::notify::NotificationSettings {
+            smtp_host: Some("127.0.0.1".into()),
+            smtp_port,
+            smtp_security: "none".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(sender.send_digests().await.unwrap(), 1);
+    assert_eq!(sender.send_digests().await.unwrap(), 0);
+    let mail = mailbox.lock().unwrap().clone();
+    assert_eq!(mail.len(), 2);
+    assert_eq!(mail[1].0, ["maria@example.com"]);
+    assert!(mail[1].1.contains("Your daily digest: 1 alerts"), "{}", mail[1].1);
+    assert!(mail[1].1.contains("Acme: health turned red (35)"), "{}", mail[1].1);
+
+    // Slack's Acknowledge button: signed, it acknowledges as Dana; replayed or forged, refused.
+    let payload = json!({"type": "block_actions", "user": {"id": "U0DANA1", "username": "dana"},
+        "actions": [{"action_id": "acknowledge", "value": alert_id.to_string(), "type": "button"}]});
+    let body = form(&[("payload", &payload.to_string())]);
+    let now = Utc::now().timestamp();
+    let signed = slack_signature(now, &body, SLACK_SIGNING_SECRET);
+    let (status, answer) = slack_request(&system, "/slack/interactions", &body, now, &signed).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["text"], "Alert acknowledged by dana.");
+    let (status, _) = slack_request(&system, "/slack/interactions", &body, now, &signed).await;
+    assert_eq!(status, 401, "a replay is refused");
+    let forged = slack_signature(now, &body, "not-the-secret");
+    let (status, _) = slack_request(&system, "/slack/interactions", &body, now, &forged).await;
+    assert_eq!(status, 401, "a forged signature is refused");
+    let old = now - 600;
+    let (status, _) = slack_request(
+        &system,
+        "/slack/interactions",
+        &body,
+        old,
+        &slack_signature(old, &body, SLACK_SIGNING_SECRET),
+    )
+    .await;
+    assert_eq!(status, 401, "an old request is refused");
+    system.caught_up().await;
+    let alerts = system
+        .graphql(
+            "query($c: UUID) { alerts(customerId: $c) { edges { node { alertId acknowledgedBy } } } }",
+            json!({"c": acme}),
+        )
+        .await;
+    let acknowledged: Vec<&Value> = alerts["alerts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|edge| edge["node"]["alertId"] == alert_id.to_string())
+        .collect();
+    assert_eq!(acknowledged[0]["node"]["acknowledgedBy"], "dana", "{alerts}");
+    let source: String = sqlx::query_scalar(
+        "SELECT metadata ->> 'source' FROM events WHERE aggregate_type = 'Alert' AND aggregate_id = $1",
+    )
+    .bind(alert_id.to_string())
+    .fetch_one(&system.pool)
+    .await
+    .unwrap();
+    assert_eq!(source, "slack");
+
+    // `/cstrack Acme` answers with the account's coverage and health.
+    let body = form(&[("command", "/cstrack"), ("text", "acme"), ("user_id", "U0DANA1")]);
+    let now = Utc::now().timestamp();
+    let (status, answer) = slack_request(
+        &system,
+        "/slack/commands",
+        &body,
+        now,
+        &slack_signature(now, &body, SLACK_SIGNING_SECRET),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let text = answer["blocks"][0]["text"]["text"].as_str().unwrap_or_default();
+    assert!(text.starts_with("*Acme* · Enterprise · ARR 300000"), "{answer}");
+    assert!(
+        text.contains("Coverage ") && text.contains("Health 35 (red)"),
+        "{answer}"
+    );
+    let body = form(&[("command", "/cstrack"), ("text", "acme"), ("user_id", "U0NOBODY")]);
+    let (status, answer) = slack_request(
+        &system,
+        "/slack/commands",
+        &body,
+        now,
+        &slack_signature(now, &body, SLACK_SIGNING_SECRET),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(answer["text"].as_str().unwrap().contains("not linked"), "{answer}");
+
+    // A partner's submitted status report is a new alert for the CSM.
+    let partner_id = uuid(&system.post_ok("/api/v1/partners", &json!({"name": "Northwind"})).await["partner_id"]);
+    system
+        .post_ok(
+            &format!("/api/v1/customers/{acme}/partners"),
+            &json!({"partner_id": partner_id}),
+        )
+        .await;
+    let partner = token(Role::Partner, "pat", Some(partner_id));
+    let report = json!({"period_start": "2026-11-01", "period_end": "2026-11-30", "overall_status": "at_risk", "summary": "Slipping"});
+    let (status, answer) = system
+        .send_as(
+            &partner,
+            Method::POST,
+            &format!("/api/v1/customers/{acme}/partner-reports"),
+            Some(&report),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let report_id = uuid(&answer["report_id"]);
+    let (status, answer) = system
+        .send_as(
+            &partner,
+            Method::POST,
+            &format!("/api/v1/customers/{acme}/partner-reports/{report_id}/submit"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    eventually(Duration::from_secs(30), || async {
+        mailbox
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, message)| message.contains("partner status report"))
+    })
+    .await
+    .expect("the CSM is told of the submitted report");
+    let raised: Vec<(String, Value)> =
+        sqlx::query_as("SELECT message, detail FROM alerts WHERE kind = 'partner_report_submitted'")
+            .fetch_all(&system.pool)
+            .await
+            .unwrap();
+    assert_eq!(raised.len(), 1);
+    assert_eq!(
+        raised[0].0,
+        "Acme: partner status report for 2026-11-01 to 2026-11-30 submitted (at_risk)"
+    );
+    assert_eq!(raised[0].1["report_id"], report_id.to_string());
+    system.stop().await;
+}
