@@ -35,6 +35,9 @@ const RENEWAL_WINDOWS: [i64; 3] = [30, 60, 90];
 /// checker first ran is raised once, and old ones are not).
 const PARTNER_REPORT_DAYS: i32 = 7;
 
+/// A submitted partner report: id, customer, partner, period start and end, status, when.
+type SubmittedReport = (Uuid, Uuid, Uuid, NaiveDate, NaiveDate, String, chrono::DateTime<Utc>);
+
 /// One true condition of one customer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
@@ -135,7 +138,7 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
     }
 
     // A partner's status report, submitted in the last week, for the CSM to read.
-    let submitted: Vec<(Uuid, Uuid, Uuid, NaiveDate, NaiveDate, String, chrono::DateTime<Utc>)> = sqlx::query_as(
+    let submitted: Vec<SubmittedReport> = sqlx::query_as(
         "SELECT report_id, customer_id, partner_id, period_start, period_end, overall_status, submitted_at
            FROM partner_reports
           WHERE status = 'submitted' AND submitted_at >= $1::date - $2::int AND submitted_at < $1::date + 1",

@@ -150,9 +150,8 @@ impl Application {
         workers.join().await.ok();
         checker.join().await.ok();
         if let Some(notifications) = notifications {
-            match notifications.join().await {
-                Ok(Err(error)) => tracing::error!(error = format!("{error:#}"), "notifications stopped"),
-                _ => {}
+            if let Ok(Err(error)) = notifications.join().await {
+                tracing::error!(error = format!("{error:#}"), "notifications stopped");
             }
         }
         gauges.join().await.ok();

@@ -148,6 +148,19 @@ async fn slack_request(system: &TestSystem, path: &str, body: &str, timestamp: i
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// A request signed now, as Slack signs it.
+async fn signed_slack_request(system: &TestSystem, path: &str, body: &str) -> (u16, Value) {
+    let now = Utc::now().timestamp();
+    slack_request(
+        system,
+        path,
+        body,
+        now,
+        &slack_signature(now, body, SLACK_SIGNING_SECRET),
+    )
+    .await
+}
+
 fn form(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
@@ -432,15 +445,7 @@ async fn alerts_reach_email_slack_webhooks_and_digests_once_and_slack_acts_on_th
 
     // `/cstrack Acme` answers with the account's coverage and health.
     let body = form(&[("command", "/cstrack"), ("text", "acme"), ("user_id", "U0DANA1")]);
-    let now = Utc::now().timestamp();
-    let (status, answer) = slack_request(
-        &system,
-        "/slack/commands",
-        &body,
-        now,
-        &slack_signature(now, &body, SLACK_SIGNING_SECRET),
-    )
-    .await;
+    let (status, answer) = signed_slack_request(&system, "/slack/commands", &body).await;
     assert_eq!(status, 200, "{answer}");
     let text = answer["blocks"][0]["text"]["text"].as_str().unwrap_or_default();
     assert!(text.starts_with("*Acme* · Enterprise · ARR 300000"), "{answer}");
@@ -449,14 +454,7 @@ async fn alerts_reach_email_slack_webhooks_and_digests_once_and_slack_acts_on_th
         "{answer}"
     );
     let body = form(&[("command", "/cstrack"), ("text", "acme"), ("user_id", "U0NOBODY")]);
-    let (status, answer) = slack_request(
-        &system,
-        "/slack/commands",
-        &body,
-        now,
-        &slack_signature(now, &body, SLACK_SIGNING_SECRET),
-    )
-    .await;
+    let (status, answer) = signed_slack_request(&system, "/slack/commands", &body).await;
     assert_eq!(status, 200);
     assert!(answer["text"].as_str().unwrap().contains("not linked"), "{answer}");
 

@@ -207,19 +207,7 @@ impl<'a> Run<'a> {
         metadata.insert("vendor_record".into(), format!("{object}/{record_id}"));
         let mut attempt = 1;
         let outcome = loop {
-            let base = self.handlers.customers.services().clone();
-            let fresh = Arc::new(crate::store::FreshActivities {
-                inner: base.directory.clone(),
-                fresh: Default::default(),
-            });
-            let mut batch = self
-                .handlers
-                .customers
-                .batch()
-                .with_services(crate::domain::DomainServices {
-                    directory: fresh.clone(),
-                    clock: base.clock.clone(),
-                });
+            let (mut batch, fresh) = crate::import::plan_batch(self.handlers);
             let plan = plan::decide(
                 kind,
                 &sheet,
@@ -437,7 +425,7 @@ pub fn cell(value: &Value) -> Cell {
 
 /// An instant in the forms vendors write (`2026-11-30T10:00:00.000+0000`, RFC 3339).
 pub fn instant(text: &str) -> Option<DateTime<Utc>> {
-    if text.len() < 19 || !text.as_bytes().get(10).is_some_and(|b| *b == b'T') {
+    if text.len() < 19 || text.as_bytes().get(10) != Some(&b'T') {
         return None;
     }
     DateTime::parse_from_rfc3339(text)

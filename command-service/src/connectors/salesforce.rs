@@ -339,7 +339,7 @@ impl Salesforce {
         for account in accounts {
             let id = account["Id"].as_str().unwrap_or_default().to_owned();
             match self.account_record(account, &world) {
-                Err(reason) => run.skip("Account", &id, "malformed_record", None, reason.into()),
+                Err(reason) => run.skip("Account", &id, "malformed_record", None, reason),
                 Ok((record, key)) => {
                     run.apply(Kind::Customers, &world, "Account", &id, &key, record).await?;
                 }
@@ -432,7 +432,7 @@ impl Connector for Salesforce {
         for contact in &contacts {
             let id = contact["Id"].as_str().unwrap_or_default().to_owned();
             match self.contact_record(contact) {
-                Err(reason) => run.skip("Contact", &id, "malformed_record", None, reason.into()),
+                Err(reason) => run.skip("Contact", &id, "malformed_record", None, reason),
                 Ok((record, key)) => {
                     run.apply(Kind::Stakeholders, &world, "Contact", &id, &key, record)
                         .await?;

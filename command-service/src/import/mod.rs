@@ -107,6 +107,26 @@ fn metadata(context: &CommandContext, import_id: Uuid) -> HashMap<String, String
     metadata
 }
 
+/// A batch for a plan to decide into, with the directory that knows the activity ids the plan
+/// makes up are new by construction (the store is not asked about them).
+pub fn plan_batch(
+    app: &Handlers,
+) -> (
+    crate::store::Batch<'_, crate::domain::customer::Customer>,
+    Arc<crate::store::FreshActivities>,
+) {
+    let base = app.customers.services().clone();
+    let fresh = Arc::new(crate::store::FreshActivities {
+        inner: base.directory.clone(),
+        fresh: Default::default(),
+    });
+    let batch = app.customers.batch().with_services(crate::domain::DomainServices {
+        directory: fresh.clone(),
+        clock: base.clock.clone(),
+    });
+    (batch, fresh)
+}
+
 /// Reads, maps and decides the stored file: the preview, and the batch a commit appends.
 async fn planned<'a>(
     app: &'a Handlers,
@@ -119,16 +139,7 @@ async fn planned<'a>(
         .map_err(|error| ApiError::validation("unreadable_file", "file", error.to_string()))?;
     let mapping: Mapping = serde_json::from_value(stored.mapping.clone()).unwrap_or_default();
     let world = World::load(&app.pool).await.map_err(unavailable)?;
-    // Activity ids the plan makes up are new by construction: the store is not asked about them.
-    let base = app.customers.services().clone();
-    let fresh = Arc::new(crate::store::FreshActivities {
-        inner: base.directory.clone(),
-        fresh: Default::default(),
-    });
-    let mut batch = app.customers.batch().with_services(crate::domain::DomainServices {
-        directory: fresh.clone(),
-        clock: base.clock.clone(),
-    });
+    let (mut batch, fresh) = plan_batch(app);
     let plan = plan::decide(
         kind,
         &sheet,
