@@ -302,16 +302,32 @@ struct Due {
     attempts: i32,
 }
 
-/// Why one attempt failed, and the HTTP status if there was one.
+/// Why one attempt failed, the HTTP status if there was one, and how long the receiver asked
+/// to wait (`Retry-After`, in seconds).
 struct Failure {
     status: Option<u16>,
     error: String,
+    retry_after: Option<f64>,
 }
 
 fn failure(error: impl std::fmt::Display) -> Failure {
     Failure {
         status: None,
         error: error.to_string(),
+        retry_after: None,
+    }
+}
+
+/// A refusal answered with an HTTP status, and the receiver's `Retry-After` seconds if given.
+fn refused(status: u16, error: String, headers: &reqwest::header::HeaderMap) -> Failure {
+    Failure {
+        status: Some(status),
+        error,
+        retry_after: headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0),
     }
 }
 
@@ -381,9 +397,9 @@ impl Sender {
         took: Duration,
     ) -> anyhow::Result<()> {
         let attempt = delivery.attempts + 1;
-        let (succeeded, status, error) = match &outcome {
-            Ok(status) => (true, *status, None),
-            Err(failure) => (false, failure.status, Some(failure.error.clone())),
+        let (succeeded, status, error, asked) = match &outcome {
+            Ok(status) => (true, *status, None, None),
+            Err(failure) => (false, failure.status, Some(failure.error.clone()), failure.retry_after),
         };
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -409,7 +425,8 @@ impl Sender {
             .await?;
         } else {
             let gave_up = attempt >= self.settings.max_attempts;
-            let wait = self.settings.retry_seconds * 2f64.powi(attempt - 1);
+            // The backoff, or longer when the receiver asked for it (Slack's and webhooks' 429).
+            let wait = (self.settings.retry_seconds * 2f64.powi(attempt - 1)).max(asked.unwrap_or(0.0).min(3600.0));
             sqlx::query(
                 "UPDATE notification_deliveries
                     SET status = CASE WHEN $3 THEN 'failed' ELSE 'pending' END, attempts = $2, last_error = $4,
@@ -475,10 +492,11 @@ impl Sender {
         if answer.status().is_success() {
             Ok(status)
         } else {
-            Err(Failure {
-                status: Some(status),
-                error: format!("the receiver answered {status}"),
-            })
+            Err(refused(
+                status,
+                format!("the receiver answered {status}"),
+                answer.headers(),
+            ))
         }
     }
 
@@ -510,18 +528,21 @@ impl Sender {
             .await
             .map_err(|error| failure(error.without_url()))?;
         let status = answer.status().as_u16();
+        let headers = answer.headers().clone();
         let body: Value = answer.json().await.unwrap_or(Value::Null);
-        // Slack answers 200 with {"ok": false, "error": ...} for most refusals.
+        // Slack answers 200 with {"ok": false, "error": ...} for most refusals, and 429 with
+        // Retry-After when rate limited.
         if status == 200 && body["ok"] == true {
             Ok(status)
         } else {
-            Err(Failure {
-                status: Some(status),
-                error: format!(
+            Err(refused(
+                status,
+                format!(
                     "Slack refused the message: {}",
                     body["error"].as_str().unwrap_or("no answer")
                 ),
-            })
+                &headers,
+            ))
         }
     }
 

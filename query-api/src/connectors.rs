@@ -38,6 +38,8 @@ pub struct ConnectorRun {
     pub unchanged: i32,
     pub skipped: i32,
     pub events: i32,
+    /// Records written back to the vendor.
+    pub pushed: i32,
     /// Milliseconds spent waiting on the vendor's `Retry-After`.
     pub waited_ms: i64,
     /// Why records were skipped (at most 500 per run).
@@ -90,7 +92,7 @@ impl ConnectorQuery {
         for name in names {
             let runs: Vec<ConnectorRun> = sqlx::query_as(
                 "SELECT run_id, started_at, finished_at, status, records_read, applied, unchanged, skipped, events,
-                        waited_ms, skips, error
+                        pushed, waited_ms, skips, error
                    FROM connector_runs WHERE connector = $1 ORDER BY started_at DESC, run_id DESC LIMIT $2",
             )
             .bind(&name)

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
@@ -84,17 +85,29 @@ struct Receivers {
     hooks: Vec<(HeaderMap, Vec<u8>)>,
     /// Attempts answered 500 so far, per delivery id.
     failed: std::collections::HashMap<String, u32>,
+    slack_throttled: bool,
 }
 
 type Shared = Arc<Mutex<Receivers>>;
 
-async fn post_message(State(shared): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Json<Value> {
+/// `chat.postMessage`, rate limited once (429 with `Retry-After: 1`, as Slack answers).
+async fn post_message(State(shared): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer xoxb-test-token") {
-        return Json(json!({"ok": false, "error": "invalid_auth"}));
+        return Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
+    }
+    let mut shared = shared.lock().unwrap();
+    if !shared.slack_throttled {
+        shared.slack_throttled = true;
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            Json(json!({"ok": false, "error": "ratelimited"})),
+        )
+            .into_response();
     }
     let channel = body["channel"].clone();
-    shared.lock().unwrap().slack.push(body);
-    Json(json!({"ok": true, "channel": channel, "ts": "1764590400.000100"}))
+    shared.slack.push(body);
+    Json(json!({"ok": true, "channel": channel, "ts": "1764590400.000100"})).into_response()
 }
 
 /// A receiver that answers 500 to the first two attempts of each delivery.
@@ -317,6 +330,22 @@ async fn alerts_reach_email_slack_webhooks_and_digests_once_and_slack_acts_on_th
     let slack = shared.lock().unwrap().slack.clone();
     assert_eq!(slack.len(), 1, "{slack:?}");
     assert_eq!(slack[0]["channel"], "U0DANA1");
+    // The first post was rate limited: the retry waited the second Slack asked for.
+    let slack_log: Vec<(i32, Option<i32>, Option<f64>)> = sqlx::query_as(
+        "SELECT a.attempt, a.status_code, extract(epoch FROM a.at - lag(a.at) OVER (ORDER BY a.attempt))::float8
+           FROM notification_attempts a JOIN notification_deliveries d USING (delivery_id)
+          WHERE d.channel = 'slack' ORDER BY a.attempt",
+    )
+    .fetch_all(&system.pool)
+    .await
+    .unwrap();
+    assert_eq!(slack_log.len(), 2, "{slack_log:?}");
+    assert_eq!(
+        (slack_log[0].1, slack_log[1].1),
+        (Some(429), Some(200)),
+        "{slack_log:?}"
+    );
+    assert!(slack_log[1].2.unwrap() >= 0.95, "{slack_log:?}");
     let button = &slack[0]["blocks"][2]["elements"][0];
     assert_eq!(button["action_id"], "acknowledge");
     assert_eq!(button["value"], alert_id.to_string());

@@ -39,6 +39,8 @@ struct Org {
     /// Pages waiting behind a `nextRecordsUrl`.
     cursors: Vec<Vec<Value>>,
     queries: Vec<String>,
+    /// Account updates written back: (Id, body).
+    patches: Vec<(String, Value)>,
 }
 
 type Shared = Arc<Mutex<Org>>;
@@ -220,12 +222,41 @@ async fn next_page(State(org): State<Shared>, headers: HeaderMap, Path(locator):
     Json(answer).into_response()
 }
 
+/// `PATCH .../sobjects/Account/{id}`: 204 No Content, as Salesforce answers an update.
+async fn update_account(
+    State(org): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut org = org.lock().unwrap();
+    if let Some(refusal) = refused(&mut org, &headers) {
+        return refusal;
+    }
+    if body
+        .as_object()
+        .is_some_and(|fields| fields.keys().any(|field| !field.ends_with("__c")))
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!([{"message": "No such column", "errorCode": "INVALID_FIELD", "fields": []}])),
+        )
+            .into_response();
+    }
+    org.patches.push((id, body));
+    StatusCode::NO_CONTENT.into_response()
+}
+
 async fn fake_salesforce() -> (String, Shared) {
     let org: Shared = Arc::default();
     let app = Router::new()
         .route("/services/oauth2/token", post(token))
         .route("/services/data/v60.0/query", get(query))
         .route("/services/data/v60.0/query/{locator}", get(next_page))
+        .route(
+            "/services/data/v60.0/sobjects/Account/{id}",
+            axum::routing::patch(update_account),
+        )
         .with_state(org.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -276,6 +307,7 @@ fn settings(base: &str) -> SalesforceSettings {
         contact_fields: "name=Name,role=Title,email=Email".into(),
         renewal_type: "Renewal".into(),
         renewal_amount_field: Some("renewal_amount".into()),
+        write_back: "health_colour=Health_Colour__c,coverage_status=Coverage_Status__c".into(),
         interval_seconds: 0.2,
     }
 }
@@ -466,6 +498,17 @@ async fn salesforce_syncs_accounts_contacts_and_renewals_once_each_skipping_bad_
     assert_eq!(org.lock().unwrap().tokens, 2);
     assert_eq!(again.counts.applied, 0, "{again:?}");
     assert_eq!(event_count(&system).await, before, "a second sync appends nothing");
+    // Each customer's coverage status was written back to its Account once, whichever run
+    // first saw it in the read models.
+    let patches = org.lock().unwrap().patches.clone();
+    assert_eq!(first.counts.pushed + again.counts.pushed, 2, "{patches:?}");
+    let mut patched: Vec<&str> = patches.iter().map(|(id, _)| id.as_str()).collect();
+    patched.sort();
+    assert_eq!(patched, [ACME, BETA]);
+    for (_, body) in &patches {
+        assert_eq!(body["Coverage_Status__c"], "under_covered", "{body}");
+        assert!(body.get("Health_Colour__c").is_none(), "no health yet: {body}");
+    }
     let record: String = sqlx::query_scalar("SELECT string_agg(row_to_json(r)::text, '') FROM connector_runs r")
         .fetch_one(&system.pool)
         .await
@@ -528,11 +571,25 @@ async fn salesforce_syncs_accounts_contacts_and_renewals_once_each_skipping_bad_
         org.opportunities[1]["CloseDate"] = json!("2027-06-30");
         org.opportunities[1]["SystemModstamp"] = json!("2026-11-25T08:00:00.000+0000");
     }
+    // And Acme's health turned red in cstrack: the colour is written back, Beta untouched.
+    let acme_id: uuid::Uuid = sqlx::query_scalar("SELECT customer_id FROM customer_profiles WHERE salesforce_id = $1")
+        .bind(ACME)
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    system
+        .record_health(acme_id, 35.0, chrono::Utc::now().date_naive())
+        .await;
+    system.caught_up().await;
     let moved = connectors::run_once(&connector, &handlers, &metrics)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(moved.counts.applied, 1, "{moved:?}");
+    assert_eq!(moved.counts.pushed, 1, "{moved:?}");
+    let last = org.lock().unwrap().patches.last().cloned().unwrap();
+    assert_eq!(last.0, ACME);
+    assert_eq!(last.1["Health_Colour__c"], "Red", "{last:?}");
     system.caught_up().await;
     let beta = system
         .graphql(
@@ -547,6 +604,7 @@ async fn salesforce_syncs_accounts_contacts_and_renewals_once_each_skipping_bad_
     );
 
     // The supervised loop syncs on its own, one replica at a time.
+    let settled = event_count(&system).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let runs_before: i64 = sqlx::query_scalar("SELECT count(*) FROM connector_runs")
         .fetch_one(&system.pool)
@@ -569,6 +627,6 @@ async fn salesforce_syncs_accounts_contacts_and_renewals_once_each_skipping_bad_
     .expect("the loop runs again and again");
     stop.send_replace(true);
     looping.await.unwrap();
-    assert_eq!(event_count(&system).await, before + moved.counts.events as i64);
+    assert_eq!(event_count(&system).await, settled, "the loop's runs append nothing");
     system.stop().await;
 }

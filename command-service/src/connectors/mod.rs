@@ -63,6 +63,8 @@ pub struct RunCounts {
     pub unchanged: usize,
     pub skipped: usize,
     pub events: usize,
+    /// Records written back to the vendor.
+    pub pushed: usize,
     pub skips: Vec<Skip>,
 }
 
@@ -153,6 +155,27 @@ pub type Record = Vec<(String, Cell)>;
 impl<'a> Run<'a> {
     pub fn pool(&self) -> &PgPool {
         &self.handlers.pool
+    }
+
+    /// Counts a record written back to the vendor.
+    pub fn pushed(&mut self) {
+        self.counts.pushed += 1;
+        self.metrics
+            .records
+            .with_label_values(&[self.connector, "pushed"])
+            .inc();
+    }
+
+    /// A record the vendor refused to take back: skipped with its reason, not read.
+    pub fn push_refused(&mut self, object: &str, record_id: &str, message: String) {
+        self.counts.skip(Skip {
+            object: object.to_owned(),
+            record_id: record_id.to_owned(),
+            code: "write_back_refused".into(),
+            field: None,
+            message,
+        });
+        self.counts.skipped += 1;
     }
 
     /// A record that could not even be read as one (no id, no stamp): counted and skipped.
@@ -351,7 +374,7 @@ pub async fn run_once<C: Connector>(
     let counts = run.counts;
     sqlx::query(
         "UPDATE connector_runs SET finished_at = now(), status = $2, records_read = $3, applied = $4, unchanged = $5,
-                skipped = $6, events = $7, waited_ms = $8, skips = $9, error = $10
+                skipped = $6, events = $7, waited_ms = $8, skips = $9, error = $10, pushed = $11
           WHERE run_id = $1",
     )
     .bind(run_id)
@@ -364,6 +387,7 @@ pub async fn run_once<C: Connector>(
     .bind(connector.waited_ms() as i64)
     .bind(json!(counts.skips))
     .bind(&error)
+    .bind(counts.pushed as i32)
     .execute(&handlers.pool)
     .await?;
     sqlx::query("SELECT pg_advisory_unlock(hashtext('cstrack-connector:' || $1))")

@@ -83,6 +83,14 @@ pub struct SalesforceSettings {
         env = "CSTRACK_SALESFORCE_RENEWAL_AMOUNT_FIELD"
     )]
     pub renewal_amount_field: Option<String>,
+    /// Write back to Account fields after each sync: `health_colour=Field` and/or
+    /// `coverage_status=Field` pairs; empty: nothing is written.
+    #[arg(
+        long = "salesforce-write-back",
+        env = "CSTRACK_SALESFORCE_WRITE_BACK",
+        default_value = ""
+    )]
+    pub write_back: String,
     /// Seconds between two syncs.
     #[arg(
         long = "salesforce-interval-seconds",
@@ -127,6 +135,7 @@ const ACCOUNT_TARGETS: &[&str] = &[
     "onboarded_at",
 ];
 const CONTACT_TARGETS: &[&str] = &["name", "role", "level", "email"];
+const WRITE_BACK_TARGETS: &[&str] = &["health_colour", "coverage_status"];
 
 /// A SOQL string literal.
 fn literal(text: &str) -> String {
@@ -174,6 +183,8 @@ pub struct Salesforce {
     settings: SalesforceSettings,
     accounts: BTreeMap<String, String>,
     contacts: BTreeMap<String, String>,
+    /// cstrack fact -> Account field written back.
+    write_back: BTreeMap<String, String>,
     client: VendorClient,
 }
 
@@ -202,6 +213,14 @@ impl Salesforce {
                 "CSTRACK_SALESFORCE_CONTACT_FIELDS must map {required}"
             );
         }
+        let write_back =
+            field_map(&settings.write_back, WRITE_BACK_TARGETS).context("CSTRACK_SALESFORCE_WRITE_BACK")?;
+        anyhow::ensure!(
+            write_back
+                .keys()
+                .all(|target| WRITE_BACK_TARGETS.contains(&target.as_str())),
+            "CSTRACK_SALESFORCE_WRITE_BACK takes health_colour and coverage_status"
+        );
         let client = VendorClient::new(OAuth {
             token_url,
             client_id: settings.client_id.clone(),
@@ -213,6 +232,7 @@ impl Salesforce {
             settings,
             accounts,
             contacts,
+            write_back,
             client,
         })
     }
@@ -350,6 +370,84 @@ impl Salesforce {
     }
 }
 
+impl Salesforce {
+    /// Writes each customer's health colour and coverage status (as of today, under the rules
+    /// in force) to the configured Account fields, where they changed since the last write.
+    async fn write_back(&self, run: &mut Run<'_>) -> anyhow::Result<()> {
+        if self.write_back.is_empty() {
+            return Ok(());
+        }
+        let pool = run.pool().clone();
+        let today = Utc::now().date_naive();
+        let rules = events::service::read_models::current_rules(&pool).await?;
+        let facts = events::service::read_models::account_facts(&pool, today, None).await?;
+        let accounts: std::collections::HashMap<uuid::Uuid, String> = sqlx::query_as::<_, (uuid::Uuid, String)>(
+            "SELECT customer_id, salesforce_id FROM customer_profiles WHERE churned_on IS NULL AND salesforce_id <> ''",
+        )
+        .fetch_all(&pool)
+        .await?
+        .into_iter()
+        .collect();
+        let pushed: std::collections::HashMap<String, Value> =
+            sqlx::query_as::<_, (String, Value)>("SELECT record_id, pushed FROM connector_pushes WHERE connector = $1")
+                .bind(NAME)
+                .fetch_all(&pool)
+                .await?
+                .into_iter()
+                .collect();
+        let base = self.base().await?;
+        for account in &facts {
+            let Some(id) = accounts.get(&account.customer_id) else {
+                continue;
+            };
+            let mut values = serde_json::Map::new();
+            if let Some(field) = self.write_back.get("health_colour") {
+                if let Some(score) = account.inputs.health_score {
+                    let colour = format!("{:?}", events::coverage::HealthColour::of(score));
+                    values.insert(field.clone(), Value::String(colour));
+                }
+            }
+            if let Some(field) = self.write_back.get("coverage_status") {
+                let assessment = events::coverage::assess(&account.inputs, &rules.standard(account.tier));
+                values.insert(field.clone(), Value::String(assessment.status.as_str().to_owned()));
+            }
+            let values = Value::Object(values);
+            if values.as_object().is_some_and(|values| values.is_empty()) || pushed.get(id) == Some(&values) {
+                continue;
+            }
+            let url = format!(
+                "{base}/services/data/{}/sobjects/Account/{id}",
+                self.settings.api_version
+            );
+            match self
+                .client
+                .send_json(reqwest::Method::PATCH, &url, &[], Some(&values))
+                .await
+            {
+                Ok(_) => {
+                    sqlx::query(
+                        "INSERT INTO connector_pushes (connector, record_id, pushed) VALUES ($1, $2, $3)
+                         ON CONFLICT (connector, record_id) DO UPDATE SET pushed = EXCLUDED.pushed, pushed_at = now()",
+                    )
+                    .bind(NAME)
+                    .bind(id)
+                    .bind(&values)
+                    .execute(&pool)
+                    .await?;
+                    run.pushed();
+                }
+                // Salesforce refused this record (a field that does not exist, a validation
+                // rule): reported, and the others are still written.
+                Err(super::vendor::VendorError::Status { status, body }) if (400..500).contains(&status) => {
+                    run.push_refused("Account", id, format!("Salesforce answered {status}: {body}"));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
 fn since(cursors: &std::collections::HashMap<String, String>, stream: &str) -> DateTime<Utc> {
     cursors
         .get(stream)
@@ -441,7 +539,7 @@ impl Connector for Salesforce {
         }
         let through = Self::latest(&contacts, from);
         super::save_cursor(run.pool(), NAME, "Contact", &through.to_rfc3339()).await?;
-        Ok(())
+        self.write_back(run).await
     }
 }
 
