@@ -57,6 +57,8 @@ pub struct Settings {
     pub http_limits: events::service::http::HttpLimits,
     #[command(flatten)]
     pub salesforce: connectors::salesforce::SalesforceSettings,
+    #[command(flatten)]
+    pub gainsight: connectors::gainsight::GainsightSettings,
     /// Slack's signing secret, to verify its interaction and slash-command requests; the Slack
     /// routes answer 404 without it.
     #[arg(long, env = "CSTRACK_SLACK_SIGNING_SECRET", hide_env_values = true)]
@@ -163,6 +165,17 @@ impl Application {
             tracing::info!("the Salesforce connector is configured");
             connectors.push(Box::pin(connectors::run_supervised(
                 salesforce,
+                handlers.clone(),
+                metrics.clone(),
+                connectors_stopped.clone(),
+            )));
+        }
+        if settings.gainsight.url.is_some() {
+            let gainsight = connectors::gainsight::Gainsight::new(settings.gainsight.clone())
+                .context("configuring the Gainsight connector")?;
+            tracing::info!("the Gainsight connector is configured");
+            connectors.push(Box::pin(connectors::run_supervised(
+                gainsight,
                 handlers.clone(),
                 metrics.clone(),
                 connectors_stopped.clone(),

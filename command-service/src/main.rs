@@ -55,12 +55,14 @@ struct TokenArgs {
 
 #[derive(clap::Args)]
 struct SyncArgs {
-    /// The connector: salesforce.
+    /// The connector: salesforce or gainsight.
     connector: String,
     #[command(flatten)]
     database: events::service::settings::DatabaseSettings,
     #[command(flatten)]
     salesforce: command_service::connectors::salesforce::SalesforceSettings,
+    #[command(flatten)]
+    gainsight: command_service::connectors::gainsight::GainsightSettings,
 }
 
 #[derive(clap::Args)]
@@ -204,17 +206,17 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Seed(settings) => command_service::seed::run(&settings).await,
         Command::Sync(args) => {
-            anyhow::ensure!(
-                args.connector == "salesforce",
-                "unknown connector {:?}; connectors: salesforce",
-                args.connector
-            );
             let pool = args.database.connect().await.context("connecting to PostgreSQL")?;
             migrate(&pool).await.context("migrating the event store")?;
             let handlers = command_service::handlers(&pool);
-            let connector = command_service::connectors::salesforce::Salesforce::new(args.salesforce)?;
             let metrics = command_service::connectors::ConnectorMetrics::unregistered();
-            match command_service::connectors::run_once(&connector, &handlers, &metrics).await? {
+            use command_service::connectors::{gainsight::Gainsight, run_once, salesforce::Salesforce};
+            let report = match args.connector.as_str() {
+                "salesforce" => run_once(&Salesforce::new(args.salesforce)?, &handlers, &metrics).await?,
+                "gainsight" => run_once(&Gainsight::new(args.gainsight)?, &handlers, &metrics).await?,
+                other => anyhow::bail!("unknown connector {other:?}; connectors: salesforce, gainsight"),
+            };
+            match report {
                 Some(report) => print_line(&serde_json::to_string(&report)?)?,
                 None => print_line("{\"skipped\": \"another replica is syncing\"}")?,
             }

@@ -194,6 +194,18 @@ where
         if let Some(answer) = answer {
             stored.insert(IDEMPOTENT_ANSWER.to_owned(), answer);
         }
+        self.execute_with_metadata(id, command, stored, principal).await
+    }
+
+    /// As [`CommandHandler::execute`], with the events' metadata given whole (a connector adds
+    /// its run and the vendor's record to it).
+    pub async fn execute_with_metadata(
+        &self,
+        id: &str,
+        command: A::Command,
+        stored: std::collections::HashMap<String, String>,
+        principal: Option<&Principal>,
+    ) -> Result<Appended, ExecuteError> {
         let _stream = self.locks.lock(id).await;
         let mut attempt = 1;
         loop {

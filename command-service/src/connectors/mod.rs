@@ -8,6 +8,7 @@
 //! Replicas share the work through a PostgreSQL advisory lock per connector: one syncs, the
 //! others skip that round.
 
+pub mod gainsight;
 pub mod salesforce;
 pub mod vendor;
 
@@ -279,6 +280,106 @@ impl<'a> Run<'a> {
         self.counts.count(outcome, &self.metrics, self.connector);
         Ok(outcome)
     }
+}
+
+impl Run<'_> {
+    /// Runs one customer command for a vendor record (one the import plan does not cover, such
+    /// as an NPS response) under `idempotency_key`. A refusal is counted as skipped with its
+    /// reason; only a store failure is an error.
+    pub async fn command(
+        &mut self,
+        customer_id: Uuid,
+        command: crate::domain::customer::CustomerCommand,
+        object: &str,
+        record_id: &str,
+        idempotency_key: &str,
+    ) -> Result<Outcome, ExecuteError> {
+        self.counts.records_read += 1;
+        let metadata = CommandMetadata {
+            actor: Actor {
+                id: self.principal.user_id.clone(),
+                role: "system".into(),
+            },
+            correlation_id: self.run_id,
+            causation_id: self.run_id,
+            source: self.source,
+            idempotency_key: Some(idempotency_key.to_owned()),
+        };
+        let mut stored = metadata.to_map();
+        stored.insert("sync_run_id".into(), self.run_id.to_string());
+        stored.insert("vendor_record".into(), format!("{object}/{record_id}"));
+        let outcome = match self
+            .handlers
+            .customers
+            .execute_with_metadata(&customer_id.to_string(), command, stored, Some(&self.principal))
+            .await
+        {
+            Ok(appended) if appended.event_ids.is_empty() => Outcome::Unchanged,
+            Ok(appended) => Outcome::Applied {
+                events: appended.event_ids.len(),
+            },
+            Err(ExecuteError::AlreadyAppended) => Outcome::Unchanged,
+            Err(ExecuteError::Rejected(rejection)) => {
+                let (code, field, message) = match rejection {
+                    crate::domain::CommandError::Invalid { code, field, message } => {
+                        (code.to_owned(), Some(field), message)
+                    }
+                    crate::domain::CommandError::Conflict { code, message } => (code.to_owned(), None, message),
+                    crate::domain::CommandError::NotFound { entity } => {
+                        ("not_found".into(), None, format!("{entity} not found"))
+                    }
+                    crate::domain::CommandError::Forbidden { message } => ("forbidden".into(), None, message),
+                    crate::domain::CommandError::Unavailable(reason) => return Err(ExecuteError::Unavailable(reason)),
+                };
+                self.counts.skip(Skip {
+                    object: object.to_owned(),
+                    record_id: record_id.to_owned(),
+                    code,
+                    field,
+                    message,
+                });
+                Outcome::Skipped
+            }
+            Err(error) => return Err(error),
+        };
+        self.counts.count(outcome, &self.metrics, self.connector);
+        Ok(outcome)
+    }
+}
+
+/// The value a connector last applied for a record's fact, if any.
+pub async fn last_value(
+    pool: &PgPool,
+    connector: &str,
+    record_id: &str,
+    fact: &str,
+) -> Result<Option<Value>, sqlx::Error> {
+    sqlx::query_scalar("SELECT value FROM connector_values WHERE connector = $1 AND record_id = $2 AND fact = $3")
+        .bind(connector)
+        .bind(record_id)
+        .bind(fact)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn save_value(
+    pool: &PgPool,
+    connector: &str,
+    record_id: &str,
+    fact: &str,
+    value: &Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO connector_values (connector, record_id, fact, value) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (connector, record_id, fact) DO UPDATE SET value = EXCLUDED.value, applied_at = now()",
+    )
+    .bind(connector)
+    .bind(record_id)
+    .bind(fact)
+    .bind(value)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// A connector's stored cursors: stream -> cursor.

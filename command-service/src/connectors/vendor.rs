@@ -58,6 +58,14 @@ pub struct OAuth {
     pub scope: Option<String>,
 }
 
+/// How requests are authenticated: OAuth2 access tokens, or a fixed key in a header (Gainsight's
+/// `Accesskey`).
+#[derive(Debug, Clone)]
+pub enum Auth {
+    OAuth(OAuth),
+    Header { name: &'static str, key: Secret },
+}
+
 /// An access token and, for vendors that say so in the token answer (Salesforce), the base URL
 /// of the instance to call.
 #[derive(Clone)]
@@ -104,7 +112,7 @@ const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 /// An authenticated client of one vendor.
 pub struct VendorClient {
     http: reqwest::Client,
-    oauth: OAuth,
+    auth: Auth,
     refresh_token: Mutex<Option<Secret>>,
     token: Mutex<Option<Token>>,
     /// Total seconds waited on `Retry-After` (for the run's record and the metrics).
@@ -127,15 +135,23 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 impl VendorClient {
     pub fn new(oauth: OAuth) -> Result<Self, VendorError> {
+        Self::with_auth(Auth::OAuth(oauth))
+    }
+
+    pub fn with_auth(auth: Auth) -> Result<Self, VendorError> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("cstrack/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| VendorError::Unreachable(error.to_string()))?;
+        let refresh_token = match &auth {
+            Auth::OAuth(oauth) => oauth.refresh_token.clone(),
+            Auth::Header { .. } => None,
+        };
         Ok(VendorClient {
             http,
-            refresh_token: Mutex::new(oauth.refresh_token.clone()),
-            oauth,
+            refresh_token: Mutex::new(refresh_token),
+            auth,
             token: Mutex::new(None),
             waited: Default::default(),
         })
@@ -147,10 +163,19 @@ impl VendorClient {
 
     /// A new access token from the token endpoint.
     async fn fetch_token(&self) -> Result<Token, VendorError> {
+        let oauth = match &self.auth {
+            Auth::OAuth(oauth) => oauth,
+            Auth::Header { key, .. } => {
+                return Ok(Token {
+                    access_token: key.clone(),
+                    instance_url: None,
+                })
+            }
+        };
         let refresh = self.refresh_token.lock().await.clone();
         let mut form: Vec<(&str, String)> = vec![
-            ("client_id", self.oauth.client_id.clone()),
-            ("client_secret", self.oauth.client_secret.expose().to_owned()),
+            ("client_id", oauth.client_id.clone()),
+            ("client_secret", oauth.client_secret.expose().to_owned()),
         ];
         match &refresh {
             Some(token) => {
@@ -159,11 +184,11 @@ impl VendorClient {
             }
             None => form.push(("grant_type", "client_credentials".into())),
         }
-        if let Some(scope) = &self.oauth.scope {
+        if let Some(scope) = &oauth.scope {
             form.push(("scope", scope.clone()));
         }
         let answer = self
-            .send_with_waits(|| self.http.post(&self.oauth.token_url).form(&form))
+            .send_with_waits(|| self.http.post(&oauth.token_url).form(&form))
             .await?;
         let status = answer.status();
         let body = answer
@@ -254,11 +279,11 @@ impl VendorClient {
             let token = self.current_token(renewed).await?;
             let answer = self
                 .send_with_waits(|| {
-                    let request = self
-                        .http
-                        .request(method.clone(), url)
-                        .query(query)
-                        .bearer_auth(token.access_token.expose());
+                    let request = self.http.request(method.clone(), url).query(query);
+                    let request = match &self.auth {
+                        Auth::OAuth(_) => request.bearer_auth(token.access_token.expose()),
+                        Auth::Header { name, .. } => request.header(*name, token.access_token.expose()),
+                    };
                     match body {
                         Some(body) => request.json(body),
                         None => request,
@@ -266,7 +291,7 @@ impl VendorClient {
                 })
                 .await?;
             let status = answer.status().as_u16();
-            if status == 401 && !renewed {
+            if status == 401 && !renewed && matches!(self.auth, Auth::OAuth(_)) {
                 tracing::info!("vendor refused the access token; renewing it");
                 renewed = true;
                 continue;
