@@ -59,6 +59,8 @@ pub struct Settings {
     pub salesforce: connectors::salesforce::SalesforceSettings,
     #[command(flatten)]
     pub gainsight: connectors::gainsight::GainsightSettings,
+    #[command(flatten)]
+    pub microsoft: connectors::microsoft::MicrosoftSettings,
     /// Slack's signing secret, to verify its interaction and slash-command requests; the Slack
     /// routes answer 404 without it.
     #[arg(long, env = "CSTRACK_SLACK_SIGNING_SECRET", hide_env_values = true)]
@@ -176,6 +178,17 @@ impl Application {
             tracing::info!("the Gainsight connector is configured");
             connectors.push(Box::pin(connectors::run_supervised(
                 gainsight,
+                handlers.clone(),
+                metrics.clone(),
+                connectors_stopped.clone(),
+            )));
+        }
+        if settings.microsoft.token_url.is_some() {
+            let microsoft = connectors::microsoft::Microsoft365::new(settings.microsoft.clone())
+                .context("configuring the Microsoft 365 connector")?;
+            tracing::info!("the Microsoft 365 connector is configured");
+            connectors.push(Box::pin(connectors::run_supervised(
+                microsoft,
                 handlers.clone(),
                 metrics.clone(),
                 connectors_stopped.clone(),

@@ -55,7 +55,7 @@ struct TokenArgs {
 
 #[derive(clap::Args)]
 struct SyncArgs {
-    /// The connector: salesforce or gainsight.
+    /// The connector: salesforce, gainsight or microsoft365.
     connector: String,
     #[command(flatten)]
     database: events::service::settings::DatabaseSettings,
@@ -63,6 +63,8 @@ struct SyncArgs {
     salesforce: command_service::connectors::salesforce::SalesforceSettings,
     #[command(flatten)]
     gainsight: command_service::connectors::gainsight::GainsightSettings,
+    #[command(flatten)]
+    microsoft: command_service::connectors::microsoft::MicrosoftSettings,
 }
 
 #[derive(clap::Args)]
@@ -210,11 +212,14 @@ async fn main() -> anyhow::Result<()> {
             migrate(&pool).await.context("migrating the event store")?;
             let handlers = command_service::handlers(&pool);
             let metrics = command_service::connectors::ConnectorMetrics::unregistered();
-            use command_service::connectors::{gainsight::Gainsight, run_once, salesforce::Salesforce};
+            use command_service::connectors::{
+                gainsight::Gainsight, microsoft::Microsoft365, run_once, salesforce::Salesforce,
+            };
             let report = match args.connector.as_str() {
                 "salesforce" => run_once(&Salesforce::new(args.salesforce)?, &handlers, &metrics).await?,
                 "gainsight" => run_once(&Gainsight::new(args.gainsight)?, &handlers, &metrics).await?,
-                other => anyhow::bail!("unknown connector {other:?}; connectors: salesforce, gainsight"),
+                "microsoft365" => run_once(&Microsoft365::new(args.microsoft)?, &handlers, &metrics).await?,
+                other => anyhow::bail!("unknown connector {other:?}; connectors: salesforce, gainsight, microsoft365"),
             };
             match report {
                 Some(report) => print_line(&serde_json::to_string(&report)?)?,

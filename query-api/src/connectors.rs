@@ -40,6 +40,8 @@ pub struct ConnectorRun {
     pub events: i32,
     /// Records written back to the vendor.
     pub pushed: i32,
+    /// Records that concern no customer (mail with no customer's address in it).
+    pub ignored: i32,
     /// Milliseconds spent waiting on the vendor's `Retry-After`.
     pub waited_ms: i64,
     /// Why records were skipped (at most 500 per run).
@@ -92,7 +94,7 @@ impl ConnectorQuery {
         for name in names {
             let runs: Vec<ConnectorRun> = sqlx::query_as(
                 "SELECT run_id, started_at, finished_at, status, records_read, applied, unchanged, skipped, events,
-                        pushed, waited_ms, skips, error
+                        pushed, ignored, waited_ms, skips, error
                    FROM connector_runs WHERE connector = $1 ORDER BY started_at DESC, run_id DESC LIMIT $2",
             )
             .bind(&name)

@@ -253,6 +253,18 @@ pub struct NpsSummary {
     pub responses: Vec<NpsResponse>,
 }
 
+/// An upcoming meeting read from a calendar.
+#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+pub struct ScheduledTouch {
+    pub subject: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// outbound when the CSM organised it.
+    pub direction: String,
+    /// The connector that read it (microsoft365).
+    pub source: String,
+}
+
 /// The fields a customer record must have for compliance: all present or the record is flagged.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct Compliance {
@@ -386,6 +398,20 @@ impl Customer {
             average,
             responses,
         })
+    }
+
+    /// The next meeting with the customer on a CSM's calendar (docs/CONNECTORS.md): upcoming
+    /// meetings are not activities until they have happened.
+    async fn next_scheduled_touch(&self, ctx: &Context<'_>) -> Result<Option<ScheduledTouch>> {
+        let pool = ctx.data::<PgPool>()?;
+        sqlx::query_as(
+            "SELECT subject, starts_at, ends_at, direction, connector AS source FROM scheduled_touches
+              WHERE customer_id = $1 AND ends_at > now() ORDER BY starts_at LIMIT 1",
+        )
+        .bind(self.customer_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(|error| loader_error(failed(error)))
     }
 
     /// Days from today to the renewal date (negative once passed).

@@ -139,6 +139,7 @@ impl TestSystem {
             http_limits: limits,
             salesforce: Default::default(),
             gainsight: Default::default(),
+            microsoft: Default::default(),
             slack_signing_secret: Some(command_service::connectors::vendor::Secret::new(SLACK_SIGNING_SECRET)),
         };
         let command = command_service::Application::build(&command_settings).await?;

@@ -9,6 +9,7 @@
 //! others skip that round.
 
 pub mod gainsight;
+pub mod microsoft;
 pub mod salesforce;
 pub mod vendor;
 
@@ -66,6 +67,8 @@ pub struct RunCounts {
     pub events: usize,
     /// Records written back to the vendor.
     pub pushed: usize,
+    /// Records read that concern no customer (mail with no customer's address in it).
+    pub ignored: usize,
     pub skips: Vec<Skip>,
 }
 
@@ -148,6 +151,8 @@ pub struct Run<'a> {
     principal: Principal,
     metrics: ConnectorMetrics,
     pub counts: RunCounts,
+    /// The activity ids the last `apply` logged activities under.
+    pub issued: Vec<Uuid>,
 }
 
 /// A vendor record as a row for the import plan: target key -> cell.
@@ -156,6 +161,16 @@ pub type Record = Vec<(String, Cell)>;
 impl<'a> Run<'a> {
     pub fn pool(&self) -> &PgPool {
         &self.handlers.pool
+    }
+
+    /// Counts a record read that concerns no customer.
+    pub fn ignore(&mut self) {
+        self.counts.records_read += 1;
+        self.counts.ignored += 1;
+        self.metrics
+            .records
+            .with_label_values(&[self.connector, "ignored"])
+            .inc();
     }
 
     /// Counts a record written back to the vendor.
@@ -206,6 +221,7 @@ impl<'a> Run<'a> {
         record: Record,
     ) -> Result<Outcome, ExecuteError> {
         self.counts.records_read += 1;
+        self.issued.clear();
         let mapping: Mapping = record.iter().map(|(key, _)| (key.clone(), key.clone())).collect();
         let sheet = Sheet {
             headers: record.iter().map(|(key, _)| key.clone()).collect(),
@@ -261,6 +277,11 @@ impl<'a> Run<'a> {
                 break Outcome::Unchanged;
             }
             let events = batch.len();
+            self.issued = fresh
+                .fresh
+                .lock()
+                .map(|issued| issued.iter().copied().collect())
+                .unwrap_or_default();
             let mut tx = self
                 .pool()
                 .begin()
@@ -465,6 +486,7 @@ pub async fn run_once<C: Connector>(
         },
         metrics: metrics.clone(),
         counts: RunCounts::default(),
+        issued: Vec::new(),
     };
     let span = tracing::info_span!("connector_run", connector = name, %run_id);
     let result = tracing::Instrument::instrument(connector.sync(&mut run), span).await;
@@ -475,7 +497,7 @@ pub async fn run_once<C: Connector>(
     let counts = run.counts;
     sqlx::query(
         "UPDATE connector_runs SET finished_at = now(), status = $2, records_read = $3, applied = $4, unchanged = $5,
-                skipped = $6, events = $7, waited_ms = $8, skips = $9, error = $10, pushed = $11
+                skipped = $6, events = $7, waited_ms = $8, skips = $9, error = $10, pushed = $11, ignored = $12
           WHERE run_id = $1",
     )
     .bind(run_id)
@@ -489,6 +511,7 @@ pub async fn run_once<C: Connector>(
     .bind(json!(counts.skips))
     .bind(&error)
     .bind(counts.pushed as i32)
+    .bind(counts.ignored as i32)
     .execute(&handlers.pool)
     .await?;
     sqlx::query("SELECT pg_advisory_unlock(hashtext('cstrack-connector:' || $1))")

@@ -117,6 +117,8 @@ pub struct VendorClient {
     token: Mutex<Option<Token>>,
     /// Total seconds waited on `Retry-After` (for the run's record and the metrics).
     pub waited: std::sync::atomic::AtomicU64,
+    /// Headers sent with every API request (Microsoft Graph's `Prefer`).
+    headers: Vec<(&'static str, String)>,
 }
 
 /// A waiting time from `Retry-After`: seconds, or an HTTP date.
@@ -154,7 +156,14 @@ impl VendorClient {
             auth,
             token: Mutex::new(None),
             waited: Default::default(),
+            headers: Vec::new(),
         })
+    }
+
+    /// Sends `name: value` with every API request.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -279,7 +288,10 @@ impl VendorClient {
             let token = self.current_token(renewed).await?;
             let answer = self
                 .send_with_waits(|| {
-                    let request = self.http.request(method.clone(), url).query(query);
+                    let request = self.headers.iter().fold(
+                        self.http.request(method.clone(), url).query(query),
+                        |request, (name, value)| request.header(*name, value),
+                    );
                     let request = match &self.auth {
                         Auth::OAuth(_) => request.bearer_auth(token.access_token.expose()),
                         Auth::Header { name, .. } => request.header(*name, token.access_token.expose()),

@@ -459,6 +459,53 @@ impl World {
     pub fn customer(&self, salesforce_id: &str) -> Option<Uuid> {
         self.customers.get(&salesforce_id.trim().to_lowercase()).copied()
     }
+
+    /// A customer's Salesforce id, as an import row names it.
+    pub fn salesforce_id(&self, customer_id: Uuid) -> Option<&str> {
+        self.profiles
+            .get(&customer_id)
+            .map(|profile| profile.salesforce_id.as_str())
+            .filter(|id| !id.is_empty())
+    }
+
+    /// The customer an e-mail address belongs to: the customer with a stakeholder of that
+    /// address, else the one customer whose stakeholders' addresses share its domain (none when
+    /// the domain is several customers' or nobody's).
+    pub fn customer_of_email(&self, email: &str) -> Option<Uuid> {
+        let email = email.trim().to_lowercase();
+        let by_address = self.stakeholders.iter().find(|(_, people)| {
+            people
+                .iter()
+                .any(|(_, _, known)| known.as_deref() == Some(email.as_str()))
+        });
+        if let Some((customer, _)) = by_address {
+            return Some(*customer);
+        }
+        let domain = email.rsplit_once('@')?.1;
+        let mut owners = self.stakeholders.iter().filter(|(_, people)| {
+            people.iter().any(|(_, _, known)| {
+                known
+                    .as_deref()
+                    .and_then(|known| known.rsplit_once('@'))
+                    .is_some_and(|(_, theirs)| theirs == domain)
+            })
+        });
+        let first = owners.next().map(|(customer, _)| *customer);
+        if owners.next().is_some() {
+            return None;
+        }
+        first
+    }
+
+    /// Whether `email` is a stakeholder of `customer_id`.
+    pub fn is_stakeholder(&self, customer_id: Uuid, email: &str) -> bool {
+        let email = email.trim().to_lowercase();
+        self.stakeholders.get(&customer_id).is_some_and(|people| {
+            people
+                .iter()
+                .any(|(_, _, known)| known.as_deref() == Some(email.as_str()))
+        })
+    }
 }
 
 /// A sheet's rows resolved against the mapping.
