@@ -61,6 +61,8 @@ pub struct Settings {
     pub gainsight: connectors::gainsight::GainsightSettings,
     #[command(flatten)]
     pub microsoft: connectors::microsoft::MicrosoftSettings,
+    #[command(flatten)]
+    pub google: connectors::google::GoogleSettings,
     /// Slack's signing secret, to verify its interaction and slash-command requests; the Slack
     /// routes answer 404 without it.
     #[arg(long, env = "CSTRACK_SLACK_SIGNING_SECRET", hide_env_values = true)]
@@ -189,6 +191,17 @@ impl Application {
             tracing::info!("the Microsoft 365 connector is configured");
             connectors.push(Box::pin(connectors::run_supervised(
                 microsoft,
+                handlers.clone(),
+                metrics.clone(),
+                connectors_stopped.clone(),
+            )));
+        }
+        if settings.google.client_email.is_some() {
+            let google = connectors::google::Google::new(settings.google.clone())
+                .context("configuring the Google Workspace connector")?;
+            tracing::info!("the Google Workspace connector is configured");
+            connectors.push(Box::pin(connectors::run_supervised(
+                google,
                 handlers.clone(),
                 metrics.clone(),
                 connectors_stopped.clone(),

@@ -55,7 +55,7 @@ struct TokenArgs {
 
 #[derive(clap::Args)]
 struct SyncArgs {
-    /// The connector: salesforce, gainsight or microsoft365.
+    /// The connector: salesforce, gainsight, microsoft365 or google.
     connector: String,
     #[command(flatten)]
     database: events::service::settings::DatabaseSettings,
@@ -65,6 +65,8 @@ struct SyncArgs {
     gainsight: command_service::connectors::gainsight::GainsightSettings,
     #[command(flatten)]
     microsoft: command_service::connectors::microsoft::MicrosoftSettings,
+    #[command(flatten)]
+    google: command_service::connectors::google::GoogleSettings,
 }
 
 #[derive(clap::Args)]
@@ -213,13 +215,16 @@ async fn main() -> anyhow::Result<()> {
             let handlers = command_service::handlers(&pool);
             let metrics = command_service::connectors::ConnectorMetrics::unregistered();
             use command_service::connectors::{
-                gainsight::Gainsight, microsoft::Microsoft365, run_once, salesforce::Salesforce,
+                gainsight::Gainsight, google::Google, microsoft::Microsoft365, run_once, salesforce::Salesforce,
             };
             let report = match args.connector.as_str() {
                 "salesforce" => run_once(&Salesforce::new(args.salesforce)?, &handlers, &metrics).await?,
                 "gainsight" => run_once(&Gainsight::new(args.gainsight)?, &handlers, &metrics).await?,
                 "microsoft365" => run_once(&Microsoft365::new(args.microsoft)?, &handlers, &metrics).await?,
-                other => anyhow::bail!("unknown connector {other:?}; connectors: salesforce, gainsight, microsoft365"),
+                "google" => run_once(&Google::new(args.google)?, &handlers, &metrics).await?,
+                other => anyhow::bail!(
+                    "unknown connector {other:?}; connectors: salesforce, gainsight, microsoft365, google"
+                ),
             };
             match report {
                 Some(report) => print_line(&serde_json::to_string(&report)?)?,

@@ -140,6 +140,7 @@ impl TestSystem {
             salesforce: Default::default(),
             gainsight: Default::default(),
             microsoft: Default::default(),
+            google: Default::default(),
             slack_signing_secret: Some(command_service::connectors::vendor::Secret::new(SLACK_SIGNING_SECRET)),
         };
         let command = command_service::Application::build(&command_settings).await?;

@@ -15,13 +15,12 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use events::metadata::Source;
-use serde_json::{json, Value};
-use uuid::Uuid;
+use serde_json::Value;
 
+use super::mailbox::{Mailboxes, Meeting, Message};
 use super::vendor::{OAuth, Secret, VendorClient};
-use super::{Connector, Record, Run};
-use crate::import::plan::{Kind, World};
-use crate::import::sheet::Cell;
+use super::{Connector, Run};
+use crate::import::plan::World;
 
 pub const NAME: &str = "microsoft365";
 const MESSAGE_FIELDS: &str = "subject,from,toRecipients,ccRecipients,sentDateTime,receivedDateTime,conversationId";
@@ -95,10 +94,6 @@ fn graph_time(value: &Value) -> Option<DateTime<Utc>> {
         .map(|at| at.and_utc())
 }
 
-fn domain(email: &str) -> &str {
-    email.rsplit_once('@').map_or("", |(_, domain)| domain)
-}
-
 impl Microsoft365 {
     pub fn new(settings: MicrosoftSettings) -> anyhow::Result<Self> {
         let token_url = settings
@@ -155,271 +150,46 @@ impl Microsoft365 {
             }
         }
     }
+}
 
-    /// The customer and its stakeholders among `outside` addresses.
-    fn customer_of(world: &World, outside: &[String]) -> Option<(Uuid, Vec<String>)> {
-        let customer = outside
-            .iter()
-            .find_map(|email| {
-                world
-                    .customer_of_email(email)
-                    .filter(|c| world.is_stakeholder(*c, email))
-            })
-            .or_else(|| outside.iter().find_map(|email| world.customer_of_email(email)))?;
-        let people = outside
-            .iter()
-            .filter(|email| world.is_stakeholder(customer, email))
-            .cloned()
-            .collect();
-        Some((customer, people))
+/// The shared mail and calendar handling, under this connector's name and keys.
+const MAILBOXES: Mailboxes = Mailboxes {
+    connector: NAME,
+    prefix: "outlook",
+};
+
+/// A Graph message as the shared form; `None` for one the delta says was removed.
+fn message_of(message: &Value, mailbox: &str) -> Option<Message> {
+    if !message["@removed"].is_null() {
+        return None;
     }
-
-    async fn apply_message(
-        &self,
-        run: &mut Run<'_>,
-        world: &World,
-        mailbox: &str,
-        message: &Value,
-    ) -> anyhow::Result<()> {
-        let id = message["id"].as_str().unwrap_or_default().to_owned();
-        if !message["@removed"].is_null() {
-            return Ok(());
-        }
-        let Some(from) = address(&message["from"]) else {
-            run.skip(
-                "message",
-                &id,
-                "malformed_record",
-                Some("from"),
-                "no sender address".into(),
-            );
-            return Ok(());
-        };
-        let outbound = from == mailbox;
-        let mut outside: Vec<String> = if outbound {
-            let mut to = addresses(&message["toRecipients"]);
-            to.extend(addresses(&message["ccRecipients"]));
-            to
-        } else {
-            vec![from.clone()]
-        };
-        outside.retain(|email| domain(email) != domain(mailbox));
-        let at = message[if outbound { "sentDateTime" } else { "receivedDateTime" }]
+    let from = address(&message["from"]);
+    let outbound = from.as_deref() == Some(mailbox);
+    let mut recipients = addresses(&message["toRecipients"]);
+    recipients.extend(addresses(&message["ccRecipients"]));
+    Some(Message {
+        id: message["id"].as_str().unwrap_or_default().to_owned(),
+        from,
+        recipients,
+        at: message[if outbound { "sentDateTime" } else { "receivedDateTime" }]
             .as_str()
-            .and_then(super::instant);
-        let (Some(at), false) = (at, id.is_empty()) else {
-            run.skip("message", &id, "malformed_record", None, "no id or time".into());
-            return Ok(());
-        };
-        let Some((customer, people)) = Self::customer_of(world, &outside) else {
-            run.ignore();
-            return Ok(());
-        };
-        let Some(salesforce_id) = world.salesforce_id(customer) else {
-            run.ignore();
-            return Ok(());
-        };
-        let record: Record = vec![
-            ("customer".into(), Cell::Text(salesforce_id.to_owned())),
-            ("kind".into(), Cell::Text("email".into())),
-            (
-                "direction".into(),
-                Cell::Text(if outbound { "outbound" } else { "inbound" }.into()),
-            ),
-            ("occurred_at".into(), Cell::DateTime(at.naive_utc())),
-            (
-                "subject".into(),
-                Cell::Text(
-                    message["subject"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .chars()
-                        .take(500)
-                        .collect(),
-                ),
-            ),
-            ("participants".into(), Cell::Text(people.join(";"))),
-        ];
-        let key = format!("outlook:message:{id}");
-        let outcome = run.apply(Kind::Activities, world, "message", &id, &key, record).await?;
-        let conversation = message["conversationId"].as_str().unwrap_or_default();
-        if conversation.is_empty() {
-            return Ok(());
-        }
-        let pool = run.pool().clone();
-        if outbound {
-            if let (super::Outcome::Applied { .. }, Some(activity)) = (outcome, run.issued.first().copied()) {
-                let thread =
-                    json!({"activity_id": activity, "customer_id": customer, "sent_at": at, "answered": false});
-                super::save_value(&pool, NAME, conversation, "thread", &thread).await?;
-            }
-            return Ok(());
-        }
-        // A reply: the conversation's unanswered outbound message was answered, this long after.
-        let Some(thread) = super::last_value(&pool, NAME, conversation, "thread").await? else {
-            return Ok(());
-        };
-        let sent_at = thread["sent_at"].as_str().and_then(super::instant);
-        let activity = thread["activity_id"].as_str().and_then(|id| id.parse::<Uuid>().ok());
-        let thread_customer = thread["customer_id"].as_str().and_then(|id| id.parse::<Uuid>().ok());
-        if let (false, Some(sent_at), Some(activity), Some(thread_customer)) =
-            (thread["answered"] == true, sent_at, activity, thread_customer)
-        {
-            if at > sent_at {
-                let hours = ((at - sent_at).num_seconds() as f64 / 3600.0 * 10.0).round() / 10.0;
-                let correction = crate::domain::customer::CustomerCommand::CorrectActivity(
-                    crate::domain::customer::CorrectActivity {
-                        activity_id: activity,
-                        reason: "reply received (Microsoft 365)".into(),
-                        kind: None,
-                        direction: None,
-                        occurred_at: None,
-                        duration_minutes: None,
-                        participants: None,
-                        response_received: Some(true),
-                        response_time_hours: Some(hours),
-                        subject: None,
-                    },
-                );
-                let key = format!("outlook:reply:{conversation}:{activity}");
-                run.command(thread_customer, correction, "message", &id, &key).await?;
-                let mut answered = thread.clone();
-                answered["answered"] = json!(true);
-                super::save_value(&pool, NAME, conversation, "thread", &answered).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// A meeting that ended as a meeting activity.
-    async fn log_meeting(&self, run: &mut Run<'_>, world: &World, event_id: &str, touch: &Touch) -> anyhow::Result<()> {
-        let Some(salesforce_id) = world.salesforce_id(touch.customer_id) else {
-            run.ignore();
-            return Ok(());
-        };
-        let minutes = (touch.ends_at - touch.starts_at).num_minutes().clamp(0, 1440);
-        let record: Record = vec![
-            ("customer".into(), Cell::Text(salesforce_id.to_owned())),
-            ("kind".into(), Cell::Text("meeting".into())),
-            ("direction".into(), Cell::Text(touch.direction.clone())),
-            ("occurred_at".into(), Cell::DateTime(touch.starts_at.naive_utc())),
-            ("duration_minutes".into(), Cell::Number(minutes as f64)),
-            ("subject".into(), Cell::Text(touch.subject.clone())),
-            ("participants".into(), Cell::Text(touch.participants.join(";"))),
-        ];
-        let key = format!("outlook:event:{event_id}:{}", touch.starts_at.to_rfc3339());
-        run.apply(Kind::Activities, world, "event", event_id, &key, record)
-            .await?;
-        Ok(())
-    }
-
-    async fn apply_event(&self, run: &mut Run<'_>, world: &World, mailbox: &str, event: &Value) -> anyhow::Result<()> {
-        let id = event["id"].as_str().unwrap_or_default().to_owned();
-        let pool = run.pool().clone();
-        if !event["@removed"].is_null() || event["isCancelled"] == true {
-            sqlx::query("DELETE FROM scheduled_touches WHERE connector = $1 AND source_id = $2")
-                .bind(NAME)
-                .bind(&id)
-                .execute(&pool)
-                .await?;
-            return Ok(());
-        }
-        let (Some(starts_at), Some(ends_at)) = (graph_time(&event["start"]), graph_time(&event["end"])) else {
-            run.skip(
-                "event",
-                &id,
-                "malformed_record",
-                Some("start"),
-                "no start and end in UTC".into(),
-            );
-            return Ok(());
-        };
-        let organizer = address(&event["organizer"]).unwrap_or_default();
-        let mut outside = addresses(&event["attendees"]);
-        outside.push(organizer.clone());
-        outside.retain(|email| domain(email) != domain(mailbox));
-        let Some((customer_id, participants)) = Self::customer_of(world, &outside) else {
-            run.ignore();
-            return Ok(());
-        };
-        let touch = Touch {
-            customer_id,
-            subject: event["subject"]
-                .as_str()
-                .unwrap_or_default()
-                .chars()
-                .take(500)
-                .collect(),
-            starts_at,
-            ends_at,
-            direction: if organizer == mailbox { "outbound" } else { "inbound" }.into(),
-            participants,
-        };
-        if ends_at <= Utc::now() {
-            return self.log_meeting(run, world, &id, &touch).await;
-        }
-        // Not yet happened: the customer's next scheduled touch, until it ends.
-        run.counts.records_read += 1;
-        sqlx::query(
-            "INSERT INTO scheduled_touches (connector, source_id, customer_id, subject, starts_at, ends_at, direction, participants, mailbox)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (connector, source_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, subject = EXCLUDED.subject,
-                 starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, direction = EXCLUDED.direction,
-                 participants = EXCLUDED.participants, mailbox = EXCLUDED.mailbox",
-        )
-        .bind(NAME)
-        .bind(&id)
-        .bind(touch.customer_id)
-        .bind(&touch.subject)
-        .bind(touch.starts_at)
-        .bind(touch.ends_at)
-        .bind(&touch.direction)
-        .bind(&touch.participants)
-        .bind(mailbox)
-        .execute(&pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Scheduled touches whose meeting has ended become meeting activities.
-    async fn settle_touches(&self, run: &mut Run<'_>, world: &World) -> anyhow::Result<()> {
-        let pool = run.pool().clone();
-        let ended: Vec<StoredTouch> = sqlx::query_as(
-            "SELECT source_id, customer_id, subject, starts_at, ends_at, direction, participants FROM scheduled_touches
-              WHERE connector = $1 AND ends_at <= now() ORDER BY starts_at",
-        )
-        .bind(NAME)
-        .fetch_all(&pool)
-        .await?;
-        for StoredTouch { source_id: id, touch } in ended {
-            self.log_meeting(run, world, &id, &touch).await?;
-            sqlx::query("DELETE FROM scheduled_touches WHERE connector = $1 AND source_id = $2")
-                .bind(NAME)
-                .bind(&id)
-                .execute(&pool)
-                .await?;
-        }
-        Ok(())
-    }
+            .and_then(super::instant),
+        subject: message["subject"].as_str().unwrap_or_default().to_owned(),
+        conversation: message["conversationId"].as_str().unwrap_or_default().to_owned(),
+    })
 }
 
-/// A scheduled touch as stored, with the calendar's event id.
-#[derive(sqlx::FromRow)]
-struct StoredTouch {
-    source_id: String,
-    #[sqlx(flatten)]
-    touch: Touch,
-}
-
-/// A meeting with a customer.
-#[derive(sqlx::FromRow)]
-struct Touch {
-    customer_id: Uuid,
-    subject: String,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-    direction: String,
-    participants: Vec<String>,
+/// A Graph event as the shared form (removed and cancelled events are cancelled).
+fn meeting_of(event: &Value) -> Meeting {
+    Meeting {
+        id: event["id"].as_str().unwrap_or_default().to_owned(),
+        cancelled: !event["@removed"].is_null() || event["isCancelled"] == true,
+        subject: event["subject"].as_str().unwrap_or_default().to_owned(),
+        start: graph_time(&event["start"]),
+        end: graph_time(&event["end"]),
+        organizer: address(&event["organizer"]),
+        attendees: addresses(&event["attendees"]),
+    }
 }
 
 impl Connector for Microsoft365 {
@@ -467,8 +237,8 @@ impl Connector for Microsoft365 {
                     .and_then(super::instant)
             };
             messages.sort_by_key(|message| time(message));
-            for message in &messages {
-                self.apply_message(run, &world, mailbox, message).await?;
+            for message in messages.iter().filter_map(|message| message_of(message, mailbox)) {
+                MAILBOXES.apply_message(run, &world, mailbox, &message).await?;
             }
             for (stream, link) in links {
                 super::save_cursor(&pool, NAME, &stream, &link).await?;
@@ -488,17 +258,20 @@ impl Connector for Microsoft365 {
             });
             let (meetings, link) = self.delta(&url).await?;
             for meeting in &meetings {
-                self.apply_event(run, &world, mailbox, meeting).await?;
+                MAILBOXES
+                    .apply_meeting(run, &world, mailbox, &meeting_of(meeting))
+                    .await?;
             }
             super::save_cursor(&pool, NAME, &stream, &link).await?;
         }
-        self.settle_touches(run, &world).await
+        MAILBOXES.settle_touches(run, &world).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn graph_times_are_read_in_utc_only() {

@@ -9,6 +9,8 @@
 //! others skip that round.
 
 pub mod gainsight;
+pub mod google;
+pub mod mailbox;
 pub mod microsoft;
 pub mod salesforce;
 pub mod vendor;

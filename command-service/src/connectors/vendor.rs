@@ -63,7 +63,29 @@ pub struct OAuth {
 #[derive(Debug, Clone)]
 pub enum Auth {
     OAuth(OAuth),
-    Header { name: &'static str, key: Secret },
+    Header {
+        name: &'static str,
+        key: Secret,
+    },
+    /// A service account acting for `subject` (Google's domain-wide delegation): a JWT signed
+    /// with the account's RSA key exchanged for an access token (RFC 7523).
+    ServiceAccount {
+        token_url: String,
+        client_email: String,
+        private_key: Secret,
+        scope: String,
+        subject: String,
+    },
+}
+
+#[derive(serde::Serialize)]
+struct Assertion<'a> {
+    iss: &'a str,
+    scope: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    iat: i64,
+    exp: i64,
 }
 
 /// An access token and, for vendors that say so in the token answer (Salesforce), the base URL
@@ -148,7 +170,7 @@ impl VendorClient {
             .map_err(|error| VendorError::Unreachable(error.to_string()))?;
         let refresh_token = match &auth {
             Auth::OAuth(oauth) => oauth.refresh_token.clone(),
-            Auth::Header { .. } => None,
+            Auth::Header { .. } | Auth::ServiceAccount { .. } => None,
         };
         Ok(VendorClient {
             http,
@@ -180,6 +202,37 @@ impl VendorClient {
                     instance_url: None,
                 })
             }
+            Auth::ServiceAccount {
+                token_url,
+                client_email,
+                private_key,
+                scope,
+                subject,
+            } => {
+                let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose().as_bytes()).map_err(|_| {
+                    VendorError::Unauthorized("the service account's private key is not an RSA PEM key".into())
+                })?;
+                let now = chrono::Utc::now().timestamp();
+                let claims = Assertion {
+                    iss: client_email,
+                    scope,
+                    aud: token_url,
+                    sub: subject,
+                    iat: now,
+                    exp: now + 3600,
+                };
+                let assertion = jsonwebtoken::encode(
+                    &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+                    &claims,
+                    &key,
+                )
+                .map_err(|error| VendorError::Unauthorized(format!("signing the assertion: {error}")))?;
+                let form = [
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned()),
+                    ("assertion", assertion),
+                ];
+                return self.exchange(token_url, &form).await;
+            }
         };
         let refresh = self.refresh_token.lock().await.clone();
         let mut form: Vec<(&str, String)> = vec![
@@ -196,9 +249,12 @@ impl VendorClient {
         if let Some(scope) = &oauth.scope {
             form.push(("scope", scope.clone()));
         }
-        let answer = self
-            .send_with_waits(|| self.http.post(&oauth.token_url).form(&form))
-            .await?;
+        self.exchange(&oauth.token_url, &form).await
+    }
+
+    /// Posts a token request and reads the answer (RFC 6749 section 5).
+    async fn exchange(&self, token_url: &str, form: &[(&str, String)]) -> Result<Token, VendorError> {
+        let answer = self.send_with_waits(|| self.http.post(token_url).form(form)).await?;
         let status = answer.status();
         let body = answer
             .text()
@@ -293,8 +349,8 @@ impl VendorClient {
                         |request, (name, value)| request.header(*name, value),
                     );
                     let request = match &self.auth {
-                        Auth::OAuth(_) => request.bearer_auth(token.access_token.expose()),
                         Auth::Header { name, .. } => request.header(*name, token.access_token.expose()),
+                        _ => request.bearer_auth(token.access_token.expose()),
                     };
                     match body {
                         Some(body) => request.json(body),
@@ -303,7 +359,7 @@ impl VendorClient {
                 })
                 .await?;
             let status = answer.status().as_u16();
-            if status == 401 && !renewed && matches!(self.auth, Auth::OAuth(_)) {
+            if status == 401 && !renewed && !matches!(self.auth, Auth::Header { .. }) {
                 tracing::info!("vendor refused the access token; renewing it");
                 renewed = true;
                 continue;
