@@ -63,6 +63,8 @@ pub struct Settings {
     pub microsoft: connectors::microsoft::MicrosoftSettings,
     #[command(flatten)]
     pub google: connectors::google::GoogleSettings,
+    #[command(flatten)]
+    pub targetprocess: connectors::targetprocess::TargetProcessSettings,
     /// Slack's signing secret, to verify its interaction and slash-command requests; the Slack
     /// routes answer 404 without it.
     #[arg(long, env = "CSTRACK_SLACK_SIGNING_SECRET", hide_env_values = true)]
@@ -207,12 +209,24 @@ impl Application {
                 connectors_stopped.clone(),
             )));
         }
+        if settings.targetprocess.url.is_some() {
+            let targetprocess = connectors::targetprocess::TargetProcess::new(settings.targetprocess.clone())
+                .context("configuring the TargetProcess connector")?;
+            tracing::info!("the TargetProcess connector is configured");
+            connectors.push(Box::pin(connectors::run_supervised(
+                targetprocess,
+                handlers.clone(),
+                metrics.clone(),
+                connectors_stopped.clone(),
+            )));
+        }
         let router = http::router(handlers.clone(), authenticator.clone(), pool.clone())
             .merge(http::notifications::router(
-                handlers,
-                authenticator,
+                handlers.clone(),
+                authenticator.clone(),
                 settings.slack_signing_secret.clone(),
             ))
+            .merge(http::links::router(handlers, authenticator))
             .merge(ops::router(registry, checks))
             .layer(TraceLayer::new_for_http());
         let listener = HttpListener::bind(settings.listen).await?;

@@ -55,7 +55,7 @@ struct TokenArgs {
 
 #[derive(clap::Args)]
 struct SyncArgs {
-    /// The connector: salesforce, gainsight, microsoft365 or google.
+    /// The connector: salesforce, gainsight, microsoft365, google or targetprocess.
     connector: String,
     #[command(flatten)]
     database: events::service::settings::DatabaseSettings,
@@ -67,6 +67,8 @@ struct SyncArgs {
     microsoft: command_service::connectors::microsoft::MicrosoftSettings,
     #[command(flatten)]
     google: command_service::connectors::google::GoogleSettings,
+    #[command(flatten)]
+    targetprocess: command_service::connectors::targetprocess::TargetProcessSettings,
 }
 
 #[derive(clap::Args)]
@@ -216,12 +218,14 @@ async fn main() -> anyhow::Result<()> {
             let metrics = command_service::connectors::ConnectorMetrics::unregistered();
             use command_service::connectors::{
                 gainsight::Gainsight, google::Google, microsoft::Microsoft365, run_once, salesforce::Salesforce,
+                targetprocess::TargetProcess,
             };
             let report = match args.connector.as_str() {
                 "salesforce" => run_once(&Salesforce::new(args.salesforce)?, &handlers, &metrics).await?,
                 "gainsight" => run_once(&Gainsight::new(args.gainsight)?, &handlers, &metrics).await?,
                 "microsoft365" => run_once(&Microsoft365::new(args.microsoft)?, &handlers, &metrics).await?,
                 "google" => run_once(&Google::new(args.google)?, &handlers, &metrics).await?,
+                "targetprocess" => run_once(&TargetProcess::new(args.targetprocess)?, &handlers, &metrics).await?,
                 other => anyhow::bail!(
                     "unknown connector {other:?}; connectors: salesforce, gainsight, microsoft365, google"
                 ),
@@ -243,5 +247,15 @@ async fn main() -> anyhow::Result<()> {
             std::io::Write::write_all(&mut std::io::stdout(), format!("{token}\n").as_bytes())?;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_command_line_is_consistent() {
+        // Flattened settings must not reuse an argument id (clap checks this only when a
+        // subcommand is parsed, which would otherwise fail at start-up).
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

@@ -253,6 +253,22 @@ pub struct NpsSummary {
     pub responses: Vec<NpsResponse>,
 }
 
+/// A work item of a delivery tool linked to a customer.
+#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+pub struct WorkItem {
+    /// targetprocess.
+    pub system: String,
+    pub entity_id: i64,
+    /// Null until the connector has read the item.
+    pub name: Option<String>,
+    /// UserStory, Bug, Feature, Request ...
+    pub kind: Option<String>,
+    /// The item's state in the tool (Open, In Progress, Done ...).
+    pub state: Option<String>,
+    pub modified_at: Option<DateTime<Utc>>,
+    pub synced_at: Option<DateTime<Utc>>,
+}
+
 /// An upcoming meeting read from a calendar.
 #[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
 pub struct ScheduledTouch {
@@ -410,6 +426,24 @@ impl Customer {
         )
         .bind(self.customer_id)
         .fetch_optional(pool)
+        .await
+        .map_err(|error| loader_error(failed(error)))
+    }
+
+    /// The delivery tool's work items linked to the customer, with the state last read
+    /// (docs/CONNECTORS.md); none for partners.
+    async fn work_items(&self, ctx: &Context<'_>) -> Result<Vec<WorkItem>> {
+        if crate::access::access(ctx)?.principal.role == events::metadata::Role::Partner {
+            return Ok(Vec::new());
+        }
+        let pool = ctx.data::<PgPool>()?;
+        sqlx::query_as(
+            "SELECT l.system, l.entity_id, w.name, w.kind, w.state, w.modified_at, w.synced_at
+               FROM work_item_links l LEFT JOIN work_items w USING (system, entity_id)
+              WHERE l.customer_id = $1 ORDER BY l.system, l.entity_id",
+        )
+        .bind(self.customer_id)
+        .fetch_all(pool)
         .await
         .map_err(|error| loader_error(failed(error)))
     }

@@ -35,3 +35,13 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_command_line_is_consistent() {
+        // Flattened settings must not reuse an argument id (clap checks this only when a
+        // subcommand is parsed, which would otherwise fail at start-up).
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

@@ -141,6 +141,7 @@ impl TestSystem {
             gainsight: Default::default(),
             microsoft: Default::default(),
             google: Default::default(),
+            targetprocess: Default::default(),
             slack_signing_secret: Some(command_service::connectors::vendor::Secret::new(SLACK_SIGNING_SECRET)),
         };
         let command = command_service::Application::build(&command_settings).await?;

@@ -37,6 +37,9 @@ struct Workspace {
     expire_sync_token: bool,
     tokens: usize,
     subjects: Vec<String>,
+    /// The next request is refused as if the token had expired, or throttled with 429.
+    expire_next: bool,
+    throttle_next: bool,
 }
 
 type Shared = Arc<Mutex<Workspace>>;
@@ -81,17 +84,28 @@ async fn token(State(workspace): State<Shared>, Form(form): Form<HashMap<String,
     .into_response()
 }
 
-fn authorized(workspace: &Workspace, headers: &HeaderMap) -> Option<Response> {
+fn authorized(workspace: &mut Workspace, headers: &HeaderMap) -> Option<Response> {
+    if std::mem::take(&mut workspace.throttle_next) {
+        return Some(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                Json(json!({"error": {"code": 429, "message": "Rate Limit Exceeded", "status": "RESOURCE_EXHAUSTED"}})),
+            )
+                .into_response(),
+        );
+    }
     let expected = format!("Bearer ya29.token-{}", workspace.tokens);
-    (headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str())).then(|| {
+    let expired = std::mem::take(&mut workspace.expire_next);
+    (expired || headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str())).then(|| {
         (StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}})))
             .into_response()
     })
 }
 
 async fn profile(State(workspace): State<Shared>, headers: HeaderMap, Path(user): Path<String>) -> Response {
-    let workspace = workspace.lock().unwrap();
-    if let Some(refusal) = authorized(&workspace, &headers) {
+    let mut workspace = workspace.lock().unwrap();
+    if let Some(refusal) = authorized(&mut workspace, &headers) {
         return refusal;
     }
     Json(
@@ -106,8 +120,8 @@ async fn list(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let workspace = workspace.lock().unwrap();
-    if let Some(refusal) = authorized(&workspace, &headers) {
+    let mut workspace = workspace.lock().unwrap();
+    if let Some(refusal) = authorized(&mut workspace, &headers) {
         return refusal;
     }
     assert!(params["q"].starts_with("newer_than:"), "{params:?}");
@@ -133,8 +147,8 @@ async fn message(
     Path((_user, id)): Path<(String, String)>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    let workspace = workspace.lock().unwrap();
-    if let Some(refusal) = authorized(&workspace, &headers) {
+    let mut workspace = workspace.lock().unwrap();
+    if let Some(refusal) = authorized(&mut workspace, &headers) {
         return refusal;
     }
     assert!(params.contains(&("format".into(), "metadata".into())), "{params:?}");
@@ -153,8 +167,8 @@ async fn history(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let workspace = workspace.lock().unwrap();
-    if let Some(refusal) = authorized(&workspace, &headers) {
+    let mut workspace = workspace.lock().unwrap();
+    if let Some(refusal) = authorized(&mut workspace, &headers) {
         return refusal;
     }
     let start: u64 = params["startHistoryId"].parse().unwrap();
@@ -181,7 +195,7 @@ async fn events(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let mut workspace = workspace.lock().unwrap();
-    if let Some(refusal) = authorized(&workspace, &headers) {
+    if let Some(refusal) = authorized(&mut workspace, &headers) {
         return refusal;
     }
     if params.contains_key("syncToken") {
@@ -285,7 +299,15 @@ async fn gmail_and_calendar_arrive_once_through_history_and_sync_tokens() {
             ),
             (11, gmail("g2", "t2", "news@letters.example", MAILBOX, 8, "INBOX")),
             (12, gmail("g3", "t1", "Priya <priya@acme.example>", MAILBOX, 5, "INBOX")),
+            // Malformed: no From header.
+            (
+                12,
+                json!({"id": "g9", "threadId": "t9", "labelIds": ["INBOX"], "internalDate": "1764590400000",
+                        "payload": {"headers": [{"name": "Subject", "value": "?"}]}}),
+            ),
         ];
+        workspace.expire_next = true;
+        workspace.throttle_next = true;
         workspace.history_id = 12;
         let now = Utc::now();
         workspace.events = vec![
@@ -319,9 +341,18 @@ async fn gmail_and_calendar_arrive_once_through_history_and_sync_tokens() {
     assert_eq!(first.status, "succeeded", "{first:?}");
     // g1, g3, the correction g3 makes to g1, and meeting c1; the newsletter concerns no customer.
     assert_eq!((first.counts.applied, first.counts.ignored), (4, 1), "{first:?}");
+    assert_eq!(first.counts.skips.len(), 1, "{first:?}");
+    assert_eq!(
+        (
+            first.counts.skips[0].record_id.as_str(),
+            first.counts.skips[0].code.as_str()
+        ),
+        ("g9", "malformed_record")
+    );
+    // The throttled request waited its second; the refused token was renewed with a new assertion.
     assert_eq!(
         workspace.lock().unwrap().subjects,
-        [MAILBOX],
+        [MAILBOX, MAILBOX],
         "the service account acts for the mailbox"
     );
     let events = gmail_events(&system).await;

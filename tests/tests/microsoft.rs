@@ -30,6 +30,9 @@ struct Graph {
     /// Feeds whose first read has started (their second page is behind a skip token).
     second_pages: HashMap<String, Vec<Value>>,
     prefer: Vec<String>,
+    /// The next request is refused as if the token had expired, or throttled with 429.
+    expire_next: bool,
+    throttle_next: bool,
 }
 
 type Shared = Arc<Mutex<Graph>>;
@@ -57,7 +60,17 @@ async fn token(State(graph): State<Shared>, Form(form): Form<HashMap<String, Str
 /// One delta page of `feed`: the first read in two pages, later reads (with a delta token)
 /// whatever changed since.
 fn delta(graph: &mut Graph, headers: &HeaderMap, params: &HashMap<String, String>, feed: &str, link: &str) -> Response {
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer eyJ0-m365-{}", graph.tokens))
+    if std::mem::take(&mut graph.throttle_next) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            Json(json!({"error": {"code": "TooManyRequests", "message": "Please retry after 1 second."}})),
+        )
+            .into_response();
+    }
+    let expected = format!("Bearer eyJ0-m365-{}", graph.tokens);
+    if std::mem::take(&mut graph.expire_next)
+        || headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str())
     {
         return (
             StatusCode::UNAUTHORIZED,
@@ -216,8 +229,12 @@ async fn mail_and_meetings_become_activities_with_real_replies_once() {
             vec![
                 received("M3", "priya@acme.example", "C1", 7),
                 received("M4", "newperson@beta.example", "C4", 6),
+                // Malformed: no sender.
+                json!({"id": "M7", "subject": "?", "toRecipients": [who(MAILBOX)], "receivedDateTime": at(5), "conversationId": "C7"}),
             ],
         );
+        graph.expire_next = true;
+        graph.throttle_next = true;
         let now = Utc::now();
         graph.pending.insert(
             "calendar".into(),
@@ -249,7 +266,16 @@ async fn mail_and_meetings_become_activities_with_real_replies_once() {
     // M1, M5, M3, M4, E1, and the correction M3 makes to M1; M2 concerns no customer.
     assert_eq!(first.counts.applied, 6, "{first:?}");
     assert_eq!(first.counts.ignored, 1, "{first:?}");
-    assert_eq!(first.counts.skipped, 0, "{first:?}");
+    assert_eq!(first.counts.skipped, 1, "{first:?}");
+    assert_eq!(
+        (
+            first.counts.skips[0].record_id.as_str(),
+            first.counts.skips[0].code.as_str()
+        ),
+        ("M7", "malformed_record")
+    );
+    // The throttled request waited its second; the refused token was renewed once.
+    assert_eq!(graph.lock().unwrap().tokens, 2);
     assert!(graph
         .lock()
         .unwrap()

@@ -25,9 +25,10 @@ const TARGETS: &[&str] = &["salesforce_id", "score", "nps", "override"];
 pub struct GainsightSettings {
     /// The tenant's API domain (for example https://acme.gainsightcloud.com). The connector runs
     /// only when this is set.
-    #[arg(long = "gainsight-url", env = "CSTRACK_GAINSIGHT_URL")]
+    #[arg(id = "gainsight_url", long = "gainsight-url", env = "CSTRACK_GAINSIGHT_URL")]
     pub url: Option<String>,
     #[arg(
+        id = "gainsight_access_key",
         long = "gainsight-access-key",
         env = "CSTRACK_GAINSIGHT_ACCESS_KEY",
         default_value = "",
@@ -38,6 +39,7 @@ pub struct GainsightSettings {
     /// `nps` (a 0 to 10 response, optional) and `override` (where manual scores are written
     /// back, optional).
     #[arg(
+        id = "gainsight_fields",
         long = "gainsight-fields",
         env = "CSTRACK_GAINSIGHT_FIELDS",
         default_value = "salesforce_id=SfdcAccountId,score=OverallScore"
@@ -45,12 +47,14 @@ pub struct GainsightSettings {
     pub fields: String,
     /// Companies per page of the query resource (Gainsight reads at most 5,000).
     #[arg(
+        id = "gainsight_page_size",
         long = "gainsight-page-size",
         env = "CSTRACK_GAINSIGHT_PAGE_SIZE",
         default_value_t = 1000
     )]
     pub page_size: usize,
     #[arg(
+        id = "gainsight_interval_seconds",
         long = "gainsight-interval-seconds",
         env = "CSTRACK_GAINSIGHT_INTERVAL_SECONDS",
         default_value_t = 900.0

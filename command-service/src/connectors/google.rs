@@ -27,10 +27,15 @@ const SCOPES: &str = "https://www.googleapis.com/auth/gmail.metadata https://www
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct GoogleSettings {
     /// The service account's e-mail (its `client_email`); the connector runs only when set.
-    #[arg(long = "google-client-email", env = "CSTRACK_GOOGLE_CLIENT_EMAIL")]
+    #[arg(
+        id = "google_client_email",
+        long = "google-client-email",
+        env = "CSTRACK_GOOGLE_CLIENT_EMAIL"
+    )]
     pub client_email: Option<String>,
     /// The service account's RSA private key, PEM.
     #[arg(
+        id = "google_private_key",
         long = "google-private-key",
         env = "CSTRACK_GOOGLE_PRIVATE_KEY",
         default_value = "",
@@ -38,30 +43,44 @@ pub struct GoogleSettings {
     )]
     pub private_key: Secret,
     #[arg(
+        id = "google_token_url",
         long = "google-token-url",
         env = "CSTRACK_GOOGLE_TOKEN_URL",
         default_value = "https://oauth2.googleapis.com/token"
     )]
     pub token_url: String,
     #[arg(
+        id = "google_gmail_url",
         long = "google-gmail-url",
         env = "CSTRACK_GOOGLE_GMAIL_URL",
         default_value = "https://gmail.googleapis.com/gmail/v1"
     )]
     pub gmail_url: String,
     #[arg(
+        id = "google_calendar_url",
         long = "google-calendar-url",
         env = "CSTRACK_GOOGLE_CALENDAR_URL",
         default_value = "https://www.googleapis.com/calendar/v3"
     )]
     pub calendar_url: String,
     /// The mailboxes read (the CSMs' addresses), comma-separated.
-    #[arg(long = "google-mailboxes", env = "CSTRACK_GOOGLE_MAILBOXES", default_value = "")]
+    #[arg(
+        id = "google_mailboxes",
+        long = "google-mailboxes",
+        env = "CSTRACK_GOOGLE_MAILBOXES",
+        default_value = ""
+    )]
     pub mailboxes: String,
     /// Days of mail and calendar read by a full sync.
-    #[arg(long = "google-days", env = "CSTRACK_GOOGLE_DAYS", default_value_t = 30)]
+    #[arg(
+        id = "google_days",
+        long = "google-days",
+        env = "CSTRACK_GOOGLE_DAYS",
+        default_value_t = 30
+    )]
     pub days: i64,
     #[arg(
+        id = "google_interval_seconds",
         long = "google-interval-seconds",
         env = "CSTRACK_GOOGLE_INTERVAL_SECONDS",
         default_value_t = 900.0

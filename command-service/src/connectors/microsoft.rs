@@ -29,11 +29,17 @@ const MESSAGE_FIELDS: &str = "subject,from,toRecipients,ccRecipients,sentDateTim
 pub struct MicrosoftSettings {
     /// The tenant's token endpoint (https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token);
     /// the connector runs only when this is set.
-    #[arg(long = "m365-token-url", env = "CSTRACK_M365_TOKEN_URL")]
+    #[arg(id = "m365_token_url", long = "m365-token-url", env = "CSTRACK_M365_TOKEN_URL")]
     pub token_url: Option<String>,
-    #[arg(long = "m365-client-id", env = "CSTRACK_M365_CLIENT_ID", default_value = "")]
+    #[arg(
+        id = "m365_client_id",
+        long = "m365-client-id",
+        env = "CSTRACK_M365_CLIENT_ID",
+        default_value = ""
+    )]
     pub client_id: String,
     #[arg(
+        id = "m365_client_secret",
         long = "m365-client-secret",
         env = "CSTRACK_M365_CLIENT_SECRET",
         default_value = "",
@@ -41,22 +47,30 @@ pub struct MicrosoftSettings {
     )]
     pub client_secret: Secret,
     #[arg(
+        id = "m365_graph_url",
         long = "m365-graph-url",
         env = "CSTRACK_M365_GRAPH_URL",
         default_value = "https://graph.microsoft.com/v1.0"
     )]
     pub graph_url: String,
     /// The mailboxes read (the CSMs' addresses), comma-separated.
-    #[arg(long = "m365-mailboxes", env = "CSTRACK_M365_MAILBOXES", default_value = "")]
+    #[arg(
+        id = "m365_mailboxes",
+        long = "m365-mailboxes",
+        env = "CSTRACK_M365_MAILBOXES",
+        default_value = ""
+    )]
     pub mailboxes: String,
     /// Days before and after the first sync the calendars are read over.
     #[arg(
+        id = "m365_calendar_days",
         long = "m365-calendar-days",
         env = "CSTRACK_M365_CALENDAR_DAYS",
         default_value_t = 30
     )]
     pub calendar_days: i64,
     #[arg(
+        id = "m365_interval_seconds",
         long = "m365-interval-seconds",
         env = "CSTRACK_M365_INTERVAL_SECONDS",
         default_value_t = 900.0

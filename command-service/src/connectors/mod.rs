@@ -13,6 +13,7 @@ pub mod google;
 pub mod mailbox;
 pub mod microsoft;
 pub mod salesforce;
+pub mod targetprocess;
 pub mod vendor;
 
 use std::collections::HashMap;
@@ -163,6 +164,18 @@ pub type Record = Vec<(String, Cell)>;
 impl<'a> Run<'a> {
     pub fn pool(&self) -> &PgPool {
         &self.handlers.pool
+    }
+
+    /// Counts a vendor record mirrored into a table of its own (no events): applied when it
+    /// changed, unchanged otherwise.
+    pub fn mirrored(&mut self, changed: bool) {
+        self.counts.records_read += 1;
+        let outcome = if changed {
+            Outcome::Applied { events: 0 }
+        } else {
+            Outcome::Unchanged
+        };
+        self.counts.count(outcome, &self.metrics, self.connector);
     }
 
     /// Counts a record read that concerns no customer.

@@ -22,15 +22,21 @@ pub const NAME: &str = "salesforce";
 pub struct SalesforceSettings {
     /// OAuth2 token endpoint (for example https://login.salesforce.com/services/oauth2/token).
     /// The connector runs only when this is set.
-    #[arg(long = "salesforce-token-url", env = "CSTRACK_SALESFORCE_TOKEN_URL")]
+    #[arg(
+        id = "salesforce_token_url",
+        long = "salesforce-token-url",
+        env = "CSTRACK_SALESFORCE_TOKEN_URL"
+    )]
     pub token_url: Option<String>,
     #[arg(
+        id = "salesforce_client_id",
         long = "salesforce-client-id",
         env = "CSTRACK_SALESFORCE_CLIENT_ID",
         default_value = ""
     )]
     pub client_id: String,
     #[arg(
+        id = "salesforce_client_secret",
         long = "salesforce-client-secret",
         env = "CSTRACK_SALESFORCE_CLIENT_SECRET",
         default_value = "",
@@ -39,15 +45,21 @@ pub struct SalesforceSettings {
     pub client_secret: Secret,
     /// A refresh token (the refresh-token grant); without one, client credentials are used.
     #[arg(
+        id = "salesforce_refresh_token",
         long = "salesforce-refresh-token",
         env = "CSTRACK_SALESFORCE_REFRESH_TOKEN",
         hide_env_values = true
     )]
     pub refresh_token: Option<Secret>,
     /// The instance to call; by default the `instance_url` of the token answer.
-    #[arg(long = "salesforce-instance-url", env = "CSTRACK_SALESFORCE_INSTANCE_URL")]
+    #[arg(
+        id = "salesforce_instance_url",
+        long = "salesforce-instance-url",
+        env = "CSTRACK_SALESFORCE_INSTANCE_URL"
+    )]
     pub instance_url: Option<String>,
     #[arg(
+        id = "salesforce_api_version",
         long = "salesforce-api-version",
         env = "CSTRACK_SALESFORCE_API_VERSION",
         default_value = "v60.0"
@@ -57,6 +69,7 @@ pub struct SalesforceSettings {
     /// customer import's (name, arr, tier, csm, industry, account_manager, products_owned,
     /// contract_start, renewal_date, onboarded_at, cf.<custom field key>).
     #[arg(
+        id = "salesforce_account_fields",
         long = "salesforce-account-fields",
         env = "CSTRACK_SALESFORCE_ACCOUNT_FIELDS",
         default_value = "name=Name,arr=AnnualRevenue,tier=Tier__c,csm=Owner.Email,industry=Industry,contract_start=CreatedDate"
@@ -65,6 +78,7 @@ pub struct SalesforceSettings {
     /// Contact fields by target (name, role, level, email). Without `level`, it is read from
     /// the title (docs/CONNECTORS.md).
     #[arg(
+        id = "salesforce_contact_fields",
         long = "salesforce-contact-fields",
         env = "CSTRACK_SALESFORCE_CONTACT_FIELDS",
         default_value = "name=Name,role=Title,email=Email"
@@ -72,6 +86,7 @@ pub struct SalesforceSettings {
     pub contact_fields: String,
     /// The Opportunity `Type` of renewals.
     #[arg(
+        id = "salesforce_renewal_type",
         long = "salesforce-renewal-type",
         env = "CSTRACK_SALESFORCE_RENEWAL_TYPE",
         default_value = "Renewal"
@@ -79,6 +94,7 @@ pub struct SalesforceSettings {
     pub renewal_type: String,
     /// The custom field (key) that receives the open renewal's amount, when it is defined.
     #[arg(
+        id = "salesforce_renewal_amount_field",
         long = "salesforce-renewal-amount-field",
         env = "CSTRACK_SALESFORCE_RENEWAL_AMOUNT_FIELD"
     )]
@@ -86,6 +102,7 @@ pub struct SalesforceSettings {
     /// Write back to Account fields after each sync: `health_colour=Field` and/or
     /// `coverage_status=Field` pairs; empty: nothing is written.
     #[arg(
+        id = "salesforce_write_back",
         long = "salesforce-write-back",
         env = "CSTRACK_SALESFORCE_WRITE_BACK",
         default_value = ""
@@ -93,6 +110,7 @@ pub struct SalesforceSettings {
     pub write_back: String,
     /// Seconds between two syncs.
     #[arg(
+        id = "salesforce_interval_seconds",
         long = "salesforce-interval-seconds",
         env = "CSTRACK_SALESFORCE_INTERVAL_SECONDS",
         default_value_t = 900.0

@@ -67,6 +67,11 @@ pub enum Auth {
         name: &'static str,
         key: Secret,
     },
+    /// A fixed key as a query parameter (TargetProcess's `access_token`).
+    Query {
+        name: &'static str,
+        key: Secret,
+    },
     /// A service account acting for `subject` (Google's domain-wide delegation): a JWT signed
     /// with the account's RSA key exchanged for an access token (RFC 7523).
     ServiceAccount {
@@ -170,7 +175,7 @@ impl VendorClient {
             .map_err(|error| VendorError::Unreachable(error.to_string()))?;
         let refresh_token = match &auth {
             Auth::OAuth(oauth) => oauth.refresh_token.clone(),
-            Auth::Header { .. } | Auth::ServiceAccount { .. } => None,
+            Auth::Header { .. } | Auth::Query { .. } | Auth::ServiceAccount { .. } => None,
         };
         Ok(VendorClient {
             http,
@@ -196,7 +201,7 @@ impl VendorClient {
     async fn fetch_token(&self) -> Result<Token, VendorError> {
         let oauth = match &self.auth {
             Auth::OAuth(oauth) => oauth,
-            Auth::Header { key, .. } => {
+            Auth::Header { key, .. } | Auth::Query { key, .. } => {
                 return Ok(Token {
                     access_token: key.clone(),
                     instance_url: None,
@@ -350,6 +355,7 @@ impl VendorClient {
                     );
                     let request = match &self.auth {
                         Auth::Header { name, .. } => request.header(*name, token.access_token.expose()),
+                        Auth::Query { name, .. } => request.query(&[(*name, token.access_token.expose())]),
                         _ => request.bearer_auth(token.access_token.expose()),
                     };
                     match body {
@@ -359,7 +365,7 @@ impl VendorClient {
                 })
                 .await?;
             let status = answer.status().as_u16();
-            if status == 401 && !renewed && !matches!(self.auth, Auth::Header { .. }) {
+            if status == 401 && !renewed && !matches!(self.auth, Auth::Header { .. } | Auth::Query { .. }) {
                 tracing::info!("vendor refused the access token; renewing it");
                 renewed = true;
                 continue;

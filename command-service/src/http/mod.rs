@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod fields;
 pub mod idempotency;
+pub mod links;
 pub mod notifications;
 pub mod openapi;
 
