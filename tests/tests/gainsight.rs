@@ -27,6 +27,10 @@ struct Tenant {
     queries: Vec<Value>,
     /// Updates received: (keys, body).
     updates: Vec<(String, Value)>,
+    /// The next query is throttled (429 with `Retry-After: 1`).
+    throttle_next: bool,
+    throttled_at: Option<std::time::Instant>,
+    waited: Option<std::time::Duration>,
 }
 
 type Shared = Arc<Mutex<Tenant>>;
@@ -46,6 +50,18 @@ async fn query(State(tenant): State<Shared>, headers: HeaderMap, Json(body): Jso
         return refusal;
     }
     let mut tenant = tenant.lock().unwrap();
+    if std::mem::take(&mut tenant.throttle_next) {
+        tenant.throttled_at = Some(std::time::Instant::now());
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            Json(json!({"result": false, "errorCode": "GS_429", "errorDesc": "Rate limit exceeded"})),
+        )
+            .into_response();
+    }
+    if let Some(at) = tenant.throttled_at.take() {
+        tenant.waited = Some(at.elapsed());
+    }
     tenant.queries.push(body.clone());
     let condition = &body["where"]["conditions"][0];
     assert_eq!(
@@ -199,6 +215,7 @@ async fn gainsight_scores_and_nps_arrive_once_and_manual_overrides_go_back() {
             "2026-11-22T12:00:00.000Z",
         ),
     ];
+    tenant.lock().unwrap().throttle_next = true;
     let settings = GainsightSettings {
         url: Some(base.clone()),
         access_key: Secret::new(ACCESS_KEY),
@@ -230,6 +247,12 @@ async fn gainsight_scores_and_nps_arrive_once_and_manual_overrides_go_back() {
             ("1P02BADS", "invalid_value", Some("score")),
         ]
     );
+    let waited = tenant
+        .lock()
+        .unwrap()
+        .waited
+        .expect("the throttled query was sent again");
+    assert!(waited >= std::time::Duration::from_millis(950), "{waited:?}");
     // Read in pages of two, all five.
     let offsets: Vec<u64> = tenant
         .lock()

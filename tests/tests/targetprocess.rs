@@ -27,6 +27,8 @@ struct Account {
     base: String,
     items: Vec<Value>,
     requests: usize,
+    /// The next request is throttled (429 with `Retry-After: 1`).
+    throttle_next: bool,
 }
 
 type Shared = Arc<Mutex<Account>>;
@@ -35,6 +37,14 @@ async fn assignables(State(account): State<Shared>, Query(params): Query<HashMap
     let mut account = account.lock().unwrap();
     if params.get("access_token").map(String::as_str) != Some(TOKEN) {
         return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+    }
+    if std::mem::take(&mut account.throttle_next) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            "Too many requests",
+        )
+            .into_response();
     }
     account.requests += 1;
     // A page's own query, or the `Next` of the first page.
@@ -152,6 +162,7 @@ async fn linked_work_items_show_their_state_on_the_customer() {
         access_token: Secret::new(TOKEN),
         interval_seconds: 60.0,
     };
+    account.lock().unwrap().throttle_next = true;
     let handlers = command_service::handlers(&system.pool);
     let metrics = ConnectorMetrics::unregistered();
     let connector = TargetProcess::new(settings.clone()).unwrap();
@@ -168,7 +179,17 @@ async fn linked_work_items_show_their_state_on_the_customer() {
         .map(|s| (s.record_id.as_str(), s.code.as_str()))
         .collect();
     assert_eq!(skipped, [("104", "malformed_record"), ("999", "unknown_work_item")]);
-    assert_eq!(account.lock().unwrap().requests, 2, "two pages along Next");
+    assert_eq!(
+        account.lock().unwrap().requests,
+        2,
+        "two pages along Next, after one throttled request"
+    );
+    let waited: i64 = sqlx::query_scalar("SELECT waited_ms FROM connector_runs WHERE run_id = $1")
+        .bind(first.run_id)
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    assert!(waited >= 1000, "the run waited out Retry-After: {waited} ms");
     system.caught_up().await;
 
     let answer = system
