@@ -298,6 +298,10 @@ pub struct World {
     csm_names: HashMap<Uuid, String>,
     /// Per customer: (stakeholder, lower-case name, lower-case e-mail).
     stakeholders: HashMap<Uuid, Vec<(Uuid, String, Option<String>)>>,
+    /// Lower-case stakeholder e-mail -> its customer; `None` when several customers have it.
+    by_email: HashMap<String, Option<Uuid>>,
+    /// E-mail domain of stakeholders -> its customer; `None` when several customers have it.
+    by_domain: HashMap<String, Option<Uuid>>,
 }
 
 /// A customer's profile now, for the fields an import compares.
@@ -446,6 +450,26 @@ impl World {
                 _ => list.retain(|person| person.0 != id),
             }
         }
+        // Each address and domain once, with the one customer it names (or none if several).
+        let (mut by_email, mut by_domain) = (HashMap::new(), HashMap::new());
+        let mut note = |index: &mut HashMap<String, Option<Uuid>>, key: &str, customer: Uuid| {
+            index
+                .entry(key.to_owned())
+                .and_modify(|owner: &mut Option<Uuid>| {
+                    if *owner != Some(customer) {
+                        *owner = None;
+                    }
+                })
+                .or_insert(Some(customer));
+        };
+        for (customer, people) in &stakeholders {
+            for email in people.iter().filter_map(|(_, _, email)| email.as_deref()) {
+                note(&mut by_email, email, *customer);
+                if let Some((_, domain)) = email.rsplit_once('@') {
+                    note(&mut by_domain, domain, *customer);
+                }
+            }
+        }
         Ok(World {
             definitions,
             customers,
@@ -453,6 +477,8 @@ impl World {
             csms,
             csm_names,
             stakeholders,
+            by_email,
+            by_domain,
         })
     }
 
@@ -470,31 +496,14 @@ impl World {
 
     /// The customer an e-mail address belongs to: the customer with a stakeholder of that
     /// address, else the one customer whose stakeholders' addresses share its domain (none when
-    /// the domain is several customers' or nobody's).
+    /// the address or the domain is several customers' or nobody's). Indexed once per load.
     pub fn customer_of_email(&self, email: &str) -> Option<Uuid> {
         let email = email.trim().to_lowercase();
-        let by_address = self.stakeholders.iter().find(|(_, people)| {
-            people
-                .iter()
-                .any(|(_, _, known)| known.as_deref() == Some(email.as_str()))
-        });
-        if let Some((customer, _)) = by_address {
-            return Some(*customer);
+        if let Some(owner) = self.by_email.get(&email) {
+            return *owner;
         }
         let domain = email.rsplit_once('@')?.1;
-        let mut owners = self.stakeholders.iter().filter(|(_, people)| {
-            people.iter().any(|(_, _, known)| {
-                known
-                    .as_deref()
-                    .and_then(|known| known.rsplit_once('@'))
-                    .is_some_and(|(_, theirs)| theirs == domain)
-            })
-        });
-        let first = owners.next().map(|(customer, _)| *customer);
-        if owners.next().is_some() {
-            return None;
-        }
-        first
+        self.by_domain.get(domain).copied().flatten()
     }
 
     /// Whether `email` is a stakeholder of `customer_id`.
