@@ -228,6 +228,7 @@ impl Application {
             ))
             .merge(http::links::router(handlers, authenticator))
             .merge(ops::router(registry, checks))
+            .layer(http::browsers())
             .layer(TraceLayer::new_for_http());
         let listener = HttpListener::bind(settings.listen).await?;
         Ok(Application {

@@ -215,6 +215,7 @@ pub async fn check(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Option<usi
         .iter()
         .filter(|c| !was.contains(&(c.customer_id, c.kind.to_owned(), c.key.clone())))
     {
+        let alert_id = Uuid::now_v7();
         sqlx::query(
             "INSERT INTO alert_conditions (customer_id, kind, key, active, changed_at) VALUES ($1, $2, $3, true, $4)
              ON CONFLICT (customer_id, kind, key) DO UPDATE SET active = true, changed_at = EXCLUDED.changed_at",
@@ -229,7 +230,7 @@ pub async fn check(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Option<usi
             "INSERT INTO alerts (alert_id, customer_id, csm_id, kind, key, message, detail, raised_at, as_of)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(Uuid::now_v7())
+        .bind(alert_id)
         .bind(condition.customer_id)
         .bind(condition.csm_id)
         .bind(condition.kind)
@@ -239,6 +240,12 @@ pub async fn check(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Option<usi
         .bind(changed_at)
         .bind(as_of)
         .execute(&mut *tx)
+        .await?;
+        events::service::changes::Change::AlertRaised {
+            alert_id,
+            customer_id: condition.customer_id,
+        }
+        .notify(&mut tx)
         .await?;
         raised += 1;
     }

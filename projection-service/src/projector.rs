@@ -138,6 +138,16 @@ pub async fn apply_once(
         .bind(event.metadata.recorded_at)
         .execute(&mut *tx)
         .await?;
+    // Delivered to live readers (GraphQL subscriptions) when, and only if, this commits.
+    events::service::changes::Change::Applied {
+        projector: name.to_owned(),
+        stream_type: event.stream_type.clone(),
+        stream_id: event.stream_id.clone(),
+        event_type: event.event_type.clone(),
+        global_position: event.global_position,
+    }
+    .notify(&mut tx)
+    .await?;
     tx.commit().await?;
     Ok(Applied::Applied {
         gap_filled: missing.len(),

@@ -15,12 +15,14 @@ pub mod export;
 pub mod health;
 pub mod history;
 pub mod limits;
+pub mod live;
 pub mod portfolio;
 pub mod portfolio_cache;
 pub mod rules;
 pub mod scalars;
 pub mod schema;
 pub mod timeline;
+pub mod web;
 pub mod workload;
 
 use std::future::Future;
@@ -44,12 +46,15 @@ pub struct Settings {
     pub database: DatabaseSettings,
     #[command(flatten)]
     pub auth: events::service::auth::AuthSettings,
-    /// Address of the GraphQL endpoint (`/graphql`, GraphiQL at `/`).
+    /// Address of the GraphQL endpoint (`/graphql`, subscriptions at `/graphql/ws`, the web
+    /// client at `/app`, GraphiQL at `/graphiql`).
     #[arg(long, env = "CSTRACK_QUERY_ADDR", default_value = "127.0.0.1:8082")]
     pub listen: SocketAddr,
-    /// Serve GraphiQL at `/` (development).
+    /// Serve GraphiQL at `/graphiql` (development).
     #[arg(long, env = "CSTRACK_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
+    #[command(flatten)]
+    pub web: web::WebSettings,
     #[command(flatten)]
     pub http_limits: events::service::http::HttpLimits,
 }
@@ -69,6 +74,7 @@ struct GraphqlState {
     export: CstrackSchema,
     pool: sqlx::PgPool,
     authenticator: std::sync::Arc<events::service::auth::Authenticator>,
+    changes: live::Changes,
 }
 
 /// One GraphQL request. The caller is authenticated (401 otherwise) before the body is read; the
@@ -364,6 +370,68 @@ async fn export_history(
     ([(axum::http::header::CONTENT_TYPE, "application/jsonl")], body).into_response()
 }
 
+/// `GET /graphql/ws`: GraphQL subscriptions over a WebSocket (`graphql-transport-ws`, or the
+/// older `graphql-ws`). The bearer token comes in `connection_init`'s payload
+/// (`{"Authorization": "Bearer <token>"}`) and is verified like a request's; what the caller may
+/// see is resolved then, and each subscription filters by it.
+async fn graphql_ws(
+    axum::extract::State(state): axum::extract::State<GraphqlState>,
+    protocol: async_graphql_axum::GraphQLProtocol,
+    upgrade: axum::extract::WebSocketUpgrade,
+) -> axum::response::Response {
+    let Ok(connection) = state.changes.connections.clone().try_acquire_owned() else {
+        return graphql_refusal(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "too many live connections; retry later",
+        );
+    };
+    upgrade
+        .max_message_size(live::MAX_MESSAGE_BYTES)
+        .max_frame_size(live::MAX_MESSAGE_BYTES)
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let _connection = connection;
+            let GraphqlState {
+                schema,
+                pool,
+                authenticator,
+                ..
+            } = state;
+            async_graphql_axum::GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let principal = authenticator
+                        .verify(
+                            live_token(&payload)
+                                .ok_or_else(|| async_graphql::Error::new("a bearer token is required"))?,
+                        )
+                        .map_err(|error| async_graphql::Error::new(error.to_string()))?;
+                    let access = access::Access::resolve(&pool, principal)
+                        .await
+                        .map_err(|_| async_graphql::Error::new("the read models are unavailable"))?;
+                    let mut data = async_graphql::Data::default();
+                    data.insert(access);
+                    data.insert(live::SubscriptionSlots::default());
+                    Ok(data)
+                })
+                .serve()
+                .await;
+        })
+}
+
+/// The token of a subscription's `connection_init` payload: `Authorization` (any case) as
+/// `Bearer <token>`, or `token`.
+fn live_token(payload: &serde_json::Value) -> Option<&str> {
+    let object = payload.as_object()?;
+    object
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, value)| value.as_str())
+        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+        .or_else(|| object.get("token").and_then(|value| value.as_str()))
+        .map(str::trim)
+}
+
 fn unauthenticated(message: &str) -> axum::response::Response {
     let mut response = graphql_refusal(axum::http::StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
     response.headers_mut().insert(
@@ -444,7 +512,8 @@ impl Application {
             &["status"],
         )?;
         registry.register(Box::new(latency.clone()))?;
-        let schema = build_schema(pool.clone(), &settings.database.database_url);
+        let changes = live::Changes::listen(settings.database.database_url.clone(), pool.clone());
+        let schema = build_schema(pool.clone(), &settings.database.database_url, changes.clone());
         let authenticator = std::sync::Arc::new(events::service::auth::Authenticator::from_settings(&settings.auth)?);
         let state = GraphqlState {
             schema,
@@ -452,9 +521,11 @@ impl Application {
             export: schema::build_export_schema(pool.clone(), &settings.database.database_url),
             pool: pool.clone(),
             authenticator,
+            changes,
         };
         let mut router = Router::new()
             .route("/graphql", axum::routing::post(graphql).with_state(state.clone()))
+            .route("/graphql/ws", get(graphql_ws).with_state(state.clone()))
             .route("/export/{name}", get(export_report).with_state(state.clone()))
             .route(
                 "/customers/{customer_id}/history",
@@ -462,9 +533,10 @@ impl Application {
             );
         if settings.graphiql {
             router = router
-                .route("/", get(graphiql))
+                .route("/graphiql", get(graphiql))
                 .route("/graphiql/{name}", get(graphiql_asset));
         }
+        router = router.merge(web::router(settings.web.clone()));
         let router = router
             .layer(axum::middleware::from_fn(
                 move |request, next: axum::middleware::Next| {

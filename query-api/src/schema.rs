@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Result, Schema};
+use async_graphql::{Context, EmptyMutation, ErrorExtensions, Object, Result, Schema};
 use chrono::Utc;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -20,7 +20,9 @@ use crate::portfolio_cache::{all_account_facts, all_engagement, PortfolioCaches}
 use crate::scalars::{CoverageStatus, Date, Tier};
 use crate::timeline::{self, TimelineEntry};
 
-pub type CstrackSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type CstrackSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
+
+use crate::live::SubscriptionRoot;
 
 /// Deepest query accepted.
 pub const MAX_DEPTH: usize = 12;
@@ -37,14 +39,16 @@ fn page_cost(first: i32, child: usize) -> usize {
 
 /// The SDL clients build against (no data needed to describe the schema).
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot)
         .finish()
         .sdl()
 }
 
-pub fn build_schema(pool: PgPool, database_url: &str) -> CstrackSchema {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+/// The schema requests and subscriptions run on; subscriptions are fed by `changes`.
+pub fn build_schema(pool: PgPool, database_url: &str, changes: crate::live::Changes) -> CstrackSchema {
+    Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot)
         .data(pool)
+        .data(changes)
         .data(crate::audit::Snapshots::new(database_url.to_owned()))
         .data(PortfolioCaches::default())
         .limit_depth(MAX_DEPTH)
@@ -56,7 +60,7 @@ pub fn build_schema(pool: PgPool, database_url: &str) -> CstrackSchema {
 /// without the complexity limit that bounds what a client may ask (an export reads a whole
 /// list in pages of the largest size a page allows).
 pub fn build_export_schema(pool: PgPool, database_url: &str) -> CstrackSchema {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot)
         .data(pool)
         .data(crate::audit::Snapshots::new(database_url.to_owned()))
         .data(PortfolioCaches::default())
@@ -71,7 +75,7 @@ pub const MAX_INTROSPECTION_DEPTH: usize = 20;
 /// The schema that answers introspection-only operations: it answers nothing else, so its
 /// deeper limit opens no path to the read models.
 pub fn build_introspection_schema() -> CstrackSchema {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot)
         .introspection_only()
         .limit_depth(MAX_INTROSPECTION_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)

@@ -166,6 +166,10 @@ impl TestSystem {
             listen: any_port(),
             graphiql: true,
             http_limits: limits,
+            web: query_api::web::WebSettings {
+                command_public_url: command_url.clone(),
+                ..Default::default()
+            },
         })
         .await?;
         let graphql_url = format!("http://127.0.0.1:{}/graphql", query.port());

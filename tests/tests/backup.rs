@@ -133,6 +133,7 @@ async fn a_restored_backup_verifies_rebuilds_and_reports_as_the_original() {
         listen: "127.0.0.1:0".parse().unwrap(),
         graphiql: false,
         http_limits: Default::default(),
+        web: Default::default(),
     })
     .await
     .unwrap();

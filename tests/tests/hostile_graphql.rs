@@ -260,7 +260,7 @@ async fn a_name_search_is_bounded_and_matches_percent_and_underscore_as_themselv
 async fn graphiql_is_served_whole_from_the_service_under_a_strict_policy() {
     let system = TestSystem::spawn().await.unwrap();
     let base = system.graphql_url.trim_end_matches("/graphql").to_owned();
-    let page = system.http.get(format!("{base}/")).send().await.unwrap();
+    let page = system.http.get(format!("{base}/graphiql")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(policy.contains("script-src 'self'"), "{policy}");
@@ -300,7 +300,7 @@ async fn graphiql_is_served_whole_from_the_service_under_a_strict_policy() {
             "--dump-dom",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("{base}/"))
+        .arg(format!("{base}/graphiql"))
         .output()
         .await
         .expect("Chromium runs");

@@ -142,6 +142,26 @@ pub fn router(handlers: Arc<Handlers>, authenticator: Arc<Authenticator>, pool: 
     imports.merge(commands)
 }
 
+/// Cross-origin access for browser clients such as the web client the query API serves. Every
+/// command is authorized by a bearer token the client sends explicitly, never by a cookie, so
+/// any origin may call: a page elsewhere gains nothing a token-less request would not.
+pub fn browsers() -> tower_http::cors::CorsLayer {
+    use axum::http::{header, HeaderName, Method};
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-correlation-id"),
+            HeaderName::from_static("x-causation-id"),
+            HeaderName::from_static("x-source"),
+        ])
+        .expose_headers([header::RETRY_AFTER, HeaderName::from_static("idempotent-replayed")])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
 /// What an accepted command answers besides its append: its status and, when it created
 /// something, that thing's id under its name.
 struct Reply {

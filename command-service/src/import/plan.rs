@@ -452,7 +452,7 @@ impl World {
         }
         // Each address and domain once, with the one customer it names (or none if several).
         let (mut by_email, mut by_domain) = (HashMap::new(), HashMap::new());
-        let mut note = |index: &mut HashMap<String, Option<Uuid>>, key: &str, customer: Uuid| {
+        let note = |index: &mut HashMap<String, Option<Uuid>>, key: &str, customer: Uuid| {
             index
                 .entry(key.to_owned())
                 .and_modify(|owner: &mut Option<Uuid>| {

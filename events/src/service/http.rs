@@ -93,7 +93,12 @@ impl HttpListener {
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 Duration::from_secs(limits.request_seconds.max(1)),
             ));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        // Each connection task holds a clone of `open`; once the listener stops, `drained` ends
+        // when the last of them has. Connections are served with upgrades (the query API's
+        // GraphQL subscriptions are WebSockets); an upgraded connection leaves hyper's hands, so
+        // shutting down waits for HTTP requests in flight, not for open WebSockets.
+        let (stop_connections, _) = tokio::sync::watch::channel(false);
+        let (open, mut drained) = tokio::sync::mpsc::channel::<()>(1);
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
@@ -118,16 +123,28 @@ impl HttpListener {
             let handler = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                 tower::ServiceExt::oneshot(router.clone(), request.map(Body::new))
             });
-            let connection = builder.serve_connection(TokioIo::new(stream), handler);
-            let connection = graceful.watch(connection);
+            let connection = builder.serve_connection(TokioIo::new(stream), handler).with_upgrades();
+            let mut stopping = stop_connections.subscribe();
+            let open = open.clone();
             tokio::spawn(async move {
-                if let Err(error) = connection.await {
+                tokio::pin!(connection);
+                let ended = tokio::select! {
+                    ended = connection.as_mut() => ended,
+                    _ = stopping.changed() => {
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                };
+                if let Err(error) = ended {
                     tracing::debug!(%error, "connection ended with an error");
                 }
+                drop(open);
             });
         }
         drop(self.0);
-        if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        stop_connections.send_replace(true);
+        drop(open);
+        if tokio::time::timeout(DRAIN, drained.recv()).await.is_err() {
             tracing::warn!("{service}: requests still running after the drain period were cut off");
         }
         Ok(())

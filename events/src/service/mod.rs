@@ -5,6 +5,7 @@
 pub mod amqp;
 pub mod auth;
 pub mod chain;
+pub mod changes;
 pub mod deck;
 pub mod http;
 pub mod ops;
