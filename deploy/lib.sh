@@ -67,3 +67,26 @@ psql_admin() {
 # The event store's tables: what deploy/backup.sh keeps and deploy/restore.sh brings back.
 STORE_TABLES=(events snapshots stream_heads store_digests idempotency_keys idempotency_appends
     activity_index relay_cursor audit_access_log alerts alert_conditions)
+
+# The web client (query-api/web): React, built by Vite with Node.js 20.19 or newer.
+node_ok() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+        && node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'
+}
+
+NODE_ADVICE="install Node.js 20.19 or newer with npm (https://nodejs.org, or NodeSource's Debian packages); Debian 12's own nodejs is too old for Vite"
+
+# Installs the client's locked dependencies (when the lock file changed) and builds it into
+# query-api/web/dist, which the query API serves at /app.
+build_web() {
+    local web=query-api/web
+    # Carbon's packages carry a telemetry post-install script; npm does not run it, and this
+    # says no to it as well.
+    export IBM_TELEMETRY_DISABLED=true
+    if [ ! -f "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+        say "installing the web client's dependencies (npm ci)"
+        (cd "$web" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $web"
+    fi
+    say "building the web client"
+    (cd "$web" && npm run --silent build) || die "the web client did not build (npm run build in $web)"
+}

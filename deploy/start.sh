@@ -12,6 +12,8 @@ export CSTRACK_DATABASE_URL="${CSTRACK_DATABASE_URL:-postgres://postgres@127.0.0
 export CSTRACK_COMMAND_ADDR="${CSTRACK_COMMAND_ADDR:-127.0.0.1:8081}"
 export CSTRACK_QUERY_ADDR="${CSTRACK_QUERY_ADDR:-127.0.0.1:8082}"
 export CSTRACK_PROJECTION_ADDR="${CSTRACK_PROJECTION_ADDR:-127.0.0.1:8083}"
+export CSTRACK_COMMAND_PUBLIC_URL="${CSTRACK_COMMAND_PUBLIC_URL:-http://$CSTRACK_COMMAND_ADDR}"
+export CSTRACK_WEB_DIR="${CSTRACK_WEB_DIR:-$PWD/query-api/web/dist}"
 
 require_rust
 ensure_postgres
@@ -21,6 +23,14 @@ database=${CSTRACK_DATABASE_URL##*/}
 if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$database'")" != "1" ]; then
     say "creating database $database"
     psql_admin -c "CREATE DATABASE $database"
+fi
+
+WEB=yes
+if node_ok; then
+    build_web
+else
+    WEB=no
+    say "the web client is not built: $NODE_ADVICE (the APIs run without it)"
 fi
 
 say "building (release)"
@@ -71,16 +81,39 @@ caught_up() {
 wait_for "the read models catching up" 300 caught_up
 
 TOKEN=$("$bin/command-service" token --role admin --user demo-admin)
+# The demo's people: Dana Whitfield (a CSM, whose user id is her CSM id), a manager, the first
+# partner organisation's user and an auditor.
+DANA=01900000-0000-7000-8000-000100000000
+NORTHWIND=01900000-0000-7000-8000-000400000000
+link() { # role user [partner]
+    local token
+    token=$("$bin/command-service" token --role "$1" --user "$2" ${3:+--partner-id "$3"})
+    echo "http://$CSTRACK_QUERY_ADDR/app/sign-in#token=$token"
+}
+if [ "$WEB" = yes ]; then
+    WEB_LINKS="
+The web client signs you in from these links (each for 12 hours):
+  CSM Dana Whitfield   $(link csm "$DANA")
+  Manager              $(link manager demo-manager)
+  Partner (Northwind)  $(link partner partner-user-1 "$NORTHWIND")
+  Auditor              $(link auditor demo-auditor)
+"
+else
+    WEB_LINKS="
+The web client is not built: $NODE_ADVICE, then run this script again.
+"
+fi
 
 cat <<MSG
 
 cstrack is running.
+  Web client      http://$CSTRACK_QUERY_ADDR/app
   REST commands   http://$CSTRACK_COMMAND_ADDR/api/v1/...
-  GraphiQL        http://$CSTRACK_QUERY_ADDR/
-  GraphQL         http://$CSTRACK_QUERY_ADDR/graphql
+  GraphiQL        http://$CSTRACK_QUERY_ADDR/graphiql
+  GraphQL         http://$CSTRACK_QUERY_ADDR/graphql (subscriptions: ws://$CSTRACK_QUERY_ADDR/graphql/ws)
   Logs and pids   $RUN_DIR
   Stop            bash deploy/stop.sh
-
+$WEB_LINKS
 Commands need a bearer token; mint one per role (admin, manager, csm, partner, readonly, auditor):
 
   export CSTRACK_JWT_SECRET=\$(cat $RUN_DIR/jwt-secret)

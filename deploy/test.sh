@@ -22,8 +22,9 @@ fi
 say "checking formatting"
 cargo fmt --all -- --check || die "cargo fmt --all would change files"
 
-# Real third-party readers of what the service writes: Chromium renders GraphiQL, LibreOffice
-# converts the decks, Python's openpyxl reads the workbooks.
+# Real third-party readers of what the service writes: Chromium renders GraphiQL and runs the
+# web client under Playwright, LibreOffice converts the decks, Python's openpyxl reads the
+# workbooks.
 apt_install() { # package...
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; } \
@@ -33,7 +34,7 @@ apt_install() { # package...
     fi
 }
 if ! command -v chromium >/dev/null 2>&1; then
-    say "installing Chromium (for the browser test of GraphiQL)"
+    say "installing Chromium (for the browser tests of GraphiQL and the web client)"
     apt_install chromium
 fi
 if ! command -v soffice >/dev/null 2>&1; then
@@ -47,6 +48,9 @@ if ! python3 -c "import openpyxl" >/dev/null 2>&1; then
         python3 -c "import openpyxl" >/dev/null 2>&1 || die "openpyxl is not importable by python3"
     fi
 fi
+
+node_ok || die "the web client's tests need Node.js: $NODE_ADVICE"
+build_web
 
 say "validating the deployment files"
 bash deploy/validate/validate.sh

@@ -398,8 +398,11 @@ async fn graphql_ws(
                 authenticator,
                 ..
             } = state;
-            async_graphql_axum::GraphQLWebSocket::new(socket, schema, protocol)
+            let initialised = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let init = initialised.clone();
+            let serving = async_graphql_axum::GraphQLWebSocket::new(socket, schema, protocol)
                 .on_connection_init(move |payload| async move {
+                    init.store(true, std::sync::atomic::Ordering::SeqCst);
                     let principal = authenticator
                         .verify(
                             live_token(&payload)
@@ -414,8 +417,19 @@ async fn graphql_ws(
                     data.insert(live::SubscriptionSlots::default());
                     Ok(data)
                 })
-                .serve()
-                .await;
+                .serve();
+            // A socket that never says who it is gives its slot back (graphql-transport-ws
+            // leaves the wait to the server).
+            let unannounced = async {
+                tokio::time::sleep(live::INIT_WAIT).await;
+                if initialised.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                () = serving => {}
+                () = unannounced => tracing::debug!("a live connection sent no connection_init in time and was closed"),
+            }
         })
 }
 

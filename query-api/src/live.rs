@@ -29,6 +29,8 @@ pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 16;
 pub const MAX_CONNECTIONS: usize = 2_000;
 /// Largest WebSocket message accepted (a subscription document with its variables).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// How long a new WebSocket may take to send `connection_init`.
+pub const INIT_WAIT: Duration = Duration::from_secs(10);
 /// How often the projector lag is measured while someone watches it.
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
 

@@ -38,6 +38,10 @@ struct Args {
     /// Runs of the single-customer query.
     #[arg(long, default_value_t = 300)]
     customer_runs: usize,
+    /// Cold first loads of each web client view in Chromium (0: none). Needs the client built
+    /// (`npm run build` in query-api/web) and Debian's Chromium.
+    #[arg(long, default_value_t = 0)]
+    web_runs: usize,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -188,5 +192,35 @@ async fn run(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
         ms(p95),
         args.customer_runs
     );
+    if args.web_runs > 0 {
+        first_loads(args, system, customers[customers.len() / 2]).await?;
+    }
+    Ok(())
+}
+
+/// The web client's first loads at this portfolio's size (query-api/web/e2e/first-load.mjs).
+async fn first_loads(args: &Args, system: &TestSystem, customer: Uuid) -> anyhow::Result<()> {
+    let web = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../query-api/web");
+    let environment = json!({
+        "appUrl": system.graphql_url.trim_end_matches("/graphql"),
+        "token": system.admin,
+        "asOf": chrono::Utc::now().date_naive(),
+        "customerId": customer,
+        "runs": args.web_runs,
+        "chromium": std::env::var("CSTRACK_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+    });
+    let run = tokio::process::Command::new("node")
+        .arg("e2e/first-load.mjs")
+        .current_dir(&web)
+        .env("CSTRACK_FIRST_LOAD", environment.to_string())
+        .output()
+        .await
+        .context("running node")?;
+    anyhow::ensure!(
+        run.status.success(),
+        "first-load.mjs failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    print!("{}", String::from_utf8_lossy(&run.stdout));
     Ok(())
 }

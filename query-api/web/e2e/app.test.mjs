@@ -1,0 +1,444 @@
+// The web client in Debian's Chromium, driven by Playwright, against a whole cstrack system that
+// tests/tests/web.rs starts and describes in CSTRACK_E2E. Every figure is checked against the
+// GraphQL API's own answer; axe-core checks each view for WCAG 2.1 AA; a screenshot of each view
+// is kept in the artifacts folder.
+
+import { after, afterEach, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const env = JSON.parse(process.env.CSTRACK_E2E ?? "null");
+if (!env) throw new Error("CSTRACK_E2E is not set: run this suite through `cargo nextest run -p tests --test web`");
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+mkdirSync(env.artifacts, { recursive: true });
+
+const app = (path) => `${env.appUrl}/app${path}`;
+const asOf = env.asOf;
+
+/** The same grouping the client shows decimals with (display only). */
+function money(decimal) {
+  const negative = decimal.startsWith("-");
+  const [whole, fraction = ""] = decimal.replace(/^[-+]/, "").split(".");
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${negative ? "−" : ""}$${grouped}${fraction.length ? `.${fraction.padEnd(2, "0").slice(0, 2)}` : ""}`;
+}
+
+async function gql(token, query, variables = {}) {
+  const response = await fetch(env.graphqlUrl, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ query, variables }),
+  });
+  const answer = await response.json();
+  assert.equal(answer.errors, undefined, JSON.stringify(answer.errors));
+  return answer.data;
+}
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: env.chromium,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** A fresh browser context (its own session storage), signed in with `token`. */
+async function signedIn(token, { width = 1280, height = 900 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height } });
+  context.setDefaultTimeout(15000);
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(error.message));
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(message.text());
+  });
+  await page.goto(app("/sign-in"));
+  await page.locator("#token").fill(token);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.getByTestId("signed-in-as").waitFor({ state: "attached" });
+  return { context, page, problems };
+}
+
+/** No serious or critical WCAG 2.1 A/AA violation on the page as it stands; a screenshot kept. */
+async function accessible(page, name) {
+  await page.screenshot({ path: join(env.artifacts, `${name}.png`) });
+  // Evaluated through the browser's debugging protocol, which the page's content policy (no
+  // inline script) does not govern: the page is checked under its real policy.
+  await page.evaluate(AXE);
+  const result = await page.evaluate(() =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
+  );
+  const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(
+    serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")})`),
+    [],
+    `${name}: axe-core found serious violations`,
+  );
+}
+
+const SUMMARY = `query ($asOf: Date, $me: String!) {
+  executiveSummary(asOf: $asOf) { current { customers totalArr arrAtRisk renewals { days customers arr } } arrChange }
+  coverageReport(asOf: $asOf) { summary { accounts underCovered } gaps { customerId } }
+  tasks(filter: { assigneeId: $me, overdue: true }) { nodes { title } }
+}`;
+
+describe("a CSM", () => {
+  let session;
+  before(async () => {
+    session = await signedIn(env.tokens.csm);
+  });
+  after(async () => {
+    await session.context.close();
+  });
+  // What the page showed when each test ended, and what the browser complained of.
+  afterEach(async (t) => {
+    const name = t.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
+    await session.page.screenshot({ path: join(env.artifacts, `end-${name}.png`), fullPage: true }).catch(() => {});
+    if (session.problems.length) console.log(`browser errors during "${t.name}":\n${session.problems.join("\n")}`);
+    session.problems.length = 0;
+  });
+
+  test("signs in and sees the dashboard's figures exactly as the API computes them", async () => {
+    const { page } = session;
+    await page.goto(app(`/?asOf=${asOf}`));
+    const expected = await gql(env.tokens.csm, SUMMARY, { asOf, me: "dana" });
+    const current = expected.executiveSummary.current;
+    await page.getByTestId("kpi-accounts-value").waitFor();
+    assert.equal(await page.getByTestId("kpi-accounts-value").innerText(), String(current.customers));
+    assert.equal(await page.getByTestId("kpi-arr-value").innerText(), money(current.totalArr));
+    assert.equal(await page.getByTestId("kpi-arr-at-risk-value").innerText(), money(current.arrAtRisk));
+    const coverage = expected.coverageReport.summary;
+    assert.equal(await page.getByTestId("kpi-under-covered-value").innerText(), `${coverage.underCovered} of ${coverage.accounts}`);
+    for (const window of current.renewals) {
+      const row = page.getByTestId(`renewals-${window.days}`);
+      assert.match(await row.innerText(), new RegExp(`${window.customers}\\s+${money(window.arr).replace(/[$.]/g, "\\$&")}`));
+    }
+    assert.deepEqual(
+      expected.tasks.nodes.map((t) => t.title),
+      ["Send the renewal quote"],
+    );
+    await page.getByRole("link", { name: "Send the renewal quote", exact: true }).waitFor();
+    assert.equal(current.customers, 4);
+    await accessible(page, "dashboard");
+  });
+
+  test("reads the coverage report with its gap list and filters", async () => {
+    const { page } = session;
+    await page.goto(app(`/coverage?asOf=${asOf}`));
+    await page.getByTestId("coverage-accounts-value").waitFor();
+    const expected = await gql(env.tokens.csm, SUMMARY, { asOf, me: "dana" });
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('[data-testid="gap-row"]').length === n,
+      expected.coverageReport.gaps.length,
+    );
+    await page.locator("#filter-tier").selectOption("SMB");
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="coverage-account"]').length === 2);
+    await page.getByTestId("rules-version").waitFor();
+    await accessible(page, "coverage");
+  });
+
+  test("reads engagement and workload", async () => {
+    const { page } = session;
+    await page.goto(app(`/engagement?asOf=${asOf}`));
+    await page.getByTestId("engagement-customers-value").waitFor();
+    await accessible(page, "engagement");
+    await page.goto(app(`/workload?asOf=${asOf}`));
+    await page.getByTestId("utilization-bar").first().waitFor();
+    assert.equal(await page.getByTestId("utilization-bar").count(), 2);
+    await accessible(page, "workload");
+  });
+
+  test("logs an activity and sees timeline, engagement and coverage change live", async () => {
+    const { page } = session;
+    await page.goto(app(`/customers/${env.customers.acme}?asOf=${asOf}`));
+    await page.getByTestId("customer-name").waitFor();
+    const touches = () => page.getByTestId("coverage-touches").locator("td").nth(1).innerText();
+    const before = Number(await touches());
+    const engagementBefore = await page.getByTestId("customer-engagement-value").innerText();
+    await accessible(page, "customer");
+    await page.getByRole("tab", { name: "Trends" }).click();
+    await page.locator(".cds--chart-holder svg").first().waitFor();
+    await page.getByRole("tab", { name: "Log and record" }).click();
+    await page.evaluate(() => {
+      window.__stayed = true;
+    });
+    await page.locator("#activity-kind").selectOption("meeting");
+    await page.locator("#activity-subject").fill("Roadmap review with the executive sponsor");
+    await page.locator("#activity-participants").click();
+    await page.getByRole("option", { name: "Priya Natarajan" }).click();
+    await page.keyboard.press("Escape");
+    const sent = Date.now();
+    await page.getByRole("button", { name: "Log activity" }).click();
+    await page.getByText("Activity logged").waitFor();
+    await page.waitForFunction(
+      (n) => Number(document.querySelector('[data-testid="coverage-touches"] td:nth-child(2)')?.textContent) === n,
+      before + 1,
+      { timeout: 15000 },
+    );
+    const seen = Date.now() - sent;
+    console.log(`coverage updated ${seen} ms after the command was sent`);
+    await page.waitForFunction(
+      (old) => document.querySelector('[data-testid="customer-engagement-value"]')?.textContent !== old,
+      engagementBefore,
+      { timeout: 15000 },
+    );
+    await page.getByRole("tab", { name: "Timeline" }).click();
+    await page.getByTestId("timeline").getByText("Roadmap review with the executive sponsor").waitFor({ timeout: 15000 });
+    assert.equal(await page.evaluate(() => window.__stayed), true, "the page did not reload");
+    await page.setViewportSize({ width: 1280, height: 1300 });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await accessible(page, "customer-timeline");
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  test("sees a refused command's reason on the field it names", async () => {
+    const { page } = session;
+    await page.goto(app(`/customers/${env.customers.acme}`));
+    await page.getByRole("tab", { name: "Log and record" }).click();
+    await page.locator("#health-score").fill("40");
+    await page.getByRole("button", { name: "Record score" }).click();
+    const reason = page.locator("#health-reason");
+    await page.waitForFunction(() => document.querySelector("#health-reason")?.getAttribute("aria-invalid") === "true");
+    assert.equal(await reason.getAttribute("aria-invalid"), "true");
+    await page.getByText("a manual health score needs a reason").first().waitFor();
+    await accessible(page, "validation-error");
+  });
+
+  test("acknowledges an alert from the inbox", async () => {
+    const { page } = session;
+    await page.goto(app("/alerts"));
+    const red = page.getByTestId("alert-row").filter({ hasText: "Globex: health turned red" });
+    await red.waitFor();
+    const alertId = await red.getAttribute("data-alert-id");
+    await accessible(page, "alerts");
+    await red.getByRole("button", { name: "Acknowledge" }).click();
+    // The inbox shows open alerts: the acknowledged one leaves it once the projector commits.
+    await page.locator(`[data-alert-id="${alertId}"]`).waitFor({ state: "detached" });
+    const answer = await gql(env.tokens.csm, `query ($c: UUID) { alerts(customerId: $c, kind: "health_red") { nodes { alertId acknowledgedBy } } }`, {
+      c: env.customers.globex,
+    });
+    assert.deepEqual(answer.alerts.nodes, [{ alertId, acknowledgedBy: "dana" }]);
+  });
+
+  test("works through tasks with the keyboard", async () => {
+    const { page } = session;
+    await page.goto(app("/tasks"));
+    await page.getByTestId("task-row").first().waitFor();
+    await accessible(page, "tasks");
+    // The skip link is the first stop and takes the focus to the view.
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Skip to main content");
+    const row = page.getByTestId("task-row").filter({ hasText: "Send the renewal quote" });
+    await row.getByRole("button", { name: "Start" }).focus();
+    await page.keyboard.press("Enter");
+    await row.getByText("in progress").waitFor({ timeout: 15000 });
+  });
+
+  test("has a layout that works at phone width", async () => {
+    const phone = await signedIn(env.tokens.csm, { width: 390, height: 844 });
+    await phone.page.goto(app(`/?asOf=${asOf}`));
+    await phone.page.getByTestId("kpi-arr-value").waitFor();
+    const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
+    await phone.page.getByRole("button", { name: "Open menu" }).click();
+    await phone.page.getByRole("link", { name: "Coverage", exact: true }).click();
+    await phone.page.getByTestId("coverage-accounts-value").waitFor();
+    await accessible(phone.page, "phone-coverage");
+    await phone.context.close();
+  });
+});
+
+describe("a partner", () => {
+  test("sees only its customers and submits a status report", async () => {
+    const { page, context } = await signedIn(env.tokens.partner);
+    await page.waitForURL(/\/app\/customers/);
+    await page.getByTestId("customer-row").first().waitFor();
+    const names = await page.getByTestId("customer-row").locator("td:first-child").allInnerTexts();
+    assert.deepEqual(names, env.partnerCustomers);
+    assert.equal(await page.getByRole("link", { name: "Dashboard" }).count(), 0);
+    await accessible(page, "partner-customers");
+    await page.getByRole("link", { name: "Partner reports" }).click();
+    await page.locator("#report-period-start").fill("2026-10-01");
+    await page.locator("#report-period-end").fill("2026-10-31");
+    await page.locator("#report-summary").fill("Integration live for the EMEA team");
+    await page.getByRole("button", { name: "Save draft" }).click();
+    const row = page.getByTestId("report-row").filter({ hasText: "Integration live for the EMEA team" });
+    await row.getByRole("button", { name: "Submit" }).click();
+    await row.getByTestId("report-status").getByText(/^submitted/).waitFor({ timeout: 15000 });
+    await accessible(page, "partner-reports");
+    await context.close();
+  });
+});
+
+describe("an auditor", () => {
+  test("opens a customer's history and sees it verified", async () => {
+    const { page, context } = await signedIn(env.tokens.auditor);
+    await page.getByRole("link", { name: "History (audit)" }).click();
+    await page.locator("#history-search").fill("Acme");
+    await page.getByRole("button", { name: "Acme Corp" }).click();
+    await page.getByTestId("verification").getByText("Verified").waitFor();
+    const answer = await gql(env.tokens.auditor, `query ($c: UUID!) { verifyCustomerHistory(customerId: $c) { events intact } }`, {
+      c: env.customers.acme,
+    });
+    assert.equal(answer.verifyCustomerHistory.intact, true);
+    assert.equal(await page.getByTestId("history-event").count(), Math.min(answer.verifyCustomerHistory.events, 100));
+    await accessible(page, "history");
+    await context.close();
+  });
+});
+
+describe("anyone", () => {
+  test("is sent to sign in, and the sign-in page is accessible", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${env.appUrl}/`);
+    await page.waitForURL(/\/app\/sign-in/);
+    await page.locator("#token").fill("not-a-token");
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await page.getByText("a bearer token has three dot-separated parts").waitFor();
+    await accessible(page, "sign-in");
+    await context.close();
+  });
+});
+
+describe("single sign-on", () => {
+  test("signs in through the issuer with the authorization code and PKCE", async () => {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(15000);
+    const page = await context.newPage();
+    await page.goto(`${env.ssoAppUrl}/app/coverage?asOf=${asOf}`);
+    await page.waitForURL(/\/app\/sign-in/);
+    await page.getByTestId("oidc-sign-in").click();
+    // The issuer's own page, on its own origin, with the PKCE challenge in the request.
+    await page.waitForURL((url) => url.pathname === "/authorize" && url.searchParams.get("code_challenge_method") === "S256");
+    await page.getByRole("button", { name: "Continue as Dana Whitfield (csm)" }).click();
+    // Back through /app/callback to where the user was going, with the issuer's token.
+    await page.getByTestId("coverage-accounts-value").waitFor();
+    assert.equal(new URL(page.url()).pathname, "/app/coverage");
+    assert.equal(await page.getByTestId("signed-in-as").innerText(), "dana (csm)");
+    assert.equal(await page.getByTestId("coverage-accounts-value").innerText(), "4");
+    await context.close();
+  });
+
+  test("refuses a callback it did not start", async () => {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(15000);
+    const page = await context.newPage();
+    await page.goto(`${env.ssoAppUrl}/app/callback?code=stolen&state=forged`);
+    await page.getByText("this sign-in was not started here (state mismatch)").waitFor();
+    await accessible(page, "sign-in-refused");
+    await context.close();
+  });
+});
+
+describe("the live protocol", () => {
+  /** Opens a graphql-transport-ws socket from the app's page and keeps what arrives on `window.__live`. */
+  async function open(page, token) {
+    return page.evaluate(
+      ({ token }) =>
+        new Promise((resolve) => {
+          const live = { messages: [], closed: null };
+          window.__live = live;
+          const socket = new WebSocket(`ws://${location.host}/graphql/ws`, "graphql-transport-ws");
+          live.socket = socket;
+          socket.onopen = () => socket.send(JSON.stringify({ type: "connection_init", payload: { Authorization: `Bearer ${token}` } }));
+          socket.onmessage = (event) => {
+            const message = JSON.parse(event.data);
+            live.messages.push(message);
+            if (message.type === "connection_ack") resolve("ack");
+          };
+          socket.onclose = (event) => {
+            live.closed = { code: event.code, reason: event.reason };
+            resolve(`closed ${event.code} ${event.reason}`);
+          };
+        }),
+      { token },
+    );
+  }
+
+  async function subscribe(page, id, query, variables = {}) {
+    await page.evaluate(({ id, query, variables }) => window.__live.socket.send(JSON.stringify({ id, type: "subscribe", payload: { query, variables } })), {
+      id,
+      query,
+      variables,
+    });
+  }
+
+  async function logActivity(customerId) {
+    const response = await fetch(`${env.commandUrl}/api/v1/customers/${customerId}/activities`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.tokens.admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ kind: "call", direction: "outbound", occurred_at: new Date().toISOString(), duration_minutes: 10 }),
+    });
+    assert.equal(response.status, 201, await response.text());
+  }
+
+  test("refuses a socket whose connection_init carries no valid token", async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(app("/sign-in"));
+    const outcome = await open(page, "forged.token.value");
+    assert.match(outcome, /^closed 1002 .*invalid/);
+    await page.context().close();
+  });
+
+  test("closes a socket that never sends connection_init", async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(app("/sign-in"));
+    const started = Date.now();
+    const outcome = await page.evaluate(
+      () =>
+        new Promise((resolve) => {
+          const socket = new WebSocket(`ws://${location.host}/graphql/ws`, "graphql-transport-ws");
+          socket.onclose = (event) => resolve(event.code);
+        }),
+    );
+    const waited = Date.now() - started;
+    assert.ok(waited >= 9000 && waited < 20000, `closed after ${waited} ms (code ${outcome})`);
+    await page.context().close();
+  });
+
+  test("gives a partner only its customers' changes", async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(app("/sign-in"));
+    assert.equal(await open(page, env.tokens.partner), "ack");
+    // Another organisation's customer: refused as if it did not exist.
+    await subscribe(page, "theirs", "subscription ($c: UUID!) { customerChanged(customerId: $c) { customerId } }", { c: env.customers.umbrella });
+    await page.waitForFunction(() => window.__live.messages.some((m) => m.id === "theirs"));
+    const refusal = await page.evaluate(() => window.__live.messages.find((m) => m.id === "theirs"));
+    assert.equal(refusal.type, "next", JSON.stringify(refusal));
+    assert.equal(refusal.payload.data, null);
+    assert.equal(refusal.payload.errors[0].extensions.code, "NOT_FOUND");
+    // The portfolio feed: a change to its customer arrives, one to another customer does not.
+    await subscribe(page, "mine", "subscription { portfolioChanged { customerId eventType } }");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await logActivity(env.customers.umbrella);
+    await logActivity(env.customers.initech);
+    await page.waitForFunction(
+      (initech) => window.__live.messages.some((m) => m.id === "mine" && m.payload?.data?.portfolioChanged?.customerId === initech),
+      env.customers.initech,
+    );
+    // Both projectors have committed the other change by now or soon after: wait, then look.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const seen = await page.evaluate(() => window.__live.messages.filter((m) => m.id === "mine").map((m) => m.payload.data.portfolioChanged));
+    assert.ok(seen.length >= 1);
+    assert.deepEqual([...new Set(seen.map((c) => c.customerId))], [env.customers.initech]);
+    assert.ok(seen.every((c) => c.eventType === "ActivityLogged"));
+    await page.context().close();
+  });
+});

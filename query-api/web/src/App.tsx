@@ -1,0 +1,174 @@
+import { createContext, lazy, Suspense, useCallback, useContext, useMemo, useState } from "react";
+import { Navigate, Route, Routes, useLocation, useNavigate, Link as RouterLink } from "react-router-dom";
+import {
+  Header,
+  HeaderGlobalBar,
+  HeaderMenuButton,
+  HeaderName,
+  SideNav,
+  SideNavItems,
+  SideNavLink,
+  SkipToContent,
+  Content,
+  Button,
+  Loading,
+} from "@carbon/react";
+import { Provider } from "urql";
+import { graphqlClient } from "./api/client";
+import { can, clearSession, loadSession, saveSession, type Session } from "./api/session";
+import { SignIn, Callback } from "./views/SignIn";
+import { LagIndicator } from "./views/Lag";
+
+const Dashboard = lazy(() => import("./views/Dashboard"));
+const Coverage = lazy(() => import("./views/Coverage"));
+const Engagement = lazy(() => import("./views/Engagement"));
+const Customers = lazy(() => import("./views/Customers"));
+const Customer360 = lazy(() => import("./views/Customer360"));
+const Workload = lazy(() => import("./views/Workload"));
+const Alerts = lazy(() => import("./views/Alerts"));
+const Tasks = lazy(() => import("./views/Tasks"));
+const PartnerReports = lazy(() => import("./views/PartnerReports"));
+const History = lazy(() => import("./views/History"));
+
+interface SessionContext {
+  session: Session;
+  signOut: () => void;
+}
+
+const SessionContext = createContext<SessionContext | null>(null);
+
+export function useSession(): Session {
+  const context = useContext(SessionContext);
+  if (!context) throw new Error("useSession outside a signed-in page");
+  return context.session;
+}
+
+interface NavItem {
+  path: string;
+  label: string;
+  show: (session: Session) => boolean;
+}
+
+const NAV: NavItem[] = [
+  { path: "/", label: "Dashboard", show: (s) => can.portfolio(s.role) },
+  { path: "/coverage", label: "Coverage", show: (s) => can.portfolio(s.role) },
+  { path: "/engagement", label: "Engagement", show: (s) => can.portfolio(s.role) },
+  { path: "/customers", label: "Customers", show: () => true },
+  { path: "/workload", label: "CSM workload", show: (s) => can.portfolio(s.role) },
+  { path: "/alerts", label: "Alerts", show: () => true },
+  { path: "/tasks", label: "Tasks", show: (s) => s.role !== "auditor" },
+  { path: "/partner-reports", label: "Partner reports", show: (s) => can.partnerReports(s.role) },
+  { path: "/history", label: "History (audit)", show: (s) => can.history(s.role) },
+];
+
+export function App() {
+  const [session, setSession] = useState<Session | null>(() => loadSession());
+  const navigate = useNavigate();
+  const location = useLocation();
+  const signIn = useCallback(
+    (next: Session, returnTo: string) => {
+      saveSession(next);
+      setSession(next);
+      navigate(returnTo || "/", { replace: true });
+    },
+    [navigate],
+  );
+  const signOut = useCallback(() => {
+    clearSession();
+    setSession(null);
+    navigate("/sign-in", { replace: true });
+  }, [navigate]);
+  const client = useMemo(() => (session ? graphqlClient(session, signOut) : null), [session, signOut]);
+
+  if (location.pathname === "/callback") return <Callback onSignedIn={signIn} />;
+  if (!session || !client) {
+    return (
+      <Routes>
+        <Route path="/sign-in" element={<SignIn onSignedIn={signIn} />} />
+        <Route path="*" element={<Navigate to={`/sign-in?returnTo=${encodeURIComponent(location.pathname + location.search)}`} replace />} />
+      </Routes>
+    );
+  }
+  return (
+    <SessionContext.Provider value={{ session, signOut }}>
+      <Provider value={client}>
+        <Shell session={session} signOut={signOut} />
+      </Provider>
+    </SessionContext.Provider>
+  );
+}
+
+function Shell({ session, signOut }: { session: Session; signOut: () => void }) {
+  const [navOpen, setNavOpen] = useState(false);
+  const location = useLocation();
+  const items = NAV.filter((item) => item.show(session));
+  const home = can.portfolio(session.role) ? "/" : "/customers";
+  const current = (path: string) =>
+    path === "/" ? location.pathname === "/" : location.pathname === path || location.pathname.startsWith(`${path}/`);
+  return (
+    <>
+      <Header aria-label="cstrack">
+        <SkipToContent />
+        <HeaderMenuButton
+          aria-label={navOpen ? "Close menu" : "Open menu"}
+          isActive={navOpen}
+          onClick={() => setNavOpen(!navOpen)}
+          aria-expanded={navOpen}
+        />
+        <HeaderName as={RouterLink} to={home} prefix="cstrack">
+          Customer success
+        </HeaderName>
+        <HeaderGlobalBar>
+          {can.portfolio(session.role) ? <LagIndicator /> : null}
+          <span className="cs-header-user" data-testid="signed-in-as">
+            {session.user} ({session.role})
+          </span>
+          <Button kind="ghost" size="sm" onClick={signOut} className="cs-header-action">
+            Sign out
+          </Button>
+        </HeaderGlobalBar>
+        <SideNav aria-label="Views" expanded={navOpen} onSideNavBlur={() => setNavOpen(false)} href="#main-content">
+          <SideNavItems>
+            {items.map((item) => (
+              <SideNavLink
+                key={item.path}
+                as={RouterLink}
+                to={item.path}
+                isActive={current(item.path)}
+                aria-current={current(item.path) ? "page" : undefined}
+                onClick={() => setNavOpen(false)}
+              >
+                {item.label}
+              </SideNavLink>
+            ))}
+          </SideNavItems>
+        </SideNav>
+      </Header>
+      <Content id="main-content" className="cs-content" tabIndex={-1}>
+        <Suspense fallback={<Loading withOverlay={false} description="Loading the view" />}>
+          <Routes>
+            <Route path="/" element={can.portfolio(session.role) ? <Dashboard /> : <Navigate to="/customers" replace />} />
+            <Route path="/coverage" element={<Portfolio><Coverage /></Portfolio>} />
+            <Route path="/engagement" element={<Portfolio><Engagement /></Portfolio>} />
+            <Route path="/workload" element={<Portfolio><Workload /></Portfolio>} />
+            <Route path="/customers" element={<Customers />} />
+            <Route path="/customers/:customerId" element={<Customer360 />} />
+            <Route path="/alerts" element={<Alerts />} />
+            <Route path="/tasks" element={<Tasks />} />
+            <Route path="/partner-reports" element={<PartnerReports />} />
+            <Route path="/history" element={<History />} />
+            <Route path="/history/:customerId" element={<History />} />
+            <Route path="/sign-in" element={<Navigate to={home} replace />} />
+            <Route path="*" element={<p>There is no such page. <RouterLink to={home}>Go home</RouterLink>.</p>} />
+          </Routes>
+        </Suspense>
+      </Content>
+    </>
+  );
+}
+
+/** Portfolio reports: not for partners (the API refuses them too). */
+function Portfolio({ children }: { children: React.ReactNode }) {
+  const session = useSession();
+  return can.portfolio(session.role) ? <>{children}</> : <Navigate to="/customers" replace />;
+}

@@ -1,0 +1,123 @@
+import type { ReactNode } from "react";
+import { useQuery, type CombinedError } from "urql";
+import { InlineNotification, Select, SelectItem, TextInput, Tile, SkeletonText, Table as CarbonTable } from "@carbon/react";
+import type { ComponentProps } from "react";
+import { graphql } from "./gql";
+import { useTimeTravel } from "./hooks";
+
+const SNAPSHOTS = graphql(`
+  query Snapshots {
+    projectionSnapshots {
+      name
+      knownAt
+      events
+    }
+  }
+`);
+
+/**
+ * The time-travel control of a report: the day it is about (`asOf`) and what the system knew.
+ * Portfolio reports read what was known from the named snapshots analysts rebuild
+ * (`projection-service rebuild --known-at`); a customer's reports take any instant.
+ */
+export function TimeTravel({ knownAt }: { knownAt: "instant" | "snapshot" | "none" }) {
+  const travel = useTimeTravel();
+  return (
+    <div className="cs-toolbar" role="group" aria-label="Time travel">
+      <TextInput
+        id="as-of"
+        type="date"
+        labelText="As of (the day the report is about)"
+        value={travel.asOf ?? ""}
+        onChange={(e) => travel.set("asOf", e.target.value || null)}
+        helperText={travel.asOf ? undefined : "Today"}
+        size="md"
+      />
+      {knownAt === "instant" ? (
+        <TextInput
+          id="known-at"
+          type="datetime-local"
+          labelText="Known at (what the system knew)"
+          value={travel.knownAt ? travel.knownAt.slice(0, 16) : ""}
+          onChange={(e) => travel.set("knownAt", e.target.value ? `${e.target.value}:00Z` : null)}
+          helperText={travel.knownAt ? "UTC" : "Now"}
+          size="md"
+        />
+      ) : null}
+      {knownAt === "snapshot" ? <SnapshotPicker /> : null}
+    </div>
+  );
+}
+
+function SnapshotPicker() {
+  const travel = useTimeTravel();
+  const [{ data }] = useQuery({ query: SNAPSHOTS });
+  return (
+    <Select
+      id="known-at-snapshot"
+      labelText="Known at (a rebuilt snapshot)"
+      value={travel.knownAt ?? ""}
+      onChange={(e) => travel.set("knownAt", e.target.value || null)}
+      helperText={data && data.projectionSnapshots.length === 0 ? "No snapshots rebuilt yet" : undefined}
+      size="md"
+    >
+      <SelectItem value="" text="Now (live read models)" />
+      {(data?.projectionSnapshots ?? []).map((snapshot) => (
+        <SelectItem key={snapshot.name} value={snapshot.name} text={`${snapshot.name} (${snapshot.knownAt.slice(0, 16)})`} />
+      ))}
+    </Select>
+  );
+}
+
+export function RulesVersion({ version, asOf }: { version: string; asOf?: string }) {
+  return (
+    <p className="cs-rules" data-testid="rules-version">
+      Computed under rules version {version}
+      {asOf ? ` as of ${asOf}` : ""}.
+    </p>
+  );
+}
+
+export function Kpi({ label, value, change, testId }: { label: string; value: ReactNode; change?: ReactNode; testId?: string }) {
+  return (
+    <Tile data-testid={testId}>
+      <h2 style={{ fontSize: "0.875rem", fontWeight: 400 }}>{label}</h2>
+      <p className="cs-kpi__value" data-testid={testId ? `${testId}-value` : undefined}>
+        {value}
+      </p>
+      {change != null ? (
+        <p className="cs-kpi__change cs-muted" data-testid={testId ? `${testId}-change` : undefined}>
+          {change}
+        </p>
+      ) : null}
+    </Tile>
+  );
+}
+
+export function Problem({ error }: { error: CombinedError | Error | undefined | null }) {
+  if (!error) return null;
+  const message =
+    "graphQLErrors" in error && error.graphQLErrors.length ? error.graphQLErrors.map((e) => e.message).join("; ") : error.message;
+  return <InlineNotification kind="error" title="The API refused" subtitle={message} hideCloseButton lowContrast />;
+}
+
+export function Pending({ fetching, hasData }: { fetching: boolean; hasData: boolean }) {
+  return fetching && !hasData ? <SkeletonText paragraph lineCount={4} /> : null;
+}
+
+/** Snapshot reads go through `snapshot(name)`; live reads through the root. */
+export function useKnownAtSnapshot(): string | null {
+  return useTimeTravel().knownAt;
+}
+
+/**
+ * A Carbon table in a region of its own that scrolls sideways on narrow screens and takes the
+ * keyboard focus, so its hidden columns can be reached without a mouse.
+ */
+export function Table(props: ComponentProps<typeof CarbonTable> & { "aria-label"?: string; "aria-labelledby"?: string }) {
+  return (
+    <div className="cs-table-scroll" tabIndex={0} role="region" aria-label={props["aria-label"]} aria-labelledby={props["aria-labelledby"]}>
+      <CarbonTable {...props} />
+    </div>
+  );
+}

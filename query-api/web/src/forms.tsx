@@ -1,0 +1,274 @@
+// The daily commands as forms. Each sends one REST command; a refusal's fields are shown on the
+// inputs they name, and its message above the buttons.
+
+import { useState } from "react";
+import { Button, Form, InlineNotification, NumberInput, Select, SelectItem, TextArea, TextInput, MultiSelect } from "@carbon/react";
+import { command, CommandError } from "./api/commands";
+import { useSession } from "./App";
+
+interface FormState {
+  busy: boolean;
+  error: CommandError | null;
+  done: string | null;
+}
+
+function useCommandForm() {
+  const session = useSession();
+  const [state, setState] = useState<FormState>({ busy: false, error: null, done: null });
+  const run = async (method: "POST" | "PUT" | "PATCH", path: string, body: unknown, done: string, after?: () => void) => {
+    setState({ busy: true, error: null, done: null });
+    try {
+      await command(session, method, path, body);
+      setState({ busy: false, error: null, done });
+      after?.();
+    } catch (e) {
+      setState({ busy: false, error: e instanceof CommandError ? e : new CommandError(0, "error", String(e), {}), done: null });
+    }
+  };
+  const field = (name: string) => ({
+    invalid: Boolean(state.error?.fields[name]),
+    invalidText: state.error?.fields[name],
+  });
+  return { state, run, field };
+}
+
+function Outcome({ state }: { state: FormState }) {
+  if (state.error)
+    return (
+      <InlineNotification
+        kind="error"
+        title="Refused"
+        subtitle={`${state.error.message} (${state.error.code})`}
+        hideCloseButton
+        lowContrast
+        role="alert"
+      />
+    );
+  if (state.done) return <InlineNotification kind="success" title={state.done} hideCloseButton lowContrast role="status" />;
+  return null;
+}
+
+/** Now, as the value of a datetime-local input (minutes, UTC). */
+function nowLocal(): string {
+  return new Date().toISOString().slice(0, 16);
+}
+
+export function LogActivityForm({ customerId, stakeholders }: { customerId: string; stakeholders: Array<{ stakeholderId: string; name: string }> }) {
+  const { state, run, field } = useCommandForm();
+  const [kind, setKind] = useState("meeting");
+  const [direction, setDirection] = useState("outbound");
+  const [occurredAt, setOccurredAt] = useState(nowLocal);
+  const [duration, setDuration] = useState<number | "">(30);
+  const [subject, setSubject] = useState("");
+  const [participants, setParticipants] = useState<string[]>([]);
+  const submit = (event: React.FormEvent) => {
+    event.preventDefault();
+    run(
+      "POST",
+      `/api/v1/customers/${customerId}/activities`,
+      {
+        kind,
+        direction,
+        occurred_at: occurredAt ? `${occurredAt}:00Z` : "",
+        duration_minutes: kind === "meeting" || kind === "call" || kind === "qbr" ? (duration === "" ? null : duration) : null,
+        subject,
+        participants,
+      },
+      "Activity logged",
+      () => setSubject(""),
+    );
+  };
+  return (
+    <Form onSubmit={submit} className="cs-form" aria-label="Log an activity">
+      <Select id="activity-kind" labelText="Kind" value={kind} onChange={(e) => setKind(e.target.value)} {...field("kind")}>
+        {["email", "meeting", "call", "qbr", "message", "event", "note"].map((k) => (
+          <SelectItem key={k} value={k} text={k === "qbr" ? "QBR" : k} />
+        ))}
+      </Select>
+      <Select id="activity-direction" labelText="Direction" value={direction} onChange={(e) => setDirection(e.target.value)} {...field("direction")}>
+        <SelectItem value="outbound" text="outbound" />
+        <SelectItem value="inbound" text="inbound" />
+      </Select>
+      <TextInput id="activity-occurred-at" type="datetime-local" labelText="When (UTC)" value={occurredAt} onChange={(e) => setOccurredAt(e.target.value)} {...field("occurred_at")} />
+      <NumberInput
+        id="activity-duration"
+        label="Duration (minutes)"
+        value={duration}
+        min={0}
+        allowEmpty
+        onChange={(_e, { value }) => setDuration(value === "" || value == null ? "" : Number(value))}
+        {...field("duration_minutes")}
+      />
+      <TextInput id="activity-subject" labelText="Subject" value={subject} onChange={(e) => setSubject(e.target.value)} {...field("subject")} />
+      <MultiSelect
+        id="activity-participants"
+        titleText="Participants"
+        label="Choose stakeholders"
+        items={stakeholders}
+        itemToString={(item) => item?.name ?? ""}
+        onChange={({ selectedItems }) => setParticipants((selectedItems ?? []).map((s) => s.stakeholderId))}
+        {...field("participants")}
+      />
+      <Outcome state={state} />
+      <Button type="submit" disabled={state.busy}>
+        Log activity
+      </Button>
+    </Form>
+  );
+}
+
+export function HealthScoreForm({ customerId }: { customerId: string }) {
+  const { state, run, field } = useCommandForm();
+  const [score, setScore] = useState<number | "">("");
+  const [reason, setReason] = useState("");
+  const submit = (event: React.FormEvent) => {
+    event.preventDefault();
+    run(
+      "POST",
+      `/api/v1/customers/${customerId}/health-scores`,
+      { score: score === "" ? null : score, source: "manual", reason: reason || null },
+      "Health score recorded",
+      () => setReason(""),
+    );
+  };
+  return (
+    <Form onSubmit={submit} className="cs-form" aria-label="Record a manual health score">
+      <NumberInput
+        id="health-score"
+        label="Score (0 to 100)"
+        value={score}
+        allowEmpty
+        onChange={(_e, { value }) => setScore(value === "" || value == null ? "" : Number(value))}
+        {...field("score")}
+      />
+      <TextArea id="health-reason" labelText="Reason" rows={2} value={reason} onChange={(e) => setReason(e.target.value)} {...field("reason")} />
+      <Outcome state={state} />
+      <Button type="submit" disabled={state.busy}>
+        Record score
+      </Button>
+    </Form>
+  );
+}
+
+export function CreateTaskForm({ customerId }: { customerId: string }) {
+  const session = useSession();
+  const { state, run, field } = useCommandForm();
+  const [title, setTitle] = useState("");
+  const [kind, setKind] = useState("follow_up");
+  const [priority, setPriority] = useState("medium");
+  const [assignee, setAssignee] = useState(session.user);
+  const [due, setDue] = useState("");
+  const submit = (event: React.FormEvent) => {
+    event.preventDefault();
+    run(
+      "POST",
+      `/api/v1/customers/${customerId}/tasks`,
+      { title, kind, priority, assignee_id: assignee, due_date: due },
+      "Task created",
+      () => setTitle(""),
+    );
+  };
+  return (
+    <Form onSubmit={submit} className="cs-form" aria-label="Create a task">
+      <TextInput id="task-title" labelText="Title" value={title} onChange={(e) => setTitle(e.target.value)} {...field("title")} />
+      <Select id="task-kind" labelText="Kind" value={kind} onChange={(e) => setKind(e.target.value)} {...field("kind")}>
+        {["follow_up", "qbr_prep", "escalation", "onboarding", "renewal", "general"].map((k) => (
+          <SelectItem key={k} value={k} text={k.replace("_", " ")} />
+        ))}
+      </Select>
+      <Select id="task-priority" labelText="Priority" value={priority} onChange={(e) => setPriority(e.target.value)} {...field("priority")}>
+        {["low", "medium", "high", "urgent"].map((p) => (
+          <SelectItem key={p} value={p} text={p} />
+        ))}
+      </Select>
+      <TextInput id="task-assignee" labelText="Assignee (user id)" value={assignee} onChange={(e) => setAssignee(e.target.value)} {...field("assignee_id")} />
+      <TextInput id="task-due" type="date" labelText="Due" value={due} onChange={(e) => setDue(e.target.value)} {...field("due_date")} />
+      <Outcome state={state} />
+      <Button type="submit" disabled={state.busy}>
+        Create task
+      </Button>
+    </Form>
+  );
+}
+
+export function PartnerReportForm({ customers, onDone }: { customers: Array<{ customerId: string; name: string }>; onDone: () => void }) {
+  const { state, run, field } = useCommandForm();
+  const [customerId, setCustomerId] = useState("");
+  const [periodStart, setPeriodStart] = useState("");
+  const [periodEnd, setPeriodEnd] = useState("");
+  const [overall, setOverall] = useState("on_track");
+  const [summary, setSummary] = useState("");
+  const [accomplishments, setAccomplishments] = useState("");
+  const [risks, setRisks] = useState("");
+  const submit = (event: React.FormEvent) => {
+    event.preventDefault();
+    run(
+      "POST",
+      `/api/v1/customers/${customerId || customers[0]?.customerId}/partner-reports`,
+      {
+        period_start: periodStart,
+        period_end: periodEnd,
+        overall_status: overall,
+        summary,
+        accomplishments,
+        risks_and_issues: risks,
+      },
+      "Draft saved",
+      onDone,
+    );
+  };
+  return (
+    <Form onSubmit={submit} className="cs-form" aria-label="Draft a partner status report">
+      <Select id="report-customer" labelText="Customer" value={customerId} onChange={(e) => setCustomerId(e.target.value)}>
+        {customers.map((c) => (
+          <SelectItem key={c.customerId} value={c.customerId} text={c.name} />
+        ))}
+      </Select>
+      <TextInput id="report-period-start" type="date" labelText="Period start" value={periodStart} onChange={(e) => setPeriodStart(e.target.value)} {...field("period_start")} />
+      <TextInput id="report-period-end" type="date" labelText="Period end" value={periodEnd} onChange={(e) => setPeriodEnd(e.target.value)} {...field("period_end")} />
+      <Select id="report-overall" labelText="Overall status" value={overall} onChange={(e) => setOverall(e.target.value)} {...field("overall_status")}>
+        {["on_track", "at_risk", "off_track"].map((s) => (
+          <SelectItem key={s} value={s} text={s.replace("_", " ")} />
+        ))}
+      </Select>
+      <TextArea id="report-summary" labelText="Summary" rows={3} value={summary} onChange={(e) => setSummary(e.target.value)} {...field("summary")} />
+      <TextArea id="report-accomplishments" labelText="Accomplishments" rows={2} value={accomplishments} onChange={(e) => setAccomplishments(e.target.value)} {...field("accomplishments")} />
+      <TextArea id="report-risks" labelText="Risks and issues" rows={2} value={risks} onChange={(e) => setRisks(e.target.value)} {...field("risks_and_issues")} />
+      <Outcome state={state} />
+      <Button type="submit" disabled={state.busy || customers.length === 0}>
+        Save draft
+      </Button>
+    </Form>
+  );
+}
+
+/** A one-button command (complete, start, submit, acknowledge) with its outcome. */
+export function CommandButton({
+  label,
+  method = "POST",
+  path,
+  body,
+  onDone,
+  kind = "tertiary",
+}: {
+  label: string;
+  method?: "POST" | "PUT";
+  path: string;
+  body?: unknown;
+  onDone?: () => void;
+  kind?: "primary" | "secondary" | "tertiary" | "ghost";
+}) {
+  const { state, run } = useCommandForm();
+  return (
+    <span>
+      <Button size="sm" kind={kind} disabled={state.busy || Boolean(state.done)} onClick={() => run(method, path, body ?? {}, "Done", onDone)}>
+        {state.done ? `${label}: done` : label}
+      </Button>
+      {state.error ? (
+        <span role="alert" className="cs-muted" style={{ marginLeft: "0.5rem", color: "#da1e28" }}>
+          {state.error.message}
+        </span>
+      ) : null}
+    </span>
+  );
+}

@@ -1,0 +1,55 @@
+import { useCallback, useEffect, useMemo, useRef } from "react";
+import { useSearchParams } from "react-router-dom";
+import { useSubscription } from "urql";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import { reconnected } from "./api/client";
+
+/** The day a report is about (`asOf`) and what the system knew (`knownAt`), kept in the URL. */
+export function useTimeTravel() {
+  const [params, setParams] = useSearchParams();
+  const asOf = params.get("asOf") || null;
+  const knownAt = params.get("knownAt") || null;
+  const set = useCallback(
+    (name: "asOf" | "knownAt", value: string | null) => {
+      setParams(
+        (current) => {
+          const next = new URLSearchParams(current);
+          if (value) next.set(name, value);
+          else next.delete(name);
+          return next;
+        },
+        { replace: true },
+      );
+    },
+    [setParams],
+  );
+  return useMemo(() => ({ asOf, knownAt, set }), [asOf, knownAt, set]);
+}
+
+/**
+ * Runs `refresh` (at most every 250 ms) whenever the subscription reports a change, and when the
+ * live connection returns after a drop.
+ */
+export function useLive<Data, Variables extends Record<string, unknown>>(
+  query: TypedDocumentNode<Data, Variables>,
+  variables: Variables,
+  refresh: () => void,
+  pause = false,
+) {
+  const latest = useRef(refresh);
+  latest.current = refresh;
+  const timer = useRef<number | undefined>(undefined);
+  const [result] = useSubscription({ query, variables, pause });
+  useEffect(() => {
+    if (!result.data) return;
+    window.clearTimeout(timer.current);
+    timer.current = window.setTimeout(() => latest.current(), 250);
+  }, [result.data]);
+  useEffect(() => () => window.clearTimeout(timer.current), []);
+  useEffect(() => {
+    if (pause) return;
+    const again = () => latest.current();
+    reconnected.addEventListener("reconnected", again);
+    return () => reconnected.removeEventListener("reconnected", again);
+  }, [pause]);
+}

@@ -1,0 +1,163 @@
+import { Link } from "react-router-dom";
+import { useQuery } from "urql";
+import { TableBody, TableCell, TableHead, TableHeader, TableRow, Tag, TextInput } from "@carbon/react";
+import { graphql } from "../gql";
+import { useLive, useTimeTravel } from "../hooks";
+import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
+import { money, one, words } from "../format";
+import { useState } from "react";
+
+const ENGAGEMENT = graphql(`
+  query EngagementPortfolio($asOf: Date, $period: String) {
+    engagementMetrics(asOf: $asOf, period: $period) {
+      rulesVersion
+      period
+      asOf
+      customers
+      averageScore
+      distribution {
+        category
+        customers
+      }
+      segments {
+        tier
+        customers
+        averageScore
+        bandLow
+        bandHigh
+        belowBand
+        withinBand
+        aboveBand
+      }
+      outliers {
+        customerId
+        name
+        tier
+        score
+        z
+      }
+      needingAttention {
+        customerId
+        name
+        tier
+        arr
+        score
+        category
+        trend
+        change
+        daysSinceContact
+      }
+    }
+  }
+`);
+
+const CHANGED = graphql(`
+  subscription EngagementChanged {
+    portfolioChanged {
+      customerId
+    }
+  }
+`);
+
+const CATEGORY_TAG = { HIGH: "green", HEALTHY: "teal", LOW: "warm-gray", AT_RISK: "red" } as const;
+
+export default function Engagement() {
+  const { asOf } = useTimeTravel();
+  const [period, setPeriod] = useState("");
+  const [{ data, fetching, error }, refetch] = useQuery({
+    query: ENGAGEMENT,
+    variables: { asOf, period: period || null },
+  });
+  useLive(CHANGED, {}, () => refetch({ requestPolicy: "network-only" }));
+  const report = data?.engagementMetrics;
+  return (
+    <>
+      <h1 style={{ marginBottom: "1.5rem" }}>Engagement</h1>
+      <TimeTravel knownAt="none" />
+      <div className="cs-toolbar">
+        <TextInput id="period" labelText="Period (YYYY-MM or YYYY-Qn)" value={period} onChange={(e) => setPeriod(e.target.value.trim())} placeholder="The month of as-of" />
+      </div>
+      <Problem error={error} />
+      <Pending fetching={fetching} hasData={Boolean(report)} />
+      {report ? (
+        <>
+          <RulesVersion version={report.rulesVersion} asOf={report.asOf} />
+          <section className="cs-kpis" aria-label="Engagement summary">
+            <Kpi testId="engagement-customers" label={`Customers in ${report.period}`} value={report.customers} />
+            <Kpi testId="engagement-average" label="Average score" value={one(report.averageScore)} />
+            {report.distribution.map((slice) => (
+              <Kpi key={slice.category} testId={`engagement-${slice.category}`} label={words(slice.category)} value={slice.customers} />
+            ))}
+          </section>
+          <section className="cs-section" aria-labelledby="bands-heading">
+            <h2 id="bands-heading">Segment bands</h2>
+            <div>
+              <Table size="sm" aria-labelledby="bands-heading">
+                <TableHead>
+                  <TableRow>
+                    <TableHeader>Tier</TableHeader>
+                    <TableHeader>Customers</TableHeader>
+                    <TableHeader>Average</TableHeader>
+                    <TableHeader>Band</TableHeader>
+                    <TableHeader>Below</TableHeader>
+                    <TableHeader>Within</TableHeader>
+                    <TableHeader>Above</TableHeader>
+                  </TableRow>
+                </TableHead>
+                <TableBody>
+                  {report.segments.map((segment) => (
+                    <TableRow key={segment.tier}>
+                      <TableCell>{words(segment.tier)}</TableCell>
+                      <TableCell>{segment.customers}</TableCell>
+                      <TableCell>{one(segment.averageScore)}</TableCell>
+                      <TableCell>
+                        {one(segment.bandLow)} to {one(segment.bandHigh)}
+                      </TableCell>
+                      <TableCell>{segment.belowBand}</TableCell>
+                      <TableCell>{segment.withinBand}</TableCell>
+                      <TableCell>{segment.aboveBand}</TableCell>
+                    </TableRow>
+                  ))}
+                </TableBody>
+              </Table>
+            </div>
+          </section>
+          <div className="cs-two">
+            <section className="cs-section" aria-labelledby="attention-heading">
+              <h2 id="attention-heading">Needing attention</h2>
+              {report.needingAttention.length === 0 ? <p className="cs-muted">No customer needs attention.</p> : null}
+              <ul>
+                {report.needingAttention.map((customer) => (
+                  <li key={customer.customerId} style={{ marginBottom: "0.5rem" }}>
+                    <Tag type={CATEGORY_TAG[customer.category]} size="sm">
+                      {words(customer.category)}
+                    </Tag>{" "}
+                    <Link to={`/customers/${customer.customerId}`}>{customer.name}</Link>{" "}
+                    <span className="cs-muted">
+                      {one(customer.score)} ({customer.change >= 0 ? "+" : ""}
+                      {one(customer.change)}, {words(customer.trend)}) · {money(customer.arr)}
+                    </span>
+                  </li>
+                ))}
+              </ul>
+            </section>
+            <section className="cs-section" aria-labelledby="outliers-heading">
+              <h2 id="outliers-heading">Outliers within their tier</h2>
+              {report.outliers.length === 0 ? <p className="cs-muted">No outliers.</p> : null}
+              <ul>
+                {report.outliers.map((outlier) => (
+                  <li key={outlier.customerId} style={{ marginBottom: "0.5rem" }}>
+                    <Link to={`/customers/${outlier.customerId}`}>{outlier.name}</Link>{" "}
+                    <span className="cs-muted">
+                      {one(outlier.score)} (z {outlier.z.toFixed(2)}, {words(outlier.tier)})
+                    </span>
+                  </li>
+                ))}
+              </ul>
+            </section>
+          </div>
+        </>
+      ) : null}
+    </>
+  );
+}

@@ -1,0 +1,29 @@
+import { useSubscription } from "urql";
+import { Tag } from "@carbon/react";
+import { graphql } from "../gql";
+
+const LAG = graphql(`
+  subscription ProjectorLag {
+    projectorLag {
+      projector
+      lagEvents
+      lagSeconds
+      deadLettered
+    }
+  }
+`);
+
+/** How far the read models are behind the store, live. */
+export function LagIndicator() {
+  const [{ data }] = useSubscription({ query: LAG });
+  if (!data) return null;
+  const behind = Math.max(...data.projectorLag.map((p) => p.lagEvents));
+  const dead = data.projectorLag.reduce((sum, p) => sum + p.deadLettered, 0);
+  const seconds = Math.max(...data.projectorLag.map((p) => p.lagSeconds));
+  const label = behind === 0 ? "Read models current" : `${behind} events behind (${seconds.toFixed(1)} s)`;
+  return (
+    <Tag type={dead > 0 ? "red" : behind === 0 ? "green" : "warm-gray"} size="sm" data-testid="projector-lag" className="cs-header-lag" style={{ alignSelf: "center" }} title={dead ? `${dead} dead letters` : undefined}>
+      {label}
+    </Tag>
+  );
+}
