@@ -290,6 +290,28 @@ fn customer_of(change: &Change) -> Option<ReadModelChange> {
     }
 }
 
+/// The changes the caller may see, as `report` turns them into what a subscription sends: it
+/// answers the customer a change is about and the item, or `None` to pass it by.
+fn visible_changes<T, F, Fut>(ctx: &Context<'_>, report: F) -> Result<impl Stream<Item = T> + use<T, F, Fut>>
+where
+    T: Send + 'static,
+    F: Fn(Arc<Change>, PgPool) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Option<(Uuid, T)>> + Send + 'static,
+{
+    let access = access(ctx)?.clone();
+    let pool = ctx.data::<PgPool>()?.clone();
+    let permit = slot(ctx)?;
+    Ok(received(changes(ctx)?.subscribe()).filter_map(move |change| {
+        let _held = &permit;
+        let (access, pool) = (access.clone(), pool.clone());
+        let reported = report(change, pool.clone());
+        async move {
+            let (customer_id, item) = reported.await?;
+            sees(&pool, &access, customer_id).await.then_some(item)
+        }
+    }))
+}
+
 #[Subscription]
 impl SubscriptionRoot {
     /// Each committed change to one customer's read models (profile, coverage, engagement,
@@ -300,72 +322,55 @@ impl SubscriptionRoot {
         customer_id: Uuid,
     ) -> Result<impl Stream<Item = ReadModelChange>> {
         crate::access::customer(ctx, customer_id)?;
-        let permit = slot(ctx)?;
-        Ok(received(changes(ctx)?.subscribe()).filter_map(move |change| {
-            let _held = &permit;
+        visible_changes(ctx, move |change, _| {
             let change = customer_of(&change).filter(|change| change.customer_id == customer_id);
-            async move { change }
-        }))
+            async move { change.map(|change| (change.customer_id, change)) }
+        })
     }
 
     /// Each committed change to any customer the caller may see: what a portfolio screen
     /// listens to.
     async fn portfolio_changed(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = ReadModelChange>> {
-        let access = access(ctx)?.clone();
-        let pool = ctx.data::<PgPool>()?.clone();
-        let permit = slot(ctx)?;
-        Ok(received(changes(ctx)?.subscribe()).filter_map(move |change| {
-            let _held = &permit;
-            let (access, pool) = (access.clone(), pool.clone());
-            async move {
-                let change = customer_of(&change)?;
-                sees(&pool, &access, change.customer_id).await.then_some(change)
-            }
-        }))
+        visible_changes(ctx, |change, _| {
+            let change = customer_of(&change);
+            async move { change.map(|change| (change.customer_id, change)) }
+        })
     }
 
     /// Alerts raised by the checker or acknowledged by a user, of customers the caller may see.
     async fn alert_changed(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = AlertChange>> {
-        let access = access(ctx)?.clone();
-        let pool = ctx.data::<PgPool>()?.clone();
-        let permit = slot(ctx)?;
-        Ok(received(changes(ctx)?.subscribe()).filter_map(move |change| {
-            let _held = &permit;
-            let (access, pool) = (access.clone(), pool.clone());
-            async move {
-                let change = match change.as_ref() {
-                    Change::AlertRaised { alert_id, customer_id } => AlertChange {
-                        alert_id: *alert_id,
-                        customer_id: *customer_id,
-                        change: AlertChangeKind::Raised,
-                    },
-                    // The alerts table is the customers projector's: its commit is the one that
-                    // makes the acknowledgement visible.
-                    Change::Applied {
-                        projector,
-                        stream_type,
-                        stream_id,
-                        ..
-                    } if stream_type == events::alert::AlertEvent::STREAM_TYPE && projector == "customers" => {
-                        let alert_id: Uuid = stream_id.parse().ok()?;
-                        let customer_id: Uuid =
-                            sqlx::query_scalar("SELECT customer_id FROM alerts WHERE alert_id = $1")
-                                .bind(alert_id)
-                                .fetch_optional(&pool)
-                                .await
-                                .ok()
-                                .flatten()?;
-                        AlertChange {
-                            alert_id,
-                            customer_id,
-                            change: AlertChangeKind::Acknowledged,
-                        }
+        visible_changes(ctx, |change, pool| async move {
+            let change = match change.as_ref() {
+                Change::AlertRaised { alert_id, customer_id } => AlertChange {
+                    alert_id: *alert_id,
+                    customer_id: *customer_id,
+                    change: AlertChangeKind::Raised,
+                },
+                // The alerts table is the customers projector's: its commit is the one that
+                // makes the acknowledgement visible.
+                Change::Applied {
+                    projector,
+                    stream_type,
+                    stream_id,
+                    ..
+                } if stream_type == events::alert::AlertEvent::STREAM_TYPE && projector == "customers" => {
+                    let alert_id: Uuid = stream_id.parse().ok()?;
+                    let customer_id: Uuid = sqlx::query_scalar("SELECT customer_id FROM alerts WHERE alert_id = $1")
+                        .bind(alert_id)
+                        .fetch_optional(&pool)
+                        .await
+                        .ok()
+                        .flatten()?;
+                    AlertChange {
+                        alert_id,
+                        customer_id,
+                        change: AlertChangeKind::Acknowledged,
                     }
-                    _ => return None,
-                };
-                sees(&pool, &access, change.customer_id).await.then_some(change)
-            }
-        }))
+                }
+                _ => return None,
+            };
+            Some((change.customer_id, change))
+        })
     }
 
     /// Every projector's lag behind the store: now, then about once a second while events are

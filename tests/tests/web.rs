@@ -309,7 +309,12 @@ async fn the_web_client_serves_a_cs_team_in_a_real_browser() {
         "artifacts": artifacts,
     });
     let run = tokio::process::Command::new("node")
-        .args(["--test", "--test-concurrency=1", "--test-reporter=spec", "e2e/"])
+        .args([
+            "--test",
+            "--test-concurrency=1",
+            "--test-reporter=spec",
+            "e2e/app.test.mjs",
+        ])
         .current_dir(&web)
         .env("CSTRACK_E2E", environment.to_string())
         .output()

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const env = JSON.parse(process.env.CSTRACK_E2E ?? "null");
 if (!env) throw new Error("CSTRACK_E2E is not set: run this suite through `cargo nextest run -p tests --test web`");
@@ -40,18 +40,7 @@ async function gql(token, query, variables = {}) {
 
 let browser;
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: env.chromium,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launch(env.chromium);
 });
 after(async () => {
   await browser?.close();
@@ -100,6 +89,8 @@ const SUMMARY = `query ($asOf: Date, $me: String!) {
 
 describe("a CSM", () => {
   let session;
+  /** The instant just before the live test's activity, and the touches the page showed then. */
+  let knownBefore;
   before(async () => {
     session = await signedIn(env.tokens.csm);
   });
@@ -183,6 +174,7 @@ describe("a CSM", () => {
     await page.locator("#activity-participants").click();
     await page.getByRole("option", { name: "Priya Natarajan" }).click();
     await page.keyboard.press("Escape");
+    knownBefore = { at: new Date().toISOString(), touches: before };
     const sent = Date.now();
     await page.getByRole("button", { name: "Log activity" }).click();
     await page.getByText("Activity logged").waitFor();
@@ -200,11 +192,46 @@ describe("a CSM", () => {
     );
     await page.getByRole("tab", { name: "Timeline" }).click();
     await page.getByTestId("timeline").getByText("Roadmap review with the executive sponsor").waitFor({ timeout: 15000 });
+    // The next page of the timeline arrives as its end scrolls into view.
+    assert.equal(await page.getByTestId("timeline-entry").count(), 20);
+    await page.getByTestId("timeline-entry").last().scrollIntoViewIfNeeded();
+    await page.getByTestId("timeline-entry").nth(20).waitFor();
+    await page.getByText("The beginning of this customer's history.").scrollIntoViewIfNeeded();
+    await page.getByText("The beginning of this customer's history.").waitFor();
     assert.equal(await page.evaluate(() => window.__stayed), true, "the page did not reload");
     await page.setViewportSize({ width: 1280, height: 1300 });
     await page.evaluate(() => window.scrollTo(0, 0));
     await accessible(page, "customer-timeline");
     await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  test("reads the customer as the system knew it before the activity", async () => {
+    const { page } = session;
+    await page.goto(app(`/customers/${env.customers.acme}?asOf=${asOf}&knownAt=${encodeURIComponent(knownBefore.at)}`));
+    await page.getByTestId("customer-name").waitFor();
+    await page.waitForFunction(
+      (n) => Number(document.querySelector('[data-testid="coverage-touches"] td:nth-child(2)')?.textContent) === n,
+      knownBefore.touches,
+    );
+    assert.equal(await page.locator("#known-at").inputValue(), knownBefore.at.slice(0, 16));
+  });
+
+  test("creates a task and completes it from the customer page", async () => {
+    const { page } = session;
+    await page.goto(app(`/customers/${env.customers.acme}`));
+    await page.getByRole("tab", { name: "Tasks" }).click();
+    await page.locator("#task-title").fill("Prepare the QBR deck");
+    await page.locator("#task-kind").selectOption("qbr_prep");
+    await page.locator("#task-due").fill("2031-01-15");
+    await page.getByRole("button", { name: "Create task" }).click();
+    const task = page.getByTestId("customer-task").filter({ hasText: "Prepare the QBR deck" });
+    await task.waitFor();
+    await task.getByRole("button", { name: "Complete" }).click();
+    await task.waitFor({ state: "detached" });
+    const answer = await gql(env.tokens.csm, `query ($c: UUID) { tasks(filter: { customerId: $c, state: CLOSED }) { nodes { title status } } }`, {
+      c: env.customers.acme,
+    });
+    assert.deepEqual(answer.tasks.nodes, [{ title: "Prepare the QBR deck", status: "completed" }]);
   });
 
   test("sees a refused command's reason on the field it names", async () => {

@@ -3,15 +3,12 @@
 // files alone (the sign-in page, which asks the API nothing). Run by
 // `cargo run --release -p tests --bin read-bench -- --web-runs 10`, which passes CSTRACK_FIRST_LOAD.
 
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const env = JSON.parse(process.env.CSTRACK_FIRST_LOAD ?? "null");
 if (!env) throw new Error("CSTRACK_FIRST_LOAD is not set: run through read-bench --web-runs");
 
-const browser = await chromium.launch({
-  executablePath: env.chromium,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch(env.chromium);
 
 /** Milliseconds from navigation to `selector` visible, in a fresh context signed in (or not). */
 async function load(path, selector, signedIn) {

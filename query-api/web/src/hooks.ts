@@ -3,6 +3,7 @@ import { useSearchParams } from "react-router-dom";
 import { useSubscription } from "urql";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { reconnected } from "./api/client";
+import { graphql } from "./gql";
 
 /** The day a report is about (`asOf`) and what the system knew (`knownAt`), kept in the URL. */
 export function useTimeTravel() {
@@ -52,4 +53,18 @@ export function useLive<Data, Variables extends Record<string, unknown>>(
     reconnected.addEventListener("reconnected", again);
     return () => reconnected.removeEventListener("reconnected", again);
   }, [pause]);
+}
+
+const PORTFOLIO_CHANGED = graphql(`
+  subscription PortfolioChanged {
+    portfolioChanged {
+      customerId
+      eventType
+    }
+  }
+`);
+
+/** Runs `refresh` when any customer the user may see changes: what portfolio screens listen to. */
+export function usePortfolioLive(refresh: () => void, pause = false) {
+  useLive(PORTFOLIO_CHANGED, {}, refresh, pause);
 }

@@ -4,7 +4,7 @@ import { useQuery } from "urql";
 import { Select, SelectItem, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
 import { graphql } from "../gql";
 import type { CoverageStatus, Tier } from "../gql/graphql";
-import { useLive, useTimeTravel } from "../hooks";
+import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
 import { money, one, pct, statusTag, words } from "../format";
 
@@ -70,13 +70,6 @@ const COVERAGE = graphql(`
   }
 `);
 
-const CHANGED = graphql(`
-  subscription CoverageChanged {
-    portfolioChanged {
-      customerId
-    }
-  }
-`);
 
 const TIERS: Tier[] = ["ENTERPRISE", "MID_MARKET", "SMB"];
 const STATUSES: CoverageStatus[] = ["UNDER_COVERED", "WELL_COVERED", "OVER_COVERED"];
@@ -97,7 +90,7 @@ export default function Coverage() {
       inSnapshot: Boolean(knownAt),
     },
   });
-  useLive(CHANGED, {}, () => refetch({ requestPolicy: "network-only" }), Boolean(knownAt));
+  usePortfolioLive(() => refetch({ requestPolicy: "network-only" }), Boolean(knownAt));
   const report = data?.coverageReport ?? data?.snapshot?.coverageReport;
   return (
     <>

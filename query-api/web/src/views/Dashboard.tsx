@@ -2,7 +2,7 @@ import { Link } from "react-router-dom";
 import { useQuery } from "urql";
 import { TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
 import { graphql } from "../gql";
-import { useLive, useTimeTravel } from "../hooks";
+import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
 import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
 import { colourTag, day, money, moneyChange, one, pct, words } from "../format";
@@ -74,20 +74,12 @@ const DASHBOARD = graphql(`
   }
 `);
 
-const PORTFOLIO_CHANGED = graphql(`
-  subscription PortfolioChanged {
-    portfolioChanged {
-      customerId
-      globalPosition
-    }
-  }
-`);
 
 export default function Dashboard() {
   const session = useSession();
   const { asOf } = useTimeTravel();
   const [{ data, fetching, error }, refetch] = useQuery({ query: DASHBOARD, variables: { asOf, me: session.user } });
-  useLive(PORTFOLIO_CHANGED, {}, () => refetch({ requestPolicy: "network-only" }));
+  usePortfolioLive(() => refetch({ requestPolicy: "network-only" }));
   const summary = data?.executiveSummary;
   return (
     <>

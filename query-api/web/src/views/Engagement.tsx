@@ -2,7 +2,7 @@ import { Link } from "react-router-dom";
 import { useQuery } from "urql";
 import { TableBody, TableCell, TableHead, TableHeader, TableRow, Tag, TextInput } from "@carbon/react";
 import { graphql } from "../gql";
-import { useLive, useTimeTravel } from "../hooks";
+import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
 import { money, one, words } from "../format";
 import { useState } from "react";
@@ -51,13 +51,6 @@ const ENGAGEMENT = graphql(`
   }
 `);
 
-const CHANGED = graphql(`
-  subscription EngagementChanged {
-    portfolioChanged {
-      customerId
-    }
-  }
-`);
 
 const CATEGORY_TAG = { HIGH: "green", HEALTHY: "teal", LOW: "warm-gray", AT_RISK: "red" } as const;
 
@@ -68,7 +61,7 @@ export default function Engagement() {
     query: ENGAGEMENT,
     variables: { asOf, period: period || null },
   });
-  useLive(CHANGED, {}, () => refetch({ requestPolicy: "network-only" }));
+  usePortfolioLive(() => refetch({ requestPolicy: "network-only" }));
   const report = data?.engagementMetrics;
   return (
     <>

@@ -2,7 +2,7 @@ import { useQuery } from "urql";
 import { TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
 import { graphql } from "../gql";
 import { useSession } from "../App";
-import { useLive } from "../hooks";
+import { usePortfolioLive } from "../hooks";
 import { can } from "../api/session";
 import { Pending, Problem, Table } from "../components";
 import { day, instant, words } from "../format";
@@ -33,21 +33,13 @@ const REPORTS = graphql(`
   }
 `);
 
-const CHANGED = graphql(`
-  subscription PartnerReportsChanged {
-    portfolioChanged {
-      customerId
-      eventType
-    }
-  }
-`);
 
 /** Partner status reports: a partner drafts and submits its own; the CS team reads them. */
 export default function PartnerReports() {
   const session = useSession();
   const [{ data, fetching, error }, refetch] = useQuery({ query: REPORTS });
   const refresh = () => refetch({ requestPolicy: "network-only" });
-  useLive(CHANGED, {}, refresh);
+  usePortfolioLive(refresh);
   const name = (id: string) => data?.customers.nodes.find((c) => c.customerId === id)?.name ?? id;
   return (
     <>

@@ -5,7 +5,7 @@ import { ContentSwitcher, Switch, TableBody, TableCell, TableHead, TableHeader, 
 import { graphql } from "../gql";
 import type { TaskFilter } from "../gql/graphql";
 import { useSession } from "../App";
-import { useLive } from "../hooks";
+import { usePortfolioLive } from "../hooks";
 import { can } from "../api/session";
 import { Pending, Problem, Table } from "../components";
 import { day, words } from "../format";
@@ -28,14 +28,6 @@ const TASKS = graphql(`
   }
 `);
 
-const CHANGED = graphql(`
-  subscription TasksChanged {
-    portfolioChanged {
-      customerId
-      eventType
-    }
-  }
-`);
 
 const VIEWS = ["Mine", "Team", "Overdue", "Upcoming"] as const;
 
@@ -50,7 +42,7 @@ export default function Tasks() {
   };
   const [{ data, fetching, error }, refetch] = useQuery({ query: TASKS, variables: { filter } });
   const refresh = () => refetch({ requestPolicy: "network-only" });
-  useLive(CHANGED, {}, refresh);
+  usePortfolioLive(refresh);
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Tasks</h1>

@@ -2,7 +2,7 @@ import { Link } from "react-router-dom";
 import { useQuery } from "urql";
 import { ProgressBar, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
 import { graphql } from "../gql";
-import { useLive, useTimeTravel } from "../hooks";
+import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
 import { day, money, one, pct } from "../format";
 
@@ -51,18 +51,11 @@ const WORKLOAD = graphql(`
   }
 `);
 
-const CHANGED = graphql(`
-  subscription WorkloadChanged {
-    portfolioChanged {
-      customerId
-    }
-  }
-`);
 
 export default function Workload() {
   const { asOf } = useTimeTravel();
   const [{ data, fetching, error }, refetch] = useQuery({ query: WORKLOAD, variables: { asOf } });
-  useLive(CHANGED, {}, () => refetch({ requestPolicy: "network-only" }));
+  usePortfolioLive(() => refetch({ requestPolicy: "network-only" }));
   const team = data?.csmWorkload;
   const name = (id: string | null | undefined) => team?.csms.find((c) => c.csmId === id)?.name ?? id ?? "—";
   return (
