@@ -249,6 +249,7 @@ pub struct TierCoverage {
 }
 
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct CoverageReport {
     pub as_of: Date,
     /// The rules the report was computed under: the Rules stream's sequence (`0`: docs/DOMAIN.md's
@@ -260,9 +261,45 @@ pub struct CoverageReport {
     pub by_csm: Vec<CsmPortfolio>,
     pub by_tier: Vec<TierCoverage>,
     /// Accounts in scope (and of `status` when given), by name.
+    #[graphql(skip)]
     pub accounts: Vec<AccountCoverage>,
     /// Accounts needing action: urgent, then attention; then ARR and days since contact, descending.
+    #[graphql(skip)]
     pub gaps: Vec<AccountCoverage>,
+}
+
+/// `limit` items of `items` from `offset` (every item from there without a limit).
+fn window(items: &[AccountCoverage], offset: i32, limit: Option<i32>) -> Vec<AccountCoverage> {
+    let from = (offset.max(0) as usize).min(items.len());
+    let to = limit.map_or(items.len(), |limit| {
+        from.saturating_add(limit.max(0) as usize).min(items.len())
+    });
+    items[from..to].to_vec()
+}
+
+#[async_graphql::ComplexObject]
+impl CoverageReport {
+    /// Accounts in scope (and of `status` when given), by name: `limit` of them from `offset`
+    /// (all of them without a limit), so a screen can page through a large portfolio.
+    async fn accounts(&self, #[graphql(default = 0)] offset: i32, limit: Option<i32>) -> Vec<AccountCoverage> {
+        window(&self.accounts, offset, limit)
+    }
+
+    /// How many accounts `accounts` holds in all.
+    async fn accounts_total(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Accounts needing action: urgent, then attention; then ARR and days since contact,
+    /// descending; `limit` of them from `offset` (all without a limit).
+    async fn gaps(&self, #[graphql(default = 0)] offset: i32, limit: Option<i32>) -> Vec<AccountCoverage> {
+        window(&self.gaps, offset, limit)
+    }
+
+    /// How many accounts `gaps` holds in all.
+    async fn gaps_total(&self) -> usize {
+        self.gaps.len()
+    }
 }
 
 pub struct ReportFilter {

@@ -1,6 +1,6 @@
 import type { ReactNode } from "react";
 import { useQuery, type CombinedError } from "urql";
-import { InlineNotification, Select, SelectItem, TextInput, Tile, SkeletonText, Table as CarbonTable } from "@carbon/react";
+import { Button, InlineNotification, Select, SelectItem, TextInput, Tile, SkeletonText, Table as CarbonTable } from "@carbon/react";
 import type { ComponentProps } from "react";
 import { graphql } from "./gql";
 import { useTimeTravel } from "./hooks";
@@ -119,5 +119,24 @@ export function Table(props: ComponentProps<typeof CarbonTable> & { "aria-label"
     <div className="cs-table-scroll" tabIndex={0} role="region" aria-label={props["aria-label"]} aria-labelledby={props["aria-labelledby"]}>
       <CarbonTable {...props} />
     </div>
+  );
+}
+
+/** Previous and next pages of a list the API cuts into pages of `size` from `offset`. */
+export function Pager({ label, offset, size, total, onChange }: { label: string; offset: number; size: number; total: number; onChange: (offset: number) => void }) {
+  if (total <= size) return null;
+  const last = Math.min(offset + size, total);
+  return (
+    <nav className="cs-toolbar" aria-label={`${label} pages`} style={{ marginTop: "1rem", alignItems: "center" }}>
+      <Button kind="secondary" size="sm" disabled={offset === 0} onClick={() => onChange(Math.max(0, offset - size))}>
+        Previous {size}
+      </Button>
+      <span className="cs-muted">
+        {offset + 1} to {last} of {total}
+      </span>
+      <Button kind="secondary" size="sm" disabled={last >= total} onClick={() => onChange(offset + size)}>
+        Next {size}
+      </Button>
+    </nav>
   );
 }

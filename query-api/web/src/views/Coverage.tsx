@@ -5,11 +5,20 @@ import { Select, SelectItem, TableBody, TableCell, TableHead, TableHeader, Table
 import { graphql } from "../gql";
 import type { CoverageStatus, Tier } from "../gql/graphql";
 import { usePortfolioLive, useTimeTravel } from "../hooks";
-import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
+import { Kpi, Pager, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
 import { money, one, pct, statusTag, words } from "../format";
 
 const COVERAGE = graphql(`
-  query Coverage($asOf: Date, $csmId: UUID, $tier: Tier, $status: CoverageStatus, $snapshot: String!, $inSnapshot: Boolean!) {
+  query Coverage(
+    $asOf: Date
+    $csmId: UUID
+    $tier: Tier
+    $status: CoverageStatus
+    $snapshot: String!
+    $inSnapshot: Boolean!
+    $accountsOffset: Int!
+    $gapsOffset: Int!
+  ) {
     coverageReport(asOf: $asOf, csmId: $csmId, tier: $tier, status: $status) @skip(if: $inSnapshot) {
       ...CoverageFields
     }
@@ -35,7 +44,8 @@ const COVERAGE = graphql(`
       csmId
       csmName
     }
-    accounts {
+    accountsTotal
+    accounts(offset: $accountsOffset, limit: 50) {
       customerId
       name
       tier
@@ -56,7 +66,8 @@ const COVERAGE = graphql(`
         stakeholders
       }
     }
-    gaps {
+    gapsTotal
+    gaps(offset: $gapsOffset, limit: 50) {
       customerId
       name
       tier
@@ -79,6 +90,13 @@ export default function Coverage() {
   const [csmId, setCsmId] = useState("");
   const [tier, setTier] = useState("");
   const [status, setStatus] = useState("");
+  const [accountsOffset, setAccountsOffset] = useState(0);
+  const [gapsOffset, setGapsOffset] = useState(0);
+  const filter = (set: (value: string) => void) => (value: string) => {
+    set(value);
+    setAccountsOffset(0);
+    setGapsOffset(0);
+  };
   const [{ data, fetching, error }, refetch] = useQuery({
     query: COVERAGE,
     variables: {
@@ -88,6 +106,8 @@ export default function Coverage() {
       status: (status || null) as CoverageStatus | null,
       snapshot: knownAt ?? "",
       inSnapshot: Boolean(knownAt),
+      accountsOffset,
+      gapsOffset,
     },
   });
   usePortfolioLive(() => refetch({ requestPolicy: "network-only" }), Boolean(knownAt));
@@ -97,19 +117,19 @@ export default function Coverage() {
       <h1 style={{ marginBottom: "1.5rem" }}>Coverage</h1>
       <TimeTravel knownAt="snapshot" />
       <div className="cs-toolbar" role="group" aria-label="Filters">
-        <Select id="filter-csm" labelText="CSM" value={csmId} onChange={(e) => setCsmId(e.target.value)}>
+        <Select id="filter-csm" labelText="CSM" value={csmId} onChange={(e) => filter(setCsmId)(e.target.value)}>
           <SelectItem value="" text="Every CSM" />
           {(report?.byCsm ?? []).map((csm) => (
             <SelectItem key={csm.csmId} value={csm.csmId} text={csm.csmName ?? csm.csmId} />
           ))}
         </Select>
-        <Select id="filter-tier" labelText="Tier" value={tier} onChange={(e) => setTier(e.target.value)}>
+        <Select id="filter-tier" labelText="Tier" value={tier} onChange={(e) => filter(setTier)(e.target.value)}>
           <SelectItem value="" text="Every tier" />
           {TIERS.map((t) => (
             <SelectItem key={t} value={t} text={words(t)} />
           ))}
         </Select>
-        <Select id="filter-status" labelText="Status" value={status} onChange={(e) => setStatus(e.target.value)}>
+        <Select id="filter-status" labelText="Status" value={status} onChange={(e) => filter(setStatus)(e.target.value)}>
           <SelectItem value="" text="Every status" />
           {STATUSES.map((s) => (
             <SelectItem key={s} value={s} text={words(s)} />
@@ -129,7 +149,7 @@ export default function Coverage() {
             <Kpi testId="coverage-average" label="Average score" value={one(report.summary.averageScore)} />
           </section>
           <section className="cs-section" aria-labelledby="gaps-heading">
-            <h2 id="gaps-heading">Gap list</h2>
+            <h2 id="gaps-heading">Gap list ({report.gapsTotal})</h2>
             <div>
               <Table size="sm" aria-labelledby="gaps-heading">
                 <TableHead>
@@ -165,10 +185,11 @@ export default function Coverage() {
                   ))}
                 </TableBody>
               </Table>
+              <Pager label="Gaps" offset={gapsOffset} size={50} total={report.gapsTotal} onChange={setGapsOffset} />
             </div>
           </section>
           <section className="cs-section" aria-labelledby="accounts-heading">
-            <h2 id="accounts-heading">Accounts and their deductions</h2>
+            <h2 id="accounts-heading">Accounts and their deductions ({report.accountsTotal})</h2>
             <div>
               <Table size="sm" aria-labelledby="accounts-heading">
                 <TableHead>
@@ -206,6 +227,7 @@ export default function Coverage() {
                   ))}
                 </TableBody>
               </Table>
+              <Pager label="Accounts" offset={accountsOffset} size={50} total={report.accountsTotal} onChange={setAccountsOffset} />
             </div>
           </section>
         </>
