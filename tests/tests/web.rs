@@ -217,6 +217,10 @@ async fn the_web_client_serves_a_cs_team_in_a_real_browser() {
         .await;
     let globex = system.onboard("Globex", "MidMarket", "80000.50", dana, onboarded).await;
     let initech = system.onboard("Initech", "SMB", "12000.00", omar, onboarded).await;
+    // What the system knew before Umbrella was recorded: a named snapshot analysts rebuild.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before_umbrella = Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
     let umbrella = system.onboard("Umbrella", "SMB", "9000.00", omar, onboarded).await;
     for customer in [initech] {
         system
@@ -253,6 +257,19 @@ async fn the_web_client_serves_a_cs_team_in_a_real_browser() {
     })
     .await
     .expect("the red health score raised an alert");
+    projection_service::rebuild::rebuild(
+        &system.pool,
+        &system.database_url,
+        &projection_service::rebuild::RebuildRequest {
+            projectors: projection_service::projectors(),
+            known_at: Some(before_umbrella),
+            snapshot_name: Some("before-umbrella".into()),
+            batch: 10_000,
+            pass_events: 100_000,
+        },
+    )
+    .await
+    .expect("the snapshot is rebuilt");
 
     // A second query API over the same read models that signs users in with the issuer: it
     // accepts the issuer's RS256 tokens (its key, its name as `iss`).

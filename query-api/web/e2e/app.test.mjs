@@ -129,6 +129,57 @@ describe("a CSM", () => {
     await accessible(page, "dashboard");
   });
 
+  test("sees the open dashboard follow a command without a reload", async () => {
+    const { page } = session;
+    await page.goto(app(`/?asOf=${asOf}`));
+    await page.getByTestId("colour-RED").waitFor();
+    const reds = async () => Number((await page.getByTestId("colour-RED").locator("td").nth(1).innerText()).trim());
+    const before = await reds();
+    await page.evaluate(() => {
+      window.__stayed = true;
+    });
+    const sent = Date.now();
+    const response = await fetch(`${env.commandUrl}/api/v1/customers/${env.customers.umbrella}/health-scores`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.tokens.admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ score: 20, source: "gainsight" }),
+    });
+    assert.ok(response.ok, await response.text());
+    await page.waitForFunction(
+      (n) => Number(document.querySelector('[data-testid="colour-RED"] td:nth-child(2)')?.textContent) === n,
+      before + 1,
+    );
+    console.log(`dashboard updated ${Date.now() - sent} ms after the command was sent`);
+    const expected = await gql(env.tokens.csm, SUMMARY, { asOf, me: "dana" });
+    await page.waitForFunction(
+      (text) => document.querySelector('[data-testid="kpi-arr-at-risk-value"]')?.textContent === text,
+      money(expected.executiveSummary.current.arrAtRisk),
+    );
+    assert.equal(await page.evaluate(() => window.__stayed), true, "the page did not reload");
+  });
+
+  test("reads the portfolio as the system knew it, from a rebuilt snapshot", async () => {
+    const { page } = session;
+    await page.goto(app(`/?asOf=${asOf}`));
+    await page.getByTestId("kpi-accounts-value").waitFor();
+    assert.equal(await page.getByTestId("kpi-accounts-value").innerText(), "4");
+    await page.locator("#known-at-snapshot").selectOption("before-umbrella");
+    await page.waitForFunction(() => document.querySelector('[data-testid="kpi-accounts-value"]')?.textContent === "3");
+    assert.match(page.url(), /knownAt=before-umbrella/);
+    const known = await gql(
+      env.tokens.csm,
+      `query ($asOf: Date) { snapshot(name: "before-umbrella") { executiveSummary(asOf: $asOf) { current { totalArr } } coverageReport(asOf: $asOf) { rulesVersion } } }`,
+      { asOf },
+    );
+    assert.equal(await page.getByTestId("kpi-arr-value").innerText(), money(known.snapshot.executiveSummary.current.totalArr));
+    for (const view of ["coverage", "engagement", "workload"]) {
+      await page.goto(app(`/${view}?asOf=${asOf}&knownAt=before-umbrella`));
+      await page.getByTestId("rules-version").waitFor();
+      assert.equal(await page.locator("#known-at-snapshot").inputValue(), "before-umbrella");
+    }
+    assert.equal(await page.getByTestId("utilization-bar").count(), 2);
+  });
+
   test("reads the coverage report with its gap list and filters", async () => {
     const { page } = session;
     await page.goto(app(`/coverage?asOf=${asOf}`));
@@ -165,6 +216,11 @@ describe("a CSM", () => {
     await accessible(page, "customer");
     await page.getByRole("tab", { name: "Trends" }).click();
     await page.locator(".cds--chart-holder svg").first().waitFor();
+    // A health point's lineage on hover: the event behind it, its source and who recorded it.
+    await page.locator(".cds--chart-holder circle.dot").first().hover({ force: true });
+    const lineage = page.getByTestId("lineage").first();
+    await lineage.waitFor();
+    assert.match(await lineage.innerText(), /source gainsight by test-admin \(admin\)[\s\S]*event [0-9a-f-]{36}/);
     await page.getByRole("tab", { name: "Log and record" }).click();
     await page.evaluate(() => {
       window.__stayed = true;

@@ -20,7 +20,7 @@ const SNAPSHOTS = graphql(`
  * Portfolio reports read what was known from the named snapshots analysts rebuild
  * (`projection-service rebuild --known-at`); a customer's reports take any instant.
  */
-export function TimeTravel({ knownAt }: { knownAt: "instant" | "snapshot" | "none" }) {
+export function TimeTravel({ knownAt }: { knownAt: "instant" | "snapshot" }) {
   const travel = useTimeTravel();
   return (
     <div className="cs-toolbar" role="group" aria-label="Time travel">

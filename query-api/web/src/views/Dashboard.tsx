@@ -8,68 +8,91 @@ import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../compo
 import { colourTag, day, money, moneyChange, one, pct, words } from "../format";
 
 const DASHBOARD = graphql(`
-  query Dashboard($asOf: Date, $me: String!) {
-    executiveSummary(asOf: $asOf) {
-      current {
-        asOf
-        customers
-        totalArr
-        arrAtRisk
-        colours {
-          colour
-          accounts
-          arr
-        }
-        renewals {
-          days
-          customers
-          arr
-        }
-        npsAverage
-      }
-      previousQuarter {
-        asOf
-        customers
-        totalArr
-        arrAtRisk
-        colours {
-          colour
-          accounts
-          arr
-        }
-      }
-      arrChange
-      arrAtRiskChange
+  query Dashboard($asOf: Date, $me: String!, $snapshot: String!, $inSnapshot: Boolean!) {
+    executiveSummary(asOf: $asOf) @skip(if: $inSnapshot) {
+      ...SummaryFields
     }
-    coverageReport(asOf: $asOf) {
+    coverageReport(asOf: $asOf) @skip(if: $inSnapshot) {
+      ...CoverageSummaryFields
+    }
+    alerts(acknowledged: false, first: 5) @skip(if: $inSnapshot) {
+      ...OpenAlertFields
+    }
+    tasks(filter: { assigneeId: $me, overdue: true }, first: 10) @skip(if: $inSnapshot) {
+      ...OverdueTaskFields
+    }
+    snapshot(name: $snapshot) @include(if: $inSnapshot) {
+      executiveSummary(asOf: $asOf) {
+        ...SummaryFields
+      }
+      coverageReport(asOf: $asOf) {
+        ...CoverageSummaryFields
+      }
+      tasks(filter: { assigneeId: $me, overdue: true }, first: 10) {
+        ...OverdueTaskFields
+      }
+    }
+  }
+  fragment SummaryFields on ExecutiveSummary {
+    current {
       asOf
-      rulesVersion
-      summary {
+      customers
+      totalArr
+      arrAtRisk
+      colours {
+        colour
         accounts
-        wellCovered
-        underCovered
-        overCovered
-        underCoveredPct
-        averageScore
+        arr
+      }
+      renewals {
+        days
+        customers
+        arr
+      }
+      npsAverage
+    }
+    previousQuarter {
+      asOf
+      customers
+      totalArr
+      arrAtRisk
+      colours {
+        colour
+        accounts
+        arr
       }
     }
-    alerts(acknowledged: false, first: 5) {
-      nodes {
-        alertId
-        customerId
-        kind
-        message
-        raisedAt
-      }
+    arrChange
+    arrAtRiskChange
+  }
+  fragment CoverageSummaryFields on CoverageReport {
+    asOf
+    rulesVersion
+    summary {
+      accounts
+      wellCovered
+      underCovered
+      overCovered
+      underCoveredPct
+      averageScore
     }
-    tasks(filter: { assigneeId: $me, overdue: true }, first: 10) {
-      nodes {
-        taskId
-        customerId
-        title
-        dueDate
-        priority
-      }
+  }
+  fragment OpenAlertFields on AlertConnection {
+    nodes {
+      alertId
+      customerId
+      kind
+      message
+      raisedAt
+    }
+  }
+  fragment OverdueTaskFields on TaskConnection {
+    nodes {
+      taskId
+      customerId
+      title
+      dueDate
+      priority
     }
   }
 `);
@@ -77,17 +100,24 @@ const DASHBOARD = graphql(`
 
 export default function Dashboard() {
   const session = useSession();
-  const { asOf } = useTimeTravel();
-  const [{ data, fetching, error }, refetch] = useQuery({ query: DASHBOARD, variables: { asOf, me: session.user } });
-  usePortfolioLive(() => refetch({ requestPolicy: "network-only" }));
+  const { asOf, knownAt } = useTimeTravel();
+  const [{ data: answer, fetching, error }, refetch] = useQuery({
+    query: DASHBOARD,
+    variables: { asOf, me: session.user, snapshot: knownAt ?? "", inSnapshot: Boolean(knownAt) },
+  });
+  usePortfolioLive(() => refetch({ requestPolicy: "network-only" }), Boolean(knownAt));
+  // The live read models, or a rebuilt snapshot of what the system knew.
+  const data = knownAt ? answer?.snapshot : answer;
+  // Alerts are the live system's, not kept in snapshots.
+  const alerts = knownAt ? null : answer?.alerts;
   const summary = data?.executiveSummary;
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Portfolio</h1>
-      <TimeTravel knownAt="none" />
+      <TimeTravel knownAt="snapshot" />
       <Problem error={error} />
       <Pending fetching={fetching} hasData={Boolean(data)} />
-      {summary && data ? (
+      {summary && data?.coverageReport && data.tasks ? (
         <>
           <RulesVersion version={data.coverageReport.rulesVersion} asOf={summary.current.asOf} />
           <section className="cs-kpis" aria-label="Key figures">
@@ -146,9 +176,10 @@ export default function Dashboard() {
             </section>
             <section className="cs-section" aria-labelledby="alerts-heading">
               <h2 id="alerts-heading">Open alerts</h2>
-              {data.alerts.nodes.length === 0 ? <p className="cs-muted">No open alerts.</p> : null}
+              {alerts === null ? <p className="cs-muted">Alerts are not kept in snapshots: clear “Known at” to see today's.</p> : null}
+              {alerts?.nodes.length === 0 ? <p className="cs-muted">No open alerts.</p> : null}
               <ul>
-                {data.alerts.nodes.map((alert) => (
+                {(alerts?.nodes ?? []).map((alert) => (
                   <li key={alert.alertId} style={{ marginBottom: "0.5rem" }}>
                     <Tag type="red" size="sm">
                       {words(alert.kind)}

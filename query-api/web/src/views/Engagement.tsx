@@ -8,45 +8,53 @@ import { money, one, words } from "../format";
 import { useState } from "react";
 
 const ENGAGEMENT = graphql(`
-  query EngagementPortfolio($asOf: Date, $period: String) {
-    engagementMetrics(asOf: $asOf, period: $period) {
-      rulesVersion
-      period
-      asOf
+  query EngagementPortfolio($asOf: Date, $period: String, $snapshot: String!, $inSnapshot: Boolean!) {
+    engagementMetrics(asOf: $asOf, period: $period) @skip(if: $inSnapshot) {
+      ...EngagementFields
+    }
+    snapshot(name: $snapshot) @include(if: $inSnapshot) {
+      engagementMetrics(asOf: $asOf, period: $period) {
+        ...EngagementFields
+      }
+    }
+  }
+  fragment EngagementFields on EngagementPortfolio {
+    rulesVersion
+    period
+    asOf
+    customers
+    averageScore
+    distribution {
+      category
+      customers
+    }
+    segments {
+      tier
       customers
       averageScore
-      distribution {
-        category
-        customers
-      }
-      segments {
-        tier
-        customers
-        averageScore
-        bandLow
-        bandHigh
-        belowBand
-        withinBand
-        aboveBand
-      }
-      outliers {
-        customerId
-        name
-        tier
-        score
-        z
-      }
-      needingAttention {
-        customerId
-        name
-        tier
-        arr
-        score
-        category
-        trend
-        change
-        daysSinceContact
-      }
+      bandLow
+      bandHigh
+      belowBand
+      withinBand
+      aboveBand
+    }
+    outliers {
+      customerId
+      name
+      tier
+      score
+      z
+    }
+    needingAttention {
+      customerId
+      name
+      tier
+      arr
+      score
+      category
+      trend
+      change
+      daysSinceContact
     }
   }
 `);
@@ -55,18 +63,18 @@ const ENGAGEMENT = graphql(`
 const CATEGORY_TAG = { HIGH: "green", HEALTHY: "teal", LOW: "warm-gray", AT_RISK: "red" } as const;
 
 export default function Engagement() {
-  const { asOf } = useTimeTravel();
+  const { asOf, knownAt } = useTimeTravel();
   const [period, setPeriod] = useState("");
   const [{ data, fetching, error }, refetch] = useQuery({
     query: ENGAGEMENT,
-    variables: { asOf, period: period || null },
+    variables: { asOf, period: period || null, snapshot: knownAt ?? "", inSnapshot: Boolean(knownAt) },
   });
-  usePortfolioLive(() => refetch({ requestPolicy: "network-only" }));
-  const report = data?.engagementMetrics;
+  usePortfolioLive(() => refetch({ requestPolicy: "network-only" }), Boolean(knownAt));
+  const report = knownAt ? data?.snapshot?.engagementMetrics : data?.engagementMetrics;
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Engagement</h1>
-      <TimeTravel knownAt="none" />
+      <TimeTravel knownAt="snapshot" />
       <div className="cs-toolbar">
         <TextInput id="period" labelText="Period (YYYY-MM or YYYY-Qn)" value={period} onChange={(e) => setPeriod(e.target.value.trim())} placeholder="The month of as-of" />
       </div>

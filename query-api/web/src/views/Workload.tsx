@@ -7,61 +7,72 @@ import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../compo
 import { day, money, one, pct } from "../format";
 
 const WORKLOAD = graphql(`
-  query Workload($asOf: Date) {
-    csmWorkload(asOf: $asOf) {
-      asOf
-      rulesVersion
-      averageAccounts
-      averageArr
-      averageUtilizationPct
-      portfolioBalancePct
-      balanced
-      csms {
-        csmId
-        name
-        accounts
-        arr
-        atRisk
-        openTasks
-        overdueTasks
-        renewalsNext90Days
-        hoursNeeded
-        capacityHours
-        utilizationPct
+  query Workload($asOf: Date, $snapshot: String!, $inSnapshot: Boolean!) {
+    csmWorkload(asOf: $asOf) @skip(if: $inSnapshot) {
+      ...WorkloadFields
+    }
+    snapshot(name: $snapshot) @include(if: $inSnapshot) {
+      csmWorkload(asOf: $asOf) {
+        ...WorkloadFields
       }
-      transitions {
-        customerId
-        name
-        csmId
-        previousCsmId
-        handedOverOn
-        daysSinceHandoff
-        contactedSince
-      }
-      rebalancing {
-        customerId
-        name
-        arr
-        fromCsmId
-        toCsmId
-        fromUtilizationAfter
-        toUtilizationAfter
-      }
+    }
+  }
+  fragment WorkloadFields on TeamWorkload {
+    asOf
+    rulesVersion
+    averageAccounts
+    averageArr
+    averageUtilizationPct
+    portfolioBalancePct
+    balanced
+    csms {
+      csmId
+      name
+      accounts
+      arr
+      atRisk
+      openTasks
+      overdueTasks
+      renewalsNext90Days
+      hoursNeeded
+      capacityHours
+      utilizationPct
+    }
+    transitions {
+      customerId
+      name
+      csmId
+      previousCsmId
+      handedOverOn
+      daysSinceHandoff
+      contactedSince
+    }
+    rebalancing {
+      customerId
+      name
+      arr
+      fromCsmId
+      toCsmId
+      fromUtilizationAfter
+      toUtilizationAfter
     }
   }
 `);
 
 
 export default function Workload() {
-  const { asOf } = useTimeTravel();
-  const [{ data, fetching, error }, refetch] = useQuery({ query: WORKLOAD, variables: { asOf } });
-  usePortfolioLive(() => refetch({ requestPolicy: "network-only" }));
-  const team = data?.csmWorkload;
+  const { asOf, knownAt } = useTimeTravel();
+  const [{ data, fetching, error }, refetch] = useQuery({
+    query: WORKLOAD,
+    variables: { asOf, snapshot: knownAt ?? "", inSnapshot: Boolean(knownAt) },
+  });
+  usePortfolioLive(() => refetch({ requestPolicy: "network-only" }), Boolean(knownAt));
+  const team = knownAt ? data?.snapshot?.csmWorkload : data?.csmWorkload;
   const name = (id: string | null | undefined) => team?.csms.find((c) => c.csmId === id)?.name ?? id ?? "—";
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>CSM workload</h1>
-      <TimeTravel knownAt="none" />
+      <TimeTravel knownAt="snapshot" />
       <Problem error={error} />
       <Pending fetching={fetching} hasData={Boolean(team)} />
       {team ? (
