@@ -272,3 +272,14 @@ export function CommandButton({
     </span>
   );
 }
+
+/** Start (when pending) and complete: the task commands a list offers on each open task. */
+export function TaskActions({ customerId, taskId, status, onDone }: { customerId: string; taskId: string; status: string; onDone: () => void }) {
+  const path = `/api/v1/customers/${customerId}/tasks/${taskId}`;
+  return (
+    <>
+      {status === "pending" ? <CommandButton label="Start" method="PUT" path={`${path}/status`} body={{ status: "in_progress" }} onDone={onDone} /> : null}{" "}
+      <CommandButton label="Complete" path={`${path}/complete`} body={{ outcome: "Completed in cstrack" }} onDone={onDone} />
+    </>
+  );
+}

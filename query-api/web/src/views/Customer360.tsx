@@ -9,7 +9,7 @@ import { useSession } from "../App";
 import { can } from "../api/session";
 import { Kpi, Pending, Problem, TimeTravel, Table } from "../components";
 import { colourTag, day, instant, money, one, statusTag, words } from "../format";
-import { CommandButton, CreateTaskForm, HealthScoreForm, LogActivityForm } from "../forms";
+import { CreateTaskForm, HealthScoreForm, LogActivityForm, TaskActions } from "../forms";
 
 const Charts = {
   Health: lazy(() => import("./Charts").then((m) => ({ default: m.HealthChart }))),
@@ -410,14 +410,7 @@ export default function Customer360() {
                       <span className="cs-muted">
                         {words(t.kind)} · {t.priority} · {t.assigneeId} · due {day(t.dueDate)} · {words(t.status)}
                       </span>{" "}
-                      {writable ? (
-                        <>
-                          {t.status === "pending" ? (
-                            <CommandButton label="Start" method="PUT" path={`/api/v1/customers/${customerId}/tasks/${t.taskId}/status`} body={{ status: "in_progress" }} onDone={refresh} />
-                          ) : null}{" "}
-                          <CommandButton label="Complete" path={`/api/v1/customers/${customerId}/tasks/${t.taskId}/complete`} body={{ outcome: "Done from the customer page" }} onDone={refresh} />
-                        </>
-                      ) : null}
+                      {writable ? <TaskActions customerId={customerId} taskId={t.taskId} status={t.status} onDone={refresh} /> : null}
                     </li>
                   ))}
                 </ul>

@@ -9,7 +9,7 @@ import { usePortfolioLive } from "../hooks";
 import { can } from "../api/session";
 import { Pending, Problem, Table } from "../components";
 import { day, words } from "../format";
-import { CommandButton } from "../forms";
+import { TaskActions } from "../forms";
 
 const TASKS = graphql(`
   query Tasks($filter: TaskFilter) {
@@ -84,14 +84,7 @@ export default function Tasks() {
                   <TableCell>{day(t.dueDate)}</TableCell>
                   <TableCell>{words(t.status)}</TableCell>
                   <TableCell>
-                    {can.write(session.role) ? (
-                      <>
-                        {t.status === "pending" ? (
-                          <CommandButton label="Start" method="PUT" path={`/api/v1/customers/${t.customerId}/tasks/${t.taskId}/status`} body={{ status: "in_progress" }} onDone={refresh} />
-                        ) : null}{" "}
-                        <CommandButton label="Complete" path={`/api/v1/customers/${t.customerId}/tasks/${t.taskId}/complete`} body={{ outcome: "Done" }} onDone={refresh} />
-                      </>
-                    ) : null}
+                    {can.write(session.role) ? <TaskActions customerId={t.customerId} taskId={t.taskId} status={t.status} onDone={refresh} /> : null}
                   </TableCell>
                 </TableRow>
               ))}
