@@ -34,6 +34,10 @@ use tokio::sync::watch;
 /// Advisory lock key of the active relay ("cstrack" + 1).
 const RELAY_LOCK: i64 = 0x6373_7472_6163_6b01;
 const APPEND_CHANNEL: &str = "cstrack_events_appended";
+/// Longest wait for the broker to confirm a published batch. A connection the broker closed
+/// should fail its pending confirms; should one be left hanging instead, the session ends here
+/// and a new one republishes from the stored cursor (the projectors skip what they have).
+const CONFIRM_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -208,7 +212,10 @@ impl Relay {
             confirms.push((envelope.global_position, confirm));
         }
         for (position, confirm) in confirms {
-            match confirm.await? {
+            let confirmation = tokio::time::timeout(CONFIRM_WAIT, confirm).await.with_context(|| {
+                format!("no confirm for the event at position {position} within {CONFIRM_WAIT:?}")
+            })??;
+            match confirmation {
                 Confirmation::Ack(None) => {}
                 Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)) => {
                     bail!(
