@@ -148,13 +148,7 @@ const CUSTOMER = graphql(`
     }
     tasks(filter: { customerId: $id, state: OPEN }, first: 20) {
       nodes {
-        taskId
-        title
-        kind
-        priority
-        assigneeId
-        dueDate
-        status
+        ...TaskFields
       }
     }
   }

@@ -15,16 +15,19 @@ const TASKS = graphql(`
   query Tasks($filter: TaskFilter) {
     tasks(filter: $filter, first: 100) {
       nodes {
-        taskId
-        customerId
-        title
-        kind
-        priority
-        assigneeId
-        dueDate
-        status
+        ...TaskFields
       }
     }
+  }
+  fragment TaskFields on Task {
+    taskId
+    customerId
+    title
+    kind
+    priority
+    assigneeId
+    dueDate
+    status
   }
 `);
 
