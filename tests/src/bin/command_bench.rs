@@ -4,7 +4,9 @@
 //! 1. latency of one `ActivityLogged` command on customers with 10 events and on a customer with
 //!    20,000 events (snapshots keep the second close to the first);
 //! 2. throughput of `ActivityLogged` commands from 32 concurrent clients, beside the raw rate of
-//!    single-row INSERTs into the same events table by pgbench, in the same run.
+//!    single-row INSERTs by pgbench, in the same run, into the events table itself and into a bare
+//!    table with the same columns, defaults and indexes but none of its triggers (so what the
+//!    triggers cost is a row of its own).
 //!
 //!     cargo run --release -p tests --bin command-bench
 #![allow(clippy::print_stdout)]
@@ -88,14 +90,15 @@ fn ms(duration: Duration) -> String {
     format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
 }
 
-async fn pgbench(database_url: &str, clients: usize, seconds: u64) -> anyhow::Result<f64> {
+/// Single-row INSERTs per second by pgbench into `table` (the events table or its bare copy).
+async fn pgbench(database_url: &str, table: &str, clients: usize, seconds: u64) -> anyhow::Result<f64> {
     let payload = serde_json::to_string(&json!({"ActivityLogged": {
         "activity_id": Uuid::now_v7(), "kind": "email", "direction": "outbound", "occurred_at": Utc::now(),
         "duration_minutes": null, "participants": [], "response_received": null, "response_time_hours": null,
         "subject": "bench", "logged_by": "bench"}}))?;
     let metadata = r#"{"actor_id": "bench", "actor_role": "admin", "source": "api"}"#;
     let script = format!(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+        "INSERT INTO {table} (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
          VALUES ('PgBench', gen_random_uuid()::text, 1, 'ActivityLogged', '1', '{payload}', '{metadata}');\n"
     );
     let path = std::env::temp_dir().join(format!("cstrack-pgbench-{}.sql", Uuid::now_v7()));
@@ -201,7 +204,15 @@ async fn run(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
 
     // The raw ceiling: pgbench INSERTs into the same table, the relay paused so it does not compete.
     system.kill_relay().await;
-    let raw_rate = pgbench(&system.database_url, args.clients, args.seconds).await?;
+    let raw_rate = pgbench(&system.database_url, "events", args.clients, args.seconds).await?;
+    sqlx::query("CREATE TABLE events_bare (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES)")
+        .execute(&system.pool)
+        .await?;
+    // The hash the chain trigger would compute, as a constant of the same size.
+    sqlx::query("ALTER TABLE events_bare ALTER COLUMN hash SET DEFAULT decode(repeat('00', 32), 'hex')")
+        .execute(&system.pool)
+        .await?;
+    let bare_rate = pgbench(&system.database_url, "events_bare", args.clients, args.seconds).await?;
     system.start_relay();
 
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Customer'")
@@ -230,7 +241,19 @@ async fn run(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
     println!("|---|---|");
     println!("| ActivityLogged commands (HTTP, validated, appended, relayed, projected) | {command_rate:.0} /s |");
     println!("| raw single-row INSERTs into the events table (pgbench) | {raw_rate:.0} /s |");
-    println!("| ratio | {:.2} |", command_rate / raw_rate);
+    println!("| raw single-row INSERTs into a bare copy without triggers (pgbench) | {bare_rate:.0} /s |");
+    println!(
+        "| commands / INSERTs into the events table | {:.2} |",
+        command_rate / raw_rate
+    );
+    println!(
+        "| commands / INSERTs into the bare copy | {:.2} |",
+        command_rate / bare_rate
+    );
+    println!(
+        "| INSERTs into the events table / into the bare copy (the triggers' cost) | {:.2} |",
+        raw_rate / bare_rate
+    );
     println!();
     println!("({events} customer events in the store at the end)");
     Ok(())
