@@ -29,17 +29,7 @@ const COVERAGE = graphql(`
     }
   }
   fragment CoverageFields on CoverageReport {
-    asOf
-    rulesVersion
-    summary {
-      accounts
-      wellCovered
-      underCovered
-      overCovered
-      underCoveredPct
-      averageScore
-      arr
-    }
+    ...CoverageSummaryFields
     byCsm {
       csmId
       csmName

@@ -75,6 +75,7 @@ const DASHBOARD = graphql(`
       overCovered
       underCoveredPct
       averageScore
+      arr
     }
   }
   fragment OpenAlertFields on AlertConnection {
