@@ -27,7 +27,7 @@ use tower_http::trace::TraceLayer;
 
 use domain::{DomainServices, SystemClock};
 use relay::{Relay, RelayMetrics, RelaySettings};
-use store::{CommandHandler, StoreDirectory};
+use store::{Appends, CommandHandler, StoreDirectory};
 
 /// Applies the event store migrations. Other services keep their own migrations in the same
 /// database, so versions applied by them are not an error here.
@@ -119,13 +119,14 @@ pub fn handlers(pool: &PgPool) -> http::Handlers {
         directory: Arc::new(StoreDirectory(pool.clone())),
         clock: Arc::new(SystemClock),
     };
+    let appends = Appends::new(pool.clone());
     http::Handlers {
-        customers: CommandHandler::new(pool.clone(), services.clone()),
-        csms: CommandHandler::new(pool.clone(), services.clone()),
-        partners: CommandHandler::new(pool.clone(), services.clone()),
-        rules: CommandHandler::new(pool.clone(), services.clone()),
-        alerts: CommandHandler::new(pool.clone(), services.clone()),
-        fields: CommandHandler::new(pool.clone(), services),
+        customers: CommandHandler::new(pool.clone(), services.clone(), appends.clone()),
+        csms: CommandHandler::new(pool.clone(), services.clone(), appends.clone()),
+        partners: CommandHandler::new(pool.clone(), services.clone(), appends.clone()),
+        rules: CommandHandler::new(pool.clone(), services.clone(), appends.clone()),
+        alerts: CommandHandler::new(pool.clone(), services.clone(), appends.clone()),
+        fields: CommandHandler::new(pool.clone(), services, appends),
         pool: pool.clone(),
     }
 }
@@ -149,6 +150,7 @@ impl Application {
         migrate(&pool).await.context("migrating the event store")?;
 
         let registry = Registry::new();
+        registry.register(Box::new(store::COMMAND_STAGES.clone()))?;
         let mut checks: Vec<Box<dyn ReadinessCheck>> = vec![Box::new(PostgresReady(pool.clone()))];
         let relay = if settings.relay {
             let relay = Relay::new(settings.relay_settings(), RelayMetrics::register(&registry)?);

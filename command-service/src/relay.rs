@@ -33,7 +33,8 @@ use tokio::sync::watch;
 
 /// Advisory lock key of the active relay ("cstrack" + 1).
 const RELAY_LOCK: i64 = 0x6373_7472_6163_6b01;
-const APPEND_CHANNEL: &str = "cstrack_events_appended";
+/// Channel on which committed appends are announced (see [`crate::store::Appends`]).
+pub const APPEND_CHANNEL: &str = "cstrack_events_appended";
 /// Longest wait for the broker to confirm a published batch. A connection the broker closed
 /// should fail its pending confirms; should one be left hanging instead, the session ends here
 /// and a new one republishes from the stored cursor (the projectors skip what they have).

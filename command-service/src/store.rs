@@ -136,12 +136,72 @@ impl Drop for StreamGuard<'_> {
     }
 }
 
+/// Seconds each stage of a command took: `load` (the aggregate from its snapshot and the events
+/// after it), `decide` (validation, directory lookups, the events decided), `append` (the
+/// transaction that stores them, with the store's triggers) and `ids` (reading back the ids the
+/// store gave the events). What a request costs beyond their sum is HTTP, authentication and JSON.
+pub static COMMAND_STAGES: std::sync::LazyLock<prometheus::HistogramVec> = std::sync::LazyLock::new(|| {
+    prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new(
+            "cstrack_command_stage_seconds",
+            "Seconds spent in each stage of a command",
+        )
+        .buckets(vec![
+            0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+        ]),
+        &["stage"],
+    )
+    .expect("the stage histogram's options are valid")
+});
+
+/// Times one stage of a command into [`COMMAND_STAGES`].
+fn stage(name: &str, started: std::time::Instant) {
+    COMMAND_STAGES
+        .with_label_values(&[name])
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// Tells the relay that appends committed: one `NOTIFY` at a time on the relay's channel, sent
+/// on its own connection after the appending transactions commit, never inside them. A `NOTIFY`
+/// in an appending transaction takes PostgreSQL's notification lock at commit, which serializes
+/// every appender behind it (it cost half the store's append rate); here many commits that
+/// land while one notification is on its way share the next one. Appends this process does not
+/// see (another replica without a relay, SQL typed by hand) are found by the relay's poll.
+#[derive(Clone)]
+pub struct Appends(tokio::sync::mpsc::Sender<()>);
+
+impl Appends {
+    /// Starts the sender; it stops once every clone of the returned handle is dropped.
+    pub fn new(pool: PgPool) -> Self {
+        let (committed, mut pending) = tokio::sync::mpsc::channel::<()>(1);
+        tokio::spawn(async move {
+            while pending.recv().await.is_some() {
+                let sent = sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(crate::relay::APPEND_CHANNEL)
+                    .execute(&pool)
+                    .await;
+                if let Err(error) = sent {
+                    tracing::debug!(%error, "telling the relay about an append failed; its poll will find it");
+                }
+            }
+        });
+        Appends(committed)
+    }
+
+    /// Call after a transaction that appended events committed.
+    pub fn committed(&self) {
+        // A full channel means a notification is already due: this commit rides on it.
+        self.0.try_send(()).ok();
+    }
+}
+
 /// The command side of one aggregate type.
 pub struct CommandHandler<A: Aggregate> {
     pool: PgPool,
     store: PersistedEventStore<PostgresEventRepository, A>,
     services: A::Services,
     locks: StreamLocks,
+    appends: Appends,
 }
 
 impl<A> CommandHandler<A>
@@ -153,7 +213,13 @@ where
         &self.services
     }
 
-    pub fn new(pool: PgPool, services: A::Services) -> Self {
+    /// Tells the relay that a transaction this handler's caller committed appended events
+    /// (batches are committed by their callers).
+    pub fn appended(&self) {
+        self.appends.committed();
+    }
+
+    pub fn new(pool: PgPool, services: A::Services, appends: Appends) -> Self {
         let repository = PostgresEventRepository::new(pool.clone());
         let store = PersistedEventStore::new_snapshot_store(repository, SNAPSHOT_EVERY)
             .with_upcasters(events::upcast::upcasters());
@@ -162,6 +228,7 @@ where
             store,
             services,
             locks: StreamLocks::default(),
+            appends,
         }
     }
 
@@ -232,7 +299,10 @@ where
         metadata: &std::collections::HashMap<String, String>,
         principal: Option<&Principal>,
     ) -> Result<Appended, ExecuteError> {
+        let started = std::time::Instant::now();
         let mut context = self.store.load_aggregate(id).await?;
+        stage("load", started);
+        let started = std::time::Instant::now();
         if let Some(principal) = principal {
             authorize(context.aggregate(), &command, principal)?;
         }
@@ -245,10 +315,16 @@ where
             .map_err(ExecuteError::Rejected)?;
         let events = sink.collect().await;
         let count = events.len();
+        stage("decide", started);
         if count > 0 {
+            let started = std::time::Instant::now();
             self.store.commit(events, context, metadata.clone()).await?;
+            self.appends.committed();
+            stage("append", started);
         }
+        let started = std::time::Instant::now();
         let event_ids = self.event_ids(id, before, count).await?;
+        stage("ids", started);
         Ok(Appended {
             stream_type: A::TYPE,
             stream_id: id.to_owned(),
@@ -402,6 +478,11 @@ where
         Ok(count)
     }
 
+    /// Whom to tell once the transaction given to [`Batch::append`] commits.
+    pub fn appends(&self) -> Appends {
+        self.handler.appends.clone()
+    }
+
     /// Events decided so far.
     pub fn len(&self) -> usize {
         self.streams.iter().map(|stream| stream.events.len()).sum()
@@ -527,6 +608,18 @@ impl Directory for FreshActivities {
         }
         self.inner.activity(customer_id, activity_id).await
     }
+
+    async fn existing_activities(
+        &self,
+        customer_id: Uuid,
+        activity_ids: &[Uuid],
+    ) -> Result<std::collections::HashSet<Uuid>, String> {
+        let unknown: Vec<Uuid> = {
+            let fresh = self.fresh.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            activity_ids.iter().copied().filter(|id| !fresh.contains(id)).collect()
+        };
+        self.inner.existing_activities(customer_id, &unknown).await
+    }
 }
 
 /// Answers cross-stream questions from the event store itself.
@@ -572,6 +665,26 @@ impl Directory for StoreDirectory {
                 .await
                 .map_err(|error| error.to_string())?;
         Ok(retracted.map(|retracted| ActivityRecord { retracted }))
+    }
+
+    async fn existing_activities(
+        &self,
+        customer_id: Uuid,
+        activity_ids: &[Uuid],
+    ) -> Result<std::collections::HashSet<Uuid>, String> {
+        if activity_ids.is_empty() {
+            return Ok(std::collections::HashSet::new());
+        }
+        let ids: Vec<String> = activity_ids.iter().map(Uuid::to_string).collect();
+        let existing: Vec<String> = sqlx::query_scalar(
+            "SELECT activity_id FROM activity_index WHERE customer_id = $1 AND activity_id = ANY($2)",
+        )
+        .bind(customer_id.to_string())
+        .bind(&ids)
+        .fetch_all(&self.0)
+        .await
+        .map_err(|error| error.to_string())?;
+        Ok(existing.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect())
     }
 }
 

@@ -302,9 +302,11 @@ impl<'a> Run<'a> {
                 .begin()
                 .await
                 .map_err(|error| ExecuteError::from_database(&error))?;
+            let appends = batch.appends();
             match batch.append(&mut tx).await {
                 Ok(_) => {
                     tx.commit().await.map_err(|error| ExecuteError::from_database(&error))?;
+                    appends.committed();
                     break Outcome::Applied { events };
                 }
                 // This version of the record was applied by an earlier run.

@@ -172,11 +172,13 @@ pub async fn bulk_set(
             .begin()
             .await
             .map_err(|error| ExecuteError::from_database(&error))?;
+        let appends = batch.appends();
         match batch.append(&mut tx).await {
             Err(ExecuteError::Conflict) if attempt < 3 => continue,
             Err(error) => return Err(error.into()),
             Ok(appended) => {
                 tx.commit().await.map_err(|error| ExecuteError::from_database(&error))?;
+                appends.committed();
                 return Ok((
                     StatusCode::OK,
                     Json(json!({

@@ -557,10 +557,14 @@ async fn claim_and_append(
     let mut tx = app.pool.begin().await.map_err(unavailable)?;
     let claimed = claim.execute(&mut *tx).await.map_err(unavailable)?.rows_affected();
     if claimed > 0 {
+        let appends = batch.appends();
         match batch.append(&mut tx).await {
             Err(ExecuteError::Conflict) if attempt < 3 => return Ok(None),
             Err(error) => return Err(error.into()),
-            Ok(_) => tx.commit().await.map_err(unavailable)?,
+            Ok(_) => {
+                tx.commit().await.map_err(unavailable)?;
+                appends.committed();
+            }
         }
     }
     Ok(Some((StatusCode::OK, Json(summary(&app.pool, import_id).await?))))
