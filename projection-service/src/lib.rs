@@ -57,6 +57,10 @@ pub struct Settings {
     /// Deliveries in flight per partition.
     #[arg(long, env = "CSTRACK_PREFETCH", default_value_t = 64)]
     pub prefetch: u16,
+    /// Most deliveries of a partition applied in one transaction, when that many have arrived
+    /// (at most the prefetch; 1 applies each on its own).
+    #[arg(long, env = "CSTRACK_APPLY_BATCH", default_value_t = 64)]
+    pub apply_batch: u16,
     /// Seconds between two alert checks (time-based conditions are thereby checked at least daily).
     #[arg(long, env = "CSTRACK_ALERT_CHECK_SECONDS", default_value_t = 60.0)]
     pub alert_check_seconds: f64,
@@ -90,6 +94,7 @@ impl Application {
                 amqp_url: settings.broker.amqp_url.clone(),
                 topology: settings.broker.topology(),
                 prefetch: settings.prefetch,
+                apply_batch: settings.apply_batch,
             },
             projectors(),
             WorkerMetrics::register(&registry)?,

@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::projector::{apply_once, Applied, Projector};
+use crate::projector::{apply_batch, apply_once, Applied, Projector};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -35,6 +35,8 @@ pub struct WorkerSettings {
     pub topology: Topology,
     /// Deliveries in flight per partition.
     pub prefetch: u16,
+    /// Most deliveries applied in one transaction (1: each on its own).
+    pub apply_batch: u16,
 }
 
 #[derive(Clone)]
@@ -140,10 +142,11 @@ impl ProjectionWorkers {
                         )
                         .await?;
                     let (pool, projector, metrics) = (self.pool.clone(), projector.clone(), self.metrics.clone());
+                    let batch = usize::from(self.settings.apply_batch.clamp(1, self.settings.prefetch.max(1)));
                     partitions.spawn(async move {
                         // The channel must live as long as its consumer.
                         let _channel = channel;
-                        consume(pool, projector, consumer, metrics).await
+                        consume(pool, projector, consumer, batch, metrics).await
                     });
                 }
             }
@@ -190,22 +193,105 @@ impl ProjectionWorkers {
     }
 }
 
+/// Applies the partition's deliveries as they come: whatever has arrived (up to `batch`, the
+/// prefetch) is applied in one transaction, so a backlog drains in batches while a trickle is
+/// applied event by event without waiting for company.
 async fn consume(
     pool: PgPool,
     projector: Arc<dyn Projector>,
-    mut consumer: lapin::Consumer,
+    consumer: lapin::Consumer,
+    batch: usize,
     metrics: WorkerMetrics,
 ) -> anyhow::Error {
-    while let Some(delivery) = consumer.next().await {
-        let result = match delivery {
-            Ok(delivery) => handle(&pool, &projector, delivery, &metrics).await,
-            Err(error) => Err(error.into()),
+    let mut arrivals = consumer.ready_chunks(batch);
+    while let Some(arrived) = arrivals.next().await {
+        let mut deliveries = Vec::with_capacity(arrived.len());
+        for delivery in arrived {
+            match delivery {
+                Ok(delivery) => deliveries.push(delivery),
+                Err(error) => return error.into(),
+            }
+        }
+        let result = if deliveries.len() == 1 {
+            let delivery = deliveries.pop().expect("one delivery");
+            handle(&pool, &projector, delivery, &metrics).await
+        } else {
+            handle_batch(&pool, &projector, deliveries, &metrics).await
         };
         if let Err(error) = result {
             return error;
         }
     }
     anyhow!("consumer was cancelled")
+}
+
+/// Applies several deliveries in one transaction (see [`apply_batch`]). Anything but an
+/// unavailable database (an undecodable message, an event that fails to apply) sends the
+/// batch down the one-by-one path, which dead-letters or requeues exactly the delivery at fault.
+async fn handle_batch(
+    pool: &PgPool,
+    projector: &Arc<dyn Projector>,
+    deliveries: Vec<Delivery>,
+    metrics: &WorkerMetrics,
+) -> anyhow::Result<()> {
+    let name = projector.name();
+    let decoded: Result<Vec<EventEnvelope>, _> = deliveries
+        .iter()
+        .map(|delivery| serde_json::from_slice::<EventEnvelope>(&delivery.data))
+        .collect();
+    let Ok(envelopes) = decoded else {
+        return one_by_one(pool, projector, deliveries, metrics).await;
+    };
+    let envelopes = Arc::new(envelopes);
+    let mut backoff = Duration::from_millis(100);
+    let outcomes = loop {
+        // In a task of its own, like a single delivery's transaction: never dropped half-way.
+        let attempt = tokio::spawn({
+            let (pool, projector, envelopes) = (pool.clone(), projector.clone(), envelopes.clone());
+            async move { apply_batch(&pool, projector.as_ref(), &envelopes).await }
+        });
+        match attempt
+            .await
+            .map_err(|join| anyhow!("applying a batch panicked: {join}"))?
+        {
+            Ok(outcomes) => break outcomes,
+            Err(error) if error.is_transient() => {
+                tracing::warn!(%error, projector = name, "database unavailable; retrying the batch");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => {
+                tracing::info!(%error, projector = name, "a batch failed; applying its deliveries one by one");
+                return one_by_one(pool, projector, deliveries, metrics).await;
+            }
+        }
+    };
+    for (delivery, outcome) in deliveries.into_iter().zip(outcomes) {
+        match outcome {
+            Applied::Duplicate => metrics.duplicates.with_label_values(&[name]).inc(),
+            Applied::Applied { gap_filled } => {
+                metrics.applied.with_label_values(&[name]).inc_by(gap_filled as u64 + 1);
+                if gap_filled > 0 {
+                    metrics.gaps.with_label_values(&[name]).inc();
+                    tracing::info!(gap_filled, projector = name, "filled a gap from the store");
+                }
+            }
+        }
+        delivery.ack(BasicAckOptions::default()).await?;
+    }
+    Ok(())
+}
+
+async fn one_by_one(
+    pool: &PgPool,
+    projector: &Arc<dyn Projector>,
+    deliveries: Vec<Delivery>,
+    metrics: &WorkerMetrics,
+) -> anyhow::Result<()> {
+    for delivery in deliveries {
+        handle(pool, projector, delivery, metrics).await?;
+    }
+    Ok(())
 }
 
 async fn handle(

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod faults;
+pub mod load;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -151,6 +152,7 @@ impl TestSystem {
             broker,
             listen: any_port(),
             prefetch: 16,
+            apply_batch: 16,
             alert_check_seconds,
             notifications: projection_service::notify::NotificationSettings {
                 retry_seconds: 0.2,
