@@ -83,6 +83,21 @@ pub trait Directory: Send + Sync {
     async fn csm_exists(&self, csm_id: Uuid) -> Result<bool, String>;
     async fn partner_exists(&self, partner_id: Uuid) -> Result<bool, String>;
     async fn activity(&self, customer_id: Uuid, activity_id: Uuid) -> Result<Option<ActivityRecord>, String>;
+    /// Which of `activity_ids` the customer already has (retracted or not): what a batch of
+    /// activities must not repeat, asked at once rather than one lookup per activity.
+    async fn existing_activities(
+        &self,
+        customer_id: Uuid,
+        activity_ids: &[Uuid],
+    ) -> Result<std::collections::HashSet<Uuid>, String> {
+        let mut existing = std::collections::HashSet::new();
+        for id in activity_ids {
+            if self.activity(customer_id, *id).await?.is_some() {
+                existing.insert(*id);
+            }
+        }
+        Ok(existing)
+    }
     /// Whether the projection service has raised this alert.
     async fn alert_exists(&self, alert_id: Uuid) -> Result<bool, String>;
 }

@@ -117,17 +117,23 @@ impl Customer {
                     "the batch holds this activity id twice",
                 ));
             }
-            self.ensure_new_activity(event.activity_id, services)
-                .await
-                .map_err(|error| match error {
-                    CommandError::Conflict { code, message } => {
-                        CommandError::invalid(code, format!("{within}.activity_id"), message)
-                    }
-                    other => other,
-                })?;
-            events.push(CustomerEvent::ActivityLogged(event));
+            events.push(event);
         }
-        Ok(events)
+        // One lookup for the whole batch; the first activity that exists already is named.
+        let ids: Vec<Uuid> = events.iter().map(|event| event.activity_id).collect();
+        let existing = services
+            .directory
+            .existing_activities(self.id()?, &ids)
+            .await
+            .map_err(CommandError::Unavailable)?;
+        if let Some(index) = ids.iter().position(|id| existing.contains(id)) {
+            return Err(CommandError::invalid(
+                "activity_exists",
+                format!("activities[{index}].activity_id"),
+                "an activity with this id already exists",
+            ));
+        }
+        Ok(events.into_iter().map(CustomerEvent::ActivityLogged).collect())
     }
 
     pub(super) async fn correct_activity(
