@@ -11,7 +11,6 @@ use std::time::Instant;
 use clap::Parser;
 use events::metadata::Role;
 use futures_util::StreamExt;
-use sqlx::Connection;
 use tests::TestSystem;
 
 /// The allocator of the projection service's binary, which runs rebuilds.
@@ -73,31 +72,13 @@ async fn rebuild(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
 
     // PostgreSQL's own rate of streaming the rows out in position order.
     let database_url = format!("{}?sslmode={}", system.database_url, args.sslmode);
-    let mut connection = sqlx::PgConnection::connect(&database_url).await?;
-    let started = Instant::now();
-    let mut copied = 0_u64;
-    let mut bytes = 0_u64;
-    {
-        let mut out = connection
-            .copy_out_raw(
-                "COPY (SELECT global_position, event_id, aggregate_type, aggregate_id, sequence, event_type,
-                              event_version, payload, metadata, recorded_at
-                         FROM events ORDER BY global_position) TO STDOUT",
-            )
-            .await?;
-        while let Some(chunk) = out.next().await {
-            let chunk = chunk?;
-            bytes += chunk.len() as u64;
-            copied += chunk.iter().filter(|b| **b == b'\n').count() as u64;
-        }
-    }
-    let copy_seconds = started.elapsed().as_secs_f64();
+    let (copied, bytes, copy_time) = tests::bench::copy_events(&database_url).await?;
+    let copy_seconds = copy_time.as_secs_f64();
     let copy_rate = copied as f64 / copy_seconds;
     println!(
         "COPY: {copied} rows ({:.0} MB) in {copy_seconds:.1} s: {copy_rate:.0} rows/s",
         bytes as f64 / 1e6
     );
-    drop(connection);
 
     let request = projection_service::rebuild::RebuildRequest {
         projectors: projection_service::projectors(),

@@ -1,0 +1,232 @@
+//! The pipeline under load: a backlog applied by the projectors in batches, exactly once, with a
+//! poisoned event among them; the load generator's portfolio, the same for a seed and accepted
+//! whole by the command API.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::{Datelike, NaiveDate, Utc};
+use serde_json::{json, Value};
+use tests::load::{self, Portfolio, Target};
+use tests::{eventually, TestSystem};
+use uuid::Uuid;
+
+async fn contacts(system: &TestSystem, customer: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM coverage_contacts WHERE customer_id = $1")
+        .bind(customer)
+        .fetch_one(&system.pool)
+        .await
+        .unwrap()
+}
+
+async fn log_batch(system: &TestSystem, customer: Uuid, count: usize) {
+    let activities: Vec<Value> = (0..count)
+        .map(|n| {
+            json!({"kind": "email", "direction": "outbound", "subject": format!("touch {n}"),
+                   "occurred_at": Utc::now() - chrono::Duration::minutes(n as i64 + 1)})
+        })
+        .collect();
+    system
+        .post_ok(
+            &format!("/api/v1/customers/{customer}/activities/batch"),
+            &json!({"activities": activities}),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_backlog_is_applied_in_batches_exactly_once_and_a_poisoned_event_is_set_aside_alone() {
+    let mut system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Bea Backlog").await;
+    let onboarded = Utc::now() - chrono::Duration::days(30);
+    let first = system.onboard("First", "SMB", "1000", csm, onboarded).await;
+    let second = system.onboard("Second", "SMB", "1000", csm, onboarded).await;
+    let poisoned = system.onboard("Poisoned", "SMB", "1000", csm, onboarded).await;
+    system.caught_up().await;
+
+    // The projectors are away while a backlog builds up on three streams, one of them ending in
+    // an event no version can decode.
+    while system.projection_replicas() > 0 {
+        system.kill_projection().await;
+    }
+    log_batch(&system, first, 300).await;
+    log_batch(&system, second, 250).await;
+    log_batch(&system, poisoned, 5).await;
+    let payload = json!({"ActivityLogged": {"activity_id": "01932f00-0000-7000-8000-000000000043", "kind": 42}});
+    let blocked_at = system.append_stored(poisoned, "ActivityLogged", "1", payload).await;
+    system.start_projection().await.unwrap();
+
+    eventually(Duration::from_secs(60), || async {
+        contacts(&system, first).await == 300 && contacts(&system, second).await == 250
+    })
+    .await
+    .expect("the backlog is applied");
+    eventually(Duration::from_secs(60), || async {
+        let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+            .fetch_one(&system.pool)
+            .await
+            .unwrap();
+        dead == events::topology::PROJECTORS.len() as i64
+    })
+    .await
+    .expect("each projector sets the poisoned event aside");
+    assert_eq!(contacts(&system, poisoned).await, 5);
+    assert_eq!(contacts(&system, first).await, 300, "nothing applied twice");
+
+    // Every event but the poisoned one applied exactly once by every projector, and the
+    // checkpoints where the streams end (the poisoned one's just before the event it holds).
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    let applied: Vec<(String, i64)> =
+        sqlx::query_as("SELECT projector, events_applied FROM projector_status ORDER BY projector")
+            .fetch_all(&system.pool)
+            .await
+            .unwrap();
+    assert_eq!(applied.len(), events::topology::PROJECTORS.len());
+    for (projector, count) in &applied {
+        assert_eq!(*count, stored - 1, "{projector}");
+    }
+    let checkpoints: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT stream_id, min(last_sequence) FROM projector_checkpoints
+          WHERE stream_id = ANY($1) GROUP BY stream_id ORDER BY stream_id",
+    )
+    .bind(vec![first.to_string(), second.to_string(), poisoned.to_string()])
+    .fetch_all(&system.pool)
+    .await
+    .unwrap();
+    let checkpoints: BTreeMap<String, i64> = checkpoints.into_iter().collect();
+    assert_eq!(checkpoints[&first.to_string()], 301);
+    assert_eq!(checkpoints[&second.to_string()], 251);
+    assert_eq!(checkpoints[&poisoned.to_string()], blocked_at - 1);
+    system.stop().await;
+}
+
+const AS_OF: NaiveDate = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+
+#[test]
+fn a_seed_makes_the_same_portfolio_and_the_portfolio_looks_like_a_book_of_business() {
+    let portfolio = Portfolio::generate(7, 150, AS_OF);
+    let again = Portfolio::generate(7, 150, AS_OF);
+    let ids = |portfolio: &Portfolio| portfolio.customers.iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(ids(&portfolio), ids(&again));
+    assert_eq!(portfolio.commands(), again.commands());
+    let bodies = |portfolio: &Portfolio| {
+        portfolio
+            .customers
+            .iter()
+            .flat_map(|c| c.history.iter().map(|r| r.body.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bodies(&portfolio), bodies(&again));
+    assert_ne!(ids(&portfolio), ids(&Portfolio::generate(8, 150, AS_OF)));
+
+    assert_eq!(portfolio.customers.len(), 150);
+    let mut books: BTreeMap<Uuid, usize> = BTreeMap::new();
+    for customer in &portfolio.customers {
+        *books.entry(customer.csm).or_default() += 1;
+    }
+    let last = portfolio.customers.last().unwrap().csm;
+    for (csm, size) in &books {
+        assert!(*csm == last || (20..=60).contains(size), "a CSM holds {size}");
+    }
+    let tiers = |tier: &str| portfolio.customers.iter().filter(|c| c.tier == tier).count();
+    assert!(tiers("Enterprise") > 0 && tiers("MidMarket") > 0 && tiers("SMB") > tiers("Enterprise"));
+
+    // A year of activities, mostly on weekdays, none after the day the history ends.
+    let mut weekdays = 0;
+    let mut weekends = 0;
+    for customer in &portfolio.customers {
+        for request in customer.history.iter().filter(|r| r.kind == "log_activity") {
+            let at: chrono::DateTime<Utc> = serde_json::from_value(request.body["occurred_at"].clone()).unwrap();
+            assert!(at.date_naive() < AS_OF && at.date_naive() >= AS_OF - chrono::Days::new(365));
+            if at.weekday().number_from_monday() > 5 {
+                weekends += 1;
+            } else {
+                weekdays += 1;
+            }
+        }
+        let health = customer.history.iter().filter(|r| r.kind == "record_health").count();
+        assert!((52..=53).contains(&health), "weekly health scores: {health}");
+    }
+    assert!(weekdays > 100 * 150 / 2, "{weekdays} activities on weekdays");
+    assert!(weekends * 20 < weekdays, "{weekends} at weekends against {weekdays}");
+    // Batches hold every activity once.
+    let history = &portfolio.customers[0].history;
+    let batched = load::batched(history, 40);
+    let activities = |requests: &[load::Request]| -> usize {
+        requests
+            .iter()
+            .map(|r| match r.kind {
+                "log_activity" => 1,
+                "log_activities" => r.body["activities"].as_array().unwrap().len(),
+                _ => 0,
+            })
+            .sum()
+    };
+    assert_eq!(activities(&batched), activities(history));
+    assert!(batched
+        .iter()
+        .all(|r| r.kind != "log_activities" || r.body["activities"].as_array().unwrap().len() <= 40));
+}
+
+#[tokio::test]
+async fn the_load_generator_plays_a_portfolio_through_the_command_api_without_a_refusal() {
+    let system = TestSystem::spawn().await.unwrap();
+    let portfolio = Portfolio::generate(11, 3, AS_OF);
+    let target = Target {
+        http: reqwest::Client::new(),
+        command_url: system.command_url.clone(),
+        graphql_url: system.graphql_url.clone(),
+        token: system.admin.clone(),
+    };
+    let recorder = load::bulk(&target, &portfolio, 2, 0.0, 50).await;
+    assert_eq!(recorder.failed.load(Ordering::Relaxed), 0, "{:?}", recorder.errors());
+    // Every event the answers named is in the store, and nothing else is.
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    assert_eq!(recorder.events.load(Ordering::Relaxed) as i64, stored);
+    system.caught_up().await;
+    let customers = system
+        .graphql(
+            "{ customers(first: 10) { edges { node { customerId tier } } } }",
+            json!({}),
+        )
+        .await;
+    let mut seen: Vec<(String, String)> = customers["customers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| {
+            (
+                edge["node"]["customerId"].as_str().unwrap().to_owned(),
+                edge["node"]["tier"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut planned: Vec<(String, String)> = portfolio
+        .customers
+        .iter()
+        .map(|c| {
+            let tier = match c.tier {
+                "Enterprise" => "ENTERPRISE",
+                "MidMarket" => "MID_MARKET",
+                _ => "SMB",
+            };
+            (c.id.to_string(), tier.to_owned())
+        })
+        .collect();
+    planned.sort();
+    assert_eq!(seen, planned);
+
+    // The steady mix reads and writes on those customers without a failure.
+    let recorder = load::steady(&target, &portfolio, 2, 10.0, 10.0, Duration::from_secs(2)).await;
+    assert_eq!(recorder.failed.load(Ordering::Relaxed), 0, "{:?}", recorder.errors());
+    assert!(recorder.sent.load(Ordering::Relaxed) >= 30);
+    system.stop().await;
+}
