@@ -669,7 +669,9 @@ pub async fn run(
     stopped: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let sender = Sender::new(pool.clone(), settings).context("configuring notifications")?;
-    let delivery = tokio::spawn(sender.run(stopped.clone()));
+    // Scoped: when this task is dropped (the service killed where it stands), the delivery loop
+    // and its connections go with it instead of polling on.
+    let delivery = events::service::supervise::Scoped::spawn(sender.run(stopped.clone()));
     events::service::supervise::supervise(
         "notification intake",
         stopped,
@@ -677,7 +679,7 @@ pub async fn run(
         || {},
     )
     .await;
-    delivery.await.ok();
+    delivery.join().await.ok();
     Ok(())
 }
 
