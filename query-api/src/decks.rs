@@ -43,18 +43,27 @@ fn number(value: &Value) -> f64 {
     }
 }
 
-/// An amount as a person reads it on a slide: "$1,234,567".
-fn money(value: &Value) -> String {
-    let amount = number(value).round() as i64;
-    let digits = amount.unsigned_abs().to_string();
+/// A whole number with its thousands separated: "1,234,567".
+pub fn thousands(value: u64) -> String {
+    let digits = value.to_string();
     let mut grouped = String::new();
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(digit);
     }
-    format!("{}${grouped}", if amount < 0 { "-" } else { "" })
+    grouped
+}
+
+/// An amount as a person reads it on a slide: "$1,234,567".
+fn money(value: &Value) -> String {
+    let amount = number(value).round() as i64;
+    format!(
+        "{}${}",
+        if amount < 0 { "-" } else { "" },
+        thousands(amount.unsigned_abs())
+    )
 }
 
 fn rows(value: &Value) -> Vec<Value> {

@@ -5,6 +5,27 @@ use anyhow::Context;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+/// The portfolio reports as the benchmarks and the load generator read them: (name, query).
+pub const PORTFOLIO_REPORTS: [(&str, &str); 3] = [
+    (
+        "coverageReport",
+        "{ coverageReport { summary { accounts underCovered } byTier { coveragePct } gaps { customerId } } }",
+    ),
+    (
+        "engagementMetrics",
+        "{ engagementMetrics { customers averageScore distribution { customers } outliers { customerId } } }",
+    ),
+    (
+        "csmWorkload",
+        "{ csmWorkload { csms { accounts utilizationPct } rebalancing { customerId } } }",
+    ),
+];
+
+/// One customer's page: profile, CSM, stakeholders, health and the latest 20 timeline entries.
+pub const CUSTOMER_360: &str =
+    "query($id: UUID!) { customer(id: $id) { name tier arr csm { name } stakeholders { name } health { score }
+        timeline(first: 20) { edges { node { kind summary occurredAt } } } } }";
+
 pub const GENERATE: &str = r#"
 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
 SELECT 'Customer', md5('c' || c)::uuid::text, 1, 'CustomerOnboarded', '1',
@@ -128,4 +149,17 @@ pub async fn copy_events(database_url: &str) -> anyhow::Result<(u64, u64, std::t
     let elapsed = started.elapsed();
     connection.close().await.ok();
     Ok((copied, bytes, elapsed))
+}
+
+/// Rebuilds every projection from the store, in passes of up to 4,000,000 events read 50,000 at
+/// a time, and switches the rebuilt tables in.
+pub async fn rebuild_all(system: &crate::TestSystem) -> anyhow::Result<projection_service::rebuild::RebuildSummary> {
+    let request = projection_service::rebuild::RebuildRequest {
+        projectors: projection_service::projectors(),
+        known_at: None,
+        snapshot_name: None,
+        batch: 50_000,
+        pass_events: 4_000_000,
+    };
+    projection_service::rebuild::rebuild(&system.pool, &system.database_url, &request).await
 }

@@ -477,6 +477,15 @@ impl TestSystem {
         sequence
     }
 
+    /// Rows of a customer in the coverage read model's contacts.
+    pub async fn contacts(&self, customer: Uuid) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM coverage_contacts WHERE customer_id = $1")
+            .bind(customer)
+            .fetch_one(&self.pool)
+            .await
+            .expect("counting contacts")
+    }
+
     /// Waits until the read models have caught up with the store.
     pub async fn caught_up(&self) {
         eventually(Duration::from_secs(20), || async {

@@ -607,11 +607,11 @@ pub async fn bulk(target: &Target, portfolio: &Portfolio, clients: usize, rate: 
 
 /// The reads of the steady mix, by weight: mostly customer pages, then the portfolio reports.
 const READS: [(&str, &str, u32); 5] = [
-    ("customer_360", "query($id: UUID!) { customer(id: $id) { name tier arr csm { name } stakeholders { name } health { score } timeline(first: 20) { edges { node { kind summary occurredAt } } } } }", 50),
+    ("customer_360", crate::bench::CUSTOMER_360, 50),
     ("customer_timeline", "query($id: UUID!) { customerTimeline(customerId: $id, first: 20) { edges { node { kind summary occurredAt } } } }", 20),
-    ("coverage_report", "{ coverageReport { summary { accounts underCovered } byTier { coveragePct } } }", 10),
-    ("engagement_report", "{ engagementMetrics { customers averageScore distribution { customers } } }", 10),
-    ("workload_report", "{ csmWorkload { csms { accounts utilizationPct } } }", 10),
+    ("coverage_report", crate::bench::PORTFOLIO_REPORTS[0].1, 10),
+    ("engagement_report", crate::bench::PORTFOLIO_REPORTS[1].1, 10),
+    ("workload_report", crate::bench::PORTFOLIO_REPORTS[2].1, 10),
 ];
 
 /// For `duration`, sends new activities and health scores on the portfolio's customers at

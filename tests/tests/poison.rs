@@ -23,14 +23,6 @@ async fn append_undecodable(system: &TestSystem, customer: Uuid) -> i64 {
     system.append_stored(customer, "ActivityLogged", "1", payload).await
 }
 
-async fn contacts(system: &TestSystem, customer: Uuid) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM coverage_contacts WHERE customer_id = $1")
-        .bind(customer)
-        .fetch_one(&system.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn an_undecodable_event_blocks_its_stream_visibly_and_nothing_else_until_replayed() {
     let system = TestSystem::spawn().await.unwrap();
@@ -77,7 +69,7 @@ async fn an_undecodable_event_blocks_its_stream_visibly_and_nothing_else_until_r
     assert_eq!(body["error"], "stream_unreadable");
     system.log_activity(healthy, "call", today, &[]).await;
     eventually(Duration::from_secs(10), || async {
-        contacts(&system, healthy).await == 1
+        system.contacts(healthy).await == 1
     })
     .await
     .unwrap();
@@ -111,7 +103,7 @@ async fn an_undecodable_event_blocks_its_stream_visibly_and_nothing_else_until_r
         .await
         .unwrap();
     assert_eq!(report.failed.len(), 2, "{report:?}");
-    assert_eq!(contacts(&system, poisoned).await, 1);
+    assert_eq!(system.contacts(poisoned).await, 1);
 
     // Fixed (as a version that reads the event would): replay applies the stream, once.
     sqlx::query(
@@ -135,7 +127,7 @@ async fn an_undecodable_event_blocks_its_stream_visibly_and_nothing_else_until_r
         (2, 2, 0),
         "{report:?}"
     );
-    assert_eq!(contacts(&system, poisoned).await, 2);
+    assert_eq!(system.contacts(poisoned).await, 2);
     let again = projection_service::dead_letters::replay(&system.pool, &projectors)
         .await
         .unwrap();

@@ -158,14 +158,7 @@ fn number(value: f64, unit: &str) -> String {
     if unit == "ms" || value < 100.0 {
         format!("{value:.2} {unit}")
     } else {
-        let whole = format!("{:.0}", value);
-        let mut grouped = String::new();
-        for (index, digit) in whole.chars().enumerate() {
-            if index > 0 && (whole.len() - index) % 3 == 0 {
-                grouped.push(',');
-            }
-            grouped.push(digit);
-        }
+        let grouped = query_api::decks::thousands(value.round() as u64);
         format!("{grouped} {unit}")
     }
 }
@@ -414,10 +407,7 @@ async fn append(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows: 
         system.start_relay();
         system.start_projection().await?;
         let pool = system.pool.clone();
-        wait_for(Duration::from_secs(600), async || {
-            Ok(tests::faults::projected(&pool).await)
-        })
-        .await?;
+        caught_up(&pool, Duration::from_secs(600)).await?;
         rows.add(
             "append: commands, 32 clients, relay and projectors stopped",
             alone,
@@ -763,6 +753,24 @@ async fn wait_for(timeout: Duration, mut done: impl AsyncFnMut() -> anyhow::Resu
     Ok(started.elapsed())
 }
 
+/// Waits until every projector has applied every event stored now. Counting the store once and
+/// then polling the projectors' one-row status keeps the wait itself off the CPU the
+/// projectors are measured on (counting a large store every few milliseconds would not).
+async fn caught_up(pool: &PgPool, timeout: Duration) -> anyhow::Result<Duration> {
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await?;
+    let projectors = events::topology::PROJECTORS.len() as i64;
+    wait_for(timeout, async || {
+        let (count, least): (i64, Option<i64>) =
+            sqlx::query_as("SELECT count(*), min(events_applied) FROM projector_status")
+                .fetch_one(pool)
+                .await?;
+        Ok(count == projectors && least.unwrap_or(0) >= stored)
+    })
+    .await
+}
+
 /// Waits until the relay has published up to global position `head`.
 async fn relayed_to(pool: &PgPool, head: i64, timeout: Duration) -> anyhow::Result<Duration> {
     wait_for(timeout, async || {
@@ -785,7 +793,7 @@ async fn pipeline(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows
     let target = target(system);
     let timeout = Duration::from_secs(600);
     let pool = system.pool.clone();
-    wait_for(timeout, async || Ok(tests::faults::projected(&pool).await)).await?;
+    caught_up(&pool, timeout).await?;
     let events = args.backlog;
 
     // Relay: a backlog published with confirms while the projectors are away.
@@ -818,7 +826,7 @@ async fn pipeline(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows
     bare.delete().await;
     system.start_projection().await?;
     let pool = system.pool.clone();
-    let projected = wait_for(timeout, async || Ok(tests::faults::projected(&pool).await)).await?;
+    let projected = caught_up(&pool, timeout).await?;
     rows.add(
         "projection: events applied by every projector",
         events as f64 / projected.as_secs_f64(),
@@ -840,7 +848,7 @@ async fn pipeline(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows
     system
         .reconfigure_projection(|settings| settings.apply_batch = 1)
         .await?;
-    let single = wait_for(timeout, async || Ok(tests::faults::projected(&pool).await)).await?;
+    let single = caught_up(&pool, timeout).await?;
     rows.add(
         "projection: events applied, one transaction per delivery",
         events as f64 / single.as_secs_f64(),
@@ -859,10 +867,10 @@ async fn pipeline(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows
         .reconfigure_projection(|settings| settings.apply_batch = 16)
         .await?;
     let pool = system.pool.clone();
-    let caught_up = wait_for(timeout, async || Ok(tests::faults::projected(&pool).await)).await?;
+    let drained = caught_up(&pool, timeout).await?;
     rows.add(
         "catch-up: events relayed and applied after an outage",
-        events as f64 / caught_up.as_secs_f64(),
+        events as f64 / drained.as_secs_f64(),
         "/s",
         Some(("the relay alone, above".into(), events as f64 / relayed.as_secs_f64())),
     );
@@ -1091,14 +1099,7 @@ async fn store(args: &Args, system: &mut TestSystem, rows: &mut Rows) -> anyhow:
     sqlx::query("ANALYZE events").execute(&system.pool).await?;
 
     let (copied, _, copy_time) = tests::bench::copy_events(&system.database_url).await?;
-    let request = projection_service::rebuild::RebuildRequest {
-        projectors: projection_service::projectors(),
-        known_at: None,
-        snapshot_name: None,
-        batch: 50_000,
-        pass_events: 4_000_000,
-    };
-    let summary = projection_service::rebuild::rebuild(&system.pool, &system.database_url, &request).await?;
+    let summary = tests::bench::rebuild_all(system).await?;
     let copy_rate = copied as f64 / copy_time.as_secs_f64();
     rows.add(
         format!("rebuild: every projection, {} events", summary.events),
@@ -1114,21 +1115,8 @@ async fn store(args: &Args, system: &mut TestSystem, rows: &mut Rows) -> anyhow:
         .fetch_all(&system.pool)
         .await?;
     let floor = measure(&target, args.query_runs, "{ __typename }", |_| json!({})).await?;
-    let single = "query($id: UUID!) { customer(id: $id) { name tier arr csm { name } stakeholders { name } health { score } timeline(first: 20) { edges { node { kind summary occurredAt } } } } }";
-    let reports = [
-        (
-            "coverageReport",
-            "{ coverageReport { summary { accounts underCovered } byTier { coveragePct } gaps { customerId } } }",
-        ),
-        (
-            "engagementMetrics",
-            "{ engagementMetrics { customers averageScore distribution { customers } outliers { customerId } } }",
-        ),
-        (
-            "csmWorkload",
-            "{ csmWorkload { csms { accounts utilizationPct } rebalancing { customerId } } }",
-        ),
-    ];
+    let single = tests::bench::CUSTOMER_360;
+    let reports = tests::bench::PORTFOLIO_REPORTS;
     let count = customers.len();
     for (name, query) in reports {
         let times = measure(&target, args.query_runs, query, |_| json!({})).await?;

@@ -102,14 +102,7 @@ async fn run(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
     let generated = started.elapsed();
     let started = Instant::now();
     // The read models as the projection service rebuilds them from the store.
-    let request = projection_service::rebuild::RebuildRequest {
-        projectors: projection_service::projectors(),
-        known_at: None,
-        snapshot_name: None,
-        batch: 50_000,
-        pass_events: 4_000_000,
-    };
-    projection_service::rebuild::rebuild(&system.pool, &system.database_url, &request)
+    tests::bench::rebuild_all(system)
         .await
         .context("building read models")?;
     sqlx::query("ANALYZE").execute(&system.pool).await?;
@@ -128,20 +121,7 @@ async fn run(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
     let customers: Vec<Uuid> = sqlx::query_scalar("SELECT customer_id FROM customer_profiles ORDER BY customer_id")
         .fetch_all(&system.pool)
         .await?;
-    let reports = [
-        (
-            "coverageReport",
-            "{ coverageReport { summary { accounts underCovered } byTier { coveragePct } gaps { customerId } } }",
-        ),
-        (
-            "engagementMetrics",
-            "{ engagementMetrics { customers averageScore distribution { customers } outliers { customerId } } }",
-        ),
-        (
-            "csmWorkload",
-            "{ csmWorkload { csms { accounts utilizationPct } rebalancing { customerId } } }",
-        ),
-    ];
+    let reports = tests::bench::PORTFOLIO_REPORTS;
     println!("| query | customers changed before each run | first run | p50 | p95 | runs |");
     println!("|---|---|---|---|---|---|");
     // A customer's stream moving is what makes its memo rows stale: advance the projectors'
@@ -175,9 +155,7 @@ async fn run(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
             );
         }
     }
-    let single =
-        "query($id: UUID!) { customer(id: $id) { name tier arr csm { name } stakeholders { name } health { score }
-        timeline(first: 20) { edges { node { kind summary occurredAt } } } } }";
+    let single = tests::bench::CUSTOMER_360;
     let (_, p50, p95) = measure(
         system,
         args.customer_runs,
