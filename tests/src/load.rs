@@ -333,6 +333,8 @@ pub struct Recorder {
     pub sent: AtomicU64,
     pub failed: AtomicU64,
     pub events: AtomicU64,
+    /// Requests the API turned away with 429 (sent again after its `Retry-After`).
+    pub throttled: AtomicU64,
     first_errors: Mutex<Vec<String>>,
 }
 
@@ -435,16 +437,33 @@ impl Pace {
 }
 
 impl Target {
-    /// Sends one command and records how it went; the answer's body when it succeeded.
+    /// Sends one command and records how it went; the answer's body when it succeeded. A 429
+    /// (the per-token rate limit) is waited out as its `Retry-After` says and sent again: the
+    /// API refused it before doing anything.
     pub async fn send(&self, request: &Request, recorder: &Recorder) -> Option<Value> {
         let started = Instant::now();
-        let answer = self
-            .http
-            .post(format!("{}{}", self.command_url, request.path))
-            .bearer_auth(&self.token)
-            .json(&request.body)
-            .send()
-            .await;
+        let answer = loop {
+            let answer = self
+                .http
+                .post(format!("{}{}", self.command_url, request.path))
+                .bearer_auth(&self.token)
+                .json(&request.body)
+                .send()
+                .await;
+            match answer {
+                Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                    recorder.throttled.fetch_add(1, Ordering::Relaxed);
+                    let wait = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(|value| value.parse::<f64>().ok())
+                        .unwrap_or(1.0);
+                    tokio::time::sleep(Duration::from_secs_f64(wait.clamp(0.05, 30.0))).await;
+                }
+                answer => break answer,
+            }
+        };
         match answer {
             Ok(response) => {
                 let status = response.status().as_u16();

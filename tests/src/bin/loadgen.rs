@@ -87,6 +87,7 @@ fn summary(recorder: &Recorder, seconds: f64) -> Value {
         "requests": requests,
         "failed": recorder.failed.load(Ordering::Relaxed),
         "events_appended": events,
+        "throttled_and_resent": recorder.throttled.load(Ordering::Relaxed),
         "requests_per_second": (requests as f64 / seconds * 10.0).round() / 10.0,
         "events_per_second": (events as f64 / seconds * 10.0).round() / 10.0,
         "by_kind": recorder.report(),
@@ -102,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         bail!("--batch must be 1 to 1,000");
     }
     let system = if args.in_process {
-        Some(tests::TestSystem::spawn_with(16, 5.0).await?)
+        Some(tests::TestSystem::spawn_limited(16, 5.0, tests::bench::UNLIMITED).await?)
     } else {
         None
     };
