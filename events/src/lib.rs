@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod partner;
 pub mod rules;
 pub mod schema;
+pub mod timeline;
 pub mod topology;
 pub mod upcast;
 

@@ -1,6 +1,8 @@
 //! The customers projector: profile, partners, stakeholders, every activity with its engagement
-//! attributes, health points with their lineage, tasks, partner reports, use cases, NPS and one
-//! timeline entry per event worth showing. CSMs and their capacity come from the Csm stream.
+//! attributes, health points with their lineage, tasks, partner reports, use cases, NPS and the
+//! adoption history. CSMs and their capacity come from the Csm stream. The timeline is not kept
+//! here: it is read from the store (see `events::timeline`), up to this projector's checkpoint of
+//! the customer's stream.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use events::csm::CsmEvent;
@@ -11,7 +13,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::bulk::{coalesce, CopyTable, Decoded, Fold, JsonText, Keyed, TableWriter};
+use crate::bulk::{coalesce, Decoded, Fold, Keyed, TableWriter};
 use crate::projector::{ProjectionError, Projector};
 
 pub struct CustomersProjector;
@@ -33,7 +35,7 @@ impl Projector for CustomersProjector {
             "partner_reports",
             "customer_use_cases",
             "nps_responses",
-            "timeline_entries",
+            "adoption_changes",
             "csm_directory",
             "engagement_metrics_memo",
         ]
@@ -49,25 +51,6 @@ impl Projector for CustomersProjector {
                 let customer_id = Uuid::parse_str(&event.stream_id)
                     .map_err(|_| ProjectionError::Poison(format!("bad stream id {}", event.stream_id)))?;
                 let decoded: CustomerEvent = event.decode()?;
-                if let Some((kind, summary, detail)) = timeline_entry(&decoded) {
-                    sqlx::query(
-                        "INSERT INTO timeline_entries
-                             (customer_id, sequence, event_id, kind, event_type, occurred_at, recorded_at, actor_id, summary, detail)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(customer_id)
-                    .bind(event.sequence)
-                    .bind(event.metadata.event_id)
-                    .bind(kind)
-                    .bind(&event.event_type)
-                    .bind(decoded.occurred_at())
-                    .bind(event.metadata.recorded_at)
-                    .bind(&event.metadata.actor.id)
-                    .bind(summary)
-                    .bind(detail.detail())
-                    .execute(&mut *db)
-                    .await?;
-                }
                 apply_customer(db, customer_id, event, decoded).await
             }
             events::alert::AlertEvent::STREAM_TYPE => {
@@ -86,104 +69,6 @@ impl Projector for CustomersProjector {
                 apply_csm(db, csm_id, event.decode()?).await
             }
             _ => Ok(()),
-        }
-    }
-}
-
-/// (kind, one-line summary, detail) of the timeline entry of an event, if it has one.
-fn timeline_entry(event: &CustomerEvent) -> Option<(&'static str, String, &(dyn erased::Detail + Sync))> {
-    use CustomerEvent as E;
-    fn detail<T: erased::Detail + Sync>(value: &T) -> &(dyn erased::Detail + Sync) {
-        value
-    }
-    Some(match event {
-        E::ActivityLogged(a) => {
-            let kind = if a.kind == ActivityKind::Note {
-                "note"
-            } else {
-                "activity"
-            };
-            let title = if a.subject.is_empty() {
-                a.kind.as_str().to_owned()
-            } else {
-                format!("{}: {}", a.kind.as_str(), a.subject)
-            };
-            (kind, title, detail(a))
-        }
-        E::ActivityCorrected(a) => ("activity", format!("activity corrected: {}", a.reason), detail(a)),
-        E::ActivityRetracted(a) => ("activity", format!("activity retracted: {}", a.reason), detail(a)),
-        E::HealthScoreRecorded(h) => (
-            "health",
-            format!("health score {} ({:?})", h.score, h.source).to_lowercase(),
-            detail(h),
-        ),
-        E::TaskCreated(t) => ("task", format!("task created: {}", t.title), detail(t)),
-        E::TaskUpdated(t) => ("task", "task updated".into(), detail(t)),
-        E::TaskReassigned(t) => ("task", format!("task reassigned to {}", t.assignee_id), detail(t)),
-        E::TaskStatusChanged(t) => ("task", format!("task {:?}", t.status).to_lowercase(), detail(t)),
-        E::TaskCompleted(t) => ("task", format!("task completed: {}", t.outcome), detail(t)),
-        E::TaskCancelled(t) => ("task", format!("task cancelled: {}", t.reason), detail(t)),
-        E::PartnerReportSubmitted(r) => ("partner_report", "partner status report submitted".into(), detail(r)),
-        E::PartnerReportDrafted(r) => (
-            "partner_report",
-            format!("partner status report drafted: {}", r.summary),
-            detail(r),
-        ),
-        E::MilestoneRecorded(m) => ("milestone", format!("milestone: {}", m.title), detail(m)),
-        E::IssueLogged(i) => ("issue", format!("issue logged: {}", i.title), detail(i)),
-        E::IssueResolved(i) => ("issue", format!("issue resolved: {}", i.resolution), detail(i)),
-        E::EscalationRaised(e) => ("escalation", format!("escalation raised: {}", e.title), detail(e)),
-        E::EscalationResolved(e) => (
-            "escalation",
-            format!("escalation resolved: {}", e.resolution),
-            detail(e),
-        ),
-        E::AdoptionStageChanged(a) => (
-            "adoption",
-            format!("adoption stage: {:?}", a.stage).to_lowercase(),
-            detail(a),
-        ),
-        E::UseCaseStatusChanged(u) => (
-            "use_case",
-            format!("{}: {:?}", u.use_case, u.status).to_lowercase(),
-            detail(u),
-        ),
-        E::NpsRecorded(n) => ("nps", format!("NPS {}", n.score), detail(n)),
-        E::CustomerRenewed(r) => ("renewal", format!("renewed until {}", r.renewal_date), detail(r)),
-        E::CustomerChurned(c) => ("churn", format!("churned: {}", c.reason), detail(c)),
-        E::CsmAssigned(c) => ("csm", format!("CSM changed: {}", c.reason), detail(c)),
-        E::CustomerOnboarded(o) => ("profile", format!("onboarded as {}", o.tier.as_str()), detail(o)),
-        E::HealthScoreRetracted(h) => ("health", format!("health score retracted: {}", h.reason), detail(h)),
-        // Custom-field values are shown only to the roles their definitions name, so they stay
-        // out of the timeline (which every reader of the customer sees).
-        E::CustomFieldsSet(_)
-        | E::CustomerRetracted(_)
-        | E::CustomerProfileUpdated(_)
-        | E::PartnerAssigned(_)
-        | E::PartnerUnassigned(_)
-        | E::StakeholderAdded(_)
-        | E::StakeholderUpdated(_)
-        | E::StakeholderRemoved(_)
-        | E::PartnerReportUpdated(_) => return None,
-    })
-}
-
-mod erased {
-    //! Serializes any event body into the timeline's detail.
-    pub trait Detail {
-        fn detail(&self) -> serde_json::Value;
-
-        /// The same detail as JSON text.
-        fn json(&self) -> Vec<u8>;
-    }
-
-    impl<T: serde::Serialize> Detail for T {
-        fn detail(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-        }
-
-        fn json(&self) -> Vec<u8> {
-            serde_json::to_vec(self).unwrap_or_else(|_| b"null".to_vec())
         }
     }
 }
@@ -472,6 +357,17 @@ async fn apply_customer(
                 .bind(snake(&a.stage))
                 .execute(&mut *db)
                 .await?;
+            sqlx::query(
+                "INSERT INTO adoption_changes (customer_id, sequence, summary, occurred_at, actor_id)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(customer_id)
+            .bind(sequence)
+            .bind(events::timeline::adoption_summary(&a))
+            .bind(a.occurred_at)
+            .bind(&envelope.metadata.actor.id)
+            .execute(&mut *db)
+            .await?;
         }
         E::UseCaseStatusChanged(u) => {
             sqlx::query(
@@ -544,7 +440,7 @@ async fn apply_customer(
                 .await?;
         }
         E::CustomerRetracted(_) => {
-            // The customer leaves every read model of this projector; its timeline stays
+            // The customer leaves every read model of this projector; its adoption history stays
             // (unreachable without a profile), as the rebuild leaves it.
             for table in RETRACTED_TABLES {
                 sqlx::query(&format!("DELETE FROM {table} WHERE customer_id = $1"))
@@ -644,7 +540,7 @@ async fn apply_csm(db: &mut PgConnection, csm_id: Uuid, event: CsmEvent) -> Resu
 }
 
 /// The customers read model folded in memory (see [`crate::bulk`]): each change mirrors a
-/// statement of [`apply_customer`], [`apply_csm`] or the timeline insert.
+/// statement of [`apply_customer`] or [`apply_csm`].
 #[derive(Default)]
 pub struct CustomersFold {
     profiles: Keyed<Uuid, Profile>,
@@ -656,7 +552,7 @@ pub struct CustomersFold {
     reports: Keyed<Uuid, Report>,
     use_cases: Keyed<(Uuid, String), UseCaseRow>,
     nps: Vec<NpsRow>,
-    timeline: Timeline,
+    adoption: Vec<AdoptionRow>,
     csms: Keyed<Uuid, (Uuid, String, String, String, i32)>,
     /// Retracted customers take no more events; their rows are left out when written.
     retracted: std::collections::HashSet<Uuid, foldhash::fast::RandomState>,
@@ -669,6 +565,9 @@ type UseCaseRow = (Uuid, String, String, String, DateTime<Utc>);
 
 /// (customer_id, sequence, score, stakeholder_id, comment, occurred_at) of `nps_responses`.
 type NpsRow = (Uuid, i64, i16, Option<Uuid>, Option<String>, DateTime<Utc>);
+
+/// (customer_id, sequence, summary, occurred_at, actor_id) of `adoption_changes`.
+type AdoptionRow = (Uuid, i64, String, DateTime<Utc>, String);
 
 struct Profile {
     customer_id: Uuid,
@@ -763,35 +662,18 @@ struct Report {
     submitted_at: Option<DateTime<Utc>>,
 }
 
-/// Timeline rows, written as they are folded: an entry never changes.
-struct Timeline(CopyTable);
-
-impl Default for Timeline {
-    fn default() -> Self {
-        Timeline(CopyTable::new(
-            "timeline_entries",
-            "customer_id, sequence, event_id, kind, event_type, occurred_at, recorded_at, actor_id, summary, detail",
-        ))
-    }
-}
-
 impl Fold for CustomersFold {
     fn apply(&mut self, envelope: &EventEnvelope, event: &Decoded) -> Result<(), ProjectionError> {
         match event {
             Decoded::Customer(customer_id, event) => {
-                if let Some((kind, summary, detail)) = timeline_entry(event) {
-                    self.timeline.0.row(&[
-                        customer_id,
-                        &envelope.sequence,
-                        &envelope.metadata.event_id,
-                        &kind,
-                        &envelope.event_type,
-                        &event.occurred_at(),
-                        &envelope.metadata.recorded_at,
-                        &envelope.metadata.actor.id,
-                        &summary,
-                        &JsonText(detail.json()),
-                    ]);
+                if let CustomerEvent::AdoptionStageChanged(a) = event {
+                    self.adoption.push((
+                        *customer_id,
+                        envelope.sequence,
+                        events::timeline::adoption_summary(a),
+                        a.occurred_at,
+                        envelope.metadata.actor.id.clone(),
+                    ));
                 }
                 self.customer(*customer_id, envelope, event)?;
             }
@@ -826,7 +708,7 @@ impl Fold for CustomersFold {
             reports,
             use_cases,
             nps,
-            timeline,
+            adoption,
             csms,
             retracted,
             retracted_health,
@@ -1014,6 +896,15 @@ impl Fold for CustomersFold {
                 }
             },
         );
+        let adoption = TableWriter::new(
+            "adoption_changes",
+            "customer_id, sequence, summary, occurred_at, actor_id",
+            move |out| {
+                for (customer_id, sequence, summary, at, actor) in adoption {
+                    out.row(&[&customer_id, &sequence, &summary, &at, &actor]);
+                }
+            },
+        );
         let csms = TableWriter::new(
             "csm_directory",
             "csm_id, name, email, team, monthly_capacity_hours",
@@ -1033,7 +924,7 @@ impl Fold for CustomersFold {
             reports,
             use_cases,
             nps,
-            timeline.0.into_writer(),
+            adoption,
             csms,
         ]
     }

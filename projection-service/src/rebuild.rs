@@ -550,7 +550,7 @@ fn read_batches(
 
 /// Tables that dominate a rebuild's writes (about a row per event), the longest to load and
 /// index first.
-const LARGEST: [&str; 3] = ["timeline_entries", "customer_activities", "coverage_contacts"];
+const LARGEST: [&str; 2] = ["customer_activities", "coverage_contacts"];
 
 /// Writes every table with `COPY`, two tables at a time, each streamed to the database while
 /// its rows are written and followed on the same connection by its `after` statements; returns

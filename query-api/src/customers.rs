@@ -225,8 +225,8 @@ impl Loader<AdoptionOf> for Store {
 
     async fn load(&self, keys: &[AdoptionOf]) -> Result<HashMap<AdoptionOf, Vec<AdoptionChange>>, String> {
         let rows: Vec<AdoptionChange> = sqlx::query_as(
-            "SELECT customer_id, summary, occurred_at, actor_id FROM timeline_entries
-              WHERE customer_id = ANY ($1) AND kind = 'adoption' ORDER BY occurred_at, sequence",
+            "SELECT customer_id, summary, occurred_at, actor_id FROM adoption_changes
+              WHERE customer_id = ANY ($1) ORDER BY occurred_at, sequence",
         )
         .bind(ids(keys, |key| key.0))
         .fetch_all(&self.0)

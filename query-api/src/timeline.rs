@@ -1,14 +1,16 @@
 //! One customer's chronological feed, newest first, with keyset (Relay) pagination: the cursor
-//! is the position of the last entry seen, so pages stay stable while new events arrive.
+//! is the position of the last entry seen, so pages stay stable while new events arrive. The
+//! feed is the customer's stream itself, read from the store (docs/DOMAIN.md, "Timeline").
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::SimpleObject;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use events::customer::CustomerEvent;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+#[derive(SimpleObject, Debug, Clone)]
 pub struct TimelineEntry {
     pub event_id: Uuid,
     pub sequence: i64,
@@ -41,6 +43,49 @@ pub fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, i64)> {
 
 pub const MAX_PAGE: usize = 200;
 
+/// A stored event of a customer's stream, as the timeline reads it.
+#[derive(sqlx::FromRow)]
+struct Stored {
+    event_id: Uuid,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    occurred_at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    actor_id: String,
+    payload: serde_json::Value,
+}
+
+impl Stored {
+    /// The entry, rendered by the rules of `events::timeline`; `None` for an event this version
+    /// cannot read (its projector holds the stream before it, so it is never within a page).
+    fn entry(self) -> Option<TimelineEntry> {
+        let event: CustomerEvent = serde_json::from_value(events::upcast::to_current(
+            &self.event_type,
+            &self.event_version,
+            self.payload,
+        ))
+        .map_err(|error| tracing::warn!(%error, event_id = %self.event_id, "a timeline event could not be read"))
+        .ok()?;
+        let entry = events::timeline::entry(&event)?;
+        Some(TimelineEntry {
+            event_id: self.event_id,
+            sequence: self.sequence,
+            kind: entry.kind.to_owned(),
+            event_type: self.event_type,
+            occurred_at: self.occurred_at,
+            recorded_at: self.recorded_at,
+            actor_id: self.actor_id,
+            summary: entry.summary,
+            detail: entry.detail,
+        })
+    }
+}
+
+/// A page of a customer's timeline: its stream read from the store newest first by when each
+/// event happened (`events_customer_chronology`), up to the customers projector's checkpoint of
+/// the stream, so the timeline shows exactly the events the rest of the customer's read models
+/// reflect (and, read through a snapshot's schema, those the snapshot had folded).
 #[allow(clippy::too_many_arguments)]
 pub async fn page(
     pool: &PgPool,
@@ -52,21 +97,29 @@ pub async fn page(
     after: Option<(DateTime<Utc>, i64)>,
 ) -> Result<Connection<String, TimelineEntry, EmptyFields, EmptyFields>, sqlx::Error> {
     let first = first.clamp(1, MAX_PAGE);
-    let rows: Vec<TimelineEntry> = sqlx::query_as(
-        "SELECT event_id, sequence, kind, event_type, occurred_at, recorded_at, actor_id, summary, detail
-           FROM timeline_entries
-          WHERE customer_id = $1
-            AND ($2::timestamptz IS NULL OR occurred_at >= $2)
-            AND ($3::timestamptz IS NULL OR occurred_at <= $3)
-            AND ($4::text[] IS NULL OR kind = ANY ($4))
-            AND ($5::timestamptz IS NULL OR (occurred_at, sequence) < ($5, $6))
-          ORDER BY occurred_at DESC, sequence DESC
-          LIMIT $7",
+    let selection = events::timeline::Selection::of(kinds.as_deref());
+    let rows: Vec<Stored> = sqlx::query_as(
+        "SELECT e.event_id, e.sequence, e.event_type, e.event_version, e.occurred_at, e.recorded_at,
+                COALESCE(e.metadata ->> 'actor_id', 'unknown') AS actor_id, e.payload
+           FROM events e
+          WHERE e.aggregate_type = 'Customer' AND e.aggregate_id = $1
+            AND e.sequence <= (SELECT c.last_sequence FROM projector_checkpoints c
+                                WHERE c.projector = 'customers' AND c.stream_type = 'Customer' AND c.stream_id = $1)
+            AND e.event_type = ANY ($2)
+            AND (e.event_type <> 'ActivityLogged'
+                 OR CASE WHEN e.payload -> 'ActivityLogged' ->> 'kind' = 'note' THEN $3 ELSE $4 END)
+            AND ($5::timestamptz IS NULL OR e.occurred_at >= $5)
+            AND ($6::timestamptz IS NULL OR e.occurred_at <= $6)
+            AND ($7::timestamptz IS NULL OR (e.occurred_at, e.sequence) < ($7, $8))
+          ORDER BY e.occurred_at DESC, e.sequence DESC
+          LIMIT $9",
     )
-    .bind(customer_id)
+    .bind(customer_id.to_string())
+    .bind(&selection.event_types)
+    .bind(selection.notes)
+    .bind(selection.other_activities)
     .bind(from)
     .bind(to)
-    .bind(kinds)
     .bind(after.map(|(at, _)| at))
     .bind(after.map_or(0, |(_, sequence)| sequence))
     .bind(first as i64 + 1)
@@ -77,6 +130,7 @@ pub async fn page(
     connection.edges.extend(
         rows.into_iter()
             .take(first)
+            .filter_map(Stored::entry)
             .map(|entry| Edge::new(encode_cursor(entry.occurred_at, entry.sequence), entry)),
     );
     Ok(connection)

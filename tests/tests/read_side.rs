@@ -166,6 +166,59 @@ async fn the_timeline_pages_by_cursor_without_gaps_or_repeats() {
     system.stop().await;
 }
 
+/// The kinds of a timeline page, newest first.
+fn kinds(page: &Value) -> Vec<String> {
+    page["customerTimeline"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| edge["node"]["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_timeline_is_the_stream_read_by_time_as_far_as_the_customer_is_projected() {
+    let mut system = TestSystem::spawn().await.unwrap();
+    let id = customer(&system, "Vandelay").await;
+    // Recorded out of order: the timeline orders by when each happened.
+    system.record_health(id, 64.0, today() - Days::new(1)).await;
+    email(&system, id, today() - Days::new(3), Some(true), "pricing").await;
+    system.log_activity(id, "note", today() - Days::new(2), &[]).await;
+    system.caught_up().await;
+    let query = "query($id: UUID!, $kinds: [String!]) { customerTimeline(customerId: $id, kinds: $kinds) {
+        edges { node { kind eventType summary detail } } } }";
+    let all = system.graphql(query, json!({"id": id})).await;
+    assert_eq!(kinds(&all), ["health", "note", "activity", "profile"]);
+    let email_entry = &all["customerTimeline"]["edges"][2]["node"];
+    assert_eq!(email_entry["summary"], "email: pricing");
+    assert_eq!(
+        email_entry["detail"]["subject"], "pricing",
+        "the event's body, untagged"
+    );
+    let notes = system.graphql(query, json!({"id": id, "kinds": ["note"]})).await;
+    assert_eq!(kinds(&notes), ["note"]);
+    let activities = system
+        .graphql(query, json!({"id": id, "kinds": ["activity", "profile"]}))
+        .await;
+    assert_eq!(kinds(&activities), ["activity", "profile"]);
+
+    // An event stored but not yet projected is not shown: the timeline agrees with the rest of
+    // the customer's read models.
+    system.kill_projection().await;
+    email(&system, id, today(), None, "follow-up").await;
+    let before = system.graphql(query, json!({"id": id})).await;
+    assert_eq!(kinds(&before), ["health", "note", "activity", "profile"]);
+    system.start_projection().await.unwrap();
+    system.caught_up().await;
+    let after = system.graphql(query, json!({"id": id})).await;
+    assert_eq!(kinds(&after), ["activity", "health", "note", "activity", "profile"]);
+    assert_eq!(
+        after["customerTimeline"]["edges"][0]["node"]["summary"],
+        "email: follow-up"
+    );
+    system.stop().await;
+}
+
 #[tokio::test]
 async fn health_trend_carries_scores_forward_and_measures_its_windows() {
     let system = TestSystem::spawn().await.unwrap();
@@ -275,7 +328,7 @@ async fn read_models(system: &TestSystem) -> Vec<(String, Option<String>)> {
         "partner_reports",
         "customer_use_cases",
         "nps_responses",
-        "timeline_entries",
+        "adoption_changes",
         "csm_directory",
         "projector_checkpoints",
     ];
@@ -417,7 +470,7 @@ async fn a_projector_without_checkpoints_backfills_itself_from_the_store() {
         "customer_stakeholders",
         "customer_activities",
         "health_points",
-        "timeline_entries",
+        "adoption_changes",
         "csm_directory",
     ];
     let digest = || digests(&system.pool, &tables);

@@ -155,6 +155,13 @@ async fn a_rebuild_known_at_an_instant_equals_what_the_live_model_showed_then() 
     // Capture the live model at an instant.
     let live_then = tests::read_models(&system.pool, "public").await;
     let report_then = system.graphql(report, json!({})).await;
+    let timeline = |root: &str| {
+        format!(
+            "query($id: UUID!) {{ {root} customerTimeline(customerId: $id, first: 200) {{ edges {{ node {{ eventId summary }} }} }} {} }}",
+            if root.is_empty() { "" } else { "}" }
+        )
+    };
+    let timeline_then = system.graphql(&timeline(""), json!({"id": customers[0]})).await;
     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     let known_at = Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -194,6 +201,19 @@ async fn a_rebuild_known_at_an_instant_equals_what_the_live_model_showed_then() 
         )
         .await;
     assert_eq!(by_name["snapshot"], report_then);
+    // The timeline, read from the store, stops where the snapshot's checkpoints do.
+    let timeline_by_name = system
+        .graphql(
+            &timeline("snapshot(name: \"2026-03-31\") {"),
+            json!({"id": customers[0]}),
+        )
+        .await;
+    assert_eq!(timeline_by_name["snapshot"], timeline_then);
+    assert_ne!(
+        system.graphql(&timeline(""), json!({"id": customers[0]})).await,
+        timeline_then,
+        "the live timeline has moved on"
+    );
     assert_eq!(by_name["projectionSnapshots"][0]["name"], "2026-03-31");
     let refused = system
         .graphql_raw(

@@ -533,7 +533,7 @@ impl Limits {
             .await?;
         command_service::migrate(&pool).await?;
         for statement in [
-            "CREATE TABLE events_bare (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES)",
+            "CREATE TABLE events_bare (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING GENERATED INCLUDING INDEXES)",
             // The hash the chain trigger would compute, as a constant of the same size.
             "ALTER TABLE events_bare ALTER COLUMN hash SET DEFAULT decode(repeat('00', 32), 'hex')",
             // postgres-es's schema, as its repository ships it.
