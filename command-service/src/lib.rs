@@ -7,6 +7,7 @@ pub mod domain;
 pub mod http;
 pub mod import;
 pub mod relay;
+pub mod repository;
 pub mod seed;
 pub mod store;
 

@@ -7,13 +7,13 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventStore};
 use events::metadata::CommandMetadata;
-use postgres_es::PostgresEventRepository;
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::domain::{authorize, ActivityRecord, CommandError, Directory, Guarded};
+use crate::repository::{EventRepository, EVENT_IDS};
 
 /// Commands that lose the race to append (to another replica) are retried this many times in all.
 const ATTEMPTS: u32 = 8;
@@ -137,9 +137,9 @@ impl Drop for StreamGuard<'_> {
 }
 
 /// Seconds each stage of a command took: `load` (the aggregate from its snapshot and the events
-/// after it), `decide` (validation, directory lookups, the events decided), `append` (the
-/// transaction that stores them, with the store's triggers) and `ids` (reading back the ids the
-/// store gave the events). What a request costs beyond their sum is HTTP, authentication and JSON.
+/// after it), `decide` (validation, directory lookups, the events decided) and `append` (the
+/// statement that stores them, with the store's triggers). What a request costs beyond their sum
+/// is HTTP, authentication and JSON.
 pub static COMMAND_STAGES: std::sync::LazyLock<prometheus::HistogramVec> = std::sync::LazyLock::new(|| {
     prometheus::HistogramVec::new(
         prometheus::HistogramOpts::new(
@@ -197,8 +197,7 @@ impl Appends {
 
 /// The command side of one aggregate type.
 pub struct CommandHandler<A: Aggregate> {
-    pool: PgPool,
-    store: PersistedEventStore<PostgresEventRepository, A>,
+    store: PersistedEventStore<EventRepository, A>,
     services: A::Services,
     locks: StreamLocks,
     appends: Appends,
@@ -220,11 +219,10 @@ where
     }
 
     pub fn new(pool: PgPool, services: A::Services, appends: Appends) -> Self {
-        let repository = PostgresEventRepository::new(pool.clone());
+        let repository = EventRepository::new(pool.clone());
         let store = PersistedEventStore::new_snapshot_store(repository, SNAPSHOT_EVERY)
             .with_upcasters(events::upcast::upcasters());
         CommandHandler {
-            pool,
             store,
             services,
             locks: StreamLocks::default(),
@@ -316,54 +314,23 @@ where
         let events = sink.collect().await;
         let count = events.len();
         stage("decide", started);
+        // The events' ids are made here and written with them: the answer needs no read back.
+        let event_ids: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
         if count > 0 {
             let started = std::time::Instant::now();
-            self.store.commit(events, context, metadata.clone()).await?;
+            let mut metadata = metadata.clone();
+            let ids: Vec<String> = event_ids.iter().map(Uuid::to_string).collect();
+            metadata.insert(EVENT_IDS.to_owned(), ids.join(","));
+            self.store.commit(events, context, metadata).await?;
             self.appends.committed();
             stage("append", started);
         }
-        let started = std::time::Instant::now();
-        let event_ids = self.event_ids(id, before, count).await?;
-        stage("ids", started);
         Ok(Appended {
             stream_type: A::TYPE,
             stream_id: id.to_owned(),
             sequence: (before + count) as i64,
             event_ids,
         })
-    }
-
-    /// The store assigns event ids; read back the ones of the sequences just appended. The events
-    /// are committed by now, so a failed read is retried a few times rather than reported as a
-    /// failed command; if the store stays away, the answer is 503 and a retry with the same
-    /// `Idempotency-Key` answers from the stored events.
-    async fn event_ids(&self, id: &str, before: usize, count: usize) -> Result<Vec<Uuid>, ExecuteError> {
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        let mut wait = Duration::from_millis(50);
-        loop {
-            let read = sqlx::query_scalar(
-                "SELECT event_id FROM events
-                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 AND sequence <= $4
-                  ORDER BY sequence",
-            )
-            .bind(A::TYPE)
-            .bind(id)
-            .bind(before as i64)
-            .bind((before + count) as i64)
-            .fetch_all(&self.pool)
-            .await;
-            match read {
-                Ok(ids) => return Ok(ids),
-                Err(error) if wait < Duration::from_secs(2) => {
-                    tracing::warn!(%error, "reading back appended event ids failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(error) => return Err(ExecuteError::from_database(&error)),
-            }
-        }
     }
 }
 

@@ -1,0 +1,194 @@
+//! The event repository commands append through: cqrs-es's persistence trait over the tables
+//! postgres-es defines, with postgres-es replaying whole streams and the two statements that
+//! decide a command's cost written here.
+//!
+//! - **Appending** is one statement: every event of the command in one `INSERT ... SELECT FROM
+//!   UNNEST`, with the snapshot (when the command crosses one) written by a data-modifying `WITH`
+//!   in the same statement, so a command's append is one round trip and atomic without a
+//!   transaction around it. postgres-es sends `BEGIN`, an `INSERT` per event, the snapshot and
+//!   `COMMIT`, and checks its snapshot update only after committing the events.
+//! - **Event ids** are made by the command service (UUID v7) and written with the events, so a
+//!   command answers with them without reading them back. The caller hands them over under the
+//!   metadata key [`EVENT_IDS`], which the repository takes out: it is never stored.
+//! - **The events after a snapshot** are read with a prepared statement (postgres-es formats the
+//!   sequence into the text, so the server parses and plans every load anew).
+
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
+use cqrs_es::Aggregate;
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Metadata key of the ids (comma-separated, one per event in order) a command gives the events
+/// it appends. Consumed by [`EventRepository::persist`]; an event without one gets a fresh id.
+pub const EVENT_IDS: &str = "cstrack_event_ids";
+
+/// SQLSTATE of a unique violation: another writer appended at one of these sequences first.
+const UNIQUE_VIOLATION: &str = "23505";
+
+pub struct EventRepository {
+    pool: PgPool,
+    replay: PostgresEventRepository,
+}
+
+impl EventRepository {
+    pub fn new(pool: PgPool) -> Self {
+        EventRepository {
+            replay: PostgresEventRepository::new(pool.clone()),
+            pool,
+        }
+    }
+}
+
+/// A database error as cqrs-es classifies it: a lost append race is a conflict (the command is
+/// decided again), a lost connection the store being unavailable; anything else keeps the
+/// `sqlx::Error` for the caller to inspect.
+fn persistence(error: sqlx::Error) -> PersistenceError {
+    match &error {
+        sqlx::Error::Database(database) if database.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+            PersistenceError::OptimisticLockError
+        }
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => PersistenceError::ConnectionError(Box::new(error)),
+        _ => PersistenceError::UnknownError(Box::new(error)),
+    }
+}
+
+/// The ids a command handed over, in event order.
+fn event_ids(metadata: &Value, count: usize) -> Vec<Uuid> {
+    let given: Vec<Uuid> = metadata
+        .get(EVENT_IDS)
+        .and_then(Value::as_str)
+        .map(|ids| ids.split(',').filter_map(|id| Uuid::parse_str(id).ok()).collect())
+        .unwrap_or_default();
+    (0..count)
+        .map(|k| given.get(k).copied().unwrap_or_else(Uuid::now_v7))
+        .collect()
+}
+
+const APPEND: &str = "WITH snapshot AS (
+        INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, current_snapshot, payload)
+        SELECT $1, $2, $9, $10, $11 WHERE $11::jsonb IS NOT NULL
+        ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+           SET last_sequence = EXCLUDED.last_sequence, current_snapshot = EXCLUDED.current_snapshot,
+               payload = EXCLUDED.payload
+         WHERE snapshots.last_sequence < EXCLUDED.last_sequence)
+    INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, event_id)
+    SELECT $1, $2, * FROM UNNEST($3::int8[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::uuid[])";
+
+const EVENTS_AFTER: &str = "SELECT sequence, event_type, event_version, payload, metadata FROM events
+     WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
+     ORDER BY sequence";
+
+impl PersistedEventRepository for EventRepository {
+    async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.replay.get_events::<A>(aggregate_id).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        let rows: Vec<(i64, String, String, Value, Value)> = sqlx::query_as(EVENTS_AFTER)
+            .bind(A::TYPE)
+            .bind(aggregate_id)
+            .bind(last_sequence as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(persistence)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(sequence, event_type, event_version, payload, metadata)| SerializedEvent {
+                    aggregate_id: aggregate_id.to_owned(),
+                    sequence: sequence as usize,
+                    aggregate_type: A::TYPE.to_owned(),
+                    event_type,
+                    event_version,
+                    payload,
+                    metadata,
+                },
+            )
+            .collect())
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        self.replay.get_snapshot::<A>(aggregate_id).await
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
+        let ids = event_ids(&first.metadata, events.len());
+        let mut sequences = Vec::with_capacity(events.len());
+        let mut types = Vec::with_capacity(events.len());
+        let mut versions = Vec::with_capacity(events.len());
+        let mut payloads = Vec::with_capacity(events.len());
+        let mut metadata = Vec::with_capacity(events.len());
+        for event in events {
+            sequences.push(event.sequence as i64);
+            types.push(event.event_type.as_str());
+            versions.push(event.event_version.as_str());
+            payloads.push(&event.payload);
+            let mut stored = event.metadata.clone();
+            if let Some(map) = stored.as_object_mut() {
+                map.remove(EVENT_IDS);
+            }
+            metadata.push(stored);
+        }
+        let last = sequences.last().copied();
+        let (snapshot, current_snapshot) = match snapshot_update {
+            Some((_, aggregate, current_snapshot)) => (Some(aggregate), Some(current_snapshot as i64)),
+            None => (None, None),
+        };
+        sqlx::query(APPEND)
+            .bind(A::TYPE)
+            .bind(&first.aggregate_id)
+            .bind(&sequences)
+            .bind(&types)
+            .bind(&versions)
+            .bind(&payloads)
+            .bind(&metadata)
+            .bind(&ids)
+            .bind(last)
+            .bind(current_snapshot)
+            .bind(snapshot)
+            .execute(&self.pool)
+            .await
+            .map_err(persistence)?;
+        Ok(())
+    }
+
+    async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {
+        self.replay.stream_events::<A>(aggregate_id).await
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        self.replay.stream_all_events::<A>().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ids_a_command_hands_over_are_used_in_order_and_missing_ones_are_made() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let metadata = serde_json::json!({ EVENT_IDS: format!("{a},{b}"), "actor_id": "csm-1" });
+        let ids = event_ids(&metadata, 3);
+        assert_eq!(ids[..2], [a, b]);
+        assert_eq!(ids[2].get_version_num(), 7);
+        assert_ne!(ids[2], a);
+        assert_eq!(event_ids(&serde_json::json!({}), 1).len(), 1);
+    }
+}
