@@ -1,6 +1,8 @@
 //! The coverage projector (PRD-162): per customer its tier, ARR, CSM and onboarding day; every
-//! activity with its kind, day and participants (notes included, as they can be corrected into
-//! contact; queries count only contact); every health point; CSM names and handoffs.
+//! health point; CSM names and handoffs. Contact is read from the activities the customers
+//! projector keeps (the view `coverage_contacts`: every activity not retracted, with its kind, day
+//! and participants; queries count only contact), so the coverage facts of a customer are
+//! versioned by both projectors' checkpoints of its stream.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use events::csm::CsmEvent;
@@ -30,7 +32,6 @@ impl Projector for CoverageProjector {
             "coverage_csms",
             "coverage_accounts",
             "coverage_handoffs",
-            "coverage_contacts",
             "coverage_health_points",
             "coverage_facts_memo",
         ]
@@ -38,6 +39,14 @@ impl Projector for CoverageProjector {
 
     fn fold(&self) -> Box<dyn Fold> {
         Box::<CoverageFold>::default()
+    }
+
+    fn reads(&self) -> &'static [&'static str] {
+        &["customers"]
+    }
+
+    fn views(&self, schema: &str) -> Vec<String> {
+        vec![contacts_view(schema)]
     }
 
     async fn apply(&self, db: &mut PgConnection, event: &EventEnvelope) -> Result<(), ProjectionError> {
@@ -50,6 +59,18 @@ impl Projector for CoverageProjector {
             _ => Ok(()),
         }
     }
+}
+
+/// Contact as coverage counts it: every activity of the customers read model that is not
+/// retracted (notes included, as a correction can turn one into contact; the queries leave them
+/// out). Migration 20261203100003 creates the same view in `public`.
+pub fn contacts_view(schema: &str) -> String {
+    format!(
+        "CREATE OR REPLACE VIEW {schema}.coverage_contacts AS
+         SELECT customer_id, activity_id, kind, occurred_at, occurred_on, participants
+           FROM {schema}.customer_activities
+          WHERE NOT retracted"
+    )
 }
 
 async fn apply_customer(
@@ -94,28 +115,6 @@ async fn apply_customer(
             .execute(&mut *db)
             .await?;
         }
-        // Notes are kept too (queries leave them out) so a correction can turn one into contact.
-        CustomerEvent::ActivityLogged(logged) => {
-            sqlx::query(
-                "INSERT INTO coverage_contacts (customer_id, activity_id, kind, occurred_at, occurred_on, participants)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            )
-            .bind(customer_id)
-            .bind(logged.activity_id)
-            .bind(logged.kind.as_str())
-            .bind(logged.occurred_at)
-            .bind(logged.occurred_at.date_naive())
-            .bind(&logged.participants)
-            .execute(&mut *db)
-            .await?;
-        }
-        CustomerEvent::ActivityRetracted(retracted) => {
-            sqlx::query("DELETE FROM coverage_contacts WHERE customer_id = $1 AND activity_id = $2")
-                .bind(customer_id)
-                .bind(retracted.activity_id)
-                .execute(&mut *db)
-                .await?;
-        }
         CustomerEvent::HealthScoreRecorded(health) => {
             sqlx::query(
                 "INSERT INTO coverage_health_points (customer_id, sequence, measured_at, measured_on, score)
@@ -138,21 +137,6 @@ async fn apply_customer(
             .bind(&updated.name)
             .bind(updated.tier.map(|tier| tier.as_str()))
             .bind(updated.arr)
-            .execute(&mut *db)
-            .await?;
-        }
-        CustomerEvent::ActivityCorrected(corrected) => {
-            sqlx::query(
-                "UPDATE coverage_contacts SET kind = COALESCE($3, kind), occurred_at = COALESCE($4, occurred_at),
-                        occurred_on = COALESCE($5, occurred_on), participants = COALESCE($6, participants)
-                  WHERE customer_id = $1 AND activity_id = $2",
-            )
-            .bind(customer_id)
-            .bind(corrected.activity_id)
-            .bind(corrected.kind.map(|kind| kind.as_str()))
-            .bind(corrected.activity_occurred_at)
-            .bind(corrected.activity_occurred_at.map(|at| at.date_naive()))
-            .bind(&corrected.participants)
             .execute(&mut *db)
             .await?;
         }
@@ -187,12 +171,7 @@ async fn apply_customer(
 }
 
 /// The tables a retracted customer's rows leave.
-const RETRACTED_TABLES: [&str; 4] = [
-    "coverage_accounts",
-    "coverage_handoffs",
-    "coverage_contacts",
-    "coverage_health_points",
-];
+const RETRACTED_TABLES: [&str; 3] = ["coverage_accounts", "coverage_handoffs", "coverage_health_points"];
 
 async fn apply_csm(db: &mut PgConnection, event: CsmEvent) -> Result<(), ProjectionError> {
     match event {
@@ -220,7 +199,6 @@ pub struct CoverageFold {
     csms: Keyed<Uuid, (Uuid, String, String, String)>,
     accounts: Keyed<Uuid, Account>,
     handoffs: Vec<HandoffRow>,
-    contacts: Keyed<(Uuid, Uuid), Contact>,
     health: Vec<(Uuid, i64, DateTime<Utc>, f64)>,
     /// Retracted customers and (customer, sequence) of retracted health scores, left out when
     /// the rows are written.
@@ -238,14 +216,6 @@ struct Account {
     arr: Decimal,
     csm_id: Uuid,
     onboarded_on: NaiveDate,
-}
-
-struct Contact {
-    customer_id: Uuid,
-    activity_id: Uuid,
-    kind: &'static str,
-    occurred_at: DateTime<Utc>,
-    participants: Vec<Uuid>,
 }
 
 impl Fold for CoverageFold {
@@ -271,14 +241,13 @@ impl Fold for CoverageFold {
             csms,
             accounts,
             handoffs,
-            contacts,
             health,
             retracted,
             retracted_health,
         } = *self;
         let retracted = std::sync::Arc::new(retracted);
         let kept = move |customer_id: &Uuid| !retracted.contains(customer_id);
-        let (k1, k2, k3, k4) = (kept.clone(), kept.clone(), kept.clone(), kept);
+        let (k1, k2, k3) = (kept.clone(), kept.clone(), kept);
         let csms = TableWriter::new("coverage_csms", "csm_id, name, email, team", move |out| {
             for (csm_id, name, email, team) in csms.into_rows() {
                 out.row(&[&csm_id, &name, &email, &team]);
@@ -302,34 +271,18 @@ impl Fold for CoverageFold {
                 }
             },
         );
-        let contacts = TableWriter::new(
-            "coverage_contacts",
-            "customer_id, activity_id, kind, occurred_at, occurred_on, participants",
-            move |out| {
-                for c in contacts.into_rows().filter(|c| k3(&c.customer_id)) {
-                    out.row(&[
-                        &c.customer_id,
-                        &c.activity_id,
-                        &c.kind,
-                        &c.occurred_at,
-                        &c.occurred_at.date_naive(),
-                        &c.participants,
-                    ]);
-                }
-            },
-        );
         let health = TableWriter::new(
             "coverage_health_points",
             "customer_id, sequence, measured_at, measured_on, score",
             move |out| {
                 let kept =
-                    |row: &(Uuid, i64, DateTime<Utc>, f64)| k4(&row.0) && !retracted_health.contains(&(row.0, row.1));
+                    |row: &(Uuid, i64, DateTime<Utc>, f64)| k3(&row.0) && !retracted_health.contains(&(row.0, row.1));
                 for (customer_id, sequence, at, score) in health.into_iter().filter(kept) {
                     out.row(&[&customer_id, &sequence, &at, &at.date_naive(), &score]);
                 }
             },
         );
-        vec![csms, accounts, handoffs, contacts, health]
+        vec![csms, accounts, handoffs, health]
     }
 }
 
@@ -359,17 +312,6 @@ impl CoverageFold {
                     assigned.occurred_at,
                 ));
             }
-            CustomerEvent::ActivityLogged(logged) => self.contacts.insert(
-                (customer_id, logged.activity_id),
-                Contact {
-                    customer_id,
-                    activity_id: logged.activity_id,
-                    kind: logged.kind.as_str(),
-                    occurred_at: logged.occurred_at,
-                    participants: logged.participants.clone(),
-                },
-            ),
-            CustomerEvent::ActivityRetracted(retracted) => self.contacts.remove(&(customer_id, retracted.activity_id)),
             CustomerEvent::HealthScoreRecorded(health) => {
                 self.health
                     .push((customer_id, sequence, health.measured_at, health.score))
@@ -379,13 +321,6 @@ impl CoverageFold {
                     coalesce(&mut account.name, &updated.name);
                     coalesce(&mut account.tier, &updated.tier.map(|tier| tier.as_str()));
                     coalesce(&mut account.arr, &updated.arr);
-                }
-            }
-            CustomerEvent::ActivityCorrected(corrected) => {
-                if let Some(contact) = self.contacts.get_mut(&(customer_id, corrected.activity_id)) {
-                    coalesce(&mut contact.kind, &corrected.kind.map(|kind| kind.as_str()));
-                    coalesce(&mut contact.occurred_at, &corrected.activity_occurred_at);
-                    coalesce(&mut contact.participants, &corrected.participants);
                 }
             }
             CustomerEvent::CustomerRenewed(renewed) => {

@@ -18,6 +18,19 @@ pub trait Projector: Send + Sync + 'static {
     /// An empty in-memory copy of the read model, to fold many events into at once (rebuilds).
     fn fold(&self) -> Box<dyn crate::bulk::Fold>;
 
+    /// Other projectors whose tables this one's queries read: a rebuild of this one rebuilds
+    /// them too, so that a snapshot holds every row its reports read.
+    fn reads(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Statements (re)creating, in `schema`, the views this projector's queries read over the
+    /// tables of the projectors it [`reads`](Projector::reads): run once those tables are there,
+    /// and again whenever they are replaced.
+    fn views(&self, _schema: &str) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Applies one event inside the caller's transaction.
     async fn apply(&self, db: &mut PgConnection, event: &EventEnvelope) -> Result<(), ProjectionError>;
 }

@@ -218,8 +218,27 @@ pub struct Built {
 /// Rebuilds `request.projectors` from the store and switches (or keeps the snapshot); see the
 /// module documentation.
 pub async fn rebuild(pool: &PgPool, database_url: &str, request: &RebuildRequest) -> anyhow::Result<RebuildSummary> {
-    let built = build(pool, database_url, request).await?;
-    finish(pool, request, built).await
+    let request = request.with_what_they_read();
+    let built = build(pool, database_url, &request).await?;
+    finish(pool, &request, built).await
+}
+
+impl RebuildRequest {
+    /// The request with the projectors whose tables the requested ones read
+    /// ([`Projector::reads`]): coverage counts contact from the customers' activities.
+    pub fn with_what_they_read(&self) -> RebuildRequest {
+        let mut projectors = self.projectors.clone();
+        for projector in crate::projectors() {
+            let read = self.projectors.iter().any(|p| p.reads().contains(&projector.name()));
+            if read && !projectors.iter().any(|p| p.name() == projector.name()) {
+                projectors.push(projector);
+            }
+        }
+        RebuildRequest {
+            projectors,
+            ..self.clone()
+        }
+    }
 }
 
 /// Records a rebuild as failed and removes what it built: a failed rebuild leaves nothing behind.
@@ -425,6 +444,12 @@ async fn build_tables(
     // Tables no event wrote to.
     let rest: Vec<Vec<String>> = finishing.into_values().collect();
     run_two_at_a_time(pool, rest).await?;
+    // Views over the rebuilt tables, so that a snapshot's queries read its own rows.
+    for projector in &request.projectors {
+        for statement in projector.views(schema) {
+            sqlx::query(&statement).execute(pool).await?;
+        }
+    }
     let db = shadow_connection(database_url, schema).await?;
     Ok((db, checkpoints, progress, folded.events, tables, blocked))
 }
@@ -548,9 +573,8 @@ fn read_batches(
     receiver
 }
 
-/// Tables that dominate a rebuild's writes (about a row per event), the longest to load and
-/// index first.
-const LARGEST: [&str; 2] = ["customer_activities", "coverage_contacts"];
+/// Tables that dominate a rebuild's writes, the longest to load and index first.
+const LARGEST: [&str; 3] = ["customer_activities", "health_points", "coverage_health_points"];
 
 /// Writes every table with `COPY`, two tables at a time, each streamed to the database while
 /// its rows are written and followed on the same connection by its `after` statements; returns
@@ -772,6 +796,12 @@ async fn switch(
         sqlx::query(&format!("ALTER TABLE {schema}.{table} SET SCHEMA public"))
             .execute(&mut *tx)
             .await?;
+    }
+    // A view follows the table it reads into the retired schema: point it at the new one.
+    for projector in &request.projectors {
+        for statement in projector.views("public") {
+            sqlx::query(&statement).execute(&mut *tx).await?;
+        }
     }
     for table in ["projector_checkpoints", "projector_status"] {
         sqlx::query(&format!("DELETE FROM public.{table} WHERE projector = ANY ($1)"))

@@ -21,8 +21,8 @@ pub struct PortfolioCaches {
 impl Default for PortfolioCaches {
     fn default() -> Self {
         Self {
-            coverage: PortfolioCache::new("coverage"),
-            engagement: PortfolioCache::new("customers"),
+            coverage: PortfolioCache::new(events::service::read_models::COVERAGE_PROJECTORS),
+            engagement: PortfolioCache::new(&["customers"]),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! PRD-162 coverage through HTTP and GraphQL only, with the exact numbers of docs/DOMAIN.md section 4.
 
 use chrono::{Days, NaiveDate, Utc};
+use events::service::store::{StoredEvent, COLUMNS};
+use projection_service::projector::Applied;
 use serde_json::{json, Value};
 use tests::{TestSystem, ACCOUNT_COVERAGE};
 use uuid::Uuid;
@@ -297,5 +299,49 @@ async fn an_account_never_contacted_is_scored_from_its_onboarding_day() {
         .graphql_raw(ACCOUNT_COVERAGE, json!({"id": customer, "asOf": days_before(11)}))
         .await;
     assert_eq!(before["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    system.stop().await;
+}
+
+/// Contact is the customers projector's activities: a customer's coverage follows that
+/// projector's progress too, even while the coverage projector has nothing new for it (its
+/// report memo and the query API's cache are versioned by both projectors' checkpoints).
+#[tokio::test]
+async fn contact_applied_by_the_customers_projector_alone_counts_at_once_and_once() {
+    let mut system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Gil Grissom").await;
+    let customer = system
+        .onboard("Monsters Inc", "SMB", "12000", csm, onboarded_long_ago())
+        .await;
+    system.caught_up().await;
+    let report = "query($asOf: Date) { coverageReport(asOf: $asOf) { accounts { name touches30d } } }";
+    let touches = |answer: &Value| answer["coverageReport"]["accounts"][0]["touches30d"].clone();
+    // Both remembered: the memo row of the account and the report's cached rows.
+    assert_eq!(coverage(&system, customer).await["touches30d"], 0);
+    assert_eq!(touches(&system.graphql(report, json!({"asOf": as_of()})).await), 0);
+
+    system.kill_projection().await;
+    system.log_activity(customer, "call", days_before(3), &[]).await;
+    let stored: StoredEvent = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM events ORDER BY global_position DESC LIMIT 1"
+    ))
+    .fetch_one(&system.pool)
+    .await
+    .unwrap();
+    let applied = projection_service::projector::apply_once(
+        &system.pool,
+        &projection_service::customers::CustomersProjector,
+        &stored.into_envelope(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(applied, Applied::Applied { gap_filled: 0 });
+    assert_eq!(coverage(&system, customer).await["touches30d"], 1);
+    assert_eq!(touches(&system.graphql(report, json!({"asOf": as_of()})).await), 1);
+
+    // The coverage projector then applies the same event: nothing counts twice.
+    system.start_projection().await.unwrap();
+    system.caught_up().await;
+    assert_eq!(coverage(&system, customer).await["touches30d"], 1);
+    assert_eq!(touches(&system.graphql(report, json!({"asOf": as_of()})).await), 1);
     system.stop().await;
 }

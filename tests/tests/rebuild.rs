@@ -123,6 +123,16 @@ async fn a_live_rebuild_under_load_equals_the_live_read_models_and_switches_atom
         .await
         .unwrap();
     assert_eq!(leftovers, 0, "the shadow and retired schemas are dropped");
+    // Coverage's contact reads the switched-in activities (its view followed the old table out
+    // and was pointed at the new one).
+    let (contacts, activities): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM coverage_contacts), (SELECT count(*) FROM customer_activities WHERE NOT retracted)",
+    )
+    .fetch_one(&system.pool)
+    .await
+    .unwrap();
+    assert!(contacts > 0);
+    assert_eq!(contacts, activities);
 
     // The live projectors go on applying new events on the switched tables.
     system
@@ -509,4 +519,26 @@ async fn a_rebuild_of_every_event_type_equals_the_live_read_models_row_for_row()
         ]
     );
     system.stop().await;
+}
+
+#[test]
+fn rebuilding_coverage_rebuilds_the_activities_it_counts_contact_from() {
+    let coverage: Vec<_> = projection_service::projectors()
+        .into_iter()
+        .filter(|p| p.name() == "coverage")
+        .collect();
+    let request = RebuildRequest {
+        projectors: coverage,
+        known_at: None,
+        snapshot_name: None,
+        batch: 1000,
+        pass_events: 1000,
+    };
+    let names: Vec<&str> = request
+        .with_what_they_read()
+        .projectors
+        .iter()
+        .map(|p| p.name())
+        .collect();
+    assert_eq!(names, ["coverage", "customers"]);
 }

@@ -44,7 +44,7 @@ struct Row {
     csm_id: Uuid,
     csm_name: Option<String>,
     onboarded_on: NaiveDate,
-    /// The coverage projector's checkpoint of the customer's stream.
+    /// The version of the customer's coverage facts (`COVERAGE_VERSION`).
     version: i64,
 }
 
@@ -65,13 +65,32 @@ type CoverageFilled = (Uuid, Option<NaiveDate>, i32, i32, i32, Option<f64>);
 /// A profile as engagement reads it: customer, name, tier, CSM, ARR, version.
 type EngagementProfile = (Uuid, String, String, Uuid, Decimal, i64);
 
-/// The version a memo row is valid for: the projector's checkpoint of the customer's stream.
+/// The version a memo row is valid for: the projector's checkpoint of the customer's stream
+/// (as `cp.last_sequence`).
 fn checkpoint_join(projector: &str, customer: &str) -> String {
     format!(
         "LEFT JOIN projector_checkpoints cp ON cp.projector = '{projector}' AND cp.stream_type = 'Customer'
                                             AND cp.stream_id = {customer}::text"
     )
 }
+
+/// The version of a customer's coverage facts ([`COVERAGE_VERSION`] over these joins): they
+/// read the rows of two projectors (contact is the customers projector's activities, through the
+/// view `coverage_contacts`), so the version is the sum of both checkpoints of the stream. Each
+/// only grows, so the sum moves whenever either does.
+fn coverage_checkpoints_join(customer: &str) -> String {
+    format!(
+        "{}
+         LEFT JOIN projector_checkpoints ca ON ca.projector = 'customers' AND ca.stream_type = 'Customer'
+                                            AND ca.stream_id = {customer}::text",
+        checkpoint_join("coverage", customer)
+    )
+}
+
+const COVERAGE_VERSION: &str = "COALESCE(cp.last_sequence, 0) + COALESCE(ca.last_sequence, 0)";
+
+/// The projectors whose rows the coverage facts read: a cache of them watches both.
+pub const COVERAGE_PROJECTORS: &[&str] = &["coverage", "customers"];
 
 /// PostgreSQL's codes for a deadlock and a serialization failure: two reports filling the same
 /// memo rows at once. Retried.
@@ -81,8 +100,8 @@ fn is_contention(error: &sqlx::Error) -> bool {
 
 /// Accounts onboarded on or before `as_of`, with their windows ending on `as_of`.
 ///
-/// The windows come from `coverage_facts_memo`; the accounts whose memo row is missing or older
-/// than the coverage projector's checkpoint of their stream are computed from the contacts and
+/// The windows come from `coverage_facts_memo`; the accounts whose memo row is missing or of
+/// another version than their facts now (`COVERAGE_VERSION`) are computed from the contacts and
 /// health points first (in one statement, so the version stored is the one the facts were read
 /// at) and stored for the next report.
 ///
@@ -102,13 +121,13 @@ pub async fn account_facts(
     };
     let accounts = format!(
         "SELECT a.customer_id, a.name, a.tier, a.arr, a.csm_id, c.name AS csm_name, a.onboarded_on,
-                COALESCE(cp.last_sequence, 0) AS version
+                {COVERAGE_VERSION} AS version
            FROM coverage_accounts a
            LEFT JOIN coverage_csms c ON c.csm_id = a.csm_id
            {}
           WHERE a.onboarded_on <= $1 AND {account_scope}
           ORDER BY a.name, a.customer_id",
-        checkpoint_join("coverage", "a.customer_id")
+        coverage_checkpoints_join("a.customer_id")
     );
     let memo = format!(
         "SELECT customer_id, version, last_contact, touches, meetings, stakeholders, health
@@ -178,7 +197,7 @@ async fn fill_coverage_memo(
 ) -> Result<HashMap<Uuid, WindowRow>, sqlx::Error> {
     let statement = format!(
         "INSERT INTO coverage_facts_memo (as_of, customer_id, version, last_contact, touches, meetings, stakeholders, health)
-         SELECT $1, a.customer_id, COALESCE(cp.last_sequence, 0), last.day,
+         SELECT $1, a.customer_id, {COVERAGE_VERSION}, last.day,
                 COALESCE(w.touches, 0), COALESCE(w.meetings, 0), COALESCE(s.stakeholders, 0), h.score
            FROM unnest($4::uuid[]) AS a(customer_id)
            {}
@@ -204,7 +223,7 @@ async fn fill_coverage_memo(
                 meetings = EXCLUDED.meetings, stakeholders = EXCLUDED.stakeholders, health = EXCLUDED.health,
                 computed_at = now()
          RETURNING customer_id, last_contact, touches, meetings, stakeholders, health",
-        checkpoint_join("coverage", "a.customer_id")
+        coverage_checkpoints_join("a.customer_id")
     );
     let mut attempt = 0;
     loop {

@@ -37,15 +37,15 @@ struct Changes {
     others: bool,
 }
 
-async fn changes(pool: &PgPool, projector: &str, since: Option<i64>) -> Result<Changes, sqlx::Error> {
+async fn changes(pool: &PgPool, projectors: &[&str], since: Option<i64>) -> Result<Changes, sqlx::Error> {
     let (mark, customers, others): (i64, Vec<String>, bool) = sqlx::query_as(
         "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8,
                 ARRAY(SELECT stream_id FROM projector_checkpoints
-                       WHERE projector = $1 AND changed_xid >= $2::text::xid8 AND stream_type = 'Customer'),
+                       WHERE projector = ANY ($1) AND changed_xid >= $2::text::xid8 AND stream_type = 'Customer'),
                 EXISTS (SELECT 1 FROM projector_checkpoints
-                         WHERE projector = $1 AND changed_xid >= $2::text::xid8 AND stream_type <> 'Customer')",
+                         WHERE projector = ANY ($1) AND changed_xid >= $2::text::xid8 AND stream_type <> 'Customer')",
     )
-    .bind(projector)
+    .bind(projectors)
     // Before the first load nothing is asked: no transaction id reaches i64::MAX.
     .bind(since.unwrap_or(i64::MAX))
     .fetch_one(pool)
@@ -67,15 +67,15 @@ struct Entry<K, V> {
 /// The rows of every customer for a key (a day, a period), loaded once and then refreshed for
 /// the customers whose streams the projector has moved since.
 pub struct PortfolioCache<K, V> {
-    projector: &'static str,
+    projectors: &'static [&'static str],
     entries: tokio::sync::Mutex<(u64, Vec<Entry<K, V>>)>,
 }
 
 impl<K: PartialEq + Clone, V: PortfolioRow> PortfolioCache<K, V> {
-    /// A cache of rows that `projector`'s read models hold.
-    pub fn new(projector: &'static str) -> Self {
+    /// A cache of rows that the read models of `projectors` hold.
+    pub fn new(projectors: &'static [&'static str]) -> Self {
         Self {
-            projector,
+            projectors,
             entries: tokio::sync::Mutex::new((0, Vec::new())),
         }
     }
@@ -93,7 +93,7 @@ impl<K: PartialEq + Clone, V: PortfolioRow> PortfolioCache<K, V> {
         *clock += 1;
         let used = *clock;
         let Some(entry) = entries.iter_mut().find(|entry| entry.key == *key) else {
-            let mark = changes(pool, self.projector, None).await?.mark;
+            let mark = changes(pool, self.projectors, None).await?.mark;
             let rows = Arc::new(load(None).await?);
             if entries.len() >= ENTRIES {
                 let oldest = (0..entries.len()).min_by_key(|index| entries[*index].used);
@@ -108,7 +108,7 @@ impl<K: PartialEq + Clone, V: PortfolioRow> PortfolioCache<K, V> {
             return Ok(rows);
         };
         entry.used = used;
-        let changes = changes(pool, self.projector, Some(entry.mark)).await?;
+        let changes = changes(pool, self.projectors, Some(entry.mark)).await?;
         if changes.others {
             entry.rows = Arc::new(load(None).await?);
         } else if !changes.customers.is_empty() {
