@@ -127,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
                 snapshot_name: args.name,
                 batch: args.batch.max(1),
                 pass_events: args.pass_events.max(1),
+                fold_workers: None,
             };
             let summary = projection_service::rebuild::rebuild(&pool, &args.database.database_url, &request).await?;
             for blocked in &summary.blocked {

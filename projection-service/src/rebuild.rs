@@ -44,6 +44,9 @@ pub struct RebuildRequest {
     /// About how many events are folded in memory at once: a larger store is rebuilt in passes,
     /// each over a share of the streams.
     pub pass_events: u64,
+    /// Threads the fold runs on, each over its share of the streams; `None`:
+    /// `CSTRACK_FOLD_WORKERS`, else one per core but one.
+    pub fold_workers: Option<usize>,
 }
 
 /// What a rebuild did.
@@ -369,9 +372,10 @@ async fn build_tables(
     let mut blocked = Vec::new();
     let passes = total.div_ceil(request.pass_events.max(1)).max(1);
     for pass in 0..passes {
-        let mut folds: Vec<Box<dyn Fold>> = request.projectors.iter().map(|p| p.fold()).collect();
+        let mut folding = Folding::start(&request.projectors, fold_workers(request.fold_workers));
         let mut batches = read_batches(pool.clone(), request, pass, passes);
         while let Some(decoding) = batches.recv().await {
+            let mut shares: Vec<Vec<(EventEnvelope, Decoded)>> = (0..folding.workers()).map(|_| Vec::new()).collect();
             for row in decoding.await?? {
                 let (mut envelope, decoded) = match row {
                     Ok(decoded) => decoded,
@@ -393,13 +397,11 @@ async fn build_tables(
                 if envelope.sequence != last + 1 {
                     continue; // a stream whose earlier events committed after this read: caught up at the switch
                 }
-                for (fold, projector) in folds.iter_mut().zip(&request.projectors) {
-                    fold.apply(&envelope, &decoded)
-                        .map_err(|error| anyhow::anyhow!("{}: {error}", projector.name()))?;
-                }
-                checkpoints.insert(key, envelope.sequence);
                 folded.add(&envelope);
+                shares[folding.worker_of(&key.1)].push((envelope, decoded));
+                checkpoints.insert(key, last + 1);
             }
+            folding.hand(shares).await?;
             progress.update(folded.events, false);
             sqlx::query(
                 "UPDATE projection_rebuilds SET events_done = $2, events_total = GREATEST(events_total, $2), updated_at = now()
@@ -410,12 +412,12 @@ async fn build_tables(
             .execute(pool)
             .await?;
         }
+        let mut writers = folding.finish().await?;
         progress.stage(&format!(
             "pass {} of {passes}: {} events folded",
             pass + 1,
             folded.events
         ));
-        let mut writers: Vec<TableWriter> = folds.into_iter().flat_map(|fold| fold.into_tables()).collect();
         let last = pass + 1 == passes;
         if last {
             writers.extend(folded.tables(&request.projectors, &checkpoints));
@@ -453,6 +455,106 @@ async fn build_tables(
     let db = shadow_connection(database_url, schema).await?;
     Ok((db, checkpoints, progress, folded.events, tables, blocked))
 }
+
+/// Threads folding a pass's events, each into its own copy of every projector's read model over
+/// its share of the streams (by stream id), so the fold of one stream stays in order on one
+/// thread. A stream's rows depend on that stream alone (as passes rely on too), so the copies'
+/// tables are the read model's rows split in parts: each table is written once, part after part.
+struct Folding {
+    senders: Vec<tokio::sync::mpsc::Sender<Vec<(EventEnvelope, Decoded)>>>,
+    workers: Vec<tokio::task::JoinHandle<anyhow::Result<Vec<Box<dyn Fold>>>>>,
+    hasher: foldhash::fast::FixedState,
+}
+
+/// Threads that fold at once: as asked, else `CSTRACK_FOLD_WORKERS`, else one per core but one
+/// (which the decoding and PostgreSQL's reading keep busy meanwhile), at most 8. On two cores
+/// that is one: a second measured no gain there (docs/BENCHMARKS.md).
+fn fold_workers(asked: Option<usize>) -> usize {
+    asked
+        .or_else(|| {
+            std::env::var("CSTRACK_FOLD_WORKERS")
+                .ok()
+                .and_then(|workers| workers.parse().ok())
+        })
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1)))
+        .clamp(1, 8)
+}
+
+impl Folding {
+    fn start(projectors: &[Arc<dyn Projector>], workers: usize) -> Self {
+        let (mut senders, mut handles) = (Vec::new(), Vec::new());
+        for _ in 0..workers {
+            let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<(EventEnvelope, Decoded)>>(2);
+            let projectors = projectors.to_vec();
+            handles.push(tokio::task::spawn_blocking(move || {
+                let mut folds: Vec<Box<dyn Fold>> = projectors.iter().map(|p| p.fold()).collect();
+                while let Some(events) = receiver.blocking_recv() {
+                    for (envelope, decoded) in &events {
+                        for (fold, projector) in folds.iter_mut().zip(&projectors) {
+                            fold.apply(envelope, decoded)
+                                .map_err(|error| anyhow::anyhow!("{}: {error}", projector.name()))?;
+                        }
+                    }
+                }
+                Ok(folds)
+            }));
+            senders.push(sender);
+        }
+        Folding {
+            senders,
+            workers: handles,
+            hasher: foldhash::fast::FixedState::with_seed(0),
+        }
+    }
+
+    fn workers(&self) -> usize {
+        self.senders.len()
+    }
+
+    fn worker_of(&self, stream_id: &str) -> usize {
+        use std::hash::BuildHasher;
+        (self.hasher.hash_one(stream_id) % self.senders.len() as u64) as usize
+    }
+
+    /// Hands each worker its share of a batch, in stream order.
+    async fn hand(&mut self, shares: Vec<Vec<(EventEnvelope, Decoded)>>) -> anyhow::Result<()> {
+        for (sender, share) in self.senders.iter().zip(shares) {
+            if !share.is_empty() && sender.send(share).await.is_err() {
+                // The worker stopped at a failure: `finish` reports it.
+                return self.finish().await.map(|_| ());
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for every worker and returns a writer per table, filled part after part.
+    async fn finish(&mut self) -> anyhow::Result<Vec<TableWriter>> {
+        self.senders.clear();
+        let mut tables: Vec<(&'static str, &'static str, Vec<TableFill>)> = Vec::new();
+        for worker in self.workers.drain(..) {
+            for fold in worker.await?? {
+                for writer in fold.into_tables() {
+                    match tables.iter_mut().find(|(table, _, _)| *table == writer.table) {
+                        Some((_, _, fills)) => fills.push(writer.fill),
+                        None => tables.push((writer.table, writer.columns, vec![writer.fill])),
+                    }
+                }
+            }
+        }
+        Ok(tables
+            .into_iter()
+            .map(|(table, columns, fills)| {
+                TableWriter::new(table, columns, move |out| {
+                    for fill in fills {
+                        fill(out);
+                    }
+                })
+            })
+            .collect())
+    }
+}
+
+type TableFill = Box<dyn FnOnce(&mut CopyTable) + Send>;
 
 /// What the folds have taken in so far, for the checkpoints and status they are written with.
 #[derive(Default)]

@@ -160,6 +160,7 @@ pub async fn rebuild_all(system: &crate::TestSystem) -> anyhow::Result<projectio
         snapshot_name: None,
         batch: 50_000,
         pass_events: 4_000_000,
+        fold_workers: None,
     };
     projection_service::rebuild::rebuild(&system.pool, &system.database_url, &request).await
 }

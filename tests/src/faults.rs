@@ -219,6 +219,7 @@ pub async fn audit(
         snapshot_name: None,
         batch: 10_000,
         pass_events: 1_000_000,
+        fold_workers: None,
     };
     projection_service::rebuild::rebuild(pool, database_url, &request).await?;
     let rebuild_equal = crate::read_models(pool, "public").await == live;

@@ -83,6 +83,7 @@ async fn an_undecodable_event_blocks_its_stream_visibly_and_nothing_else_until_r
         snapshot_name: None,
         batch: 5,
         pass_events: 1_000_000,
+        fold_workers: None,
     };
     let summary = projection_service::rebuild::rebuild(&system.pool, &system.database_url, &request)
         .await

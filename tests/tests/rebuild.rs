@@ -88,6 +88,8 @@ async fn a_live_rebuild_under_load_equals_the_live_read_models_and_switches_atom
         snapshot_name: None,
         batch: 7,
         pass_events: 1_000_000,
+        // Three threads fold, each over its share of the streams.
+        fold_workers: Some(3),
     };
     let built = build(&system.pool, &system.database_url, &request).await.unwrap();
     // Live queries keep answering from the live tables during the rebuild.
@@ -191,8 +193,9 @@ async fn a_rebuild_known_at_an_instant_equals_what_the_live_model_showed_then() 
         known_at: Some(known_at),
         snapshot_name: Some("2026-03-31".into()),
         batch: 1000,
-        // Several passes, each over a share of the streams.
+        // Several passes, each over a share of the streams, each folded on two threads.
         pass_events: 5,
+        fold_workers: Some(2),
     };
     let summary = projection_service::rebuild::rebuild(&system.pool, &system.database_url, &request)
         .await
@@ -491,6 +494,8 @@ async fn a_rebuild_of_every_event_type_equals_the_live_read_models_row_for_row()
             snapshot_name: None,
             batch: 10,
             pass_events,
+            // One pass folded on two threads, then many passes on one.
+            fold_workers: Some(if pass_events == 3 { 1 } else { 2 }),
         };
         projection_service::rebuild::rebuild(&system.pool, &system.database_url, &request)
             .await
@@ -533,6 +538,7 @@ fn rebuilding_coverage_rebuilds_the_activities_it_counts_contact_from() {
         snapshot_name: None,
         batch: 1000,
         pass_events: 1000,
+        fold_workers: None,
     };
     let names: Vec<&str> = request
         .with_what_they_read()

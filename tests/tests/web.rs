@@ -266,6 +266,7 @@ async fn the_web_client_serves_a_cs_team_in_a_real_browser() {
             snapshot_name: Some("before-umbrella".into()),
             batch: 10_000,
             pass_events: 100_000,
+            fold_workers: None,
         },
     )
     .await

@@ -86,6 +86,7 @@ async fn rebuild(args: &Args, system: &mut TestSystem) -> anyhow::Result<()> {
         snapshot_name: None,
         batch: args.batch,
         pass_events: args.pass_events,
+        fold_workers: None,
     };
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(8)
