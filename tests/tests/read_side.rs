@@ -122,6 +122,12 @@ async fn tc_157_3_a_logged_email_appears_in_the_timeline_and_updates_the_metrics
         .await;
     let newest = &timeline["customerTimeline"]["edges"][0]["node"];
     assert_eq!(newest["eventId"], logged["event_ids"][0]);
+    // The id the command made is the stored one; the key that handed it over is not stored.
+    let handed_over: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE metadata ? 'cstrack_event_ids'")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    assert_eq!(handed_over, 0);
     assert_eq!(
         (newest["kind"].clone(), newest["eventType"].clone()),
         (json!("activity"), json!("ActivityLogged"))
