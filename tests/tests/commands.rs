@@ -259,5 +259,21 @@ async fn concurrent_commands_on_one_customer_all_land_with_consecutive_sequences
             .await
             .unwrap();
     assert_eq!(sequences, (1..=51).collect::<Vec<i64>>());
+
+    // The command that appended the 50th event wrote the stream's first snapshot in the same
+    // statement; the next command is decided from it and the event after it.
+    let (last_sequence, current_snapshot, id): (i64, i64, Option<String>) = sqlx::query_as(
+        "SELECT last_sequence, current_snapshot, payload ->> 'id' FROM snapshots
+          WHERE aggregate_type = 'Customer' AND aggregate_id = $1",
+    )
+    .bind(&customer)
+    .fetch_one(&system.pool)
+    .await
+    .unwrap();
+    assert_eq!((last_sequence, current_snapshot), (50, 1));
+    assert_eq!(id.as_deref(), Some(customer.as_str()));
+    let (status, answer) = system.post(&path, &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["sequence"], 52);
     system.stop().await;
 }
