@@ -48,10 +48,8 @@ impl Projector for CustomersProjector {
     async fn apply(&self, db: &mut PgConnection, event: &EventEnvelope) -> Result<(), ProjectionError> {
         match event.stream_type.as_str() {
             CustomerEvent::STREAM_TYPE => {
-                let customer_id = Uuid::parse_str(&event.stream_id)
-                    .map_err(|_| ProjectionError::Poison(format!("bad stream id {}", event.stream_id)))?;
                 let decoded: CustomerEvent = event.decode()?;
-                apply_customer(db, customer_id, event, decoded).await
+                apply_customer(db, stream_uuid(event)?, event, decoded).await
             }
             events::alert::AlertEvent::STREAM_TYPE => {
                 let events::alert::AlertEvent::AlertAcknowledged(acknowledged) = event.decode()?;
@@ -63,14 +61,103 @@ impl Projector for CustomersProjector {
                     .await?;
                 Ok(())
             }
-            CsmEvent::STREAM_TYPE => {
-                let csm_id = Uuid::parse_str(&event.stream_id)
-                    .map_err(|_| ProjectionError::Poison(format!("bad stream id {}", event.stream_id)))?;
-                apply_csm(db, csm_id, event.decode()?).await
-            }
+            CsmEvent::STREAM_TYPE => apply_csm(db, stream_uuid(event)?, event.decode()?).await,
             _ => Ok(()),
         }
     }
+
+    /// Runs of logged activities (what a backlog mostly is) are inserted with one statement each;
+    /// everything else is applied event by event, in order.
+    async fn apply_all(&self, db: &mut PgConnection, events: &[&EventEnvelope]) -> Result<(), ProjectionError> {
+        let mut run = Vec::new();
+        for event in events {
+            if event.stream_type == CustomerEvent::STREAM_TYPE && event.event_type == "ActivityLogged" {
+                if let CustomerEvent::ActivityLogged(logged) = event.decode()? {
+                    run.push((stream_uuid(event)?, logged));
+                    continue;
+                }
+            }
+            insert_activities(db, &mut run).await?;
+            self.apply(db, event).await?;
+        }
+        insert_activities(db, &mut run).await
+    }
+}
+
+fn stream_uuid(event: &EventEnvelope) -> Result<Uuid, ProjectionError> {
+    Uuid::parse_str(&event.stream_id).map_err(|_| ProjectionError::Poison(format!("bad stream id {}", event.stream_id)))
+}
+
+/// Inserts (and empties) a run of logged activities with one statement: the same rows, in the
+/// same order, as the `ActivityLogged` arm of [`apply_customer`] one by one (the first of two
+/// with the same id wins).
+async fn insert_activities(
+    db: &mut PgConnection,
+    run: &mut Vec<(Uuid, ActivityLogged)>,
+) -> Result<(), ProjectionError> {
+    match run.len() {
+        0 => return Ok(()),
+        1 => {
+            let (customer_id, logged) = run.pop().expect("one activity");
+            return insert_activity(db, customer_id, &logged).await;
+        }
+        _ => {}
+    }
+    let participants = |a: &ActivityLogged| {
+        let ids: Vec<String> = a.participants.iter().map(Uuid::to_string).collect();
+        format!("{{{}}}", ids.join(","))
+    };
+    sqlx::query(
+        "INSERT INTO customer_activities (customer_id, activity_id, kind, direction, occurred_at, occurred_on,
+             duration_minutes, participants, response_received, response_time_hours, subject, logged_by)
+         SELECT a.customer_id, a.activity_id, a.kind, a.direction, a.occurred_at, a.occurred_at_day,
+             a.duration_minutes, a.participants::uuid[], a.response_received, a.response_time_hours, a.subject, a.logged_by
+           FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::date[], $7::int[],
+                       $8::text[], $9::bool[], $10::float8[], $11::text[], $12::text[]) WITH ORDINALITY
+                AS a(customer_id, activity_id, kind, direction, occurred_at, occurred_at_day, duration_minutes,
+                     participants, response_received, response_time_hours, subject, logged_by, n)
+          ORDER BY a.n
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(run.iter().map(|(customer_id, _)| *customer_id).collect::<Vec<_>>())
+    .bind(run.iter().map(|(_, a)| a.activity_id).collect::<Vec<_>>())
+    .bind(run.iter().map(|(_, a)| a.kind.as_str()).collect::<Vec<_>>())
+    .bind(run.iter().map(|(_, a)| direction(a.direction)).collect::<Vec<_>>())
+    .bind(run.iter().map(|(_, a)| a.occurred_at).collect::<Vec<_>>())
+    .bind(run.iter().map(|(_, a)| a.occurred_at.date_naive()).collect::<Vec<_>>())
+    .bind(run.iter().map(|(_, a)| a.duration_minutes.map(|minutes| minutes as i32)).collect::<Vec<_>>())
+    .bind(run.iter().map(|(_, a)| participants(a)).collect::<Vec<_>>())
+    .bind(run.iter().map(|(_, a)| a.response_received).collect::<Vec<_>>())
+    .bind(run.iter().map(|(_, a)| a.response_time_hours).collect::<Vec<_>>())
+    .bind(run.iter().map(|(_, a)| a.subject.as_str()).collect::<Vec<_>>())
+    .bind(run.iter().map(|(_, a)| a.logged_by.as_str()).collect::<Vec<_>>())
+    .execute(&mut *db)
+    .await?;
+    run.clear();
+    Ok(())
+}
+
+async fn insert_activity(db: &mut PgConnection, customer_id: Uuid, a: &ActivityLogged) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO customer_activities (customer_id, activity_id, kind, direction, occurred_at, occurred_on,
+             duration_minutes, participants, response_received, response_time_hours, subject, logged_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+    )
+    .bind(customer_id)
+    .bind(a.activity_id)
+    .bind(a.kind.as_str())
+    .bind(direction(a.direction))
+    .bind(a.occurred_at)
+    .bind(a.occurred_at.date_naive())
+    .bind(a.duration_minutes.map(|minutes| minutes as i32))
+    .bind(&a.participants)
+    .bind(a.response_received)
+    .bind(a.response_time_hours)
+    .bind(&a.subject)
+    .bind(&a.logged_by)
+    .execute(&mut *db)
+    .await?;
+    Ok(())
 }
 
 async fn apply_customer(
@@ -185,27 +272,7 @@ async fn apply_customer(
             .execute(&mut *db)
             .await?;
         }
-        E::ActivityLogged(a) => {
-            sqlx::query(
-                "INSERT INTO customer_activities (customer_id, activity_id, kind, direction, occurred_at, occurred_on,
-                     duration_minutes, participants, response_received, response_time_hours, subject, logged_by)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
-            )
-            .bind(customer_id)
-            .bind(a.activity_id)
-            .bind(a.kind.as_str())
-            .bind(direction(a.direction))
-            .bind(a.occurred_at)
-            .bind(a.occurred_at.date_naive())
-            .bind(a.duration_minutes.map(|minutes| minutes as i32))
-            .bind(&a.participants)
-            .bind(a.response_received)
-            .bind(a.response_time_hours)
-            .bind(&a.subject)
-            .bind(&a.logged_by)
-            .execute(&mut *db)
-            .await?;
-        }
+        E::ActivityLogged(a) => insert_activity(db, customer_id, &a).await?,
         E::ActivityCorrected(c) => {
             sqlx::query(
                 "UPDATE customer_activities SET kind = COALESCE($3, kind), direction = COALESCE($4, direction),

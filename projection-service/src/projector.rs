@@ -33,6 +33,15 @@ pub trait Projector: Send + Sync + 'static {
 
     /// Applies one event inside the caller's transaction.
     async fn apply(&self, db: &mut PgConnection, event: &EventEnvelope) -> Result<(), ProjectionError>;
+
+    /// Applies `events` in order inside the caller's transaction, as [`apply`](Projector::apply)
+    /// would one after another. A projector may write a run of like events with one statement.
+    async fn apply_all(&self, db: &mut PgConnection, events: &[&EventEnvelope]) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(&mut *db, event).await?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,10 +104,11 @@ pub async fn apply_once(
 
 /// Applies `events` (deliveries of one queue, in the order delivered) in one transaction, each
 /// exactly once as [`apply_once`] would: a stream's events stay in order and a redelivered one
-/// is skipped by its checkpoint. Each stream's checkpoint is locked once when the batch first
-/// meets the stream and written once at the end, and each stream changed is announced once: one
-/// commit, one status update and one flush to disk for the whole batch instead of one per
-/// event; all or nothing.
+/// is skipped by its checkpoint. The batch costs a fixed number of statements beside the
+/// projector's own: every stream's checkpoint is created where new and locked with one
+/// statement, the events (with any gap filled in from the store before them) are handed to
+/// [`Projector::apply_all`] in order, the checkpoints moved are written with one statement and
+/// announced with one; one status update and one commit for the whole batch; all or nothing.
 pub async fn apply_batch(
     pool: &PgPool,
     projector: &dyn Projector,
@@ -106,80 +116,96 @@ pub async fn apply_batch(
 ) -> Result<Vec<Applied>, ProjectionError> {
     let name = projector.name();
     let mut tx = pool.begin().await?;
+    let mut streams = lock_checkpoints(&mut tx, name, events).await?;
     let mut outcomes = Vec::with_capacity(events.len());
-    let mut applied = 0_i64;
+    let mut missing = Vec::new();
+    // Indexes into `missing` (gap fills) or `events`, in the order they are to be applied.
+    let mut order: Vec<Result<usize, usize>> = Vec::with_capacity(events.len());
     let mut last: Option<&EventEnvelope> = None;
-    // Per stream: where its checkpoint stood, where the batch has taken it, its latest event.
-    let mut streams: Vec<(&str, &str, i64, i64, &EventEnvelope)> = Vec::new();
-    for event in events {
-        let index = match streams
-            .iter()
-            .position(|(kind, id, ..)| *kind == event.stream_type && *id == event.stream_id)
-        {
-            Some(index) => index,
-            None => {
-                // Creates the checkpoint when the stream is new and locks it either way.
-                let checkpoint: i64 = sqlx::query_scalar(
-                    "INSERT INTO projector_checkpoints (projector, stream_type, stream_id, last_sequence)
-                     VALUES ($1, $2, $3, 0)
-                     ON CONFLICT (projector, stream_type, stream_id)
-                     DO UPDATE SET last_sequence = projector_checkpoints.last_sequence
-                     RETURNING last_sequence",
-                )
-                .bind(name)
-                .bind(&event.stream_type)
-                .bind(&event.stream_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                streams.push((&event.stream_type, &event.stream_id, checkpoint, checkpoint, event));
-                streams.len() - 1
+    for (index, event) in events.iter().enumerate() {
+        let stream = streams
+            .iter_mut()
+            .find(|stream| stream.stream_type == event.stream_type && stream.stream_id == event.stream_id)
+            .expect("every stream of the batch has its checkpoint");
+        let outcome = match gap_before(&mut tx, event, stream.after).await? {
+            None => Applied::Duplicate,
+            Some(filled) => {
+                let gap_filled = filled.len();
+                order.extend((missing.len()..missing.len() + gap_filled).map(Ok));
+                missing.extend(filled);
+                order.push(Err(index));
+                stream.after = event.sequence;
+                stream.latest = Some(index);
+                if last.is_none_or(|last| last.global_position < event.global_position) {
+                    last = Some(event);
+                }
+                Applied::Applied { gap_filled }
             }
         };
-        let stream = &mut streams[index];
-        let outcome = apply_after(&mut tx, projector, event, stream.3).await?;
-        if let Applied::Applied { gap_filled } = outcome {
-            applied += gap_filled as i64 + 1;
-            stream.3 = event.sequence;
-            stream.4 = event;
-            if last.is_none_or(|last| last.global_position < event.global_position) {
-                last = Some(event);
-            }
-        }
         outcomes.push(outcome);
     }
     let Some(last) = last else {
         tx.rollback().await?;
         return Ok(outcomes);
     };
-    for (stream_type, stream_id, before, after, latest) in &streams {
-        if after == before {
-            continue;
-        }
-        sqlx::query(
-            "UPDATE projector_checkpoints SET last_sequence = $4
-              WHERE projector = $1 AND stream_type = $2 AND stream_id = $3",
-        )
-        .bind(name)
-        .bind(stream_type)
-        .bind(stream_id)
-        .bind(after)
-        .execute(&mut *tx)
-        .await?;
-        // Delivered to live readers (GraphQL subscriptions) when, and only if, this commits.
-        events::service::changes::Change::Applied {
+    let ordered: Vec<&EventEnvelope> = order
+        .iter()
+        .map(|at| match *at {
+            Ok(filled) => &missing[filled],
+            Err(delivered) => &events[delivered],
+        })
+        .collect();
+    projector.apply_all(&mut tx, &ordered).await?;
+    let moved: Vec<(&StreamCheckpoint, &EventEnvelope)> = streams
+        .iter()
+        .filter_map(|stream| Some((stream, &events[stream.latest?])))
+        .collect();
+    // Written as an upsert of rows known to exist: each is found by its key, however many
+    // checkpoints the projector has and whatever the statistics say.
+    sqlx::query(
+        "INSERT INTO projector_checkpoints (projector, stream_type, stream_id, last_sequence)
+         SELECT $1, m.stream_type, m.stream_id, m.last_sequence
+           FROM UNNEST($2::text[], $3::text[], $4::bigint[]) AS m(stream_type, stream_id, last_sequence)
+         ON CONFLICT (projector, stream_type, stream_id) DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
+    )
+    .bind(name)
+    .bind(
+        moved
+            .iter()
+            .map(|(stream, _)| stream.stream_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        moved
+            .iter()
+            .map(|(stream, _)| stream.stream_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(moved.iter().map(|(stream, _)| stream.after).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    // Delivered to live readers (GraphQL subscriptions) when, and only if, this commits.
+    let changes = moved
+        .iter()
+        .map(|(_, latest)| events::service::changes::Change::Applied {
             projector: name.to_owned(),
             stream_type: latest.stream_type.clone(),
             stream_id: latest.stream_id.clone(),
             event_type: latest.event_type.clone(),
             global_position: latest.global_position,
-        }
-        .notify(&mut tx)
-        .await?;
-    }
+        });
+    events::service::changes::Change::notify_all(&mut tx, changes).await?;
+    let applied: usize = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            Applied::Applied { gap_filled } => gap_filled + 1,
+            Applied::Duplicate => 0,
+        })
+        .sum();
     sqlx::query(RECORD_STATUS)
         .bind(name)
         .bind(last.global_position)
-        .bind(applied)
+        .bind(applied as i64)
         .bind(last.metadata.recorded_at)
         .execute(&mut *tx)
         .await?;
@@ -187,38 +213,77 @@ pub async fn apply_batch(
     Ok(outcomes)
 }
 
-/// Applies one event of a stream whose checkpoint (locked by the caller) stands at `last`,
-/// inside the caller's transaction: a duplicate at or below it is skipped, events missing
-/// between it and the event are read from the store and applied first.
-async fn apply_after(
+/// A stream's checkpoint while a batch is applied: where it stood, where the batch has taken it,
+/// and the batch's latest event of the stream.
+struct StreamCheckpoint {
+    stream_type: String,
+    stream_id: String,
+    after: i64,
+    latest: Option<usize>,
+}
+
+/// Creates the checkpoint of every stream of `events` that has none and locks them all, with
+/// one statement. The streams are locked in one order (sorted), so two batches sharing streams
+/// (a backfill beside live deliveries) wait for each other instead of deadlocking.
+async fn lock_checkpoints(
     tx: &mut PgConnection,
-    projector: &dyn Projector,
+    projector: &str,
+    events: &[EventEnvelope],
+) -> Result<Vec<StreamCheckpoint>, sqlx::Error> {
+    let mut streams: Vec<(&str, &str)> = Vec::new();
+    for event in events {
+        let stream = (event.stream_type.as_str(), event.stream_id.as_str());
+        if !streams.contains(&stream) {
+            streams.push(stream);
+        }
+    }
+    streams.sort_unstable();
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "INSERT INTO projector_checkpoints (projector, stream_type, stream_id, last_sequence)
+         SELECT $1, s.stream_type, s.stream_id, 0 FROM UNNEST($2::text[], $3::text[]) AS s(stream_type, stream_id)
+         ON CONFLICT (projector, stream_type, stream_id)
+         DO UPDATE SET last_sequence = projector_checkpoints.last_sequence
+         RETURNING stream_type, stream_id, last_sequence",
+    )
+    .bind(projector)
+    .bind(streams.iter().map(|(kind, _)| *kind).collect::<Vec<_>>())
+    .bind(streams.iter().map(|(_, id)| *id).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(stream_type, stream_id, last_sequence)| StreamCheckpoint {
+            stream_type,
+            stream_id,
+            after: last_sequence,
+            latest: None,
+        })
+        .collect())
+}
+
+/// Whether `event` is to be applied to a stream whose checkpoint (locked by the caller) stands
+/// at `last`: `None` for a duplicate at or below it, otherwise the events missing between it and
+/// the event, read from the store, to be applied first.
+async fn gap_before(
+    tx: &mut PgConnection,
     event: &EventEnvelope,
     last: i64,
-) -> Result<Applied, ProjectionError> {
+) -> Result<Option<Vec<EventEnvelope>>, ProjectionError> {
     if event.sequence <= last {
-        return Ok(Applied::Duplicate);
+        return Ok(None);
     }
-    let missing = if event.sequence > last + 1 {
-        let missing = stream_range(&mut *tx, &event.stream_type, &event.stream_id, last, event.sequence - 1).await?;
-        if missing.len() as i64 != event.sequence - 1 - last {
-            return Err(ProjectionError::Poison(format!(
-                "stream {} has {} stored events between {last} and {}, expected {}",
-                event.stream_id,
-                missing.len(),
-                event.sequence,
-                event.sequence - 1 - last
-            )));
-        }
-        missing
-    } else {
-        Vec::new()
-    };
-    for earlier in &missing {
-        projector.apply(&mut *tx, earlier).await?;
+    if event.sequence == last + 1 {
+        return Ok(Some(Vec::new()));
     }
-    projector.apply(&mut *tx, event).await?;
-    Ok(Applied::Applied {
-        gap_filled: missing.len(),
-    })
+    let missing = stream_range(&mut *tx, &event.stream_type, &event.stream_id, last, event.sequence - 1).await?;
+    if missing.len() as i64 != event.sequence - 1 - last {
+        return Err(ProjectionError::Poison(format!(
+            "stream {} has {} stored events between {last} and {}, expected {}",
+            event.stream_id,
+            missing.len(),
+            event.sequence,
+            event.sequence - 1 - last
+        )));
+    }
+    Ok(Some(missing))
 }

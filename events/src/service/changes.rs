@@ -36,6 +36,28 @@ impl Change {
             .await?;
         Ok(())
     }
+
+    /// Sends every change as part of the transaction `db` is in, with one statement, in order.
+    pub async fn notify_all(
+        db: &mut sqlx::PgConnection,
+        changes: impl IntoIterator<Item = Change>,
+    ) -> Result<(), sqlx::Error> {
+        let payloads: Vec<String> = changes
+            .into_iter()
+            .map(|change| serde_json::to_string(&change).expect("a change serializes"))
+            .collect();
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "SELECT pg_notify($1, payload) FROM UNNEST($2::text[]) WITH ORDINALITY AS c(payload, n) ORDER BY n",
+        )
+        .bind(CHANNEL)
+        .bind(payloads)
+        .execute(db)
+        .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
