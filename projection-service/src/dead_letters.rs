@@ -103,7 +103,7 @@ pub async fn replay(pool: &PgPool, projectors: &[Arc<dyn Projector>]) -> anyhow:
 }
 
 /// Applies a stream from its checkpoint to its head; returns the events applied.
-async fn replay_stream(
+pub(crate) async fn replay_stream(
     pool: &PgPool,
     projector: &dyn Projector,
     stream_type: &str,

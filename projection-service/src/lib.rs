@@ -10,6 +10,7 @@ pub mod dead_letters;
 pub mod notify;
 pub mod projector;
 pub mod rebuild;
+pub mod reconcile;
 pub mod status;
 pub mod worker;
 
@@ -45,6 +46,11 @@ pub fn projectors() -> Vec<Arc<dyn projector::Projector>> {
     ]
 }
 
+/// Deliveries in flight per partition queue, unless configured.
+pub const DEFAULT_PREFETCH: u16 = 64;
+/// Most deliveries applied in one transaction, unless configured.
+pub const DEFAULT_APPLY_BATCH: u16 = 64;
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct Settings {
     #[command(flatten)]
@@ -55,12 +61,16 @@ pub struct Settings {
     #[arg(long, env = "CSTRACK_PROJECTION_ADDR", default_value = "127.0.0.1:8083")]
     pub listen: SocketAddr,
     /// Deliveries in flight per partition.
-    #[arg(long, env = "CSTRACK_PREFETCH", default_value_t = 64)]
+    #[arg(long, env = "CSTRACK_PREFETCH", default_value_t = DEFAULT_PREFETCH)]
     pub prefetch: u16,
     /// Most deliveries of a partition applied in one transaction, when that many have arrived
     /// (at most the prefetch; 1 applies each on its own).
-    #[arg(long, env = "CSTRACK_APPLY_BATCH", default_value_t = 64)]
+    #[arg(long, env = "CSTRACK_APPLY_BATCH", default_value_t = DEFAULT_APPLY_BATCH)]
     pub apply_batch: u16,
+    /// Seconds between two checks, while a projector's queues are empty, for streams whose
+    /// relayed events never arrived (applied from the store; see `reconcile`).
+    #[arg(long, env = "CSTRACK_RECONCILE_SECONDS", default_value_t = 60.0)]
+    pub reconcile_seconds: f64,
     /// Seconds between two alert checks (time-based conditions are thereby checked at least daily).
     #[arg(long, env = "CSTRACK_ALERT_CHECK_SECONDS", default_value_t = 60.0)]
     pub alert_check_seconds: f64,
@@ -95,9 +105,11 @@ impl Application {
                 topology: settings.broker.topology(),
                 prefetch: settings.prefetch,
                 apply_batch: settings.apply_batch,
+                reconcile_every: std::time::Duration::from_secs_f64(settings.reconcile_seconds.max(0.1)),
             },
             projectors(),
             WorkerMetrics::register(&registry)?,
+            reconcile::ReconcileMetrics::register(&registry)?,
         );
         let status = status::StatusGauges::register(&registry)?;
         let router = ops::router(

@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::projector::{apply_batch, apply_once, Applied, Projector};
+use crate::reconcile::ReconcileMetrics;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -37,6 +38,8 @@ pub struct WorkerSettings {
     pub prefetch: u16,
     /// Most deliveries applied in one transaction (1: each on its own).
     pub apply_batch: u16,
+    /// Pause between two reconciliations with the store (see [`crate::reconcile`]).
+    pub reconcile_every: Duration,
 }
 
 #[derive(Clone)]
@@ -80,6 +83,7 @@ pub struct ProjectionWorkers {
     settings: WorkerSettings,
     projectors: Vec<Arc<dyn Projector>>,
     metrics: WorkerMetrics,
+    reconcile_metrics: ReconcileMetrics,
     connected: Arc<AtomicBool>,
 }
 
@@ -89,12 +93,14 @@ impl ProjectionWorkers {
         settings: WorkerSettings,
         projectors: Vec<Arc<dyn Projector>>,
         metrics: WorkerMetrics,
+        reconcile_metrics: ReconcileMetrics,
     ) -> Self {
         ProjectionWorkers {
             pool,
             settings,
             projectors,
             metrics,
+            reconcile_metrics,
             connected: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -176,7 +182,20 @@ impl ProjectionWorkers {
             Ok(())
         }
         .await;
-        if let Err(error) = started.and(dead) {
+        let reconciling: anyhow::Result<()> = async {
+            let channel = connection.create_channel().await?;
+            partitions.spawn(crate::reconcile::run(
+                self.pool.clone(),
+                channel,
+                topology.clone(),
+                self.projectors.clone(),
+                self.settings.reconcile_every,
+                self.reconcile_metrics.clone(),
+            ));
+            Ok(())
+        }
+        .await;
+        if let Err(error) = started.and(dead).and(reconciling) {
             return error;
         }
         self.connected.store(true, Ordering::Relaxed);
@@ -266,7 +285,7 @@ async fn handle_batch(
             }
         }
     };
-    for (delivery, outcome) in deliveries.into_iter().zip(outcomes) {
+    for outcome in outcomes {
         match outcome {
             Applied::Duplicate => metrics.duplicates.with_label_values(&[name]).inc(),
             Applied::Applied { gap_filled } => {
@@ -277,7 +296,10 @@ async fn handle_batch(
                 }
             }
         }
-        delivery.ack(BasicAckOptions::default()).await?;
+    }
+    // One ack for the batch: every earlier delivery of this channel is in it or already settled.
+    if let Some(last) = deliveries.last() {
+        last.ack(BasicAckOptions { multiple: true }).await?;
     }
     Ok(())
 }

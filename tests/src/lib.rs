@@ -153,6 +153,7 @@ impl TestSystem {
             listen: any_port(),
             prefetch: 16,
             apply_batch: 16,
+            reconcile_seconds: 1.0,
             alert_check_seconds,
             notifications: projection_service::notify::NotificationSettings {
                 retry_seconds: 0.2,
@@ -244,6 +245,11 @@ impl TestSystem {
         if self.projections.is_empty() {
             close_broker_connections(&format!("{}-projection", self.name)).ok();
         }
+    }
+
+    /// The broker names of this system.
+    pub fn topology(&self) -> events::topology::Topology {
+        events::topology::Topology::new(self.name.clone(), PARTITIONS)
     }
 
     /// Projection-service replicas running.

@@ -106,6 +106,93 @@ async fn a_backlog_is_applied_in_batches_exactly_once_and_a_poisoned_event_is_se
     system.stop().await;
 }
 
+#[tokio::test]
+async fn events_the_broker_lost_are_applied_from_the_store_exactly_once() {
+    let mut system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Lou Lost").await;
+    let onboarded = Utc::now() - chrono::Duration::days(30);
+    let lost = system.onboard("Lost", "SMB", "1000", csm, onboarded).await;
+    system.caught_up().await;
+
+    // The relay publishes a backlog (confirmed by the broker) while the projectors are away, and
+    // then the broker loses every message of the projectors' queues.
+    while system.projection_replicas() > 0 {
+        system.kill_projection().await;
+    }
+    log_batch(&system, lost, 40).await;
+    let head: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), || async {
+        let relayed: i64 = sqlx::query_scalar("SELECT global_position FROM relay_cursor WHERE relay = 'main'")
+            .fetch_one(&system.pool)
+            .await
+            .unwrap();
+        relayed == head
+    })
+    .await
+    .expect("the relay publishes the backlog");
+    let connection = events::service::amqp::connect(tests::AMQP_URL, "test-lost-messages")
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let topology = system.topology();
+    let mut purged = 0;
+    for projector in events::topology::PROJECTORS {
+        for partition in 0..topology.partitions() {
+            purged += channel
+                .queue_purge(
+                    topology.projector_queue(projector, partition).as_str().into(),
+                    lapin::options::QueuePurgeOptions::default(),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(purged, 2 * 40, "every projector's copy of the backlog is gone");
+    connection.close(0, "done".into()).await.ok();
+
+    // Nothing more will arrive for the stream: the projectors find it behind the store and
+    // bring it up to its head, exactly once.
+    system.start_projection().await.unwrap();
+    eventually(Duration::from_secs(30), || async { system.contacts(lost).await == 40 })
+        .await
+        .expect("the lost events are applied from the store");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), || async {
+        let least: Option<i64> = sqlx::query_scalar("SELECT min(events_applied) FROM projector_status")
+            .fetch_one(&system.pool)
+            .await
+            .unwrap();
+        least == Some(stored)
+    })
+    .await
+    .expect("every projector applies every event");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT events_applied FROM projector_status ORDER BY projector")
+        .fetch_all(&system.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        applied,
+        vec![stored; events::topology::PROJECTORS.len()],
+        "nothing applied twice"
+    );
+    let checkpoints: Vec<i64> =
+        sqlx::query_scalar("SELECT last_sequence FROM projector_checkpoints WHERE stream_id = $1 ORDER BY projector")
+            .bind(lost.to_string())
+            .fetch_all(&system.pool)
+            .await
+            .unwrap();
+    assert_eq!(checkpoints, vec![41; events::topology::PROJECTORS.len()]);
+    assert_eq!(system.contacts(lost).await, 40);
+    system.stop().await;
+}
+
 const AS_OF: NaiveDate = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
 
 #[test]

@@ -821,10 +821,20 @@ async fn pipeline(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows
         )),
     );
 
-    // Projection: the projectors drain the backlog the relay queued.
-    let consumed = bare.consume(events, 16).await?;
+    // Projection: the projectors, as the service is configured unless told otherwise, drain the
+    // backlog the relay queued.
+    let (prefetch, batch) = (
+        projection_service::DEFAULT_PREFETCH,
+        projection_service::DEFAULT_APPLY_BATCH,
+    );
+    let consumed = bare.consume(events, prefetch, usize::from(batch)).await?;
     bare.delete().await;
-    system.start_projection().await?;
+    let as_deployed = |settings: &mut projection_service::Settings| {
+        settings.prefetch = projection_service::DEFAULT_PREFETCH;
+        settings.apply_batch = projection_service::DEFAULT_APPLY_BATCH;
+        settings.reconcile_seconds = 60.0;
+    };
+    system.reconfigure_projection(as_deployed).await?;
     let pool = system.pool.clone();
     let projected = caught_up(&pool, timeout).await?;
     rows.add(
@@ -832,7 +842,7 @@ async fn pipeline(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows
         events as f64 / projected.as_secs_f64(),
         "/s",
         Some((
-            "bare lapin consumer, prefetch 16, one ack each".into(),
+            format!("bare lapin consumer, prefetch {prefetch}, a multiple ack per {batch}"),
             events as f64 / consumed.as_secs_f64(),
         )),
     );
@@ -863,9 +873,7 @@ async fn pipeline(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows
     stop_pipeline(system).await;
     backlog(&target, customers, events).await?;
     system.start_relay();
-    system
-        .reconfigure_projection(|settings| settings.apply_batch = 16)
-        .await?;
+    system.reconfigure_projection(as_deployed).await?;
     let pool = system.pool.clone();
     let drained = caught_up(&pool, timeout).await?;
     rows.add(
@@ -1056,7 +1064,9 @@ impl BareBroker {
     }
 
     /// Consumes `count` messages with `prefetch` unacknowledged at most, acknowledging each.
-    async fn consume(&self, count: usize, prefetch: u16) -> anyhow::Result<Duration> {
+    /// Drains `count` messages, acknowledging every `ack_every` of them (and the last) with one
+    /// `multiple` ack, as the projectors acknowledge a batch.
+    async fn consume(&self, count: usize, prefetch: u16, ack_every: usize) -> anyhow::Result<Duration> {
         let channel = self.connection.create_channel().await?;
         channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
         let mut consumer = channel
@@ -1068,9 +1078,11 @@ impl BareBroker {
             )
             .await?;
         let started = Instant::now();
-        for _ in 0..count {
+        for n in 1..=count {
             let delivery = consumer.next().await.context("the queue ended early")??;
-            delivery.ack(BasicAckOptions::default()).await?;
+            if n % ack_every.max(1) == 0 || n == count {
+                delivery.ack(BasicAckOptions { multiple: true }).await?;
+            }
         }
         Ok(started.elapsed())
     }

@@ -1,0 +1,137 @@
+//! The store is the truth; the broker only carries it. A message the broker confirmed to the
+//! relay and then never delivered would leave a stream behind until its next event arrives (and
+//! fills the gap from the store), or for ever if none does. Every so often, when a projector's
+//! queues hold nothing, each stream whose events were all relayed but whose checkpoint stands
+//! below its head is brought up to its head from the store, exactly once, as a dead letter's
+//! replay does. Streams with an open dead letter are left to the operator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use events::topology::Topology;
+use lapin::options::QueueDeclareOptions;
+use lapin::types::{FieldTable, ShortString};
+use prometheus::{IntCounterVec, Opts, Registry};
+use sqlx::PgPool;
+
+use crate::dead_letters::replay_stream;
+use crate::projector::Projector;
+
+/// Most streams brought up to date in one pass, per projector.
+const PASS: i64 = 1000;
+
+#[derive(Clone)]
+pub struct ReconcileMetrics {
+    recovered: IntCounterVec,
+}
+
+impl ReconcileMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let recovered = IntCounterVec::new(
+            Opts::new(
+                "cstrack_projection_recovered_from_store_total",
+                "Events applied from the store because their delivery never came",
+            ),
+            &["projector"],
+        )?;
+        registry.register(Box::new(recovered.clone()))?;
+        Ok(ReconcileMetrics { recovered })
+    }
+}
+
+/// Every `every`, reconciles each projector whose queues are empty. Returns only when the
+/// broker channel fails (the session then starts over).
+pub async fn run(
+    pool: PgPool,
+    channel: lapin::Channel,
+    topology: Topology,
+    projectors: Vec<Arc<dyn Projector>>,
+    every: Duration,
+    metrics: ReconcileMetrics,
+) -> anyhow::Error {
+    loop {
+        tokio::time::sleep(every).await;
+        for projector in &projectors {
+            let mut waiting = 0;
+            for partition in 0..topology.partitions() {
+                let queue = match channel
+                    .queue_declare(
+                        ShortString::from(topology.projector_queue(projector.name(), partition)),
+                        QueueDeclareOptions {
+                            passive: true,
+                            ..QueueDeclareOptions::default()
+                        },
+                        FieldTable::default(),
+                    )
+                    .await
+                {
+                    Ok(queue) => queue,
+                    Err(error) => return error.into(),
+                };
+                waiting += queue.message_count();
+            }
+            if waiting > 0 {
+                continue;
+            }
+            match reconcile(&pool, projector.as_ref()).await {
+                Ok(0) => {}
+                Ok(recovered) => {
+                    metrics
+                        .recovered
+                        .with_label_values(&[projector.name()])
+                        .inc_by(recovered as u64);
+                    tracing::warn!(
+                        projector = projector.name(),
+                        recovered,
+                        "applied events from the store whose deliveries never came"
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        projector = projector.name(),
+                        error = format!("{error:#}"),
+                        "reconciling failed"
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// Brings every stream the relay has published in full, and `projector` has not applied in
+/// full, up to its head; returns the events applied.
+pub async fn reconcile(pool: &PgPool, projector: &dyn Projector) -> anyhow::Result<usize> {
+    let behind: Vec<(String, String)> = sqlx::query_as(
+        "SELECT h.aggregate_type, h.aggregate_id
+           FROM stream_heads h
+           JOIN events e ON e.aggregate_type = h.aggregate_type AND e.aggregate_id = h.aggregate_id
+                        AND e.sequence = h.sequence
+           JOIN relay_cursor r ON r.relay = 'main'
+           LEFT JOIN projector_checkpoints c ON c.projector = $1 AND c.stream_type = h.aggregate_type
+                                             AND c.stream_id = h.aggregate_id
+          WHERE COALESCE(c.last_sequence, 0) < h.sequence
+            AND (e.tx_id, e.global_position) <= (r.tx_id, r.global_position)
+            AND NOT EXISTS (SELECT 1 FROM dead_letters d
+                             WHERE d.projector = $1 AND d.stream_type = h.aggregate_type
+                               AND d.stream_id = h.aggregate_id AND d.replayed_at IS NULL)
+          LIMIT $2",
+    )
+    .bind(projector.name())
+    .bind(PASS)
+    .fetch_all(pool)
+    .await?;
+    let mut recovered = 0;
+    for (stream_type, stream_id) in behind {
+        match replay_stream(pool, projector, &stream_type, &stream_id).await {
+            Ok(applied) => recovered += applied,
+            Err(error) => tracing::warn!(
+                projector = projector.name(),
+                stream_type,
+                stream_id,
+                %error,
+                "a stream behind its head could not be brought up to date from the store"
+            ),
+        }
+    }
+    Ok(recovered)
+}
