@@ -27,6 +27,32 @@ async fn log_batch(system: &TestSystem, customer: Uuid, count: usize) {
         .await;
 }
 
+async fn stored_events(system: &TestSystem) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap()
+}
+
+/// Waits until every projector has applied at least `events`, lets `settle` pass (for anything
+/// applied twice to show), and returns each projector's count, in projector order.
+async fn applied_by_every_projector(system: &TestSystem, events: i64, settle: Duration) -> Vec<i64> {
+    eventually(Duration::from_secs(60), || async {
+        let least: Option<i64> = sqlx::query_scalar("SELECT min(events_applied) FROM projector_status")
+            .fetch_one(&system.pool)
+            .await
+            .unwrap();
+        least.unwrap_or(0) >= events
+    })
+    .await
+    .expect("every projector applies the events");
+    tokio::time::sleep(settle).await;
+    sqlx::query_scalar("SELECT events_applied FROM projector_status ORDER BY projector")
+        .fetch_all(&system.pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_backlog_is_applied_in_batches_exactly_once_and_a_poisoned_event_is_set_aside_alone() {
     let mut system = TestSystem::spawn().await.unwrap();
@@ -68,29 +94,11 @@ async fn a_backlog_is_applied_in_batches_exactly_once_and_a_poisoned_event_is_se
 
     // Every event but the poisoned one applied exactly once by every projector, and the
     // checkpoints where the streams end (the poisoned one's just before the event it holds).
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&system.pool)
-        .await
-        .unwrap();
-    eventually(Duration::from_secs(60), || async {
-        let least: Option<i64> = sqlx::query_scalar("SELECT min(events_applied) FROM projector_status")
-            .fetch_one(&system.pool)
-            .await
-            .unwrap();
-        least.unwrap_or(0) >= stored - 1
-    })
-    .await
-    .expect("every projector applies the backlog");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let applied: Vec<(String, i64)> =
-        sqlx::query_as("SELECT projector, events_applied FROM projector_status ORDER BY projector")
-            .fetch_all(&system.pool)
-            .await
-            .unwrap();
-    assert_eq!(applied.len(), events::topology::PROJECTORS.len());
-    for (projector, count) in &applied {
-        assert_eq!(*count, stored - 1, "{projector}");
-    }
+    let stored = stored_events(&system).await;
+    assert_eq!(
+        applied_by_every_projector(&system, stored - 1, Duration::from_millis(500)).await,
+        vec![stored - 1; events::topology::PROJECTORS.len()]
+    );
     let checkpoints: Vec<(String, i64)> = sqlx::query_as(
         "SELECT stream_id, min(last_sequence) FROM projector_checkpoints
           WHERE stream_id = ANY($1) GROUP BY stream_id ORDER BY stream_id",
@@ -159,26 +167,10 @@ async fn events_the_broker_lost_are_applied_from_the_store_exactly_once() {
     eventually(Duration::from_secs(30), || async { system.contacts(lost).await == 40 })
         .await
         .expect("the lost events are applied from the store");
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&system.pool)
-        .await
-        .unwrap();
-    eventually(Duration::from_secs(30), || async {
-        let least: Option<i64> = sqlx::query_scalar("SELECT min(events_applied) FROM projector_status")
-            .fetch_one(&system.pool)
-            .await
-            .unwrap();
-        least == Some(stored)
-    })
-    .await
-    .expect("every projector applies every event");
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT events_applied FROM projector_status ORDER BY projector")
-        .fetch_all(&system.pool)
-        .await
-        .unwrap();
+    let stored = stored_events(&system).await;
+    // Two more reconciliations pass before the counts are read: nothing is applied twice.
     assert_eq!(
-        applied,
+        applied_by_every_projector(&system, stored, Duration::from_millis(2500)).await,
         vec![stored; events::topology::PROJECTORS.len()],
         "nothing applied twice"
     );
