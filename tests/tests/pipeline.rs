@@ -158,7 +158,12 @@ async fn events_the_broker_lost_are_applied_from_the_store_exactly_once() {
                 .unwrap();
         }
     }
-    assert_eq!(purged, 2 * 40, "every projector's copy of the backlog is gone");
+    // At least the backlog: a delivery applied but not yet acknowledged when its projector was
+    // killed is back in its queue too.
+    assert!(
+        purged >= 2 * 40,
+        "every projector's copy of the backlog is gone: {purged}"
+    );
     connection.close(0, "done".into()).await.ok();
 
     // Nothing more will arrive for the stream: the projectors find it behind the store and
