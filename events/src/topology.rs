@@ -5,6 +5,9 @@
 /// Projectors that consume the event stream; each gets one queue per partition.
 pub const PROJECTORS: &[&str] = &["coverage", "customers"];
 
+/// Binding of every event.
+pub const ALL_EVENTS: &str = "#";
+
 /// Redeliveries of one message before it is dead-lettered: RabbitMQ's `x-delivery-limit` counts
 /// returns to the queue, so a message that never applies is delivered 1 + 5 = 6 times in all.
 pub const DELIVERY_LIMIT: i64 = 5;
@@ -55,9 +58,16 @@ impl Topology {
         format!("{}.alerts.notifications", self.prefix)
     }
 
-    /// Every stored event, for the webhooks that subscribe to event kinds.
+    /// The stored events webhooks subscribe to. The notification intake binds it to the event
+    /// types its webhooks name (`event_type_binding`), or to every event (`ALL_EVENTS`) when
+    /// one takes `event.*`; with no event subscription nothing is copied into it.
     pub fn webhook_events_queue(&self) -> String {
         format!("{}.events.webhooks", self.prefix)
+    }
+
+    /// Binding of one event type, whatever its stream and partition.
+    pub fn event_type_binding(event_type: &str) -> String {
+        format!("*.*.{event_type}")
     }
 
     pub fn projector_queue(&self, projector: &str, partition: u16) -> String {

@@ -1,8 +1,8 @@
 //! Notifications (docs/NOTIFICATIONS.md): alerts and events reach people and systems.
 //!
 //! - **Intake.** Alerts are read from the alerts queue (the checker publishes them from its
-//!   outbox) and events from the webhook events queue (the relay publishes every stored event):
-//!   never from the command path. Each message is recorded once in `notification_inbox`, with one
+//!   outbox) and events from the webhook events queue, which the intake binds to just the event
+//!   types live webhooks subscribe to: never from the command path. Each message is recorded once in `notification_inbox`, with one
 //!   delivery per recipient and channel, in the transaction that precedes its ack; a redelivered
 //!   message finds itself recorded and adds nothing, so each recipient is told once.
 //! - **Delivery.** Due deliveries are claimed with a lease (`FOR UPDATE SKIP LOCKED`, so
@@ -15,13 +15,15 @@
 //! - **Digest.** Deliveries of users who asked for a daily digest wait for the digest hour and
 //!   go out as one e-mail per user.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Timelike, Utc};
+use events::topology::{Topology, ALL_EVENTS};
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueBindOptions};
 use lapin::types::{FieldTable, ShortString};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -185,13 +187,16 @@ pub async fn intake(pool: &PgPool, message_id: &str, kind: &str, payload: &Value
 }
 
 /// Takes alerts and events from their queues until the connection breaks.
-async fn intake_session(pool: PgPool, amqp_url: String, topology: events::topology::Topology) -> anyhow::Error {
+async fn intake_session(pool: PgPool, amqp_url: String, topology: Topology) -> anyhow::Error {
     let session: anyhow::Result<()> = async {
         let connection =
             events::service::amqp::connect(&amqp_url, &format!("{}-notifications", topology.prefix())).await?;
         let channel = connection.create_channel().await?;
         events::service::amqp::declare_topology(&channel, &topology).await?;
         channel.basic_qos(64, BasicQosOptions::default()).await?;
+        // Bound before consuming: a consumer on the webhook queue means its bindings are set.
+        let mut subscriptions = Subscriptions::default();
+        subscriptions.refresh(&pool, &channel, &topology, true).await?;
         let tag = |queue: &str| ShortString::from(format!("{queue}-{}", std::process::id()));
         let alerts = channel
             .basic_consume(
@@ -210,9 +215,22 @@ async fn intake_session(pool: PgPool, amqp_url: String, topology: events::topolo
             )
             .await?;
         let mut both = futures_util::stream::select(alerts.map(|d| (true, d)), events.map(|d| (false, d)));
-        let mut subscriptions = Subscriptions::default();
+        let mut refresh = tokio::time::interval(SUBSCRIPTIONS_FRESH);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!("notifications consuming alerts and events");
-        while let Some((is_alert, delivery)) = both.next().await {
+        loop {
+            let (is_alert, delivery) = tokio::select! {
+                _ = refresh.tick() => {
+                    if let Err(error) = subscriptions.refresh(&pool, &channel, &topology, false).await {
+                        tracing::warn!(error = format!("{error:#}"), "reading the webhooks' subscriptions failed");
+                    }
+                    continue;
+                }
+                next = both.next() => match next {
+                    Some(next) => next,
+                    None => break,
+                },
+            };
             let delivery = delivery?;
             let taken = match serde_json::from_slice::<Value>(&delivery.data) {
                 Err(error) => {
@@ -232,11 +250,11 @@ async fn intake_session(pool: PgPool, amqp_url: String, topology: events::topolo
                         body["stream_id"].as_str().unwrap_or_default(),
                         body["sequence"]
                     );
-                    // Most events concern no webhook: record only those that do.
-                    match subscriptions.wanted(&pool, &kind).await {
-                        Ok(true) => intake(&pool, &id, &kind, &body).await.map(drop),
-                        Ok(false) => Ok(()),
-                        Err(error) => Err(error),
+                    // Queued while a webhook wanted it; recorded only if one still does.
+                    if subscriptions.wanted(&kind) {
+                        intake(&pool, &id, &kind, &body).await.map(drop)
+                    } else {
+                        Ok(())
                     }
                 }
             };
@@ -267,27 +285,94 @@ async fn intake_session(pool: PgPool, amqp_url: String, topology: events::topolo
         .unwrap_or_else(|| anyhow::anyhow!("notification intake ended"))
 }
 
-/// How long the webhooks' kinds are trusted before they are read again: a new subscription
-/// takes events from then on.
-const SUBSCRIPTIONS_FRESH: Duration = Duration::from_secs(2);
+/// How often the webhooks' kinds are read again and the webhook queue's bindings made to match
+/// them: a new subscription takes the events published from then on, within this long.
+const SUBSCRIPTIONS_FRESH: Duration = Duration::from_secs(1);
 
-/// The kinds the webhooks subscribe to, read at most every `SUBSCRIPTIONS_FRESH` rather than for
-/// every event.
+/// The routing-key patterns that bring the events `kinds` name to the webhook queue: every
+/// event if one is `event.*`, else one pattern per event type named. Alert kinds need none.
+pub fn event_bindings<'a>(kinds: impl IntoIterator<Item = &'a String>) -> BTreeSet<String> {
+    let mut bindings = BTreeSet::new();
+    for kind in kinds {
+        match kind.strip_prefix("event.") {
+            Some("*") => return BTreeSet::from([ALL_EVENTS.to_owned()]),
+            Some(event_type) => {
+                bindings.insert(Topology::event_type_binding(event_type));
+            }
+            None => {}
+        }
+    }
+    bindings
+}
+
+/// The kinds the live webhooks subscribe to, and the bindings made for them. Events reach the
+/// webhook queue only while a webhook wants them: most events concern none, and the broker then
+/// copies them nowhere but to the projectors.
 #[derive(Default)]
 struct Subscriptions {
     kinds: Vec<Vec<String>>,
-    read_at: Option<Instant>,
+    bound: BTreeSet<String>,
 }
 
 impl Subscriptions {
-    async fn wanted(&mut self, pool: &PgPool, kind: &str) -> anyhow::Result<bool> {
-        if self.read_at.is_none_or(|at| at.elapsed() > SUBSCRIPTIONS_FRESH) {
-            self.kinds = sqlx::query_scalar("SELECT kinds FROM webhooks WHERE removed_at IS NULL")
-                .fetch_all(pool)
+    fn wanted(&self, kind: &str) -> bool {
+        self.kinds.iter().any(|kinds| subscribed(kinds, kind))
+    }
+
+    /// Reads the webhooks and binds the webhook queue to exactly the events the live ones name.
+    /// Bindings outlive the process, so the first pass also removes every binding a webhook ever
+    /// asked for (removed webhooks stay in their table) and the every-event one, unless wanted.
+    /// The wanted bindings are made on every pass, so replicas that disagree for a moment end up
+    /// agreeing.
+    async fn refresh(
+        &mut self,
+        pool: &PgPool,
+        channel: &lapin::Channel,
+        topology: &Topology,
+        first: bool,
+    ) -> anyhow::Result<()> {
+        let webhooks: Vec<(Vec<String>, bool)> = sqlx::query_as("SELECT kinds, removed_at IS NULL FROM webhooks")
+            .fetch_all(pool)
+            .await?;
+        let live: Vec<Vec<String>> = webhooks
+            .iter()
+            .filter(|(_, live)| *live)
+            .map(|(kinds, _)| kinds.clone())
+            .collect();
+        let wanted = event_bindings(live.iter().flatten());
+        let stale = if first {
+            let mut ever = event_bindings(webhooks.iter().flat_map(|(kinds, _)| kinds));
+            ever.insert(ALL_EVENTS.to_owned());
+            ever
+        } else {
+            std::mem::take(&mut self.bound)
+        };
+        let queue = ShortString::from(topology.webhook_events_queue());
+        let exchange = ShortString::from(topology.events_exchange());
+        for binding in &wanted {
+            channel
+                .queue_bind(
+                    queue.clone(),
+                    exchange.clone(),
+                    ShortString::from(binding.as_str()),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
                 .await?;
-            self.read_at = Some(Instant::now());
         }
-        Ok(self.kinds.iter().any(|kinds| subscribed(kinds, kind)))
+        for binding in stale.difference(&wanted) {
+            channel
+                .queue_unbind(
+                    queue.clone(),
+                    exchange.clone(),
+                    ShortString::from(binding.as_str()),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        self.kinds = live;
+        self.bound = wanted;
+        Ok(())
     }
 }
 
@@ -664,7 +749,7 @@ impl Sender {
 pub async fn run(
     pool: PgPool,
     amqp_url: String,
-    topology: events::topology::Topology,
+    topology: Topology,
     settings: NotificationSettings,
     stopped: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {

@@ -244,6 +244,7 @@ impl TestSystem {
         }
         if self.projections.is_empty() {
             close_broker_connections(&format!("{}-projection", self.name)).ok();
+            close_broker_connections(&format!("{}-notifications", self.name)).ok();
         }
     }
 

@@ -538,3 +538,135 @@ async fn alerts_reach_email_slack_webhooks_and_digests_once_and_slack_acts_on_th
     assert_eq!(raised[0].1["report_id"], report_id.to_string());
     system.stop().await;
 }
+
+/// Events waiting in the webhook queue (none is taken while the projection service is down).
+async fn queued_for_webhooks(channel: &lapin::Channel, system: &TestSystem) -> (u32, u32) {
+    let queue = channel
+        .queue_declare(
+            system.topology().webhook_events_queue().as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    (queue.message_count(), queue.consumer_count())
+}
+
+async fn relayed_everything(system: &TestSystem) {
+    eventually(Duration::from_secs(30), || async {
+        let (head, relayed): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT max(global_position) FROM events),
+                    (SELECT global_position FROM relay_cursor WHERE relay = 'main')",
+        )
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+        head == relayed
+    })
+    .await
+    .expect("the relay publishes every event");
+}
+
+/// The broker copies an event into the webhook queue only while a live webhook subscribes to its
+/// type: the intake binds the queue to what the webhooks name, adds a binding for a new
+/// subscription while it runs, and removes on start-up what a removed webhook or an earlier
+/// version (which took every event) left bound.
+#[tokio::test]
+async fn only_the_events_a_webhook_subscribes_to_are_queued_for_webhooks() {
+    let mut system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Quinn Queue").await;
+    let acme = system
+        .onboard("Acme", "SMB", "1000", csm, Utc::now() - chrono::Duration::days(30))
+        .await;
+    let hook = |kinds: Value| json!({"url": "http://127.0.0.1:9/hook", "kinds": kinds});
+    system
+        .post_ok(
+            "/api/v1/webhooks",
+            &hook(json!(["event.HealthScoreRecorded", "alert.*"])),
+        )
+        .await;
+    let removed = system
+        .post_ok("/api/v1/webhooks", &hook(json!(["event.ActivityLogged"])))
+        .await;
+    let (status, _) = system
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/webhooks/{}", uuid(&removed["webhook_id"])),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    system.caught_up().await;
+
+    let connection = events::service::amqp::connect(tests::AMQP_URL, "test-webhook-bindings")
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let topology = system.topology();
+    // Down, with the queue bound to every event as an earlier version left it.
+    while system.projection_replicas() > 0 {
+        system.kill_projection().await;
+    }
+    channel
+        .queue_bind(
+            topology.webhook_events_queue().as_str().into(),
+            topology.events_exchange().as_str().into(),
+            events::topology::ALL_EVENTS.into(),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    relayed_everything(&system).await;
+    // Up again: its bindings are set before it consumes.
+    system.start_projection().await.unwrap();
+    eventually(Duration::from_secs(20), || async {
+        queued_for_webhooks(&channel, &system).await.1 > 0
+    })
+    .await
+    .expect("the intake consumes the webhook queue");
+    while system.projection_replicas() > 0 {
+        system.kill_projection().await;
+    }
+    let drained = queued_for_webhooks(&channel, &system).await.0;
+
+    // Two activities and a health score: only the score is queued.
+    let activity = json!({"kind": "email", "direction": "outbound", "subject": "hello", "occurred_at": Utc::now()});
+    for _ in 0..2 {
+        system
+            .post_ok(&format!("/api/v1/customers/{acme}/activities"), &activity)
+            .await;
+    }
+    system.record_health(acme, 70.0, Utc::now().date_naive()).await;
+    relayed_everything(&system).await;
+    assert_eq!(
+        queued_for_webhooks(&channel, &system).await.0 - drained,
+        1,
+        "only the health score is queued"
+    );
+
+    // A subscription made while the intake runs takes the events published from then on.
+    system.start_projection().await.unwrap();
+    system
+        .post_ok("/api/v1/webhooks", &hook(json!(["event.ActivityLogged"])))
+        .await;
+    eventually(Duration::from_secs(20), || async {
+        system
+            .post_ok(&format!("/api/v1/customers/{acme}/activities"), &activity)
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let taken: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM notification_inbox WHERE kind = 'event.ActivityLogged'")
+                .fetch_one(&system.pool)
+                .await
+                .unwrap();
+        taken > 0
+    })
+    .await
+    .expect("the new subscription's events reach the intake");
+    connection.close(0, "done".into()).await.ok();
+    system.stop().await;
+}

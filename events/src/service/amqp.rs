@@ -101,15 +101,7 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
             webhook_arguments,
         )
         .await?;
-    channel
-        .queue_bind(
-            ShortString::from(topology.webhook_events_queue()),
-            ShortString::from(topology.events_exchange()),
-            ShortString::from("#"),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    // Bound by the notification intake to the event types the webhooks subscribe to.
 
     for projector in PROJECTORS {
         for partition in 0..topology.partitions() {
