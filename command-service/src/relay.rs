@@ -8,8 +8,10 @@
 //! - One relay publishes at a time: the active one holds a session advisory lock on the
 //!   connection it reads and writes through; standby replicas retry the lock.
 //! - Every message is published `mandatory` with publisher confirms; an unroutable return or a
-//!   nack fails the batch, and the cursor moves only after every message of the batch is
-//!   confirmed. A crash in between republishes, and the projectors skip what they already have.
+//!   nack fails the batch, and the cursor moves only after every message of the batch (and of
+//!   every batch before it) is confirmed. The next batch is read and published while the last
+//!   one's confirms are on their way: at most two batches are unconfirmed. A crash in between
+//!   republishes, and the projectors skip what they already have.
 //! - A broken database or broker connection ends the session; the relay reconnects with backoff
 //!   and carries on from its stored cursor.
 
@@ -151,6 +153,9 @@ impl Relay {
                 .fetch_one(&mut db)
                 .await?;
 
+        // Two batches in flight: the next is read and published while the broker confirms the
+        // last, and the cursor follows the confirms.
+        let mut unconfirmed: Option<Published> = None;
         loop {
             let batch: Vec<StoredEvent> = sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM events
@@ -165,35 +170,36 @@ impl Relay {
             .fetch_all(&mut db)
             .await?;
 
-            let Some(last) = batch.last() else {
+            let published = match batch.last() {
+                Some(last) => {
+                    (tx_id, position) = (last.tx_id.clone(), last.global_position);
+                    Some(self.publish(&channel, batch).await?)
+                }
+                None => None,
+            };
+            if let Some(confirmed) = unconfirmed.take() {
+                self.settle(&mut db, confirmed).await?;
+            }
+            unconfirmed = published;
+            if unconfirmed.is_none() {
                 // Nothing committed below the horizon: wait for an append (or poll).
                 match tokio::time::timeout(settings.idle_poll, listener.recv()).await {
                     Ok(Err(error)) => return Err(error.into()),
                     Ok(Ok(_)) | Err(_) => continue,
                 }
-            };
-            let (last_tx, last_position) = (last.tx_id.clone(), last.global_position);
-            let count = batch.len();
-            self.publish(&channel, batch).await?;
-
-            sqlx::query("UPDATE relay_cursor SET tx_id = $1::xid8, global_position = $2, updated_at = now() WHERE relay = 'main'")
-                .bind(&last_tx)
-                .bind(last_position)
-                .execute(&mut db)
-                .await?;
-            tx_id = last_tx;
-            position = last_position;
-            self.metrics.published.inc_by(count as u64);
-            self.metrics.cursor.set(position);
-            tracing::debug!(count, position, "published batch");
+            }
         }
     }
 
-    /// Publishes a batch and returns once the broker has confirmed every message of it.
-    async fn publish(&self, channel: &lapin::Channel, batch: Vec<StoredEvent>) -> anyhow::Result<()> {
+    /// Publishes a batch; its confirms are awaited by [`Relay::settle`].
+    async fn publish(&self, channel: &lapin::Channel, batch: Vec<StoredEvent>) -> anyhow::Result<Published> {
         let topology = &self.settings.topology;
         let exchange = ShortString::from(topology.events_exchange());
         let mut confirms = Vec::with_capacity(batch.len());
+        let last = batch
+            .last()
+            .map(|row| (row.tx_id.clone(), row.global_position))
+            .unwrap_or_default();
         for row in batch {
             let envelope = row.into_envelope();
             let routing_key = topology.routing_key(&envelope.stream_type, &envelope.stream_id, &envelope.event_type);
@@ -212,7 +218,14 @@ impl Relay {
                 .await?;
             confirms.push((envelope.global_position, confirm));
         }
-        for (position, confirm) in confirms {
+        Ok(Published { confirms, last })
+    }
+
+    /// Waits until the broker has confirmed every message of a published batch, then moves the
+    /// cursor past it.
+    async fn settle(&self, db: &mut PgConnection, published: Published) -> anyhow::Result<()> {
+        let count = published.confirms.len();
+        for (position, confirm) in published.confirms {
             let confirmation = tokio::time::timeout(CONFIRM_WAIT, confirm).await.with_context(|| {
                 format!("no confirm for the event at position {position} within {CONFIRM_WAIT:?}")
             })??;
@@ -228,8 +241,25 @@ impl Relay {
                 Confirmation::NotRequested => bail!("publisher confirms are not enabled"),
             }
         }
+        let (tx_id, position) = published.last;
+        sqlx::query(
+            "UPDATE relay_cursor SET tx_id = $1::xid8, global_position = $2, updated_at = now() WHERE relay = 'main'",
+        )
+        .bind(&tx_id)
+        .bind(position)
+        .execute(db)
+        .await?;
+        self.metrics.published.inc_by(count as u64);
+        self.metrics.cursor.set(position);
+        tracing::debug!(count, position, "published batch");
         Ok(())
     }
+}
+
+/// A batch handed to the broker: each message's confirm, and where the batch ends.
+struct Published {
+    confirms: Vec<(i64, lapin::PublisherConfirm)>,
+    last: (String, i64),
 }
 
 /// Persistent JSON message, `message_id` = event id, with CloudEvents-style headers.

@@ -1030,14 +1030,16 @@ impl BareBroker {
         })
     }
 
-    /// Publishes `count` persistent messages of `body` in windows of `window`, each window's
-    /// confirms awaited before the next (as the relay does with a batch).
+    /// Publishes `count` persistent messages of `body` in windows of `window`, with at most two
+    /// windows unconfirmed: the next is sent while the last one's confirms are awaited (as the
+    /// relay does with its batches).
     async fn publish(&self, count: usize, body: &[u8], window: usize) -> anyhow::Result<Duration> {
         let channel = self.connection.create_channel().await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
         let started = Instant::now();
         let mut sent = 0;
-        while sent < count {
+        let mut unconfirmed: Vec<lapin::PublisherConfirm> = Vec::new();
+        while sent < count || !unconfirmed.is_empty() {
             let mut confirms = Vec::with_capacity(window);
             for _ in 0..window.min(count - sent) {
                 confirms.push(
@@ -1056,14 +1058,13 @@ impl BareBroker {
                 );
                 sent += 1;
             }
-            for confirm in confirms {
+            for confirm in std::mem::replace(&mut unconfirmed, confirms) {
                 ensure!(confirm.await?.is_ack(), "the broker refused a message");
             }
         }
         Ok(started.elapsed())
     }
 
-    /// Consumes `count` messages with `prefetch` unacknowledged at most, acknowledging each.
     /// Drains `count` messages, acknowledging every `ack_every` of them (and the last) with one
     /// `multiple` ack, as the projectors acknowledge a batch.
     async fn consume(&self, count: usize, prefetch: u16, ack_every: usize) -> anyhow::Result<Duration> {
