@@ -493,6 +493,22 @@ impl TestSystem {
             .expect("counting contacts")
     }
 
+    /// Waits until the relay has published (and the broker confirmed) every stored event.
+    pub async fn relayed_everything(&self) {
+        eventually(Duration::from_secs(30), || async {
+            let (head, relayed): (Option<i64>, i64) = sqlx::query_as(
+                "SELECT (SELECT max(global_position) FROM events),
+                        (SELECT global_position FROM relay_cursor WHERE relay = 'main')",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+            head.unwrap_or(0) == relayed
+        })
+        .await
+        .expect("the relay publishes every event");
+    }
+
     /// Waits until the read models have caught up with the store.
     pub async fn caught_up(&self) {
         eventually(Duration::from_secs(20), || async {

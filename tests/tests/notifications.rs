@@ -555,21 +555,6 @@ async fn queued_for_webhooks(channel: &lapin::Channel, system: &TestSystem) -> (
     (queue.message_count(), queue.consumer_count())
 }
 
-async fn relayed_everything(system: &TestSystem) {
-    eventually(Duration::from_secs(30), || async {
-        let (head, relayed): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT max(global_position) FROM events),
-                    (SELECT global_position FROM relay_cursor WHERE relay = 'main')",
-        )
-        .fetch_one(&system.pool)
-        .await
-        .unwrap();
-        head == relayed
-    })
-    .await
-    .expect("the relay publishes every event");
-}
-
 /// The broker copies an event into the webhook queue only while a live webhook subscribes to its
 /// type: the intake binds the queue to what the webhooks name, adds a binding for a new
 /// subscription while it runs, and removes on start-up what a removed webhook or an earlier
@@ -620,7 +605,7 @@ async fn only_the_events_a_webhook_subscribes_to_are_queued_for_webhooks() {
         )
         .await
         .unwrap();
-    relayed_everything(&system).await;
+    system.relayed_everything().await;
     // Up again: its bindings are set before it consumes.
     system.start_projection().await.unwrap();
     eventually(Duration::from_secs(20), || async {
@@ -641,7 +626,7 @@ async fn only_the_events_a_webhook_subscribes_to_are_queued_for_webhooks() {
             .await;
     }
     system.record_health(acme, 70.0, Utc::now().date_naive()).await;
-    relayed_everything(&system).await;
+    system.relayed_everything().await;
     assert_eq!(
         queued_for_webhooks(&channel, &system).await.0 - drained,
         1,

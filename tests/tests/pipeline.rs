@@ -128,19 +128,7 @@ async fn events_the_broker_lost_are_applied_from_the_store_exactly_once() {
         system.kill_projection().await;
     }
     log_batch(&system, lost, 40).await;
-    let head: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
-        .fetch_one(&system.pool)
-        .await
-        .unwrap();
-    eventually(Duration::from_secs(30), || async {
-        let relayed: i64 = sqlx::query_scalar("SELECT global_position FROM relay_cursor WHERE relay = 'main'")
-            .fetch_one(&system.pool)
-            .await
-            .unwrap();
-        relayed == head
-    })
-    .await
-    .expect("the relay publishes the backlog");
+    system.relayed_everything().await;
     let connection = events::service::amqp::connect(tests::AMQP_URL, "test-lost-messages")
         .await
         .unwrap();
