@@ -2,8 +2,8 @@
 //!
 //! - **Intake.** Alerts are read from the alerts queue (the checker publishes them from its
 //!   outbox) and events from the webhook events queue, which the intake binds to just the event
-//!   types live webhooks subscribe to: never from the command path. Each message is recorded once in `notification_inbox`, with one
-//!   delivery per recipient and channel, in the transaction that precedes its ack; a redelivered
+//!   types live webhooks subscribe to: never from the command path. Each message is recorded
+//!   once in `notification_inbox`, with one delivery per recipient and channel, in the transaction that precedes its ack; a redelivered
 //!   message finds itself recorded and adds nothing, so each recipient is told once.
 //! - **Delivery.** Due deliveries are claimed with a lease (`FOR UPDATE SKIP LOCKED`, so
 //!   replicas share them), sent, and marked delivered; a failure is retried with exponential
@@ -858,6 +858,20 @@ pub fn slack_message(channel: &str, kind: &str, payload: &Value, public_url: &st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_webhook_queue_is_bound_to_the_event_types_named_or_to_every_event() {
+        let kinds = |list: &[&str]| list.iter().map(|kind| kind.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            event_bindings(&kinds(&["alert.*", "event.ActivityLogged", "event.TaskCompleted"])),
+            BTreeSet::from(["*.*.ActivityLogged".to_owned(), "*.*.TaskCompleted".to_owned()])
+        );
+        assert_eq!(
+            event_bindings(&kinds(&["event.ActivityLogged", "event.*"])),
+            BTreeSet::from(["#".to_owned()])
+        );
+        assert!(event_bindings(&kinds(&["alert.health_red"])).is_empty());
+    }
 
     #[test]
     fn subscriptions_match_kinds_and_families() {

@@ -295,8 +295,8 @@ async fn alerts_reach_email_slack_webhooks_and_digests_once_and_slack_acts_on_th
         .await;
     assert_eq!(status, 403);
 
-    // A new subscription takes events within two seconds (the intake reads the webhooks' kinds
-    // at most that often).
+    // A new subscription takes the events published about a second after it is made (the
+    // intake reads the webhooks and binds their queue every second).
     tokio::time::sleep(Duration::from_millis(2100)).await;
 
     // Health turns red: one alert, told once through each channel.
