@@ -225,9 +225,7 @@ impl TestSystem {
         &mut self,
         configure: impl FnOnce(&mut projection_service::Settings),
     ) -> anyhow::Result<()> {
-        while !self.projections.is_empty() {
-            self.kill_projection().await;
-        }
+        self.kill_every_projection().await;
         configure(&mut self.projection_settings);
         self.start_projection().await
     }
@@ -245,6 +243,13 @@ impl TestSystem {
         if self.projections.is_empty() {
             close_broker_connections(&format!("{}-projection", self.name)).ok();
             close_broker_connections(&format!("{}-notifications", self.name)).ok();
+        }
+    }
+
+    /// Kills every projection-service replica, as a crash of all of them would.
+    pub async fn kill_every_projection(&mut self) {
+        while !self.projections.is_empty() {
+            self.kill_projection().await;
         }
     }
 

@@ -592,9 +592,7 @@ async fn only_the_events_a_webhook_subscribes_to_are_queued_for_webhooks() {
     let channel = connection.create_channel().await.unwrap();
     let topology = system.topology();
     // Down, with the queue bound to every event as an earlier version left it.
-    while system.projection_replicas() > 0 {
-        system.kill_projection().await;
-    }
+    system.kill_every_projection().await;
     channel
         .queue_bind(
             topology.webhook_events_queue().as_str().into(),
@@ -613,9 +611,7 @@ async fn only_the_events_a_webhook_subscribes_to_are_queued_for_webhooks() {
     })
     .await
     .expect("the intake consumes the webhook queue");
-    while system.projection_replicas() > 0 {
-        system.kill_projection().await;
-    }
+    system.kill_every_projection().await;
     let drained = queued_for_webhooks(&channel, &system).await.0;
 
     // Two activities and a health score: only the score is queued.

@@ -65,9 +65,7 @@ async fn a_backlog_is_applied_in_batches_exactly_once_and_a_poisoned_event_is_se
 
     // The projectors are away while a backlog builds up on three streams, one of them ending in
     // an event no version can decode.
-    while system.projection_replicas() > 0 {
-        system.kill_projection().await;
-    }
+    system.kill_every_projection().await;
     log_batch(&system, first, 300).await;
     log_batch(&system, second, 250).await;
     log_batch(&system, poisoned, 5).await;
@@ -124,9 +122,7 @@ async fn events_the_broker_lost_are_applied_from_the_store_exactly_once() {
 
     // The relay publishes a backlog (confirmed by the broker) while the projectors are away, and
     // then the broker loses every message of the projectors' queues.
-    while system.projection_replicas() > 0 {
-        system.kill_projection().await;
-    }
+    system.kill_every_projection().await;
     log_batch(&system, lost, 40).await;
     system.relayed_everything().await;
     let connection = events::service::amqp::connect(tests::AMQP_URL, "test-lost-messages")

@@ -532,9 +532,7 @@ async fn a_backlog_of_every_event_type_applied_as_one_batch_equals_the_live_read
     every_kind_of_history(&system).await;
     system.caught_up().await;
     let live = tests::read_models(&system.pool, "public").await;
-    while system.projection_replicas() > 0 {
-        system.kill_projection().await;
-    }
+    system.kill_every_projection().await;
 
     // The read models emptied, the whole store comes back as one batch per projector, the way a
     // backlog is delivered: with events missing (filled in from the store by the next event of

@@ -784,9 +784,7 @@ async fn relayed_to(pool: &PgPool, head: i64, timeout: Duration) -> anyhow::Resu
 
 async fn stop_pipeline(system: &mut TestSystem) {
     system.kill_relay().await;
-    while system.projection_replicas() > 0 {
-        system.kill_projection().await;
-    }
+    system.kill_every_projection().await;
 }
 
 async fn pipeline(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows: &mut Rows) -> anyhow::Result<()> {
