@@ -2,7 +2,9 @@
 //! consume). Declaring them is in `service::amqp`; the names and the partitioning are pure so that
 //! both sides agree on them by construction.
 
-/// Projectors that consume the event stream; each gets one queue per partition.
+/// Projectors that fold the event stream. They share one queue per partition: each delivery is
+/// applied to every projector in one transaction (each with its own checkpoints), so the broker
+/// stores, delivers and takes an ack for one message per event, not one per projector.
 pub const PROJECTORS: &[&str] = &["coverage", "customers"];
 
 /// Binding of every event.
@@ -70,7 +72,15 @@ impl Topology {
         format!("*.*.{event_type}")
     }
 
-    pub fn projector_queue(&self, projector: &str, partition: u16) -> String {
+    /// The queue of partition `partition`, consumed for every projector at once.
+    pub fn projection_queue(&self, partition: u16) -> String {
+        format!("{}.projection.p{partition}", self.prefix)
+    }
+
+    /// The queue a projector had to itself in earlier versions, one per partition. Retired: the
+    /// services delete it on start (what it still held is applied from the store by
+    /// reconciliation, as for any message the broker never delivered).
+    pub fn retired_projector_queue(&self, projector: &str, partition: u16) -> String {
         format!("{}.{projector}.p{partition}", self.prefix)
     }
 

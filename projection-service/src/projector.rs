@@ -3,6 +3,8 @@
 
 use events::service::store::stream_range;
 use events::EventEnvelope;
+use std::sync::Arc;
+
 use sqlx::{PgConnection, PgPool};
 
 /// Folds events into one read model.
@@ -114,9 +116,54 @@ pub async fn apply_batch(
     projector: &dyn Projector,
     events: &[EventEnvelope],
 ) -> Result<Vec<Applied>, ProjectionError> {
-    let name = projector.name();
     let mut tx = pool.begin().await?;
-    let mut streams = lock_checkpoints(&mut tx, name, events).await?;
+    let outcomes = apply_within(&mut tx, projector, events).await?;
+    settle(tx, [&outcomes]).await?;
+    Ok(outcomes)
+}
+
+/// Applies `events` to every one of `projectors` in one transaction, each as [`apply_batch`]
+/// would (its own checkpoints, status and notifications): the outcomes per projector, in the
+/// order given; all or nothing.
+pub async fn apply_batch_to_all(
+    pool: &PgPool,
+    projectors: &[Arc<dyn Projector>],
+    events: &[EventEnvelope],
+) -> Result<Vec<Vec<Applied>>, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    let mut outcomes = Vec::with_capacity(projectors.len());
+    for projector in projectors {
+        outcomes.push(apply_within(&mut tx, projector.as_ref(), events).await?);
+    }
+    settle(tx, &outcomes).await?;
+    Ok(outcomes)
+}
+
+/// Commits a batch's transaction, or rolls it back when every delivery was a duplicate (it then
+/// only locked checkpoints).
+async fn settle<'a>(
+    tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    outcomes: impl IntoIterator<Item = &'a Vec<Applied>>,
+) -> Result<(), sqlx::Error> {
+    let applied = outcomes
+        .into_iter()
+        .flatten()
+        .any(|outcome| matches!(outcome, Applied::Applied { .. }));
+    if applied {
+        tx.commit().await
+    } else {
+        tx.rollback().await
+    }
+}
+
+/// [`apply_batch`] inside the caller's transaction.
+async fn apply_within(
+    tx: &mut PgConnection,
+    projector: &dyn Projector,
+    events: &[EventEnvelope],
+) -> Result<Vec<Applied>, ProjectionError> {
+    let name = projector.name();
+    let mut streams = lock_checkpoints(&mut *tx, name, events).await?;
     let mut outcomes = Vec::with_capacity(events.len());
     let mut missing = Vec::new();
     // Indexes into `missing` (gap fills) or `events`, in the order they are to be applied.
@@ -127,7 +174,7 @@ pub async fn apply_batch(
             .iter_mut()
             .find(|stream| stream.stream_type == event.stream_type && stream.stream_id == event.stream_id)
             .expect("every stream of the batch has its checkpoint");
-        let outcome = match gap_before(&mut tx, event, stream.after).await? {
+        let outcome = match gap_before(&mut *tx, event, stream.after).await? {
             None => Applied::Duplicate,
             Some(filled) => {
                 let gap_filled = filled.len();
@@ -145,7 +192,6 @@ pub async fn apply_batch(
         outcomes.push(outcome);
     }
     let Some(last) = last else {
-        tx.rollback().await?;
         return Ok(outcomes);
     };
     let ordered: Vec<&EventEnvelope> = order
@@ -155,7 +201,7 @@ pub async fn apply_batch(
             Err(delivered) => &events[delivered],
         })
         .collect();
-    projector.apply_all(&mut tx, &ordered).await?;
+    projector.apply_all(&mut *tx, &ordered).await?;
     let moved: Vec<(&StreamCheckpoint, &EventEnvelope)> = streams
         .iter()
         .filter_map(|stream| Some((stream, &events[stream.latest?])))
@@ -194,7 +240,7 @@ pub async fn apply_batch(
             event_type: latest.event_type.clone(),
             global_position: latest.global_position,
         });
-    events::service::changes::Change::notify_all(&mut tx, changes).await?;
+    events::service::changes::Change::notify_all(&mut *tx, changes).await?;
     let applied: usize = outcomes
         .iter()
         .map(|outcome| match outcome {
@@ -209,7 +255,6 @@ pub async fn apply_batch(
         .bind(last.metadata.recorded_at)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
     Ok(outcomes)
 }
 

@@ -1,6 +1,6 @@
 //! The store is the truth; the broker only carries it. A message the broker confirmed to the
 //! relay and then never delivered would leave a stream behind until its next event arrives (and
-//! fills the gap from the store), or for ever if none does. Every so often, when a projector's
+//! fills the gap from the store), or for ever if none does. Every so often, when the partition
 //! queues hold nothing, each stream whose events were all relayed but whose checkpoint stands
 //! below its head is brought up to its head from the store, exactly once, as a dead letter's
 //! replay does. Streams with an open dead letter are left to the operator.
@@ -39,7 +39,7 @@ impl ReconcileMetrics {
     }
 }
 
-/// Every `every`, reconciles each projector whose queues are empty. Returns only when the
+/// Every `every`, reconciles each projector while the partition queues are empty. Returns only when the
 /// broker channel fails (the session then starts over).
 pub async fn run(
     pool: PgPool,
@@ -51,28 +51,28 @@ pub async fn run(
 ) -> anyhow::Error {
     loop {
         tokio::time::sleep(every).await;
+        let mut waiting = 0;
+        for partition in 0..topology.partitions() {
+            let queue = match channel
+                .queue_declare(
+                    ShortString::from(topology.projection_queue(partition)),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+            {
+                Ok(queue) => queue,
+                Err(error) => return error.into(),
+            };
+            waiting += queue.message_count();
+        }
+        if waiting > 0 {
+            continue;
+        }
         for projector in &projectors {
-            let mut waiting = 0;
-            for partition in 0..topology.partitions() {
-                let queue = match channel
-                    .queue_declare(
-                        ShortString::from(topology.projector_queue(projector.name(), partition)),
-                        QueueDeclareOptions {
-                            passive: true,
-                            ..QueueDeclareOptions::default()
-                        },
-                        FieldTable::default(),
-                    )
-                    .await
-                {
-                    Ok(queue) => queue,
-                    Err(error) => return error.into(),
-                };
-                waiting += queue.message_count();
-            }
-            if waiting > 0 {
-                continue;
-            }
             match reconcile(&pool, projector.as_ref()).await {
                 Ok(0) => {}
                 Ok(recovered) => {

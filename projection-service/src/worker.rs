@@ -1,8 +1,9 @@
-//! Consumes every projector's partition queues and applies each delivery exactly once.
+//! Consumes the partition queues and applies each delivery to every projector exactly once.
 //!
 //! One connection per process, one channel and consumer per partition queue; a partition's
-//! deliveries are handled one after another, so a customer's events apply in order. A delivery is
-//! acked only after its transaction committed. Database outages are waited out without spending
+//! deliveries are handled one after another, so a customer's events apply in order. The
+//! deliveries that have arrived are applied to every projector in one transaction (each projector
+//! with its own checkpoints), and acked only after it committed. Database outages are waited out without spending
 //! the message's delivery budget; an event that fails to apply is requeued, and after
 //! `DELIVERY_LIMIT` redeliveries (six deliveries in all) the broker moves it to the dead-letter queue. A broken broker
 //! connection ends the session and the workers reconnect; unacked deliveries come back and are
@@ -27,7 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::projector::{apply_batch, apply_once, Applied, Projector};
+use crate::projector::{apply_batch_to_all, apply_once, Applied, Projector};
 use crate::reconcile::ReconcileMetrics;
 
 #[derive(Debug, Clone)]
@@ -132,29 +133,28 @@ impl ProjectionWorkers {
         let mut partitions = JoinSet::new();
         let started: anyhow::Result<()> = async {
             amqp::declare_topology(&connection.create_channel().await?, topology).await?;
-            for projector in &self.projectors {
-                for partition in 0..topology.partitions() {
-                    let channel = connection.create_channel().await?;
-                    channel
-                        .basic_qos(self.settings.prefetch, BasicQosOptions::default())
-                        .await?;
-                    let queue = topology.projector_queue(projector.name(), partition);
-                    let consumer = channel
-                        .basic_consume(
-                            ShortString::from(queue.clone()),
-                            ShortString::from(format!("{queue}-{}", std::process::id())),
-                            BasicConsumeOptions::default(),
-                            FieldTable::default(),
-                        )
-                        .await?;
-                    let (pool, projector, metrics) = (self.pool.clone(), projector.clone(), self.metrics.clone());
-                    let batch = usize::from(self.settings.apply_batch.clamp(1, self.settings.prefetch.max(1)));
-                    partitions.spawn(async move {
-                        // The channel must live as long as its consumer.
-                        let _channel = channel;
-                        consume(pool, projector, consumer, batch, metrics).await
-                    });
-                }
+            let projectors: Arc<[Arc<dyn Projector>]> = self.projectors.clone().into();
+            for partition in 0..topology.partitions() {
+                let channel = connection.create_channel().await?;
+                channel
+                    .basic_qos(self.settings.prefetch, BasicQosOptions::default())
+                    .await?;
+                let queue = topology.projection_queue(partition);
+                let consumer = channel
+                    .basic_consume(
+                        ShortString::from(queue.clone()),
+                        ShortString::from(format!("{queue}-{}", std::process::id())),
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+                let (pool, projectors, metrics) = (self.pool.clone(), projectors.clone(), self.metrics.clone());
+                let batch = usize::from(self.settings.apply_batch.clamp(1, self.settings.prefetch.max(1)));
+                partitions.spawn(async move {
+                    // The channel must live as long as its consumer.
+                    let _channel = channel;
+                    consume(pool, projectors, consumer, batch, metrics).await
+                });
             }
             Ok(())
         }
@@ -213,11 +213,11 @@ impl ProjectionWorkers {
 }
 
 /// Applies the partition's deliveries as they come: whatever has arrived (up to `batch`, the
-/// prefetch) is applied in one transaction, so a backlog drains in batches while a trickle is
-/// applied event by event without waiting for company.
+/// prefetch) is applied to every projector in one transaction, so a backlog drains in batches
+/// while a trickle is applied event by event without waiting for company.
 async fn consume(
     pool: PgPool,
-    projector: Arc<dyn Projector>,
+    projectors: Arc<[Arc<dyn Projector>]>,
     consumer: lapin::Consumer,
     batch: usize,
     metrics: WorkerMetrics,
@@ -231,43 +231,37 @@ async fn consume(
                 Err(error) => return error.into(),
             }
         }
-        let result = if deliveries.len() == 1 {
-            let delivery = deliveries.pop().expect("one delivery");
-            handle(&pool, &projector, delivery, &metrics).await
-        } else {
-            handle_batch(&pool, &projector, deliveries, &metrics).await
-        };
-        if let Err(error) = result {
+        if let Err(error) = handle_batch(&pool, &projectors, deliveries, &metrics).await {
             return error;
         }
     }
     anyhow!("consumer was cancelled")
 }
 
-/// Applies several deliveries in one transaction (see [`apply_batch`]). Anything but an
-/// unavailable database (an undecodable message, an event that fails to apply) sends the
-/// batch down the one-by-one path, which dead-letters or requeues exactly the delivery at fault.
+/// Applies several deliveries to every projector in one transaction (see
+/// [`apply_batch_to_all`]). Anything but an unavailable database (an undecodable message, an
+/// event that fails to apply) sends the batch down the one-by-one path, which dead-letters or
+/// requeues exactly the delivery at fault.
 async fn handle_batch(
     pool: &PgPool,
-    projector: &Arc<dyn Projector>,
+    projectors: &Arc<[Arc<dyn Projector>]>,
     deliveries: Vec<Delivery>,
     metrics: &WorkerMetrics,
 ) -> anyhow::Result<()> {
-    let name = projector.name();
     let decoded: Result<Vec<EventEnvelope>, _> = deliveries
         .iter()
         .map(|delivery| serde_json::from_slice::<EventEnvelope>(&delivery.data))
         .collect();
     let Ok(envelopes) = decoded else {
-        return one_by_one(pool, projector, deliveries, metrics).await;
+        return one_by_one(pool, projectors, deliveries, metrics).await;
     };
     let envelopes = Arc::new(envelopes);
     let mut backoff = Duration::from_millis(100);
     let outcomes = loop {
         // In a task of its own, like a single delivery's transaction: never dropped half-way.
         let attempt = tokio::spawn({
-            let (pool, projector, envelopes) = (pool.clone(), projector.clone(), envelopes.clone());
-            async move { apply_batch(&pool, projector.as_ref(), &envelopes).await }
+            let (pool, projectors, envelopes) = (pool.clone(), projectors.clone(), envelopes.clone());
+            async move { apply_batch_to_all(&pool, &projectors, &envelopes).await }
         });
         match attempt
             .await
@@ -275,26 +269,19 @@ async fn handle_batch(
         {
             Ok(outcomes) => break outcomes,
             Err(error) if error.is_transient() => {
-                tracing::warn!(%error, projector = name, "database unavailable; retrying the batch");
+                tracing::warn!(%error, "database unavailable; retrying the batch");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
             Err(error) => {
-                tracing::info!(%error, projector = name, "a batch failed; applying its deliveries one by one");
-                return one_by_one(pool, projector, deliveries, metrics).await;
+                tracing::info!(%error, "a batch failed; applying its deliveries one by one");
+                return one_by_one(pool, projectors, deliveries, metrics).await;
             }
         }
     };
-    for outcome in outcomes {
-        match outcome {
-            Applied::Duplicate => metrics.duplicates.with_label_values(&[name]).inc(),
-            Applied::Applied { gap_filled } => {
-                metrics.applied.with_label_values(&[name]).inc_by(gap_filled as u64 + 1);
-                if gap_filled > 0 {
-                    metrics.gaps.with_label_values(&[name]).inc();
-                    tracing::info!(gap_filled, projector = name, "filled a gap from the store");
-                }
-            }
+    for (projector, outcomes) in projectors.iter().zip(outcomes) {
+        for outcome in outcomes {
+            metrics.count(projector.name(), outcome);
         }
     }
     // One ack for the batch: every earlier delivery of this channel is in it or already settled.
@@ -304,31 +291,49 @@ async fn handle_batch(
     Ok(())
 }
 
+impl WorkerMetrics {
+    fn count(&self, projector: &str, outcome: Applied) {
+        match outcome {
+            Applied::Duplicate => self.duplicates.with_label_values(&[projector]).inc(),
+            Applied::Applied { gap_filled } => {
+                self.applied
+                    .with_label_values(&[projector])
+                    .inc_by(gap_filled as u64 + 1);
+                if gap_filled > 0 {
+                    self.gaps.with_label_values(&[projector]).inc();
+                    tracing::info!(gap_filled, projector, "filled a gap from the store");
+                }
+            }
+        }
+    }
+}
+
 async fn one_by_one(
     pool: &PgPool,
-    projector: &Arc<dyn Projector>,
+    projectors: &Arc<[Arc<dyn Projector>]>,
     deliveries: Vec<Delivery>,
     metrics: &WorkerMetrics,
 ) -> anyhow::Result<()> {
     for delivery in deliveries {
-        handle(pool, projector, delivery, metrics).await?;
+        handle(pool, projectors, delivery, metrics).await?;
     }
     Ok(())
 }
 
 async fn handle(
     pool: &PgPool,
-    projector: &Arc<dyn Projector>,
+    projectors: &Arc<[Arc<dyn Projector>]>,
     delivery: Delivery,
     metrics: &WorkerMetrics,
 ) -> anyhow::Result<()> {
-    let name = projector.name();
     let envelope: EventEnvelope = match serde_json::from_slice(&delivery.data) {
         Ok(envelope) => envelope,
         Err(error) => {
             // Not an event at all: no number of retries will help.
-            metrics.failures.with_label_values(&[name]).inc();
-            tracing::error!(projector = name, %error, "undecodable message dead-lettered");
+            for projector in projectors.iter() {
+                metrics.failures.with_label_values(&[projector.name()]).inc();
+            }
+            tracing::error!(%error, "undecodable message dead-lettered");
             delivery
                 .nack(BasicNackOptions {
                     requeue: false,
@@ -340,7 +345,6 @@ async fn handle(
     };
     let span = tracing::info_span!(
         "project",
-        projector = name,
         stream_id = %envelope.stream_id,
         sequence = envelope.sequence,
         event_id = %envelope.metadata.event_id
@@ -348,72 +352,76 @@ async fn handle(
     // The span is attached to the future, never entered across an await: a guard held over an
     // await leaves the span on the thread's stack while the task moves on, and the subscriber
     // panics when another task later finds the closed span there.
-    applying(pool, projector, delivery, envelope, metrics)
+    applying(pool, projectors, delivery, envelope, metrics)
         .instrument(span)
         .await
 }
 
+/// Applies one delivery to each projector in a transaction of its own, so a projector that
+/// cannot apply it does not hold back the others: the delivery is acked once every projector has
+/// it, and requeued (to be skipped as a duplicate by those that applied it) otherwise.
 async fn applying(
     pool: &PgPool,
-    projector: &Arc<dyn Projector>,
+    projectors: &Arc<[Arc<dyn Projector>]>,
     delivery: Delivery,
     envelope: EventEnvelope,
     metrics: &WorkerMetrics,
 ) -> anyhow::Result<()> {
-    let name = projector.name();
     let envelope = Arc::new(envelope);
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        // The transaction runs in a task of its own, so that cancelling this consumer (its
-        // session ending, the service stopping) never drops it half-way: it commits or rolls
-        // back, and a delivery whose ack is lost comes back and is skipped as a duplicate.
-        let attempt = tokio::spawn(
-            {
-                let (pool, projector, envelope) = (pool.clone(), projector.clone(), envelope.clone());
-                async move { apply_once(&pool, projector.as_ref(), &envelope).await }
-            }
-            .in_current_span(),
-        );
-        let applied = attempt
-            .await
-            .map_err(|join| anyhow!("applying an event panicked: {join}"))?;
-        match applied {
-            Ok(Applied::Duplicate) => {
-                metrics.duplicates.with_label_values(&[name]).inc();
-                delivery.ack(BasicAckOptions::default()).await?;
-                return Ok(());
-            }
-            Ok(Applied::Applied { gap_filled }) => {
-                metrics.applied.with_label_values(&[name]).inc_by(gap_filled as u64 + 1);
-                if gap_filled > 0 {
-                    metrics.gaps.with_label_values(&[name]).inc();
-                    tracing::info!(gap_filled, "filled a gap from the store");
+    let mut failed = false;
+    for projector in projectors.iter() {
+        let name = projector.name();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            // The transaction runs in a task of its own, so that cancelling this consumer (its
+            // session ending, the service stopping) never drops it half-way: it commits or rolls
+            // back, and a delivery whose ack is lost comes back and is skipped as a duplicate.
+            let attempt = tokio::spawn(
+                {
+                    let (pool, projector, envelope) = (pool.clone(), projector.clone(), envelope.clone());
+                    async move { apply_once(&pool, projector.as_ref(), &envelope).await }
                 }
-                delivery.ack(BasicAckOptions::default()).await?;
-                return Ok(());
-            }
-            Err(error) if error.is_transient() => {
-                tracing::warn!(%error, "database unavailable; retrying the delivery");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            Err(error) => {
-                metrics.failures.with_label_values(&[name]).inc();
-                tracing::error!(%error, redelivered = delivery.redelivered, "event failed to apply; requeued");
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        multiple: false,
-                    })
-                    .await?;
-                return Ok(());
+                .in_current_span(),
+            );
+            let applied = attempt
+                .await
+                .map_err(|join| anyhow!("applying an event panicked: {join}"))?;
+            match applied {
+                Ok(outcome) => {
+                    metrics.count(name, outcome);
+                    break;
+                }
+                Err(error) if error.is_transient() => {
+                    tracing::warn!(%error, projector = name, "database unavailable; retrying the delivery");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => {
+                    metrics.failures.with_label_values(&[name]).inc();
+                    tracing::error!(%error, projector = name, redelivered = delivery.redelivered, "event failed to apply; requeued");
+                    failed = true;
+                    break;
+                }
             }
         }
     }
+    if failed {
+        delivery
+            .nack(BasicNackOptions {
+                requeue: true,
+                multiple: false,
+            })
+            .await?;
+    } else {
+        delivery.ack(BasicAckOptions::default()).await?;
+    }
+    Ok(())
 }
 
-/// Moves each dead-lettered delivery into `dead_letters` (acked once recorded), attributed to
-/// the projector whose queue dead-lettered it.
+/// Moves each dead-lettered delivery into `dead_letters` (acked once recorded), a row for each
+/// projector it is dead to: from a partition queue, every projector whose checkpoint of the
+/// stream stands below the event (all of them when the message is not an event); from a queue
+/// of an earlier version, the projector that queue was for.
 async fn record_dead_letters(
     pool: PgPool,
     topology: Topology,
@@ -426,28 +434,15 @@ async fn record_dead_letters(
             Err(error) => return error.into(),
         };
         let queue = dead_lettered_from(&delivery).unwrap_or_default();
-        let projector = projectors
-            .iter()
-            .find(|name| (0..topology.partitions()).any(|p| topology.projector_queue(name, p) == queue))
-            .map_or("unknown", |name| *name);
         let envelope: Option<EventEnvelope> = serde_json::from_slice(&delivery.data).ok();
-        let recorded = sqlx::query(
-            "INSERT INTO dead_letters (projector, queue, stream_type, stream_id, sequence, global_position, event_type, body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(projector)
-        .bind(&queue)
-        .bind(envelope.as_ref().map(|e| e.stream_type.clone()))
-        .bind(envelope.as_ref().map(|e| e.stream_id.clone()))
-        .bind(envelope.as_ref().map(|e| e.sequence))
-        .bind(envelope.as_ref().map(|e| e.global_position))
-        .bind(envelope.as_ref().map(|e| e.event_type.clone()))
-        .bind(&delivery.data)
-        .execute(&pool)
-        .await;
+        let retired = projectors
+            .iter()
+            .find(|name| (0..topology.partitions()).any(|p| topology.retired_projector_queue(name, p) == queue));
+        let candidates = retired.map_or(projectors.as_slice(), std::slice::from_ref);
+        let recorded = record_dead_letter(&pool, candidates, &queue, envelope.as_ref(), &delivery.data).await;
         match recorded {
-            Ok(_) => {
-                tracing::error!(projector, %queue, "a dead-lettered delivery was recorded");
+            Ok(dead_to) => {
+                tracing::error!(?dead_to, %queue, "a dead-lettered delivery was recorded");
                 if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
                     return error.into();
                 }
@@ -468,6 +463,35 @@ async fn record_dead_letters(
         }
     }
     anyhow!("dead-letter consumer was cancelled")
+}
+
+/// Records a dead letter for each of `projectors` that has not applied the event (each of them
+/// when the body is not an event); returns those projectors.
+async fn record_dead_letter(
+    pool: &PgPool,
+    projectors: &[&str],
+    queue: &str,
+    envelope: Option<&EventEnvelope>,
+    body: &[u8],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO dead_letters (projector, queue, stream_type, stream_id, sequence, global_position, event_type, body)
+         SELECT p, $2, $3, $4, $5, $6, $7, $8 FROM UNNEST($1::text[]) AS p
+          WHERE $5::bigint IS NULL
+             OR COALESCE((SELECT c.last_sequence FROM projector_checkpoints c
+                           WHERE c.projector = p AND c.stream_type = $3 AND c.stream_id = $4), 0) < $5
+         RETURNING projector",
+    )
+    .bind(projectors)
+    .bind(queue)
+    .bind(envelope.map(|e| e.stream_type.clone()))
+    .bind(envelope.map(|e| e.stream_id.clone()))
+    .bind(envelope.map(|e| e.sequence))
+    .bind(envelope.map(|e| e.global_position))
+    .bind(envelope.map(|e| e.event_type.clone()))
+    .bind(body)
+    .fetch_all(pool)
+    .await
 }
 
 /// The queue a delivery was dead-lettered from (the first `x-death` entry's `queue`).

@@ -297,9 +297,7 @@ impl TestSystem {
                     topology.alerts_queue(),
                     topology.webhook_events_queue(),
                 ];
-                for projector in events::topology::PROJECTORS {
-                    queues.extend((0..PARTITIONS).map(|partition| topology.projector_queue(projector, partition)));
-                }
+                queues.extend((0..PARTITIONS).map(|partition| topology.projection_queue(partition)));
                 for queue in queues {
                     channel
                         .queue_delete(ShortString::from(queue), QueueDeleteOptions::default())

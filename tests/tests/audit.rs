@@ -493,7 +493,7 @@ async fn projection_status_reports_positions_lag_and_dead_letters() {
     system.start_relay();
     system.caught_up().await;
 
-    // A message that is not an event is dead-lettered and attributed to its projector.
+    // A message that is not an event is dead-lettered, dead to every projector.
     let connection = events::service::amqp::connect("amqp://guest:guest@127.0.0.1:5672/%2f", "test-dead-letter")
         .await
         .unwrap();
@@ -502,7 +502,7 @@ async fn projection_status_reports_positions_lag_and_dead_letters() {
     channel
         .basic_publish(
             "".into(),
-            topology.projector_queue("coverage", 0).as_str().into(),
+            topology.projection_queue(0).as_str().into(),
             lapin::options::BasicPublishOptions::default(),
             b"not an event",
             lapin::BasicProperties::default(),
@@ -511,7 +511,7 @@ async fn projection_status_reports_positions_lag_and_dead_letters() {
         .unwrap();
     tests::eventually(std::time::Duration::from_secs(10), || async {
         let status = system.graphql(query, json!({})).await;
-        status["projectionStatus"][0]["deadLettered"] == 1 && status["projectionStatus"][1]["deadLettered"] == 0
+        status["projectionStatus"][0]["deadLettered"] == 1 && status["projectionStatus"][1]["deadLettered"] == 1
     })
     .await
     .unwrap();

@@ -112,6 +112,117 @@ async fn a_backlog_is_applied_in_batches_exactly_once_and_a_poisoned_event_is_se
     system.stop().await;
 }
 
+/// Upgrading from the queue-per-projector layout: the services delete the old queues on start,
+/// and what those alone still held is applied from the store, exactly once.
+#[tokio::test]
+async fn an_earlier_versions_projector_queues_are_retired_and_what_they_held_is_applied_from_the_store() {
+    use lapin::options::{QueueBindOptions, QueueDeclareOptions, QueuePurgeOptions};
+    use lapin::types::FieldTable;
+
+    let mut system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Uma Upgrade").await;
+    let customer = system
+        .onboard("Upgraded", "SMB", "1000", csm, Utc::now() - chrono::Duration::days(30))
+        .await;
+    system.caught_up().await;
+
+    // An earlier version's queues, each projector's own per partition, receive a backlog that
+    // never reaches the partition queues.
+    system.kill_every_projection().await;
+    let connection = events::service::amqp::connect(tests::AMQP_URL, "test-retired-queues")
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let topology = system.topology();
+    let retired: Vec<String> = events::topology::PROJECTORS
+        .iter()
+        .flat_map(|projector| {
+            (0..topology.partitions()).map(|partition| topology.retired_projector_queue(projector, partition))
+        })
+        .collect();
+    for (k, queue) in retired.iter().enumerate() {
+        let partition = k as u16 % topology.partitions();
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                topology.events_exchange().as_str().into(),
+                events::topology::Topology::partition_binding(partition).as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+    }
+    log_batch(&system, customer, 12).await;
+    system.relayed_everything().await;
+    let mut held = 0;
+    for queue in &retired {
+        held += channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap()
+            .message_count();
+    }
+    assert_eq!(held, 2 * 12, "each old queue got its projector's copy");
+    for partition in 0..topology.partitions() {
+        channel
+            .queue_purge(
+                topology.projection_queue(partition).as_str().into(),
+                QueuePurgeOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+
+    system.start_projection().await.unwrap();
+    eventually(Duration::from_secs(30), || async {
+        system.contacts(customer).await == 12
+    })
+    .await
+    .expect("the backlog is applied from the store");
+    for queue in &retired {
+        let probe = connection.create_channel().await.unwrap();
+        let declared = probe
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        assert!(declared.is_err(), "{queue} is deleted");
+    }
+    connection.close(0, "done".into()).await.ok();
+    let stored = stored_events(&system).await;
+    assert_eq!(
+        applied_by_every_projector(&system, stored, Duration::from_millis(2500)).await,
+        vec![stored; events::topology::PROJECTORS.len()],
+        "nothing applied twice"
+    );
+    assert_eq!(system.contacts(customer).await, 12);
+    system.stop().await;
+}
+
 #[tokio::test]
 async fn events_the_broker_lost_are_applied_from_the_store_exactly_once() {
     let mut system = TestSystem::spawn().await.unwrap();
@@ -121,7 +232,7 @@ async fn events_the_broker_lost_are_applied_from_the_store_exactly_once() {
     system.caught_up().await;
 
     // The relay publishes a backlog (confirmed by the broker) while the projectors are away, and
-    // then the broker loses every message of the projectors' queues.
+    // then the broker loses every message of the partition queues.
     system.kill_every_projection().await;
     log_batch(&system, lost, 40).await;
     system.relayed_everything().await;
@@ -131,23 +242,18 @@ async fn events_the_broker_lost_are_applied_from_the_store_exactly_once() {
     let channel = connection.create_channel().await.unwrap();
     let topology = system.topology();
     let mut purged = 0;
-    for projector in events::topology::PROJECTORS {
-        for partition in 0..topology.partitions() {
-            purged += channel
-                .queue_purge(
-                    topology.projector_queue(projector, partition).as_str().into(),
-                    lapin::options::QueuePurgeOptions::default(),
-                )
-                .await
-                .unwrap();
-        }
+    for partition in 0..topology.partitions() {
+        purged += channel
+            .queue_purge(
+                topology.projection_queue(partition).as_str().into(),
+                lapin::options::QueuePurgeOptions::default(),
+            )
+            .await
+            .unwrap();
     }
-    // At least the backlog: a delivery applied but not yet acknowledged when its projector was
-    // killed is back in its queue too.
-    assert!(
-        purged >= 2 * 40,
-        "every projector's copy of the backlog is gone: {purged}"
-    );
+    // At least the backlog: a delivery applied but not yet acknowledged when the projection
+    // service was killed is back in its queue too.
+    assert!(purged >= 40, "the backlog is gone from the broker: {purged}");
     connection.close(0, "done".into()).await.ok();
 
     // Nothing more will arrive for the stream: the projectors find it behind the store and

@@ -2,7 +2,7 @@
 //! projectors declare everything on start (declarations are idempotent), so whichever starts first
 //! the queues exist before the first `mandatory` publish.
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 
@@ -103,27 +103,34 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
         .await?;
     // Bound by the notification intake to the event types the webhooks subscribe to.
 
-    for projector in PROJECTORS {
-        for partition in 0..topology.partitions() {
-            let queue = topology.projector_queue(projector, partition);
-            let mut arguments = FieldTable::default();
-            arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-            arguments.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-            arguments.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
-            arguments.insert(
-                "x-dead-letter-exchange".into(),
-                AMQPValue::LongString(topology.dead_letter_exchange().into()),
-            );
+    for partition in 0..topology.partitions() {
+        let queue = topology.projection_queue(partition);
+        let mut arguments = FieldTable::default();
+        arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        arguments.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+        arguments.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(topology.dead_letter_exchange().into()),
+        );
+        channel
+            .queue_declare(ShortString::from(queue.clone()), durable(), arguments)
+            .await?;
+        channel
+            .queue_bind(
+                ShortString::from(queue),
+                ShortString::from(topology.events_exchange()),
+                ShortString::from(Topology::partition_binding(partition)),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        // Deleted only once the shared queue is bound, so every event reaches one of them.
+        for projector in PROJECTORS {
             channel
-                .queue_declare(ShortString::from(queue.clone()), durable(), arguments)
-                .await?;
-            channel
-                .queue_bind(
-                    ShortString::from(queue),
-                    ShortString::from(topology.events_exchange()),
-                    ShortString::from(Topology::partition_binding(partition)),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
+                .queue_delete(
+                    ShortString::from(topology.retired_projector_queue(projector, partition)),
+                    QueueDeleteOptions::default(),
                 )
                 .await?;
         }
