@@ -67,7 +67,7 @@ pub struct Settings {
     /// (at most the prefetch; 1 applies each on its own).
     #[arg(long, env = "CSTRACK_APPLY_BATCH", default_value_t = DEFAULT_APPLY_BATCH)]
     pub apply_batch: u16,
-    /// Seconds between two checks, while a projector's queues are empty, for streams whose
+    /// Seconds between two checks, while the partition queues are empty, for streams whose
     /// relayed events never arrived (applied from the store; see `reconcile`).
     #[arg(long, env = "CSTRACK_RECONCILE_SECONDS", default_value_t = 60.0)]
     pub reconcile_seconds: f64,

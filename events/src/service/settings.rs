@@ -33,7 +33,7 @@ pub struct BrokerSettings {
     /// Prefix of every exchange and queue name, so several systems can share a broker.
     #[arg(long, env = "CSTRACK_AMQP_PREFIX", default_value = "cstrack")]
     pub amqp_prefix: String,
-    /// Partitions of each projector's queue; a customer's events always go to the same one.
+    /// Partition queues of the projectors; a customer's events always go to the same one.
     #[arg(long, env = "CSTRACK_PARTITIONS", default_value_t = 4)]
     pub partitions: u16,
 }
