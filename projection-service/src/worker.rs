@@ -139,15 +139,7 @@ impl ProjectionWorkers {
                 channel
                     .basic_qos(self.settings.prefetch, BasicQosOptions::default())
                     .await?;
-                let queue = topology.projection_queue(partition);
-                let consumer = channel
-                    .basic_consume(
-                        ShortString::from(queue.clone()),
-                        ShortString::from(format!("{queue}-{}", std::process::id())),
-                        BasicConsumeOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await?;
+                let consumer = subscribe(&channel, &topology.projection_queue(partition)).await?;
                 let (pool, projectors, metrics) = (self.pool.clone(), projectors.clone(), self.metrics.clone());
                 let batch = usize::from(self.settings.apply_batch.clamp(1, self.settings.prefetch.max(1)));
                 partitions.spawn(async move {
@@ -161,15 +153,7 @@ impl ProjectionWorkers {
         .await;
         let dead: anyhow::Result<()> = async {
             let channel = connection.create_channel().await?;
-            let queue = topology.dead_letter_queue();
-            let consumer = channel
-                .basic_consume(
-                    ShortString::from(queue.clone()),
-                    ShortString::from(format!("{queue}-{}", std::process::id())),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
+            let consumer = subscribe(&channel, &topology.dead_letter_queue()).await?;
             let (pool, topology, names) = (
                 self.pool.clone(),
                 topology.clone(),
@@ -210,6 +194,18 @@ impl ProjectionWorkers {
             None => anyhow!("no partitions to consume"),
         }
     }
+}
+
+/// Consumes `queue` on `channel`, tagged with the queue and this process.
+async fn subscribe(channel: &lapin::Channel, queue: &str) -> lapin::Result<lapin::Consumer> {
+    channel
+        .basic_consume(
+            ShortString::from(queue),
+            ShortString::from(format!("{queue}-{}", std::process::id())),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
 }
 
 /// Applies the partition's deliveries as they come: whatever has arrived (up to `batch`, the

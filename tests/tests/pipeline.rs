@@ -112,11 +112,80 @@ async fn a_backlog_is_applied_in_batches_exactly_once_and_a_poisoned_event_is_se
     system.stop().await;
 }
 
+/// The projectors share a delivery but not its fate: an event only one of them cannot apply is
+/// applied by the other and set aside for that one alone.
+#[tokio::test]
+async fn an_event_one_projector_cannot_apply_is_set_aside_for_that_projector_alone() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Ola Only").await;
+    let customer = system
+        .onboard("Around", "SMB", "1000", csm, Utc::now() - chrono::Duration::days(30))
+        .await;
+    system.caught_up().await;
+
+    // An acknowledgement whose alert id is not an id: the customers projector (which keeps the
+    // alerts) cannot decode it; the coverage projector has no use for alert streams.
+    let stream = Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Alert', $1, 1, 'AlertAcknowledged', '1', '{\"AlertAcknowledged\": {\"alert_id\": 42}}',
+                 '{\"actor_id\": \"import\", \"actor_role\": \"admin\", \"source\": \"import\"}')",
+    )
+    .bind(&stream)
+    .execute(&system.pool)
+    .await
+    .unwrap();
+    log_batch(&system, customer, 3).await;
+
+    eventually(Duration::from_secs(60), || async {
+        let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+            .fetch_one(&system.pool)
+            .await
+            .unwrap();
+        dead > 0
+    })
+    .await
+    .expect("the event is dead-lettered");
+    eventually(Duration::from_secs(30), || async {
+        system.contacts(customer).await == 3
+    })
+    .await
+    .expect("the activities after it are applied");
+    let dead: Vec<(String, String)> = sqlx::query_as("SELECT projector, stream_id FROM dead_letters")
+        .fetch_all(&system.pool)
+        .await
+        .unwrap();
+    assert_eq!(dead, vec![("customers".to_owned(), stream.clone())]);
+    let checkpoints: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT projector, last_sequence FROM projector_checkpoints WHERE stream_id = $1 AND last_sequence > 0
+          ORDER BY projector",
+    )
+    .bind(&stream)
+    .fetch_all(&system.pool)
+    .await
+    .unwrap();
+    assert_eq!(checkpoints, vec![("coverage".to_owned(), 1)]);
+    system.stop().await;
+}
+
+/// Declares a durable queue, or with `passive` finds one (its message count) and fails when
+/// there is none.
+async fn declare(channel: &lapin::Channel, queue: &str, passive: bool) -> lapin::Result<lapin::Queue> {
+    let options = lapin::options::QueueDeclareOptions {
+        durable: true,
+        passive,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(queue.into(), options, lapin::types::FieldTable::default())
+        .await
+}
+
 /// Upgrading from the queue-per-projector layout: the services delete the old queues on start,
 /// and what those alone still held is applied from the store, exactly once.
 #[tokio::test]
 async fn an_earlier_versions_projector_queues_are_retired_and_what_they_held_is_applied_from_the_store() {
-    use lapin::options::{QueueBindOptions, QueueDeclareOptions, QueuePurgeOptions};
+    use lapin::options::{QueueBindOptions, QueuePurgeOptions};
     use lapin::types::FieldTable;
 
     let mut system = TestSystem::spawn().await.unwrap();
@@ -142,17 +211,7 @@ async fn an_earlier_versions_projector_queues_are_retired_and_what_they_held_is_
         .collect();
     for (k, queue) in retired.iter().enumerate() {
         let partition = k as u16 % topology.partitions();
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        declare(&channel, queue, false).await.unwrap();
         channel
             .queue_bind(
                 queue.as_str().into(),
@@ -168,18 +227,7 @@ async fn an_earlier_versions_projector_queues_are_retired_and_what_they_held_is_
     system.relayed_everything().await;
     let mut held = 0;
     for queue in &retired {
-        held += channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap()
-            .message_count();
+        held += declare(&channel, queue, true).await.unwrap().message_count();
     }
     assert_eq!(held, 2 * 12, "each old queue got its projector's copy");
     for partition in 0..topology.partitions() {
@@ -199,18 +247,9 @@ async fn an_earlier_versions_projector_queues_are_retired_and_what_they_held_is_
     .await
     .expect("the backlog is applied from the store");
     for queue in &retired {
+        // A passive declaration of a missing queue closes its channel: one channel per probe.
         let probe = connection.create_channel().await.unwrap();
-        let declared = probe
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await;
-        assert!(declared.is_err(), "{queue} is deleted");
+        assert!(declare(&probe, queue, true).await.is_err(), "{queue} is deleted");
     }
     connection.close(0, "done".into()).await.ok();
     let stored = stored_events(&system).await;
