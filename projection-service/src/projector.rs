@@ -1,10 +1,10 @@
 //! What every projector shares: applying one delivered event exactly once, with its checkpoint,
 //! in one transaction.
 
-use events::service::store::stream_range;
-use events::EventEnvelope;
 use std::sync::Arc;
 
+use events::service::store::stream_range;
+use events::EventEnvelope;
 use sqlx::{PgConnection, PgPool};
 
 /// Folds events into one read model.
