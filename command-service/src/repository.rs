@@ -7,6 +7,8 @@
 //!   in the same statement, so a command's append is one round trip and atomic without a
 //!   transaction around it. postgres-es sends `BEGIN`, an `INSERT` per event, the snapshot and
 //!   `COMMIT`, and checks its snapshot update only after committing the events.
+//! - **The hash chain** is computed by that statement, over the set: the database looks up one
+//!   stored hash per stream instead of running a trigger that looks up each event's predecessor.
 //! - **Event ids** are made by the command service (UUID v7) and written with the events, so a
 //!   command answers with them without reading them back. The caller hands them over under the
 //!   metadata key [`EVENT_IDS`], which the repository takes out: it is never stored.
@@ -66,15 +68,47 @@ fn event_ids(metadata: &Value, count: usize) -> Vec<Uuid> {
         .collect()
 }
 
-const APPEND: &str = "WITH snapshot AS (
+/// The tail of a statement appending rows of stream type `$1` with their hash chain; the rows are
+/// `$2`-`$8`: stream ids, sequences, event types, versions, payloads, metadata and event ids.
+/// Each stream's rows are chained in sequence order by the running aggregate `cstrack_chain`,
+/// seeded by the stored hash before the stream's first row here (one lookup per stream), so the
+/// database runs no per-row trigger for them (docs/ARCHITECTURE.md, "Tamper evidence"). The
+/// caller writes `WITH` and any CTEs of its own before it.
+macro_rules! chained_append {
+    () => {
+        "appending AS (
+            SELECT * FROM UNNEST($2::text[], $3::int8[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::uuid[])
+                AS r (aggregate_id, sequence, event_type, event_version, payload, metadata, event_id)),
+         previous AS (
+            SELECT f.aggregate_id, e.hash
+              FROM (SELECT aggregate_id, min(sequence) AS first FROM appending GROUP BY aggregate_id) f
+              JOIN events e ON e.aggregate_type = $1 AND e.aggregate_id = f.aggregate_id AND e.sequence = f.first - 1)
+        INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+                            event_id, hash)
+        SELECT $1, r.aggregate_id, r.sequence, r.event_type, r.event_version, r.payload, r.metadata, r.event_id,
+               cstrack_chain(p.hash, cstrack_event_line($1, r.aggregate_id, r.sequence, r.event_type,
+                                                        r.event_version, r.payload, r.metadata))
+                   OVER (PARTITION BY r.aggregate_id ORDER BY r.sequence)
+          FROM appending r LEFT JOIN previous p USING (aggregate_id)"
+    };
+}
+
+/// Appends rows of any number of streams of one type (bound as `chained_append!` describes).
+pub const APPEND_ROWS: &str = concat!("WITH ", chained_append!());
+
+/// A command's append: its events (all of stream `$2[1]`) and, when `$11` is given, the snapshot
+/// at sequence `$9` (`$10` the snapshot count), in one statement.
+const APPEND: &str = concat!(
+    "WITH snapshot AS (
         INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, current_snapshot, payload)
-        SELECT $1, $2, $9, $10, $11 WHERE $11::jsonb IS NOT NULL
+        SELECT $1, ($2::text[])[1], $9, $10, $11 WHERE $11::jsonb IS NOT NULL
         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
            SET last_sequence = EXCLUDED.last_sequence, current_snapshot = EXCLUDED.current_snapshot,
                payload = EXCLUDED.payload
-         WHERE snapshots.last_sequence < EXCLUDED.last_sequence)
-    INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, event_id)
-    SELECT $1, $2, * FROM UNNEST($3::int8[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::uuid[])";
+         WHERE snapshots.last_sequence < EXCLUDED.last_sequence),
+    ",
+    chained_append!()
+);
 
 const EVENTS_AFTER: &str = "SELECT sequence, event_type, event_version, payload, metadata FROM events
      WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
@@ -129,6 +163,7 @@ impl PersistedEventRepository for EventRepository {
             return Ok(());
         };
         let ids = event_ids(&first.metadata, events.len());
+        let streams = vec![first.aggregate_id.as_str(); events.len()];
         let mut sequences = Vec::with_capacity(events.len());
         let mut types = Vec::with_capacity(events.len());
         let mut versions = Vec::with_capacity(events.len());
@@ -152,7 +187,7 @@ impl PersistedEventRepository for EventRepository {
         };
         sqlx::query(APPEND)
             .bind(A::TYPE)
-            .bind(&first.aggregate_id)
+            .bind(&streams)
             .bind(&sequences)
             .bind(&types)
             .bind(&versions)

@@ -463,61 +463,70 @@ where
     /// appended to since it was loaded makes the whole batch [`ExecuteError::Conflict`].
     pub async fn append(self, tx: &mut sqlx::PgConnection) -> Result<Vec<Appended>, ExecuteError> {
         const CHUNK: usize = 1000;
-        let mut rows: Vec<(String, i64, String, String, serde_json::Value, serde_json::Value)> = Vec::new();
+        let mut rows: Vec<(usize, i64, String, String, serde_json::Value, usize, Uuid)> = Vec::new();
+        let mut metadata = Vec::new();
         let mut appended = Vec::new();
         for stream in self.streams {
             if stream.events.is_empty() {
                 continue;
             }
             let mut sequence = stream.base;
-            for (event, metadata) in stream.events {
+            let mut event_ids = Vec::with_capacity(stream.events.len());
+            for (event, meta) in stream.events {
                 sequence += 1;
                 let payload = serde_json::to_value(&event)
                     .map_err(|error| ExecuteError::Internal(format!("an event did not serialize: {error}")))?;
+                // Consecutive events of one command share its metadata.
+                if metadata.last() != Some(&meta) {
+                    metadata.push(meta);
+                }
+                let id = Uuid::now_v7();
+                event_ids.push(id);
                 rows.push((
-                    stream.id.clone(),
+                    appended.len(),
                     sequence as i64,
                     event.event_type(),
                     event.event_version(),
                     payload,
-                    metadata,
+                    metadata.len() - 1,
+                    id,
                 ));
             }
             appended.push(Appended {
                 stream_type: A::TYPE,
                 stream_id: stream.id,
                 sequence: sequence as i64,
-                event_ids: Vec::new(),
+                event_ids,
             });
         }
         for chunk in rows.chunks(CHUNK) {
-            let mut ids = Vec::with_capacity(chunk.len());
+            let mut streams = Vec::with_capacity(chunk.len());
             let mut sequences = Vec::with_capacity(chunk.len());
             let mut types = Vec::with_capacity(chunk.len());
             let mut versions = Vec::with_capacity(chunk.len());
             let mut payloads = Vec::with_capacity(chunk.len());
-            let mut metadata = Vec::with_capacity(chunk.len());
-            for (id, sequence, event_type, version, payload, meta) in chunk {
-                ids.push(id.as_str());
+            let mut metas = Vec::with_capacity(chunk.len());
+            let mut ids = Vec::with_capacity(chunk.len());
+            for (stream, sequence, event_type, version, payload, meta, id) in chunk {
+                streams.push(appended[*stream].stream_id.as_str());
                 sequences.push(*sequence);
                 types.push(event_type.as_str());
                 versions.push(version.as_str());
                 payloads.push(payload);
-                metadata.push(meta);
+                metas.push(&metadata[*meta]);
+                ids.push(*id);
             }
-            let inserted = sqlx::query(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-                 SELECT $1, * FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])",
-            )
-            .bind(A::TYPE)
-            .bind(&ids)
-            .bind(&sequences)
-            .bind(&types)
-            .bind(&versions)
-            .bind(&payloads)
-            .bind(&metadata)
-            .execute(&mut *tx)
-            .await;
+            let inserted = sqlx::query(crate::repository::APPEND_ROWS)
+                .bind(A::TYPE)
+                .bind(&streams)
+                .bind(&sequences)
+                .bind(&types)
+                .bind(&versions)
+                .bind(&payloads)
+                .bind(&metas)
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await;
             if let Err(error) = inserted {
                 if let sqlx::Error::Database(database) = &error {
                     if database.code().as_deref() == Some(UNIQUE_VIOLATION) {

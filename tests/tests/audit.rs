@@ -271,6 +271,72 @@ async fn an_altered_row_breaks_verification_at_its_sequence_and_a_deleted_row_is
     system.stop().await;
 }
 
+/// The chain is one definition however events arrive: a command's events and a 1,000-event batch
+/// request (the appending statement chains them over the set), a bulk edit over two streams in
+/// one statement, and a row inserted without a hash (the row trigger chains it), interleaved on
+/// the same streams. Verification recomputes every hash from the stored text.
+#[tokio::test]
+async fn every_way_of_appending_chains_to_the_one_definition_verification_recomputes() {
+    let system = TestSystem::spawn().await.unwrap();
+    let first = customer_with_history(&system).await;
+    let second = customer_with_history(&system).await;
+    let day = |days: u64| Utc::now().date_naive() - chrono::Days::new(days);
+    let activities: Vec<Value> = (0..1000)
+        .map(|k| {
+            json!({"kind": "email", "direction": "outbound", "occurred_at": tests::at_or_now(day(1 + k % 30), 9),
+                   "participants": [], "subject": format!("touch {k}")})
+        })
+        .collect();
+    system
+        .post_ok(
+            &format!("/api/v1/customers/{first}/activities/batch"),
+            &json!({ "activities": activities }),
+        )
+        .await;
+    append_version_1(&system, first).await;
+    system.log_activity(first, "call", day(2), &[]).await;
+    let (status, answer) = system
+        .post(
+            "/api/v1/custom-fields",
+            &json!({"key": "pod", "label": "Pod", "field_type": "text"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    system
+        .post_ok(
+            "/api/v1/custom-fields/pod/bulk",
+            &json!({"customer_ids": [first, second], "value": "Pod 7"}),
+        )
+        .await;
+    system.log_activity(second, "email", day(1), &[]).await;
+
+    // 3 + 1,000 + 1 + 1 + 1 events on the first stream, 3 + 1 + 1 on the second.
+    let heads: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, sequence FROM stream_heads WHERE aggregate_id = ANY($1) ORDER BY sequence DESC",
+    )
+    .bind(vec![first.to_string(), second.to_string()])
+    .fetch_all(&system.pool)
+    .await
+    .unwrap();
+    assert_eq!(heads, vec![(first.to_string(), 1006), (second.to_string(), 5)]);
+    let (streams, events, broken) = events::service::chain::verify_all(&system.pool).await.unwrap();
+    assert!(broken.is_empty(), "{broken:?}");
+    assert_eq!(streams, 5, "two customers, their CSMs and the field definitions");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, stored);
+    // The batch's activities are known to the activity index, which refuses them a second time.
+    let indexed: i64 = sqlx::query_scalar("SELECT count(*) FROM activity_index WHERE customer_id = $1")
+        .bind(first.to_string())
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    assert_eq!(indexed, 1 + 1000 + 1);
+    system.stop().await;
+}
+
 #[tokio::test]
 async fn sealed_digests_prove_a_range_unchanged_until_a_row_in_it_is_altered() {
     let system = TestSystem::spawn().await.unwrap();

@@ -3,8 +3,9 @@
 //!
 //! - append: `ActivityLogged` commands at 1, 8 and 32 clients beside postgres-es appending
 //!   through its own API with nothing around it, pgbench single-row INSERTs into a bare table
-//!   with the events table's columns (no triggers), and the same INSERTs into the events table
-//!   (so the triggers' cost is a row of its own); the stages of a command (from the command
+//!   with the events table's columns (no triggers), and the same rows into the events table as
+//!   the service appends them, hash chain computed by the statement (so the cost of the chain
+//!   and the triggers is a row of its own); the stages of a command (from the command
 //!   service's `cstrack_command_stage_seconds`); p99 at a paced 1,000 commands/s; a stream of
 //!   20,000 events against streams of 10; batches of 1,000 activities beside multi-row INSERTs;
 //! - relay: a backlog published with confirms, beside a bare lapin publisher with the relay's
@@ -357,7 +358,7 @@ async fn append(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows: 
                 Some((format!("INSERTs into a bare table, {clients} clients"), bare)),
             );
             rows.add(
-                format!("append: INSERTs into the events table (its triggers), {clients} clients"),
+                format!("append: INSERTs into the events table (chain and triggers), {clients} clients"),
                 ours,
                 "/s",
                 Some(("INSERTs into a bare table".into(), bare)),
@@ -569,11 +570,20 @@ impl Limits {
             "duration_minutes": null, "participants": [], "response_received": null, "response_time_hours": null,
             "subject": "bench", "logged_by": "bench"}}))?;
         let metadata = r#"{"actor_id": "bench", "actor_role": "admin", "source": "api"}"#;
+        // Into the events table as the command service appends: the hash chain computed by the
+        // statement (the bare table takes a constant hash of the same size).
+        let hash = if table == "events" {
+            "cstrack_chain(NULL, cstrack_event_line('Customer', s::text, n, 'ActivityLogged', '1', payload, metadata)) \
+                 OVER (ORDER BY n)"
+        } else {
+            "decode(repeat('00', 32), 'hex')"
+        };
         let script = format!(
-            "INSERT INTO {table} (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-             SELECT 'Customer', s::text, n, 'ActivityLogged', '1', \
-                    jsonb_set('{payload}', '{{ActivityLogged,activity_id}}', to_jsonb(gen_random_uuid())), '{metadata}' \
-               FROM (SELECT gen_random_uuid() AS s) stream, generate_series(1, {rows}) n;\n"
+            "INSERT INTO {table} (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash) \
+             SELECT 'Customer', s::text, n, 'ActivityLogged', '1', payload, metadata, {hash} \
+               FROM (SELECT gen_random_uuid() AS s) stream, \
+                    (SELECT n, jsonb_set('{payload}', '{{ActivityLogged,activity_id}}', to_jsonb(gen_random_uuid())) \
+                            AS payload, '{metadata}'::jsonb AS metadata FROM generate_series(1, {rows}) n) body;\n"
         );
         let path = std::env::temp_dir().join(format!("cstrack-pgbench-{}.sql", Uuid::now_v7()));
         std::fs::write(&path, script)?;
