@@ -93,6 +93,69 @@ macro_rules! chained_append {
     };
 }
 
+/// The rows of one append, column by column, in the order the statements bind them.
+pub struct AppendRows<'a> {
+    streams: Vec<&'a str>,
+    sequences: Vec<i64>,
+    types: Vec<&'a str>,
+    versions: Vec<&'a str>,
+    payloads: Vec<&'a Value>,
+    metadata: Vec<&'a Value>,
+    ids: Vec<Uuid>,
+}
+
+impl<'a> AppendRows<'a> {
+    pub fn with_capacity(rows: usize) -> Self {
+        AppendRows {
+            streams: Vec::with_capacity(rows),
+            sequences: Vec::with_capacity(rows),
+            types: Vec::with_capacity(rows),
+            versions: Vec::with_capacity(rows),
+            payloads: Vec::with_capacity(rows),
+            metadata: Vec::with_capacity(rows),
+            ids: Vec::with_capacity(rows),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn push(
+        &mut self,
+        stream: &'a str,
+        sequence: i64,
+        event_type: &'a str,
+        version: &'a str,
+        payload: &'a Value,
+        metadata: &'a Value,
+        id: Uuid,
+    ) {
+        self.streams.push(stream);
+        self.sequences.push(sequence);
+        self.types.push(event_type);
+        self.versions.push(version);
+        self.payloads.push(payload);
+        self.metadata.push(metadata);
+        self.ids.push(id);
+    }
+
+    /// `statement` (one that ends with `chained_append!`) with the stream type and these rows
+    /// bound as `$1`-`$8`.
+    pub fn bind<'q>(
+        &'q self,
+        statement: &'static str,
+        stream_type: &'q str,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        sqlx::query(statement)
+            .bind(stream_type)
+            .bind(&self.streams)
+            .bind(&self.sequences)
+            .bind(&self.types)
+            .bind(&self.versions)
+            .bind(&self.payloads)
+            .bind(&self.metadata)
+            .bind(&self.ids)
+    }
+}
+
 /// Appends rows of any number of streams of one type (bound as `chained_append!` describes).
 pub const APPEND_ROWS: &str = concat!("WITH ", chained_append!());
 
@@ -163,37 +226,34 @@ impl PersistedEventRepository for EventRepository {
             return Ok(());
         };
         let ids = event_ids(&first.metadata, events.len());
-        let streams = vec![first.aggregate_id.as_str(); events.len()];
-        let mut sequences = Vec::with_capacity(events.len());
-        let mut types = Vec::with_capacity(events.len());
-        let mut versions = Vec::with_capacity(events.len());
-        let mut payloads = Vec::with_capacity(events.len());
-        let mut metadata = Vec::with_capacity(events.len());
-        for event in events {
-            sequences.push(event.sequence as i64);
-            types.push(event.event_type.as_str());
-            versions.push(event.event_version.as_str());
-            payloads.push(&event.payload);
-            let mut stored = event.metadata.clone();
-            if let Some(map) = stored.as_object_mut() {
-                map.remove(EVENT_IDS);
-            }
-            metadata.push(stored);
+        let stored: Vec<Value> = events
+            .iter()
+            .map(|event| {
+                let mut stored = event.metadata.clone();
+                if let Some(map) = stored.as_object_mut() {
+                    map.remove(EVENT_IDS);
+                }
+                stored
+            })
+            .collect();
+        let mut rows = AppendRows::with_capacity(events.len());
+        for ((event, metadata), id) in events.iter().zip(&stored).zip(ids) {
+            rows.push(
+                &event.aggregate_id,
+                event.sequence as i64,
+                &event.event_type,
+                &event.event_version,
+                &event.payload,
+                metadata,
+                id,
+            );
         }
-        let last = sequences.last().copied();
+        let last = events.last().map(|event| event.sequence as i64);
         let (snapshot, current_snapshot) = match snapshot_update {
             Some((_, aggregate, current_snapshot)) => (Some(aggregate), Some(current_snapshot as i64)),
             None => (None, None),
         };
-        sqlx::query(APPEND)
-            .bind(A::TYPE)
-            .bind(&streams)
-            .bind(&sequences)
-            .bind(&types)
-            .bind(&versions)
-            .bind(&payloads)
-            .bind(&metadata)
-            .bind(&ids)
+        rows.bind(APPEND, A::TYPE)
             .bind(last)
             .bind(current_snapshot)
             .bind(snapshot)

@@ -500,31 +500,20 @@ where
             });
         }
         for chunk in rows.chunks(CHUNK) {
-            let mut streams = Vec::with_capacity(chunk.len());
-            let mut sequences = Vec::with_capacity(chunk.len());
-            let mut types = Vec::with_capacity(chunk.len());
-            let mut versions = Vec::with_capacity(chunk.len());
-            let mut payloads = Vec::with_capacity(chunk.len());
-            let mut metas = Vec::with_capacity(chunk.len());
-            let mut ids = Vec::with_capacity(chunk.len());
+            let mut append = crate::repository::AppendRows::with_capacity(chunk.len());
             for (stream, sequence, event_type, version, payload, meta, id) in chunk {
-                streams.push(appended[*stream].stream_id.as_str());
-                sequences.push(*sequence);
-                types.push(event_type.as_str());
-                versions.push(version.as_str());
-                payloads.push(payload);
-                metas.push(&metadata[*meta]);
-                ids.push(*id);
+                append.push(
+                    &appended[*stream].stream_id,
+                    *sequence,
+                    event_type,
+                    version,
+                    payload,
+                    &metadata[*meta],
+                    *id,
+                );
             }
-            let inserted = sqlx::query(crate::repository::APPEND_ROWS)
-                .bind(A::TYPE)
-                .bind(&streams)
-                .bind(&sequences)
-                .bind(&types)
-                .bind(&versions)
-                .bind(&payloads)
-                .bind(&metas)
-                .bind(&ids)
+            let inserted = append
+                .bind(crate::repository::APPEND_ROWS, A::TYPE)
                 .execute(&mut *tx)
                 .await;
             if let Err(error) = inserted {
