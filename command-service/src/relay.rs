@@ -157,11 +157,13 @@ impl Relay {
         // last, and the cursor follows the confirms.
         let mut unconfirmed: Option<Published> = None;
         loop {
+            // `events.tx_id`, not `tx_id`: in `ORDER BY` a bare name is the output column, here the
+            // id's text, whose order is not the ids' ('100000' < '99999') and which no index has.
             let batch: Vec<StoredEvent> = sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM events
-                  WHERE (tx_id, global_position) > ($1::xid8, $2)
-                    AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-                  ORDER BY tx_id, global_position
+                  WHERE (events.tx_id, global_position) > ($1::xid8, $2)
+                    AND events.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+                  ORDER BY events.tx_id, global_position
                   LIMIT $3"
             ))
             .bind(&tx_id)

@@ -216,3 +216,111 @@ async fn a_dropped_broker_connection_is_recovered_without_restarting_anything() 
     assert_eq!(touches(&system, customer).await, 6);
     system.stop().await;
 }
+
+#[tokio::test]
+async fn the_relay_reads_in_transaction_id_order_where_the_ids_gain_a_digit() {
+    let mut system = TestSystem::spawn().await.unwrap();
+    let big = customer_with_csm(&system, "Six Hundred Touches").await;
+    let small = customer_with_csm(&system, "Three Touches").await;
+    system.caught_up().await;
+
+    // Every event the relay publishes from now on, counted by a queue of the test's own.
+    let connection = lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let audit = format!("{}.relay-order-audit", system.name);
+    channel
+        .queue_declare(
+            ShortString::from(audit.as_str()),
+            lapin::options::QueueDeclareOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            ShortString::from(audit.as_str()),
+            ShortString::from(format!("{}.events", system.name)),
+            ShortString::from("#"),
+            lapin::options::QueueBindOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .unwrap();
+
+    system.kill_relay().await;
+    for _ in 0..3 {
+        log_email_today(&system, small).await;
+    }
+    let activities: Vec<serde_json::Value> = (0..600)
+        .map(|n| json!({"kind": "email", "direction": "outbound", "subject": format!("touch {n}"),
+                        "occurred_at": Utc::now() - chrono::Duration::minutes(n + 1)}))
+        .collect();
+    system
+        .post_ok(
+            &format!("/api/v1/customers/{big}/activities/batch"),
+            &json!({"activities": activities}),
+        )
+        .await;
+
+    // Transaction ids as a long-lived store has them where they gain a digit (99999, then 100000
+    // for a store past that): the earlier events, then the three touches, then the 600 in one
+    // transaction. In the ids' text the 600 sort first; in the ids' order they come last. The
+    // relay starts over from the beginning of the store.
+    let current: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    let boundary = 10_i64.pow(current.ilog10());
+    let touches_from = |customer: Uuid| {
+        format!("aggregate_id = '{customer}' AND event_type = 'ActivityLogged'")
+    };
+    for (tx_id, rows) in [
+        (boundary - 2, "true".to_owned()),
+        (boundary - 1, touches_from(small)),
+        (boundary, touches_from(big)),
+    ] {
+        sqlx::query(&format!("UPDATE events SET tx_id = '{tx_id}'::xid8 WHERE {rows}"))
+            .execute(&system.pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE relay_cursor SET tx_id = '0', global_position = 0")
+        .execute(&system.pool)
+        .await
+        .unwrap();
+    system.start_relay();
+    system.relayed_everything().await;
+    system.caught_up().await;
+    assert_eq!(touches(&system, small).await, 3);
+    assert_eq!(touches(&system, big).await, 600);
+
+    // Each stored event published once, in the order of the ids.
+    let stored: Vec<i64> =
+        sqlx::query_scalar("SELECT global_position FROM events ORDER BY tx_id, global_position")
+            .fetch_all(&system.pool)
+            .await
+            .unwrap();
+    let mut published = Vec::new();
+    while let Some(message) = channel
+        .basic_get(
+            ShortString::from(audit.as_str()),
+            lapin::options::BasicGetOptions { no_ack: true },
+        )
+        .await
+        .unwrap()
+    {
+        let envelope: events::EventEnvelope = serde_json::from_slice(&message.delivery.data).unwrap();
+        published.push(envelope.global_position);
+    }
+    assert_eq!(published, stored);
+    channel
+        .queue_delete(
+            ShortString::from(audit.as_str()),
+            lapin::options::QueueDeleteOptions::default(),
+        )
+        .await
+        .unwrap();
+    system.stop().await;
+}
