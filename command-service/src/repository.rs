@@ -12,11 +12,16 @@
 //! - **Event ids** are made by the command service (UUID v7) and written with the events, so a
 //!   command answers with them without reading them back. The caller hands them over under the
 //!   metadata key [`EVENT_IDS`], which the repository takes out: it is never stored.
-//! - **The events after a snapshot** are read with a prepared statement (postgres-es formats the
-//!   sequence into the text, so the server parses and plans every load anew).
+//! - **Loading** a stream is one statement too: its snapshot and the events after it, folded
+//!   straight from the payloads' text into the aggregate ([`EventRepository::load`]). cqrs-es
+//!   reads the snapshot and then the events in two round trips, decoding each payload into a JSON
+//!   tree and its metadata into a map before the aggregate sees it.
 
-use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
-use cqrs_es::Aggregate;
+use cqrs_es::persist::{
+    EventStoreAggregateContext, EventUpcaster, PersistedEventRepository, PersistenceError, ReplayStream,
+    SerializedEvent, SerializedSnapshot,
+};
+use cqrs_es::{Aggregate, AggregateError};
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -32,16 +37,143 @@ const UNIQUE_VIOLATION: &str = "23505";
 pub struct EventRepository {
     pool: PgPool,
     replay: PostgresEventRepository,
+    upcasters: Vec<Box<dyn EventUpcaster>>,
 }
 
 impl EventRepository {
-    pub fn new(pool: PgPool) -> Self {
+    /// `upcasters` bring events stored at an older version up to the current one as they load.
+    pub fn new(pool: PgPool, upcasters: Vec<Box<dyn EventUpcaster>>) -> Self {
         EventRepository {
             replay: PostgresEventRepository::new(pool.clone()),
             pool,
+            upcasters,
         }
     }
+
+    /// Stream `aggregate_id` as its last event left it: the snapshot and the events after it,
+    /// read in one statement and folded from their text. A snapshot this version cannot read
+    /// (one of an older aggregate shape) is ignored and the whole stream replayed, as cqrs-es
+    /// does; the command's append then writes a current one. An event that cannot be read is a
+    /// deserialization error.
+    pub async fn load<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<EventStoreAggregateContext<A>, AggregateError<A::Error>> {
+        let mut rows = self
+            .rows(LOAD, A::TYPE, aggregate_id, None)
+            .await?
+            .into_iter()
+            .peekable();
+        let mut context = EventStoreAggregateContext {
+            aggregate_id: aggregate_id.to_owned(),
+            aggregate: A::default(),
+            current_sequence: 0,
+            current_snapshot: None,
+        };
+        if let Some(snapshot) = rows.next_if(|row| row.event_type.is_none()) {
+            match serde_json::from_str::<A>(&snapshot.payload) {
+                Ok(aggregate) => {
+                    context.aggregate = aggregate;
+                    context.current_sequence = snapshot.sequence as usize;
+                    context.current_snapshot = snapshot.snapshot_count.map(|count| count as usize);
+                }
+                Err(error) => {
+                    tracing::debug!(%error, aggregate_id, "snapshot unreadable; replaying the stream");
+                    rows = self
+                        .rows(EVENTS_AFTER, A::TYPE, aggregate_id, Some(0))
+                        .await?
+                        .into_iter()
+                        .peekable();
+                }
+            }
+        }
+        for row in rows {
+            let sequence = row.sequence as usize;
+            context.aggregate.apply(self.event::<A>(aggregate_id, row)?);
+            context.current_sequence = sequence;
+        }
+        Ok(context)
+    }
+
+    async fn rows(
+        &self,
+        statement: &'static str,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: Option<i64>,
+    ) -> Result<Vec<Loaded>, PersistenceError> {
+        let mut query = sqlx::query_as::<_, Loaded>(statement)
+            .bind(aggregate_type)
+            .bind(aggregate_id);
+        if let Some(after) = after {
+            query = query.bind(after);
+        }
+        query.fetch_all(&self.pool).await.map_err(persistence)
+    }
+
+    /// One loaded event, decoded from its text; through the upcasters (and a JSON tree) only when
+    /// one of them applies to its type and version.
+    fn event<A: Aggregate>(&self, aggregate_id: &str, row: Loaded) -> Result<A::Event, PersistenceError> {
+        let (event_type, event_version) = (
+            row.event_type.unwrap_or_default(),
+            row.event_version.unwrap_or_default(),
+        );
+        if !self
+            .upcasters
+            .iter()
+            .any(|upcaster| upcaster.can_upcast(&event_type, &event_version))
+        {
+            return Ok(serde_json::from_str(&row.payload)?);
+        }
+        let mut event = SerializedEvent::new(
+            aggregate_id.to_owned(),
+            row.sequence as usize,
+            A::TYPE.to_owned(),
+            event_type,
+            event_version,
+            serde_json::from_str(&row.payload)?,
+            Value::Null,
+        );
+        for upcaster in &self.upcasters {
+            if upcaster.can_upcast(&event.event_type, &event.event_version) {
+                event = upcaster.upcast(event);
+            }
+        }
+        Ok(serde_json::from_value(event.payload)?)
+    }
 }
+
+/// A row of [`LOAD`] or [`EVENTS_AFTER`]: the snapshot (no event type; `sequence` is the last
+/// one it holds) or an event.
+#[derive(sqlx::FromRow)]
+struct Loaded {
+    sequence: i64,
+    event_type: Option<String>,
+    event_version: Option<String>,
+    snapshot_count: Option<i64>,
+    payload: String,
+}
+
+/// A stream's snapshot and the events after it (all of them when there is none), in sequence
+/// order: the snapshot's last sequence is below every event's.
+const LOAD: &str = "WITH snapshot AS (
+        SELECT last_sequence, current_snapshot, payload FROM snapshots
+         WHERE aggregate_type = $1 AND aggregate_id = $2)
+    SELECT last_sequence AS sequence, NULL::text AS event_type, NULL::text AS event_version,
+           current_snapshot AS snapshot_count, payload::text AS payload
+      FROM snapshot
+    UNION ALL
+    SELECT sequence, event_type, event_version, NULL, payload::text FROM events
+     WHERE aggregate_type = $1 AND aggregate_id = $2
+       AND sequence > coalesce((SELECT last_sequence FROM snapshot), 0)
+    ORDER BY sequence";
+
+/// A stream's events after sequence `$3`.
+const EVENTS_AFTER: &str = "SELECT sequence, event_type, event_version, NULL::bigint AS snapshot_count,
+           payload::text AS payload
+      FROM events
+     WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
+     ORDER BY sequence";
 
 /// A database error as cqrs-es classifies it: a lost append race is a conflict (the command is
 /// decided again), a lost connection the store being unavailable; anything else keeps the
@@ -173,10 +305,6 @@ const APPEND: &str = concat!(
     chained_append!()
 );
 
-const EVENTS_AFTER: &str = "SELECT sequence, event_type, event_version, payload, metadata FROM events
-     WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
-     ORDER BY sequence";
-
 impl PersistedEventRepository for EventRepository {
     async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
         self.replay.get_events::<A>(aggregate_id).await
@@ -187,27 +315,7 @@ impl PersistedEventRepository for EventRepository {
         aggregate_id: &str,
         last_sequence: usize,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        let rows: Vec<(i64, String, String, Value, Value)> = sqlx::query_as(EVENTS_AFTER)
-            .bind(A::TYPE)
-            .bind(aggregate_id)
-            .bind(last_sequence as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(persistence)?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(sequence, event_type, event_version, payload, metadata)| SerializedEvent {
-                    aggregate_id: aggregate_id.to_owned(),
-                    sequence: sequence as usize,
-                    aggregate_type: A::TYPE.to_owned(),
-                    event_type,
-                    event_version,
-                    payload,
-                    metadata,
-                },
-            )
-            .collect())
+        self.replay.get_last_events::<A>(aggregate_id, last_sequence).await
     }
 
     async fn get_snapshot<A: Aggregate>(

@@ -197,7 +197,10 @@ impl Appends {
 
 /// The command side of one aggregate type.
 pub struct CommandHandler<A: Aggregate> {
+    /// Appends only (cqrs-es decides when a snapshot is due); nothing is loaded through it.
     store: PersistedEventStore<EventRepository, A>,
+    /// Loads streams in one statement each.
+    loader: EventRepository,
     services: A::Services,
     locks: StreamLocks,
     appends: Appends,
@@ -219,11 +222,11 @@ where
     }
 
     pub fn new(pool: PgPool, services: A::Services, appends: Appends) -> Self {
-        let repository = EventRepository::new(pool.clone());
-        let store = PersistedEventStore::new_snapshot_store(repository, SNAPSHOT_EVERY)
-            .with_upcasters(events::upcast::upcasters());
+        let store =
+            PersistedEventStore::new_snapshot_store(EventRepository::new(pool.clone(), Vec::new()), SNAPSHOT_EVERY);
         CommandHandler {
             store,
+            loader: EventRepository::new(pool, events::upcast::upcasters()),
             services,
             locks: StreamLocks::default(),
             appends,
@@ -298,7 +301,7 @@ where
         principal: Option<&Principal>,
     ) -> Result<Appended, ExecuteError> {
         let started = std::time::Instant::now();
-        let mut context = self.store.load_aggregate(id).await?;
+        let mut context = self.loader.load::<A>(id).await?;
         stage("load", started);
         let started = std::time::Instant::now();
         if let Some(principal) = principal {
@@ -395,7 +398,7 @@ where
         let (aggregate, base) = if fresh {
             (A::default(), 0)
         } else {
-            let context = self.handler.store.load_aggregate(id).await?;
+            let context = self.handler.loader.load::<A>(id).await?;
             (context.aggregate, context.current_sequence)
         };
         self.streams.push(Pending {

@@ -277,3 +277,73 @@ async fn concurrent_commands_on_one_customer_all_land_with_consecutive_sequences
     assert_eq!(answer["sequence"], 52);
     system.stop().await;
 }
+
+/// Completing the task at `complete` again is refused and appends nothing: `customer`'s stream
+/// stays at `head`.
+async fn completing_again_is_refused(system: &TestSystem, complete: &str, customer: &str, head: i64) {
+    let (status, answer) = system.post(complete, &json!({"outcome": "twice"})).await;
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("task_completed")),
+        "{answer}"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT max(sequence) FROM events WHERE aggregate_id = $1")
+        .bind(customer)
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, head);
+}
+
+#[tokio::test]
+async fn a_command_is_decided_on_the_snapshot_and_upcast_tail_or_on_the_whole_stream_when_the_snapshot_is_unreadable() {
+    let (system, csm, customer) = system_with_customer().await;
+    let task = system
+        .post_ok(
+            &format!("/api/v1/customers/{customer}/tasks"),
+            &json!({"title": "renewal prep", "kind": "renewal", "priority": "high",
+                    "assignee_id": csm.to_string(), "due_date": Utc::now().date_naive() + Duration::days(5)}),
+        )
+        .await;
+    let complete = format!(
+        "/api/v1/customers/{customer}/tasks/{}/complete",
+        task["task_id"].as_str().unwrap()
+    );
+    let activities = format!("/api/v1/customers/{customer}/activities");
+    let activity = json!({"kind": "call", "direction": "inbound", "occurred_at": Utc::now() - Duration::minutes(5)});
+    for _ in 3..=50 {
+        system.post_ok(&activities, &activity).await;
+    }
+    let snapshot: i64 = sqlx::query_scalar(
+        "SELECT last_sequence FROM snapshots WHERE aggregate_type = 'Customer' AND aggregate_id = $1",
+    )
+    .bind(&customer)
+    .fetch_one(&system.pool)
+    .await
+    .unwrap();
+    assert_eq!(snapshot, 50);
+
+    // After the snapshot, an event as version 1 stored it: the load upcasts it.
+    let payload = json!({"HealthScoreRecorded": {"score": 42.0, "source": "gainsight", "reason": null,
+        "risk_factors": ["low usage"], "measured_at": Utc::now() - Duration::hours(2)}});
+    let customer_id: Uuid = customer.parse().unwrap();
+    assert_eq!(
+        system
+            .append_stored(customer_id, "HealthScoreRecorded", "1", payload)
+            .await,
+        51
+    );
+    let completed = system.post_ok(&complete, &json!({"outcome": "done"})).await;
+    assert_eq!(completed["sequence"], 52);
+    completing_again_is_refused(&system, &complete, &customer, 52).await;
+
+    // A snapshot this version cannot read: the whole stream is replayed, the task still done.
+    sqlx::query("UPDATE snapshots SET payload = '{\"shape\": \"older\"}' WHERE aggregate_id = $1")
+        .bind(&customer)
+        .execute(&system.pool)
+        .await
+        .unwrap();
+    assert_eq!(system.post_ok(&activities, &activity).await["sequence"], 53);
+    completing_again_is_refused(&system, &complete, &customer, 53).await;
+    system.stop().await;
+}
