@@ -312,6 +312,7 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
             let occurred_at = noon(day) - Duration::minutes(rng.i64(0..240));
             let log = LogActivity {
                 activity_id: None,
+                fresh_id: false,
                 kind,
                 direction: if outbound {
                     Direction::Outbound

@@ -347,3 +347,47 @@ async fn a_command_is_decided_on_the_snapshot_and_upcast_tail_or_on_the_whole_st
     completing_again_is_refused(&system, &complete, &customer, 53).await;
     system.stop().await;
 }
+
+#[tokio::test]
+async fn an_activity_id_a_caller_gives_again_is_refused_alone_and_in_a_batch() {
+    let (system, _, customer) = system_with_customer().await;
+    let single = format!("/api/v1/customers/{customer}/activities");
+    let batch = format!("/api/v1/customers/{customer}/activities/batch");
+    let given = Uuid::now_v7();
+    let activity = json!({"kind": "call", "direction": "inbound", "occurred_at": Utc::now() - Duration::minutes(5)});
+    let logged = system
+        .post_ok(&single, &with(activity.clone(), "activity_id", json!(given)))
+        .await;
+    assert_eq!(logged["activity_id"], json!(given));
+    let before = event_count(&system).await;
+
+    let (status, answer) = system
+        .post(&single, &with(activity.clone(), "activity_id", json!(given)))
+        .await;
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("activity_exists")),
+        "{answer}"
+    );
+    let (status, answer) = system
+        .post(
+            &batch,
+            &json!({"activities": [activity.clone(), with(activity.clone(), "activity_id", json!(given))]}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("activity_exists")),
+        "{answer}"
+    );
+    assert!(answer["fields"]["activities[1].activity_id"].is_string(), "{answer}");
+    assert_eq!(event_count(&system).await, before, "the refusals appended nothing");
+
+    // Ids the service makes are new: a batch without ids is logged whole.
+    let logged = system
+        .post_ok(&batch, &json!({"activities": [activity.clone(), activity]}))
+        .await;
+    assert_eq!(logged["activity_ids"].as_array().map(Vec::len), Some(2));
+    assert_eq!(event_count(&system).await, before + 2);
+    system.stop().await;
+}

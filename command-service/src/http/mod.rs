@@ -406,6 +406,7 @@ async fn log_activity(
     context: CommandContext,
     JsonBody(mut body): JsonBody<LogActivity>,
 ) -> Answer {
+    body.fresh_id = body.activity_id.is_none();
     let activity_id = *body.activity_id.get_or_insert_with(Uuid::now_v7);
     body.logged_by.get_or_insert_with(|| context.principal.user_id.clone());
     let reply = Reply::created("activity_id", activity_id);
@@ -420,6 +421,7 @@ async fn log_activities(
 ) -> Answer {
     let mut activity_ids = Vec::with_capacity(body.activities.len());
     for activity in &mut body.activities {
+        activity.fresh_id = activity.activity_id.is_none();
         activity_ids.push(*activity.activity_id.get_or_insert_with(Uuid::now_v7));
         activity
             .logged_by

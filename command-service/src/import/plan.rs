@@ -962,6 +962,7 @@ pub async fn decide(
                         false,
                         CustomerCommand::LogActivity(LogActivity {
                             activity_id: Some(fresh.issue()),
+                            fresh_id: false,
                             kind: activity_kind,
                             direction,
                             occurred_at,

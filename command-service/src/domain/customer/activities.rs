@@ -86,8 +86,12 @@ impl Customer {
         services: &DomainServices,
     ) -> Result<ActivityLogged, CommandError> {
         self.id()?;
+        // An id this service makes (UUID v7) is new by construction: only a caller's is looked up.
+        let supplied = command.activity_id.is_some() && !command.fresh_id;
         let event = self.activity(command, services)?;
-        self.ensure_new_activity(event.activity_id, services).await?;
+        if supplied {
+            self.ensure_new_activity(event.activity_id, services).await?;
+        }
         Ok(event)
     }
 
@@ -107,8 +111,13 @@ impl Customer {
         }
         let mut seen = BTreeSet::new();
         let mut events = Vec::with_capacity(command.activities.len());
+        // The ids callers gave, with their index; the ones made here are new by construction.
+        let mut supplied = Vec::new();
         for (index, log) in command.activities.into_iter().enumerate() {
             let within = format!("activities[{index}]");
+            if let Some(id) = log.activity_id.filter(|_| !log.fresh_id) {
+                supplied.push((index, id));
+            }
             let event = self.activity(log, services).map_err(|error| error.within(&within))?;
             if !seen.insert(event.activity_id) {
                 return Err(CommandError::invalid(
@@ -120,13 +129,16 @@ impl Customer {
             events.push(event);
         }
         // One lookup for the whole batch; the first activity that exists already is named.
-        let ids: Vec<Uuid> = events.iter().map(|event| event.activity_id).collect();
+        if supplied.is_empty() {
+            return Ok(events.into_iter().map(CustomerEvent::ActivityLogged).collect());
+        }
+        let ids: Vec<Uuid> = supplied.iter().map(|(_, id)| *id).collect();
         let existing = services
             .directory
             .existing_activities(self.id()?, &ids)
             .await
             .map_err(CommandError::Unavailable)?;
-        if let Some(index) = ids.iter().position(|id| existing.contains(id)) {
+        if let Some(&(index, _)) = supplied.iter().find(|(_, id)| existing.contains(id)) {
             return Err(CommandError::invalid(
                 "activity_exists",
                 format!("activities[{index}].activity_id"),

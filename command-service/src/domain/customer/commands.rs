@@ -113,6 +113,10 @@ pub struct RemoveStakeholder {
 #[serde(deny_unknown_fields)]
 pub struct LogActivity {
     pub activity_id: Option<Uuid>,
+    /// `activity_id` was made by this service for this request (UUID v7), so no activity can
+    /// have it yet and it is not looked up; an id a caller gives is.
+    #[serde(skip)]
+    pub fresh_id: bool,
     pub kind: ActivityKind,
     pub direction: Direction,
     pub occurred_at: DateTime<Utc>,

@@ -96,6 +96,7 @@ impl World {
     fn log(&self) -> LogActivity {
         LogActivity {
             activity_id: Some(self.activity),
+            fresh_id: false,
             kind: ActivityKind::Meeting,
             direction: Direction::Outbound,
             occurred_at: at("2026-06-29T15:00:00Z"),
