@@ -254,8 +254,10 @@ async fn the_relay_reads_in_transaction_id_order_where_the_ids_gain_a_digit() {
         log_email_today(&system, small).await;
     }
     let activities: Vec<serde_json::Value> = (0..600)
-        .map(|n| json!({"kind": "email", "direction": "outbound", "subject": format!("touch {n}"),
-                        "occurred_at": Utc::now() - chrono::Duration::minutes(n + 1)}))
+        .map(|n| {
+            json!({"kind": "email", "direction": "outbound", "subject": format!("touch {n}"),
+                        "occurred_at": Utc::now() - chrono::Duration::minutes(n + 1)})
+        })
         .collect();
     system
         .post_ok(
@@ -273,9 +275,7 @@ async fn the_relay_reads_in_transaction_id_order_where_the_ids_gain_a_digit() {
         .await
         .unwrap();
     let boundary = 10_i64.pow(current.ilog10());
-    let touches_from = |customer: Uuid| {
-        format!("aggregate_id = '{customer}' AND event_type = 'ActivityLogged'")
-    };
+    let touches_from = |customer: Uuid| format!("aggregate_id = '{customer}' AND event_type = 'ActivityLogged'");
     for (tx_id, rows) in [
         (boundary - 2, "true".to_owned()),
         (boundary - 1, touches_from(small)),
@@ -297,11 +297,10 @@ async fn the_relay_reads_in_transaction_id_order_where_the_ids_gain_a_digit() {
     assert_eq!(touches(&system, big).await, 600);
 
     // Each stored event published once, in the order of the ids.
-    let stored: Vec<i64> =
-        sqlx::query_scalar("SELECT global_position FROM events ORDER BY tx_id, global_position")
-            .fetch_all(&system.pool)
-            .await
-            .unwrap();
+    let stored: Vec<i64> = sqlx::query_scalar("SELECT global_position FROM events ORDER BY tx_id, global_position")
+        .fetch_all(&system.pool)
+        .await
+        .unwrap();
     let mut published = Vec::new();
     while let Some(message) = channel
         .basic_get(
