@@ -844,9 +844,56 @@ pub async fn finish(pool: &PgPool, request: &RebuildRequest, mut built: Built) -
     })
 }
 
+/// How many times the switch lets go of its locks and starts over when a reader holds a table it
+/// must move, and the longest pause between two tries.
+const SWITCH_TRIES: u32 = 60;
+const SWITCH_PAUSE_MAX: Duration = Duration::from_millis(500);
+
 /// Catches up and swaps the rebuilt tables in, in one transaction; returns the events applied
 /// while catching up.
+///
+/// A report reads several read-model tables in one statement and locks them one by one, in its
+/// own order; the switch moves them one by one too. Each can hold a table the other waits for.
+/// So the switch waits for any one table's lock only a fifth of the server's `deadlock_timeout`
+/// (at most 200 ms): it gives up before PostgreSQL would look for a deadlock and cancel a reader,
+/// rolls back (the readers go on with the old tables) and tries again from the start, catch-up
+/// included, with the checkpoints it had before the try.
 async fn switch(
+    db: &mut PgConnection,
+    schema: &str,
+    request: &RebuildRequest,
+    tables: &[&str],
+    checkpoints: &mut Checkpoints,
+    blocked: &[Undecodable],
+) -> anyhow::Result<u64> {
+    let mut tries = 1;
+    loop {
+        let before = checkpoints.clone();
+        match switch_once(db, schema, request, tables, checkpoints, blocked).await {
+            Err(error) if tries < SWITCH_TRIES && is_lock_conflict(&error) => {
+                *checkpoints = before;
+                let pause = (Duration::from_millis(20) * tries).min(SWITCH_PAUSE_MAX);
+                tracing::info!(tries, ?pause, %error, "a reader holds a table the switch moves: trying again");
+                tokio::time::sleep(pause).await;
+                tries += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// A lock not had in time (55P03), or a deadlock PostgreSQL broke by cancelling the switch
+/// (40P01).
+fn is_lock_conflict(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::Database(db)) if matches!(db.code().as_deref(), Some("55P03" | "40P01"))
+        )
+    })
+}
+
+async fn switch_once(
     db: &mut PgConnection,
     schema: &str,
     request: &RebuildRequest,
@@ -884,6 +931,13 @@ async fn switch(
         let events = stream_range(&mut *tx, &stream_type, &stream_id, from, head).await?;
         caught_up += apply_batch(&mut tx, &request.projectors, &events, checkpoints).await?;
     }
+    // From here the switch takes the live tables, which readers hold: see `switch`.
+    sqlx::query(
+        "SELECT set_config('lock_timeout',
+                GREATEST(1, LEAST(200, EXTRACT(EPOCH FROM current_setting('deadlock_timeout')::interval) * 200))::int || 'ms', true)",
+    )
+    .execute(&mut *tx)
+    .await?;
     let retired = format!("{schema}_retired");
     sqlx::query(&format!("CREATE SCHEMA {retired}"))
         .execute(&mut *tx)

@@ -1,6 +1,7 @@
 //! Rebuilding projections from the store: a live rebuild while commands keep arriving equals
 //! the read models built live, row for row, and switches without a gap; a rebuild as known at
-//! an instant equals what the live model showed then and is queried by name.
+//! an instant equals what the live model showed then and is queried by name; a switch that meets
+//! a reader's locks gives way and tries again rather than deadlock with it.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -152,6 +153,70 @@ async fn a_live_rebuild_under_load_equals_the_live_read_models_and_switches_atom
         // Events appended during the rebuild count in its total: progress never passes 100%.
         assert_eq!(row["rebuild"]["eventsTotal"], events, "{row}");
     }
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_switch_meeting_a_reader_that_holds_one_table_and_waits_for_another_lets_go_and_both_succeed() {
+    let system = TestSystem::spawn().await.unwrap();
+    portfolio(&system).await;
+    system.caught_up().await;
+    let request = RebuildRequest {
+        projectors: projection_service::projectors(),
+        known_at: None,
+        snapshot_name: None,
+        batch: 100,
+        pass_events: 1_000_000,
+        fold_workers: Some(1),
+    };
+    let built = build(&system.pool, &system.database_url, &request).await.unwrap();
+    let live = tests::read_models(&system.pool, "public").await;
+
+    // A reader holds coverage_accounts, as a report's statement does while it locks its tables
+    // one by one...
+    let mut reader = system.pool.begin().await.unwrap();
+    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM coverage_accounts")
+        .fetch_one(&mut *reader)
+        .await
+        .unwrap();
+    let switching = {
+        let pool = system.pool.clone();
+        tokio::spawn(async move { finish(&pool, &request, built).await })
+    };
+    // ...the switch has moved coverage_csms (it comes first) and waits for coverage_accounts...
+    tests::eventually(std::time::Duration::from_secs(30), || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                             WHERE NOT l.granted AND c.relname = 'coverage_accounts')",
+        )
+        .fetch_one(&system.pool)
+        .await
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    // ...and the reader asks for coverage_csms. Had the switch kept waiting, PostgreSQL would
+    // find a deadlock and cancel one of them.
+    let csms: i64 = sqlx::query_scalar("SELECT count(*) FROM coverage_csms")
+        .fetch_one(&mut *reader)
+        .await
+        .expect("the reader is not cancelled");
+    reader.commit().await.unwrap();
+    assert_eq!(accounts, 3);
+    assert!(csms > 0);
+
+    let summary = switching.await.unwrap().expect("the switch tries again and succeeds");
+    assert_eq!(summary.schema, "public");
+    let rebuilt = tests::read_models(&system.pool, "public").await;
+    assert_eq!(live.len(), rebuilt.len());
+    for ((table, live_rows), (_, rebuilt_rows)) in live.iter().zip(&rebuilt) {
+        assert_eq!(live_rows, rebuilt_rows, "{table}: row for row");
+    }
+    let retired: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rebuild_%'")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    assert_eq!(retired, 0);
     system.stop().await;
 }
 
