@@ -28,6 +28,7 @@ use tower_http::trace::TraceLayer;
 
 use domain::{DomainServices, SystemClock};
 use relay::{Relay, RelayMetrics, RelaySettings};
+pub use repository::AppendSettings;
 use store::{Appends, CommandHandler, StoreDirectory};
 
 /// Applies the event store migrations. Other services keep their own migrations in the same
@@ -49,6 +50,8 @@ pub struct Settings {
     /// Address of the REST API.
     #[arg(long, env = "CSTRACK_COMMAND_ADDR", default_value = "127.0.0.1:8081")]
     pub listen: SocketAddr,
+    #[command(flatten)]
+    pub append: AppendSettings,
     /// Run the relay in this process (one replica holds the lock; the others stand by).
     #[arg(long, env = "CSTRACK_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
     pub relay: bool,
@@ -114,20 +117,26 @@ impl Settings {
     }
 }
 
-/// The command handlers of every aggregate, over one pool.
+/// The command handlers of every aggregate, over one pool, appending as [`AppendSettings`]'s
+/// defaults say.
 pub fn handlers(pool: &PgPool) -> http::Handlers {
+    handlers_appending(pool, AppendSettings::default())
+}
+
+/// As [`handlers`], appending as `append` says.
+pub fn handlers_appending(pool: &PgPool, append: AppendSettings) -> http::Handlers {
     let services = DomainServices {
         directory: Arc::new(StoreDirectory(pool.clone())),
         clock: Arc::new(SystemClock),
     };
     let appends = Appends::new(pool.clone());
     http::Handlers {
-        customers: CommandHandler::new(pool.clone(), services.clone(), appends.clone()),
-        csms: CommandHandler::new(pool.clone(), services.clone(), appends.clone()),
-        partners: CommandHandler::new(pool.clone(), services.clone(), appends.clone()),
-        rules: CommandHandler::new(pool.clone(), services.clone(), appends.clone()),
-        alerts: CommandHandler::new(pool.clone(), services.clone(), appends.clone()),
-        fields: CommandHandler::new(pool.clone(), services, appends),
+        customers: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
+        csms: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
+        partners: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
+        rules: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
+        alerts: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
+        fields: CommandHandler::new(pool.clone(), services, appends, append),
         pool: pool.clone(),
     }
 }
@@ -152,6 +161,8 @@ impl Application {
 
         let registry = Registry::new();
         registry.register(Box::new(store::COMMAND_STAGES.clone()))?;
+        registry.register(Box::new(repository::APPENDS_WAITING.clone()))?;
+        registry.register(Box::new(repository::APPEND_GROUPS.clone()))?;
         let mut checks: Vec<Box<dyn ReadinessCheck>> = vec![Box::new(PostgresReady(pool.clone()))];
         let relay = if settings.relay {
             let relay = Relay::new(settings.relay_settings(), RelayMetrics::register(&registry)?);
@@ -164,7 +175,7 @@ impl Application {
             None
         };
         let authenticator = Arc::new(auth::Authenticator::from_settings(&settings.auth)?);
-        let handlers = Arc::new(handlers(&pool));
+        let handlers = Arc::new(handlers_appending(&pool, settings.append));
         let metrics = connectors::ConnectorMetrics::register(&registry)?;
         let (stop_connectors, connectors_stopped) = watch::channel(false);
         let mut connectors: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();

@@ -7,6 +7,9 @@
 //!   in the same statement, so a command's append is one round trip and atomic without a
 //!   transaction around it. postgres-es sends `BEGIN`, an `INSERT` per event, the snapshot and
 //!   `COMMIT`, and checks its snapshot update only after committing the events.
+//! - **Concurrent commands share that statement** ([`Combiner`]): the commands that arrive while
+//!   an append is on its way are appended together by the next one, so its triggers, planning
+//!   and commit are paid once per group.
 //! - **The hash chain** is computed by that statement, over the set: the database looks up one
 //!   stored hash per stream instead of running a trigger that looks up each event's predecessor.
 //! - **Event ids** are made by the command service (UUID v7) and written with the events, so a
@@ -38,6 +41,8 @@ pub struct EventRepository {
     pool: PgPool,
     replay: PostgresEventRepository,
     upcasters: Vec<Box<dyn EventUpcaster>>,
+    /// Combines concurrent commands' appends; `None`: each command appends alone.
+    combiner: Option<Combiner>,
 }
 
 impl EventRepository {
@@ -47,7 +52,16 @@ impl EventRepository {
             replay: PostgresEventRepository::new(pool.clone()),
             pool,
             upcasters,
+            combiner: None,
         }
+    }
+
+    /// Appends concurrent commands together, as `settings` says (see [`Combiner`]).
+    pub fn combining(mut self, settings: AppendSettings) -> Self {
+        if settings.append_group > 1 {
+            self.combiner = Some(Combiner::start(self.pool.clone(), settings));
+        }
+        self
     }
 
     /// Stream `aggregate_id` as its last event left it: the snapshot and the events after it,
@@ -291,12 +305,15 @@ impl<'a> AppendRows<'a> {
 /// Appends rows of any number of streams of one type (bound as `chained_append!` describes).
 pub const APPEND_ROWS: &str = concat!("WITH ", chained_append!());
 
-/// A command's append: its events (all of stream `$2[1]`) and, when `$11` is given, the snapshot
-/// at sequence `$9` (`$10` the snapshot count), in one statement.
+/// The append of one or more commands, each on a stream of its own: their events and, for those
+/// that cross one, their snapshots (`$9`-`$12`: stream ids, last sequences, snapshot counts and
+/// aggregates), in one statement.
 const APPEND: &str = concat!(
     "WITH snapshot AS (
         INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, current_snapshot, payload)
-        SELECT $1, ($2::text[])[1], $9, $10, $11 WHERE $11::jsonb IS NOT NULL
+        SELECT $1, s.aggregate_id, s.last_sequence, s.current_snapshot, s.payload
+          FROM UNNEST($9::text[], $10::int8[], $11::int8[], $12::jsonb[])
+            AS s (aggregate_id, last_sequence, current_snapshot, payload)
         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
            SET last_sequence = EXCLUDED.last_sequence, current_snapshot = EXCLUDED.current_snapshot,
                payload = EXCLUDED.payload
@@ -304,6 +321,247 @@ const APPEND: &str = concat!(
     ",
     chained_append!()
 );
+
+/// One command's append: the events it decided on one stream, and the snapshot when it crosses
+/// one.
+struct CommandAppend {
+    stream_type: &'static str,
+    stream_id: String,
+    rows: Vec<Row>,
+    /// The last event's sequence, the snapshot count and the aggregate.
+    snapshot: Option<(i64, i64, Value)>,
+    /// `(actor, key)` of the Idempotency-Key the events carry.
+    claim: Option<(String, String)>,
+}
+
+struct Row {
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Value,
+    metadata: Value,
+    event_id: Uuid,
+}
+
+impl CommandAppend {
+    /// Whether the two may not share a statement: the same stream (the second decided on what
+    /// the first appends), the same Idempotency-Key (the store lets a key's first transaction
+    /// append under it, and one statement is one transaction) or another stream type.
+    fn collides(&self, other: &CommandAppend) -> bool {
+        self.stream_id == other.stream_id
+            || self.stream_type != other.stream_type
+            || (self.claim.is_some() && self.claim == other.claim)
+    }
+}
+
+/// Appends `appends` (one stream type, no two colliding) in one statement.
+async fn append(pool: &PgPool, appends: &[CommandAppend]) -> Result<(), sqlx::Error> {
+    let Some(first) = appends.first() else {
+        return Ok(());
+    };
+    let mut rows = AppendRows::with_capacity(appends.iter().map(|append| append.rows.len()).sum());
+    let (mut snapshot_streams, mut snapshot_sequences, mut snapshot_counts, mut snapshots) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for command in appends {
+        for row in &command.rows {
+            rows.push(
+                &command.stream_id,
+                row.sequence,
+                &row.event_type,
+                &row.event_version,
+                &row.payload,
+                &row.metadata,
+                row.event_id,
+            );
+        }
+        if let Some((sequence, count, aggregate)) = &command.snapshot {
+            snapshot_streams.push(command.stream_id.as_str());
+            snapshot_sequences.push(*sequence);
+            snapshot_counts.push(*count);
+            snapshots.push(aggregate);
+        }
+    }
+    rows.bind(APPEND, first.stream_type)
+        .bind(snapshot_streams)
+        .bind(snapshot_sequences)
+        .bind(snapshot_counts)
+        .bind(snapshots)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// How concurrent commands' appends share statements (docs/ARCHITECTURE.md, "Combined
+/// appends").
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct AppendSettings {
+    /// Most commands one statement appends: the commands that arrive while a statement is on its
+    /// way are appended together by the next one. 1: each command appends alone.
+    #[arg(long, env = "CSTRACK_APPEND_GROUP", default_value_t = 32)]
+    pub append_group: usize,
+    /// Appending statements on their way at once, per stream type.
+    #[arg(long, env = "CSTRACK_APPEND_LANES", default_value_t = 4)]
+    pub append_lanes: usize,
+}
+
+impl Default for AppendSettings {
+    fn default() -> Self {
+        AppendSettings {
+            append_group: 32,
+            append_lanes: 4,
+        }
+    }
+}
+
+impl AppendSettings {
+    /// The settings from the environment alone (defaults where unset).
+    pub fn from_env() -> Self {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            append: AppendSettings,
+        }
+        <Only as clap::Parser>::try_parse_from(["cstrack"])
+            .map(|only| only.append)
+            .unwrap_or_default()
+    }
+}
+
+/// Appends concurrent commands together. Each command's append waits in a queue; a lane takes
+/// the first waiting and every other one already there (up to the group size, stopping at one
+/// that collides), appends them in one statement and answers each. A statement's triggers,
+/// planning and commit are so paid once per group instead of once per command, and an idle
+/// service appends a lone command at once. The statement is all or nothing: when the database
+/// refuses it (a stream another replica appended to, an Idempotency-Key already used, a lost
+/// race on an activity id), nothing was stored, and each command is appended alone to get its
+/// own answer. A failure with no answer from the database (a lost connection: the statement
+/// may have committed) is every command's answer, as it would be each one's alone.
+struct Combiner(tokio::sync::mpsc::Sender<Queued>);
+
+/// Commands waiting in the queue for a lane to append them.
+pub static APPENDS_WAITING: std::sync::LazyLock<prometheus::IntGauge> = std::sync::LazyLock::new(|| {
+    prometheus::IntGauge::new(
+        "cstrack_appends_waiting",
+        "Commands waiting for a statement to append them",
+    )
+    .expect("the gauge's options are valid")
+});
+
+/// Commands each appending statement appended.
+pub static APPEND_GROUPS: std::sync::LazyLock<prometheus::Histogram> = std::sync::LazyLock::new(|| {
+    prometheus::Histogram::with_opts(
+        prometheus::HistogramOpts::new(
+            "cstrack_append_group_commands",
+            "Commands appended together by one statement",
+        )
+        .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+    )
+    .expect("the histogram's options are valid")
+});
+
+struct Queued {
+    append: CommandAppend,
+    done: tokio::sync::oneshot::Sender<Result<(), PersistenceError>>,
+}
+
+impl Combiner {
+    fn start(pool: PgPool, settings: AppendSettings) -> Self {
+        let (sender, queue) = tokio::sync::mpsc::channel(1024);
+        let queue = std::sync::Arc::new(tokio::sync::Mutex::new(queue));
+        for _ in 0..settings.append_lanes.max(1) {
+            tokio::spawn(lane(pool.clone(), settings.append_group, queue.clone()));
+        }
+        Combiner(sender)
+    }
+
+    async fn append(&self, append: CommandAppend) -> Result<(), PersistenceError> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let stopped = || PersistenceError::ConnectionError("the appending lanes stopped".into());
+        APPENDS_WAITING.inc();
+        if self.0.send(Queued { append, done }).await.is_err() {
+            APPENDS_WAITING.dec();
+            return Err(stopped());
+        }
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Takes groups from `queue` and appends them until every sender is gone.
+async fn lane(
+    pool: PgPool,
+    most: usize,
+    queue: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Queued>>>,
+) {
+    let mut carried: Option<Queued> = None;
+    loop {
+        let mut group: Vec<Queued> = Vec::with_capacity(most);
+        {
+            let mut queue = queue.lock().await;
+            let first = match carried.take() {
+                Some(first) => first,
+                None => match queue.recv().await {
+                    Some(first) => {
+                        APPENDS_WAITING.dec();
+                        first
+                    }
+                    None => return,
+                },
+            };
+            group.push(first);
+            while group.len() < most {
+                let Ok(next) = queue.try_recv() else { break };
+                APPENDS_WAITING.dec();
+                if group.iter().any(|queued| queued.append.collides(&next.append)) {
+                    carried = Some(next);
+                    break;
+                }
+                group.push(next);
+            }
+        }
+        APPEND_GROUPS.observe(group.len() as f64);
+        settle(&pool, group).await;
+    }
+}
+
+/// Appends `group` and answers each of its commands.
+async fn settle(pool: &PgPool, group: Vec<Queued>) {
+    let (appends, answers): (Vec<CommandAppend>, Vec<_>) =
+        group.into_iter().map(|queued| (queued.append, queued.done)).unzip();
+    match append(pool, &appends).await {
+        Ok(()) => {
+            for done in answers {
+                done.send(Ok(())).ok();
+            }
+        }
+        Err(sqlx::Error::Database(_)) if appends.len() > 1 => {
+            tracing::debug!(
+                commands = appends.len(),
+                "a combined append was refused; appending each alone"
+            );
+            for (append_one, done) in appends.iter().zip(answers) {
+                let result = append(pool, std::slice::from_ref(append_one)).await;
+                done.send(result.map_err(persistence)).ok();
+            }
+        }
+        Err(error) if answers.len() == 1 => {
+            if let Some(done) = answers.into_iter().next() {
+                done.send(Err(persistence(error))).ok();
+            }
+        }
+        Err(error) => {
+            let unavailable = events::service::store::is_unavailable(&error);
+            for done in answers {
+                let shared: Box<dyn std::error::Error + Send + Sync> = error.to_string().into();
+                done.send(Err(if unavailable {
+                    PersistenceError::ConnectionError(shared)
+                } else {
+                    PersistenceError::UnknownError(shared)
+                }))
+                .ok();
+            }
+        }
+    }
+}
 
 impl PersistedEventRepository for EventRepository {
     async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
@@ -330,45 +588,46 @@ impl PersistedEventRepository for EventRepository {
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
-        let Some(first) = events.first() else {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
             return Ok(());
         };
         let ids = event_ids(&first.metadata, events.len());
-        let stored: Vec<Value> = events
+        let mut claim = None;
+        let rows = events
             .iter()
-            .map(|event| {
-                let mut stored = event.metadata.clone();
-                if let Some(map) = stored.as_object_mut() {
+            .zip(ids)
+            .map(|(event, event_id)| {
+                let mut metadata = event.metadata.clone();
+                if let Some(map) = metadata.as_object_mut() {
                     map.remove(EVENT_IDS);
+                    if let (Some(Value::String(key)), actor) = (map.get("idempotency_key"), map.get("actor_id")) {
+                        let actor = actor.and_then(Value::as_str).unwrap_or_default();
+                        claim = Some((actor.to_owned(), key.clone()));
+                    }
                 }
-                stored
+                Row {
+                    sequence: event.sequence as i64,
+                    event_type: event.event_type.clone(),
+                    event_version: event.event_version.clone(),
+                    payload: event.payload.clone(),
+                    metadata,
+                    event_id,
+                }
             })
             .collect();
-        let mut rows = AppendRows::with_capacity(events.len());
-        for ((event, metadata), id) in events.iter().zip(&stored).zip(ids) {
-            rows.push(
-                &event.aggregate_id,
-                event.sequence as i64,
-                &event.event_type,
-                &event.event_version,
-                &event.payload,
-                metadata,
-                id,
-            );
-        }
-        let last = events.last().map(|event| event.sequence as i64);
-        let (snapshot, current_snapshot) = match snapshot_update {
-            Some((_, aggregate, current_snapshot)) => (Some(aggregate), Some(current_snapshot as i64)),
-            None => (None, None),
+        let command = CommandAppend {
+            stream_type: A::TYPE,
+            stream_id: first.aggregate_id.clone(),
+            rows,
+            snapshot: snapshot_update.map(|(_, aggregate, count)| (last.sequence as i64, count as i64, aggregate)),
+            claim,
         };
-        rows.bind(APPEND, A::TYPE)
-            .bind(last)
-            .bind(current_snapshot)
-            .bind(snapshot)
-            .execute(&self.pool)
-            .await
-            .map_err(persistence)?;
-        Ok(())
+        match &self.combiner {
+            Some(combiner) => combiner.append(command).await,
+            None => append(&self.pool, std::slice::from_ref(&command))
+                .await
+                .map_err(persistence),
+        }
     }
 
     async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {
@@ -383,6 +642,33 @@ impl PersistedEventRepository for EventRepository {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn command(stream: &str, claim: Option<(&str, &str)>) -> CommandAppend {
+        CommandAppend {
+            stream_type: "Customer",
+            stream_id: stream.to_owned(),
+            rows: Vec::new(),
+            snapshot: None,
+            claim: claim.map(|(actor, key)| (actor.to_owned(), key.to_owned())),
+        }
+    }
+
+    #[test]
+    fn commands_share_a_statement_unless_they_share_a_stream_or_an_idempotency_key() {
+        let keyed = command("a", Some(("csm-1", "sync-7")));
+        assert!(!keyed.collides(&command("b", None)));
+        assert!(!command("a", None).collides(&command("b", None)));
+        assert!(
+            !keyed.collides(&command("b", Some(("csm-2", "sync-7")))),
+            "another user's key"
+        );
+        assert!(!keyed.collides(&command("b", Some(("csm-1", "sync-8")))));
+        assert!(keyed.collides(&command("b", Some(("csm-1", "sync-7")))));
+        assert!(command("a", None).collides(&command("a", None)));
+        let mut partner = command("b", None);
+        partner.stream_type = "Partner";
+        assert!(command("a", None).collides(&partner));
+    }
 
     #[test]
     fn the_ids_a_command_hands_over_are_used_in_order_and_missing_ones_are_made() {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::domain::{authorize, ActivityRecord, CommandError, Directory, Guarded};
-use crate::repository::{EventRepository, EVENT_IDS};
+use crate::repository::{AppendSettings, EventRepository, EVENT_IDS};
 
 /// Commands that lose the race to append (to another replica) are retried this many times in all.
 const ATTEMPTS: u32 = 8;
@@ -221,9 +221,11 @@ where
         self.appends.committed();
     }
 
-    pub fn new(pool: PgPool, services: A::Services, appends: Appends) -> Self {
-        let store =
-            PersistedEventStore::new_snapshot_store(EventRepository::new(pool.clone(), Vec::new()), SNAPSHOT_EVERY);
+    pub fn new(pool: PgPool, services: A::Services, appends: Appends, settings: AppendSettings) -> Self {
+        let store = PersistedEventStore::new_snapshot_store(
+            EventRepository::new(pool.clone(), Vec::new()).combining(settings),
+            SNAPSHOT_EVERY,
+        );
         CommandHandler {
             store,
             loader: EventRepository::new(pool, events::upcast::upcasters()),

@@ -131,6 +131,7 @@ impl TestSystem {
             broker: broker.clone(),
             auth: auth_settings(),
             listen: any_port(),
+            append: command_service::AppendSettings::from_env(),
             relay: false,
             // Tests seal on purpose (`chain::seal`); the background sealer stays out of the way.
             digests: command_service::DigestSettings {

@@ -391,3 +391,197 @@ async fn an_activity_id_a_caller_gives_again_is_refused_alone_and_in_a_batch() {
     assert_eq!(event_count(&system).await, before + 2);
     system.stop().await;
 }
+
+/// The command service's count of commands waiting for a statement to append them.
+async fn appends_waiting(system: &TestSystem) -> i64 {
+    let metrics = system
+        .http
+        .get(format!("{}/metrics", system.command_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("cstrack_appends_waiting "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Appending statements waiting for the events table's lock.
+async fn appends_blocked(system: &TestSystem) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+          WHERE NOT l.granted AND c.relname = 'events'",
+    )
+    .fetch_one(&system.pool)
+    .await
+    .unwrap()
+}
+
+/// Logs an activity titled `subject` on each customer, all at once; answers in order.
+fn log_each(system: &TestSystem, customers: &[Uuid], subject: &str) -> tokio::task::JoinHandle<Vec<StatusCode>> {
+    let (http, url, token) = (system.http.clone(), system.command_url.clone(), system.admin.clone());
+    let requests: Vec<_> = customers
+        .iter()
+        .map(|customer| {
+            http.post(format!("{url}/api/v1/customers/{customer}/activities"))
+                .bearer_auth(&token)
+                .json(&json!({"kind": "email", "direction": "outbound",
+                              "occurred_at": Utc::now() - Duration::minutes(10),
+                              "subject": format!("{subject} {customer}")}))
+                .send()
+        })
+        .collect();
+    tokio::spawn(async move {
+        futures_util::future::join_all(requests)
+            .await
+            .into_iter()
+            .map(|response| response.expect("the command service answers").status())
+            .collect()
+    })
+}
+
+/// Holds every append back (a share lock on the events table, in a transaction the caller ends),
+/// lets the four lanes of the customer type take a command each (on the first four customers)
+/// and wait for the lock, and queues one command on each other customer behind them. Returns
+/// the transaction and the answers to come.
+async fn queue_behind_a_lock(
+    system: &TestSystem,
+    customers: &[Uuid],
+    subject: &str,
+) -> (
+    sqlx::Transaction<'static, sqlx::Postgres>,
+    Vec<tokio::task::JoinHandle<Vec<StatusCode>>>,
+) {
+    let mut holder = system.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE events IN SHARE MODE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    // One at a time: a lane takes every command already waiting.
+    let mut pending = Vec::new();
+    for (lanes, customer) in customers[..4].iter().enumerate() {
+        pending.push(log_each(
+            system,
+            std::slice::from_ref(customer),
+            &format!("{subject}-lane"),
+        ));
+        tests::eventually(std::time::Duration::from_secs(30), || async {
+            appends_blocked(system).await == lanes as i64 + 1
+        })
+        .await
+        .expect("each lane takes a command and waits for the lock");
+    }
+    pending.push(log_each(system, &customers[4..], subject));
+    let waiting = customers.len() as i64 - 4;
+    tests::eventually(std::time::Duration::from_secs(30), || async {
+        appends_waiting(system).await == waiting
+    })
+    .await
+    .expect("the other commands wait for a lane");
+    (holder, pending)
+}
+
+async fn answers(pending: Vec<tokio::task::JoinHandle<Vec<StatusCode>>>) -> Vec<StatusCode> {
+    let mut statuses = Vec::new();
+    for handle in pending {
+        statuses.extend(handle.await.unwrap());
+    }
+    statuses
+}
+
+/// `(customer, transaction id)` of each activity logged with a subject starting with `subject`.
+async fn logged(system: &TestSystem, subject: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT aggregate_id, tx_id::text FROM events
+          WHERE event_type = 'ActivityLogged' AND payload -> 'ActivityLogged' ->> 'subject' LIKE $1 || ' %'
+          ORDER BY aggregate_id",
+    )
+    .bind(subject)
+    .fetch_all(&system.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn commands_waiting_together_are_appended_by_one_statement_and_a_refused_one_appends_each_alone() {
+    // Eight connections: four lanes wait at the lock while the other commands load and decide.
+    let system = TestSystem::spawn_with(8, 0.2).await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let mut customers = Vec::new();
+    for n in 0..12 {
+        customers.push(
+            system
+                .onboard(
+                    &format!("Customer {n}"),
+                    "SMB",
+                    "10000",
+                    csm,
+                    Utc::now() - Duration::days(30),
+                )
+                .await,
+        );
+    }
+
+    // The eight commands that wait together share one statement: one transaction.
+    let (holder, pending) = queue_behind_a_lock(&system, &customers, "together").await;
+    holder.commit().await.unwrap();
+    assert_eq!(answers(pending).await, vec![StatusCode::CREATED; 12]);
+    let together = logged(&system, "together").await;
+    assert_eq!(together.len(), 8);
+    let transactions: std::collections::BTreeSet<&String> = together.iter().map(|(_, tx)| tx).collect();
+    assert_eq!(transactions.len(), 1, "{together:?}");
+
+    // Another writer appends to one of the waiting commands' streams at the sequence it decided
+    // on: the group's statement is refused, and each command is appended alone. That one is
+    // decided again on the stream as the other writer left it.
+    let (mut holder, pending) = queue_behind_a_lock(&system, &customers, "alone").await;
+    let raced = customers[6].to_string();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT aggregate_type, aggregate_id, sequence + 1, event_type, event_version,
+                jsonb_set(jsonb_set(payload, '{ActivityLogged,activity_id}', to_jsonb(gen_random_uuid()::text)),
+                          '{ActivityLogged,subject}', '\"another writer\"'),
+                metadata
+           FROM events WHERE aggregate_id = $1 ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(&raced)
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+    holder.commit().await.unwrap();
+    assert_eq!(answers(pending).await, vec![StatusCode::CREATED; 12]);
+    let alone = logged(&system, "alone").await;
+    assert_eq!(alone.len(), 8, "each appended once");
+    let sequences: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT sequence, coalesce(payload -> 'ActivityLogged' ->> 'subject', event_type) FROM events
+          WHERE aggregate_id = $1 ORDER BY sequence",
+    )
+    .bind(&raced)
+    .fetch_all(&system.pool)
+    .await
+    .unwrap();
+    let count = sequences.len() as i64;
+    assert_eq!(
+        sequences.iter().map(|(sequence, _)| *sequence).collect::<Vec<_>>(),
+        (1..=count).collect::<Vec<_>>()
+    );
+    assert_eq!(sequences[count as usize - 2].1, "another writer");
+    assert_eq!(sequences[count as usize - 1].1, format!("alone {raced}"));
+
+    let (_, _, broken) = events::service::chain::verify_all(&system.pool).await.unwrap();
+    assert!(broken.is_empty(), "the chain holds: {broken:?}");
+    system.caught_up().await;
+    for customer in &customers {
+        let expected = if *customer == customers[6] { 3 } else { 2 };
+        assert_eq!(
+            system.contacts(*customer).await,
+            expected,
+            "{customer}: counted once each"
+        );
+    }
+    system.stop().await;
+}
