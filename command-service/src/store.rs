@@ -208,7 +208,7 @@ pub struct CommandHandler<A: Aggregate> {
 
 impl<A> CommandHandler<A>
 where
-    A: Aggregate<Error = CommandError> + Guarded,
+    A: Aggregate<Error = CommandError> + Guarded + Clone,
     A::Command: Clone,
 {
     pub fn services(&self) -> &A::Services {
@@ -311,8 +311,11 @@ where
         }
         let before = context.current_sequence;
         let sink = EventSink::default();
-        context
-            .aggregate()
+        // The sink applies each event to the aggregate it decides on, and cqrs-es's `commit`
+        // applies them to the context's aggregate once more to take a snapshot: the command is
+        // decided on a copy, so the snapshot holds each event once.
+        let mut deciding = context.aggregate.clone();
+        deciding
             .handle(command, &self.services, &sink)
             .await
             .map_err(ExecuteError::Rejected)?;
@@ -363,7 +366,7 @@ const UNIQUE_VIOLATION: &str = "23505";
 
 impl<A> CommandHandler<A>
 where
-    A: Aggregate<Error = CommandError> + Guarded,
+    A: Aggregate<Error = CommandError> + Guarded + Clone,
     A::Command: Clone,
 {
     pub fn batch(&self) -> Batch<'_, A>
@@ -381,7 +384,7 @@ where
 
 impl<A> Batch<'_, A>
 where
-    A: Aggregate<Error = CommandError> + Guarded,
+    A: Aggregate<Error = CommandError> + Guarded + Clone,
     A::Command: Clone,
 {
     /// Decides with these services instead of the handler's (an import answers lookups of the

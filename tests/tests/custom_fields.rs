@@ -274,3 +274,50 @@ async fn custom_fields_are_typed_role_aware_filterable_and_known_as_of_any_insta
     assert_eq!((status, answer["error"].as_str()), (422, Some("field_retired")));
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_snapshot_holds_each_definition_once_as_the_stream_replayed_would() {
+    let system = TestSystem::spawn().await.unwrap();
+    // The 50th event of the stream is the one a snapshot is taken at.
+    for n in 1..=50 {
+        define(
+            &system,
+            json!({"key": format!("f{n}"), "label": format!("Field {n}"), "field_type": "text"}),
+        )
+        .await;
+    }
+    let (sequence, fields): (i64, Vec<String>) = sqlx::query_as(
+        "SELECT last_sequence, ARRAY(SELECT f ->> 'key' FROM jsonb_array_elements(payload -> 'definitions' -> 'fields') f)
+           FROM snapshots WHERE aggregate_type = 'CustomFields'",
+    )
+    .fetch_one(&system.pool)
+    .await
+    .unwrap();
+    assert_eq!(sequence, 50);
+    assert_eq!(fields, (1..=50).map(|n| format!("f{n}")).collect::<Vec<_>>());
+
+    // Decided on that snapshot: once retired, the field can be neither changed nor retired again.
+    let empty = json!({});
+    let retire = || system.send(Method::POST, "/api/v1/custom-fields/f50/retire", Some(&empty));
+    let (status, answer) = retire().await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = system
+        .send(
+            Method::PUT,
+            "/api/v1/custom-fields/f50",
+            Some(&json!({"key": "f50", "label": "Back", "field_type": "text"})),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), answer["error"].as_str()),
+        (404, Some("custom_field_not_found")),
+        "{answer}"
+    );
+    let (status, answer) = retire().await;
+    assert_eq!(
+        (status.as_u16(), answer["error"].as_str()),
+        (404, Some("custom_field_not_found")),
+        "{answer}"
+    );
+    system.stop().await;
+}

@@ -18,7 +18,7 @@ pub struct AcknowledgeAlert {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Alert {
     acknowledged: bool,
 }

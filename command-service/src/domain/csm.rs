@@ -43,7 +43,7 @@ pub enum CsmCommand {
     ChangeCapacity(ChangeCapacity),
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Csm {
     registered: bool,
     monthly_capacity_hours: u32,

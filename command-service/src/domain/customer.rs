@@ -50,7 +50,7 @@ pub(crate) struct Report {
 }
 
 /// What the customer's stream must remember to judge the next command.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Customer {
     id: Option<Uuid>,
     churned: bool,

@@ -83,7 +83,7 @@ pub enum FieldsCommand {
     },
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CustomFields {
     definitions: Definitions,
 }

@@ -57,7 +57,7 @@ enum UserStatus {
     Deactivated,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Partner {
     registered: bool,
     users: BTreeMap<String, UserStatus>,

@@ -46,7 +46,7 @@ pub enum RulesCommand {
     ChangeWorkloadHours(ChangeWorkloadHours),
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Rules;
 
 fn within(value: u32, field: &'static str, low: u32, high: u32) -> Result<u32, CommandError> {

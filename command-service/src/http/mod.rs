@@ -213,7 +213,7 @@ async fn run<A>(
     reply: Reply,
 ) -> Answer
 where
-    A: cqrs_es::Aggregate<Error = crate::domain::CommandError> + crate::domain::Guarded,
+    A: cqrs_es::Aggregate<Error = crate::domain::CommandError> + crate::domain::Guarded + Clone,
     A::Command: Clone,
 {
     let appended = handler
