@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventStore};
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
+use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventStore};
 use events::metadata::CommandMetadata;
 use serde::Serialize;
 use sqlx::PgPool;
@@ -204,6 +204,7 @@ pub struct CommandHandler<A: Aggregate> {
     services: A::Services,
     locks: StreamLocks,
     appends: Appends,
+    recent: Recent<A>,
 }
 
 impl<A> CommandHandler<A>
@@ -232,6 +233,7 @@ where
             services,
             locks: StreamLocks::default(),
             appends,
+            recent: Recent(Default::default()),
         }
     }
 
@@ -302,43 +304,132 @@ where
         metadata: &std::collections::HashMap<String, String>,
         principal: Option<&Principal>,
     ) -> Result<Appended, ExecuteError> {
-        let started = std::time::Instant::now();
-        let mut context = self.loader.load::<A>(id).await?;
-        stage("load", started);
-        let started = std::time::Instant::now();
-        if let Some(principal) = principal {
-            authorize(context.aggregate(), &command, principal)?;
+        let mut recent = true;
+        loop {
+            let started = std::time::Instant::now();
+            let copy = if recent { self.recent.take(id) } else { None };
+            let from_copy = copy.is_some();
+            let context = match copy {
+                Some(context) => context,
+                None => {
+                    let context = self.loader.load::<A>(id).await?;
+                    stage("load", started);
+                    context
+                }
+            };
+            let started = std::time::Instant::now();
+            let decided = self.decide(&context, command.clone(), principal).await;
+            stage("decide", started);
+            let (decided, events) = match decided {
+                // A copy may be behind the stream (another writer appended since it was kept):
+                // a refusal, or a command that changes nothing, is answered only on the stream
+                // as stored.
+                Err(ExecuteError::Rejected(_)) if from_copy => {
+                    recent = false;
+                    continue;
+                }
+                Ok((_, events)) if events.is_empty() && from_copy => {
+                    recent = false;
+                    continue;
+                }
+                decided => decided?,
+            };
+            let before = context.current_sequence;
+            let count = events.len();
+            let snapshots = if count >= SNAPSHOT_EVERY - before % SNAPSHOT_EVERY {
+                Some(context.current_snapshot.map_or(1, |taken| taken + 1))
+            } else {
+                context.current_snapshot
+            };
+            // The events' ids are made here and written with them: the answer needs no read back.
+            let event_ids: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
+            if count > 0 {
+                let started = std::time::Instant::now();
+                let mut metadata = metadata.clone();
+                let ids: Vec<String> = event_ids.iter().map(Uuid::to_string).collect();
+                metadata.insert(EVENT_IDS.to_owned(), ids.join(","));
+                // A copy behind the stream makes this a conflict (the store's sequence key):
+                // the retry loads the stream.
+                self.store.commit(events, context, metadata).await?;
+                self.appends.committed();
+                stage("append", started);
+            }
+            self.recent.keep(
+                id,
+                EventStoreAggregateContext {
+                    aggregate_id: id.to_owned(),
+                    aggregate: decided,
+                    current_sequence: before + count,
+                    current_snapshot: snapshots,
+                },
+            );
+            return Ok(Appended {
+                stream_type: A::TYPE,
+                stream_id: id.to_owned(),
+                sequence: (before + count) as i64,
+                event_ids,
+            });
         }
-        let before = context.current_sequence;
-        let sink = EventSink::default();
-        // The sink applies each event to the aggregate it decides on, and cqrs-es's `commit`
-        // applies them to the context's aggregate once more to take a snapshot: the command is
-        // decided on a copy, so the snapshot holds each event once.
+    }
+
+    /// Checks `principal`'s permission and decides `command` on the stream as `context` holds
+    /// it: the aggregate after the command, and the events it decided.
+    ///
+    /// The sink applies each event to the aggregate it decides on, and cqrs-es's `commit`
+    /// applies them to the context's aggregate once more to take a snapshot: the command is
+    /// decided on a copy, so the snapshot holds each event once.
+    async fn decide(
+        &self,
+        context: &EventStoreAggregateContext<A>,
+        command: A::Command,
+        principal: Option<&Principal>,
+    ) -> Result<(A, Vec<A::Event>), ExecuteError> {
+        if let Some(principal) = principal {
+            authorize(&context.aggregate, &command, principal)?;
+        }
         let mut deciding = context.aggregate.clone();
+        let sink = EventSink::default();
         deciding
             .handle(command, &self.services, &sink)
             .await
             .map_err(ExecuteError::Rejected)?;
-        let events = sink.collect().await;
-        let count = events.len();
-        stage("decide", started);
-        // The events' ids are made here and written with them: the answer needs no read back.
-        let event_ids: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
-        if count > 0 {
-            let started = std::time::Instant::now();
-            let mut metadata = metadata.clone();
-            let ids: Vec<String> = event_ids.iter().map(Uuid::to_string).collect();
-            metadata.insert(EVENT_IDS.to_owned(), ids.join(","));
-            self.store.commit(events, context, metadata).await?;
-            self.appends.committed();
-            stage("append", started);
+        Ok((deciding, sink.collect().await))
+    }
+}
+
+/// Streams as the last command this process appended to them left them, so that the next
+/// command on a busy stream is decided without loading it (at most [`RECENT_STREAMS`] per
+/// stream type). A kept stream is taken out while a command uses it and put back only after
+/// that command's append succeeded, so a copy is never ahead of the store; it may be behind
+/// (an import, another replica or a repair appended since). Then the append at the copy's next
+/// sequence meets the store's key and the command is decided again on the stream as loaded,
+/// and a refusal decided on a copy is decided again on the loaded stream before it is answered.
+struct Recent<A: Aggregate>(std::sync::Mutex<std::collections::HashMap<String, EventStoreAggregateContext<A>>>);
+
+/// Streams kept per stream type.
+const RECENT_STREAMS: usize = 1024;
+
+impl<A: Aggregate> Recent<A> {
+    fn take(&self, id: &str) -> Option<EventStoreAggregateContext<A>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(id)
+    }
+
+    fn keep(&self, id: &str, context: EventStoreAggregateContext<A>) {
+        let mut kept = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.len() >= RECENT_STREAMS && !kept.contains_key(id) {
+            if let Some(other) = kept.keys().next().cloned() {
+                kept.remove(&other);
+            }
         }
-        Ok(Appended {
-            stream_type: A::TYPE,
-            stream_id: id.to_owned(),
-            sequence: (before + count) as i64,
-            event_ids,
-        })
+        kept.insert(id.to_owned(), context);
+    }
+
+    /// Forgets `id`'s copy: another path appends to it.
+    fn forget(&self, id: &str) {
+        self.take(id);
     }
 }
 
@@ -478,6 +569,8 @@ where
             if stream.events.is_empty() {
                 continue;
             }
+            // A copy a single command kept would fall behind this append.
+            self.handler.recent.forget(&stream.id);
             let mut sequence = stream.base;
             let mut event_ids = Vec::with_capacity(stream.events.len());
             for (event, meta) in stream.events {

@@ -585,3 +585,90 @@ async fn commands_waiting_together_are_appended_by_one_statement_and_a_refused_o
     }
     system.stop().await;
 }
+
+/// How many commands the command service has loaded their stream for.
+async fn loads(system: &TestSystem) -> u64 {
+    let metrics = system
+        .http
+        .get(format!("{}/metrics", system.command_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("cstrack_command_stage_seconds_count{stage=\"load\"} "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Appends a copy of the stream's last `event_type` event, under a new id at `id_path`, as
+/// another writer would (an import, another replica).
+async fn append_behind(system: &TestSystem, customer: &str, event_type: &str, id_path: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT aggregate_type, aggregate_id,
+                (SELECT max(sequence) + 1 FROM events WHERE aggregate_id = $1), event_type, event_version,
+                jsonb_set(payload, $3::text[], to_jsonb($4::text)), metadata
+           FROM events WHERE aggregate_id = $1 AND event_type = $2 ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(customer)
+    .bind(event_type)
+    .bind(vec![event_type.to_owned(), id_path.to_owned()])
+    .bind(id.to_string())
+    .execute(&system.pool)
+    .await
+    .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn a_command_on_a_kept_copy_of_its_stream_is_decided_again_when_another_writer_appended() {
+    let (system, _, customer) = system_with_customer().await;
+    let activities = format!("/api/v1/customers/{customer}/activities");
+    let activity = |participants: Vec<Uuid>| {
+        json!({"kind": "meeting", "direction": "outbound", "occurred_at": Utc::now() - Duration::hours(1),
+               "duration_minutes": 30, "participants": participants})
+    };
+    let ada = system
+        .add_stakeholder(customer.parse().unwrap(), "Ada Lovelace", "executive")
+        .await;
+
+    // The stream is kept as its last command left it: the next command loads nothing.
+    let before = loads(&system).await;
+    let answer = system.post_ok(&activities, &activity(vec![ada])).await;
+    assert_eq!((answer["sequence"].clone(), loads(&system).await), (json!(3), before));
+
+    // Another writer adds a stakeholder: the kept copy does not know them, and refuses. The
+    // refusal is not answered: the command is decided again on the stream as stored.
+    let grace = append_behind(&system, &customer, "StakeholderAdded", "stakeholder_id").await;
+    let answer = system.post_ok(&activities, &activity(vec![grace])).await;
+    assert_eq!(
+        (answer["sequence"].clone(), loads(&system).await),
+        (json!(5), before + 1)
+    );
+
+    // Another writer logs an activity: the kept copy accepts the command at a sequence that is
+    // taken, the store refuses the append, and the command is decided again.
+    append_behind(&system, &customer, "ActivityLogged", "activity_id").await;
+    let answer = system.post_ok(&activities, &activity(vec![ada, grace])).await;
+    assert_eq!(
+        (answer["sequence"].clone(), loads(&system).await),
+        (json!(7), before + 2)
+    );
+
+    // A refusal on a stream as stored is answered as before.
+    let (status, answer) = system.post(&activities, &activity(vec![Uuid::now_v7()])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let sequences: Vec<i64> =
+        sqlx::query_scalar("SELECT sequence FROM events WHERE aggregate_id = $1 ORDER BY sequence")
+            .bind(&customer)
+            .fetch_all(&system.pool)
+            .await
+            .unwrap();
+    assert_eq!(sequences, (1..=7).collect::<Vec<_>>());
+    system.stop().await;
+}
