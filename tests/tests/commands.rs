@@ -392,8 +392,8 @@ async fn an_activity_id_a_caller_gives_again_is_refused_alone_and_in_a_batch() {
     system.stop().await;
 }
 
-/// The command service's count of commands waiting for a statement to append them.
-async fn appends_waiting(system: &TestSystem) -> i64 {
+/// The value of the command service's metric `series` (name and labels as exposed), 0 when absent.
+async fn metric(system: &TestSystem, series: &str) -> u64 {
     let metrics = system
         .http
         .get(format!("{}/metrics", system.command_url))
@@ -405,9 +405,14 @@ async fn appends_waiting(system: &TestSystem) -> i64 {
         .unwrap();
     metrics
         .lines()
-        .find_map(|line| line.strip_prefix("cstrack_appends_waiting "))
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// The command service's count of commands waiting for a statement to append them.
+async fn appends_waiting(system: &TestSystem) -> i64 {
+    metric(system, "cstrack_appends_waiting").await as i64
 }
 
 /// Appending statements waiting for the events table's lock.
@@ -588,20 +593,7 @@ async fn commands_waiting_together_are_appended_by_one_statement_and_a_refused_o
 
 /// How many commands the command service has loaded their stream for.
 async fn loads(system: &TestSystem) -> u64 {
-    let metrics = system
-        .http
-        .get(format!("{}/metrics", system.command_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("cstrack_command_stage_seconds_count{stage=\"load\"} "))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0)
+    metric(system, "cstrack_command_stage_seconds_count{stage=\"load\"}").await
 }
 
 /// Appends a copy of the stream's last `event_type` event, under a new id at `id_path`, as
