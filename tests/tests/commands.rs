@@ -7,6 +7,15 @@ use serde_json::{json, Value};
 use tests::TestSystem;
 use uuid::Uuid;
 
+/// The sequences stored for stream `id`, in order.
+async fn stream_sequences(system: &TestSystem, id: &str) -> Vec<i64> {
+    sqlx::query_scalar("SELECT sequence FROM events WHERE aggregate_id = $1 ORDER BY sequence")
+        .bind(id)
+        .fetch_all(&system.pool)
+        .await
+        .unwrap()
+}
+
 async fn event_count(system: &TestSystem) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&system.pool)
@@ -252,12 +261,7 @@ async fn concurrent_commands_on_one_customer_all_land_with_consecutive_sequences
     for (status, answer) in &answers {
         assert_eq!(*status, StatusCode::CREATED, "{answer}");
     }
-    let sequences: Vec<i64> =
-        sqlx::query_scalar("SELECT sequence FROM events WHERE aggregate_id = $1 ORDER BY sequence")
-            .bind(&customer)
-            .fetch_all(&system.pool)
-            .await
-            .unwrap();
+    let sequences = stream_sequences(&system, &customer).await;
     assert_eq!(sequences, (1..=51).collect::<Vec<i64>>());
 
     // The command that appended the 50th event wrote the stream's first snapshot in the same
@@ -655,12 +659,7 @@ async fn a_command_on_a_kept_copy_of_its_stream_is_decided_again_when_another_wr
     // A refusal on a stream as stored is answered as before.
     let (status, answer) = system.post(&activities, &activity(vec![Uuid::now_v7()])).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
-    let sequences: Vec<i64> =
-        sqlx::query_scalar("SELECT sequence FROM events WHERE aggregate_id = $1 ORDER BY sequence")
-            .bind(&customer)
-            .fetch_all(&system.pool)
-            .await
-            .unwrap();
+    let sequences = stream_sequences(&system, &customer).await;
     assert_eq!(sequences, (1..=7).collect::<Vec<_>>());
     system.stop().await;
 }
