@@ -46,10 +46,11 @@ pub fn projectors() -> Vec<Arc<dyn projector::Projector>> {
     ]
 }
 
-/// Deliveries in flight per partition queue, unless configured.
-pub const DEFAULT_PREFETCH: u16 = 64;
+/// Deliveries in flight per partition queue, unless configured: twice a batch, so the next batch
+/// is already on its way while one is applied and acknowledged.
+pub const DEFAULT_PREFETCH: u16 = 512;
 /// Most deliveries applied in one transaction, unless configured.
-pub const DEFAULT_APPLY_BATCH: u16 = 64;
+pub const DEFAULT_APPLY_BATCH: u16 = 256;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Settings {

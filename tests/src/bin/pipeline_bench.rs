@@ -79,6 +79,12 @@ struct Args {
     /// Runs of each query in the store stage.
     #[arg(long, default_value_t = 20)]
     query_runs: usize,
+    /// Deliveries in flight per partition for the projectors (the service's default unless set).
+    #[arg(long, default_value_t = projection_service::DEFAULT_PREFETCH)]
+    prefetch: u16,
+    /// Most deliveries the projectors apply in one transaction (the service's default unless set).
+    #[arg(long, default_value_t = projection_service::DEFAULT_APPLY_BATCH)]
+    apply_batch: u16,
     /// Where to write the rows as JSON.
     #[arg(long)]
     report: Option<std::path::PathBuf>,
@@ -831,15 +837,12 @@ async fn pipeline(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows
 
     // Projection: the projectors, as the service is configured unless told otherwise, drain the
     // backlog the relay queued.
-    let (prefetch, batch) = (
-        projection_service::DEFAULT_PREFETCH,
-        projection_service::DEFAULT_APPLY_BATCH,
-    );
+    let (prefetch, batch) = (args.prefetch, args.apply_batch);
     let consumed = bare.consume(events, prefetch, usize::from(batch)).await?;
     bare.delete().await;
     let as_deployed = |settings: &mut projection_service::Settings| {
-        settings.prefetch = projection_service::DEFAULT_PREFETCH;
-        settings.apply_batch = projection_service::DEFAULT_APPLY_BATCH;
+        settings.prefetch = prefetch;
+        settings.apply_batch = batch;
         settings.reconcile_seconds = 60.0;
     };
     system.reconfigure_projection(as_deployed).await?;
