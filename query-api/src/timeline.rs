@@ -82,6 +82,29 @@ impl Stored {
     }
 }
 
+/// The statement of a page: `$1` the customer, `$2` the event types, `$3`/`$4` whether notes and
+/// other activities are included, `$5`/`$6` the period, `$7`/`$8` the cursor, `$9` the rows.
+///
+/// Every bound is a range on `events_customer_chronology` whatever the parameters are: an absent
+/// bound is the infinite one rather than `$n IS NULL OR ...`. PostgreSQL plans a prepared
+/// statement once for any parameters after a few runs, and that generic plan cannot use a bound
+/// that may be absent to start or end the index scan: a page of the last hour would read the
+/// customer's whole stream from the newest event down, to find that nothing older matches.
+pub const PAGE: &str = "SELECT e.event_id, e.sequence, e.event_type, e.event_version, e.occurred_at, e.recorded_at,
+        COALESCE(e.metadata ->> 'actor_id', 'unknown') AS actor_id, e.payload
+   FROM events e
+  WHERE e.aggregate_type = 'Customer' AND e.aggregate_id = $1
+    AND e.sequence <= (SELECT c.last_sequence FROM projector_checkpoints c
+                        WHERE c.projector = 'customers' AND c.stream_type = 'Customer' AND c.stream_id = $1)
+    AND e.event_type = ANY ($2)
+    AND (e.event_type <> 'ActivityLogged'
+         OR CASE WHEN e.payload -> 'ActivityLogged' ->> 'kind' = 'note' THEN $3 ELSE $4 END)
+    AND e.occurred_at >= COALESCE($5::timestamptz, '-infinity')
+    AND e.occurred_at <= COALESCE($6::timestamptz, 'infinity')
+    AND (e.occurred_at, e.sequence) < (COALESCE($7::timestamptz, 'infinity'), $8)
+  ORDER BY e.occurred_at DESC, e.sequence DESC
+  LIMIT $9";
+
 /// A page of a customer's timeline: its stream read from the store newest first by when each
 /// event happened (`events_customer_chronology`), up to the customers projector's checkpoint of
 /// the stream, so the timeline shows exactly the events the rest of the customer's read models
@@ -98,33 +121,18 @@ pub async fn page(
 ) -> Result<Connection<String, TimelineEntry, EmptyFields, EmptyFields>, sqlx::Error> {
     let first = first.clamp(1, MAX_PAGE);
     let selection = events::timeline::Selection::of(kinds.as_deref());
-    let rows: Vec<Stored> = sqlx::query_as(
-        "SELECT e.event_id, e.sequence, e.event_type, e.event_version, e.occurred_at, e.recorded_at,
-                COALESCE(e.metadata ->> 'actor_id', 'unknown') AS actor_id, e.payload
-           FROM events e
-          WHERE e.aggregate_type = 'Customer' AND e.aggregate_id = $1
-            AND e.sequence <= (SELECT c.last_sequence FROM projector_checkpoints c
-                                WHERE c.projector = 'customers' AND c.stream_type = 'Customer' AND c.stream_id = $1)
-            AND e.event_type = ANY ($2)
-            AND (e.event_type <> 'ActivityLogged'
-                 OR CASE WHEN e.payload -> 'ActivityLogged' ->> 'kind' = 'note' THEN $3 ELSE $4 END)
-            AND ($5::timestamptz IS NULL OR e.occurred_at >= $5)
-            AND ($6::timestamptz IS NULL OR e.occurred_at <= $6)
-            AND ($7::timestamptz IS NULL OR (e.occurred_at, e.sequence) < ($7, $8))
-          ORDER BY e.occurred_at DESC, e.sequence DESC
-          LIMIT $9",
-    )
-    .bind(customer_id.to_string())
-    .bind(&selection.event_types)
-    .bind(selection.notes)
-    .bind(selection.other_activities)
-    .bind(from)
-    .bind(to)
-    .bind(after.map(|(at, _)| at))
-    .bind(after.map_or(0, |(_, sequence)| sequence))
-    .bind(first as i64 + 1)
-    .fetch_all(pool)
-    .await?;
+    let rows: Vec<Stored> = sqlx::query_as(PAGE)
+        .bind(customer_id.to_string())
+        .bind(&selection.event_types)
+        .bind(selection.notes)
+        .bind(selection.other_activities)
+        .bind(from)
+        .bind(to)
+        .bind(after.map(|(at, _)| at))
+        .bind(after.map_or(0, |(_, sequence)| sequence))
+        .bind(first as i64 + 1)
+        .fetch_all(pool)
+        .await?;
     let has_next = rows.len() > first;
     let mut connection = Connection::new(after.is_some(), has_next);
     connection.edges.extend(

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, DurationRound, NaiveDate, Utc};
 use events::engagement::Period;
 use events::service::store::{StoredEvent, COLUMNS};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -169,6 +169,100 @@ async fn the_timeline_pages_by_cursor_without_gaps_or_repeats() {
     }
     let expected: Vec<String> = (0..7).map(|k| format!("email: mail {k}")).collect();
     assert_eq!(seen, expected, "newest first, each once");
+    system.stop().await;
+}
+
+/// The rows a statement's scans of `events` examined: those they returned and those their filters
+/// removed, summed over the plan of an `EXPLAIN (ANALYZE, FORMAT JSON)`.
+fn events_rows_examined(plan: &Value) -> i64 {
+    let own = if plan["Relation Name"] == "events" {
+        ["Actual Rows", "Rows Removed by Filter", "Rows Removed by Index Recheck"]
+            .iter()
+            .map(|key| plan[key].as_i64().unwrap_or(0))
+            .sum()
+    } else {
+        0
+    };
+    own + plan["Plans"]
+        .as_array()
+        .map_or(0, |plans| plans.iter().map(events_rows_examined).sum())
+}
+
+#[tokio::test]
+async fn a_timeline_page_reads_only_the_events_within_its_bounds_however_postgres_plans_it() {
+    let system = TestSystem::spawn().await.unwrap();
+    let id = customer(&system, "Initech").await;
+    let start = (Utc::now() - chrono::Duration::days(10))
+        .duration_trunc(chrono::TimeDelta::minutes(1))
+        .unwrap();
+    let minute = |k: i64| start + chrono::Duration::minutes(k);
+    let activities: Vec<Value> = (0..1000)
+        .map(|k| json!({"kind": "email", "direction": "outbound", "occurred_at": minute(k), "subject": format!("mail {k}")}))
+        .collect();
+    system
+        .post_ok(
+            &format!("/api/v1/customers/{id}/activities/batch"),
+            &json!({"activities": activities}),
+        )
+        .await;
+    system.caught_up().await;
+
+    // Through GraphQL: the last three minutes are the three newest emails.
+    let page = system
+        .graphql(
+            "query($id: UUID!, $from: DateTime) { customerTimeline(customerId: $id, from: $from, kinds: [\"activity\"]) {
+                edges { node { summary } } } }",
+            json!({"id": id, "from": minute(997)}),
+        )
+        .await;
+    let summaries: Vec<&str> = page["customerTimeline"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| edge["node"]["summary"].as_str().unwrap())
+        .collect();
+    assert_eq!(summaries, ["email: mail 999", "email: mail 998", "email: mail 997"]);
+
+    // The plan PostgreSQL settles on for a prepared statement after a few runs, whatever its
+    // parameters: the period and the cursor still bound the scan, so the page reads its three
+    // events, not the stream down to its first.
+    let mut connection = system.pool.acquire().await.unwrap();
+    sqlx::query("ANALYZE events").execute(&mut *connection).await.unwrap();
+    sqlx::query("SET plan_cache_mode = force_generic_plan")
+        .execute(&mut *connection)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "PREPARE page (text, text[], boolean, boolean, timestamptz, timestamptz, timestamptz, bigint, bigint) AS {}",
+        query_api::timeline::PAGE
+    ))
+    .execute(&mut *connection)
+    .await
+    .unwrap();
+    for (from, after, expected) in [
+        (Some(minute(997)), None, 3),
+        // The three emails before the cursor, and the onboarding before them that the kinds
+        // leave out: the stream's oldest events.
+        (None, Some((minute(3), 0)), 4),
+        (Some(minute(990)), Some((minute(993), 0)), 3),
+    ] {
+        let explained: Value = sqlx::query_scalar(&format!(
+            "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE page ('{id}', '{{ActivityLogged}}', true, true, {}, NULL, {}, {}, 101)",
+            from.map_or("NULL".to_owned(), |at: chrono::DateTime<Utc>| format!("'{}'", at.to_rfc3339())),
+            after.map_or("NULL".to_owned(), |(at, _): (chrono::DateTime<Utc>, i64)| format!("'{}'", at.to_rfc3339())),
+            after.map_or(0, |(_, sequence)| sequence),
+        ))
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap();
+        let plan = &explained[0]["Plan"];
+        assert_eq!(
+            events_rows_examined(plan),
+            expected,
+            "from {from:?}, after {after:?}: {plan:#}"
+        );
+    }
+    drop(connection);
     system.stop().await;
 }
 
