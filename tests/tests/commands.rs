@@ -663,3 +663,73 @@ async fn a_command_on_a_kept_copy_of_its_stream_is_decided_again_when_another_wr
     assert_eq!(sequences, (1..=7).collect::<Vec<_>>());
     system.stop().await;
 }
+
+/// The scans of `events` in a plan (`EXPLAIN (FORMAT JSON)`), each with its index condition.
+fn events_scans(plan: &Value, scans: &mut Vec<(String, String)>) {
+    if plan["Relation Name"] == "events" && plan["Node Type"] != "ModifyTable" {
+        scans.push((
+            plan["Node Type"].as_str().unwrap_or_default().to_owned(),
+            plan["Index Cond"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    for child in plan["Plans"].as_array().into_iter().flatten() {
+        events_scans(child, scans);
+    }
+}
+
+#[tokio::test]
+async fn an_append_looks_up_each_streams_last_hash_by_its_key_even_with_statistics_of_a_smaller_store() {
+    let (system, _, customer) = system_with_customer().await;
+    // Statistics taken while the store held a few events, and none since, as on a new store
+    // that grew faster than `ANALYZE` ran.
+    sqlx::query("ANALYZE events").execute(&system.pool).await.unwrap();
+    sqlx::query("ALTER TABLE events SET (autovacuum_enabled = false)")
+        .execute(&system.pool)
+        .await
+        .unwrap();
+    let activities: Vec<Value> = (0..1000)
+        .map(|k| json!({"kind": "email", "direction": "outbound", "occurred_at": Utc::now() - Duration::minutes(k), "subject": "mail"}))
+        .collect();
+    system
+        .post_ok(
+            &format!("/api/v1/customers/{customer}/activities/batch"),
+            &json!({"activities": activities}),
+        )
+        .await;
+
+    // The plan a connection settles on after a few runs of the statement, for any parameters.
+    let mut connection = system.pool.acquire().await.unwrap();
+    sqlx::query("SET plan_cache_mode = force_generic_plan")
+        .execute(&mut *connection)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "PREPARE append (text, text[], int8[], text[], text[], jsonb[], jsonb[], uuid[]) AS {}",
+        command_service::repository::APPEND_ROWS
+    ))
+    .execute(&mut *connection)
+    .await
+    .unwrap();
+    let explained: Value = sqlx::query_scalar(&format!(
+        "EXPLAIN (FORMAT JSON) EXECUTE append ('Customer', ARRAY['{customer}'], ARRAY[1003::int8], ARRAY['ActivityLogged'],
+                                                ARRAY['1.0'], ARRAY['{{}}'::jsonb], ARRAY['{{}}'::jsonb], ARRAY['{}'::uuid])",
+        Uuid::now_v7()
+    ))
+    .fetch_one(&mut *connection)
+    .await
+    .unwrap();
+    let mut scans = Vec::new();
+    events_scans(&explained[0]["Plan"], &mut scans);
+    assert!(!scans.is_empty(), "{explained:#}");
+    for (node, condition) in &scans {
+        assert!(
+            node == "Index Scan"
+                && ["aggregate_type", "aggregate_id", "sequence"]
+                    .iter()
+                    .all(|column| condition.contains(column)),
+            "a scan of the store that is not a lookup of a stream's key: {node} on {condition}\n{explained:#}"
+        );
+    }
+    drop(connection);
+    system.stop().await;
+}
