@@ -365,6 +365,35 @@ impl TestSystem {
         answer
     }
 
+    /// Logs `activities` on `customer` through the batch endpoint, insisting on success.
+    pub async fn log_activities(&self, customer: impl std::fmt::Display, activities: Vec<Value>) -> Value {
+        self.post_ok(
+            &format!("/api/v1/customers/{customer}/activities/batch"),
+            &json!({ "activities": activities }),
+        )
+        .await
+    }
+
+    /// A connection holding `statement` prepared as `name` (parameters of `types`), planned as
+    /// PostgreSQL plans a prepared statement after a few runs: once, for any parameters.
+    pub async fn generically_planned(
+        &self,
+        name: &str,
+        types: &str,
+        statement: &str,
+    ) -> sqlx::pool::PoolConnection<sqlx::Postgres> {
+        let mut connection = self.pool.acquire().await.expect("a pooled connection");
+        sqlx::query("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut *connection)
+            .await
+            .expect("plan_cache_mode set");
+        sqlx::query(&format!("PREPARE {name} ({types}) AS {statement}"))
+            .execute(&mut *connection)
+            .await
+            .expect("the statement prepared");
+        connection
+    }
+
     pub async fn register_csm(&self, name: &str) -> Uuid {
         let slug = name.to_lowercase().replace(' ', ".");
         let answer = self

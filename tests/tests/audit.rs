@@ -287,12 +287,7 @@ async fn every_way_of_appending_chains_to_the_one_definition_verification_recomp
                    "participants": [], "subject": format!("touch {k}")})
         })
         .collect();
-    system
-        .post_ok(
-            &format!("/api/v1/customers/{first}/activities/batch"),
-            &json!({ "activities": activities }),
-        )
-        .await;
+    system.log_activities(first, activities).await;
     append_version_1(&system, first).await;
     system.log_activity(first, "call", day(2), &[]).await;
     let (status, answer) = system

@@ -690,26 +690,16 @@ async fn an_append_looks_up_each_streams_last_hash_by_its_key_even_with_statisti
     let activities: Vec<Value> = (0..1000)
         .map(|k| json!({"kind": "email", "direction": "outbound", "occurred_at": Utc::now() - Duration::minutes(k), "subject": "mail"}))
         .collect();
-    system
-        .post_ok(
-            &format!("/api/v1/customers/{customer}/activities/batch"),
-            &json!({"activities": activities}),
-        )
-        .await;
+    system.log_activities(&customer, activities).await;
 
     // The plan a connection settles on after a few runs of the statement, for any parameters.
-    let mut connection = system.pool.acquire().await.unwrap();
-    sqlx::query("SET plan_cache_mode = force_generic_plan")
-        .execute(&mut *connection)
-        .await
-        .unwrap();
-    sqlx::query(&format!(
-        "PREPARE append (text, text[], int8[], text[], text[], jsonb[], jsonb[], uuid[]) AS {}",
-        command_service::repository::APPEND_ROWS
-    ))
-    .execute(&mut *connection)
-    .await
-    .unwrap();
+    let mut connection = system
+        .generically_planned(
+            "append",
+            "text, text[], int8[], text[], text[], jsonb[], jsonb[], uuid[]",
+            command_service::repository::APPEND_ROWS,
+        )
+        .await;
     let explained: Value = sqlx::query_scalar(&format!(
         "EXPLAIN (FORMAT JSON) EXECUTE append ('Customer', ARRAY['{customer}'], ARRAY[1003::int8], ARRAY['ActivityLogged'],
                                                 ARRAY['1.0'], ARRAY['{{}}'::jsonb], ARRAY['{{}}'::jsonb], ARRAY['{}'::uuid])",

@@ -259,12 +259,7 @@ async fn the_relay_reads_in_transaction_id_order_where_the_ids_gain_a_digit() {
                         "occurred_at": Utc::now() - chrono::Duration::minutes(n + 1)})
         })
         .collect();
-    system
-        .post_ok(
-            &format!("/api/v1/customers/{big}/activities/batch"),
-            &json!({"activities": activities}),
-        )
-        .await;
+    system.log_activities(big, activities).await;
 
     // Transaction ids as a long-lived store has them where they gain a digit (99999, then 100000
     // for a store past that): the earlier events, then the three touches, then the 600 in one

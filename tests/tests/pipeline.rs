@@ -19,12 +19,7 @@ async fn log_batch(system: &TestSystem, customer: Uuid, count: usize) {
                    "occurred_at": Utc::now() - chrono::Duration::minutes(n as i64 + 1)})
         })
         .collect();
-    system
-        .post_ok(
-            &format!("/api/v1/customers/{customer}/activities/batch"),
-            &json!({"activities": activities}),
-        )
-        .await;
+    system.log_activities(customer, activities).await;
 }
 
 async fn stored_events(system: &TestSystem) -> i64 {

@@ -199,12 +199,7 @@ async fn a_timeline_page_reads_only_the_events_within_its_bounds_however_postgre
     let activities: Vec<Value> = (0..1000)
         .map(|k| json!({"kind": "email", "direction": "outbound", "occurred_at": minute(k), "subject": format!("mail {k}")}))
         .collect();
-    system
-        .post_ok(
-            &format!("/api/v1/customers/{id}/activities/batch"),
-            &json!({"activities": activities}),
-        )
-        .await;
+    system.log_activities(id, activities).await;
     system.caught_up().await;
 
     // Through GraphQL: the last three minutes are the three newest emails.
@@ -226,19 +221,14 @@ async fn a_timeline_page_reads_only_the_events_within_its_bounds_however_postgre
     // The plan PostgreSQL settles on for a prepared statement after a few runs, whatever its
     // parameters: the period and the cursor still bound the scan, so the page reads its three
     // events, not the stream down to its first.
-    let mut connection = system.pool.acquire().await.unwrap();
-    sqlx::query("ANALYZE events").execute(&mut *connection).await.unwrap();
-    sqlx::query("SET plan_cache_mode = force_generic_plan")
-        .execute(&mut *connection)
-        .await
-        .unwrap();
-    sqlx::query(&format!(
-        "PREPARE page (text, text[], boolean, boolean, timestamptz, timestamptz, timestamptz, bigint, bigint) AS {}",
-        query_api::timeline::PAGE
-    ))
-    .execute(&mut *connection)
-    .await
-    .unwrap();
+    sqlx::query("ANALYZE events").execute(&system.pool).await.unwrap();
+    let mut connection = system
+        .generically_planned(
+            "page",
+            "text, text[], boolean, boolean, timestamptz, timestamptz, timestamptz, bigint, bigint",
+            query_api::timeline::PAGE,
+        )
+        .await;
     for (from, after, expected) in [
         (Some(minute(997)), None, 3),
         // The three emails before the cursor, and the onboarding before them that the kinds
