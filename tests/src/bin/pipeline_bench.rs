@@ -49,7 +49,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 struct Args {
-    /// Stages to run: append, pipeline, store.
+    /// Stages to run: append (which ends with batches), batches alone, pipeline, store.
     #[arg(long, value_delimiter = ',', default_value = "append,pipeline,store")]
     stages: Vec<String>,
     /// Seconds of each append run.
@@ -182,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
         rows: Vec::new(),
     };
     let wants = |stage: &str| args.stages.iter().any(|wanted| wanted == stage);
-    if wants("append") || wants("pipeline") {
+    if wants("append") || wants("batches") || wants("pipeline") {
         // 24 connections per service: 32 clients need no more (a command holds one per statement),
         // and three services of 24 leave room on the server for pgbench's 32.
         let mut system = TestSystem::spawn_limited(24, 60.0, tests::bench::UNLIMITED).await?;
@@ -190,6 +190,11 @@ async fn main() -> anyhow::Result<()> {
             let customers = customers(&system, 32).await?;
             if wants("append") {
                 append(&args, &mut system, &customers, &mut rows).await?;
+            } else if wants("batches") {
+                let limits = Limits::create(&system.name).await?;
+                let result = batches(&args, &mut system, &customers, &limits, &mut rows).await;
+                limits.drop().await;
+                result?;
             }
             if wants("pipeline") {
                 pipeline(&args, &mut system, &customers, &mut rows).await?;
@@ -484,38 +489,64 @@ async fn append(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows: 
             Some(("on streams of a few events".into(), ms(percentile(&short_times, 50.0)))),
         );
 
-        // Batches of 1,000 activities, 4 clients each on its own customer.
-        let owned = customers.to_vec();
-        let (rate, _, recorder) = closed_loop(&target, 4, args.seconds, 0.0, move |client| {
-            let customer = owned[4 + client];
+        batches(args, system, customers, &limits, rows).await
+    }
+    .await;
+    limits.drop().await;
+    result
+}
+
+/// Batches of 1,000 activities through the batch endpoint, 4 clients each on its own customer,
+/// with the pipeline applying what they append and then with it stopped, beside 1,000-row
+/// INSERTs into the bare table and into the events table.
+async fn batches(
+    args: &Args,
+    system: &mut TestSystem,
+    customers: &[Uuid],
+    limits: &Limits,
+    rows: &mut Rows,
+) -> anyhow::Result<()> {
+    let target = target(system);
+    let batch = |customers: Vec<Uuid>| {
+        move |client: usize| {
+            let customer = customers[4 + client];
             let activities: Vec<Value> = (0..1000).map(|_| activity(customer).body).collect();
             Request {
                 kind: "log_activities",
                 path: format!("/api/v1/customers/{customer}/activities/batch"),
                 body: json!({"activities": activities}),
             }
-        })
-        .await;
-        ensure!(recorder.failed.load(Ordering::Relaxed) == 0, "{:?}", recorder.errors());
-        let bare = limits.pgbench("events_bare", 4, args.seconds, 1000).await?;
-        let ours = limits.pgbench("events", 4, args.seconds, 1000).await?;
-        rows.add(
-            "append: batches of 1,000 activities, 4 clients, events",
-            rate * 1000.0,
-            "/s",
-            Some(("1,000-row INSERTs into a bare table, 4 clients".into(), bare * 1000.0)),
-        );
-        rows.add(
-            "append: 1,000-row INSERTs into the events table, 4 clients",
-            ours * 1000.0,
-            "/s",
-            Some(("into a bare table".into(), bare * 1000.0)),
-        );
-        anyhow::Ok(())
-    }
-    .await;
-    limits.drop().await;
-    result
+        }
+    };
+    let (rate, _, recorder) = closed_loop(&target, 4, args.seconds, 0.0, batch(customers.to_vec())).await;
+    ensure!(recorder.failed.load(Ordering::Relaxed) == 0, "{:?}", recorder.errors());
+    stop_pipeline(system).await;
+    let (alone, _, recorder) = closed_loop(&target, 4, args.seconds, 0.0, batch(customers.to_vec())).await;
+    ensure!(recorder.failed.load(Ordering::Relaxed) == 0, "{:?}", recorder.errors());
+    system.start_relay();
+    system.start_projection().await?;
+    caught_up(&system.pool.clone(), Duration::from_secs(600)).await?;
+    let bare = limits.pgbench("events_bare", 4, args.seconds, 1000).await?;
+    let ours = limits.pgbench("events", 4, args.seconds, 1000).await?;
+    rows.add(
+        "append: batches of 1,000 activities, 4 clients, events",
+        rate * 1000.0,
+        "/s",
+        Some(("1,000-row INSERTs into a bare table, 4 clients".into(), bare * 1000.0)),
+    );
+    rows.add(
+        "append: batches of 1,000 activities, 4 clients, relay and projectors stopped, events",
+        alone * 1000.0,
+        "/s",
+        Some(("1,000-row INSERTs into the events table".into(), ours * 1000.0)),
+    );
+    rows.add(
+        "append: 1,000-row INSERTs into the events table, 4 clients",
+        ours * 1000.0,
+        "/s",
+        Some(("into a bare table".into(), bare * 1000.0)),
+    );
+    Ok(())
 }
 
 /// A scratch database beside the system's, holding the events table as the command service
