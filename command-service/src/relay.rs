@@ -33,6 +33,17 @@ use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 
+/// The relay's next batch: `$3` events after the cursor (`$1`, `$2`) in commit order, of
+/// transactions every snapshot sees as ended. Read by `cstrack_relay_batch`, whose body each
+/// statement plans for the store as large as it is then (migration `store_reads_per_statement`),
+/// by the `events_commit_order` index. `events.tx_id`, not `tx_id`: in `ORDER BY` a bare name is
+/// the output column, here the id's text, whose order is not the ids' ('100000' < '99999').
+pub fn read_batch() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM cstrack_relay_batch($1::xid8, $2, $3) AS events ORDER BY events.tx_id, global_position"
+    )
+}
+
 /// Advisory lock key of the active relay ("cstrack" + 1).
 const RELAY_LOCK: i64 = 0x6373_7472_6163_6b01;
 /// Channel on which committed appends are announced (see [`crate::store::Appends`]).
@@ -157,20 +168,12 @@ impl Relay {
         // last, and the cursor follows the confirms.
         let mut unconfirmed: Option<Published> = None;
         loop {
-            // `events.tx_id`, not `tx_id`: in `ORDER BY` a bare name is the output column, here the
-            // id's text, whose order is not the ids' ('100000' < '99999') and which no index has.
-            let batch: Vec<StoredEvent> = sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM events
-                  WHERE (events.tx_id, global_position) > ($1::xid8, $2)
-                    AND events.tx_id < pg_snapshot_xmin(pg_current_snapshot())
-                  ORDER BY events.tx_id, global_position
-                  LIMIT $3"
-            ))
-            .bind(&tx_id)
-            .bind(position)
-            .bind(settings.batch_size)
-            .fetch_all(&mut db)
-            .await?;
+            let batch: Vec<StoredEvent> = sqlx::query_as(&read_batch())
+                .bind(&tx_id)
+                .bind(position)
+                .bind(settings.batch_size)
+                .fetch_all(&mut db)
+                .await?;
 
             let published = match batch.last() {
                 Some(last) => {

@@ -13,8 +13,12 @@
 //! - **The hash chain** is computed by that statement, over the set: the database looks up one
 //!   stored hash per stream instead of running a trigger that looks up each event's predecessor.
 //! - **Event ids** are made by the command service (UUID v7) and written with the events, so a
-//!   command answers with them without reading them back. The caller hands them over under the
-//!   metadata key [`EVENT_IDS`], which the repository takes out: it is never stored.
+//!   command answers with them without reading them back ([`EventRepository::append_command`]).
+//! - **Each event is encoded once**: straight from the event to the JSON text the statement
+//!   sends, and a command's metadata once for all its events. cqrs-es's `commit` copies the
+//!   metadata map into every event, turns each event and each copy into a JSON tree, and the
+//!   driver then writes each tree out as text: for a batch of 1,000 activities, thousands of
+//!   allocations and copies the command does not need.
 //! - **Loading** a stream is one statement too: its snapshot and the events after it, folded
 //!   straight from the payloads' text into the aggregate ([`EventRepository::load`]). cqrs-es
 //!   reads the snapshot and then the events in two round trips, decoding each payload into a JSON
@@ -26,13 +30,11 @@ use cqrs_es::persist::{
 };
 use cqrs_es::{Aggregate, AggregateError};
 use postgres_es::PostgresEventRepository;
+use serde_json::value::RawValue;
 use serde_json::Value;
+use sqlx::types::Json;
 use sqlx::PgPool;
 use uuid::Uuid;
-
-/// Metadata key of the ids (comma-separated, one per event in order) a command gives the events
-/// it appends. Consumed by [`EventRepository::persist`]; an event without one gets a fresh id.
-pub const EVENT_IDS: &str = "cstrack_event_ids";
 
 /// SQLSTATE of a unique violation: another writer appended at one of these sequences first.
 const UNIQUE_VIOLATION: &str = "23505";
@@ -62,6 +64,62 @@ impl EventRepository {
             self.combiner = Some(Combiner::start(self.pool.clone(), settings));
         }
         self
+    }
+
+    /// Appends one command's events to stream `stream_id` at the sequences after `after`, under
+    /// the ids the command made (`event_ids`, one per event), with `metadata` for every event and,
+    /// when the command crosses a snapshot, `snapshot` (the snapshot count and the aggregate as
+    /// the command left it, taken at its last event). Each event is serialized once, to the text
+    /// the statement sends; the metadata once for the whole command. A unique violation (another
+    /// writer appended at one of these sequences) is [`PersistenceError::OptimisticLockError`].
+    pub async fn append_command<A: Aggregate>(
+        &self,
+        stream_id: &str,
+        after: usize,
+        events: &[A::Event],
+        event_ids: &[Uuid],
+        metadata: &std::collections::HashMap<String, String>,
+        snapshot: Option<(usize, &A)>,
+    ) -> Result<(), PersistenceError> {
+        use cqrs_es::DomainEvent;
+        let shared: std::sync::Arc<RawValue> = serde_json::value::to_raw_value(metadata)?.into();
+        let mut rows = Vec::with_capacity(events.len());
+        for ((event, event_id), sequence) in events.iter().zip(event_ids).zip(after + 1..) {
+            rows.push(Row {
+                sequence: sequence as i64,
+                event_type: event.event_type(),
+                event_version: event.event_version(),
+                payload: serde_json::value::to_raw_value(event)?,
+                metadata: shared.clone(),
+                event_id: *event_id,
+            });
+        }
+        let last = (after + events.len()) as i64;
+        let snapshot = match snapshot {
+            Some((count, aggregate)) => Some((last, count as i64, serde_json::value::to_raw_value(aggregate)?)),
+            None => None,
+        };
+        let claim = metadata
+            .get("idempotency_key")
+            .map(|key| (metadata.get("actor_id").cloned().unwrap_or_default(), key.clone()));
+        self.submit(CommandAppend {
+            stream_type: A::TYPE,
+            stream_id: stream_id.to_owned(),
+            rows,
+            snapshot,
+            claim,
+        })
+        .await
+    }
+
+    /// Appends `command` with the commands waiting beside it, or alone when not combining.
+    async fn submit(&self, command: CommandAppend) -> Result<(), PersistenceError> {
+        match &self.combiner {
+            Some(combiner) => combiner.append(command).await,
+            None => append(&self.pool, std::slice::from_ref(&command))
+                .await
+                .map_err(persistence),
+        }
     }
 
     /// Stream `aggregate_id` as its last event left it: the snapshot and the events after it,
@@ -169,18 +227,11 @@ struct Loaded {
 }
 
 /// A stream's snapshot and the events after it (all of them when there is none), in sequence
-/// order: the snapshot's last sequence is below every event's.
-const LOAD: &str = "WITH snapshot AS (
-        SELECT last_sequence, current_snapshot, payload FROM snapshots
-         WHERE aggregate_type = $1 AND aggregate_id = $2)
-    SELECT last_sequence AS sequence, NULL::text AS event_type, NULL::text AS event_version,
-           current_snapshot AS snapshot_count, payload::text AS payload
-      FROM snapshot
-    UNION ALL
-    SELECT sequence, event_type, event_version, NULL, payload::text FROM events
-     WHERE aggregate_type = $1 AND aggregate_id = $2
-       AND sequence > coalesce((SELECT last_sequence FROM snapshot), 0)
-    ORDER BY sequence";
+/// order: the snapshot's last sequence is below every event's. Read by `cstrack_stream`, whose
+/// body each statement plans for the store as large as it is then (migration
+/// `stream_reads_per_statement`).
+pub const LOAD: &str =
+    "SELECT sequence, event_type, event_version, snapshot_count, payload FROM cstrack_stream($1, $2)";
 
 /// A stream's events after sequence `$3`.
 const EVENTS_AFTER: &str = "SELECT sequence, event_type, event_version, NULL::bigint AS snapshot_count,
@@ -202,18 +253,6 @@ fn persistence(error: sqlx::Error) -> PersistenceError {
     }
 }
 
-/// The ids a command handed over, in event order.
-fn event_ids(metadata: &Value, count: usize) -> Vec<Uuid> {
-    let given: Vec<Uuid> = metadata
-        .get(EVENT_IDS)
-        .and_then(Value::as_str)
-        .map(|ids| ids.split(',').filter_map(|id| Uuid::parse_str(id).ok()).collect())
-        .unwrap_or_default();
-    (0..count)
-        .map(|k| given.get(k).copied().unwrap_or_else(Uuid::now_v7))
-        .collect()
-}
-
 /// The tail of a statement appending rows of stream type `$1` with their hash chain; the rows are
 /// `$2`-`$8`: stream ids, sequences, event types, versions, payloads, metadata and event ids.
 /// Each stream's rows are chained in sequence order by the running aggregate `cstrack_chain`,
@@ -221,22 +260,21 @@ fn event_ids(metadata: &Value, count: usize) -> Vec<Uuid> {
 /// database runs no per-row trigger for them (docs/ARCHITECTURE.md, "Tamper evidence"). The
 /// caller writes `WITH` and any CTEs of its own before it.
 ///
-/// The stored hash is read by a subquery per stream, which can only be a lookup of the stream's
-/// key, never a join: a connection plans the statement once for any parameters after a few runs,
-/// and with statistics taken while the store was small such a plan joined the streams with every
-/// event of the stream type (a scan growing with the store, 200 to 300 ms a statement at 500,000
-/// events) until the next `ANALYZE`. The stream type's statistics are held to a handful of
-/// distinct values (migration `stream_type_statistics`), so that a lookup by the stream's key is
-/// also the cheapest way the planner sees to run the subquery.
+/// The stored hash is read once per stream by `cstrack_stored_hash`, never by a join, and the
+/// function's lookup is planned by each statement, not once per connection (migration
+/// `chain_seed_per_statement`). A connection plans this statement once for any parameters after
+/// a few runs and keeps that plan until the next `ANALYZE`: with a join, a plan made from
+/// statistics of a small store joined the streams with every event of the stream type (200 to
+/// 300 ms a statement at 500,000 events); with the lookup in the plan itself, a plan made while
+/// the store held a few pages scanned the whole store for it (100 to 400 ms a statement at
+/// 250,000 events).
 macro_rules! chained_append {
     () => {
         "appending AS (
             SELECT * FROM UNNEST($2::text[], $3::int8[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::uuid[])
                 AS r (aggregate_id, sequence, event_type, event_version, payload, metadata, event_id)),
          previous AS (
-            SELECT f.aggregate_id,
-                   (SELECT e.hash FROM events e
-                     WHERE e.aggregate_type = $1 AND e.aggregate_id = f.aggregate_id AND e.sequence = f.first - 1) AS hash
+            SELECT f.aggregate_id, cstrack_stored_hash($1, f.aggregate_id, f.first - 1) AS hash
               FROM (SELECT aggregate_id, min(sequence) AS first FROM appending GROUP BY aggregate_id) f)
         INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
                             event_id, hash)
@@ -254,8 +292,8 @@ pub struct AppendRows<'a> {
     sequences: Vec<i64>,
     types: Vec<&'a str>,
     versions: Vec<&'a str>,
-    payloads: Vec<&'a Value>,
-    metadata: Vec<&'a Value>,
+    payloads: Vec<Json<&'a RawValue>>,
+    metadata: Vec<Json<&'a RawValue>>,
     ids: Vec<Uuid>,
 }
 
@@ -279,16 +317,16 @@ impl<'a> AppendRows<'a> {
         sequence: i64,
         event_type: &'a str,
         version: &'a str,
-        payload: &'a Value,
-        metadata: &'a Value,
+        payload: &'a RawValue,
+        metadata: &'a RawValue,
         id: Uuid,
     ) {
         self.streams.push(stream);
         self.sequences.push(sequence);
         self.types.push(event_type);
         self.versions.push(version);
-        self.payloads.push(payload);
-        self.metadata.push(metadata);
+        self.payloads.push(Json(payload));
+        self.metadata.push(Json(metadata));
         self.ids.push(id);
     }
 
@@ -338,7 +376,7 @@ struct CommandAppend {
     stream_id: String,
     rows: Vec<Row>,
     /// The last event's sequence, the snapshot count and the aggregate.
-    snapshot: Option<(i64, i64, Value)>,
+    snapshot: Option<(i64, i64, Box<RawValue>)>,
     /// `(actor, key)` of the Idempotency-Key the events carry.
     claim: Option<(String, String)>,
 }
@@ -347,8 +385,9 @@ struct Row {
     sequence: i64,
     event_type: String,
     event_version: String,
-    payload: Value,
-    metadata: Value,
+    payload: Box<RawValue>,
+    /// Shared by the rows of one command.
+    metadata: std::sync::Arc<RawValue>,
     event_id: Uuid,
 }
 
@@ -387,7 +426,7 @@ async fn append(pool: &PgPool, appends: &[CommandAppend]) -> Result<(), sqlx::Er
             snapshot_streams.push(command.stream_id.as_str());
             snapshot_sequences.push(*sequence);
             snapshot_counts.push(*count);
-            snapshots.push(aggregate);
+            snapshots.push(Json(&**aggregate));
         }
     }
     rows.bind(APPEND, first.stream_type)
@@ -592,6 +631,8 @@ impl PersistedEventRepository for EventRepository {
         self.replay.get_snapshot::<A>(aggregate_id).await
     }
 
+    /// Appends events cqrs-es serialized (each with fresh ids). The command handler appends
+    /// through [`EventRepository::append_command`] instead, which encodes each event once.
     async fn persist<A: Aggregate>(
         &self,
         events: &[SerializedEvent],
@@ -600,43 +641,34 @@ impl PersistedEventRepository for EventRepository {
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             return Ok(());
         };
-        let ids = event_ids(&first.metadata, events.len());
-        let mut claim = None;
-        let rows = events
-            .iter()
-            .zip(ids)
-            .map(|(event, event_id)| {
-                let mut metadata = event.metadata.clone();
-                if let Some(map) = metadata.as_object_mut() {
-                    map.remove(EVENT_IDS);
-                    if let (Some(Value::String(key)), actor) = (map.get("idempotency_key"), map.get("actor_id")) {
-                        let actor = actor.and_then(Value::as_str).unwrap_or_default();
-                        claim = Some((actor.to_owned(), key.clone()));
-                    }
-                }
-                Row {
-                    sequence: event.sequence as i64,
-                    event_type: event.event_type.clone(),
-                    event_version: event.event_version.clone(),
-                    payload: event.payload.clone(),
-                    metadata,
-                    event_id,
-                }
-            })
-            .collect();
-        let command = CommandAppend {
+        let raw = |value: &Value| serde_json::value::to_raw_value(value);
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events {
+            rows.push(Row {
+                sequence: event.sequence as i64,
+                event_type: event.event_type.clone(),
+                event_version: event.event_version.clone(),
+                payload: raw(&event.payload)?,
+                metadata: raw(&event.metadata)?.into(),
+                event_id: Uuid::now_v7(),
+            });
+        }
+        let metadata = &first.metadata;
+        let text = |key: &str| metadata.get(key).and_then(Value::as_str);
+        let claim =
+            text("idempotency_key").map(|key| (text("actor_id").unwrap_or_default().to_owned(), key.to_owned()));
+        let snapshot = match snapshot_update {
+            Some((_, aggregate, count)) => Some((last.sequence as i64, count as i64, raw(&aggregate)?)),
+            None => None,
+        };
+        self.submit(CommandAppend {
             stream_type: A::TYPE,
             stream_id: first.aggregate_id.clone(),
             rows,
-            snapshot: snapshot_update.map(|(_, aggregate, count)| (last.sequence as i64, count as i64, aggregate)),
+            snapshot,
             claim,
-        };
-        match &self.combiner {
-            Some(combiner) => combiner.append(command).await,
-            None => append(&self.pool, std::slice::from_ref(&command))
-                .await
-                .map_err(persistence),
-        }
+        })
+        .await
     }
 
     async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {
@@ -677,16 +709,5 @@ mod tests {
         let mut partner = command("b", None);
         partner.stream_type = "Partner";
         assert!(command("a", None).collides(&partner));
-    }
-
-    #[test]
-    fn the_ids_a_command_hands_over_are_used_in_order_and_missing_ones_are_made() {
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let metadata = serde_json::json!({ EVENT_IDS: format!("{a},{b}"), "actor_id": "csm-1" });
-        let ids = event_ids(&metadata, 3);
-        assert_eq!(ids[..2], [a, b]);
-        assert_eq!(ids[2].get_version_num(), 7);
-        assert_ne!(ids[2], a);
-        assert_eq!(event_ids(&serde_json::json!({}), 1).len(), 1);
     }
 }

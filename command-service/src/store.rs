@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
-use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventStore};
+use cqrs_es::persist::EventStoreAggregateContext;
+use cqrs_es::{Aggregate, AggregateError, DomainEvent};
 use events::metadata::CommandMetadata;
 use serde::Serialize;
 use sqlx::PgPool;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::domain::{authorize, ActivityRecord, CommandError, Directory, Guarded};
-use crate::repository::{AppendSettings, EventRepository, EVENT_IDS};
+use crate::repository::{AppendSettings, EventRepository};
 
 /// Commands that lose the race to append (to another replica) are retried this many times in all.
 const ATTEMPTS: u32 = 8;
@@ -197,8 +197,9 @@ impl Appends {
 
 /// The command side of one aggregate type.
 pub struct CommandHandler<A: Aggregate> {
-    /// Appends only (cqrs-es decides when a snapshot is due); nothing is loaded through it.
-    store: PersistedEventStore<EventRepository, A>,
+    /// Appends commands' events, combining concurrent commands' appends; nothing is loaded
+    /// through it.
+    appender: EventRepository,
     /// Loads streams in one statement each.
     loader: EventRepository,
     services: A::Services,
@@ -223,12 +224,8 @@ where
     }
 
     pub fn new(pool: PgPool, services: A::Services, appends: Appends, settings: AppendSettings) -> Self {
-        let store = PersistedEventStore::new_snapshot_store(
-            EventRepository::new(pool.clone(), Vec::new()).combining(settings),
-            SNAPSHOT_EVERY,
-        );
         CommandHandler {
-            store,
+            appender: EventRepository::new(pool.clone(), Vec::new()).combining(settings),
             loader: EventRepository::new(pool, events::upcast::upcasters()),
             services,
             locks: StreamLocks::default(),
@@ -336,7 +333,10 @@ where
             };
             let before = context.current_sequence;
             let count = events.len();
-            let snapshots = if count >= SNAPSHOT_EVERY - before % SNAPSHOT_EVERY {
+            // A snapshot whenever the command crosses a multiple of SNAPSHOT_EVERY, of the
+            // aggregate as the command leaves it, at its last event.
+            let crosses = count > 0 && count >= SNAPSHOT_EVERY - before % SNAPSHOT_EVERY;
+            let snapshots = if crosses {
                 Some(context.current_snapshot.map_or(1, |taken| taken + 1))
             } else {
                 context.current_snapshot
@@ -345,12 +345,13 @@ where
             let event_ids: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
             if count > 0 {
                 let started = std::time::Instant::now();
-                let mut metadata = metadata.clone();
-                let ids: Vec<String> = event_ids.iter().map(Uuid::to_string).collect();
-                metadata.insert(EVENT_IDS.to_owned(), ids.join(","));
+                let snapshot = snapshots.filter(|_| crosses).map(|taken| (taken, &decided));
                 // A copy behind the stream makes this a conflict (the store's sequence key):
                 // the retry loads the stream.
-                self.store.commit(events, context, metadata).await?;
+                self.appender
+                    .append_command(id, before, &events, &event_ids, metadata, snapshot)
+                    .await
+                    .map_err(|error| ExecuteError::from(AggregateError::<CommandError>::from(error)))?;
                 self.appends.committed();
                 stage("append", started);
             }
@@ -449,7 +450,8 @@ struct Pending<A: Aggregate> {
     aggregate: A,
     /// The stream's sequence when loaded.
     base: usize,
-    events: Vec<(A::Event, serde_json::Value)>,
+    /// Each with its command's metadata, encoded once per command.
+    events: Vec<(A::Event, std::sync::Arc<serde_json::value::RawValue>)>,
 }
 
 /// SQLSTATE of a unique violation: another writer appended to a stream the batch appends to.
@@ -535,7 +537,9 @@ where
             .await
             .map_err(ExecuteError::Rejected)?;
         let events = sink.collect().await;
-        let metadata = serde_json::to_value(metadata).expect("string maps serialize");
+        let metadata: std::sync::Arc<serde_json::value::RawValue> = serde_json::value::to_raw_value(metadata)
+            .expect("string maps serialize")
+            .into();
         let count = events.len();
         // The sink applied them to the aggregate already.
         for event in events {
@@ -562,8 +566,16 @@ where
     /// appended to since it was loaded makes the whole batch [`ExecuteError::Conflict`].
     pub async fn append(self, tx: &mut sqlx::PgConnection) -> Result<Vec<Appended>, ExecuteError> {
         const CHUNK: usize = 1000;
-        let mut rows: Vec<(usize, i64, String, String, serde_json::Value, usize, Uuid)> = Vec::new();
-        let mut metadata = Vec::new();
+        let mut rows: Vec<(
+            usize,
+            i64,
+            String,
+            String,
+            Box<serde_json::value::RawValue>,
+            usize,
+            Uuid,
+        )> = Vec::new();
+        let mut metadata: Vec<std::sync::Arc<serde_json::value::RawValue>> = Vec::new();
         let mut appended = Vec::new();
         for stream in self.streams {
             if stream.events.is_empty() {
@@ -575,10 +587,10 @@ where
             let mut event_ids = Vec::with_capacity(stream.events.len());
             for (event, meta) in stream.events {
                 sequence += 1;
-                let payload = serde_json::to_value(&event)
+                let payload = serde_json::value::to_raw_value(&event)
                     .map_err(|error| ExecuteError::Internal(format!("an event did not serialize: {error}")))?;
                 // Consecutive events of one command share its metadata.
-                if metadata.last() != Some(&meta) {
+                if !metadata.last().is_some_and(|last| std::sync::Arc::ptr_eq(last, &meta)) {
                     metadata.push(meta);
                 }
                 let id = Uuid::now_v7();
@@ -691,9 +703,13 @@ impl Directory for FreshActivities {
 /// Answers cross-stream questions from the event store itself.
 pub struct StoreDirectory(pub PgPool);
 
+/// Whether stream `$2` of type `$1` exists: whether it holds a first event, read by its key in
+/// every plan (`cstrack_stored_hash`, migration `stream_reads_per_statement`).
+pub const STREAM_EXISTS: &str = "SELECT cstrack_stored_hash($1, $2, 1) IS NOT NULL";
+
 impl StoreDirectory {
     async fn stream_exists(&self, stream_type: &str, id: Uuid) -> Result<bool, String> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = $1 AND aggregate_id = $2)")
+        sqlx::query_scalar(STREAM_EXISTS)
             .bind(stream_type)
             .bind(id.to_string())
             .fetch_one(&self.0)
