@@ -1,18 +1,17 @@
--- The reads of the store on the write path: a command's load of its stream (the snapshot and
--- the events after it), the hash of a stream's last event (the seed an append chains its new
--- events onto, and whether a stream exists at all), and the relay's next batch.
+-- The reads of the store every command makes: its load of its stream (the snapshot and the
+-- events after it) and the hash of a stream's last event (the seed an append chains its new
+-- events onto, and whether a stream exists at all).
 --
 -- A connection plans a prepared statement once for any parameters after a few runs and keeps
 -- that plan until the table's statistics change. A plan made while the store held a few pages
 -- reads a stream by scanning the whole table, and went on doing so as the store grew: on a new
 -- store taking an import, each 1,000-event append read every stored event (100 to 400 ms a
--- statement at 250,000 events), each load, and each batch the relay read (every event above its
--- cursor, sorted, for a batch of a thousand), until autovacuum next analyzed the table.
+-- statement at 250,000 events), and so did each load, until autovacuum next analyzed the table.
+-- (The relay, which holds a connection of its own, plans each of its reads instead.)
 --
 -- Here the reads are functions the statements call. A SET clause keeps a SQL function from
 -- being inlined into its caller's plan, so its body is planned when a statement calls it, for
--- the table as large as it is then: through the store's indexes on any store of more than a few
--- pages.
+-- the table as large as it is then: by the stream's key on any store of more than a few pages.
 -- The clause's setting asks the same of PostgreSQL versions that cache function bodies' plans.
 CREATE FUNCTION cstrack_stored_hash(stream_type text, stream_id text, at bigint) RETURNS bytea
 LANGUAGE sql STABLE
@@ -39,16 +38,3 @@ AS $$
     ORDER BY 1
 $$;
 
--- The relay's next batch: the events after (`after_tx`, `after_position`) in commit order, of
--- transactions that every snapshot sees as ended, at most `most` of them.
-CREATE FUNCTION cstrack_relay_batch(after_tx xid8, after_position bigint, most bigint)
-RETURNS SETOF events
-LANGUAGE sql STABLE
-SET plan_cache_mode = force_custom_plan
-AS $$
-    SELECT * FROM events e
-     WHERE (e.tx_id, e.global_position) > (after_tx, after_position)
-       AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
-     ORDER BY e.tx_id, e.global_position
-     LIMIT most
-$$;

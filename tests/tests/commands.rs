@@ -730,7 +730,23 @@ async fn the_write_paths_reads_planned_while_the_store_was_small_read_by_index_a
     // A connection settles on one plan of a statement for any parameters after a few runs. Here
     // it does so while the store holds two events, for the append (rolled back), a command's
     // load of its stream, the directory's lookup of a stream that is not there (nothing stops a
-    // scan early) and the relay's next batch.
+    // scan early) and, on a connection set up as the relay sets up its own, the relay's next
+    // batch.
+    let mut relaying = system
+        .generically_planned("relay", "text, int8, int8", "SELECT 1")
+        .await;
+    sqlx::query("DEALLOCATE relay").execute(&mut *relaying).await.unwrap();
+    sqlx::query(command_service::relay::SESSION)
+        .execute(&mut *relaying)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "PREPARE relay (text, int8, int8) AS {}",
+        command_service::relay::read_batch()
+    ))
+    .execute(&mut *relaying)
+    .await
+    .unwrap();
     let mut connection = system
         .generically_planned(
             "append",
@@ -741,7 +757,6 @@ async fn the_write_paths_reads_planned_while_the_store_was_small_read_by_index_a
     for (name, types, statement) in [
         ("load", "text, text", command_service::repository::LOAD.to_owned()),
         ("exists", "text, text", command_service::store::STREAM_EXISTS.to_owned()),
-        ("relay", "text, int8, int8", command_service::relay::read_batch()),
     ] {
         sqlx::query(&format!("PREPARE {name} ({types}) AS {statement}"))
             .execute(&mut *connection)
@@ -758,9 +773,10 @@ async fn the_write_paths_reads_planned_while_the_store_was_small_read_by_index_a
     let load = format!("EXECUTE load ('Customer', '{customer}')");
     let exists = format!("EXECUTE exists ('Csm', '{}')", Uuid::now_v7());
     let relay = "EXECUTE relay ('0', 0, 1000)";
-    for statement in [appending(2), load.clone(), exists.clone(), relay.to_owned()] {
+    for statement in [appending(2), load.clone(), exists.clone()] {
         scanned_running(&mut connection, &statement).await;
     }
+    scanned_running(&mut relaying, relay).await;
 
     // The store grows to 3,001 events under those plans.
     for _ in 0..3 {
@@ -773,7 +789,15 @@ async fn the_write_paths_reads_planned_while_the_store_was_small_read_by_index_a
     // The stream's snapshot, at its last event, and no event after it.
     assert_eq!(scanned_running(&mut connection, &load).await, (0, 1));
     assert_eq!(scanned_running(&mut connection, &exists).await, (0, 1));
-    assert_eq!(scanned_running(&mut connection, relay).await, (0, 1000));
-    drop(connection);
+    // The relay ten events behind the head, as a relay that keeps up is.
+    let (tx, position): (String, i64) = sqlx::query_as(
+        "SELECT tx_id::text, global_position FROM events ORDER BY tx_id DESC, global_position DESC OFFSET 10 LIMIT 1",
+    )
+    .fetch_one(&system.pool)
+    .await
+    .unwrap();
+    let behind = format!("EXECUTE relay ('{tx}', {position}, 1000)");
+    assert_eq!(scanned_running(&mut relaying, &behind).await, (0, 10));
+    drop((connection, relaying));
     system.stop().await;
 }
