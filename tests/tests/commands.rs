@@ -732,10 +732,11 @@ async fn the_write_paths_reads_planned_while_the_store_was_small_read_by_index_a
     // load of its stream, the directory's lookup of a stream that is not there (nothing stops a
     // scan early) and, on a connection set up as the relay sets up its own, the relay's next
     // batch.
-    let mut relaying = system
-        .generically_planned("relay", "text, int8, int8", "SELECT 1")
-        .await;
-    sqlx::query("DEALLOCATE relay").execute(&mut *relaying).await.unwrap();
+    let mut relaying = system.pool.acquire().await.unwrap();
+    sqlx::query("SET plan_cache_mode = force_generic_plan")
+        .execute(&mut *relaying)
+        .await
+        .unwrap();
     sqlx::query(command_service::relay::SESSION)
         .execute(&mut *relaying)
         .await
