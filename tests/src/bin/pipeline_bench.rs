@@ -49,7 +49,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 struct Args {
-    /// Stages to run: append (which ends with batches), batches alone, pipeline, store.
+    /// Stages to run: append (which ends with batches), batches alone, commands alone (32
+    /// clients with the pipeline running and stopped, then paced, each with the database work it
+    /// caused), pipeline, store.
     #[arg(long, value_delimiter = ',', default_value = "append,pipeline,store")]
     stages: Vec<String>,
     /// Seconds of each append run.
@@ -85,6 +87,9 @@ struct Args {
     /// Most deliveries the projectors apply in one transaction (the service's default unless set).
     #[arg(long, default_value_t = projection_service::DEFAULT_APPLY_BATCH)]
     apply_batch: u16,
+    /// Milliseconds a projector batch waits for company (the service's default unless set).
+    #[arg(long, default_value_t = projection_service::DEFAULT_APPLY_LINGER_MS)]
+    apply_linger_ms: u64,
     /// Where to write the rows as JSON.
     #[arg(long)]
     report: Option<std::path::PathBuf>,
@@ -182,14 +187,20 @@ async fn main() -> anyhow::Result<()> {
         rows: Vec::new(),
     };
     let wants = |stage: &str| args.stages.iter().any(|wanted| wanted == stage);
-    if wants("append") || wants("batches") || wants("pipeline") {
+    if wants("append") || wants("batches") || wants("commands") || wants("pipeline") {
         // 24 connections per service: 32 clients need no more (a command holds one per statement),
         // and three services of 24 leave room on the server for pgbench's 32.
         let mut system = TestSystem::spawn_limited(24, 60.0, tests::bench::UNLIMITED).await?;
         let result = async {
+            // The projectors as the service is deployed, unless told otherwise.
+            system
+                .reconfigure_projection(|settings| as_deployed(&args, settings))
+                .await?;
             let customers = customers(&system, 32).await?;
             if wants("append") {
                 append(&args, &mut system, &customers, &mut rows).await?;
+            } else if wants("commands") {
+                commands(&args, &mut system, &customers, &mut rows).await?;
             } else if wants("batches") {
                 let limits = Limits::create(&system.name).await?;
                 let result = batches(&args, &mut system, &customers, &limits, &mut rows).await;
@@ -217,6 +228,14 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")?;
     }
     Ok(())
+}
+
+/// The projection service's settings as deployed, with the batching the arguments give.
+fn as_deployed(args: &Args, settings: &mut projection_service::Settings) {
+    settings.prefetch = args.prefetch;
+    settings.apply_batch = args.apply_batch;
+    settings.apply_linger_ms = args.apply_linger_ms;
+    settings.reconcile_seconds = 60.0;
 }
 
 fn target(system: &TestSystem) -> Target {
@@ -494,6 +513,99 @@ async fn append(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows: 
     .await;
     limits.drop().await;
     result
+}
+
+/// Commands alone: 32 clients with the relay and projectors running, then stopped, then paced
+/// at the steady rate; beside each, what the database did per command (transactions, WAL
+/// flushes, relay batches, projector batches: each updates its projectors' status once), to
+/// see where the pipeline's share goes.
+async fn commands(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows: &mut Rows) -> anyhow::Result<()> {
+    let target = target(system);
+    let pool = system.pool.clone();
+    let work = || async {
+        sqlx::query_as::<_, (f64, f64, f64, f64)>(
+            "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())::float8,
+                    (SELECT wal_sync FROM pg_stat_wal)::float8,
+                    (SELECT coalesce(sum(n_tup_upd), 0) FROM pg_stat_user_tables WHERE relname = 'relay_cursor')::float8,
+                    (SELECT coalesce(sum(n_tup_upd + n_tup_ins), 0) FROM pg_stat_user_tables WHERE relname = 'projector_status')::float8
+                    / (SELECT count(*) FROM projector_status)::float8",
+        )
+        .fetch_one(&pool)
+        .await
+    };
+    let mut run = |name: String,
+                   rate: f64,
+                   latencies: Vec<Duration>,
+                   before: (f64, f64, f64, f64),
+                   after: (f64, f64, f64, f64)| {
+        let count = (latencies.len() as f64).max(1.0);
+        rows.add(format!("commands: {name}"), rate, "/s", None);
+        rows.add(
+            format!("commands: {name}, p50"),
+            ms(percentile(&latencies, 50.0)),
+            "ms",
+            None,
+        );
+        rows.add(
+            format!("commands: {name}, p99"),
+            ms(percentile(&latencies, 99.0)),
+            "ms",
+            None,
+        );
+        rows.add(
+            format!("commands: {name}, transactions per command"),
+            (after.0 - before.0) / count,
+            "",
+            None,
+        );
+        rows.add(
+            format!("commands: {name}, WAL flushes per command"),
+            (after.1 - before.1) / count,
+            "",
+            None,
+        );
+        rows.add(
+            format!("commands: {name}, relay batches per command"),
+            (after.2 - before.2) / count,
+            "",
+            None,
+        );
+        rows.add(
+            format!("commands: {name}, projector batches per command"),
+            (after.3 - before.3) / count,
+            "",
+            None,
+        );
+    };
+    for (name, rate) in [
+        ("32 clients".to_string(), 0.0),
+        (format!("paced at {:.0}/s", args.steady_rate), args.steady_rate),
+    ] {
+        caught_up(&pool, Duration::from_secs(600)).await?;
+        let owned = customers.to_vec();
+        let before = work().await?;
+        let (achieved, latencies, _) =
+            closed_loop(&target, 32, args.seconds, rate, move |client| activity(owned[client])).await;
+        let after = work().await?;
+        run(name, achieved, latencies, before, after);
+    }
+    stop_pipeline(system).await;
+    let owned = customers.to_vec();
+    let before = work().await?;
+    let (achieved, latencies, _) =
+        closed_loop(&target, 32, args.seconds, 0.0, move |client| activity(owned[client])).await;
+    let after = work().await?;
+    run(
+        "32 clients, relay and projectors stopped".into(),
+        achieved,
+        latencies,
+        before,
+        after,
+    );
+    system.start_relay();
+    system.start_projection().await?;
+    caught_up(&pool, Duration::from_secs(600)).await?;
+    Ok(())
 }
 
 /// Batches of 1,000 activities through the batch endpoint, 4 clients each on its own customer,
@@ -871,12 +983,9 @@ async fn pipeline(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows
     let (prefetch, batch) = (args.prefetch, args.apply_batch);
     let consumed = bare.consume(events, prefetch, usize::from(batch)).await?;
     bare.delete().await;
-    let as_deployed = |settings: &mut projection_service::Settings| {
-        settings.prefetch = prefetch;
-        settings.apply_batch = batch;
-        settings.reconcile_seconds = 60.0;
-    };
-    system.reconfigure_projection(as_deployed).await?;
+    system
+        .reconfigure_projection(|settings| as_deployed(args, settings))
+        .await?;
     let pool = system.pool.clone();
     let projected = caught_up(&pool, timeout).await?;
     rows.add(
@@ -915,7 +1024,9 @@ async fn pipeline(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows
     stop_pipeline(system).await;
     backlog(&target, customers, events).await?;
     system.start_relay();
-    system.reconfigure_projection(as_deployed).await?;
+    system
+        .reconfigure_projection(|settings| as_deployed(args, settings))
+        .await?;
     let pool = system.pool.clone();
     let drained = caught_up(&pool, timeout).await?;
     rows.add(
