@@ -51,6 +51,8 @@ pub fn projectors() -> Vec<Arc<dyn projector::Projector>> {
 pub const DEFAULT_PREFETCH: u16 = 512;
 /// Most deliveries applied in one transaction, unless configured.
 pub const DEFAULT_APPLY_BATCH: u16 = 256;
+/// Milliseconds a batch waits for company, unless configured.
+pub const DEFAULT_APPLY_LINGER_MS: u64 = 10;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Settings {
@@ -68,6 +70,10 @@ pub struct Settings {
     /// (at most the prefetch; 1 applies each on its own).
     #[arg(long, env = "CSTRACK_APPLY_BATCH", default_value_t = DEFAULT_APPLY_BATCH)]
     pub apply_batch: u16,
+    /// Milliseconds a partition waits, from a batch's first delivery, for more deliveries to
+    /// apply in the same transaction (0 applies what has arrived at once).
+    #[arg(long, env = "CSTRACK_APPLY_LINGER_MS", default_value_t = DEFAULT_APPLY_LINGER_MS)]
+    pub apply_linger_ms: u64,
     /// Seconds between two checks, while the partition queues are empty, for streams whose
     /// relayed events never arrived (applied from the store; see `reconcile`).
     #[arg(long, env = "CSTRACK_RECONCILE_SECONDS", default_value_t = 60.0)]
@@ -106,6 +112,7 @@ impl Application {
                 topology: settings.broker.topology(),
                 prefetch: settings.prefetch,
                 apply_batch: settings.apply_batch,
+                apply_linger: std::time::Duration::from_millis(settings.apply_linger_ms),
                 reconcile_every: std::time::Duration::from_secs_f64(settings.reconcile_seconds.max(0.1)),
             },
             projectors(),

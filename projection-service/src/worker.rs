@@ -39,6 +39,8 @@ pub struct WorkerSettings {
     pub prefetch: u16,
     /// Most deliveries applied in one transaction (1: each on its own).
     pub apply_batch: u16,
+    /// Longest wait, after a batch's first delivery, for more to join it.
+    pub apply_linger: Duration,
     /// Pause between two reconciliations with the store (see [`crate::reconcile`]).
     pub reconcile_every: Duration,
 }
@@ -141,7 +143,10 @@ impl ProjectionWorkers {
                     .await?;
                 let consumer = subscribe(&channel, &topology.projection_queue(partition)).await?;
                 let (pool, projectors, metrics) = (self.pool.clone(), projectors.clone(), self.metrics.clone());
-                let batch = usize::from(self.settings.apply_batch.clamp(1, self.settings.prefetch.max(1)));
+                let batch = Batching {
+                    most: usize::from(self.settings.apply_batch.clamp(1, self.settings.prefetch.max(1))),
+                    linger: self.settings.apply_linger,
+                };
                 partitions.spawn(async move {
                     // The channel must live as long as its consumer.
                     let _channel = channel;
@@ -208,30 +213,64 @@ async fn subscribe(channel: &lapin::Channel, queue: &str) -> lapin::Result<lapin
         .await
 }
 
-/// Applies the partition's deliveries as they come: whatever has arrived (up to `batch`, the
-/// prefetch) is applied to every projector in one transaction, so a backlog drains in batches
-/// while a trickle is applied event by event without waiting for company.
+/// How a partition's deliveries are gathered into one transaction.
+#[derive(Debug, Clone, Copy)]
+struct Batching {
+    /// Most deliveries in one batch.
+    most: usize,
+    /// Longest wait, from a batch's first delivery, for the rest.
+    linger: Duration,
+}
+
+/// Applies the partition's deliveries in batches gathered by [`gather`], each to every projector
+/// in one transaction.
 async fn consume(
     pool: PgPool,
     projectors: Arc<[Arc<dyn Projector>]>,
     consumer: lapin::Consumer,
-    batch: usize,
+    batching: Batching,
     metrics: WorkerMetrics,
 ) -> anyhow::Error {
-    let mut arrivals = consumer.ready_chunks(batch);
-    while let Some(arrived) = arrivals.next().await {
-        let mut deliveries = Vec::with_capacity(arrived.len());
-        for delivery in arrived {
-            match delivery {
-                Ok(delivery) => deliveries.push(delivery),
-                Err(error) => return error.into(),
-            }
-        }
+    let mut consumer = consumer.fuse();
+    loop {
+        let deliveries = match gather(&mut consumer, batching).await {
+            Some(Ok(deliveries)) => deliveries,
+            Some(Err(error)) => return error.into(),
+            None => return anyhow!("consumer was cancelled"),
+        };
         if let Err(error) = handle_batch(&pool, &projectors, deliveries, &metrics).await {
             return error;
         }
     }
-    anyhow!("consumer was cancelled")
+}
+
+/// The next batch: from the first delivery, whatever arrives within the linger, up to `most`.
+/// A backlog fills its batches at once; a trickle shares one transaction among the deliveries
+/// of a few milliseconds instead of paying a transaction, a checkpoint per stream and an ack
+/// for each (see `docs/ARCHITECTURE.md`, "Projection"). `None` once the stream has ended (it
+/// must be fused: a batch cut short by the end is returned, and the next call polls again), an
+/// error as soon as one arrives.
+async fn gather<T, E>(
+    arrivals: &mut (impl futures_util::Stream<Item = Result<T, E>> + Unpin),
+    batching: Batching,
+) -> Option<Result<Vec<T>, E>> {
+    let mut batch = Vec::with_capacity(batching.most);
+    match arrivals.next().await? {
+        Ok(first) => batch.push(first),
+        Err(error) => return Some(Err(error)),
+    }
+    // A deadline already passed still takes what has arrived: the timeout polls the stream
+    // before its clock.
+    let deadline = tokio::time::Instant::now() + batching.linger;
+    while batch.len() < batching.most {
+        match tokio::time::timeout_at(deadline, arrivals.next()).await {
+            Ok(Some(Ok(next))) => batch.push(next),
+            Ok(Some(Err(error))) => return Some(Err(error)),
+            // Ended: what was gathered is applied; the next call says it ended.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Some(Ok(batch))
 }
 
 /// Applies several deliveries to every projector in one transaction (see
@@ -504,5 +543,90 @@ fn dead_lettered_from(delivery: &Delivery) -> Option<String> {
         AMQPValue::LongString(queue) => Some(queue.to_string()),
         AMQPValue::ShortString(queue) => Some(queue.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::{Stream, StreamExt};
+    use tokio::sync::mpsc;
+
+    use super::{gather, Batching};
+
+    /// A stream fed by the returned sender; it ends when the sender is dropped.
+    fn arrivals() -> (
+        mpsc::UnboundedSender<Result<u32, &'static str>>,
+        impl Stream<Item = Result<u32, &'static str>> + Unpin,
+    ) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        });
+        (sender, Box::pin(stream).fuse())
+    }
+
+    #[tokio::test]
+    async fn deliveries_arriving_within_the_linger_share_one_batch() {
+        let (sender, mut stream) = arrivals();
+        let batching = Batching {
+            most: 3,
+            linger: Duration::from_secs(30),
+        };
+        let feeder = tokio::spawn(async move {
+            for item in 1..=3 {
+                sender.send(Ok(item)).unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            sender.send(Ok(4)).unwrap();
+        });
+        // Full before the linger ends: handed over at once, not after 30 s.
+        let first = tokio::time::timeout(Duration::from_secs(10), gather(&mut stream, batching)).await;
+        assert_eq!(
+            first.expect("a full batch does not wait out the linger"),
+            Some(Ok(vec![1, 2, 3]))
+        );
+        feeder.await.unwrap();
+        // The stream ended within the linger: what was gathered, then the end.
+        assert_eq!(gather(&mut stream, batching).await, Some(Ok(vec![4])));
+        assert_eq!(gather(&mut stream, batching).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_delivery_after_the_linger_starts_the_next_batch() {
+        let (sender, mut stream) = arrivals();
+        let batching = Batching {
+            most: 256,
+            linger: Duration::from_millis(20),
+        };
+        let feeder = tokio::spawn(async move {
+            sender.send(Ok(1)).unwrap();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            sender.send(Ok(2)).unwrap();
+            sender
+        });
+        assert_eq!(gather(&mut stream, batching).await, Some(Ok(vec![1])));
+        assert_eq!(gather(&mut stream, batching).await, Some(Ok(vec![2])));
+        drop(feeder.await.unwrap());
+        assert_eq!(gather(&mut stream, batching).await, None);
+    }
+
+    #[tokio::test]
+    async fn without_a_linger_what_has_arrived_is_taken_up_to_the_most() {
+        let (sender, mut stream) = arrivals();
+        for item in 1..=5 {
+            sender.send(Ok(item)).unwrap();
+        }
+        let batching = Batching {
+            most: 3,
+            linger: Duration::ZERO,
+        };
+        assert_eq!(gather(&mut stream, batching).await, Some(Ok(vec![1, 2, 3])));
+        assert_eq!(gather(&mut stream, batching).await, Some(Ok(vec![4, 5])));
+        sender.send(Ok(6)).unwrap();
+        sender.send(Err("connection closed")).unwrap();
+        // A broken consumer ends the batch with its error, not with what came before it.
+        assert_eq!(gather(&mut stream, batching).await, Some(Err("connection closed")));
     }
 }

@@ -154,6 +154,7 @@ impl TestSystem {
             listen: any_port(),
             prefetch: 16,
             apply_batch: 16,
+            apply_linger_ms: projection_service::DEFAULT_APPLY_LINGER_MS,
             reconcile_seconds: 1.0,
             alert_check_seconds,
             notifications: projection_service::notify::NotificationSettings {
