@@ -201,8 +201,11 @@ impl Relay {
                 // Nothing committed below the horizon: wait for an append (or poll).
                 match tokio::time::timeout(settings.idle_poll, listener.recv()).await {
                     Ok(Err(error)) => return Err(error.into()),
-                    Ok(Ok(_)) | Err(_) => continue,
+                    Ok(Ok(_)) | Err(_) => {}
                 }
+                // Notifications that queued while batches were published are answered by the
+                // next read, not by a read each.
+                while listener.next_buffered().is_some() {}
             }
         }
     }

@@ -167,6 +167,11 @@ fn stage(name: &str, started: std::time::Instant) {
 /// every appender behind it (it cost half the store's append rate); here many commits that
 /// land while one notification is on its way share the next one. Appends this process does not
 /// see (another replica without a relay, SQL typed by hand) are found by the relay's poll.
+/// Least time between two notifications. A commit after a quiet spell is announced at once;
+/// the commits of the next few milliseconds share one notification, so a busy store costs
+/// PostgreSQL a few hundred notifications a second, not one per group of commands.
+const NOTIFY_SPACING: std::time::Duration = std::time::Duration::from_millis(2);
+
 #[derive(Clone)]
 pub struct Appends(tokio::sync::mpsc::Sender<()>);
 
@@ -183,6 +188,7 @@ impl Appends {
                 if let Err(error) = sent {
                     tracing::debug!(%error, "telling the relay about an append failed; its poll will find it");
                 }
+                tokio::time::sleep(NOTIFY_SPACING).await;
             }
         });
         Appends(committed)
