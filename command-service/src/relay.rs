@@ -199,9 +199,8 @@ impl Relay {
             unconfirmed = published;
             if unconfirmed.is_none() {
                 // Nothing committed below the horizon: wait for an append (or poll).
-                match tokio::time::timeout(settings.idle_poll, listener.recv()).await {
-                    Ok(Err(error)) => return Err(error.into()),
-                    Ok(Ok(_)) | Err(_) => {}
+                if let Ok(Err(error)) = tokio::time::timeout(settings.idle_poll, listener.recv()).await {
+                    return Err(error.into());
                 }
                 // Notifications that queued while batches were published are answered by the
                 // next read, not by a read each.

@@ -143,6 +143,13 @@ impl Rows {
         self.rows.push(row);
     }
 
+    /// The p50 and p99 rows of `stage`'s sorted latencies.
+    fn percentiles(&mut self, stage: &str, latencies: &[Duration]) {
+        for p in [50.0, 99.0] {
+            self.add(format!("{stage}, p{p:.0}"), ms(percentile(latencies, p)), "ms", None);
+        }
+    }
+
     fn print(&self) {
         let p = &self.provenance;
         println!(
@@ -393,18 +400,7 @@ async fn append(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows: 
                 "/s",
                 Some(("INSERTs into a bare table".into(), bare)),
             );
-            rows.add(
-                format!("append: commands, {clients} clients, p50"),
-                ms(percentile(&latencies, 50.0)),
-                "ms",
-                None,
-            );
-            rows.add(
-                format!("append: commands, {clients} clients, p99"),
-                ms(percentile(&latencies, 99.0)),
-                "ms",
-                None,
-            );
+            rows.percentiles(&format!("append: commands, {clients} clients"), &latencies);
             if clients == 32 {
                 let mut accounted = 0.0;
                 let total = latencies.iter().map(Duration::as_secs_f64).sum::<f64>() / latencies.len().max(1) as f64;
@@ -540,42 +536,22 @@ async fn commands(args: &Args, system: &mut TestSystem, customers: &[Uuid], rows
                    after: (f64, f64, f64, f64)| {
         let count = (latencies.len() as f64).max(1.0);
         rows.add(format!("commands: {name}"), rate, "/s", None);
-        rows.add(
-            format!("commands: {name}, p50"),
-            ms(percentile(&latencies, 50.0)),
-            "ms",
-            None,
-        );
-        rows.add(
-            format!("commands: {name}, p99"),
-            ms(percentile(&latencies, 99.0)),
-            "ms",
-            None,
-        );
-        rows.add(
-            format!("commands: {name}, transactions per command"),
-            (after.0 - before.0) / count,
-            "",
-            None,
-        );
-        rows.add(
-            format!("commands: {name}, WAL flushes per command"),
-            (after.1 - before.1) / count,
-            "",
-            None,
-        );
-        rows.add(
-            format!("commands: {name}, relay batches per command"),
-            (after.2 - before.2) / count,
-            "",
-            None,
-        );
-        rows.add(
-            format!("commands: {name}, projector batches per command"),
-            (after.3 - before.3) / count,
-            "",
-            None,
-        );
+        rows.percentiles(&format!("commands: {name}"), &latencies);
+        let counted = ["transactions", "WAL flushes", "relay batches", "projector batches"];
+        let deltas = [
+            after.0 - before.0,
+            after.1 - before.1,
+            after.2 - before.2,
+            after.3 - before.3,
+        ];
+        for (counted, delta) in counted.into_iter().zip(deltas) {
+            rows.add(
+                format!("commands: {name}, {counted} per command"),
+                delta / count,
+                "",
+                None,
+            );
+        }
     };
     for (name, rate) in [
         ("32 clients".to_string(), 0.0),
