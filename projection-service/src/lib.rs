@@ -53,6 +53,9 @@ pub const DEFAULT_PREFETCH: u16 = 512;
 pub const DEFAULT_APPLY_BATCH: u16 = 256;
 /// Milliseconds a batch waits for company, unless configured.
 pub const DEFAULT_APPLY_LINGER_MS: u64 = 10;
+/// Longest linger the service accepts: a minute, far beyond any useful one, and well within
+/// what a clock can add without overflowing.
+pub const MOST_APPLY_LINGER_MS: u64 = 60_000;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Settings {
@@ -71,8 +74,9 @@ pub struct Settings {
     #[arg(long, env = "CSTRACK_APPLY_BATCH", default_value_t = DEFAULT_APPLY_BATCH)]
     pub apply_batch: u16,
     /// Milliseconds a partition waits, from a batch's first delivery, for more deliveries to
-    /// apply in the same transaction (0 applies what has arrived at once).
-    #[arg(long, env = "CSTRACK_APPLY_LINGER_MS", default_value_t = DEFAULT_APPLY_LINGER_MS)]
+    /// apply in the same transaction (0 applies what has arrived at once; at most a minute).
+    #[arg(long, env = "CSTRACK_APPLY_LINGER_MS", default_value_t = DEFAULT_APPLY_LINGER_MS,
+          value_parser = clap::value_parser!(u64).range(0..=MOST_APPLY_LINGER_MS))]
     pub apply_linger_ms: u64,
     /// Seconds between two checks, while the partition queues are empty, for streams whose
     /// relayed events never arrived (applied from the store; see `reconcile`).
@@ -181,5 +185,34 @@ impl Application {
         }
         gauges.join().await.ok();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        settings: super::Settings,
+    }
+
+    fn linger(value: &str) -> Result<u64, clap::error::ErrorKind> {
+        Command::try_parse_from(["projection-service", "--apply-linger-ms", value])
+            .map(|command| command.settings.apply_linger_ms)
+            .map_err(|error| error.kind())
+    }
+
+    #[test]
+    fn the_linger_is_refused_beyond_a_minute_or_below_zero() {
+        assert_eq!(linger("0"), Ok(0));
+        assert_eq!(linger("60000"), Ok(60_000));
+        assert_eq!(linger("60001"), Err(clap::error::ErrorKind::ValueValidation));
+        assert_eq!(
+            linger("18446744073709551615"),
+            Err(clap::error::ErrorKind::ValueValidation)
+        );
+        assert_eq!(linger("-1"), Err(clap::error::ErrorKind::UnknownArgument));
     }
 }
