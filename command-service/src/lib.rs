@@ -73,6 +73,10 @@ pub struct Settings {
     /// routes answer 404 without it.
     #[arg(long, env = "CSTRACK_SLACK_SIGNING_SECRET", hide_env_values = true)]
     pub slack_signing_secret: Option<connectors::vendor::Secret>,
+    /// Internal networks and host names webhooks may call (comma-separated, `10.1.0.0/16`,
+    /// `hooks.corp.example`); by default only public addresses (docs/NOTIFICATIONS.md).
+    #[arg(long, env = "CSTRACK_WEBHOOK_ALLOW", default_value = "")]
+    pub webhook_allow: events::service::egress::EgressPolicy,
 }
 
 /// Sealing the store in digests (one Merkle root per range of global positions).
@@ -239,6 +243,7 @@ impl Application {
                 handlers.clone(),
                 authenticator.clone(),
                 settings.slack_signing_secret.clone(),
+                settings.webhook_allow.clone(),
             ))
             .merge(http::links::router(handlers, authenticator))
             .merge(ops::router(registry, checks))

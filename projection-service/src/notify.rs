@@ -15,11 +15,13 @@
 //! - **Digest.** Deliveries of users who asked for a daily digest wait for the digest hour and
 //!   go out as one e-mail per user.
 
+use std::sync::Arc;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Timelike, Utc};
+use events::service::egress::EgressPolicy;
 use events::topology::{Topology, ALL_EVENTS};
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
@@ -70,6 +72,10 @@ pub struct NotificationSettings {
     /// Seconds between two looks for due deliveries.
     #[arg(long, env = "CSTRACK_NOTIFY_POLL_SECONDS", default_value_t = 1.0)]
     pub poll_seconds: f64,
+    /// Internal networks and host names webhooks may call (comma-separated, `10.1.0.0/16`,
+    /// `hooks.corp.example`); by default only public addresses.
+    #[arg(long, env = "CSTRACK_WEBHOOK_ALLOW", default_value = "")]
+    pub webhook_allow: EgressPolicy,
 }
 
 impl Default for NotificationSettings {
@@ -89,6 +95,7 @@ impl Default for NotificationSettings {
             max_attempts: 8,
             digest_hour: 8,
             poll_seconds: 1.0,
+            webhook_allow: EgressPolicy::default(),
         }
     }
 }
@@ -403,6 +410,36 @@ fn failure(error: impl std::fmt::Display) -> Failure {
     }
 }
 
+/// An error with the chain of its causes (a refused address is a cause of reqwest's error).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Resolves a webhook's host and keeps only what the egress policy allows: a name that
+/// resolves inside (now, or after a change of DNS since it was registered) is refused.
+struct GuardedResolver(EgressPolicy);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addresses = policy.check(&host, 0).await?;
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Redirects a webhook delivery follows, each to an allowed address.
+const MAX_REDIRECTS: usize = 5;
+
 /// A refusal answered with an HTTP status, and the receiver's `Retry-After` seconds if given.
 fn refused(status: u16, error: String, headers: &reqwest::header::HeaderMap) -> Failure {
     Failure {
@@ -420,6 +457,9 @@ pub struct Sender {
     pool: PgPool,
     settings: NotificationSettings,
     http: reqwest::Client,
+    /// Webhooks' own client: it connects only to addresses the egress policy allows, whatever
+    /// a name resolves to at the moment of the call, and follows redirects only to such.
+    webhooks: reqwest::Client,
     mailer: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
 }
 
@@ -442,11 +482,27 @@ impl Sender {
                 Some(builder.build())
             }
         };
+        let policy = settings.webhook_allow.clone();
         Ok(Sender {
             pool,
             http: reqwest::Client::builder()
                 .timeout(SEND_TIMEOUT)
                 .user_agent(concat!("cstrack/", env!("CARGO_PKG_VERSION")))
+                .build()?,
+            webhooks: reqwest::Client::builder()
+                .timeout(SEND_TIMEOUT)
+                .user_agent(concat!("cstrack/", env!("CARGO_PKG_VERSION")))
+                .dns_resolver(Arc::new(GuardedResolver(policy.clone())))
+                .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                    if attempt.previous().len() >= MAX_REDIRECTS {
+                        return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+                    }
+                    let refusal = attempt.url().host_str().map(|host| policy.check_literal(host));
+                    match refusal {
+                        Some(Err(refusal)) => attempt.error(refusal),
+                        _ => attempt.follow(),
+                    }
+                }))
                 .build()?,
             settings,
             mailer,
@@ -556,6 +612,13 @@ impl Sender {
         let Some((url, secret)) = hook else {
             return Err(failure("the webhook was removed"));
         };
+        // An address literal is not resolved, so the resolver cannot judge it: it is checked here.
+        let host = reqwest::Url::parse(&url)
+            .map_err(failure)?
+            .host_str()
+            .map(str::to_owned)
+            .unwrap_or_default();
+        self.settings.webhook_allow.check_literal(&host).map_err(failure)?;
         let body = serde_json::to_vec(&json!({
             "delivery_id": delivery.delivery_id,
             "type": delivery.kind,
@@ -563,7 +626,7 @@ impl Sender {
         }))
         .map_err(failure)?;
         let answer = self
-            .http
+            .webhooks
             .post(&url)
             .header("content-type", "application/json")
             .header("x-cstrack-delivery", delivery.delivery_id.to_string())
@@ -572,7 +635,7 @@ impl Sender {
             .body(body)
             .send()
             .await
-            .map_err(|error| failure(error.without_url()))?;
+            .map_err(|error| failure(with_causes(&error.without_url())))?;
         let status = answer.status().as_u16();
         if answer.status().is_success() {
             Ok(status)

@@ -484,7 +484,8 @@ impl Customer {
                 crate::timeline::decode_cursor(&cursor).ok_or_else(|| coded_error("BAD_USER_INPUT", "unknown cursor"))
             })
             .transpose()?;
-        crate::timeline::page(pool, self.customer_id, None, None, kinds, first.max(1) as usize, after)
+        let drafts_of = crate::access::access(ctx)?.drafts();
+        crate::timeline::page(pool, self.customer_id, drafts_of, None, None, kinds, first.max(1) as usize, after)
             .await
             .map_err(|error| loader_error(failed(error)))
     }

@@ -495,7 +495,8 @@ impl ReadQuery {
                 Some(timeline::decode_cursor(&cursor).ok_or_else(|| coded_error("BAD_USER_INPUT", "unknown cursor"))?)
             }
         };
-        timeline::page(pool, customer_id, from, to, kinds, first.max(1) as usize, after)
+        let drafts_of = crate::access::access(ctx)?.drafts();
+        timeline::page(pool, customer_id, drafts_of, from, to, kinds, first.max(1) as usize, after)
             .await
             .map_err(unavailable)
     }

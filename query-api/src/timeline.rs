@@ -83,7 +83,9 @@ impl Stored {
 }
 
 /// The statement of a page: `$1` the customer, `$2` the event types, `$3`/`$4` whether notes and
-/// other activities are included, `$5`/`$6` the period, `$7`/`$8` the cursor, `$9` the rows.
+/// other activities are included, `$5`/`$6` the period, `$7`/`$8` the cursor, `$9` the rows,
+/// `$10`/`$11` whose partner-report drafts the reader may see (`$10` false: everyone's; else only
+/// partner `$11`'s, none when it is null), the rule of [`crate::access::Access::drafts`].
 ///
 /// Every bound is a range on `events_customer_chronology` whatever the parameters are: an absent
 /// bound is the infinite one rather than `$n IS NULL OR ...`. PostgreSQL plans a prepared
@@ -102,17 +104,21 @@ pub const PAGE: &str = "SELECT e.event_id, e.sequence, e.event_type, e.event_ver
     AND e.occurred_at >= COALESCE($5::timestamptz, '-infinity')
     AND e.occurred_at <= COALESCE($6::timestamptz, 'infinity')
     AND (e.occurred_at, e.sequence) < (COALESCE($7::timestamptz, 'infinity'), $8)
+    AND (e.event_type <> 'PartnerReportDrafted' OR NOT $10
+         OR e.payload -> 'PartnerReportDrafted' ->> 'partner_id' = $11::text)
   ORDER BY e.occurred_at DESC, e.sequence DESC
   LIMIT $9";
 
 /// A page of a customer's timeline: its stream read from the store newest first by when each
 /// event happened (`events_customer_chronology`), up to the customers projector's checkpoint of
 /// the stream, so the timeline shows exactly the events the rest of the customer's read models
-/// reflect (and, read through a snapshot's schema, those the snapshot had folded).
+/// reflect (and, read through a snapshot's schema, those the snapshot had folded). A draft
+/// partner report is left out unless `drafts_of` lets the reader see its partner's drafts.
 #[allow(clippy::too_many_arguments)]
 pub async fn page(
     pool: &PgPool,
     customer_id: Uuid,
+    drafts_of: Option<Option<Uuid>>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     kinds: Option<Vec<String>>,
@@ -131,6 +137,8 @@ pub async fn page(
         .bind(after.map(|(at, _)| at))
         .bind(after.map_or(0, |(_, sequence)| sequence))
         .bind(first as i64 + 1)
+        .bind(drafts_of.is_some())
+        .bind(drafts_of.flatten().map(|partner| partner.to_string()))
         .fetch_all(pool)
         .await?;
     let has_next = rows.len() > first;

@@ -39,6 +39,11 @@ pub const TEST_POOL: u32 = 3;
 
 /// A connection to the server's `postgres` database, waiting while the server has no free
 /// connection slot (`too_many_connections`) instead of failing the test.
+/// The networks test webhooks may call: this machine's 127.0.0.1 alone.
+pub const WEBHOOK_ALLOW: &str = "127.0.0.1";
+/// An address of this machine the test systems' webhooks may not call.
+pub const INTERNAL_ADDRESS: &str = "127.0.0.2";
+
 pub async fn admin_connection() -> Result<PgConnection, sqlx::Error> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -145,6 +150,10 @@ impl TestSystem {
             google: Default::default(),
             targetprocess: Default::default(),
             slack_signing_secret: Some(command_service::connectors::vendor::Secret::new(SLACK_SIGNING_SECRET)),
+            // The tests' receivers listen on this machine, which webhooks may not call unless
+            // the operator allows it; only 127.0.0.1 is, so 127.0.0.2 stands for an internal
+            // address.
+            webhook_allow: WEBHOOK_ALLOW.parse().expect("a valid allow-list"),
         };
         let command = command_service::Application::build(&command_settings).await?;
         let command_url = format!("http://127.0.0.1:{}", command.port());
@@ -162,6 +171,7 @@ impl TestSystem {
                 // A system whose alert checker is paused (benchmarks, statement counts) has its
                 // notification sender paused too.
                 poll_seconds: if alert_check_seconds >= 3600.0 { 3600.0 } else { 0.1 },
+                webhook_allow: WEBHOOK_ALLOW.parse().expect("a valid allow-list"),
                 ..Default::default()
             },
         };

@@ -226,3 +226,149 @@ async fn partners_see_their_customers_only_and_readonly_sees_no_drafts() {
     assert_eq!(anonymous.status(), 401);
     system.stop().await;
 }
+
+/// The one rule for partner-report drafts (docs/PERMISSIONS.md): a draft is read by the internal
+/// team, auditors and its own partner organisation, never by readonly users or another partner,
+/// on every path that shows a report: the report list, both timelines (with and without a kinds
+/// filter, and a page of one), and the auditors' history.
+#[tokio::test]
+async fn a_partner_report_draft_is_read_only_by_those_who_may_read_drafts_on_every_path() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let shared = onboard(&system, "Shared", "SMB", "9000", csm, 100).await;
+    let mut partners = Vec::new();
+    for name in ["Northwind", "Contoso"] {
+        let partner = uuid(&system.post_ok("/api/v1/partners", &json!({"name": name})).await["partner_id"]);
+        system
+            .post_ok(
+                &format!("/api/v1/customers/{shared}/partners"),
+                &json!({"partner_id": partner}),
+            )
+            .await;
+        partners.push((partner, token(Role::Partner, name, Some(partner))));
+    }
+    // Northwind drafts one report and submits another; Contoso drafts one.
+    let mut report_ids = Vec::new();
+    for ((_, partner_token), summary) in [(&partners[0], "northwind draft"), (&partners[0], "northwind submitted"), (&partners[1], "contoso draft")] {
+        let (status, created) = system
+            .send_as(
+                partner_token,
+                Method::POST,
+                &format!("/api/v1/customers/{shared}/partner-reports"),
+                Some(&json!({"period_start": "2026-10-01", "period_end": "2026-10-31", "overall_status": "at_risk", "summary": summary})),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        report_ids.push(uuid(&created["report_id"]));
+    }
+    let (status, _) = system
+        .send_as(
+            &partners[0].1,
+            Method::POST,
+            &format!("/api/v1/customers/{shared}/partner-reports/{}/submit", report_ids[1]),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    system.caught_up().await;
+
+    let summaries = |answer: &Value, pointer: &str| -> Vec<String> {
+        let mut seen: Vec<String> = answer
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("{pointer} in {answer}"))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| edge["node"]["summary"].as_str().unwrap().to_owned())
+            .filter(|summary| summary.starts_with("partner status report"))
+            .collect();
+        seen.sort();
+        seen
+    };
+    let drafted = |summary: &str| format!("partner status report drafted: {summary}");
+    let submitted = "partner status report submitted".to_owned();
+    let everything = vec![
+        drafted("contoso draft"),
+        drafted("northwind draft"),
+        drafted("northwind submitted"),
+        submitted.clone(),
+    ];
+    let readers = [
+        (token(Role::Admin, "admin", None), everything.clone()),
+        (token(Role::Manager, "manager", None), everything.clone()),
+        (token(Role::Csm, "csm", None), everything.clone()),
+        (token(Role::Auditor, "auditor", None), everything.clone()),
+        (token(Role::Readonly, "reader", None), vec![submitted.clone()]),
+        (
+            partners[0].1.clone(),
+            vec![drafted("northwind draft"), drafted("northwind submitted"), submitted.clone()],
+        ),
+        (partners[1].1.clone(), vec![drafted("contoso draft"), submitted.clone()]),
+    ];
+    for (reader, expected) in &readers {
+        let both = system
+            .graphql_as(
+                reader,
+                "query($id: UUID!) {
+                   customerTimeline(customerId: $id) { edges { node { summary } } }
+                   filtered: customerTimeline(customerId: $id, kinds: [\"partner_report\"]) { edges { node { summary } } }
+                   customer(id: $id) { timeline(first: 50) { edges { node { summary } } } } }",
+                json!({"id": shared}),
+            )
+            .await;
+        assert_eq!(&summaries(&both, "/data/customerTimeline/edges"), expected, "{both}");
+        assert_eq!(&summaries(&both, "/data/filtered/edges"), expected);
+        assert_eq!(&summaries(&both, "/data/customer/timeline/edges"), expected);
+        // A page of one filtered entry is a visible one: the rule is applied in the statement,
+        // not to a page already cut.
+        let one = system
+            .graphql_as(
+                reader,
+                "query($id: UUID!) { customerTimeline(customerId: $id, kinds: [\"partner_report\"], first: 1) {
+                   edges { node { summary } } } }",
+                json!({"id": shared}),
+            )
+            .await;
+        let first = summaries(&one, "/data/customerTimeline/edges");
+        assert_eq!(first.len(), 1);
+        assert!(expected.contains(&first[0]), "{first:?} not in {expected:?}");
+        // The report list agrees: the drafts it lists are the drafted entries of reports not
+        // yet submitted, and the submitted report is listed for everyone.
+        let listed = system
+            .graphql_as(reader, "{ partnerReports { edges { node { summary status } } } }", json!({}))
+            .await;
+        let mut reports: Vec<String> = listed["data"]["partnerReports"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| match edge["node"]["status"].as_str().unwrap() {
+                "draft" => drafted(edge["node"]["summary"].as_str().unwrap()),
+                _ => submitted.clone(),
+            })
+            .collect();
+        reports.sort();
+        let still_drafts: Vec<String> = expected
+            .iter()
+            .filter(|entry| **entry != drafted("northwind submitted"))
+            .cloned()
+            .collect();
+        assert_eq!(reports, still_drafts, "{listed}");
+    }
+
+    // History is the auditors' alone, and they read drafts; every other role is refused.
+    let history = "query($id: UUID!) { customerHistory(customerId: $id, eventTypes: [\"PartnerReportDrafted\"]) {
+                     edges { node { eventType } } } }";
+    let audited = system
+        .graphql_as(&readers[3].0, history, json!({"id": shared}))
+        .await;
+    assert_eq!(
+        audited["data"]["customerHistory"]["edges"].as_array().unwrap().len(),
+        3,
+        "{audited}"
+    );
+    for reader in [&readers[4].0, &partners[0].1] {
+        let refused = system.graphql_as(reader, history, json!({"id": shared})).await;
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+    }
+    system.stop().await;
+}

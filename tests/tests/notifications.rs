@@ -651,3 +651,137 @@ async fn only_the_events_a_webhook_subscribes_to_are_queued_for_webhooks() {
     connection.close(0, "done".into()).await.ok();
     system.stop().await;
 }
+
+/// Requests a receiver got: the path of each.
+type Hits = Arc<Mutex<Vec<String>>>;
+
+/// A receiver on `address` that keeps the path of every request and answers `answer` (a
+/// redirect to `location` when one is given).
+async fn listening(address: &str, location: Option<String>) -> (String, Hits) {
+    let hits: Hits = Arc::default();
+    let kept = hits.clone();
+    let app = Router::new().fallback(move |uri: axum::http::Uri| {
+        let kept = kept.clone();
+        let location = location.clone();
+        async move {
+            kept.lock().unwrap().push(uri.path().to_owned());
+            match location {
+                Some(location) => (StatusCode::TEMPORARY_REDIRECT, [("location", location)]).into_response(),
+                None => StatusCode::OK.into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(format!("{address}:0")).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    (base, hits)
+}
+
+/// Webhooks never call this machine, a private or link-local network or a metadata service,
+/// however the address is spelled, unless the operator's allow-list names it (the test system
+/// allows 127.0.0.1 alone): registration refuses such a URL, and a delivery checks again, so a
+/// stored URL that now points inside, or a redirect to one, reaches nothing.
+#[tokio::test]
+async fn webhooks_call_no_internal_address_at_registration_delivery_or_redirect() {
+    let system = TestSystem::spawn().await.unwrap();
+    let internal = format!("http://{}", tests::INTERNAL_ADDRESS);
+    for url in [
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/".to_owned(),
+        "http://metadata.google.internal/computeMetadata/v1/".to_owned(),
+        "http://METADATA.google.internal./computeMetadata/v1/".to_owned(),
+        // 127.0.0.2 in decimal, hexadecimal and octal.
+        "http://2130706434/".to_owned(),
+        "http://0x7f000002/".to_owned(),
+        "http://0177.0.0.2/".to_owned(),
+        "http://[::1]:8081/api/v1/csms".to_owned(),
+        "http://[::ffff:169.254.169.254]/".to_owned(),
+        "http://localhost:8082/graphql".to_owned(),
+        "http://10.0.0.5/hook".to_owned(),
+        "https://192.168.1.10/hook".to_owned(),
+        format!("{internal}:8081/"),
+    ] {
+        let (status, answer) = system
+            .post("/api/v1/webhooks", &json!({"url": url, "kinds": ["alert.*"]}))
+            .await;
+        assert_eq!(status, 422, "{url}: {answer}");
+        assert_eq!(answer["error"], "internal_address", "{url}: {answer}");
+        assert!(answer["fields"]["url"].is_string(), "{url}: {answer}");
+    }
+    let (status, answer) = system
+        .post(
+            "/api/v1/webhooks",
+            &json!({"url": "http://someone:secret@127.0.0.1:9/hook", "kinds": ["alert.*"]}),
+        )
+        .await;
+    assert_eq!((status.as_u16(), answer["error"].as_str()), (422, Some("invalid_url")));
+    let listed = system.send(Method::GET, "/api/v1/webhooks", None).await.1;
+    assert_eq!(listed["webhooks"], json!([]), "nothing refused was kept");
+
+    // An allowed receiver that redirects inside, and a webhook whose stored URL points inside
+    // now (as a name may resolve elsewhere tomorrow): neither reaches the inside receiver.
+    let (inside, inside_hits) = listening(tests::INTERNAL_ADDRESS, None).await;
+    let (outside, outside_hits) = listening("127.0.0.1", Some(format!("{inside}/redirected"))).await;
+    let mut hooks = Vec::new();
+    for path in ["/redirects", "/moved"] {
+        let (status, answer) = system
+            .post(
+                "/api/v1/webhooks",
+                &json!({"url": format!("{outside}{path}"), "kinds": ["event.HealthScoreRecorded"]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{answer}");
+        hooks.push(uuid(&answer["webhook_id"]));
+    }
+    sqlx::query("UPDATE webhooks SET url = $1 WHERE webhook_id = $2")
+        .bind(format!("{inside}/moved"))
+        .bind(hooks[1])
+        .execute(&system.pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let csm = system.register_csm("Rita Redirect").await;
+    let acme = system
+        .onboard("Acme", "SMB", "1000", csm, Utc::now() - chrono::Duration::days(30))
+        .await;
+    system.record_health(acme, 80.0, Utc::now().date_naive()).await;
+    let errors = |hook: uuid::Uuid| {
+        let system = &system;
+        async move {
+            let log = system
+                .send(Method::GET, &format!("/api/v1/webhooks/{hook}/deliveries"), None)
+                .await
+                .1;
+            log["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|delivery| delivery["log"].as_array().unwrap().clone())
+                .map(|attempt| attempt["error"].as_str().unwrap_or_default().to_owned())
+                .collect::<Vec<String>>()
+        }
+    };
+    eventually(Duration::from_secs(30), || async {
+        errors(hooks[0]).await.len() >= 2 && errors(hooks[1]).await.len() >= 2
+    })
+    .await
+    .expect("both deliveries are attempted and retried");
+    for hook in &hooks {
+        for error in errors(*hook).await {
+            assert!(
+                error.contains("127.0.0.2") && error.contains("loopback"),
+                "the attempt says why: {error}"
+            );
+        }
+    }
+    assert_eq!(*outside_hits.lock().unwrap().first().unwrap(), "/redirects");
+    assert!(
+        !outside_hits.lock().unwrap().contains(&"/moved".to_owned()),
+        "the moved webhook is not sent anywhere"
+    );
+    assert_eq!(
+        *inside_hits.lock().unwrap(),
+        Vec::<String>::new(),
+        "nothing reached the internal address"
+    );
+    system.stop().await;
+}

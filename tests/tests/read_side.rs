@@ -225,7 +225,7 @@ async fn a_timeline_page_reads_only_the_events_within_its_bounds_however_postgre
     let mut connection = system
         .generically_planned(
             "page",
-            "text, text[], boolean, boolean, timestamptz, timestamptz, timestamptz, bigint, bigint",
+            "text, text[], boolean, boolean, timestamptz, timestamptz, timestamptz, bigint, bigint, boolean, text",
             query_api::timeline::PAGE,
         )
         .await;
@@ -237,7 +237,7 @@ async fn a_timeline_page_reads_only_the_events_within_its_bounds_however_postgre
         (Some(minute(990)), Some((minute(993), 0)), 3),
     ] {
         let explained: Value = sqlx::query_scalar(&format!(
-            "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE page ('{id}', '{{ActivityLogged}}', true, true, {}, NULL, {}, {}, 101)",
+            "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE page ('{id}', '{{ActivityLogged}}', true, true, {}, NULL, {}, {}, 101, false, NULL)",
             from.map_or("NULL".to_owned(), |at: chrono::DateTime<Utc>| format!("'{}'", at.to_rfc3339())),
             after.map_or("NULL".to_owned(), |(at, _): (chrono::DateTime<Utc>, i64)| format!("'{}'", at.to_rfc3339())),
             after.map_or(0, |(_, sequence)| sequence),

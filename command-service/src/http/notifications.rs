@@ -13,6 +13,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use events::metadata::{Actor, CommandMetadata, Role, Source};
 use events::service::auth::Principal;
+use events::service::egress::EgressPolicy;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -43,16 +44,19 @@ const MAX_WEBHOOKS: i64 = 100;
 struct NotificationState {
     handlers: Arc<Handlers>,
     slack_signing_secret: Option<Secret>,
+    webhook_allow: EgressPolicy,
 }
 
 pub fn router(
     handlers: Arc<Handlers>,
     authenticator: Arc<crate::auth::Authenticator>,
     slack_signing_secret: Option<Secret>,
+    webhook_allow: EgressPolicy,
 ) -> Router {
     let state = NotificationState {
         handlers,
         slack_signing_secret,
+        webhook_allow,
     };
     let settings = Router::new()
         .route(
@@ -388,6 +392,19 @@ async fn add_webhook(
         .ok()
         .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some() && body.url.len() <= 2000)
         .ok_or_else(|| ApiError::validation("invalid_url", "url", "url is an http or https address"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ApiError::validation(
+            "invalid_url",
+            "url",
+            "a webhook url carries no user name or password; the signature authenticates cstrack",
+        ));
+    }
+    let host = url.host_str().unwrap_or_default();
+    state
+        .webhook_allow
+        .check(host, url.port_or_known_default().unwrap_or(80))
+        .await
+        .map_err(|refusal| ApiError::validation(refusal.code(), "url", refusal.to_string()))?;
     if body.kinds.is_empty() || body.kinds.len() > 50 {
         return Err(ApiError::validation(
             "required",

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod chain;
 pub mod changes;
 pub mod deck;
+pub mod egress;
 pub mod http;
 pub mod ops;
 pub mod rate_limit;
