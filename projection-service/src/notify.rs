@@ -15,8 +15,8 @@
 //! - **Digest.** Deliveries of users who asked for a daily digest wait for the digest hour and
 //!   go out as one e-mail per user.
 
-use std::sync::Arc;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;

@@ -485,9 +485,18 @@ impl Customer {
             })
             .transpose()?;
         let drafts_of = crate::access::access(ctx)?.drafts();
-        crate::timeline::page(pool, self.customer_id, drafts_of, None, None, kinds, first.max(1) as usize, after)
-            .await
-            .map_err(|error| loader_error(failed(error)))
+        crate::timeline::page(
+            pool,
+            self.customer_id,
+            drafts_of,
+            None,
+            None,
+            kinds,
+            first.max(1) as usize,
+            after,
+        )
+        .await
+        .map_err(|error| loader_error(failed(error)))
     }
 }
 

@@ -496,9 +496,18 @@ impl ReadQuery {
             }
         };
         let drafts_of = crate::access::access(ctx)?.drafts();
-        timeline::page(pool, customer_id, drafts_of, from, to, kinds, first.max(1) as usize, after)
-            .await
-            .map_err(unavailable)
+        timeline::page(
+            pool,
+            customer_id,
+            drafts_of,
+            from,
+            to,
+            kinds,
+            first.max(1) as usize,
+            after,
+        )
+        .await
+        .map_err(unavailable)
     }
 
     /// A customer's health over time: last score of each bucket carried forward, each point with

@@ -249,7 +249,11 @@ async fn a_partner_report_draft_is_read_only_by_those_who_may_read_drafts_on_eve
     }
     // Northwind drafts one report and submits another; Contoso drafts one.
     let mut report_ids = Vec::new();
-    for ((_, partner_token), summary) in [(&partners[0], "northwind draft"), (&partners[0], "northwind submitted"), (&partners[1], "contoso draft")] {
+    for ((_, partner_token), summary) in [
+        (&partners[0], "northwind draft"),
+        (&partners[0], "northwind submitted"),
+        (&partners[1], "contoso draft"),
+    ] {
         let (status, created) = system
             .send_as(
                 partner_token,
@@ -301,7 +305,11 @@ async fn a_partner_report_draft_is_read_only_by_those_who_may_read_drafts_on_eve
         (token(Role::Readonly, "reader", None), vec![submitted.clone()]),
         (
             partners[0].1.clone(),
-            vec![drafted("northwind draft"), drafted("northwind submitted"), submitted.clone()],
+            vec![
+                drafted("northwind draft"),
+                drafted("northwind submitted"),
+                submitted.clone(),
+            ],
         ),
         (partners[1].1.clone(), vec![drafted("contoso draft"), submitted.clone()]),
     ];
@@ -335,7 +343,11 @@ async fn a_partner_report_draft_is_read_only_by_those_who_may_read_drafts_on_eve
         // The report list agrees: the drafts it lists are the drafted entries of reports not
         // yet submitted, and the submitted report is listed for everyone.
         let listed = system
-            .graphql_as(reader, "{ partnerReports { edges { node { summary status } } } }", json!({}))
+            .graphql_as(
+                reader,
+                "{ partnerReports { edges { node { summary status } } } }",
+                json!({}),
+            )
             .await;
         let mut reports: Vec<String> = listed["data"]["partnerReports"]["edges"]
             .as_array()
@@ -358,9 +370,7 @@ async fn a_partner_report_draft_is_read_only_by_those_who_may_read_drafts_on_eve
     // History is the auditors' alone, and they read drafts; every other role is refused.
     let history = "query($id: UUID!) { customerHistory(customerId: $id, eventTypes: [\"PartnerReportDrafted\"]) {
                      edges { node { eventType } } } }";
-    let audited = system
-        .graphql_as(&readers[3].0, history, json!({"id": shared}))
-        .await;
+    let audited = system.graphql_as(&readers[3].0, history, json!({"id": shared})).await;
     assert_eq!(
         audited["data"]["customerHistory"]["edges"].as_array().unwrap().len(),
         3,

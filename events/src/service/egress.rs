@@ -28,7 +28,11 @@ pub struct EgressPolicy {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
     #[error("{host} resolves to {ip}, {why}; cstrack calls no such address unless CSTRACK_WEBHOOK_ALLOW names it")]
-    Internal { host: String, ip: IpAddr, why: &'static str },
+    Internal {
+        host: String,
+        ip: IpAddr,
+        why: &'static str,
+    },
     #[error("{host} is a cloud metadata service; cstrack never calls it unless CSTRACK_WEBHOOK_ALLOW names it")]
     Metadata { host: String },
     #[error("{host} could not be resolved: {error}")]
@@ -71,7 +75,11 @@ impl FromStr for EgressPolicy {
                     policy.networks.push((ip, prefix));
                 }
                 Err(_) if prefix.is_none() && is_host_name(item) => policy.hosts.push(item.to_ascii_lowercase()),
-                Err(_) => return Err(format!("{item:?} is neither a network (10.0.0.0/8), an address nor a host name")),
+                Err(_) => {
+                    return Err(format!(
+                        "{item:?} is neither a network (10.0.0.0/8), an address nor a host name"
+                    ))
+                }
             }
         }
         Ok(policy)
@@ -95,7 +103,11 @@ impl EgressPolicy {
 
     /// Why `ip` may not be called, or `None` when it may.
     pub fn refuses_ip(&self, ip: IpAddr) -> Option<&'static str> {
-        if self.networks.iter().any(|(network, prefix)| contains(*network, *prefix, ip)) {
+        if self
+            .networks
+            .iter()
+            .any(|(network, prefix)| contains(*network, *prefix, ip))
+        {
             return None;
         }
         internal(ip)
@@ -219,7 +231,9 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         Some(low)
     } else if segments[0] == 0x2002 {
         // 6to4: 2002:AABB:CCDD::/48 carries AA.BB.CC.DD.
-        Some(Ipv4Addr::from(((u32::from(segments[1])) << 16) | u32::from(segments[2])))
+        Some(Ipv4Addr::from(
+            ((u32::from(segments[1])) << 16) | u32::from(segments[2]),
+        ))
     } else {
         None
     }
@@ -302,7 +316,14 @@ mod tests {
         ] {
             assert!(refused(&policy, ip), "{ip} must be refused");
         }
-        for ip in ["93.184.215.14", "172.32.0.1", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "192.0.2.1"] {
+        for ip in [
+            "93.184.215.14",
+            "172.32.0.1",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "192.0.2.1",
+        ] {
             assert!(!refused(&policy, ip), "{ip} is public");
         }
     }
@@ -330,7 +351,12 @@ mod tests {
         let refusal = policy.check("localhost", 80).await.unwrap_err();
         assert_eq!(refusal.code(), "internal_address");
         let refusal = policy.check("metadata.google.internal", 80).await.unwrap_err();
-        assert_eq!(refusal, Refusal::Metadata { host: "metadata.google.internal".into() });
+        assert_eq!(
+            refusal,
+            Refusal::Metadata {
+                host: "metadata.google.internal".into()
+            }
+        );
         let refusal = policy.check("[::1]", 80).await.unwrap_err();
         assert_eq!(refusal.code(), "internal_address");
         assert_eq!(
