@@ -656,9 +656,8 @@ pub struct FreshActivities {
 }
 
 impl FreshActivities {
-    /// A new id the batch will log an activity under.
-    pub fn issue(&self) -> Uuid {
-        let id = Uuid::now_v7();
+    /// Marks `id` as new: the batch will log an activity under it.
+    pub fn issue(&self, id: Uuid) -> Uuid {
         self.fresh
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -410,3 +410,142 @@ async fn a_spreadsheet_programs_workbook_imports_with_typed_cells_and_roles_are_
     assert!(answer["message"].as_str().unwrap().contains("10000"), "{answer}");
     system.stop().await;
 }
+
+/// Uploads and commits a CSV import as the admin; answers its id and its preview.
+async fn commit_csv(system: &TestSystem, kind: &str, csv: String) -> (String, Value) {
+    let (status, preview) = upload(system, &system.admin, kind, &format!("{kind}.csv"), csv.into_bytes()).await;
+    assert_eq!(status, 201, "{preview}");
+    assert_eq!(preview["counts"]["error"], 0, "{preview}");
+    let import_id = preview["import_id"].as_str().unwrap().to_owned();
+    let (status, committed) = system
+        .post(&format!("/api/v1/imports/{import_id}/commit"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{committed}");
+    (import_id, preview)
+}
+
+/// A move-in made of four files (customers, stakeholders, activities, health scores) is undone
+/// whole whatever the order of the undos: an undone import's rows, and the undo's own events,
+/// count as never having happened, so the last undo retracts the customers the earlier ones had
+/// to keep, and the reports are those of before the move-in. The ids the preview shows for new
+/// rows are the ids the commit creates.
+#[tokio::test]
+async fn a_move_in_of_four_imports_undone_in_any_order_leaves_the_reports_of_before() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana").await;
+    let acme = system
+        .onboard("Acme", "Enterprise", "100000", csm, Utc::now() - Duration::days(60))
+        .await;
+    let today = Utc::now().date_naive();
+    system.record_health(acme, 80.0, today - Duration::days(10)).await;
+    system.caught_up().await;
+    let as_of = today.to_string();
+    let before = reports(&system, &as_of).await;
+    let acme_sfid = system
+        .graphql(
+            "query($id: UUID!) { customer(id: $id) { salesforceId } }",
+            json!({"id": acme}),
+        )
+        .await["customer"]["salesforceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let yesterday = today - Duration::days(1);
+
+    for (round, newest_first) in [(1, true), (2, false)] {
+        let sfid = |n: u32| format!("0015g00000Mv{round}{n}AAAA");
+        let mut customers = format!(
+            "name,salesforce id,tier,arr,csm,contract start,renewal date\n\
+             Acme,{acme_sfid},Enterprise,175000,dana@example.com,{start},{renewal}\n",
+            start = today - Duration::days(300),
+            renewal = today + Duration::days(65),
+        );
+        let mut stakeholders = String::from("customer,name,role,level,email\n");
+        let mut activities = String::from("customer,kind,direction,occurred at,subject,participants\n");
+        let mut health = String::from("customer,score,measured at,source\n");
+        for n in 1..=3 {
+            customers.push_str(&format!(
+                "Moved {round}.{n},{},SMB,{}000,dana@example.com,2025-01-01,2027-01-01\n",
+                sfid(n),
+                10 * n
+            ));
+        }
+        for (n, customer) in (1..=3).map(|n| (n, sfid(n))).chain([(9, acme_sfid.clone())]) {
+            let email = format!("person{round}{n}@example.com");
+            stakeholders.push_str(&format!("{customer},Person {n},Director,executive,{email}\n"));
+            activities.push_str(&format!(
+                "{customer},meeting,outbound,{yesterday},Kick-off {n},{email}\n"
+            ));
+            health.push_str(&format!("{customer},{},{yesterday},gainsight\n", 30 + n));
+        }
+        let (customers_import, preview) = commit_csv(&system, "customers", customers).await;
+        let previewed: Vec<String> = preview["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["action"] == "create")
+            .map(|row| {
+                assert_eq!(row["created_id"], row["customer_id"], "{row}");
+                row["created_id"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        let mut created: Vec<String> = sqlx::query_scalar(
+            "SELECT aggregate_id FROM events WHERE event_type = 'CustomerOnboarded' AND metadata ->> 'import_id' = $1",
+        )
+        .bind(&customers_import)
+        .fetch_all(&system.pool)
+        .await
+        .unwrap();
+        created.sort();
+        let mut previewed_sorted = previewed.clone();
+        previewed_sorted.sort();
+        assert_eq!(
+            created, previewed_sorted,
+            "the preview showed the ids the commit created"
+        );
+        let (stakeholders_import, preview) = commit_csv(&system, "stakeholders", stakeholders).await;
+        let person: String = sqlx::query_scalar(
+            "SELECT payload -> 'StakeholderAdded' ->> 'stakeholder_id' FROM events
+              WHERE event_type = 'StakeholderAdded' AND metadata ->> 'import_id' = $1 AND metadata ->> 'import_row' = '2'",
+        )
+        .bind(&stakeholders_import)
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+        assert_eq!(row(&preview, 2)["created_id"], json!(person));
+        let (activities_import, _) = commit_csv(&system, "activities", activities).await;
+        let (health_import, _) = commit_csv(&system, "health_scores", health).await;
+        system.caught_up().await;
+        assert_ne!(
+            reports(&system, &as_of).await,
+            before,
+            "round {round}: the move-in shows"
+        );
+
+        let mut order = vec![customers_import, stakeholders_import, activities_import, health_import];
+        if newest_first {
+            order.reverse();
+        }
+        let mut retracted_customers = 0;
+        for import in &order {
+            let (status, undone) = system.post(&format!("/api/v1/imports/{import}/undo"), &json!({})).await;
+            assert_eq!(
+                (status.as_u16(), undone["status"].as_str()),
+                (200, Some("undone")),
+                "{undone}"
+            );
+            retracted_customers += undone["undo"]["retracted"]["customers"].as_i64().unwrap();
+        }
+        assert_eq!(
+            retracted_customers, 3,
+            "round {round}: every moved-in customer is retracted"
+        );
+        system.caught_up().await;
+        assert_eq!(
+            reports(&system, &as_of).await,
+            before,
+            "round {round}: the reports of before the move-in"
+        );
+    }
+    system.stop().await;
+}

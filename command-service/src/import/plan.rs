@@ -274,6 +274,10 @@ pub struct RowOutcome {
     /// create, update, unchanged or error.
     pub action: &'static str,
     pub customer_id: Option<Uuid>,
+    /// The id of what the row creates (a customer, stakeholder or activity): the preview shows
+    /// the id the commit will create.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_id: Option<Uuid>,
     pub changes: Vec<Change>,
     pub errors: Vec<RowError>,
 }
@@ -694,10 +698,14 @@ pub async fn decide(
         };
         let mut metadata = metadata.clone();
         metadata.insert("import_row".into(), place.clone());
+        // The ids of what a row creates follow from the import and the row, so the preview shows
+        // the ids the commit creates.
+        let new_id = |what: &str| row_id(metadata.get("import_id").map_or("", String::as_str), &place, what);
         let mut commands: Vec<(Uuid, bool, CustomerCommand)> = Vec::new();
         let mut changes = Vec::new();
         let mut action = "create";
         let mut customer_id = None;
+        let mut created_id = None;
         let custom = |row: &mut Row<'_>, current: &BTreeMap<String, Value>, changes: &mut Vec<Change>| {
             let mut values = BTreeMap::new();
             for field in &world.definitions.fields {
@@ -762,8 +770,9 @@ pub async fn decide(
                     );
                     match existing {
                         None => {
-                            let id = Uuid::now_v7();
+                            let id = new_id("customer");
                             customer_id = Some(id);
+                            created_id = Some(id);
                             commands.push((
                                 id,
                                 true,
@@ -903,7 +912,7 @@ pub async fn decide(
                             id,
                             false,
                             CustomerCommand::AddStakeholder(AddStakeholder {
-                                stakeholder_id: Some(Uuid::now_v7()),
+                                stakeholder_id: Some(*created_id.insert(new_id("stakeholder"))),
                                 name,
                                 role,
                                 level,
@@ -961,7 +970,7 @@ pub async fn decide(
                         id,
                         false,
                         CustomerCommand::LogActivity(LogActivity {
-                            activity_id: Some(fresh.issue()),
+                            activity_id: Some(fresh.issue(*created_id.insert(new_id("activity")))),
                             fresh_id: false,
                             kind: activity_kind,
                             direction,
@@ -1029,11 +1038,23 @@ pub async fn decide(
             row: *number,
             action,
             customer_id,
+            created_id: created_id.filter(|_| action == "create"),
             changes,
             errors: row.errors,
         });
     }
     Ok(Plan { outcomes, counts })
+}
+
+/// The id of what row `place` of import `import_id` creates (`what`: customer, stakeholder,
+/// activity): the same in every preview and in the commit, and distinct across imports, rows and
+/// kinds. A UUID of version 8 (custom) over SHA-256 of the three.
+pub fn row_id(import_id: &str, place: &str, what: &str) -> Uuid {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("cstrack import {import_id} {place} {what}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
 fn set_fields(values: BTreeMap<String, Value>, world: &World, principal: &Principal) -> CustomerCommand {

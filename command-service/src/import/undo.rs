@@ -2,7 +2,7 @@
 //! compensating command, unless a later event on the same stream changed the same thing, in
 //! which case the later work is kept and listed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use events::customer::CustomerEvent;
 use serde_json::{json, Value};
@@ -18,8 +18,10 @@ use crate::store::{Batch, ExecuteError};
 struct Stored {
     sequence: i64,
     event: CustomerEvent,
-    /// Appended by the import being undone.
-    ours: bool,
+    /// The import that appended it (its rows, or its undo).
+    import: Option<String>,
+    /// Appended by an import's undo.
+    undo: bool,
 }
 
 const UNDO: &str = "undo of an import";
@@ -95,7 +97,30 @@ fn restore(update: &mut UpdateProfile, field: &str, before: &Profile) -> Value {
     }
 }
 
+/// A profile field's value, as the undo's answer shows it.
+fn value_of(profile: &Profile, field: &str) -> Value {
+    match field {
+        "name" => json!(profile.name),
+        "salesforce_id" => json!(profile.salesforce_id),
+        "tier" => json!(profile.tier),
+        "arr" => json!(profile.arr.to_string()),
+        "industry" => json!(profile.industry),
+        "account_manager" => json!(profile.account_manager),
+        "products_owned" => json!(profile.products_owned),
+        "contract_start" => json!(profile.contract_start),
+        "renewal_date" => json!(profile.renewal_date),
+        _ => json!(profile.csm_id),
+    }
+}
+
 /// Decides the undo of `import_id` into `batch`; answers what it retracts, restores and keeps.
+///
+/// What an undone import did, and what its undo appended, is treated as never having happened
+/// (docs/DOMAIN.md, section 10): a later change counts against this undo only if it *stands*,
+/// that is, it was neither appended by an undone import (this one included) nor by an undo. So
+/// undoing a move-in made of several imports returns every stream to its state before them,
+/// whatever the order of the undos: on each stream this import touched, what an earlier undo
+/// had to keep only because of this import's rows is compensated now too.
 pub async fn decide(
     pool: &PgPool,
     import_id: Uuid,
@@ -103,6 +128,7 @@ pub async fn decide(
     principal: &Principal,
     metadata: &HashMap<String, String>,
 ) -> Result<Value, ApiError> {
+    let database = |error: sqlx::Error| ApiError::from(ExecuteError::from_database(&error));
     let streams: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT aggregate_id FROM events
           WHERE aggregate_type = 'Customer' AND metadata ->> 'import_id' = $1 AND NOT metadata ? 'import_undo'
@@ -111,7 +137,15 @@ pub async fn decide(
     .bind(import_id.to_string())
     .fetch_all(pool)
     .await
-    .map_err(|error| ApiError::from(ExecuteError::from_database(&error)))?;
+    .map_err(database)?;
+    let mut undone: HashSet<String> = sqlx::query_scalar("SELECT import_id::text FROM imports WHERE status = 'undone'")
+        .fetch_all(pool)
+        .await
+        .map_err(database)?
+        .into_iter()
+        .collect();
+    let this = import_id.to_string();
+    undone.insert(this.clone());
     let mut retracted = BTreeMap::from([
         ("customers", 0),
         ("stakeholders", 0),
@@ -121,153 +155,212 @@ pub async fn decide(
     let mut restored = Vec::new();
     let mut kept = Vec::new();
     for stream in streams {
-        let rows: Vec<(i64, Value, Option<String>)> = sqlx::query_as(
-            "SELECT sequence, payload, metadata ->> 'import_id' FROM events
+        let rows: Vec<(i64, Value, Option<String>, bool)> = sqlx::query_as(
+            "SELECT sequence, payload, metadata ->> 'import_id', metadata ? 'import_undo' FROM events
               WHERE aggregate_type = 'Customer' AND aggregate_id = $1 ORDER BY sequence",
         )
         .bind(&stream)
         .fetch_all(pool)
         .await
-        .map_err(|error| ApiError::from(ExecuteError::from_database(&error)))?;
-        let id = import_id.to_string();
+        .map_err(database)?;
         let history: Vec<Stored> = rows
             .into_iter()
-            .filter_map(|(sequence, payload, import)| {
+            .filter_map(|(sequence, payload, import, undo)| {
                 let event = serde_json::from_value::<CustomerEvent>(payload).ok()?;
                 Some(Stored {
                     sequence,
                     event,
-                    ours: import.as_deref() == Some(id.as_str()),
+                    import,
+                    undo,
                 })
             })
             .collect();
+        if history
+            .iter()
+            .any(|stored| matches!(stored.event, CustomerEvent::CustomerRetracted(_)))
+        {
+            continue;
+        }
         let customer_id = Uuid::parse_str(&stream).unwrap_or_default();
-        let later = |sequence: i64| {
+        let of_undone = |stored: &Stored| stored.import.as_ref().is_some_and(|import| undone.contains(import));
+        let stands = |stored: &Stored| !stored.undo && !of_undone(stored);
+        let ours = |stored: &Stored| stored.import.as_deref() == Some(this.as_str()) && !stored.undo;
+        // What an undone import appended that no undo has compensated yet.
+        let pending = |stored: &&Stored| of_undone(stored) && !stored.undo;
+        let later_standing = |sequence: i64| {
             history
                 .iter()
-                .filter(move |stored| stored.sequence > sequence && !stored.ours)
+                .filter(move |stored| stored.sequence > sequence && stands(stored))
         };
-        let mut commands: Vec<CustomerCommand> = Vec::new();
-        let onboarded_here = history
+
+        if let Some(onboarded) = history
             .iter()
-            .find(|stored| stored.ours && matches!(stored.event, CustomerEvent::CustomerOnboarded(_)));
-        if let Some(onboarded) = onboarded_here {
-            if later(onboarded.sequence).next().is_some() {
-                kept.push(json!({"customer_id": customer_id, "field": "customer",
-                    "reason": "the customer was changed after the import; it stays"}));
+            .find(|stored| matches!(stored.event, CustomerEvent::CustomerOnboarded(_)))
+            .filter(pending)
+        {
+            if later_standing(onboarded.sequence).next().is_some() {
+                if ours(onboarded) {
+                    kept.push(json!({"customer_id": customer_id, "field": "customer",
+                        "reason": "the customer was changed after the import; it stays"}));
+                }
             } else {
-                retracted.entry("customers").and_modify(|count| *count += 1);
-                commands.push(CustomerCommand::RetractCustomer(RetractCustomer {
-                    reason: UNDO.into(),
-                }));
-                decide_all(batch, &stream, commands, principal, metadata).await?;
-                continue;
+                let retract = CustomerCommand::RetractCustomer(RetractCustomer { reason: UNDO.into() });
+                match batch.decide(&stream, false, retract, Some(principal), metadata).await {
+                    Ok(_) => {
+                        retracted.entry("customers").and_modify(|count| *count += 1);
+                        continue;
+                    }
+                    // An earlier undo's customer, which this user may not retract: it stays.
+                    Err(ExecuteError::Rejected(crate::domain::CommandError::Forbidden { message }))
+                        if !ours(onboarded) =>
+                    {
+                        kept.push(json!({"customer_id": customer_id, "field": "customer", "reason": message}));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        }
+
+        let mut commands: Vec<CustomerCommand> = Vec::new();
+        // Profile fields and CSM: each field an undone import set is set to what the standing
+        // events make it, where that differs from what it is now.
+        let (mut now, mut wanted) = (Profile::default(), Profile::default());
+        let mut fields: Vec<&'static str> = Vec::new();
+        for stored in &history {
+            now.apply(&stored.event);
+            let onboarding = matches!(stored.event, CustomerEvent::CustomerOnboarded(_));
+            if stands(stored) || onboarding {
+                wanted.apply(&stored.event);
+            } else if pending(&stored) {
+                for field in profile_fields(&stored.event) {
+                    if !fields.contains(&field) {
+                        fields.push(field);
+                    }
+                    let overtaken =
+                        later_standing(stored.sequence).any(|next| profile_fields(&next.event).contains(&field));
+                    if ours(stored) && overtaken {
+                        kept.push(json!({"customer_id": customer_id, "field": field,
+                            "reason": "changed again after the import; the later value stays"}));
+                    }
+                }
             }
         }
         let mut update = UpdateProfile::default();
-        let mut custom: BTreeMap<String, Value> = BTreeMap::new();
-        for (index, stored) in history.iter().enumerate().filter(|(_, stored)| stored.ours) {
-            let before = || {
-                let mut profile = Profile::default();
-                for earlier in &history[..index] {
-                    profile.apply(&earlier.event);
+        for field in fields {
+            if value_of(&now, field) == value_of(&wanted, field) {
+                continue;
+            }
+            if field == "csm" {
+                if let Some(previous) = wanted.csm_id {
+                    commands.push(CustomerCommand::AssignCsm(AssignCsm {
+                        csm_id: previous,
+                        reason: UNDO.into(),
+                        occurred_at: None,
+                    }));
+                    restored.push(json!({"customer_id": customer_id, "field": "csm", "value": previous}));
                 }
-                profile
+            } else {
+                let value = restore(&mut update, field, &wanted);
+                restored.push(json!({"customer_id": customer_id, "field": field, "value": value}));
+            }
+        }
+        if update != UpdateProfile::default() {
+            commands.insert(0, CustomerCommand::UpdateProfile(update));
+        }
+
+        // Custom fields, the same way, key by key.
+        let (mut values_now, mut values_wanted) = (BTreeMap::<String, Value>::new(), BTreeMap::<String, Value>::new());
+        let mut keys: Vec<String> = Vec::new();
+        for stored in &history {
+            let CustomerEvent::CustomFieldsSet(set) = &stored.event else {
+                continue;
             };
-            match &stored.event {
-                CustomerEvent::CustomerProfileUpdated(_) | CustomerEvent::CsmAssigned(_) => {
-                    for field in profile_fields(&stored.event) {
-                        if later(stored.sequence).any(|next| profile_fields(&next.event).contains(&field)) {
-                            kept.push(json!({"customer_id": customer_id, "field": field,
-                                "reason": "changed again after the import; the later value stays"}));
-                        } else if field == "csm" {
-                            if let Some(previous) = before().csm_id {
-                                commands.push(CustomerCommand::AssignCsm(AssignCsm {
-                                    csm_id: previous,
-                                    reason: UNDO.into(),
-                                    occurred_at: None,
-                                }));
-                                restored.push(json!({"customer_id": customer_id, "field": "csm", "value": previous}));
-                            }
-                        } else {
-                            let value = restore(&mut update, field, &before());
-                            restored.push(json!({"customer_id": customer_id, "field": field, "value": value}));
-                        }
+            values_now.extend(set.values.clone());
+            if stands(stored) {
+                values_wanted.extend(set.values.clone());
+            } else if pending(&stored) {
+                for key in set.values.keys() {
+                    if !keys.contains(key) {
+                        keys.push(key.clone());
                     }
-                }
-                CustomerEvent::CustomFieldsSet(set) => {
-                    for key in set.values.keys() {
-                        let changed_later = later(stored.sequence).any(|next| {
-                            matches!(&next.event, CustomerEvent::CustomFieldsSet(next) if next.values.contains_key(key))
-                        });
-                        if changed_later {
-                            kept.push(json!({"customer_id": customer_id, "field": format!("cf.{key}"),
-                                "reason": "changed again after the import; the later value stays"}));
-                            continue;
-                        }
-                        let prior = history[..index]
-                            .iter()
-                            .rev()
-                            .find_map(|earlier| match &earlier.event {
-                                CustomerEvent::CustomFieldsSet(earlier) => earlier.values.get(key).cloned(),
-                                _ => None,
-                            })
-                            .unwrap_or(Value::Null);
-                        restored
-                            .push(json!({"customer_id": customer_id, "field": format!("cf.{key}"), "value": prior}));
-                        custom.insert(key.clone(), prior);
-                    }
-                }
-                CustomerEvent::StakeholderAdded(added) => {
-                    let touched = later(stored.sequence).any(|next| match &next.event {
-                        CustomerEvent::StakeholderUpdated(u) => u.stakeholder_id == added.stakeholder_id,
-                        CustomerEvent::StakeholderRemoved(r) => r.stakeholder_id == added.stakeholder_id,
-                        _ => false,
+                    let overtaken = later_standing(stored.sequence).any(|next| {
+                        matches!(&next.event, CustomerEvent::CustomFieldsSet(next) if next.values.contains_key(key))
                     });
-                    if touched {
-                        kept.push(
-                            json!({"customer_id": customer_id, "field": "stakeholder", "id": added.stakeholder_id,
-                            "reason": "changed after the import; it stays"}),
-                        );
+                    if ours(stored) && overtaken {
+                        kept.push(json!({"customer_id": customer_id, "field": format!("cf.{key}"),
+                            "reason": "changed again after the import; the later value stays"}));
+                    }
+                }
+            }
+        }
+        let mut custom: BTreeMap<String, Value> = BTreeMap::new();
+        for key in keys {
+            let wanted = values_wanted.get(&key).cloned().unwrap_or(Value::Null);
+            if values_now.get(&key).cloned().unwrap_or(Value::Null) != wanted {
+                restored.push(json!({"customer_id": customer_id, "field": format!("cf.{key}"), "value": wanted}));
+                custom.insert(key, wanted);
+            }
+        }
+
+        // What undone imports added: stakeholders, activities and health scores, each retracted
+        // unless someone retracted it already or a standing change was made to it since.
+        for stored in history.iter().filter(pending) {
+            match &stored.event {
+                CustomerEvent::StakeholderAdded(added) => {
+                    let id = added.stakeholder_id;
+                    let removed = history.iter().any(
+                        |next| matches!(&next.event, CustomerEvent::StakeholderRemoved(r) if r.stakeholder_id == id),
+                    );
+                    let changed = later_standing(stored.sequence).any(
+                        |next| matches!(&next.event, CustomerEvent::StakeholderUpdated(u) if u.stakeholder_id == id),
+                    );
+                    if removed || changed {
+                        if ours(stored) {
+                            kept.push(json!({"customer_id": customer_id, "field": "stakeholder", "id": id,
+                                "reason": "changed after the import; it stays"}));
+                        }
                     } else {
                         retracted.entry("stakeholders").and_modify(|count| *count += 1);
                         commands.push(CustomerCommand::RemoveStakeholder(RemoveStakeholder {
-                            stakeholder_id: added.stakeholder_id,
+                            stakeholder_id: id,
                             reason: UNDO.into(),
                         }));
                     }
                 }
                 CustomerEvent::ActivityLogged(logged) => {
-                    let touched = later(stored.sequence).any(|next| match &next.event {
-                        CustomerEvent::ActivityCorrected(c) => c.activity_id == logged.activity_id,
-                        CustomerEvent::ActivityRetracted(r) => r.activity_id == logged.activity_id,
-                        _ => false,
-                    });
-                    if touched {
-                        kept.push(
-                            json!({"customer_id": customer_id, "field": "activity", "id": logged.activity_id,
-                            "reason": "corrected or retracted after the import; that stays"}),
-                        );
+                    let id = logged.activity_id;
+                    let retracted_already = history
+                        .iter()
+                        .any(|next| matches!(&next.event, CustomerEvent::ActivityRetracted(r) if r.activity_id == id));
+                    let corrected = later_standing(stored.sequence)
+                        .any(|next| matches!(&next.event, CustomerEvent::ActivityCorrected(c) if c.activity_id == id));
+                    if retracted_already || corrected {
+                        if ours(stored) {
+                            kept.push(json!({"customer_id": customer_id, "field": "activity", "id": id,
+                                "reason": "corrected or retracted after the import; that stays"}));
+                        }
                     } else {
                         retracted.entry("activities").and_modify(|count| *count += 1);
                         commands.push(CustomerCommand::RetractActivity(RetractActivity {
-                            activity_id: logged.activity_id,
+                            activity_id: id,
                             reason: UNDO.into(),
                         }));
                     }
                 }
                 CustomerEvent::HealthScoreRecorded(_) => {
-                    retracted.entry("health_scores").and_modify(|count| *count += 1);
-                    commands.push(CustomerCommand::RetractHealthScore(RetractHealthScore {
-                        sequence: stored.sequence,
-                        reason: UNDO.into(),
-                    }));
+                    let retracted_already = history.iter().any(|next| {
+                        matches!(&next.event, CustomerEvent::HealthScoreRetracted(r) if r.sequence == stored.sequence)
+                    });
+                    if !retracted_already {
+                        retracted.entry("health_scores").and_modify(|count| *count += 1);
+                        commands.push(CustomerCommand::RetractHealthScore(RetractHealthScore {
+                            sequence: stored.sequence,
+                            reason: UNDO.into(),
+                        }));
+                    }
                 }
                 _ => {}
             }
-        }
-        if update != UpdateProfile::default() {
-            commands.insert(0, CustomerCommand::UpdateProfile(update));
         }
         if !custom.is_empty() {
             commands.push(CustomerCommand::SetCustomFields(SetCustomFields {
@@ -275,7 +368,7 @@ pub async fn decide(
                 definitions: std::sync::Arc::new(
                     events::service::read_models::custom_field_definitions(pool, None)
                         .await
-                        .map_err(|error| ApiError::from(ExecuteError::from_database(&error)))?,
+                        .map_err(database)?,
                 ),
                 role: Some(principal.role),
             }));
