@@ -33,6 +33,59 @@ struct Graph {
     /// The next request is refused as if the token had expired, or throttled with 429.
     expire_next: bool,
     throttle_next: bool,
+    /// The calendar as Graph holds it, for `calendarView` delta queries that keep their window
+    /// (when `windowed`): each meeting with the version it was last changed in.
+    windowed: bool,
+    meetings: Vec<(u64, Value)>,
+    version: u64,
+    /// The window of each delta query started, by its number.
+    windows: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Graph {
+    /// Adds or changes a meeting of the windowed calendar.
+    fn put_meeting(&mut self, meeting: Value) {
+        self.version += 1;
+        self.meetings.retain(|(_, known)| known["id"] != meeting["id"]);
+        self.meetings.push((self.version, meeting));
+    }
+}
+
+/// A `calendarView/delta` page as Graph answers it: the first request's `startDateTime` and
+/// `endDateTime` bound the query for good; its delta link returns only what changed since, within
+/// that window.
+fn windowed_calendar(graph: &mut Graph, params: &HashMap<String, String>) -> Response {
+    let instant = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
+    let (query, since) = match params.get("$deltatoken") {
+        Some(token) => {
+            let (query, since) = token.split_once('-').unwrap();
+            (query.parse::<usize>().unwrap(), since.parse::<u64>().unwrap())
+        }
+        None => {
+            graph
+                .windows
+                .push((instant(&params["startDateTime"]), instant(&params["endDateTime"])));
+            (graph.windows.len() - 1, 0)
+        }
+    };
+    let (start, end) = graph.windows[query];
+    let within = |meeting: &Value| {
+        let at = DateTime::parse_from_rfc3339(&format!("{}Z", &meeting["start"]["dateTime"].as_str().unwrap()[..19]))
+            .unwrap()
+            .with_timezone(&Utc);
+        start <= at && at < end
+    };
+    let value: Vec<Value> = graph
+        .meetings
+        .iter()
+        .filter(|(version, meeting)| *version > since && within(meeting))
+        .map(|(_, meeting)| meeting.clone())
+        .collect();
+    let link = format!(
+        "{}/v1.0/users/{MAILBOX}/calendarView/delta?$deltatoken={query}-{}",
+        graph.base, graph.version
+    );
+    Json(json!({"value": value, "@odata.deltaLink": link})).into_response()
 }
 
 type Shared = Arc<Mutex<Graph>>;
@@ -129,6 +182,9 @@ async fn calendar(
 ) -> Response {
     assert_eq!(mailbox, MAILBOX);
     let mut graph = graph.lock().unwrap();
+    if graph.windowed {
+        return windowed_calendar(&mut graph, &params);
+    }
     delta(
         &mut graph,
         &headers,
@@ -397,4 +453,110 @@ async fn add_stakeholder(system: &TestSystem, customer: uuid::Uuid, name: &str, 
             )
             .await["stakeholder_id"],
     )
+}
+
+/// Graph keeps a `calendarView` delta query's first window for good, so the connector moves the
+/// window on as time passes: once less than half its look-ahead is left, it reads the old
+/// query's last changes and starts a new query over now ± the days. Over three windows every
+/// meeting is read as it comes into reach, and none is appended twice.
+#[tokio::test]
+async fn the_calendar_window_moves_with_time_and_no_meeting_is_appended_twice() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana").await;
+    // The connector's clock starts 100 days ago, so every meeting it reads has happened.
+    let start = Utc::now() - Duration::days(100);
+    let acme = system
+        .onboard("Acme", "Enterprise", "300000", csm, start - Duration::days(60))
+        .await;
+    add_stakeholder(&system, acme, "Priya", "priya@acme.example").await;
+    system.caught_up().await;
+
+    let (base, graph) = fake_graph().await;
+    let day = |n: i64| start + Duration::days(n) + Duration::hours(10);
+    {
+        let mut graph = graph.lock().unwrap();
+        graph.windowed = true;
+        for (id, at) in [("W1", 5), ("W2", 25), ("W3", 45), ("W4", 80)] {
+            graph.put_meeting(meeting(id, "priya@acme.example", day(at), 30, false));
+        }
+    }
+    let clock = Arc::new(Mutex::new(start));
+    let settings = MicrosoftSettings {
+        token_url: Some(format!("{base}/tenant/oauth2/v2.0/token")),
+        client_id: "app-id".into(),
+        client_secret: Secret::new("m365-secret"),
+        graph_url: format!("{base}/v1.0"),
+        mailboxes: MAILBOX.into(),
+        calendar_days: 30,
+        interval_seconds: 60.0,
+    };
+    let read = clock.clone();
+    let connector = Microsoft365::new(settings)
+        .unwrap()
+        .with_clock(Arc::new(move || *read.lock().unwrap()));
+    let handlers = command_service::handlers(&system.pool);
+    let metrics = ConnectorMetrics::unregistered();
+    let meetings_logged = || async {
+        let mut subjects: Vec<String> = outlook_events(&system)
+            .await
+            .iter()
+            .filter(|(kind, _)| kind == "ActivityLogged")
+            .map(|(_, payload)| payload["ActivityLogged"]["subject"].as_str().unwrap().to_owned())
+            .collect();
+        subjects.sort();
+        subjects
+    };
+    // Runs at each day of the connector's clock; what is logged after each.
+    let mut seen = Vec::new();
+    for (at, added) in [
+        (0, None),
+        (10, Some(("W5", 12))),
+        (20, None),
+        (50, None),
+        (51, None),
+        (70, None),
+    ] {
+        *clock.lock().unwrap() = start + Duration::days(at);
+        if let Some((id, on)) = added {
+            // A meeting booked in the current window after its first read: the delta link
+            // brings it.
+            graph
+                .lock()
+                .unwrap()
+                .put_meeting(meeting(id, "priya@acme.example", day(on), 30, false));
+        }
+        let record = connectors::run_once(&connector, &handlers, &metrics)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.status, "succeeded", "{record:?}");
+        seen.push((at, meetings_logged().await));
+    }
+    let expect = |ids: &[&str]| ids.iter().map(|id| format!("Meeting {id}")).collect::<Vec<_>>();
+    assert_eq!(
+        seen,
+        [
+            (0, expect(&["W1", "W2"])),
+            (10, expect(&["W1", "W2", "W5"])),
+            // 10 days of look-ahead left: a new window over days -10 .. 50 reaches W3.
+            (20, expect(&["W1", "W2", "W3", "W5"])),
+            (50, expect(&["W1", "W2", "W3", "W5"])),
+            (51, expect(&["W1", "W2", "W3", "W5"])),
+            // The window of day 50 (20 .. 80) ended too soon for W4; the one of day 70 reaches it.
+            (70, expect(&["W1", "W2", "W3", "W4", "W5"])),
+        ]
+    );
+    let windows: Vec<(i64, i64)> = graph
+        .lock()
+        .unwrap()
+        .windows
+        .iter()
+        .map(|(from, to)| {
+            // Whole days from the start (the request's instants are cut to the second).
+            let days = |at: DateTime<Utc>| ((at - start).num_seconds() as f64 / 86_400.0).round() as i64;
+            (days(*from), days(*to))
+        })
+        .collect();
+    assert_eq!(windows, [(-30, 30), (-10, 50), (20, 80), (40, 100)]);
+    system.stop().await;
 }

@@ -78,10 +78,14 @@ pub struct MicrosoftSettings {
     pub interval_seconds: f64,
 }
 
+/// What the connector takes as the present moment (a test sets another).
+pub type Clock = std::sync::Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
 pub struct Microsoft365 {
     settings: MicrosoftSettings,
     mailboxes: Vec<String>,
     client: VendorClient,
+    clock: Clock,
 }
 
 /// An address of a Graph `recipient` (`{"emailAddress": {"address": ...}}`), lower-case.
@@ -139,7 +143,14 @@ impl Microsoft365 {
             settings,
             mailboxes,
             client,
+            clock: std::sync::Arc::new(Utc::now),
         })
+    }
+
+    /// The same connector, with the calendar windows placed by `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn graph(&self) -> &str {
@@ -258,25 +269,55 @@ impl Connector for Microsoft365 {
                 super::save_cursor(&pool, NAME, &stream, &link).await?;
             }
 
-            // Calendar: meetings over the window, then only what changed.
+            // Calendar: a `calendarView` delta query keeps the window of its first request for
+            // good, so the window is moved on: once less than half its look-ahead is left, the
+            // old query's last changes are read and a new query over now ± the days starts.
+            // What the two windows share is read again and appends nothing twice (each meeting
+            // is logged under its id and start; a scheduled touch is replaced).
             let stream = format!("calendar:{mailbox}");
-            let url = cursors.get(&stream).cloned().unwrap_or_else(|| {
-                let now = Utc::now();
-                let days = chrono::Duration::days(self.settings.calendar_days.clamp(1, 365));
-                format!(
-                    "{}/users/{mailbox}/calendarView/delta?startDateTime={}&endDateTime={}",
-                    self.graph(),
-                    (now - days).format("%Y-%m-%dT%H:%M:%SZ"),
-                    (now + days).format("%Y-%m-%dT%H:%M:%SZ")
-                )
-            });
-            let (meetings, link) = self.delta(&url).await?;
+            let window_stream = format!("calendar-window:{mailbox}");
+            let now = (self.clock)();
+            let days = chrono::Duration::days(self.settings.calendar_days.clamp(1, 365));
+            let window_end = cursors
+                .get(&window_stream)
+                .and_then(|end| DateTime::parse_from_rfc3339(end).ok())
+                .map(|end| end.with_timezone(&Utc));
+            let stored = cursors.get(&stream);
+            let current = stored.filter(|_| window_end.is_some_and(|end| end - now > days / 2));
+            let mut meetings = Vec::new();
+            let (link, moved_to) = match current {
+                Some(link) => {
+                    let (items, link) = self.delta(link).await?;
+                    meetings.extend(items);
+                    (link, None)
+                }
+                None => {
+                    if let Some(old) = stored {
+                        meetings.extend(self.delta(old).await?.0);
+                    }
+                    let (start, end) = (now - days, now + days);
+                    let url = format!(
+                        "{}/users/{mailbox}/calendarView/delta?startDateTime={}&endDateTime={}",
+                        self.graph(),
+                        start.format("%Y-%m-%dT%H:%M:%SZ"),
+                        end.format("%Y-%m-%dT%H:%M:%SZ")
+                    );
+                    let (items, link) = self.delta(&url).await?;
+                    meetings.extend(items);
+                    (link, Some(end))
+                }
+            };
             for meeting in &meetings {
                 MAILBOXES
                     .apply_meeting(run, &world, mailbox, &meeting_of(meeting))
                     .await?;
             }
+            // The link before the window: a crash between the two leaves a window thought to be
+            // ending, which only reads the new query's meetings again.
             super::save_cursor(&pool, NAME, &stream, &link).await?;
+            if let Some(end) = moved_to {
+                super::save_cursor(&pool, NAME, &window_stream, &end.to_rfc3339()).await?;
+            }
         }
         MAILBOXES.settle_touches(run, &world).await
     }

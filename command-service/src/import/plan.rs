@@ -698,9 +698,13 @@ pub async fn decide(
         };
         let mut metadata = metadata.clone();
         metadata.insert("import_row".into(), place.clone());
-        // The ids of what a row creates follow from the import and the row, so the preview shows
-        // the ids the commit creates.
-        let new_id = |what: &str| row_id(metadata.get("import_id").map_or("", String::as_str), &place, what);
+        // The ids of what an import's row creates follow from the import and the row, so the
+        // preview shows the ids the commit creates (a connector's record, decided once, gets a
+        // new one).
+        let new_id = |what: &str| match metadata.get("import_id") {
+            Some(import_id) => row_id(import_id, &place, what),
+            None => Uuid::now_v7(),
+        };
         let mut commands: Vec<(Uuid, bool, CustomerCommand)> = Vec::new();
         let mut changes = Vec::new();
         let mut action = "create";
