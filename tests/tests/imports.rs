@@ -438,8 +438,24 @@ async fn a_move_in_of_four_imports_undone_in_any_order_leaves_the_reports_of_bef
         .await;
     let today = Utc::now().date_naive();
     system.record_health(acme, 80.0, today - Duration::days(10)).await;
+    system
+        .post_ok(
+            &format!("/api/v1/customers/{acme}/stakeholders"),
+            &json!({"name": "Priya", "role": "Director", "level": "champion", "email": "priya@acme.example"}),
+        )
+        .await;
     system.caught_up().await;
     let as_of = today.to_string();
+    let people = || async {
+        system
+            .graphql(
+                "query($id: UUID!) { customer(id: $id) { stakeholders { name role level email } } }",
+                json!({"id": acme}),
+            )
+            .await["customer"]["stakeholders"]
+            .clone()
+    };
+    let people_before = people().await;
     let before = reports(&system, &as_of).await;
     let acme_sfid = system
         .graphql(
@@ -460,7 +476,9 @@ async fn a_move_in_of_four_imports_undone_in_any_order_leaves_the_reports_of_bef
             start = today - Duration::days(300),
             renewal = today + Duration::days(65),
         );
-        let mut stakeholders = String::from("customer,name,role,level,email\n");
+        // Priya, already Acme's, is promoted by the file: an update.
+        let mut stakeholders =
+            format!("customer,name,role,level,email\n{acme_sfid},Priya,VP Operations,executive,priya@acme.example\n");
         let mut activities = String::from("customer,kind,direction,occurred at,subject,participants\n");
         let mut health = String::from("customer,score,measured at,source\n");
         for n in 1..=3 {
@@ -506,13 +524,16 @@ async fn a_move_in_of_four_imports_undone_in_any_order_leaves_the_reports_of_bef
         let (stakeholders_import, preview) = commit_csv(&system, "stakeholders", stakeholders).await;
         let person: String = sqlx::query_scalar(
             "SELECT payload -> 'StakeholderAdded' ->> 'stakeholder_id' FROM events
-              WHERE event_type = 'StakeholderAdded' AND metadata ->> 'import_id' = $1 AND metadata ->> 'import_row' = '2'",
+              WHERE event_type = 'StakeholderAdded' AND metadata ->> 'import_id' = $1 AND metadata ->> 'import_row' = '3'",
         )
         .bind(&stakeholders_import)
         .fetch_one(&system.pool)
         .await
         .unwrap();
-        assert_eq!(row(&preview, 2)["created_id"], json!(person));
+        assert_eq!(row(&preview, 2)["action"], "update", "{preview}");
+        assert_eq!(row(&preview, 3)["created_id"], json!(person));
+        system.caught_up().await;
+        assert_ne!(people().await, people_before, "round {round}: Priya was promoted");
         let (activities_import, _) = commit_csv(&system, "activities", activities).await;
         let (health_import, _) = commit_csv(&system, "health_scores", health).await;
         system.caught_up().await;
@@ -546,6 +567,7 @@ async fn a_move_in_of_four_imports_undone_in_any_order_leaves_the_reports_of_bef
             before,
             "round {round}: the reports of before the move-in"
         );
+        assert_eq!(people().await, people_before, "round {round}: Priya's role is back");
     }
     system.stop().await;
 }

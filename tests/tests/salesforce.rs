@@ -21,6 +21,7 @@ use tests::TestSystem;
 const PAGE: usize = 2;
 const REFRESH_TOKEN: &str = "5Aep861-refresh-secret";
 const CLIENT_SECRET: &str = "client-secret-8841";
+const TOKEN_KEY: &str = "8f1d0c2b7a6e5d4c3b2a19f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4";
 
 #[derive(Default)]
 struct Org {
@@ -30,6 +31,9 @@ struct Org {
     opportunities: Vec<Value>,
     /// Tokens issued; only the latest is valid.
     tokens: usize,
+    /// With refresh-token rotation on (as a connected app may require), the one refresh token
+    /// honoured: each exchange issues a new one and revokes the one presented.
+    rotating: Option<String>,
     /// The next query is refused as if the token had expired.
     expire_next: bool,
     /// The next query is answered 429 with `Retry-After: 1`.
@@ -51,8 +55,9 @@ async fn token(State(org): State<Shared>, Form(form): Form<Vec<(String, String)>
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     };
+    let honoured = org.lock().unwrap().rotating.clone();
     if field("grant_type") != Some("refresh_token")
-        || field("refresh_token") != Some(REFRESH_TOKEN)
+        || field("refresh_token") != Some(honoured.as_deref().unwrap_or(REFRESH_TOKEN))
         || field("client_secret") != Some(CLIENT_SECRET)
     {
         return (
@@ -63,6 +68,18 @@ async fn token(State(org): State<Shared>, Form(form): Form<Vec<(String, String)>
     }
     let mut org = org.lock().unwrap();
     org.tokens += 1;
+    if org.rotating.is_some() {
+        let rotated = format!("5Aep861-rotated-{}", org.tokens);
+        org.rotating = Some(rotated.clone());
+        return Json(json!({
+            "access_token": format!("00D-token-{}", org.tokens),
+            "refresh_token": rotated,
+            "instance_url": org.base,
+            "token_type": "Bearer",
+            "issued_at": "1764590400000"
+        }))
+        .into_response();
+    }
     Json(json!({
         "access_token": format!("00D-token-{}", org.tokens),
         "instance_url": org.base,
@@ -299,6 +316,7 @@ fn settings(base: &str) -> SalesforceSettings {
         client_id: "3MVG9-client".into(),
         client_secret: Secret::new(CLIENT_SECRET),
         refresh_token: Some(Secret::new(REFRESH_TOKEN)),
+        token_key: Some(TOKEN_KEY.parse().unwrap()),
         instance_url: None,
         api_version: "v60.0".into(),
         account_fields:
@@ -628,5 +646,150 @@ async fn salesforce_syncs_accounts_contacts_and_renewals_once_each_skipping_bad_
     stop.send_replace(true);
     looping.await.unwrap();
     assert_eq!(event_count(&system).await, settled, "the loop's runs append nothing");
+    system.stop().await;
+}
+
+/// A Contact changed in Salesforce updates its stakeholder (as an event, matched by the Contact
+/// it came from even when its address changed), and a refresh token the org rotates is kept in
+/// the store, encrypted, so a restarted connector uses the newest one and not the revoked one
+/// in its configuration.
+#[tokio::test]
+async fn contact_changes_update_stakeholders_and_rotated_tokens_survive_a_restart() {
+    let system = TestSystem::spawn().await.unwrap();
+    system.register_csm("Dana").await;
+    system
+        .post_ok(
+            "/api/v1/custom-fields",
+            &json!({"key": "renewal_amount", "label": "Renewal amount", "field_type": "currency"}),
+        )
+        .await;
+    let (base, org) = fake_salesforce().await;
+    {
+        let mut org = org.lock().unwrap();
+        org.rotating = Some(REFRESH_TOKEN.into());
+        org.opportunities = vec![renewal(
+            "006D00000AcmeRen",
+            ACME,
+            "2027-03-31",
+            260000.0,
+            "2026-11-20T10:00:00.000+0000",
+        )];
+        org.accounts = vec![account(
+            ACME,
+            "Acme",
+            "Enterprise",
+            json!(250000),
+            "dana@example.com",
+            "2026-11-20T10:00:00.000+0000",
+        )];
+        org.contacts = vec![contact(
+            "003D0000Priya",
+            ACME,
+            "Priya Shah",
+            "Data Analyst",
+            "priya@acme.example",
+            "2026-11-20T12:00:00.000+0000",
+        )];
+    }
+    let handlers = command_service::handlers(&system.pool);
+    let metrics = ConnectorMetrics::unregistered();
+    let first = connectors::run_once(&Salesforce::new(settings(&base)).unwrap(), &handlers, &metrics)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.status, "succeeded", "{first:?}");
+
+    // Priya is promoted and changes address.
+    org.lock().unwrap().contacts = vec![contact(
+        "003D0000Priya",
+        ACME,
+        "Priya Shah-Ortiz",
+        "VP Operations",
+        "priya.ortiz@acme.example",
+        "2026-11-23T12:00:00.000+0000",
+    )];
+    // A restart: a new connector from the same configuration, whose refresh token the org
+    // revoked when it rotated it.
+    let restarted = Salesforce::new(settings(&base)).unwrap();
+    let second = connectors::run_once(&restarted, &handlers, &metrics)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.status, "succeeded", "{second:?}");
+    assert_eq!(second.counts.applied, 1, "{second:?}");
+    let people: Vec<(String, Value)> = sqlx::query_as(
+        "SELECT event_type, payload FROM events WHERE event_type LIKE 'Stakeholder%' ORDER BY global_position",
+    )
+    .fetch_all(&system.pool)
+    .await
+    .unwrap();
+    assert_eq!(people.len(), 2, "{people:?}");
+    assert_eq!(people[1].0, "StakeholderUpdated");
+    let update = &people[1].1["StakeholderUpdated"];
+    assert_eq!(
+        update["stakeholder_id"],
+        people[0].1["StakeholderAdded"]["stakeholder_id"]
+    );
+    assert_eq!(
+        (
+            update["name"].as_str(),
+            update["role"].as_str(),
+            update["level"].as_str(),
+            update["email"].as_str()
+        ),
+        (
+            Some("Priya Shah-Ortiz"),
+            Some("VP Operations"),
+            Some("executive"),
+            Some("priya.ortiz@acme.example")
+        )
+    );
+    system.caught_up().await;
+    let seen = system
+        .graphql(
+            "{ customers { edges { node { stakeholders { name role level email } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        seen["customers"]["edges"][0]["node"]["stakeholders"],
+        json!([{"name": "Priya Shah-Ortiz", "role": "VP Operations", "level": "executive", "email": "priya.ortiz@acme.example"}])
+    );
+
+    // The newest token is in the store, encrypted: not readable there, and only under the key.
+    let honoured = org.lock().unwrap().rotating.clone().unwrap();
+    let (nonce, ciphertext): (Vec<u8>, Vec<u8>) =
+        sqlx::query_as("SELECT nonce, ciphertext FROM connector_tokens WHERE connector = 'salesforce'")
+            .fetch_one(&system.pool)
+            .await
+            .unwrap();
+    assert_eq!(nonce.len(), 24);
+    assert!(!String::from_utf8_lossy(&ciphertext).contains("rotated"));
+    let kept = command_service::connectors::vault::TokenVault::new(
+        system.pool.clone(),
+        "salesforce",
+        TOKEN_KEY.parse().unwrap(),
+        &Secret::new(REFRESH_TOKEN),
+    )
+    .load()
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(kept.expose(), honoured);
+    let wrong_key = command_service::connectors::vault::TokenVault::new(
+        system.pool.clone(),
+        "salesforce",
+        "00".repeat(32).parse().unwrap(),
+        &Secret::new(REFRESH_TOKEN),
+    )
+    .load()
+    .await;
+    assert!(wrong_key.is_err(), "another key reads nothing");
+
+    // Without a key the connector refuses to start, saying which variable is missing.
+    let mut keyless = settings(&base);
+    keyless.token_key = None;
+    let refusal = Salesforce::new(keyless).err().unwrap().to_string();
+    assert!(refusal.contains("CSTRACK_TOKEN_KEY"), "{refusal}");
     system.stop().await;
 }

@@ -14,6 +14,7 @@ pub mod mailbox;
 pub mod microsoft;
 pub mod salesforce;
 pub mod targetprocess;
+pub mod vault;
 pub mod vendor;
 
 use std::collections::HashMap;

@@ -51,6 +51,15 @@ pub struct SalesforceSettings {
         hide_env_values = true
     )]
     pub refresh_token: Option<Secret>,
+    /// The key rotated refresh tokens are kept in the store under (64 hex characters); required
+    /// with a refresh token.
+    #[arg(
+        id = "salesforce_token_key",
+        long = "token-key",
+        env = "CSTRACK_TOKEN_KEY",
+        hide_env_values = true
+    )]
+    pub token_key: Option<super::vault::TokenKey>,
     /// The instance to call; by default the `instance_url` of the token answer.
     #[arg(
         id = "salesforce_instance_url",
@@ -238,6 +247,11 @@ impl Salesforce {
                 .keys()
                 .all(|target| WRITE_BACK_TARGETS.contains(&target.as_str())),
             "CSTRACK_SALESFORCE_WRITE_BACK takes health_colour and coverage_status"
+        );
+        anyhow::ensure!(
+            settings.refresh_token.is_none() || settings.token_key.is_some(),
+            "CSTRACK_TOKEN_KEY is not set: Salesforce rotates refresh tokens, and the newest is kept in \
+             the store encrypted under that key (64 hex characters; `openssl rand -hex 32` makes one)"
         );
         let client = VendorClient::new(OAuth {
             token_url,
@@ -491,6 +505,10 @@ impl Connector for Salesforce {
     }
 
     async fn sync(&self, run: &mut Run<'_>) -> anyhow::Result<()> {
+        if let (Some(configured), Some(key)) = (&self.settings.refresh_token, &self.settings.token_key) {
+            let vault = super::vault::TokenVault::new(run.pool().clone(), NAME, key.clone(), configured);
+            self.client.keep_rotated_tokens_in(vault).await?;
+        }
         let cursors = super::cursors(run.pool(), NAME).await?;
         let mut seen = HashSet::new();
 

@@ -141,6 +141,8 @@ pub struct VendorClient {
     http: reqwest::Client,
     auth: Auth,
     refresh_token: Mutex<Option<Secret>>,
+    /// Where rotated refresh tokens are kept, once attached.
+    vault: Mutex<Option<super::vault::TokenVault>>,
     token: Mutex<Option<Token>>,
     /// Total seconds waited on `Retry-After` (for the run's record and the metrics).
     pub waited: std::sync::atomic::AtomicU64,
@@ -180,6 +182,7 @@ impl VendorClient {
         Ok(VendorClient {
             http,
             refresh_token: Mutex::new(refresh_token),
+            vault: Mutex::new(None),
             auth,
             token: Mutex::new(None),
             waited: Default::default(),
@@ -191,6 +194,22 @@ impl VendorClient {
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
+    }
+
+    /// Keeps the refresh tokens the vendor rotates in `vault`, and, the first time, takes the
+    /// newest one kept there in place of the configured one.
+    pub async fn keep_rotated_tokens_in(
+        &self,
+        vault: super::vault::TokenVault,
+    ) -> Result<(), super::vault::VaultError> {
+        let mut attached = self.vault.lock().await;
+        if attached.is_none() {
+            if let Some(newest) = vault.load().await? {
+                *self.refresh_token.lock().await = Some(newest);
+            }
+            *attached = Some(vault);
+        }
+        Ok(())
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -281,8 +300,15 @@ impl VendorClient {
         }
         let answer: TokenAnswer =
             serde_json::from_str(&body).map_err(|error| VendorError::Malformed(format!("token answer: {error}")))?;
-        if let Some(rotated) = answer.refresh_token {
-            *self.refresh_token.lock().await = Some(Secret(rotated));
+        if let Some(rotated) = answer.refresh_token.map(Secret) {
+            if let Some(vault) = self.vault.lock().await.as_ref() {
+                // The provider may have revoked the token used: the new one must outlive a
+                // restart. Kept in memory in any case, so this run goes on.
+                if let Err(error) = vault.keep(&rotated).await {
+                    tracing::error!(%error, "a rotated refresh token could not be kept in the store");
+                }
+            }
+            *self.refresh_token.lock().await = Some(rotated);
         }
         Ok(Token {
             access_token: Secret(answer.access_token),

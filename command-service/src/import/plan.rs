@@ -300,12 +300,36 @@ pub struct World {
     /// Lower-case e-mail or name -> CSM.
     csms: HashMap<String, Uuid>,
     csm_names: HashMap<Uuid, String>,
-    /// Per customer: (stakeholder, lower-case name, lower-case e-mail).
-    stakeholders: HashMap<Uuid, Vec<(Uuid, String, Option<String>)>>,
+    /// Per customer: its stakeholders as they are now.
+    stakeholders: HashMap<Uuid, Vec<Person>>,
     /// Lower-case stakeholder e-mail -> its customer; `None` when several customers have it.
     by_email: HashMap<String, Option<Uuid>>,
     /// E-mail domain of stakeholders -> its customer; `None` when several customers have it.
     by_domain: HashMap<String, Option<Uuid>>,
+}
+
+/// A stakeholder as it is now, for the fields an import or a connector compares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Person {
+    pub id: Uuid,
+    pub name: String,
+    pub role: String,
+    pub level: Option<StakeholderLevel>,
+    /// Lower-case.
+    pub email: Option<String>,
+    /// The vendor record that added it (`Contact/<id>` for Salesforce).
+    pub vendor_record: Option<String>,
+}
+
+impl Person {
+    /// Whether a row naming `name` and `email` is this person: the same address, else (when
+    /// either has none) the same name, ignoring case.
+    fn is(&self, name: &str, email: Option<&str>) -> bool {
+        match (email, &self.email) {
+            (Some(email), Some(known)) => email.to_lowercase() == *known,
+            _ => self.name.to_lowercase() == name.trim().to_lowercase(),
+        }
+    }
 }
 
 /// A customer's profile now, for the fields an import compares.
@@ -421,15 +445,15 @@ impl World {
             }
             csm_names.insert(id, payload["name"].as_str().unwrap_or_default().to_owned());
         }
-        let people: Vec<(String, String, Value)> = sqlx::query_as(
-            "SELECT aggregate_id, event_type, payload FROM events
+        let people: Vec<(String, String, Value, Option<String>)> = sqlx::query_as(
+            "SELECT aggregate_id, event_type, payload, metadata ->> 'vendor_record' FROM events
               WHERE aggregate_type = 'Customer' AND event_type IN ('StakeholderAdded', 'StakeholderUpdated', 'StakeholderRemoved')
               ORDER BY aggregate_id, sequence",
         )
         .fetch_all(pool)
         .await?;
-        let mut stakeholders: HashMap<Uuid, Vec<(Uuid, String, Option<String>)>> = HashMap::new();
-        for (customer, event_type, payload) in people {
+        let mut stakeholders: HashMap<Uuid, Vec<Person>> = HashMap::new();
+        for (customer, event_type, payload, vendor_record) in people {
             let Ok(customer) = Uuid::parse_str(&customer) else {
                 continue;
             };
@@ -438,20 +462,27 @@ impl World {
                 continue;
             };
             let list = stakeholders.entry(customer).or_default();
-            let lower = |key: &str| body[key].as_str().map(|text| text.trim().to_lowercase());
+            let text = |key: &str| body[key].as_str().map(|text| text.trim().to_owned());
+            let level = || serde_json::from_value::<StakeholderLevel>(body["level"].clone()).ok();
+            let email = || text("email").map(|email| email.to_lowercase());
             match event_type.as_str() {
-                "StakeholderAdded" => list.push((id, lower("name").unwrap_or_default(), lower("email"))),
+                "StakeholderAdded" => list.push(Person {
+                    id,
+                    name: text("name").unwrap_or_default(),
+                    role: text("role").unwrap_or_default(),
+                    level: level(),
+                    email: email(),
+                    vendor_record,
+                }),
                 "StakeholderUpdated" => {
-                    if let Some(person) = list.iter_mut().find(|person| person.0 == id) {
-                        if let Some(name) = lower("name") {
-                            person.1 = name;
-                        }
-                        if let Some(email) = lower("email") {
-                            person.2 = Some(email);
-                        }
+                    if let Some(person) = list.iter_mut().find(|person| person.id == id) {
+                        person.name = text("name").unwrap_or(std::mem::take(&mut person.name));
+                        person.role = text("role").unwrap_or(std::mem::take(&mut person.role));
+                        person.level = level().or(person.level);
+                        person.email = email().or(person.email.take());
                     }
                 }
-                _ => list.retain(|person| person.0 != id),
+                _ => list.retain(|person| person.id != id),
             }
         }
         // Each address and domain once, with the one customer it names (or none if several).
@@ -467,7 +498,7 @@ impl World {
                 .or_insert(Some(customer));
         };
         for (customer, people) in &stakeholders {
-            for email in people.iter().filter_map(|(_, _, email)| email.as_deref()) {
+            for email in people.iter().filter_map(|person| person.email.as_deref()) {
                 note(&mut by_email, email, *customer);
                 if let Some((_, domain)) = email.rsplit_once('@') {
                     note(&mut by_domain, domain, *customer);
@@ -516,7 +547,7 @@ impl World {
         self.stakeholders.get(&customer_id).is_some_and(|people| {
             people
                 .iter()
-                .any(|(_, _, known)| known.as_deref() == Some(email.as_str()))
+                .any(|person| person.email.as_deref() == Some(email.as_str()))
         })
     }
 }
@@ -901,29 +932,76 @@ pub async fn decide(
                 let email = row.text("email", false);
                 if let (Some(id), Some(name), Some(role), Some(level)) = (customer, name, role, level) {
                     customer_id = Some(id);
-                    let known = world.stakeholders.get(&id).is_some_and(|people| {
-                        people
-                            .iter()
-                            .any(|(_, known_name, known_email)| match (&email, known_email) {
-                                (Some(email), Some(known)) => email.to_lowercase() == *known,
-                                _ => *known_name == name.to_lowercase(),
-                            })
-                    });
-                    if known {
-                        action = "unchanged";
-                    } else {
-                        commands.push((
-                            id,
-                            false,
-                            CustomerCommand::AddStakeholder(AddStakeholder {
-                                stakeholder_id: Some(*created_id.insert(new_id("stakeholder"))),
-                                name,
-                                role,
-                                level,
-                                email,
-                                occurred_at: None,
-                            }),
-                        ));
+                    // The person this row is: the one a connector's record added, else by
+                    // address, else by name. A known person's changed fields are updated.
+                    let vendor_record = metadata.get("vendor_record");
+                    let people = world.stakeholders.get(&id).map(Vec::as_slice).unwrap_or_default();
+                    let known = people
+                        .iter()
+                        .find(|person| vendor_record.is_some() && person.vendor_record.as_ref() == vendor_record)
+                        .or_else(|| people.iter().find(|person| person.is(&name, email.as_deref())));
+                    match known {
+                        Some(person) => {
+                            action = "update";
+                            let mut update = UpdateStakeholder {
+                                stakeholder_id: person.id,
+                                name: None,
+                                role: None,
+                                level: None,
+                                email: None,
+                            };
+                            if person.name != name.trim() {
+                                changes.push(Change {
+                                    field: "name".into(),
+                                    old: json!(person.name),
+                                    new: json!(name.trim()),
+                                });
+                                update.name = Some(name.trim().to_owned());
+                            }
+                            if person.role != role.trim() {
+                                changes.push(Change {
+                                    field: "role".into(),
+                                    old: json!(person.role),
+                                    new: json!(role.trim()),
+                                });
+                                update.role = Some(role.trim().to_owned());
+                            }
+                            if person.level != Some(level) {
+                                changes.push(Change {
+                                    field: "level".into(),
+                                    old: json!(person.level),
+                                    new: json!(level),
+                                });
+                                update.level = Some(level);
+                            }
+                            if let Some(email) =
+                                email.filter(|email| person.email.as_deref() != Some(&email.to_lowercase()))
+                            {
+                                changes.push(Change {
+                                    field: "email".into(),
+                                    old: json!(person.email),
+                                    new: json!(email),
+                                });
+                                update.email = Some(email);
+                            }
+                            if !changes.is_empty() {
+                                commands.push((id, false, CustomerCommand::UpdateStakeholder(update)));
+                            }
+                        }
+                        None => {
+                            commands.push((
+                                id,
+                                false,
+                                CustomerCommand::AddStakeholder(AddStakeholder {
+                                    stakeholder_id: Some(*created_id.insert(new_id("stakeholder"))),
+                                    name,
+                                    role,
+                                    level,
+                                    email,
+                                    occurred_at: None,
+                                }),
+                            ));
+                        }
                     }
                 }
             }
@@ -958,8 +1036,8 @@ pub async fn decide(
                         let found = world.stakeholders.get(&id).and_then(|people| {
                             people
                                 .iter()
-                                .find(|(_, _, known)| known.as_deref() == Some(&email.to_lowercase()))
-                                .map(|person| person.0)
+                                .find(|person| person.email.as_deref() == Some(&email.to_lowercase()))
+                                .map(|person| person.id)
                         });
                         match found {
                             Some(person) => participants.push(person),

@@ -2,7 +2,7 @@
 //! compensating command, unless a later event on the same stream changed the same thing, in
 //! which case the later work is kept and listed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use events::customer::CustomerEvent;
 use serde_json::{json, Value};
@@ -95,6 +95,50 @@ fn restore(update: &mut UpdateProfile, field: &str, before: &Profile) -> Value {
             json!(before.renewal_date)
         }
     }
+}
+
+/// The stakeholder fields an update sets.
+fn person_fields(update: &events::customer::StakeholderUpdated) -> Vec<&'static str> {
+    [
+        ("name", update.name.is_some()),
+        ("role", update.role.is_some()),
+        ("level", update.level.is_some()),
+        ("email", update.email.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, set)| *set)
+    .map(|(field, _)| field)
+    .collect()
+}
+
+/// A stakeholder as the events `counted` make it (`None` before it is added).
+fn person(
+    history: &[Stored],
+    id: Uuid,
+    counted: impl Fn(&Stored) -> bool,
+) -> Option<events::customer::StakeholderAdded> {
+    let mut person: Option<events::customer::StakeholderAdded> = None;
+    for stored in history.iter().filter(|stored| counted(stored)) {
+        match &stored.event {
+            CustomerEvent::StakeholderAdded(added) if added.stakeholder_id == id => person = Some(added.clone()),
+            CustomerEvent::StakeholderUpdated(updated) if updated.stakeholder_id == id => {
+                if let Some(person) = person.as_mut() {
+                    if let Some(name) = &updated.name {
+                        person.name.clone_from(name);
+                    }
+                    if let Some(role) = &updated.role {
+                        person.role.clone_from(role);
+                    }
+                    person.level = updated.level.unwrap_or(person.level);
+                    if updated.email.is_some() {
+                        person.email.clone_from(&updated.email);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    person
 }
 
 /// A profile field's value, as the undo's answer shows it.
@@ -299,6 +343,57 @@ pub async fn decide(
             if values_now.get(&key).cloned().unwrap_or(Value::Null) != wanted {
                 restored.push(json!({"customer_id": customer_id, "field": format!("cf.{key}"), "value": wanted}));
                 custom.insert(key, wanted);
+            }
+        }
+
+        // Stakeholders an undone import updated: each field it set goes back to what the
+        // standing events make it (a connector's or a person's later change stays).
+        let mut touched: BTreeMap<Uuid, BTreeSet<&'static str>> = BTreeMap::new();
+        for stored in history.iter().filter(pending) {
+            if let CustomerEvent::StakeholderUpdated(updated) = &stored.event {
+                let fields = touched.entry(updated.stakeholder_id).or_default();
+                fields.extend(person_fields(updated));
+                if ours(stored) {
+                    for field in person_fields(updated) {
+                        let overtaken = later_standing(stored.sequence).any(|next| {
+                            matches!(&next.event, CustomerEvent::StakeholderUpdated(next)
+                                if next.stakeholder_id == updated.stakeholder_id && person_fields(next).contains(&field))
+                        });
+                        if overtaken {
+                            kept.push(json!({"customer_id": customer_id, "field": format!("stakeholder.{field}"),
+                                "id": updated.stakeholder_id, "reason": "changed again after the import; the later value stays"}));
+                        }
+                    }
+                }
+            }
+        }
+        for (id, fields) in touched {
+            let (Some(now), Some(wanted)) = (person(&history, id, |_| true), person(&history, id, stands)) else {
+                continue;
+            };
+            let mut update = UpdateStakeholder {
+                stakeholder_id: id,
+                name: None,
+                role: None,
+                level: None,
+                email: None,
+            };
+            for field in fields {
+                match field {
+                    "name" if now.name != wanted.name => update.name = Some(wanted.name.clone()),
+                    "role" if now.role != wanted.role => update.role = Some(wanted.role.clone()),
+                    "level" if now.level != wanted.level => update.level = Some(wanted.level),
+                    "email" if now.email != wanted.email => update.email.clone_from(&wanted.email),
+                    _ => continue,
+                }
+                restored.push(
+                    json!({"customer_id": customer_id, "field": format!("stakeholder.{field}"), "id": id,
+                    "value": match field { "name" => json!(wanted.name), "role" => json!(wanted.role),
+                        "level" => json!(wanted.level), _ => json!(wanted.email) }}),
+                );
+            }
+            if update.name.is_some() || update.role.is_some() || update.level.is_some() || update.email.is_some() {
+                commands.push(CustomerCommand::UpdateStakeholder(update));
             }
         }
 
