@@ -67,6 +67,13 @@ psql_admin() {
 # The event store's tables: what deploy/backup.sh keeps and deploy/restore.sh brings back.
 STORE_TABLES=(events snapshots stream_heads store_digests idempotency_keys idempotency_appends
     activity_index relay_cursor audit_access_log alerts alert_conditions)
+# What is neither an event nor rebuilt from the events, and a restored system needs: imports
+# (their files, status and results, which undo reads), deck templates, notification preferences,
+# webhooks and their secrets, the delivery log and in-app inbox, the connectors' cursors, runs,
+# written-back values, rotated tokens and work-item links, and the scheduled touches.
+SETTINGS_TABLES=(imports deck_templates notification_preferences webhooks notification_deliveries
+    notification_attempts notification_inbox connector_cursors connector_runs connector_pushes
+    connector_values connector_tokens work_item_links work_items scheduled_touches)
 
 # The web client (query-api/web): React, built by Vite with Node.js 20.19 or newer.
 node_ok() {

@@ -76,7 +76,7 @@ pub struct TestSystem {
     pub graphql_url: String,
     /// An admin's bearer token, used by the helpers below.
     pub admin: String,
-    command_settings: command_service::Settings,
+    pub command_settings: command_service::Settings,
     stop: watch::Sender<bool>,
     services: Vec<JoinHandle<()>>,
     relay: Option<(watch::Sender<bool>, JoinHandle<()>)>,
