@@ -5,16 +5,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::customer::{ActivityKind, Direction};
 
-/// A calendar month (`2026-03`) or quarter (`2026-Q1`).
+/// The days engagement is measured over (docs/DOMAIN.md section 5): a rolling window of N days
+/// ending on asOf (`30d`, `90d`: the default of the screens, the portfolio report and the
+/// alert), or a calendar month (`2026-03`) or quarter (`2026-Q1`), cut at asOf when current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Period {
     pub start: NaiveDate,
     pub end: NaiveDate,
-    pub quarter: bool,
+    pub kind: PeriodKind,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PeriodKind {
+    Month,
+    Quarter,
+    /// The last N days.
+    Rolling(u32),
+}
+
+/// The rolling window the screens, the portfolio report and the alert use unless told otherwise.
+pub const DEFAULT_WINDOW_DAYS: u32 = 30;
+/// The longest rolling window.
+pub const MAX_WINDOW_DAYS: u32 = 366;
+
 impl Period {
-    pub fn parse(text: &str) -> Option<Self> {
+    /// `Nd` (a rolling window of N days ending on `as_of`, 1 to 366), `YYYY-MM` or `YYYY-Qn`.
+    pub fn parse(text: &str, as_of: NaiveDate) -> Option<Self> {
+        if let Some(days) = text.strip_suffix('d') {
+            let days: u32 = days.parse().ok().filter(|days| (1..=MAX_WINDOW_DAYS).contains(days))?;
+            return Some(Period::rolling(days, as_of));
+        }
         let (year, rest) = text.split_once('-')?;
         let year: i32 = year.parse().ok()?;
         if let Some(quarter) = rest.strip_prefix('Q') {
@@ -23,7 +43,7 @@ impl Period {
             Some(Period {
                 start,
                 end: month_end(start.checked_add_months(chrono::Months::new(2))?),
-                quarter: true,
+                kind: PeriodKind::Quarter,
             })
         } else {
             let month: u32 = rest.parse().ok().filter(|m| (1..=12).contains(m))?;
@@ -31,12 +51,21 @@ impl Period {
             Some(Period {
                 start,
                 end: month_end(start),
-                quarter: false,
+                kind: PeriodKind::Month,
             })
         }
     }
 
-    /// The period containing `day`, of the same kind as `self`.
+    /// The `days` days ending on `as_of`, both ends included.
+    pub fn rolling(days: u32, as_of: NaiveDate) -> Self {
+        Period {
+            start: as_of - Days::new(u64::from(days.max(1)) - 1),
+            end: as_of,
+            kind: PeriodKind::Rolling(days.max(1)),
+        }
+    }
+
+    /// The calendar period containing `day`: its quarter, or its month.
     pub fn containing(day: NaiveDate, quarter: bool) -> Self {
         let month = if quarter {
             (day.month0() / 3) * 3 + 1
@@ -52,19 +81,29 @@ impl Period {
         Period {
             start,
             end: month_end(last_month),
-            quarter,
+            kind: if quarter {
+                PeriodKind::Quarter
+            } else {
+                PeriodKind::Month
+            },
         }
     }
 
+    /// The period before: the calendar period before, or the window of the same length just
+    /// before this one.
     pub fn previous(&self) -> Self {
-        Period::containing(self.start - Days::new(1), self.quarter)
+        match self.kind {
+            PeriodKind::Rolling(days) => Period::rolling(days, self.start - Days::new(1)),
+            PeriodKind::Quarter => Period::containing(self.start - Days::new(1), true),
+            PeriodKind::Month => Period::containing(self.start - Days::new(1), false),
+        }
     }
 
     pub fn label(&self) -> String {
-        if self.quarter {
-            format!("{}-Q{}", self.start.year(), self.start.month0() / 3 + 1)
-        } else {
-            format!("{}-{:02}", self.start.year(), self.start.month())
+        match self.kind {
+            PeriodKind::Rolling(days) => format!("{days}d"),
+            PeriodKind::Quarter => format!("{}-Q{}", self.start.year(), self.start.month0() / 3 + 1),
+            PeriodKind::Month => format!("{}-{:02}", self.start.year(), self.start.month()),
         }
     }
 
@@ -314,15 +353,37 @@ mod tests {
 
     #[test]
     fn periods_parse_and_step_back() {
-        let march = Period::parse("2026-03").unwrap();
+        let march = Period::parse("2026-03", NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()).unwrap();
         assert_eq!((march.start, march.end), (day("2026-03-01"), day("2026-03-31")));
         assert_eq!(march.previous().label(), "2026-02");
-        let q1 = Period::parse("2026-Q1").unwrap();
+        let q1 = Period::parse("2026-Q1", NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()).unwrap();
         assert_eq!((q1.start, q1.end), (day("2026-01-01"), day("2026-03-31")));
         assert_eq!(q1.previous().label(), "2025-Q4");
-        assert_eq!(Period::parse("2026-13"), None);
-        assert_eq!(Period::parse("2026-Q5"), None);
+        assert_eq!(
+            Period::parse("2026-13", NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()),
+            None
+        );
+        assert_eq!(
+            Period::parse("2026-Q5", NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()),
+            None
+        );
         assert_eq!(march.cut(day("2026-03-10")), day("2026-03-10"));
+    }
+
+    #[test]
+    fn a_rolling_window_ends_on_as_of_and_steps_back_by_its_length() {
+        let as_of = day("2026-12-07");
+        let window = Period::parse("30d", as_of).unwrap();
+        assert_eq!((window.start, window.end), (day("2026-11-08"), as_of));
+        assert_eq!(window.label(), "30d");
+        assert_eq!(window.cut(as_of), as_of);
+        let previous = window.previous();
+        assert_eq!((previous.start, previous.end), (day("2026-10-09"), day("2026-11-07")));
+        let quarter = Period::parse("90d", as_of).unwrap();
+        assert_eq!(quarter.start, day("2026-09-09"));
+        for refused in ["0d", "367d", "d", "-3d", "30days"] {
+            assert_eq!(Period::parse(refused, as_of), None, "{refused}");
+        }
     }
 
     #[test]
@@ -344,7 +405,7 @@ mod tests {
                 ..activity(ActivityKind::Meeting, Direction::Outbound, on)
             });
         }
-        let period = Period::parse("2026-03").unwrap();
+        let period = Period::parse("2026-03", NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()).unwrap();
         let metrics = metrics(&activities, period.start, period.end, Some(day("2026-03-31")));
         assert_eq!(
             (metrics.emails_sent, metrics.meetings_held, metrics.meeting_minutes),

@@ -97,26 +97,38 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
         }
     }
 
-    let period = Period::containing(as_of, false);
+    // Engagement over the last 30 days, never a calendar month that has barely begun; and only
+    // for customers with 30 days behind them, whose window has not barely begun either.
+    let period = Period::rolling(events::engagement::DEFAULT_WINDOW_DAYS, as_of);
     let window = Window {
         start: period.start,
         cut: period.cut(as_of),
     };
+    let too_new: std::collections::HashSet<Uuid> =
+        sqlx::query_scalar("SELECT customer_id FROM customer_profiles WHERE onboarded_at::date > $1")
+            .bind(period.start)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
     for facts in engagement_summaries(pool, None, &[window]).await? {
+        if too_new.contains(&facts.customer_id) {
+            continue;
+        }
         let Some(metrics) = facts.metrics.first() else { continue };
         let score = engagement::score(&engagement::components(metrics), &rules.weights);
         if score < ENGAGEMENT_AT_RISK_BELOW {
             found.extend(condition(
                 facts.customer_id,
                 "engagement_at_risk",
-                period.label(),
+                String::new(),
                 format!(
-                    "{}: engagement {:.1} is at risk in {}",
+                    "{}: engagement {:.1} is at risk over the last {} days",
                     facts.name,
                     score,
-                    period.label()
+                    events::engagement::DEFAULT_WINDOW_DAYS
                 ),
-                json!({"score": score, "period": period.label()}),
+                json!({"score": score, "period": period.label(), "from": period.start, "to": period.end}),
             ));
         }
     }

@@ -156,14 +156,15 @@ fn today() -> Date {
     Date(Utc::now().date_naive())
 }
 
-/// The period named, or the month containing `as_of`.
+/// The period named, or the last 30 days up to `as_of` (a month that has barely begun says
+/// nothing about a customer).
 fn period(text: Option<String>, as_of: NaiveDate) -> Result<Period> {
     match text {
-        None => Ok(Period::containing(as_of, false)),
-        Some(text) => Period::parse(&text).ok_or_else(|| {
+        None => Ok(Period::rolling(events::engagement::DEFAULT_WINDOW_DAYS, as_of)),
+        Some(text) => Period::parse(&text, as_of).ok_or_else(|| {
             coded_error(
                 "BAD_USER_INPUT",
-                format!("`{text}` is not a period: use YYYY-MM or YYYY-Qn"),
+                format!("`{text}` is not a period: use 30d or 90d (the last N days, 1 to 366), YYYY-MM or YYYY-Qn"),
             )
         }),
     }
@@ -303,7 +304,8 @@ impl ReadQuery {
         ))
     }
 
-    /// One customer's engagement in a period (default: the month of `asOf`), with the breakdown,
+    /// One customer's engagement in a period (`30d` or `90d`: the last days up to `asOf`, the default
+    /// being 30; or a month `YYYY-MM` or quarter `YYYY-Qn`), with the breakdown,
     /// the score's components and the trend against the previous period.
     async fn customer_engagement(
         &self,
@@ -388,7 +390,8 @@ impl ReadQuery {
             .collect())
     }
 
-    /// The portfolio's engagement in a period: average, distribution by category, customers
+    /// The portfolio's engagement in a period (default: the last 30 days up to `asOf`; `90d`, a
+    /// month `YYYY-MM` or a quarter `YYYY-Qn`): average, distribution by category, customers
     /// needing attention, comparison with the segment bands, and outliers within each tier.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "REPORT_COST + child_complexity")]

@@ -197,3 +197,112 @@ async fn time_based_conditions_raise_overdue_and_renewal_alerts_once() {
     assert_eq!(alerts(&system, customer, "task_overdue", None).await.len(), 1);
     system.stop().await;
 }
+
+/// Engagement is read over the last 30 days by default (docs/DOMAIN.md section 5): on the 2nd
+/// of a month, a customer met last week is not at risk, where the month to date would say so.
+/// The alert reads the same window, and never fires for a customer without 30 days behind it.
+#[tokio::test]
+async fn engagement_early_in_a_month_reads_the_last_30_days_and_new_customers_raise_no_alert() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+    let met = system
+        .onboard(
+            "Met Last Week",
+            "SMB",
+            "20000",
+            csm,
+            tests::at_or_now(day("2026-06-01"), 9),
+        )
+        .await;
+    let sponsor = system.add_stakeholder(met, "Ada", "executive").await;
+    let champion = system.add_stakeholder(met, "Ben", "champion").await;
+    let path = format!("/api/v1/customers/{met}/activities");
+    // Last week: two hour-long meetings with both, four answered e-mails. Over the last 30 days:
+    // email 20, response 100, meeting 40, quality 20, breadth 50, recency 85 (5 days): 52.0.
+    for at in ["2026-10-26T15:00:00Z", "2026-10-27T15:00:00Z"] {
+        system
+            .post_ok(
+                &path,
+                &json!({"kind": "meeting", "direction": "outbound", "occurred_at": at,
+                "duration_minutes": 60, "participants": [sponsor, champion]}),
+            )
+            .await;
+    }
+    for hour in 10..14 {
+        system
+            .post_ok(
+                &path,
+                &json!({"kind": "email", "direction": "outbound",
+                "occurred_at": format!("2026-10-28T{hour}:00:00Z"), "response_received": true}),
+            )
+            .await;
+    }
+    let quiet = system
+        .onboard(
+            "Long Quiet",
+            "SMB",
+            "20000",
+            csm,
+            Utc::now() - chrono::Duration::days(200),
+        )
+        .await;
+    let new = system.onboard("Just Signed", "SMB", "20000", csm, Utc::now()).await;
+    system.caught_up().await;
+
+    let read = |period: Option<&str>| {
+        let system = &system;
+        let period = period.map(str::to_owned);
+        async move {
+            system
+                .graphql(
+                    "query($id: UUID!, $p: String) {
+                       customerEngagement(customerId: $id, asOf: \"2026-11-02\", period: $p) { period score category meetingsHeld }
+                       engagementMetrics(asOf: \"2026-11-02\", period: $p) { period needingAttention { name } } }",
+                    json!({"id": met, "p": period}),
+                )
+                .await
+        }
+    };
+    let rolling = read(None).await;
+    assert_eq!(
+        rolling["customerEngagement"],
+        json!({"period": "30d", "score": 52.0, "category": "LOW", "meetingsHeld": 2})
+    );
+    assert_eq!(rolling["engagementMetrics"]["period"], "30d");
+    let month = read(Some("2026-11")).await;
+    assert_eq!(
+        month["customerEngagement"],
+        json!({"period": "2026-11", "score": 8.5, "category": "AT_RISK", "meetingsHeld": 0}),
+        "the month to date reads a customer met last week as at risk"
+    );
+    let quarter = read(Some("90d")).await;
+    assert_eq!(quarter["customerEngagement"]["meetingsHeld"], 2);
+    let refused = system
+        .graphql_raw("{ engagementMetrics(period: \"0d\") { period } }", json!({}))
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
+
+    // The alert: the customer with no contact in 200 days is at risk over the last 30 days; the
+    // one signed today has no 30 days behind it and raises nothing, whatever the checks see.
+    eventually(Duration::from_secs(10), || async {
+        alerts(&system, quiet, "engagement_at_risk", None).await.len() == 1
+    })
+    .await
+    .expect("the quiet customer's engagement alert");
+    let raised = alerts(&system, quiet, "engagement_at_risk", None).await;
+    assert_eq!(
+        raised[0]["node"]["message"],
+        "Long Quiet: engagement 0.0 is at risk over the last 30 days"
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        alerts(&system, new, "engagement_at_risk", None).await,
+        Vec::<Value>::new()
+    );
+    assert_eq!(alerts(&system, quiet, "engagement_at_risk", None).await.len(), 1);
+    system.stop().await;
+}

@@ -32,6 +32,19 @@ export function instant(value: string | null | undefined): string {
   return value ? value.replace("T", " ").replace(/\.\d+/, "").replace(/(Z|\+00:00)$/, " UTC") : "—";
 }
 
+const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+
+/** An engagement period as the API names it ("30d", "2026-11", "2026-Q4"), in words. */
+export function periodWords(label: string): string {
+  const rolling = /^(\d+)d$/.exec(label);
+  if (rolling) return `the last ${rolling[1]} days`;
+  const quarter = /^(\d{4})-Q([1-4])$/.exec(label);
+  if (quarter) return `Q${quarter[2]} ${quarter[1]}`;
+  const month = /^(\d{4})-(\d{2})$/.exec(label);
+  if (month) return `${MONTHS[Number(month[2]) - 1]} ${month[1]}`;
+  return label;
+}
+
 export function words(value: string): string {
   return value.toLowerCase().replace(/_/g, " ");
 }

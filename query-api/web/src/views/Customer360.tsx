@@ -8,7 +8,7 @@ import { useLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
 import { can } from "../api/session";
 import { Kpi, Pending, Problem, TimeTravel, Table } from "../components";
-import { colourTag, day, instant, money, one, statusTag, words } from "../format";
+import { colourTag, day, instant, money, one, periodWords, statusTag, words } from "../format";
 import { CreateTaskForm, HealthScoreForm, LogActivityForm, TaskActions } from "../forms";
 
 const Charts = {
@@ -232,7 +232,7 @@ export default function Customer360() {
               change={customer.healthColour ? <Tag type={colourTag[customer.healthColour]}>{words(customer.healthColour)}</Tag> : "no score"}
             />
             <Kpi testId="customer-coverage" label="Coverage score" value={one(coverage.score)} change={<Tag type={statusTag[coverage.status]}>{words(coverage.status)}</Tag>} />
-            <Kpi testId="customer-engagement" label={`Engagement ${engagement.period}`} value={one(engagement.score)} change={`${words(engagement.category)}, ${words(engagement.trend)}`} />
+            <Kpi testId="customer-engagement" label={`Engagement, ${periodWords(engagement.period)}`} value={one(engagement.score)} change={`${words(engagement.category)}, ${words(engagement.trend)}`} />
             <Kpi testId="customer-renewal" label="Renewal" value={`${customer.daysUntilRenewal} days`} change={day(customer.renewalDate)} />
             <Kpi testId="customer-nps" label="NPS (latest)" value={customer.nps.latest ?? "—"} change={customer.nps.average != null ? `average ${one(customer.nps.average)}` : "no responses"} />
           </section>

@@ -1,10 +1,10 @@
 import { Link } from "react-router-dom";
 import { useQuery } from "urql";
-import { TableBody, TableCell, TableHead, TableHeader, TableRow, Tag, TextInput } from "@carbon/react";
+import { Select, SelectItem, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag, TextInput } from "@carbon/react";
 import { graphql } from "../gql";
 import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
-import { money, one, words } from "../format";
+import { money, one, periodWords, words } from "../format";
 import { useState } from "react";
 
 const ENGAGEMENT = graphql(`
@@ -64,7 +64,10 @@ const CATEGORY_TAG = { HIGH: "green", HEALTHY: "teal", LOW: "warm-gray", AT_RISK
 
 export default function Engagement() {
   const { asOf, knownAt } = useTimeTravel();
-  const [period, setPeriod] = useState("");
+  // The last 30 days by default: a calendar month that has barely begun says nothing.
+  const [choice, setChoice] = useState("30d");
+  const [calendar, setCalendar] = useState("");
+  const period = choice === "calendar" ? calendar : choice;
   const [{ data, fetching, error }, refetch] = useQuery({
     query: ENGAGEMENT,
     variables: { asOf, period: period || null, snapshot: knownAt ?? "", inSnapshot: Boolean(knownAt) },
@@ -76,7 +79,14 @@ export default function Engagement() {
       <h1 style={{ marginBottom: "1.5rem" }}>Engagement</h1>
       <TimeTravel knownAt="snapshot" />
       <div className="cs-toolbar">
-        <TextInput id="period" labelText="Period (YYYY-MM or YYYY-Qn)" value={period} onChange={(e) => setPeriod(e.target.value.trim())} placeholder="The month of as-of" />
+        <Select id="period-choice" labelText="Period" value={choice} onChange={(e) => setChoice(e.target.value)}>
+          <SelectItem value="30d" text="Last 30 days" />
+          <SelectItem value="90d" text="Last 90 days" />
+          <SelectItem value="calendar" text="A calendar month or quarter" />
+        </Select>
+        {choice === "calendar" ? (
+          <TextInput id="period" labelText="Month (YYYY-MM) or quarter (YYYY-Qn)" value={calendar} onChange={(e) => setCalendar(e.target.value.trim())} placeholder="2026-11" />
+        ) : null}
       </div>
       <Problem error={error} />
       <Pending fetching={fetching} hasData={Boolean(report)} />
@@ -84,7 +94,7 @@ export default function Engagement() {
         <>
           <RulesVersion version={report.rulesVersion} asOf={report.asOf} />
           <section className="cs-kpis" aria-label="Engagement summary">
-            <Kpi testId="engagement-customers" label={`Customers in ${report.period}`} value={report.customers} />
+            <Kpi testId="engagement-customers" label={`Customers, ${periodWords(report.period)}`} value={report.customers} />
             <Kpi testId="engagement-average" label="Average score" value={one(report.averageScore)} />
             {report.distribution.map((slice) => (
               <Kpi key={slice.category} testId={`engagement-${slice.category}`} label={words(slice.category)} value={slice.customers} />
