@@ -17,7 +17,7 @@ use chrono::{NaiveDate, Utc};
 use events::coverage::{assess, Priority, AT_RISK_BELOW};
 use events::engagement::{self, Period};
 use events::service::amqp;
-use events::service::read_models::{account_facts, engagement_summaries, prune_memos, Window};
+use events::service::read_models::{account_facts, churned_by, engagement_summaries, prune_memos, Window};
 use events::topology::Topology;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
@@ -74,7 +74,13 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
         })
     };
 
-    for facts in account_facts(pool, as_of, None).await? {
+    // A churned customer has left the book: no coverage or engagement alert.
+    let churned = churned_by(pool, as_of).await?;
+    for facts in account_facts(pool, as_of, None)
+        .await?
+        .into_iter()
+        .filter(|facts| !churned.contains(&facts.customer_id))
+    {
         let assessment = assess(&facts.inputs, &rules.standard(facts.tier));
         let name = &facts.name;
         if assessment.priority == Priority::Urgent {
@@ -112,7 +118,7 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
             .into_iter()
             .collect();
     for facts in engagement_summaries(pool, None, &[window]).await? {
-        if too_new.contains(&facts.customer_id) {
+        if too_new.contains(&facts.customer_id) || churned.contains(&facts.customer_id) {
             continue;
         }
         let Some(metrics) = facts.metrics.first() else { continue };

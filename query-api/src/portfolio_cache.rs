@@ -35,10 +35,30 @@ pub async fn all_account_facts(
     as_of: NaiveDate,
 ) -> Result<Arc<Vec<AccountFacts>>, sqlx::Error> {
     let load = |customers: Option<Vec<Uuid>>| async move { account_facts(pool, as_of, customers.as_deref()).await };
-    match caches {
-        Some(caches) => caches.coverage.rows(pool, &as_of, load).await,
-        None => load(None).await.map(Arc::new),
+    let rows = match caches {
+        Some(caches) => caches.coverage.rows(pool, &as_of, load).await?,
+        None => Arc::new(load(None).await?),
+    };
+    without_churned(pool, as_of, rows, |facts| facts.customer_id).await
+}
+
+/// `rows` without the customers churned by `as_of`, which no portfolio report counts.
+async fn without_churned<T: Clone>(
+    pool: &PgPool,
+    as_of: NaiveDate,
+    rows: Arc<Vec<T>>,
+    customer: impl Fn(&T) -> Uuid,
+) -> Result<Arc<Vec<T>>, sqlx::Error> {
+    let churned = events::service::read_models::churned_by(pool, as_of).await?;
+    if !rows.iter().any(|row| churned.contains(&customer(row))) {
+        return Ok(rows);
     }
+    Ok(Arc::new(
+        rows.iter()
+            .filter(|row| !churned.contains(&customer(row)))
+            .cloned()
+            .collect(),
+    ))
 }
 
 /// Every customer onboarded by the last window's cut with its metrics for each window, by name.
@@ -49,8 +69,10 @@ pub async fn all_engagement(
 ) -> Result<Arc<Vec<EngagementSummary>>, sqlx::Error> {
     let load =
         |customers: Option<Vec<Uuid>>| async move { engagement_summaries(pool, customers.as_deref(), windows).await };
-    match caches {
-        Some(caches) => caches.engagement.rows(pool, &windows.to_vec(), load).await,
-        None => load(None).await.map(Arc::new),
-    }
+    let rows = match caches {
+        Some(caches) => caches.engagement.rows(pool, &windows.to_vec(), load).await?,
+        None => Arc::new(load(None).await?),
+    };
+    let as_of = windows.iter().map(|window| window.cut).max().unwrap_or(NaiveDate::MIN);
+    without_churned(pool, as_of, rows, |summary| summary.customer_id).await
 }

@@ -382,3 +382,75 @@ async fn a_partner_report_draft_is_read_only_by_those_who_may_read_drafts_on_eve
     }
     system.stop().await;
 }
+
+/// Every report counts the same accounts for a day (docs/DOMAIN.md section 1): those onboarded
+/// on or before it and not churned on or before it. Coverage, engagement, workload, the
+/// executive summary, the customer list and the alerts agree, before the churn and after it.
+#[tokio::test]
+async fn every_report_counts_the_accounts_onboarded_and_not_churned_by_its_day() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let today = Utc::now().date_naive();
+    let mut ids = Vec::new();
+    for name in ["Stays", "Also Stays", "Leaves"] {
+        ids.push(onboard(&system, name, "SMB", "9000", csm, 120).await);
+    }
+    let churned_on = today - Days::new(10);
+    system
+        .post_ok(
+            &format!("/api/v1/customers/{}/churn", ids[2]),
+            &json!({"reason": "budget cut", "churned_on": churned_on}),
+        )
+        .await;
+    system.caught_up().await;
+
+    let counts = |as_of: chrono::NaiveDate| {
+        let system = &system;
+        async move {
+            let answer = system
+                .graphql(
+                    "query($d: Date) {
+                       coverageReport(asOf: $d) { summary { accounts } accounts { name } }
+                       engagementMetrics(asOf: $d) { customers items { name } }
+                       csmWorkload(asOf: $d) { csms { accounts } }
+                       executiveSummary(asOf: $d) { current { customers } } }",
+                    json!({"d": as_of}),
+                )
+                .await;
+            let workload: i64 = answer["csmWorkload"]["csms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|csm| csm["accounts"].as_i64().unwrap())
+                .sum();
+            [
+                answer["coverageReport"]["summary"]["accounts"].as_i64().unwrap(),
+                answer["coverageReport"]["accounts"].as_array().unwrap().len() as i64,
+                answer["engagementMetrics"]["customers"].as_i64().unwrap(),
+                answer["engagementMetrics"]["items"].as_array().unwrap().len() as i64,
+                workload,
+                answer["executiveSummary"]["current"]["customers"].as_i64().unwrap(),
+            ]
+        }
+    };
+    assert_eq!(counts(today).await, [2; 6], "after the churn");
+    assert_eq!(
+        counts(churned_on - Days::new(1)).await,
+        [3; 6],
+        "the day before the churn"
+    );
+    let list = system
+        .graphql("{ customers(first: 200) { edges { node { name } } } }", json!({}))
+        .await;
+    assert_eq!(list["customers"]["edges"].as_array().unwrap().len(), 2);
+    // The alert checker leaves the churned account alone: it has no coverage alert.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let alerted: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT customer_id FROM alerts WHERE kind = 'coverage_urgent' OR kind = 'engagement_at_risk'",
+    )
+    .fetch_all(&system.pool)
+    .await
+    .unwrap();
+    assert!(!alerted.contains(&ids[2]), "{alerted:?}");
+    system.stop().await;
+}

@@ -106,6 +106,16 @@ fn is_contention(error: &sqlx::Error) -> bool {
 /// at) and stored for the next report.
 ///
 /// `customers`: these customers only (all when `None`).
+/// The customers churned on or before `as_of`. No portfolio report, export or deck counts them
+/// for that day (docs/DOMAIN.md section 1); their history and outcomes stay.
+pub async fn churned_by(pool: &PgPool, as_of: NaiveDate) -> Result<std::collections::HashSet<Uuid>, sqlx::Error> {
+    let churned: Vec<Uuid> = sqlx::query_scalar("SELECT customer_id FROM customer_profiles WHERE churned_on <= $1")
+        .bind(as_of)
+        .fetch_all(pool)
+        .await?;
+    Ok(churned.into_iter().collect())
+}
+
 pub async fn account_facts(
     pool: &PgPool,
     as_of: NaiveDate,
