@@ -33,6 +33,7 @@ impl Projector for CoverageProjector {
             "coverage_accounts",
             "coverage_handoffs",
             "coverage_health_points",
+            "coverage_profile_changes",
             "coverage_facts_memo",
         ]
     }
@@ -79,6 +80,7 @@ async fn apply_customer(
     sequence: i64,
     event: CustomerEvent,
 ) -> Result<(), ProjectionError> {
+    record_change(db, customer_id, sequence, &ProfileChange::of(&event)).await?;
     match event {
         CustomerEvent::CustomerOnboarded(onboarded) => {
             sqlx::query(
@@ -171,7 +173,70 @@ async fn apply_customer(
 }
 
 /// The tables a retracted customer's rows leave.
-const RETRACTED_TABLES: [&str; 3] = ["coverage_accounts", "coverage_handoffs", "coverage_health_points"];
+const RETRACTED_TABLES: [&str; 4] = [
+    "coverage_accounts",
+    "coverage_handoffs",
+    "coverage_health_points",
+    "coverage_profile_changes",
+];
+
+/// What an event sets of an account's tier, ARR and renewal date (a row of
+/// `coverage_profile_changes`); `None` for an event that sets none of them.
+struct ProfileChange {
+    occurred_at: DateTime<Utc>,
+    tier: Option<&'static str>,
+    arr: Option<Decimal>,
+    renewal_date: Option<NaiveDate>,
+}
+
+impl ProfileChange {
+    fn of(event: &CustomerEvent) -> Option<ProfileChange> {
+        let change = match event {
+            CustomerEvent::CustomerOnboarded(o) => ProfileChange {
+                occurred_at: o.occurred_at,
+                tier: Some(o.tier.as_str()),
+                arr: Some(o.arr),
+                renewal_date: Some(o.renewal_date),
+            },
+            CustomerEvent::CustomerProfileUpdated(u) => ProfileChange {
+                occurred_at: u.occurred_at,
+                tier: u.tier.map(|tier| tier.as_str()),
+                arr: u.arr,
+                renewal_date: u.renewal_date,
+            },
+            CustomerEvent::CustomerRenewed(r) => ProfileChange {
+                occurred_at: r.occurred_at,
+                tier: None,
+                arr: r.arr,
+                renewal_date: Some(r.renewal_date),
+            },
+            _ => return None,
+        };
+        (change.tier.is_some() || change.arr.is_some() || change.renewal_date.is_some()).then_some(change)
+    }
+}
+
+async fn record_change(
+    db: &mut PgConnection,
+    customer_id: Uuid,
+    sequence: i64,
+    change: &Option<ProfileChange>,
+) -> Result<(), ProjectionError> {
+    let Some(change) = change else { return Ok(()) };
+    sqlx::query(
+        "INSERT INTO coverage_profile_changes (customer_id, sequence, occurred_at, tier, arr, renewal_date)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(customer_id)
+    .bind(sequence)
+    .bind(change.occurred_at)
+    .bind(change.tier)
+    .bind(change.arr)
+    .bind(change.renewal_date)
+    .execute(&mut *db)
+    .await?;
+    Ok(())
+}
 
 async fn apply_csm(db: &mut PgConnection, event: CsmEvent) -> Result<(), ProjectionError> {
     match event {
@@ -200,6 +265,7 @@ pub struct CoverageFold {
     accounts: Keyed<Uuid, Account>,
     handoffs: Vec<HandoffRow>,
     health: Vec<(Uuid, i64, DateTime<Utc>, f64)>,
+    changes: Vec<(Uuid, i64, ProfileChange)>,
     /// Retracted customers and (customer, sequence) of retracted health scores, left out when
     /// the rows are written.
     retracted: std::collections::HashSet<Uuid, foldhash::fast::RandomState>,
@@ -242,12 +308,13 @@ impl Fold for CoverageFold {
             accounts,
             handoffs,
             health,
+            changes,
             retracted,
             retracted_health,
         } = *self;
         let retracted = std::sync::Arc::new(retracted);
         let kept = move |customer_id: &Uuid| !retracted.contains(customer_id);
-        let (k1, k2, k3) = (kept.clone(), kept.clone(), kept);
+        let (k1, k2, k3, k4) = (kept.clone(), kept.clone(), kept.clone(), kept);
         let csms = TableWriter::new("coverage_csms", "csm_id, name, email, team", move |out| {
             for (csm_id, name, email, team) in csms.into_rows() {
                 out.row(&[&csm_id, &name, &email, &team]);
@@ -282,12 +349,31 @@ impl Fold for CoverageFold {
                 }
             },
         );
-        vec![csms, accounts, handoffs, health]
+        let changes = TableWriter::new(
+            "coverage_profile_changes",
+            "customer_id, sequence, occurred_at, tier, arr, renewal_date",
+            move |out| {
+                for (customer_id, sequence, c) in changes.into_iter().filter(|row| k4(&row.0)) {
+                    out.row(&[
+                        &customer_id,
+                        &sequence,
+                        &c.occurred_at,
+                        &c.tier,
+                        &c.arr,
+                        &c.renewal_date,
+                    ]);
+                }
+            },
+        );
+        vec![csms, accounts, handoffs, health, changes]
     }
 }
 
 impl CoverageFold {
     fn customer(&mut self, customer_id: Uuid, sequence: i64, event: &CustomerEvent) {
+        if let Some(change) = ProfileChange::of(event) {
+            self.changes.push((customer_id, sequence, change));
+        }
         match event {
             CustomerEvent::CustomerOnboarded(o) => self.accounts.upsert(
                 customer_id,

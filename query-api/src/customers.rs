@@ -312,6 +312,26 @@ pub struct Customer {
     pub custom_fields: sqlx::types::Json<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
+/// A customer at the end of a day (docs/DOMAIN.md section 1): the CSM, tier, ARR, renewal
+/// date, health and custom-field values it had then, so a screen set to a past day shows that
+/// day's facts throughout.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CustomerOnDay {
+    pub as_of: crate::scalars::Date,
+    pub tier: Option<Tier>,
+    pub arr: Decimal,
+    pub csm: Option<Csm>,
+    pub renewal_date: crate::scalars::Date,
+    /// Days from the day to the renewal date (negative once passed).
+    pub days_until_renewal: i64,
+    /// The latest score measured on or before the day.
+    pub health: Option<CurrentHealth>,
+    pub health_colour: Option<HealthColour>,
+    /// The values set on or before the day that the caller may see, under the definitions in
+    /// force.
+    pub custom_fields: Vec<crate::custom_fields::CustomFieldValue>,
+}
+
 fn loaders<'a>(ctx: &'a Context<'_>) -> Result<&'a Loaders> {
     ctx.data::<Loaders>()
 }
@@ -446,6 +466,72 @@ impl Customer {
         .fetch_all(pool)
         .await
         .map_err(|error| loader_error(failed(error)))
+    }
+
+    /// The customer at the end of `asOf` (default today): its CSM, tier, ARR, renewal date,
+    /// health and custom fields of that day.
+    async fn on_day(&self, ctx: &Context<'_>, as_of: Option<crate::scalars::Date>) -> Result<CustomerOnDay> {
+        let pool = ctx.data::<PgPool>()?;
+        let day = as_of.map_or_else(|| Utc::now().date_naive(), |day| day.0);
+        let fail = |error: sqlx::Error| loader_error(failed(error));
+        let then = events::service::read_models::changed_since(pool, day, Some(&[self.customer_id]))
+            .await
+            .map_err(fail)?
+            .remove(&self.customer_id)
+            .unwrap_or_default();
+        let csm_id = then.csm.map_or(self.csm_id, |(csm_id, _)| csm_id);
+        let renewal_date = then.renewal_date.unwrap_or(self.renewal_date);
+        let health: Option<CurrentHealth> = sqlx::query_as(
+            "SELECT customer_id, score, source, measured_at FROM health_points
+              WHERE customer_id = $1 AND measured_on <= $2 ORDER BY measured_at DESC, sequence DESC LIMIT 1",
+        )
+        .bind(self.customer_id)
+        .bind(day)
+        .fetch_optional(pool)
+        .await
+        .map_err(fail)?;
+        // Custom-field values by when they were set, folded up to the end of the day.
+        let after = day
+            .checked_add_days(chrono::Days::new(1))
+            .and_then(|next| next.and_hms_opt(0, 0, 0))
+            .map(|midnight| midnight.and_utc());
+        let sets: Vec<serde_json::Value> = sqlx::query_scalar(
+            "SELECT payload -> 'CustomFieldsSet' -> 'values' FROM events
+              WHERE aggregate_type = 'Customer' AND aggregate_id = $1 AND event_type = 'CustomFieldsSet'
+                AND occurred_at < COALESCE($2, 'infinity')
+              ORDER BY occurred_at, sequence",
+        )
+        .bind(self.customer_id.to_string())
+        .bind(after)
+        .fetch_all(pool)
+        .await
+        .map_err(fail)?;
+        let mut values = std::collections::BTreeMap::new();
+        for set in sets {
+            for (key, value) in set.as_object().into_iter().flatten() {
+                if value.is_null() {
+                    values.remove(key);
+                } else {
+                    values.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        let definitions = crate::custom_fields::in_force(ctx).await?;
+        let role = crate::custom_fields::role(ctx)?;
+        Ok(CustomerOnDay {
+            as_of: crate::scalars::Date(day),
+            tier: then
+                .tier
+                .or_else(|| events::customer::Tier::parse(&self.tier_name))
+                .map(Into::into),
+            arr: then.arr.unwrap_or(self.arr),
+            csm: loaders(ctx)?.load_one(CsmKey(csm_id)).await.map_err(loader_error)?,
+            renewal_date: crate::scalars::Date(renewal_date),
+            days_until_renewal: (renewal_date - day).num_days(),
+            health_colour: health.as_ref().map(|health| Colour::of(health.score).into()),
+            health,
+            custom_fields: crate::custom_fields::visible_values(&definitions, &values, role),
+        })
     }
 
     /// Days from today to the renewal date (negative once passed).

@@ -104,7 +104,7 @@ pub async fn team(
     as_of: NaiveDate,
     rules: &events::rules::Rules,
 ) -> Result<TeamWorkload, sqlx::Error> {
-    let renewals: HashMap<Uuid, (NaiveDate, Option<NaiveDate>)> =
+    let mut renewals: HashMap<Uuid, (NaiveDate, Option<NaiveDate>)> =
         sqlx::query_as::<_, (Uuid, NaiveDate, Option<NaiveDate>)>(
             "SELECT customer_id, renewal_date, churned_on FROM customer_profiles",
         )
@@ -113,6 +113,12 @@ pub async fn team(
         .into_iter()
         .map(|(id, renewal, churned)| (id, (renewal, churned)))
         .collect();
+    // The renewal date each account had on the day.
+    for (customer_id, then) in events::service::read_models::changed_since(pool, as_of, None).await? {
+        if let (Some(day), Some(entry)) = (then.renewal_date, renewals.get_mut(&customer_id)) {
+            entry.0 = day;
+        }
+    }
     // A churned account has left the book.
     let accounts: Vec<AccountCoverage> = facts
         .iter()

@@ -345,3 +345,158 @@ async fn contact_applied_by_the_customers_projector_alone_counts_at_once_and_onc
     assert_eq!(touches(&system.graphql(report, json!({"asOf": as_of()})).await), 1);
     system.stop().await;
 }
+
+/// A report about a past day uses that day's facts (docs/DOMAIN.md section 1): after a handoff,
+/// a change of tier, ARR and renewal date, a new health score and a new custom-field value
+/// today, the coverage report, the workload, the engagement report and the customer's 360 for
+/// yesterday show the CSM, tier, ARR, renewal, health and field of yesterday; for today, today's.
+#[tokio::test]
+async fn a_report_about_yesterday_uses_yesterdays_csm_tier_arr_renewal_health_and_fields() {
+    let system = TestSystem::spawn().await.unwrap();
+    let dana = system.register_csm("Dana Whitfield").await;
+    let marco = system.register_csm("Marco Bianchi").await;
+    let (status, answer) = system
+        .post(
+            "/api/v1/custom-fields",
+            &json!({"key": "segment", "label": "Segment", "field_type": "single_select", "options": ["Growth", "Strategic"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let today = Utc::now().date_naive();
+    let yesterday = today - Days::new(1);
+    let customer = system.onboard("Acme", "SMB", "10000", dana, onboarded_long_ago()).await;
+    let path = |suffix: &str| format!("/api/v1/customers/{customer}{suffix}");
+    system.record_health(customer, 80.0, today - Days::new(5)).await;
+    let (status, _) = system
+        .send(
+            reqwest::Method::PUT,
+            &path("/custom-fields"),
+            Some(&json!({"values": {"segment": "Growth"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The day before, the profile as it was: the renewal date the onboarding set.
+    system.caught_up().await;
+    let before = system
+        .graphql(
+            "query($id: UUID!) { customer(id: $id) { renewalDate } }",
+            json!({"id": customer}),
+        )
+        .await["customer"]["renewalDate"]
+        .clone();
+
+    // Today: handed to Marco, Enterprise at 50,000, renewal moved, health 45, Strategic.
+    for (method, suffix, body) in [
+        (
+            reqwest::Method::PUT,
+            "/csm",
+            json!({"csm_id": marco, "reason": "territory"}),
+        ),
+        (
+            reqwest::Method::PATCH,
+            "",
+            json!({"tier": "Enterprise", "arr": "50000", "renewal_date": (today + Days::new(400)).to_string()}),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/custom-fields",
+            json!({"values": {"segment": "Strategic"}}),
+        ),
+    ] {
+        let (status, answer) = system.send(method, &path(suffix), Some(&body)).await;
+        assert_eq!(status, 200, "{suffix}: {answer}");
+    }
+    system.record_health(customer, 45.0, today).await;
+    system.caught_up().await;
+
+    let on = |day: NaiveDate| {
+        let system = &system;
+        async move {
+            system
+                .graphql(
+                    "query($id: UUID!, $d: Date) {
+                       coverageReport(asOf: $d) { accounts { tier arr csmName } byCsm { csmName coverage { accounts } } }
+                       csmWorkload(asOf: $d) { csms { name accounts } }
+                       engagementMetrics(asOf: $d) { items { tier arr } }
+                       customer(id: $id) { onDay(asOf: $d) { asOf tier arr csm { name } renewalDate daysUntilRenewal
+                         health { score } healthColour customFields { key value } } } }",
+                    json!({"id": customer, "d": day}),
+                )
+                .await
+        }
+    };
+    let then = on(yesterday).await;
+    assert_eq!(
+        then["coverageReport"]["accounts"],
+        json!([{"tier": "SMB", "arr": "10000.00", "csmName": "Dana Whitfield"}]),
+        "{then}"
+    );
+    let by_csm: Vec<(String, i64)> = then["coverageReport"]["byCsm"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|csm| {
+            (
+                csm["csmName"].as_str().unwrap().to_owned(),
+                csm["coverage"]["accounts"].as_i64().unwrap(),
+            )
+        })
+        .filter(|(_, accounts)| *accounts > 0)
+        .collect();
+    assert_eq!(by_csm, [("Dana Whitfield".to_owned(), 1)]);
+    let workload: Vec<(String, i64)> = then["csmWorkload"]["csms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|csm| {
+            (
+                csm["name"].as_str().unwrap().to_owned(),
+                csm["accounts"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(workload.contains(&("Dana Whitfield".to_owned(), 1)), "{workload:?}");
+    assert!(workload.contains(&("Marco Bianchi".to_owned(), 0)), "{workload:?}");
+    assert_eq!(
+        then["engagementMetrics"]["items"],
+        json!([{"tier": "SMB", "arr": "10000.00"}])
+    );
+    let day = &then["customer"]["onDay"];
+    assert_eq!(day["asOf"], json!(yesterday));
+    assert_eq!(
+        (&day["tier"], &day["arr"], &day["csm"]["name"], &day["renewalDate"]),
+        (&json!("SMB"), &json!("10000.00"), &json!("Dana Whitfield"), &before)
+    );
+    assert_eq!(
+        (&day["health"]["score"], &day["healthColour"]),
+        (&json!(80.0), &json!("GREEN"))
+    );
+    // Both values were set today: yesterday the field held nothing.
+    assert_eq!(day["customFields"][0]["value"], Value::Null, "{day}");
+    let renewal = NaiveDate::parse_from_str(before.as_str().unwrap(), "%Y-%m-%d").unwrap();
+    assert_eq!(day["daysUntilRenewal"], (renewal - yesterday).num_days());
+
+    let now = on(today).await;
+    assert_eq!(
+        now["coverageReport"]["accounts"],
+        json!([{"tier": "ENTERPRISE", "arr": "50000.00", "csmName": "Marco Bianchi"}]),
+        "{now}"
+    );
+    let day = &now["customer"]["onDay"];
+    assert_eq!(
+        (
+            &day["tier"],
+            &day["csm"]["name"],
+            &day["health"]["score"],
+            &day["customFields"][0]["value"]
+        ),
+        (
+            &json!("ENTERPRISE"),
+            &json!("Marco Bianchi"),
+            &json!(45.0),
+            &json!("Strategic")
+        )
+    );
+    assert_eq!(day["daysUntilRenewal"], 400);
+    system.stop().await;
+}

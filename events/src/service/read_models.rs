@@ -106,6 +106,69 @@ fn is_contention(error: &sqlx::Error) -> bool {
 /// at) and stored for the next report.
 ///
 /// `customers`: these customers only (all when `None`).
+/// What an account was on a past day where it has changed since: the CSM it had (and the CSM's
+/// name), its tier, ARR and renewal date (docs/DOMAIN.md section 1: a report about a day uses
+/// that day's facts). Only accounts changed after the day have an entry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Then {
+    pub csm: Option<(Uuid, Option<String>)>,
+    pub tier: Option<Tier>,
+    pub arr: Option<Decimal>,
+    pub renewal_date: Option<NaiveDate>,
+}
+
+/// The facts of `as_of` of the accounts (all, or `customers`) changed after it, from the
+/// coverage read model's handoffs and profile changes.
+pub async fn changed_since(
+    pool: &PgPool,
+    as_of: NaiveDate,
+    customers: Option<&[Uuid]>,
+) -> Result<HashMap<Uuid, Then>, sqlx::Error> {
+    // The first instant after the day (UTC).
+    let Some(next) = as_of.checked_add_days(chrono::Days::new(1)) else {
+        return Ok(HashMap::new());
+    };
+    let after = next.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let handed: Vec<(Uuid, Uuid, Option<String>)> = sqlx::query_as(
+        "SELECT DISTINCT ON (h.customer_id) h.customer_id, h.previous_csm_id, c.name
+           FROM coverage_handoffs h LEFT JOIN coverage_csms c ON c.csm_id = h.previous_csm_id
+          WHERE h.occurred_at >= $1 AND h.previous_csm_id IS NOT NULL
+            AND ($2::uuid[] IS NULL OR h.customer_id = ANY ($2))
+          ORDER BY h.customer_id, h.occurred_at, h.sequence",
+    )
+    .bind(after)
+    .bind(customers)
+    .fetch_all(pool)
+    .await?;
+    let changed: Vec<(Uuid, Option<String>, Option<Decimal>, Option<NaiveDate>)> = sqlx::query_as(
+        "SELECT c.customer_id,
+                (array_agg(c.tier ORDER BY c.occurred_at DESC, c.sequence DESC) FILTER (WHERE c.tier IS NOT NULL))[1],
+                (array_agg(c.arr ORDER BY c.occurred_at DESC, c.sequence DESC) FILTER (WHERE c.arr IS NOT NULL))[1],
+                (array_agg(c.renewal_date ORDER BY c.occurred_at DESC, c.sequence DESC)
+                    FILTER (WHERE c.renewal_date IS NOT NULL))[1]
+           FROM coverage_profile_changes c
+          WHERE c.occurred_at < $1
+            AND c.customer_id IN (SELECT customer_id FROM coverage_profile_changes WHERE occurred_at >= $1)
+            AND ($2::uuid[] IS NULL OR c.customer_id = ANY ($2))
+          GROUP BY c.customer_id",
+    )
+    .bind(after)
+    .bind(customers)
+    .fetch_all(pool)
+    .await?;
+    let mut then: HashMap<Uuid, Then> = HashMap::new();
+    for (customer_id, csm_id, name) in handed {
+        then.entry(customer_id).or_default().csm = Some((csm_id, name));
+    }
+    for (customer_id, tier, arr, renewal_date) in changed {
+        let entry = then.entry(customer_id).or_default();
+        entry.tier = tier.as_deref().and_then(Tier::parse);
+        entry.arr = arr;
+        entry.renewal_date = renewal_date;
+    }
+    Ok(then)
+}
+
 /// The customers churned on or before `as_of`. No portfolio report, export or deck counts them
 /// for that day (docs/DOMAIN.md section 1); their history and outcomes stay.
 pub async fn churned_by(pool: &PgPool, as_of: NaiveDate) -> Result<std::collections::HashSet<Uuid>, sqlx::Error> {
@@ -171,19 +234,22 @@ pub async fn account_facts(
         stale.sort_unstable();
         windows.extend(fill_coverage_memo(pool, as_of, &stale).await?);
     }
+    let mut then = changed_since(pool, as_of, customers).await?;
     Ok(rows
         .into_iter()
         .filter_map(|row| {
-            let tier = Tier::parse(&row.tier)?;
+            let then = then.remove(&row.customer_id).unwrap_or_default();
+            let tier = then.tier.or_else(|| Tier::parse(&row.tier))?;
             let count = |value: Option<i32>| value.unwrap_or(0).max(0) as u32;
             let window = windows.remove(&row.customer_id).unwrap_or_default();
+            let (csm_id, csm_name) = then.csm.unwrap_or((row.csm_id, row.csm_name));
             Some(AccountFacts {
                 customer_id: row.customer_id,
                 name: row.name,
                 tier,
-                arr: row.arr,
-                csm_id: row.csm_id,
-                csm_name: row.csm_name,
+                arr: then.arr.unwrap_or(row.arr),
+                csm_id,
+                csm_name,
                 inputs: CoverageInputs {
                     as_of,
                     onboarded_on: row.onboarded_on,
@@ -506,8 +572,14 @@ pub async fn engagement_summaries(
     }
     let mut summaries = Vec::with_capacity(profiles.len());
     let mut stale = Vec::new();
+    // The CSM, tier and ARR of the last window's day.
+    let mut then = changed_since(pool, onboarded_by, customers).await?;
     for (customer_id, name, tier, csm_id, arr, version) in profiles {
-        let Some(tier) = Tier::parse(&tier) else { continue };
+        let then = then.remove(&customer_id).unwrap_or_default();
+        let Some(tier) = then.tier.or_else(|| Tier::parse(&tier)) else {
+            continue;
+        };
+        let (csm_id, arr) = (then.csm.map_or(csm_id, |(csm, _)| csm), then.arr.unwrap_or(arr));
         let mut metrics = Vec::with_capacity(windows.len());
         for index in 0..windows.len() {
             match memo.remove(&(customer_id, index)) {

@@ -77,6 +77,28 @@ const CUSTOMER = graphql(`
         subject
         startsAt
       }
+      onDay(asOf: $asOf) {
+        asOf
+        tier
+        arr
+        csm {
+          name
+        }
+        renewalDate
+        daysUntilRenewal
+        health {
+          score
+          source
+          measuredAt
+        }
+        healthColour
+        customFields {
+          key
+          label
+          section
+          display
+        }
+      }
       compliance {
         complete
         missing
@@ -198,6 +220,8 @@ export default function Customer360() {
   }, [refetch]);
   useLive(CHANGED, { id: customerId }, refresh);
   const customer = data?.customer;
+  // The facts of the day shown (today, or the as-of day): CSM, tier, ARR, renewal, health, fields.
+  const onDay = customer?.onDay;
   const coverage = data?.accountCoverage;
   const engagement = data?.customerEngagement;
   const writable = can.write(session.role);
@@ -214,10 +238,11 @@ export default function Customer360() {
           </h1>
           <p className="cs-muted" style={{ marginBottom: "1.5rem" }}>
             {[
-              customer.tier ? words(customer.tier) : "no tier",
-              money(customer.arr),
+              onDay?.tier ? words(onDay.tier) : "no tier",
+              money(onDay?.arr),
               customer.industry,
-              `CSM ${customer.csm?.name ?? "—"}`,
+              `CSM ${onDay?.csm?.name ?? "—"}`,
+              asOf ? `as of ${day(onDay?.asOf)}` : "",
               customer.churnedOn ? `churned ${customer.churnedOn}` : "",
             ]
               .filter(Boolean)
@@ -228,12 +253,12 @@ export default function Customer360() {
             <Kpi
               testId="customer-health"
               label="Health"
-              value={customer.health ? one(customer.health.score) : "—"}
-              change={customer.healthColour ? <Tag type={colourTag[customer.healthColour]}>{words(customer.healthColour)}</Tag> : "no score"}
+              value={onDay?.health ? one(onDay.health.score) : "—"}
+              change={onDay?.healthColour ? <Tag type={colourTag[onDay.healthColour]}>{words(onDay.healthColour)}</Tag> : "no score"}
             />
             <Kpi testId="customer-coverage" label="Coverage score" value={one(coverage.score)} change={<Tag type={statusTag[coverage.status]}>{words(coverage.status)}</Tag>} />
             <Kpi testId="customer-engagement" label={`Engagement, ${periodWords(engagement.period)}`} value={one(engagement.score)} change={`${words(engagement.category)}, ${words(engagement.trend)}`} />
-            <Kpi testId="customer-renewal" label="Renewal" value={`${customer.daysUntilRenewal} days`} change={day(customer.renewalDate)} />
+            <Kpi testId="customer-renewal" label={asOf ? `Renewal, from ${day(onDay?.asOf)}` : "Renewal"} value={`${onDay?.daysUntilRenewal ?? "—"} days`} change={day(onDay?.renewalDate)} />
             <Kpi testId="customer-nps" label="NPS (latest)" value={customer.nps.latest ?? "—"} change={customer.nps.average != null ? `average ${one(customer.nps.average)}` : "no responses"} />
           </section>
           <Tabs>
@@ -256,7 +281,7 @@ export default function Customer360() {
                       <dd>{customer.accountManager || "—"}</dd>
                       <dt className="cs-muted">Contract</dt>
                       <dd>
-                        {customer.contractStart} to {customer.renewalDate}
+                        {customer.contractStart} to {onDay?.renewalDate}
                       </dd>
                       <dt className="cs-muted">Adoption stage</dt>
                       <dd data-testid="adoption-stage">{customer.adoptionStage ?? "—"}</dd>
@@ -264,7 +289,7 @@ export default function Customer360() {
                       <dd>{customer.nextScheduledTouch ? `${customer.nextScheduledTouch.subject}, ${instant(customer.nextScheduledTouch.startsAt)}` : "none"}</dd>
                       <dt className="cs-muted">Compliance</dt>
                       <dd>{customer.compliance.complete ? "complete" : `missing ${customer.compliance.missing.join(", ")}`}</dd>
-                      {customer.customFields.map((f) => (
+                      {(onDay?.customFields ?? []).map((f) => (
                         <div key={f.key}>
                           <dt className="cs-muted">
                             {f.label} <span>({f.section})</span>
@@ -280,7 +305,7 @@ export default function Customer360() {
                       <TableHead>
                         <TableRow>
                           <TableHeader>Input</TableHeader>
-                          <TableHeader>Now</TableHeader>
+                          <TableHeader>On {day(coverage.asOf)}</TableHeader>
                           <TableHeader>Standard</TableHeader>
                           <TableHeader>Deduction</TableHeader>
                         </TableRow>
