@@ -48,7 +48,8 @@ pub struct Replayed {
     pub events: usize,
     /// Streams that still fail, with the error.
     pub failed: Vec<(String, String, String)>,
-    /// Dead letters that are not events (no stream): nothing to replay.
+    /// Dead letters that are not events of the store (unreadable, or naming an event the store
+    /// does not hold): nothing to replay, so the replay closes them (their bodies stay listed).
     pub not_events: usize,
 }
 
@@ -65,6 +66,12 @@ pub async fn replay(pool: &PgPool, projectors: &[Arc<dyn Projector>]) -> anyhow:
         .collect();
     streams.sort();
     streams.dedup();
+    sqlx::query(
+        "UPDATE dead_letters SET replayed_at = now(), replay_error = NULL
+          WHERE stream_id IS NULL AND replayed_at IS NULL",
+    )
+    .execute(pool)
+    .await?;
     for (name, stream_type, stream_id) in streams {
         let Some(projector) = projectors.iter().find(|p| p.name() == name) else {
             continue;

@@ -49,6 +49,11 @@ pub async fn run(
     every: Duration,
     metrics: ReconcileMetrics,
 ) -> anyhow::Error {
+    // Streams found behind at the last pass, with the checkpoint they stood at: a stream is
+    // brought up from the store only when it is behind at two passes in a row without moving,
+    // so a delivery in flight (taken from the queue, not yet applied) is never mistaken for a
+    // lost one.
+    let mut suspects: Suspects = Suspects::new();
     loop {
         tokio::time::sleep(every).await;
         let mut waiting = 0;
@@ -73,7 +78,7 @@ pub async fn run(
             continue;
         }
         for projector in &projectors {
-            match reconcile(&pool, projector.as_ref()).await {
+            match reconcile(&pool, projector.as_ref(), &mut suspects).await {
                 Ok(0) => {}
                 Ok(recovered) => {
                     metrics
@@ -98,11 +103,15 @@ pub async fn run(
     }
 }
 
+/// (projector, stream type, stream id) -> the checkpoint the stream stood at when found behind.
+pub type Suspects = std::collections::HashMap<(String, String, String), i64>;
+
 /// Brings every stream the relay has published in full, and `projector` has not applied in
-/// full, up to its head; returns the events applied.
-pub async fn reconcile(pool: &PgPool, projector: &dyn Projector) -> anyhow::Result<usize> {
-    let behind: Vec<(String, String)> = sqlx::query_as(
-        "SELECT h.aggregate_type, h.aggregate_id
+/// full, up to its head, if it was behind at the same checkpoint at the previous pass too
+/// (`suspects`, updated here); returns the events applied.
+pub async fn reconcile(pool: &PgPool, projector: &dyn Projector, suspects: &mut Suspects) -> anyhow::Result<usize> {
+    let behind: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT h.aggregate_type, h.aggregate_id, COALESCE(c.last_sequence, 0)
            FROM stream_heads h
            JOIN events e ON e.aggregate_type = h.aggregate_type AND e.aggregate_id = h.aggregate_id
                         AND e.sequence = h.sequence
@@ -120,8 +129,23 @@ pub async fn reconcile(pool: &PgPool, projector: &dyn Projector) -> anyhow::Resu
     .bind(PASS)
     .fetch_all(pool)
     .await?;
+    let name = projector.name().to_owned();
+    let mut previous = Suspects::new();
+    suspects.retain(|key, checkpoint| {
+        let mine = key.0 == name;
+        if mine {
+            previous.insert(key.clone(), *checkpoint);
+        }
+        !mine
+    });
     let mut recovered = 0;
-    for (stream_type, stream_id) in behind {
+    for (stream_type, stream_id, checkpoint) in behind {
+        let key = (name.clone(), stream_type.clone(), stream_id.clone());
+        if previous.get(&key) != Some(&checkpoint) {
+            // Behind for the first time, or it moved since: look again at the next pass.
+            suspects.insert(key, checkpoint);
+            continue;
+        }
         match replay_stream(pool, projector, &stream_type, &stream_id).await {
             Ok(applied) => recovered += applied,
             Err(error) => tracing::warn!(

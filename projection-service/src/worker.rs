@@ -501,7 +501,7 @@ async fn record_dead_letters(
 }
 
 /// Records a dead letter for each of `projectors` that has not applied the event (each of them
-/// when the body is not an event); returns those projectors.
+/// when the body is not an event of the store); returns those projectors.
 async fn record_dead_letter(
     pool: &PgPool,
     projectors: &[&str],
@@ -509,10 +509,17 @@ async fn record_dead_letter(
     envelope: Option<&EventEnvelope>,
     body: &[u8],
 ) -> Result<Vec<String>, sqlx::Error> {
+    // An envelope names a stream only if the store holds that event at that position: a forged
+    // or garbled one is kept as a message that is no event, which blocks no stream.
     sqlx::query_scalar(
-        "INSERT INTO dead_letters (projector, queue, stream_type, stream_id, sequence, global_position, event_type, body)
-         SELECT p, $2, $3, $4, $5, $6, $7, $8 FROM UNNEST($1::text[]) AS p
-          WHERE $5::bigint IS NULL
+        "WITH stored AS (
+             SELECT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = $3 AND e.aggregate_id = $4
+                              AND e.sequence = $5 AND e.global_position = $6) AS genuine)
+         INSERT INTO dead_letters (projector, queue, stream_type, stream_id, sequence, global_position, event_type, body)
+         SELECT p, $2, CASE WHEN s.genuine THEN $3 END, CASE WHEN s.genuine THEN $4 END,
+                CASE WHEN s.genuine THEN $5::bigint END, CASE WHEN s.genuine THEN $6::bigint END, $7, $8
+           FROM UNNEST($1::text[]) AS p, stored s
+          WHERE NOT s.genuine
              OR COALESCE((SELECT c.last_sequence FROM projector_checkpoints c
                            WHERE c.projector = p AND c.stream_type = $3 AND c.stream_id = $4), 0) < $5
          RETURNING projector",

@@ -82,6 +82,8 @@ pub struct TestSystem {
     relay: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     projection_settings: projection_service::Settings,
     projections: Vec<JoinHandle<()>>,
+    /// The base URL of each projection-service replica started, oldest first.
+    pub projection_urls: Vec<String>,
 }
 
 fn any_port() -> SocketAddr {
@@ -214,6 +216,7 @@ impl TestSystem {
             relay: None,
             projection_settings,
             projections: Vec::new(),
+            projection_urls: Vec::new(),
         };
         system.start_projection().await?;
         system.start_relay();
@@ -224,11 +227,32 @@ impl TestSystem {
     /// consumer at a time; the others stand by).
     pub async fn start_projection(&mut self) -> anyhow::Result<()> {
         let projection = projection_service::Application::build(&self.projection_settings).await?;
+        self.projection_urls
+            .push(format!("http://127.0.0.1:{}", projection.port()));
         let stop_rx = self.stop.subscribe();
         self.projections.push(tokio::spawn(async move {
             projection.run_until_stopped(stopped(stop_rx)).await.ok();
         }));
         Ok(())
+    }
+
+    /// The sum of a counter of the newest projection-service replica's `/metrics` over its
+    /// labels (0 when it has no sample).
+    pub async fn projection_counter(&self, name: &str) -> f64 {
+        let url = self.projection_urls.last().expect("a projection service");
+        let text = self
+            .http
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .expect("the projection service answers")
+            .text()
+            .await
+            .expect("metrics as text");
+        text.lines()
+            .filter(|line| line.starts_with(name) && line[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     /// Replaces the projection-service replicas with one configured by `configure` (for

@@ -142,3 +142,101 @@ async fn an_undecodable_event_blocks_its_stream_visibly_and_nothing_else_until_r
     assert!(system.projected().await.unwrap());
     system.stop().await;
 }
+
+/// A message that is no event of the store, garbage or a forged envelope naming a real stream
+/// at a position the store does not hold, is a dead letter that blocks no stream: the
+/// reconciler still brings that stream up from the store after a loss, and `dlq replay`
+/// closes such letters, so the dead-letter count falls back to zero.
+#[tokio::test]
+async fn a_forged_or_unreadable_message_blocks_no_stream_and_replay_closes_it() {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueuePurgeOptions};
+    use lapin::types::ShortString;
+    use lapin::BasicProperties;
+
+    let mut system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Fran Forged").await;
+    let customer = system
+        .onboard("Targeted", "SMB", "1000", csm, Utc::now() - chrono::Duration::days(20))
+        .await;
+    system.caught_up().await;
+    let row: events::service::store::StoredEvent = sqlx::query_as(&format!(
+        "SELECT {} FROM events WHERE aggregate_id = $1 AND sequence = 1",
+        events::service::store::COLUMNS
+    ))
+    .bind(customer.to_string())
+    .fetch_one(&system.pool)
+    .await
+    .unwrap();
+    let mut forged = row.into_envelope();
+    forged.sequence = 999;
+    forged.global_position = 999_999;
+    let topology = system.topology();
+    let connection = events::service::amqp::connect(tests::AMQP_URL, "test-forged")
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    for body in [serde_json::to_vec(&forged).unwrap(), b"not an event at all".to_vec()] {
+        channel
+            .basic_publish(
+                ShortString::from(topology.events_exchange()),
+                ShortString::from(topology.routing_key(&forged.stream_type, &forged.stream_id, &forged.event_type)),
+                BasicPublishOptions::default(),
+                &body,
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let projectors = projection_service::projectors().len() as i64;
+    eventually(Duration::from_secs(30), || async {
+        let letters: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+            .fetch_one(&system.pool)
+            .await
+            .unwrap();
+        letters == 2 * projectors
+    })
+    .await
+    .expect("both messages are dead-lettered for every projector");
+    let naming: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters WHERE stream_id IS NOT NULL")
+        .fetch_one(&system.pool)
+        .await
+        .unwrap();
+    assert_eq!(naming, 0, "neither names a stream the store holds it in");
+
+    // A real loss on the targeted stream: the reconciler is not held back by the forgery.
+    system.kill_every_projection().await;
+    system
+        .log_activity(customer, "email", Utc::now().date_naive(), &[])
+        .await;
+    system.relayed_everything().await;
+    for partition in 0..topology.partitions() {
+        channel
+            .queue_purge(
+                topology.projection_queue(partition).as_str().into(),
+                QueuePurgeOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    connection.close(0, "done".into()).await.ok();
+    system.start_projection().await.unwrap();
+    eventually(Duration::from_secs(30), || async {
+        system.contacts(customer).await == 1
+    })
+    .await
+    .expect("the lost event is applied from the store");
+
+    let report = projection_service::dead_letters::replay(&system.pool, &projection_service::projectors())
+        .await
+        .unwrap();
+    assert_eq!(report.not_events as i64, 2 * projectors, "{report:?}");
+    let status: Value = system.graphql(STATUS, json!({})).await;
+    for projector in status["projectionStatus"].as_array().unwrap() {
+        assert_eq!(projector["deadLettered"], 0, "{projector}");
+        assert_eq!(projector["blockedStreams"], json!([]), "{projector}");
+    }
+    system.stop().await;
+}
