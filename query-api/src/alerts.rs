@@ -29,7 +29,8 @@ pub struct Alert {
     pub alert_id: Uuid,
     pub customer_id: Uuid,
     pub csm_id: Uuid,
-    /// coverage_urgent, engagement_at_risk, health_red, task_overdue, renewal_window.
+    /// coverage_urgent, engagement_at_risk, health_red, task_overdue, renewal_window,
+    /// partner_report_submitted.
     pub kind: String,
     pub message: String,
     pub detail: serde_json::Value,

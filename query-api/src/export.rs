@@ -88,6 +88,7 @@ fn spec(report: &str) -> Option<ReportSpec> {
                     ("ARR", "/arr", Currency),
                     ("Industry", "/industry", Text),
                     ("Account manager", "/accountManager", Text),
+                    ("Products owned", "/productsOwned", Text),
                     ("CSM", "/csm/name", Text),
                     ("Contract start", "/contractStart", Date),
                     ("Renewal date", "/renewalDate", Date),
@@ -227,8 +228,8 @@ fn spec(report: &str) -> Option<ReportSpec> {
                 report: csmWorkload(asOf: $asOf) {
                   asOf rulesVersion averageAccounts averageArr averageUtilizationPct portfolioBalancePct balanced
                   csms { name accounts arr atRisk openTasks overdueTasks averageCoverageScore underCovered hoursNeeded capacityHours utilizationPct }
-                  transitions { name handedOverOn daysSinceHandoff contactedSince }
-                  rebalancing { name tier arr fromUtilizationAfter toUtilizationAfter } } }",
+                  transitions { name previousCsmName csmName handedOverOn daysSinceHandoff contactedSince }
+                  rebalancing { name tier arr fromCsmName toCsmName fromUtilizationAfter toUtilizationAfter } } }",
             paged: None,
             rules_version: Some("/report/rulesVersion"),
             sheets: &[
@@ -266,6 +267,8 @@ fn spec(report: &str) -> Option<ReportSpec> {
                     rows: "/report/transitions",
                     columns: &[
                         ("Customer", "/name", Text),
+                        ("From CSM", "/previousCsmName", Text),
+                        ("To CSM", "/csmName", Text),
                         ("Handed over on", "/handedOverOn", Date),
                         ("Days since handoff", "/daysSinceHandoff", Integer),
                         ("Contacted since", "/contactedSince", Bool),
@@ -278,6 +281,8 @@ fn spec(report: &str) -> Option<ReportSpec> {
                         ("Customer", "/name", Text),
                         ("Tier", "/tier", Text),
                         ("ARR", "/arr", Currency),
+                        ("From CSM", "/fromCsmName", Text),
+                        ("To CSM", "/toCsmName", Text),
                         ("From CSM utilization after", "/fromUtilizationAfter", Percent),
                         ("To CSM utilization after", "/toUtilizationAfter", Percent),
                     ],
@@ -463,7 +468,12 @@ pub fn variables(params: &BTreeMap<String, String>) -> Result<Value, Refusal> {
                 task_filter.insert(key.clone(), json!(value));
             }
             "overdue" => {
-                task_filter.insert(key.clone(), json!(value == "true"));
+                let overdue = match value.to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    _ => return Err(refusal(400, "BAD_USER_INPUT", "overdue is true or false (1 or 0)")),
+                };
+                task_filter.insert(key.clone(), json!(overdue));
             }
             "section" | "sheet" => {}
             other => {
@@ -747,6 +757,8 @@ impl CustomersListing {
             Cell::Number(customer.arr.try_into().unwrap_or_default()),
             Cell::text(&customer.industry),
             Cell::text(&customer.account_manager),
+            // As an import reads it back: options separated by "; ".
+            Cell::text(&customer.products_owned.join("; ")),
             optional_text(&listed.csm_name),
             Cell::Date(customer.contract_start),
             Cell::Date(customer.renewal_date),

@@ -137,7 +137,14 @@ async fn graphql(
     };
     let request = request.data(access).data(loaders);
     match tokio::time::timeout(limits::REQUEST_BUDGET, schema.execute(request)).await {
-        Ok(response) => async_graphql_axum::GraphQLResponse::from(response).into_response(),
+        Ok(mut response) => {
+            // Some validation rules report the same fault twice (a mutation to a schema without
+            // mutations): each is said once.
+            response
+                .errors
+                .dedup_by(|a, b| a.message == b.message && a.locations == b.locations && a.path == b.path);
+            async_graphql_axum::GraphQLResponse::from(response).into_response()
+        }
         Err(_) => {
             tracing::warn!("a GraphQL request ran out of its time budget and was cancelled");
             graphql_refusal(

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use async_graphql::SimpleObject;
+use async_graphql::{ComplexObject, Context, SimpleObject};
 use chrono::{Days, NaiveDate};
 use events::coverage::{self as formulas, round1};
 use events::engagement::mean_and_deviation;
@@ -50,6 +50,7 @@ pub struct CsmWorkload {
 }
 
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct Transition {
     pub customer_id: Uuid,
     pub name: String,
@@ -62,6 +63,7 @@ pub struct Transition {
 }
 
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct RebalanceSuggestion {
     pub customer_id: Uuid,
     pub name: String,
@@ -72,6 +74,41 @@ pub struct RebalanceSuggestion {
     /// Utilization of both CSMs after the move, percent with one decimal.
     pub from_utilization_after: f64,
     pub to_utilization_after: f64,
+}
+
+/// A CSM's name, for lists and exports that name people rather than ids.
+async fn csm_name(ctx: &Context<'_>, csm_id: Option<Uuid>) -> async_graphql::Result<Option<String>> {
+    let Some(csm_id) = csm_id else { return Ok(None) };
+    Ok(ctx
+        .data::<crate::customers::Loaders>()?
+        .load_one(crate::customers::CsmKey(csm_id))
+        .await
+        .map_err(|error| crate::schema::coded_error("UNAVAILABLE", error))?
+        .map(|csm| csm.name))
+}
+
+#[ComplexObject]
+impl Transition {
+    /// The CSM who took the account over.
+    async fn csm_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        csm_name(ctx, Some(self.csm_id)).await
+    }
+
+    /// The CSM who handed it over.
+    async fn previous_csm_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        csm_name(ctx, self.previous_csm_id).await
+    }
+}
+
+#[ComplexObject]
+impl RebalanceSuggestion {
+    async fn from_csm_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        csm_name(ctx, Some(self.from_csm_id)).await
+    }
+
+    async fn to_csm_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        csm_name(ctx, Some(self.to_csm_id)).await
+    }
 }
 
 #[derive(SimpleObject, Debug, Clone)]

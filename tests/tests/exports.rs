@@ -88,18 +88,19 @@ async fn every_report_exports_as_a_workbook_and_csv_with_the_apis_numbers_and_vi
     assert_eq!(customers["rows"][2][3], 9000.5);
     assert_eq!(customers["freeze"], "A2");
     assert_eq!(customers["bold_header"], true);
-    assert_eq!(customers["filter"], "A1:P3");
+    assert_eq!(customers["filter"], "A1:Q3");
     assert_eq!(customers["formats"][3], "#,##0.00");
-    assert_eq!(customers["formats"][8], "yyyy-mm-dd");
+    assert_eq!(customers["formats"][9], "yyyy-mm-dd");
     let header: Vec<&str> = customers["rows"][0]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(&header[14..], ["Segment", "Discount"]);
-    assert_eq!(customers["rows"][1][14], "Strategic");
-    assert_eq!(customers["rows"][1][15], 15);
+    assert_eq!(header[6], "Products owned");
+    assert_eq!(&header[15..], ["Segment", "Discount"]);
+    assert_eq!(customers["rows"][1][15], "Strategic");
+    assert_eq!(customers["rows"][1][16], 15);
     let about = &book["About"]["rows"];
     assert_eq!(about[0][0], "Customers");
     assert!(about.to_string().contains(&format!("\"As of\",\"{as_of}\"")), "{about}");
@@ -110,7 +111,7 @@ async fn every_report_exports_as_a_workbook_and_csv_with_the_apis_numbers_and_vi
     assert_eq!(status, 200);
     let book = tests::openpyxl(&bytes);
     assert!(!book.to_string().contains("Discount"), "{book}");
-    assert_eq!(book["Customers"]["rows"][0].as_array().unwrap().len(), 15);
+    assert_eq!(book["Customers"]["rows"][0].as_array().unwrap().len(), 16);
     // A partner sees its customer only, and no portfolio report.
     let partner_token = token(Role::Partner, "pat", Some(partner));
     let (_, bytes) = export(&system, &partner_token, "/export/customers.csv").await;
@@ -150,24 +151,24 @@ async fn every_report_exports_as_a_workbook_and_csv_with_the_apis_numbers_and_vi
             row[3].parse::<f64>().unwrap(),
             text(&node["arr"]).parse::<f64>().unwrap()
         );
-        assert_eq!(row[6], text(&node["csm"]["name"]));
-        assert_eq!(row[8], text(&node["renewalDate"]));
-        assert_eq!(row[9], text(&node["daysUntilRenewal"]));
-        assert_eq!(row[10], text(&node["healthColour"]));
+        assert_eq!(row[7], text(&node["csm"]["name"]));
+        assert_eq!(row[9], text(&node["renewalDate"]));
+        assert_eq!(row[10], text(&node["daysUntilRenewal"]));
+        assert_eq!(row[11], text(&node["healthColour"]));
         let score = node["health"]["score"].as_f64();
-        assert_eq!(row[11].parse::<f64>().ok(), score);
+        assert_eq!(row[12].parse::<f64>().ok(), score);
         let segment = node["customFields"]
             .as_array()
             .unwrap()
             .iter()
             .find(|field| field["key"] == "segment");
         assert_eq!(
-            row[14],
+            row[15],
             segment.map(|field| text(&field["display"])).unwrap_or_default()
         );
     }
-    assert_eq!(&rows[0][11], "42");
-    assert_eq!(&rows[0][15], "15");
+    assert_eq!(&rows[0][12], "42");
+    assert_eq!(&rows[0][16], "15");
     for (query, names) in [
         ("tier=SMB", vec!["Beta"]),
         ("healthColour=RED", vec!["Acme"]),

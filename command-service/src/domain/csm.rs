@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::permissions::Operation;
-use super::{not_in_future, required_text, CommandError, DomainServices, Guarded};
+use super::{name_text, not_in_future, required_text, CommandError, DomainServices, Guarded};
 
 /// Most hours a month one person can be given.
 const MAX_MONTHLY_CAPACITY_HOURS: u32 = 744;
@@ -102,7 +102,7 @@ impl Aggregate for Csm {
                 }
                 let event = CsmRegistered {
                     csm_id: register.csm_id.unwrap_or_else(Uuid::now_v7),
-                    name: required_text(&register.name, "name", 200)?,
+                    name: name_text(&register.name, "name", 200)?,
                     email,
                     team: super::optional_text(&register.team, "team", 200)?,
                     monthly_capacity_hours: capacity,

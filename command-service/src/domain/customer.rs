@@ -23,7 +23,9 @@ use uuid::Uuid;
 pub use commands::*;
 
 use super::permissions::Operation;
-use super::{not_in_future, optional_text, require_change, required_text, CommandError, DomainServices, Guarded};
+use super::{
+    name_text, not_in_future, optional_text, require_change, required_text, CommandError, DomainServices, Guarded,
+};
 
 /// Largest ARR accepted: a typo guard, far above any real contract.
 const MAX_ARR: i64 = 1_000_000_000_000;
@@ -73,6 +75,22 @@ pub struct Customer {
     custom_fields: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     retracted: bool,
+    /// The profile fields a profile update compares with; `None` in a snapshot taken before
+    /// they were kept, whose stream compares nothing and appends every field sent, as before.
+    #[serde(default)]
+    profile: Option<Profile>,
+}
+
+/// The profile as it stands, so an update that sets a field to its value changes nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Profile {
+    name: String,
+    salesforce_id: String,
+    tier: Option<Tier>,
+    arr: Decimal,
+    industry: String,
+    account_manager: String,
+    products_owned: Vec<String>,
 }
 
 impl Customer {
@@ -150,7 +168,7 @@ impl Customer {
         }
         Ok(CustomerOnboarded {
             customer_id: command.customer_id.unwrap_or_else(Uuid::now_v7),
-            name: required_text(&command.name, "name", 200)?,
+            name: name_text(&command.name, "name", 200)?,
             salesforce_id: salesforce_id(&command.salesforce_id)?,
             tier: command.tier,
             arr: arr(command.arr)?,
@@ -177,11 +195,11 @@ impl Customer {
                 return Err(renewal_before_start());
             }
         }
-        let event = CustomerProfileUpdated {
+        let mut event = CustomerProfileUpdated {
             name: command
                 .name
                 .as_deref()
-                .map(|name| required_text(name, "name", 200))
+                .map(|name| name_text(name, "name", 200))
                 .transpose()?,
             salesforce_id: command.salesforce_id.as_deref().map(salesforce_id).transpose()?,
             tier: command.tier,
@@ -201,6 +219,23 @@ impl Customer {
             renewal_date: command.renewal_date,
             occurred_at: services.clock.now(),
         };
+        // A field set to the value it has is no change: only what differs is appended.
+        fn keep<T: PartialEq>(value: &mut Option<T>, now: Option<&T>) {
+            if value.as_ref().is_some_and(|value| Some(value) == now) {
+                *value = None;
+            }
+        }
+        if let Some(profile) = &self.profile {
+            keep(&mut event.name, Some(&profile.name));
+            keep(&mut event.salesforce_id, Some(&profile.salesforce_id));
+            keep(&mut event.tier, profile.tier.as_ref());
+            keep(&mut event.arr, Some(&profile.arr));
+            keep(&mut event.industry, Some(&profile.industry));
+            keep(&mut event.account_manager, Some(&profile.account_manager));
+            keep(&mut event.products_owned, Some(&profile.products_owned));
+        }
+        keep(&mut event.contract_start, self.contract_start.as_ref());
+        keep(&mut event.renewal_date, self.renewal_date.as_ref());
         require_change(
             event
                 != CustomerProfileUpdated {
@@ -281,7 +316,7 @@ impl Customer {
         let now = services.clock.now();
         Ok(StakeholderAdded {
             stakeholder_id,
-            name: required_text(&command.name, "name", 200)?,
+            name: name_text(&command.name, "name", 200)?,
             role: required_text(&command.role, "role", 200)?,
             level: command.level,
             email: email(command.email.as_deref())?,
@@ -304,7 +339,7 @@ impl Customer {
             name: command
                 .name
                 .as_deref()
-                .map(|name| required_text(name, "name", 200))
+                .map(|name| name_text(name, "name", 200))
                 .transpose()?,
             role: command
                 .role
@@ -512,6 +547,15 @@ impl Aggregate for Customer {
         use CustomerEvent as E;
         match event {
             E::CustomerOnboarded(onboarded) => {
+                self.profile = Some(Profile {
+                    name: onboarded.name.clone(),
+                    salesforce_id: onboarded.salesforce_id.clone(),
+                    tier: Some(onboarded.tier),
+                    arr: onboarded.arr,
+                    industry: onboarded.industry.clone(),
+                    account_manager: onboarded.account_manager.clone(),
+                    products_owned: onboarded.products_owned.clone(),
+                });
                 self.id = Some(onboarded.customer_id);
                 self.csm_id = Some(onboarded.csm_id);
                 self.contract_start = Some(onboarded.contract_start);
@@ -520,6 +564,22 @@ impl Aggregate for Customer {
             E::CustomerProfileUpdated(updated) => {
                 self.contract_start = updated.contract_start.or(self.contract_start);
                 self.renewal_date = updated.renewal_date.or(self.renewal_date);
+                if let Some(profile) = self.profile.as_mut() {
+                    let set = |target: &mut String, value: &Option<String>| {
+                        if let Some(value) = value {
+                            target.clone_from(value);
+                        }
+                    };
+                    set(&mut profile.name, &updated.name);
+                    set(&mut profile.salesforce_id, &updated.salesforce_id);
+                    set(&mut profile.industry, &updated.industry);
+                    set(&mut profile.account_manager, &updated.account_manager);
+                    profile.tier = updated.tier.or(profile.tier);
+                    profile.arr = updated.arr.unwrap_or(profile.arr);
+                    if let Some(products) = &updated.products_owned {
+                        profile.products_owned.clone_from(products);
+                    }
+                }
             }
             E::CsmAssigned(assigned) => self.csm_id = Some(assigned.csm_id),
             E::PartnerAssigned(assigned) => {
@@ -591,6 +651,9 @@ impl Aggregate for Customer {
                 self.use_cases.insert(changed.use_case, changed.status);
             }
             E::CustomerRenewed(renewed) => {
+                if let (Some(profile), Some(arr)) = (self.profile.as_mut(), renewed.arr) {
+                    profile.arr = arr;
+                }
                 self.renewal_date = Some(renewed.renewal_date);
                 self.churned = false;
             }

@@ -182,6 +182,20 @@ pub(crate) fn required_text(value: &str, field: &'static str, max: usize) -> Res
     optional_text(value, field, max)
 }
 
+/// A required name: one line of text, without control characters (a tab, a newline, an escape
+/// in a name breaks every list, export and deck that shows it).
+pub(crate) fn name_text(value: &str, field: &'static str, max: usize) -> Result<String, CommandError> {
+    let value = required_text(value, field, max)?;
+    if value.chars().any(char::is_control) {
+        return Err(CommandError::invalid(
+            "invalid_character",
+            field,
+            format!("{field} must be one line of text without control characters"),
+        ));
+    }
+    Ok(value)
+}
+
 /// Checks the length of a text field that may be empty.
 pub(crate) fn optional_text(value: &str, field: &'static str, max: usize) -> Result<String, CommandError> {
     let value = value.trim();

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::permissions::Operation;
-use super::{required_text, CommandError, DomainServices, Guarded};
+use super::{name_text, required_text, CommandError, DomainServices, Guarded};
 
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -99,7 +99,7 @@ impl Aggregate for Partner {
                 }
                 PartnerEvent::PartnerRegistered(PartnerRegistered {
                     partner_id: register.partner_id.unwrap_or_else(Uuid::now_v7),
-                    name: required_text(&register.name, "name", 200)?,
+                    name: name_text(&register.name, "name", 200)?,
                     occurred_at,
                 })
             }
@@ -124,7 +124,7 @@ impl Aggregate for Partner {
                 }
                 PartnerEvent::PartnerUserInvited(PartnerUserInvited {
                     user_id,
-                    name: required_text(&invite.name, "name", 200)?,
+                    name: name_text(&invite.name, "name", 200)?,
                     email,
                     occurred_at,
                 })

@@ -134,11 +134,16 @@ impl Aggregate for Rules {
                 })
             }
             RulesCommand::ChangeWorkloadHours(hours) => {
-                if !hours.hours_per_month.is_finite() || hours.hours_per_month <= 0.0 || hours.hours_per_month > 744.0 {
+                let hours_per_month = hours.hours_per_month;
+                let cents = hours_per_month * 100.0;
+                if !hours_per_month.is_finite()
+                    || !(0.01..=744.0).contains(&hours_per_month)
+                    || (cents.round() - cents).abs() > 1e-6
+                {
                     return Err(CommandError::invalid(
                         "out_of_range",
                         "hours_per_month",
-                        "hours_per_month must be above 0 and at most 744",
+                        "hours_per_month must be from 0.01 to 744, with at most two decimals",
                     ));
                 }
                 RulesEvent::WorkloadHoursChanged(WorkloadHoursChanged {
@@ -214,6 +219,6 @@ mod tests {
                 hours_per_month: 0.0,
             }))
             .await
-            .then_expect_error_message("hours_per_month must be above 0 and at most 744");
+            .then_expect_error_message("hours_per_month must be from 0.01 to 744, with at most two decimals");
     }
 }

@@ -30,8 +30,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The body's media type is not the route's; the message says which it takes.
     #[error("unsupported media type")]
-    UnsupportedMediaType,
+    UnsupportedMediaType(&'static str),
     /// A field breaks a rule (with the field), or the command contradicts the stream's state.
     #[error("{message}")]
     Unprocessable {
@@ -71,7 +72,7 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -89,7 +90,7 @@ impl ApiError {
             ApiError::NotFound { entity } => format!("{}_not_found", entity.replace(' ', "_")),
             ApiError::MethodNotAllowed => "method_not_allowed".into(),
             ApiError::PayloadTooLarge => "payload_too_large".into(),
-            ApiError::UnsupportedMediaType => "unsupported_media_type".into(),
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type".into(),
             ApiError::AlreadyAppended => "idempotency_key_settled".into(),
             ApiError::StreamUnreadable(_) => "stream_unreadable".into(),
             ApiError::Unavailable(_) => "store_unavailable".into(),
@@ -136,7 +137,7 @@ impl IntoResponse for ApiError {
         let code = self.code();
         let (message, fields) = match &self {
             ApiError::Unprocessable { message, fields, .. } => (message.clone(), fields.clone()),
-            ApiError::UnsupportedMediaType => ("send the body as application/json".to_owned(), Map::new()),
+            ApiError::UnsupportedMediaType(message) => ((*message).to_owned(), Map::new()),
             // Internal details are logged, never returned.
             ApiError::Unavailable(reason) => {
                 tracing::error!(%reason, "dependency unavailable");

@@ -31,7 +31,7 @@ where
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.starts_with("application/json"));
         if !is_json {
-            return Err(ApiError::UnsupportedMediaType);
+            return Err(ApiError::UnsupportedMediaType("send the body as application/json"));
         }
         let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -174,7 +174,7 @@ fn implausible_date(value: &serde_json::Value, path: String) -> Option<String> {
 }
 
 /// The path (`a.b[2]`) of the first string or key holding U+0000.
-fn nul_field(value: &serde_json::Value, path: String) -> Option<String> {
+pub fn nul_field(value: &serde_json::Value, path: String) -> Option<String> {
     match value {
         serde_json::Value::String(text) => text.contains('\0').then_some(path),
         serde_json::Value::Array(items) => items

@@ -67,6 +67,7 @@ pub fn router(
         .route("/api/v1/webhooks", post(add_webhook).get(list_webhooks))
         .route("/api/v1/webhooks/{id}", axum::routing::delete(remove_webhook))
         .route("/api/v1/webhooks/{id}/deliveries", get(webhook_deliveries))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             authenticator,
@@ -77,6 +78,7 @@ pub fn router(
     let slack = Router::new()
         .route("/slack/interactions", post(slack_interaction))
         .route("/slack/commands", post(slack_command))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state);
     settings.merge(slack)
@@ -332,6 +334,17 @@ async fn set_preferences(
     Json(body): Json<Value>,
 ) -> Answer {
     admins_only(&context, "set another user's notification preferences")?;
+    let nul = user
+        .contains('\0')
+        .then(|| "user".to_owned())
+        .or_else(|| super::extract::nul_field(&body, String::new()));
+    if let Some(field) = nul {
+        return Err(ApiError::validation(
+            "invalid_character",
+            field,
+            "text may not contain the NUL character (U+0000)",
+        ));
+    }
     if user.is_empty() || user.len() > 200 {
         return Err(ApiError::validation(
             "invalid_user",

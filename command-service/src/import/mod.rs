@@ -43,6 +43,7 @@ pub fn router(handlers: Arc<Handlers>) -> Router {
         .route("/api/v1/imports/{id}/commit", post(commit))
         .route("/api/v1/imports/{id}/undo", post(undo_import))
         .route("/api/v1/deck-template", put(upload_template).delete(reset_template))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(sheet::MAX_BYTES + 64 * 1024))
         .with_state(handlers)
 }
@@ -179,7 +180,12 @@ fn preview_body(
 
 /// `POST /api/v1/imports` (multipart: `kind`, `file`, optional `mapping` as JSON): stores the
 /// file, suggests a mapping and answers the preview. Writes no event.
-async fn upload(State(app): State<AppState>, context: CommandContext, mut form: Multipart) -> Answer {
+async fn upload(
+    State(app): State<AppState>,
+    context: CommandContext,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Answer {
+    let mut form = form.map_err(|_| ApiError::UnsupportedMediaType("send the file as multipart/form-data"))?;
     permitted(&context)?;
     let (mut kind, mut file, mut mapping) = (None, None, None);
     while let Some(field) = form
@@ -191,13 +197,21 @@ async fn upload(State(app): State<AppState>, context: CommandContext, mut form: 
             "kind" => kind = Some(field.text().await.unwrap_or_default()),
             "mapping" => {
                 let text = field.text().await.unwrap_or_default();
-                mapping = Some(serde_json::from_str::<Mapping>(&text).map_err(|error| {
+                let parsed = serde_json::from_str::<Mapping>(&text).map_err(|error| {
                     ApiError::validation(
                         "invalid_mapping",
                         "mapping",
                         format!("mapping is a JSON object of field -> column: {error}"),
                     )
-                })?);
+                })?;
+                if let Some(field) = crate::http::extract::nul_field(&json!(parsed), "mapping".into()) {
+                    return Err(ApiError::validation(
+                        "invalid_character",
+                        field,
+                        "text may not contain the NUL character (U+0000)",
+                    ));
+                }
+                mapping = Some(parsed);
             }
             "file" => {
                 let name = field.file_name().unwrap_or("upload.csv").to_owned();
@@ -317,7 +331,9 @@ async fn upload_template(
     if !content_type.starts_with("application/vnd.openxmlformats-officedocument.presentationml.")
         && !content_type.starts_with("application/octet-stream")
     {
-        return Err(ApiError::UnsupportedMediaType);
+        return Err(ApiError::UnsupportedMediaType(
+            "send the template as application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        ));
     }
     let trial = deck::Slide {
         title: "Trial".into(),

@@ -578,7 +578,23 @@ impl Row<'_> {
         });
     }
 
+    /// Refuses a cell holding U+0000 (PostgreSQL stores none), naming its column.
+    fn nul(&mut self, key: &str) -> bool {
+        let held = matches!(self.cell(key), Some(Cell::Text(text)) if text.contains('\0'));
+        if held {
+            self.fail(
+                key,
+                "invalid_character",
+                format!("{key} holds the NUL character (U+0000)"),
+            );
+        }
+        held
+    }
+
     fn text(&mut self, key: &str, required: bool) -> Option<String> {
+        if self.nul(key) {
+            return None;
+        }
         match self.cell(key).map(Cell::text) {
             Some(text) => Some(text),
             None if required => {
@@ -590,6 +606,9 @@ impl Row<'_> {
     }
 
     fn parsed<T>(&mut self, key: &str, required: bool, what: &str, parse: impl Fn(&Cell) -> Option<T>) -> Option<T> {
+        if self.nul(key) {
+            return None;
+        }
         match self.cell(key) {
             None if required => {
                 self.fail(key, "required", format!("{key} is required"));

@@ -204,6 +204,8 @@ pub enum SheetError {
     TooManyColumns,
     #[error("the workbook has more than {MAX_SHEETS} sheets")]
     TooManySheets,
+    #[error("a header holds the NUL character (U+0000)")]
+    NulInHeader,
 }
 
 /// The format a file is read as: an .xlsx by its name or its zip signature, otherwise CSV.
@@ -233,6 +235,9 @@ pub fn read(file_name: &str, bytes: &[u8]) -> Result<Sheet, SheetError> {
             return Err(SheetError::TooManyColumns);
         }
         let mut headers: Vec<String> = header.iter().map(Cell::text).collect();
+        if headers.iter().any(|header| header.contains('\0')) {
+            return Err(SheetError::NulInHeader);
+        }
         while headers.last().is_some_and(String::is_empty) {
             headers.pop();
         }
@@ -267,10 +272,8 @@ pub fn read(file_name: &str, bytes: &[u8]) -> Result<Sheet, SheetError> {
                     if text.chars().count() > MAX_CELL_CHARS {
                         *text = text.chars().take(MAX_CELL_CHARS).collect();
                     }
-                    // PostgreSQL stores no U+0000.
-                    if text.contains('\0') {
-                        *text = text.replace('\0', "");
-                    }
+                    // A cell holding U+0000 stays as it is: the row is refused for it, by column
+                    // (never stripped silently).
                 }
             }
             rows.push(Row {

@@ -281,12 +281,15 @@ fn check_duration(minutes: Option<u32>) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// The longest response time an activity may record: a year.
+const MAX_RESPONSE_HOURS: f64 = 8_760.0;
+
 fn check_response_time(hours: Option<f64>) -> Result<(), CommandError> {
-    if hours.is_some_and(|hours| !hours.is_finite() || hours < 0.0) {
+    if hours.is_some_and(|hours| !hours.is_finite() || !(0.0..=MAX_RESPONSE_HOURS).contains(&hours)) {
         return Err(CommandError::invalid(
             "out_of_range",
             "response_time_hours",
-            "response_time_hours must be a non-negative number",
+            "response_time_hours must be a non-negative number of hours, at most 8760 (a year)",
         ));
     }
     Ok(())

@@ -384,7 +384,7 @@ async fn refuses_invalid_activities() {
             invalid(
                 "out_of_range",
                 "response_time_hours",
-                "response_time_hours must be a non-negative number",
+                "response_time_hours must be a non-negative number of hours, at most 8760 (a year)",
             ),
         ),
         (
