@@ -110,6 +110,7 @@ pub async fn known(
     crate::access::customer(ctx, customer_id)?;
     let pool = ctx.data::<PgPool>()?;
     let principal = &crate::access::access(ctx)?.principal;
+    let _place = replay_place(ctx, &principal.user_id).await?;
     history::log_access(
         pool,
         principal,
@@ -129,6 +130,15 @@ pub async fn known(
                 format!("no customer {customer_id} was known at {known_at}"),
             )
         })
+}
+
+/// One of the caller's places for a replay (none to take where no limit is kept: an export's
+/// fixed queries).
+async fn replay_place(ctx: &Context<'_>, caller: &str) -> Result<Option<tokio::sync::OwnedSemaphorePermit>> {
+    match ctx.data_opt::<crate::replays::Replays>() {
+        Some(replays) => replays.admit(caller).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// The current name of a CSM (names are directory data, not part of a customer's history).
@@ -259,6 +269,7 @@ impl AuditQuery {
     /// The customer as the system knew it at `knownAt`: its stream folded up to the events
     /// recorded by then (profile, CSM, partners, stakeholders, health, open tasks, and coverage on
     /// that day from what was known).
+    #[graphql(complexity = "crate::replays::REPLAY_COST + child_complexity")]
     async fn customer_as_of(
         &self,
         ctx: &Context<'_>,
@@ -325,8 +336,11 @@ impl AuditQuery {
     }
 
     /// Recomputes a customer's hash chain from the stored text and reports the first broken link.
+    #[graphql(complexity = "crate::replays::REPLAY_COST + child_complexity")]
     async fn verify_customer_history(&self, ctx: &Context<'_>, customer_id: Uuid) -> Result<HistoryVerification> {
         audited(ctx, "verify", Some(customer_id), json!({})).await?;
+        let caller = crate::access::access(ctx)?.principal.user_id.clone();
+        let _place = replay_place(ctx, &caller).await?;
         let verification = chain::verify_stream(
             ctx.data::<PgPool>()?,
             history::CUSTOMER_STREAM,

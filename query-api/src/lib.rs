@@ -18,6 +18,7 @@ pub mod limits;
 pub mod live;
 pub mod portfolio;
 pub mod portfolio_cache;
+pub mod replays;
 pub mod rules;
 pub mod scalars;
 pub mod schema;

@@ -51,6 +51,7 @@ pub fn build_schema(pool: PgPool, database_url: &str, changes: crate::live::Chan
         .data(changes)
         .data(crate::audit::Snapshots::new(database_url.to_owned()))
         .data(PortfolioCaches::default())
+        .data(crate::replays::Replays::default())
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -307,6 +308,7 @@ impl ReadQuery {
     /// One customer's engagement in a period (`30d` or `90d`: the last days up to `asOf`, the default
     /// being 30; or a month `YYYY-MM` or quarter `YYYY-Qn`), with the breakdown,
     /// the score's components and the trend against the previous period.
+    #[graphql(complexity = "crate::replays::cost(known_at.is_some()) + child_complexity")]
     async fn customer_engagement(
         &self,
         ctx: &Context<'_>,
@@ -515,6 +517,7 @@ impl ReadQuery {
 
     /// A customer's health over time: last score of each bucket carried forward, each point with
     /// its lineage, and the 30/60/90-day trends ending on `to` (default today).
+    #[graphql(complexity = "crate::replays::cost(known_at.is_some()) + child_complexity")]
     async fn health_trend(
         &self,
         ctx: &Context<'_>,
@@ -798,6 +801,7 @@ impl ReadQuery {
     }
 
     /// One account's coverage as of a day: inputs, standards, score, gaps, status and priority.
+    #[graphql(complexity = "crate::replays::cost(known_at.is_some()) + child_complexity")]
     async fn account_coverage(
         &self,
         ctx: &Context<'_>,

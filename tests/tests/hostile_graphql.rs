@@ -321,3 +321,59 @@ async fn graphiql_is_served_whole_from_the_service_under_a_strict_policy() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     system.stop().await;
 }
+
+/// Replays are priced by their work: a request of many `customerAsOf` aliases (or of reports
+/// with `knownAt`) is refused by the complexity limit before anything runs, while a few pass.
+#[tokio::test]
+async fn replays_are_priced_by_their_work() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Rhea Replay").await;
+    let customer = system
+        .onboard(
+            "Replayed",
+            "SMB",
+            "1000",
+            csm,
+            chrono::Utc::now() - chrono::Duration::days(10),
+        )
+        .await;
+    system.caught_up().await;
+    let known_at = chrono::Utc::now().to_rfc3339();
+    let aliases =
+        |count: usize, field: &str| -> String { (0..count).map(|i| format!("a{i}:{field} ")).collect::<String>() };
+    let as_of = "customerAsOf(customerId: $c, knownAt: $k) { name }".to_owned();
+    let coverage = "accountCoverage(customerId: $c, knownAt: $k) { score }".to_owned();
+    let variables = json!({"c": customer, "k": known_at});
+    for (count, field, refused) in [
+        (1100, &as_of, true),
+        (11, &as_of, true),
+        (11, &coverage, true),
+        (9, &as_of, false),
+        (9, &coverage, false),
+    ] {
+        let answer = system
+            .graphql_raw(
+                &format!("query($c: UUID!, $k: DateTime!) {{ {} }}", aliases(count, field)),
+                variables.clone(),
+            )
+            .await;
+        let too_complex = answer["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too complex");
+        assert_eq!(too_complex, refused, "{count} x {field}: {answer}");
+        if !refused {
+            assert!(answer.get("errors").is_none(), "{answer}");
+        }
+    }
+    // Without knownAt, coverage reads the read model and costs what a field costs.
+    let live = "accountCoverage(customerId: $c) { score }";
+    let answer = system
+        .graphql_raw(
+            &format!("query($c: UUID!) {{ {} }}", aliases(100, live)),
+            json!({"c": customer}),
+        )
+        .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    system.stop().await;
+}

@@ -349,7 +349,8 @@ async fn every_kind_of_history(system: &TestSystem) {
     );
     let customer = system
         .onboard(
-            "Tab\tand\\slash",
+            // Names are one line (no tab); the task's description below carries the tab.
+            "Back\\slash and \"quotes\"",
             "MidMarket",
             "12000.50",
             first,
@@ -413,7 +414,7 @@ async fn every_kind_of_history(system: &TestSystem) {
     let task = Uuid::now_v7();
     let other = Uuid::now_v7();
     let task_body = |id: Uuid, title: &str| {
-        json!({"task_id": id, "title": title, "description": "line one\nline two", "kind": "follow_up",
+        json!({"task_id": id, "title": title, "description": "line one\nline\ttwo", "kind": "follow_up",
                "priority": "medium", "assignee_id": "user-1", "due_date": day(0) + Days::new(10)})
     };
     send(Method::POST, c("/tasks"), task_body(task, "Send the deck")).await;
