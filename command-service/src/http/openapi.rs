@@ -316,6 +316,244 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
+/// An endpoint beyond the commands (settings, imports, webhooks, Slack, operations), described
+/// by hand beside its route; `served_routes_are_documented` fails when a route is served that
+/// neither table names.
+pub struct Other {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// Who may call it; empty: no bearer token (operations, Slack's signed requests).
+    pub roles: &'static [&'static str],
+    /// The request's media type and, for JSON, its schema.
+    pub request: Option<(&'static str, Option<Body>)>,
+    pub status: u16,
+    /// The answer's media type.
+    pub answers: &'static str,
+}
+
+const MANAGING: &[&str] = &["admin", "manager", "csm"];
+const ADMINS: &[&str] = &["admin"];
+const EVERYONE: &[&str] = &["admin", "manager", "csm", "partner", "readonly", "auditor"];
+const JSON: &str = "application/json";
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// Every endpoint that is not a command of an aggregate.
+pub fn other_endpoints() -> Vec<Other> {
+    let other = |method, path, summary, roles, request, status, answers| Other {
+        method,
+        path,
+        summary,
+        roles,
+        request,
+        status,
+        answers,
+    };
+    let json_body = |body| Some((JSON, body));
+    vec![
+        other(
+            "POST",
+            "/api/v1/imports",
+            "upload a file to import (multipart: kind, file, optional mapping as JSON); answers the preview",
+            MANAGING,
+            Some(("multipart/form-data", None)),
+            201,
+            JSON,
+        ),
+        other(
+            "GET",
+            "/api/v1/imports",
+            "the import history (newest 200; a CSM sees its own)",
+            MANAGING,
+            None,
+            200,
+            JSON,
+        ),
+        other(
+            "GET",
+            "/api/v1/imports/{id}",
+            "an import's preview: each row's action, changes and errors",
+            MANAGING,
+            None,
+            200,
+            JSON,
+        ),
+        other(
+            "PUT",
+            "/api/v1/imports/{id}/mapping",
+            "set an import's mapping; answers the new preview",
+            MANAGING,
+            json_body(body::<crate::import::Remap>()),
+            200,
+            JSON,
+        ),
+        other(
+            "GET",
+            "/api/v1/imports/{id}/errors.xlsx",
+            "the rows with errors as a workbook to fix and upload again",
+            MANAGING,
+            None,
+            200,
+            XLSX,
+        ),
+        other(
+            "POST",
+            "/api/v1/imports/{id}/commit",
+            "append every row's events in one transaction, or none",
+            MANAGING,
+            None,
+            200,
+            JSON,
+        ),
+        other(
+            "POST",
+            "/api/v1/imports/{id}/undo",
+            "compensate what the import did, keeping later changes",
+            MANAGING,
+            None,
+            200,
+            JSON,
+        ),
+        other(
+            "PUT",
+            "/api/v1/deck-template",
+            "upload the deck template (.pptx)",
+            ADMINS,
+            Some((
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                None,
+            )),
+            200,
+            JSON,
+        ),
+        other(
+            "DELETE",
+            "/api/v1/deck-template",
+            "go back to the built-in deck template",
+            ADMINS,
+            None,
+            200,
+            JSON,
+        ),
+        other(
+            "GET",
+            "/api/v1/notification-preferences",
+            "the caller's notification preferences",
+            &["admin", "manager", "csm", "readonly", "auditor"],
+            None,
+            200,
+            JSON,
+        ),
+        other(
+            "PUT",
+            "/api/v1/notification-preferences",
+            "set the caller's notification preferences",
+            &["admin", "manager", "csm", "readonly", "auditor"],
+            json_body(body::<super::notifications::Preferences>()),
+            200,
+            JSON,
+        ),
+        other(
+            "PUT",
+            "/api/v1/notification-preferences/{user}",
+            "set another user's notification preferences",
+            ADMINS,
+            json_body(body::<super::notifications::UserPreferences>()),
+            200,
+            JSON,
+        ),
+        other(
+            "POST",
+            "/api/v1/webhooks",
+            "subscribe a URL to alerts and events (public addresses only, unless allowed); the secret is shown once",
+            ADMINS,
+            json_body(body::<super::notifications::AddWebhook>()),
+            201,
+            JSON,
+        ),
+        other("GET", "/api/v1/webhooks", "the live webhooks", ADMINS, None, 200, JSON),
+        other(
+            "DELETE",
+            "/api/v1/webhooks/{id}",
+            "stop a webhook",
+            ADMINS,
+            None,
+            200,
+            JSON,
+        ),
+        other(
+            "GET",
+            "/api/v1/webhooks/{id}/deliveries",
+            "a webhook's delivery log, every attempt",
+            ADMINS,
+            None,
+            200,
+            JSON,
+        ),
+        other(
+            "PUT",
+            "/api/v1/customers/{id}/work-items",
+            "link a customer to the delivery tool's work items",
+            MANAGING,
+            json_body(body::<super::links::WorkItemLinks>()),
+            200,
+            JSON,
+        ),
+        other(
+            "GET",
+            "/api/v1/customers/{id}/work-items",
+            "the work items linked to a customer",
+            EVERYONE,
+            None,
+            200,
+            JSON,
+        ),
+        other(
+            "POST",
+            "/slack/interactions",
+            "Slack's interaction payloads (signed by Slack; the Acknowledge button)",
+            &[],
+            Some(("application/x-www-form-urlencoded", None)),
+            200,
+            JSON,
+        ),
+        other(
+            "POST",
+            "/slack/commands",
+            "Slack's slash command /cstrack (signed by Slack)",
+            &[],
+            Some(("application/x-www-form-urlencoded", None)),
+            200,
+            JSON,
+        ),
+        other("GET", "/healthz", "the process is up", &[], None, 200, JSON),
+        other(
+            "GET",
+            "/readyz",
+            "the database and broker answer (503 when not)",
+            &[],
+            None,
+            200,
+            JSON,
+        ),
+        other("GET", "/metrics", "Prometheus metrics", &[], None, 200, "text/plain"),
+    ]
+}
+
+/// The answers every route may give besides its own.
+fn common_responses(responses: &mut Map<String, Value>) {
+    for (status, description) in [
+        ("405", "the route does not take that method"),
+        ("408", "the request was not received in time"),
+        (
+            "429",
+            "too many requests for this token; `Retry-After` says when to retry",
+        ),
+    ] {
+        responses.insert(status.into(), error_response(description));
+    }
+}
+
 fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
@@ -361,12 +599,57 @@ pub fn document() -> Value {
             operation["requestBody"] =
                 json!({"required": true, "content": {"application/json": {"schema": schema(&mut generator)}}});
         }
+        common_responses(operation["responses"].as_object_mut().expect("responses"));
         paths
             .entry(endpoint.path.to_owned())
             .or_insert_with(|| json!({}))
             .as_object_mut()
             .expect("a path item is an object")
             .insert(endpoint.method.to_lowercase(), operation);
+    }
+    for other in other_endpoints() {
+        let mut parameters = Vec::new();
+        for (name, description) in [("id", "the id it names"), ("user", "the user's id")] {
+            if other.path.contains(&format!("{{{name}}}")) {
+                parameters.push(json!({"name": name, "in": "path", "required": true, "description": description, "schema": {"type": "string"}}));
+            }
+        }
+        let mut responses = Map::new();
+        responses.insert(
+            other.status.to_string(),
+            json!({"description": "done", "content": {other.answers: {}}}),
+        );
+        if !other.roles.is_empty() {
+            responses.insert("401".into(), error_response("no valid bearer token"));
+            responses.insert("403".into(), error_response("the role may not do this"));
+        }
+        if other.path.contains('{') {
+            responses.insert("404".into(), error_response("an id in the path names nothing"));
+        }
+        if let Some((media, _)) = other.request {
+            responses.insert("413".into(), error_response("the body is too large"));
+            responses.insert("415".into(), error_response(&format!("the body is not {media}")));
+            responses.insert("422".into(), error_response("a field breaks a rule"));
+        }
+        common_responses(&mut responses);
+        let mut operation = json!({"summary": other.summary, "parameters": parameters, "responses": responses});
+        if other.roles.is_empty() {
+            operation["security"] = json!([]);
+        } else {
+            operation["description"] = json!(format!("Roles: {}.", other.roles.join(", ")));
+            operation["x-roles"] = json!(other.roles);
+            operation["security"] = json!([{"bearer": []}]);
+        }
+        if let Some((media, body)) = &other.request {
+            let schema = body.map_or(json!({}), |(_, schema)| schema(&mut generator).into());
+            operation["requestBody"] = json!({"required": true, "content": {*media: {"schema": schema}}});
+        }
+        paths
+            .entry(other.path.to_owned())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("a path item is an object")
+            .insert(other.method.to_lowercase(), operation);
     }
     let mut schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
     schemas.insert(
@@ -409,6 +692,83 @@ mod tests {
             checked_in, text,
             "the OpenAPI document drifted: run UPDATE_SCHEMAS=1 cargo test -p command-service"
         );
+    }
+
+    /// Every route the command service serves, read from where the routers declare them
+    /// (`.route(path, get(..).put(..))`), is in the document: a route added without its
+    /// description fails here.
+    #[test]
+    fn served_routes_are_documented() {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let sources = [
+            "src/http/mod.rs",
+            "src/http/notifications.rs",
+            "src/http/links.rs",
+            "src/import/mod.rs",
+            "../events/src/service/ops.rs",
+        ];
+        let document = super::document();
+        let mut served = 0;
+        for source in sources {
+            let text = std::fs::read_to_string(root.join(source)).unwrap();
+            for (method, path) in declared_routes(&text) {
+                served += 1;
+                let item = &document["paths"][&path];
+                assert!(
+                    item.get(method.to_lowercase()).is_some(),
+                    "{method} {path} (in {source}) is served but not in schemas/openapi.json"
+                );
+            }
+        }
+        assert!(served > 60, "the routes were found: {served}");
+    }
+
+    /// (method, path) of each `.route(...)` in a router's source: literal paths and
+    /// `format!` paths built on `customer` (`/api/v1/customers/{id}`).
+    fn declared_routes(text: &str) -> Vec<(String, String)> {
+        let mut routes = Vec::new();
+        let mut rest = text;
+        while let Some(at) = rest.find(".route(") {
+            rest = &rest[at + ".route(".len()..];
+            // The call's arguments: up to the parenthesis that closes `.route(`.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(rest.len(), |(end, _)| end);
+            let call = &rest[..end];
+            let Some(open) = call.find('"') else { continue };
+            let Some(close) = call[open + 1..].find('"') else {
+                continue;
+            };
+            let path = call[open + 1..open + 1 + close]
+                .replace("{customer}", "/api/v1/customers/{id}")
+                .replace("{{", "{")
+                .replace("}}", "}");
+            if !path.starts_with('/') {
+                continue;
+            }
+            let handlers = &call[open + 1 + close..];
+            for method in ["get", "post", "put", "patch", "delete"] {
+                let called = [
+                    format!(" {method}("),
+                    format!(".{method}("),
+                    format!("::{method}("),
+                    format!("({method}("),
+                ];
+                if called.iter().any(|pattern| handlers.contains(pattern.as_str())) {
+                    routes.push((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        routes
     }
 
     #[test]

@@ -485,10 +485,11 @@ async fn errors_workbook(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// A new mapping of an uploaded import: target (`name`, `cf.segment`) -> column header.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Remap {
-    mapping: Mapping,
+pub struct Remap {
+    pub mapping: std::collections::BTreeMap<String, String>,
 }
 
 /// `PUT /api/v1/imports/{id}/mapping`: the user's mapping; answers the new preview.
