@@ -18,7 +18,8 @@ const MAX_MONTHLY_CAPACITY_HOURS: u32 = 744;
 #[serde(deny_unknown_fields)]
 pub struct RegisterCsm {
     pub csm_id: Option<Uuid>,
-    #[schemars(length(max = 200))]
+    /// One line: no control characters.
+    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub name: String,
     #[schemars(length(max = 254))]
     pub email: String,

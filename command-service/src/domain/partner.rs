@@ -17,7 +17,8 @@ use super::{name_text, required_text, CommandError, DomainServices, Guarded};
 #[serde(deny_unknown_fields)]
 pub struct RegisterPartner {
     pub partner_id: Option<Uuid>,
-    #[schemars(length(max = 200))]
+    /// One line: no control characters.
+    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub name: String,
 }
 
@@ -27,7 +28,8 @@ pub struct InviteUser {
     /// The user's id in the identity provider (the `sub` of their tokens); a UUID v7 when omitted.
     #[schemars(length(max = 200))]
     pub user_id: Option<String>,
-    #[schemars(length(max = 200))]
+    /// One line: no control characters.
+    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub name: String,
     #[schemars(length(max = 254))]
     pub email: String,

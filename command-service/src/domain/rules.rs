@@ -36,6 +36,8 @@ pub struct ChangeEngagementWeights {
 #[serde(deny_unknown_fields)]
 pub struct ChangeWorkloadHours {
     pub tier: Tier,
+    /// 0.01 to 744, at most two decimals.
+    #[schemars(range(min = 0.01, max = 744), extend("multipleOf" = 0.01))]
     pub hours_per_month: f64,
 }
 

@@ -13,7 +13,8 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct OnboardCustomer {
     pub customer_id: Option<Uuid>,
-    #[schemars(length(max = 200))]
+    /// One line: no control characters.
+    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub name: String,
     pub salesforce_id: String,
     pub tier: Tier,
@@ -37,7 +38,8 @@ pub struct OnboardCustomer {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfile {
-    #[schemars(length(max = 200))]
+    /// One line: no control characters.
+    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub name: Option<String>,
     pub salesforce_id: Option<String>,
     pub tier: Option<Tier>,
@@ -77,7 +79,8 @@ pub struct UnassignPartner {
 #[serde(deny_unknown_fields)]
 pub struct AddStakeholder {
     pub stakeholder_id: Option<Uuid>,
-    #[schemars(length(max = 200))]
+    /// One line: no control characters.
+    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub name: String,
     #[schemars(length(max = 200))]
     pub role: String,
@@ -92,7 +95,8 @@ pub struct AddStakeholder {
 pub struct UpdateStakeholder {
     #[serde(skip)]
     pub stakeholder_id: Uuid,
-    #[schemars(length(max = 200))]
+    /// One line: no control characters.
+    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub name: Option<String>,
     #[schemars(length(max = 200))]
     pub role: Option<String>,
@@ -125,6 +129,7 @@ pub struct LogActivity {
     #[serde(default)]
     pub participants: Vec<Uuid>,
     pub response_received: Option<bool>,
+    #[schemars(range(min = 0, max = 8760))]
     pub response_time_hours: Option<f64>,
     #[serde(default)]
     #[schemars(length(max = 500))]
@@ -155,6 +160,7 @@ pub struct CorrectActivity {
     pub duration_minutes: Option<u32>,
     pub participants: Option<Vec<Uuid>>,
     pub response_received: Option<bool>,
+    #[schemars(range(min = 0, max = 8760))]
     pub response_time_hours: Option<f64>,
     #[schemars(length(max = 500))]
     pub subject: Option<String>,
