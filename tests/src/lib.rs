@@ -429,6 +429,34 @@ impl TestSystem {
         connection
     }
 
+    /// Uploads a file to import (`POST /api/v1/imports`, multipart) as `as_token`, with an
+    /// optional mapping; answers the status and the preview.
+    pub async fn upload_import(
+        &self,
+        as_token: &str,
+        kind: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+        mapping: Option<&str>,
+    ) -> (u16, Value) {
+        let mut form = reqwest::multipart::Form::new().text("kind", kind.to_owned()).part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned()),
+        );
+        if let Some(mapping) = mapping {
+            form = form.text("mapping", mapping.to_owned());
+        }
+        let response = self
+            .http
+            .post(format!("{}/api/v1/imports", self.command_url))
+            .bearer_auth(as_token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("the command API answers");
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn register_csm(&self, name: &str) -> Uuid {
         let slug = name.to_lowercase().replace(' ', ".");
         let answer = self

@@ -177,21 +177,15 @@ async fn a_restored_backup_verifies_rebuilds_and_reports_as_the_original() {
     // State that is not an event: an import (its file and what undo needs), a webhook and its
     // secret, notification preferences, a connector's cursor.
     let csv = "customer,score,measured at,source\n0015g00000AbCdEAAV,55,2026-11-02,gainsight\n";
-    let form = reqwest::multipart::Form::new().text("kind", "health_scores").part(
-        "file",
-        reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("health.csv"),
-    );
-    let preview: Value = system
-        .http
-        .post(format!("{}/api/v1/imports", system.command_url))
-        .bearer_auth(&system.admin)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, preview) = system
+        .upload_import(
+            &system.admin,
+            "health_scores",
+            "health.csv",
+            csv.as_bytes().to_vec(),
+            None,
+        )
+        .await;
     let import_id = preview["import_id"].as_str().expect("an import").to_owned();
     system
         .post_ok(&format!("/api/v1/imports/{import_id}/commit"), &json!({}))

@@ -4,27 +4,14 @@
 //! nothing, the alert kinds described, and the exports a round trip and a workbook reader rely on.
 
 use chrono::{Duration, Utc};
-use reqwest::multipart::{Form, Part};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tests::TestSystem;
 
 async fn upload(system: &TestSystem, csv: &[u8], mapping: Option<&str>) -> (u16, Value) {
-    let mut form = Form::new()
-        .text("kind", "health_scores")
-        .part("file", Part::bytes(csv.to_vec()).file_name("health.csv"));
-    if let Some(mapping) = mapping {
-        form = form.text("mapping", mapping.to_owned());
-    }
-    let response = system
-        .http
-        .post(format!("{}/api/v1/imports", system.command_url))
-        .bearer_auth(&system.admin)
-        .multipart(form)
-        .send()
+    system
+        .upload_import(&system.admin, "health_scores", "health.csv", csv.to_vec(), mapping)
         .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
 }
 
 async fn events(system: &TestSystem) -> i64 {

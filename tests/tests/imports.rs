@@ -5,24 +5,12 @@
 
 use chrono::{Duration, Utc};
 use events::metadata::Role;
-use reqwest::multipart::{Form, Part};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tests::{token, uuid, TestSystem};
 
 async fn upload(system: &TestSystem, as_token: &str, kind: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
-    let form = Form::new()
-        .text("kind", kind.to_owned())
-        .part("file", Part::bytes(bytes).file_name(name.to_owned()));
-    let response = system
-        .http
-        .post(format!("{}/api/v1/imports", system.command_url))
-        .bearer_auth(as_token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    system.upload_import(as_token, kind, name, bytes, None).await
 }
 
 async fn event_count(system: &TestSystem) -> i64 {
