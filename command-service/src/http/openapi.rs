@@ -574,7 +574,8 @@ pub fn document() -> Value {
         }
         parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
             "description": "repeats of a request with the same key answer the first answer and append nothing",
-            "schema": {"type": "string", "maxLength": 200}}));
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200,
+                       "pattern": "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$"}}));
         let mut operation = json!({
             "summary": endpoint.operation.describe(),
             "description": format!("Roles: {}.", roles.join(", ")),
