@@ -18,10 +18,13 @@ const MAX_MONTHLY_CAPACITY_HOURS: u32 = 744;
 #[serde(deny_unknown_fields)]
 pub struct RegisterCsm {
     pub csm_id: Option<Uuid>,
-    /// One line: no control characters.
-    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
+    /// One line with a visible character: no control characters.
+    #[schemars(
+        length(max = 200),
+        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     pub name: String,
-    #[schemars(length(max = 254))]
+    #[schemars(length(min = 1, max = 254), pattern(r"^[^\s@]+@[^\s@]+\.[^\s@]+$"))]
     pub email: String,
     #[serde(default)]
     #[schemars(length(max = 200))]

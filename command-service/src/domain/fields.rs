@@ -16,7 +16,8 @@ use super::{CommandError, DomainServices, Guarded};
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DefineField {
-    #[schemars(length(max = 63))]
+    /// Lower-case letters, digits and `_`, starting with a letter.
+    #[schemars(length(min = 1, max = 63), pattern(r"^[a-z][a-z0-9_]*$"))]
     pub key: String,
     #[schemars(length(max = 100))]
     pub label: String,

@@ -17,8 +17,11 @@ use super::{name_text, required_text, CommandError, DomainServices, Guarded};
 #[serde(deny_unknown_fields)]
 pub struct RegisterPartner {
     pub partner_id: Option<Uuid>,
-    /// One line: no control characters.
-    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
+    /// One line with a visible character: no control characters.
+    #[schemars(
+        length(max = 200),
+        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     pub name: String,
 }
 
@@ -28,8 +31,11 @@ pub struct InviteUser {
     /// The user's id in the identity provider (the `sub` of their tokens); a UUID v7 when omitted.
     #[schemars(length(max = 200))]
     pub user_id: Option<String>,
-    /// One line: no control characters.
-    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
+    /// One line with a visible character: no control characters.
+    #[schemars(
+        length(max = 200),
+        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     pub name: String,
     #[schemars(length(max = 254))]
     pub email: String,

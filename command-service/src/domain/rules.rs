@@ -15,20 +15,31 @@ use super::{CommandError, DomainServices, Guarded};
 #[serde(deny_unknown_fields)]
 pub struct ChangeCoverageStandards {
     pub tier: Tier,
+    #[schemars(range(min = 1, max = 365))]
     pub max_days_between_contact: u32,
+    #[schemars(range(min = 1, max = 100))]
     pub expected_touches_per_month: u32,
+    #[schemars(range(min = 1, max = 100))]
     pub min_meetings_per_quarter: u32,
+    #[schemars(range(min = 1, max = 100))]
     pub stakeholder_breadth: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+/// The six weights, each from 0 to 1, must sum to 1 (within 1e-9).
 pub struct ChangeEngagementWeights {
+    #[schemars(range(min = 0, max = 1))]
     pub email: f64,
+    #[schemars(range(min = 0, max = 1))]
     pub response: f64,
+    #[schemars(range(min = 0, max = 1))]
     pub meeting: f64,
+    #[schemars(range(min = 0, max = 1))]
     pub quality: f64,
+    #[schemars(range(min = 0, max = 1))]
     pub breadth: f64,
+    #[schemars(range(min = 0, max = 1))]
     pub recency: f64,
 }
 

@@ -134,6 +134,7 @@ pub struct Preferences {
     pub channels: Vec<String>,
     /// immediate (default) or digest (e-mail once a day).
     #[serde(default)]
+    #[schemars(extend("enum" = ["immediate", "digest", null]))]
     pub mode: Option<String>,
 }
 
@@ -374,7 +375,8 @@ async fn set_preferences(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddWebhook {
-    /// http or https.
+    /// http or https, a public address unless the operator allows otherwise.
+    #[schemars(length(min = 1, max = 2000), pattern(r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/@]+"))]
     pub url: String,
     /// alert.<kind>, alert.*, event.<EventType>, event.*
     pub kinds: Vec<String>,

@@ -13,8 +13,11 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct OnboardCustomer {
     pub customer_id: Option<Uuid>,
-    /// One line: no control characters.
-    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
+    /// One line with a visible character: no control characters.
+    #[schemars(
+        length(max = 200),
+        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     pub name: String,
     pub salesforce_id: String,
     pub tier: Tier,
@@ -38,8 +41,11 @@ pub struct OnboardCustomer {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfile {
-    /// One line: no control characters.
-    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
+    /// One line with a visible character: no control characters.
+    #[schemars(
+        length(max = 200),
+        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     pub name: Option<String>,
     pub salesforce_id: Option<String>,
     pub tier: Option<Tier>,
@@ -79,8 +85,11 @@ pub struct UnassignPartner {
 #[serde(deny_unknown_fields)]
 pub struct AddStakeholder {
     pub stakeholder_id: Option<Uuid>,
-    /// One line: no control characters.
-    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
+    /// One line with a visible character: no control characters.
+    #[schemars(
+        length(max = 200),
+        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     pub name: String,
     #[schemars(length(max = 200))]
     pub role: String,
@@ -95,8 +104,11 @@ pub struct AddStakeholder {
 pub struct UpdateStakeholder {
     #[serde(skip)]
     pub stakeholder_id: Uuid,
-    /// One line: no control characters.
-    #[schemars(length(max = 200), pattern(r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
+    /// One line with a visible character: no control characters.
+    #[schemars(
+        length(max = 200),
+        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     pub name: Option<String>,
     #[schemars(length(max = 200))]
     pub role: Option<String>,
