@@ -81,16 +81,66 @@ pub struct Customer {
     profile: Option<Profile>,
 }
 
-/// The profile as it stands, so an update that sets a field to its value changes nothing.
+/// A customer's profile as its events make it: what a profile update compares with (a field
+/// set to its value is no change), and what an import compares a row with.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct Profile {
-    name: String,
-    salesforce_id: String,
-    tier: Option<Tier>,
-    arr: Decimal,
-    industry: String,
-    account_manager: String,
-    products_owned: Vec<String>,
+pub struct Profile {
+    pub name: String,
+    pub salesforce_id: String,
+    pub tier: Option<Tier>,
+    pub arr: Decimal,
+    pub industry: String,
+    pub account_manager: String,
+    pub products_owned: Vec<String>,
+    pub contract_start: Option<NaiveDate>,
+    pub renewal_date: Option<NaiveDate>,
+    pub csm_id: Option<Uuid>,
+}
+
+impl Profile {
+    pub fn apply(&mut self, event: &events::customer::CustomerEvent) {
+        use events::customer::CustomerEvent as E;
+        match event {
+            E::CustomerOnboarded(o) => {
+                *self = Profile {
+                    name: o.name.clone(),
+                    salesforce_id: o.salesforce_id.clone(),
+                    tier: Some(o.tier),
+                    arr: o.arr,
+                    industry: o.industry.clone(),
+                    account_manager: o.account_manager.clone(),
+                    products_owned: o.products_owned.clone(),
+                    contract_start: Some(o.contract_start),
+                    renewal_date: Some(o.renewal_date),
+                    csm_id: Some(o.csm_id),
+                }
+            }
+            E::CustomerProfileUpdated(u) => {
+                let set = |target: &mut String, value: &Option<String>| {
+                    if let Some(value) = value {
+                        target.clone_from(value);
+                    }
+                };
+                set(&mut self.name, &u.name);
+                set(&mut self.salesforce_id, &u.salesforce_id);
+                set(&mut self.industry, &u.industry);
+                set(&mut self.account_manager, &u.account_manager);
+                self.tier = u.tier.or(self.tier);
+                self.arr = u.arr.unwrap_or(self.arr);
+                if let Some(products) = &u.products_owned {
+                    self.products_owned.clone_from(products);
+                }
+                self.contract_start = u.contract_start.or(self.contract_start);
+                self.renewal_date = u.renewal_date.or(self.renewal_date);
+            }
+            E::CustomerRenewed(r) => {
+                self.renewal_date = Some(r.renewal_date);
+                self.arr = r.arr.unwrap_or(self.arr);
+            }
+            E::CsmAssigned(a) => self.csm_id = Some(a.csm_id),
+            _ => {}
+        }
+    }
 }
 
 impl Customer {
@@ -545,17 +595,14 @@ impl Aggregate for Customer {
 
     fn apply(&mut self, event: Self::Event) {
         use CustomerEvent as E;
+        if matches!(event, E::CustomerOnboarded(_)) {
+            self.profile = Some(Profile::default());
+        }
+        if let Some(profile) = self.profile.as_mut() {
+            profile.apply(&event);
+        }
         match event {
             E::CustomerOnboarded(onboarded) => {
-                self.profile = Some(Profile {
-                    name: onboarded.name.clone(),
-                    salesforce_id: onboarded.salesforce_id.clone(),
-                    tier: Some(onboarded.tier),
-                    arr: onboarded.arr,
-                    industry: onboarded.industry.clone(),
-                    account_manager: onboarded.account_manager.clone(),
-                    products_owned: onboarded.products_owned.clone(),
-                });
                 self.id = Some(onboarded.customer_id);
                 self.csm_id = Some(onboarded.csm_id);
                 self.contract_start = Some(onboarded.contract_start);
@@ -564,22 +611,6 @@ impl Aggregate for Customer {
             E::CustomerProfileUpdated(updated) => {
                 self.contract_start = updated.contract_start.or(self.contract_start);
                 self.renewal_date = updated.renewal_date.or(self.renewal_date);
-                if let Some(profile) = self.profile.as_mut() {
-                    let set = |target: &mut String, value: &Option<String>| {
-                        if let Some(value) = value {
-                            target.clone_from(value);
-                        }
-                    };
-                    set(&mut profile.name, &updated.name);
-                    set(&mut profile.salesforce_id, &updated.salesforce_id);
-                    set(&mut profile.industry, &updated.industry);
-                    set(&mut profile.account_manager, &updated.account_manager);
-                    profile.tier = updated.tier.or(profile.tier);
-                    profile.arr = updated.arr.unwrap_or(profile.arr);
-                    if let Some(products) = &updated.products_owned {
-                        profile.products_owned.clone_from(products);
-                    }
-                }
             }
             E::CsmAssigned(assigned) => self.csm_id = Some(assigned.csm_id),
             E::PartnerAssigned(assigned) => {
@@ -651,9 +682,6 @@ impl Aggregate for Customer {
                 self.use_cases.insert(changed.use_case, changed.status);
             }
             E::CustomerRenewed(renewed) => {
-                if let (Some(profile), Some(arr)) = (self.profile.as_mut(), renewed.arr) {
-                    profile.arr = arr;
-                }
                 self.renewal_date = Some(renewed.renewal_date);
                 self.churned = false;
             }

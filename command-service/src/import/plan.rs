@@ -8,7 +8,6 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use events::customer::{ActivityKind, Direction, HealthSource, StakeholderLevel, Tier};
 use events::fields::{Definitions, FieldType};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -332,66 +331,7 @@ impl Person {
     }
 }
 
-/// A customer's profile now, for the fields an import compares.
-#[derive(Debug, Clone, Default)]
-pub struct Profile {
-    pub name: String,
-    pub salesforce_id: String,
-    pub tier: Option<Tier>,
-    pub arr: Decimal,
-    pub industry: String,
-    pub account_manager: String,
-    pub products_owned: Vec<String>,
-    pub contract_start: Option<NaiveDate>,
-    pub renewal_date: Option<NaiveDate>,
-    pub csm_id: Option<Uuid>,
-}
-
-impl Profile {
-    pub fn apply(&mut self, event: &events::customer::CustomerEvent) {
-        use events::customer::CustomerEvent as E;
-        match event {
-            E::CustomerOnboarded(o) => {
-                *self = Profile {
-                    name: o.name.clone(),
-                    salesforce_id: o.salesforce_id.clone(),
-                    tier: Some(o.tier),
-                    arr: o.arr,
-                    industry: o.industry.clone(),
-                    account_manager: o.account_manager.clone(),
-                    products_owned: o.products_owned.clone(),
-                    contract_start: Some(o.contract_start),
-                    renewal_date: Some(o.renewal_date),
-                    csm_id: Some(o.csm_id),
-                }
-            }
-            E::CustomerProfileUpdated(u) => {
-                let set = |target: &mut String, value: &Option<String>| {
-                    if let Some(value) = value {
-                        target.clone_from(value);
-                    }
-                };
-                set(&mut self.name, &u.name);
-                set(&mut self.salesforce_id, &u.salesforce_id);
-                set(&mut self.industry, &u.industry);
-                set(&mut self.account_manager, &u.account_manager);
-                self.tier = u.tier.or(self.tier);
-                self.arr = u.arr.unwrap_or(self.arr);
-                if let Some(products) = &u.products_owned {
-                    self.products_owned.clone_from(products);
-                }
-                self.contract_start = u.contract_start.or(self.contract_start);
-                self.renewal_date = u.renewal_date.or(self.renewal_date);
-            }
-            E::CustomerRenewed(r) => {
-                self.renewal_date = Some(r.renewal_date);
-                self.arr = r.arr.unwrap_or(self.arr);
-            }
-            E::CsmAssigned(a) => self.csm_id = Some(a.csm_id),
-            _ => {}
-        }
-    }
-}
+pub use crate::domain::customer::Profile;
 
 /// Event types a profile is folded from.
 pub const PROFILE_EVENTS: [&str; 5] = [
