@@ -49,6 +49,18 @@ if ! python3 -c "import openpyxl" >/dev/null 2>&1; then
     fi
 fi
 
+# Schemathesis generates requests from schemas/openapi.json alone (openapi_agrees); pinned, so that
+# its seed draws the same cases on every machine.
+SCHEMATHESIS_VERSION=4.32.5
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+export PATH
+if [ "$(st --version 2>/dev/null)" != "st, version $SCHEMATHESIS_VERSION" ]; then
+    say "installing Schemathesis $SCHEMATHESIS_VERSION (the OpenAPI document's client)"
+    python3 -m pip install -q "schemathesis==$SCHEMATHESIS_VERSION" >/dev/null 2>&1 \
+        || die "pip could not install schemathesis==$SCHEMATHESIS_VERSION"
+    command -v st >/dev/null 2>&1 || die "Schemathesis is installed but its command st is not on PATH"
+fi
+
 node_ok || die "the web client's tests need Node.js: $NODE_ADVICE"
 build_web
 

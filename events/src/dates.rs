@@ -15,6 +15,10 @@ pub const LAST: NaiveDate = match NaiveDate::from_ymd_opt(2099, 12, 31) {
     None => panic!("a valid date"),
 };
 
+/// [`FIRST`] ..= [`LAST`] as a regular expression on the start of a date or an instant, for the
+/// JSON Schemas that describe the dates the product accepts.
+pub const PATTERN: &str = "^(19[7-9][0-9]|20[0-9][0-9])-";
+
 /// True when `day` is within [`FIRST`] ..= [`LAST`].
 pub fn plausible(day: NaiveDate) -> bool {
     (FIRST..=LAST).contains(&day)

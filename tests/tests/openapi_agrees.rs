@@ -99,3 +99,126 @@ async fn documented_bounds_are_the_bounds_the_server_enforces() {
     assert!(body["fields"]["name"].is_string(), "{body}");
     system.stop().await;
 }
+
+/// Schemathesis, a client that generates requests from the OpenAPI document alone, sends every
+/// operation bodies the document calls valid: the boundaries of each stated rule (the coverage
+/// phase) and random ones (fuzzing), under a fixed seed. Its check `stated_rules_suffice`
+/// (tests/schemathesis/hooks.py) fails on any refusal but the allowed ones: a rule no JSON Schema
+/// can state (named there by its code, said in docs/RELIABILITY.md), what the caller may not do,
+/// what is absent, and the state a command meets. A server error fails too.
+#[tokio::test]
+async fn schemathesis_finds_every_valid_request_accepted() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Sam Schema").await;
+    let partner = tests::uuid(
+        &system
+            .post_ok("/api/v1/partners", &json!({"name": "Schema Partners"}))
+            .await["partner_id"],
+    );
+    let customer = system
+        .onboard("Schema Co", "SMB", "1000", csm, Utc::now() - Duration::days(30))
+        .await;
+    let field = "segment";
+    system
+        .post_ok(
+            "/api/v1/custom-fields",
+            &json!({"key": field, "label": "Segment", "field_type": "text"}),
+        )
+        .await;
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::temp_dir().join(format!("cstrack-schemathesis-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Ids in paths and bodies name what exists, so that commands reach their rules rather than a
+    // 404; webhooks go to a public address (which addresses are public is DNS's, not a schema's).
+    let config = format!(
+        r#"[parameters]
+"path.id" = "{customer}"
+"body.csm_id" = "{csm}"
+"body.partner_id" = "{partner}"
+"body.url" = "https://hooks.example.com/cstrack"
+
+[[operations]]
+include-path-regex = "^/api/v1/csms/"
+parameters = {{ "path.id" = "{csm}" }}
+
+[[operations]]
+include-path-regex = "^/api/v1/partners/"
+parameters = {{ "path.id" = "{partner}" }}
+
+[[operations]]
+include-path-regex = "^/api/v1/custom-fields/"
+parameters = {{ "path.id" = "{field}", "body.key" = "{field}" }}
+"#
+    );
+    std::fs::write(dir.join("schemathesis.toml"), config).unwrap();
+    let mut command = std::process::Command::new("st");
+    command
+        .current_dir(&dir)
+        .env("PYTHONPATH", root.join("tests/schemathesis"))
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .args(["--config-file", "schemathesis.toml", "--no-color", "run"])
+        .arg(root.join("schemas/openapi.json"))
+        .args(["--url", &system.command_url])
+        .args(["-H", &format!("Authorization: Bearer {}", system.admin)])
+        .args(["--checks", "not_a_server_error,stated_rules_suffice"])
+        .args(["--mode", "positive", "--phases", "examples,coverage,fuzzing"])
+        .args(["--max-examples", "10", "--seed", "7", "--generation-database", "none"])
+        .args(["--workers", "1", "--warnings", "off"])
+        // A .pptx body is not something Schemathesis can make.
+        .args(["--exclude-path", "/api/v1/deck-template"])
+        .args(["--request-timeout", "30"]);
+    // The services answer on this test's runtime: wait for Schemathesis off it.
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("Schemathesis (`st`) runs: deploy/test.sh installs it");
+    let report = String::from_utf8_lossy(&output.stdout);
+    std::fs::remove_dir_all(&dir).ok();
+    let summary = report.lines().skip_while(|line| !line.contains("SUMMARY"));
+    eprintln!("{}", summary.collect::<Vec<_>>().join("\n"));
+    assert!(
+        output.status.success(),
+        "Schemathesis found requests the document calls valid refused, or a server error:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tested = report
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Tested: "))
+        .and_then(|count| count.trim().parse::<usize>().ok())
+        .unwrap_or_default();
+    assert!(tested >= 60, "every operation was tested: {tested}\n{report}");
+    system.stop().await;
+}
+
+/// Every operation the document describes is served: without a token each answers as a route
+/// that exists (401, or the operational routes' 200), never 404 or 405.
+#[tokio::test]
+async fn every_documented_operation_is_served() {
+    let system = TestSystem::spawn().await.unwrap();
+    let document: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let url = format!(
+                "{}{}",
+                system.command_url,
+                path.replace("{id}", &uuid::Uuid::now_v7().to_string())
+                    .replace("{item}", &uuid::Uuid::now_v7().to_string())
+                    .replace("{user}", "someone")
+            );
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let status = system.http.request(method.clone(), &url).send().await.unwrap().status();
+            assert!(
+                ![StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED].contains(&status),
+                "{method} {path} answered {status}: documented but not served"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 70, "{checked} operations");
+    system.stop().await;
+}

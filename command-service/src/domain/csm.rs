@@ -19,12 +19,9 @@ const MAX_MONTHLY_CAPACITY_HOURS: u32 = 744;
 pub struct RegisterCsm {
     pub csm_id: Option<Uuid>,
     /// One line with a visible character: no control characters.
-    #[schemars(
-        length(max = 200),
-        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
-    )]
+    #[schemars(length(max = 200), pattern(crate::domain::ONE_LINE))]
     pub name: String,
-    #[schemars(length(min = 1, max = 254), pattern(r"^[^\s@]+@[^\s@]+\.[^\s@]+$"))]
+    #[schemars(length(min = 1, max = 254), pattern(crate::domain::EMAIL))]
     pub email: String,
     #[serde(default)]
     #[schemars(length(max = 200))]

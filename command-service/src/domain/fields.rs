@@ -19,21 +19,26 @@ pub struct DefineField {
     /// Lower-case letters, digits and `_`, starting with a letter.
     #[schemars(length(min = 1, max = 63), pattern(r"^[a-z][a-z0-9_]*$"))]
     pub key: String,
-    #[schemars(length(max = 100))]
+    #[schemars(length(max = 100), pattern(crate::domain::VISIBLE))]
     pub label: String,
     #[serde(default = "general")]
-    #[schemars(length(max = 100))]
+    #[schemars(length(max = 100), pattern(crate::domain::VISIBLE))]
     pub section: String,
     pub field_type: FieldType,
+    /// A select field's choices (1 to 100 distinct texts); other fields have none.
     #[serde(default)]
+    #[schemars(length(max = 100), inner(length(max = 100), pattern(crate::domain::VISIBLE)), extend("uniqueItems" = true))]
     pub options: Vec<String>,
     #[serde(default)]
     pub required: bool,
     #[serde(default)]
+    #[schemars(with = "Option<crate::domain::FieldValue>")]
     pub default: Option<Value>,
     #[serde(default = "everyone")]
     pub visible_to: Vec<Role>,
+    /// Roles that issue commands: readonly users and auditors edit nothing.
     #[serde(default = "team")]
+    #[schemars(extend("items" = {"type": "string", "enum": ["admin", "manager", "csm", "partner"]}))]
     pub editable_by: Vec<Role>,
     #[serde(default)]
     pub condition: Option<FieldCondition>,

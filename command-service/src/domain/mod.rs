@@ -169,6 +169,63 @@ pub(crate) fn require_change(changed: bool) -> Result<(), CommandError> {
     }
 }
 
+/// What [`required_text`] accepts, as a JSON Schema pattern: text with a visible character (and,
+/// as all text, no U+0000).
+pub const VISIBLE: &str = r"^[^\u0000]*[^\s\u0000][^\u0000]*$";
+
+/// What [`name_text`] accepts, as a JSON Schema pattern: one line with a visible character.
+pub const ONE_LINE: &str =
+    r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
+
+/// A Salesforce record id as a JSON Schema pattern: 15 or 18 letters and digits.
+pub const SALESFORCE_ID: &str = "^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$";
+
+/// An e-mail address as the API accepts it, as a JSON Schema pattern (the server is no stricter).
+pub const EMAIL: &str = r"^[^\s@<>\u0000-\u001F\u007F-\u009F]+@[^\s@<>.\u0000-\u001F\u007F-\u009F]+(\.[^\s@<>.\u0000-\u001F\u007F-\u009F]+)+$";
+
+/// How the JSON Schemas describe an ARR (`customer::arr`): a number or a decimal text, not
+/// negative, in cents, at most a trillion.
+pub struct Arr;
+
+impl schemars::JsonSchema for Arr {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Arr".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Annual recurring revenue: not negative, at most two decimal places, at most 1,000,000,000,000.",
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 1_000_000_000_000_i64, "multipleOf": 0.01},
+                {"type": "string", "pattern": "^[0-9]{1,12}(\\.[0-9]{1,2})?$"}
+            ]
+        })
+    }
+}
+
+/// How the JSON Schemas describe a custom field's value: text, a number, a yes/no, a list of
+/// texts (multi-select), or null to clear it; which of them a field takes is its definition's.
+pub struct FieldValue;
+
+impl schemars::JsonSchema for FieldValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FieldValue".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A custom field's value; its definition says which kind it takes.",
+            "anyOf": [
+                {"type": "string", "pattern": "^[^\\u0000]*$"},
+                {"type": "number"},
+                {"type": "boolean"},
+                {"type": "array", "items": {"type": "string", "pattern": "^[^\\u0000]*$"}},
+                {"type": "null"}
+            ]
+        })
+    }
+}
+
 /// Trims a required text field and checks its length.
 pub(crate) fn required_text(value: &str, field: &'static str, max: usize) -> Result<String, CommandError> {
     let value = value.trim();

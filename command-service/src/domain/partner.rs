@@ -18,10 +18,7 @@ use super::{name_text, required_text, CommandError, DomainServices, Guarded};
 pub struct RegisterPartner {
     pub partner_id: Option<Uuid>,
     /// One line with a visible character: no control characters.
-    #[schemars(
-        length(max = 200),
-        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
-    )]
+    #[schemars(length(max = 200), pattern(crate::domain::ONE_LINE))]
     pub name: String,
 }
 
@@ -29,15 +26,12 @@ pub struct RegisterPartner {
 #[serde(deny_unknown_fields)]
 pub struct InviteUser {
     /// The user's id in the identity provider (the `sub` of their tokens); a UUID v7 when omitted.
-    #[schemars(length(max = 200))]
+    #[schemars(length(max = 200), pattern(crate::domain::VISIBLE))]
     pub user_id: Option<String>,
     /// One line with a visible character: no control characters.
-    #[schemars(
-        length(max = 200),
-        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
-    )]
+    #[schemars(length(max = 200), pattern(crate::domain::ONE_LINE))]
     pub name: String,
-    #[schemars(length(max = 254))]
+    #[schemars(length(max = 254), pattern(crate::domain::EMAIL))]
     pub email: String,
 }
 
@@ -47,6 +41,7 @@ pub struct DeactivateUser {
     #[serde(skip)]
     #[schemars(length(max = 200))]
     pub user_id: String,
+    #[schemars(length(max = 1000), pattern(crate::domain::VISIBLE))]
     pub reason: String,
 }
 

@@ -47,6 +47,22 @@ where
     }
 }
 
+/// A JSON body its handler reads as a value and checks itself, described as a `T` (a body serde
+/// cannot check in one pass, such as a role beside flattened preferences).
+pub struct JsonValueOf<T>(pub serde_json::Value, pub std::marker::PhantomData<T>);
+
+impl<S, T> FromRequest<S> for JsonValueOf<T>
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBody(value) = JsonBody::from_request(request, state).await?;
+        Ok(JsonValueOf(value, std::marker::PhantomData))
+    }
+}
+
 /// Parses a command body, which is always a JSON object (serde would otherwise read an array
 /// positionally into a struct).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -80,7 +96,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    let command: T = deserialize(deserializer, bytes)?;
+    let command: T = match deserialize(deserializer, bytes) {
+        Ok(command) => command,
+        Err(error) => whole_numbers_as_integers::<T>(bytes).ok_or(error)?,
+    };
     // Dates and instants are checked where they stand in the body, so the error names the field.
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
         if let Some(field) = implausible_date(&value, String::new()) {
@@ -132,6 +151,34 @@ fn deserialize<'de, T: DeserializeOwned>(
             }
         }
     })
+}
+
+/// JSON has one number type: `5.0` is the integer 5 to a JSON Schema, and so to this API. serde
+/// reads it as a float, which an integer field refuses; on such a refusal the body is read again
+/// with every whole-number float written as an integer (floats fields read integers as they were).
+fn whole_numbers_as_integers<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    fn rewrite(value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Number(number) if !number.is_i64() && !number.is_u64() => {
+                let whole = number
+                    .as_f64()
+                    .filter(|float| float.fract() == 0.0 && float.abs() < 9.0e15);
+                if let Some(whole) = whole {
+                    *value = serde_json::Value::from(whole as i64);
+                    true
+                } else {
+                    false
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |changed, item| rewrite(item) | changed),
+            serde_json::Value::Object(map) => map.values_mut().fold(false, |changed, item| rewrite(item) | changed),
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    rewrite(&mut value)
+        .then(|| serde_json::from_value(value).ok())
+        .flatten()
 }
 
 /// The path of the first date (`YYYY-MM-DD`) or instant (`YYYY-MM-DDT...`) outside the accepted
@@ -283,5 +330,34 @@ impl<S: Send + Sync> FromRequest<S> for EmptyBody {
             return Ok(EmptyBody);
         }
         parse_json::<NoFields>(&bytes).map(|_| EmptyBody)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Counted {
+        count: u32,
+        share: f64,
+        items: Vec<u8>,
+    }
+
+    /// JSON Schema's integers include `5.0`; a fraction, or a float where a float stands, stays
+    /// as it is.
+    #[test]
+    fn whole_number_floats_are_integers() {
+        let read = |text: &str| super::parse_json::<Counted>(text.as_bytes());
+        assert_eq!(
+            read(r#"{"count": 5.0, "share": 2, "items": [1.0, 2]}"#).unwrap(),
+            Counted {
+                count: 5,
+                share: 2.0,
+                items: vec![1, 2]
+            }
+        );
+        assert_eq!(read(r#"{"count": 1e2, "share": 0.5, "items": []}"#).unwrap().count, 100);
+        let refused = read(r#"{"count": 5.5, "share": 0.5, "items": []}"#).unwrap_err();
+        assert_eq!(refused.code(), "invalid_type");
+        assert!(read(r#"{"count": -1.0, "share": 0.5, "items": []}"#).is_err());
     }
 }

@@ -108,8 +108,10 @@ pub async fn set_custom_fields(
 #[serde(deny_unknown_fields)]
 pub struct BulkSet {
     /// 1 to 1,000 distinct customers.
+    #[schemars(length(min = 1, max = 1000), extend("uniqueItems" = true))]
     pub customer_ids: Vec<Uuid>,
     /// The value to set (`null` clears the field).
+    #[schemars(with = "crate::domain::FieldValue")]
     pub value: Value,
 }
 

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::put;
 use axum::{Json, Router};
 use events::metadata::Role;
 use serde::Deserialize;
@@ -14,6 +13,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::{CommandContext, JsonBody};
+use super::routes::Documented;
 use super::{Answer, Handlers};
 use crate::store::ExecuteError;
 
@@ -21,8 +21,8 @@ use crate::store::ExecuteError;
 const MAX_LINKS: usize = 100;
 
 pub fn router(handlers: Arc<Handlers>, authenticator: Arc<crate::auth::Authenticator>) -> Router {
-    Router::new()
-        .route("/api/v1/customers/{id}/work-items", put(set_links).get(links))
+    let (router, _) = routes().finish();
+    router
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             authenticator,
@@ -31,10 +31,37 @@ pub fn router(handlers: Arc<Handlers>, authenticator: Arc<crate::auth::Authentic
         .with_state(handlers)
 }
 
+/// The work-item routes, each described where it is served.
+pub fn routes() -> Documented<Arc<Handlers>> {
+    use super::openapi::{Other, EVERYONE, MANAGING};
+    Documented::default()
+        .other(
+            Other::new(
+                "PUT",
+                "/api/v1/customers/{id}/work-items",
+                "link a customer to the delivery tool's work items",
+                MANAGING,
+                200,
+            ),
+            set_links,
+        )
+        .other(
+            Other::new(
+                "GET",
+                "/api/v1/customers/{id}/work-items",
+                "the work items linked to a customer",
+                EVERYONE,
+                200,
+            ),
+            links,
+        )
+}
+
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkItemLinks {
-    /// TargetProcess assignable ids (user stories, bugs, features, requests ...).
+    /// TargetProcess assignable ids (user stories, bugs, features, requests ...): at most 100.
+    #[schemars(length(max = 100), inner(range(min = 1)), extend("uniqueItems" = true))]
     pub targetprocess_ids: Vec<i64>,
 }
 

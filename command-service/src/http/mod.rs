@@ -9,12 +9,12 @@ pub mod idempotency;
 pub mod links;
 pub mod notifications;
 pub mod openapi;
+pub mod routes;
 
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{patch, post, put};
 use axum::{Json, Router};
 use events::metadata::Role;
 use events::rules::RULES_STREAM_ID;
@@ -33,6 +33,8 @@ use crate::domain::rules::{
 use crate::store::{Appended, CommandHandler};
 use error::ApiError;
 use extract::{CommandContext, EmptyBody, JsonBody};
+use openapi::endpoint;
+use routes::{Described, Documented};
 
 /// Largest accepted request body (a batch of 1,000 activities fits).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -52,83 +54,14 @@ type Accepted = (StatusCode, Json<Value>);
 type Answer = Result<Accepted, ApiError>;
 
 pub fn router(handlers: Arc<Handlers>, authenticator: Arc<Authenticator>, pool: PgPool) -> Router {
-    let customer = "/api/v1/customers/{id}";
     // Uploads are up to 20 MB of multipart, outside the JSON body limit and the Idempotency-Key
     // layer (an import is idempotent by its own status).
     let imports = crate::import::router(handlers.clone()).layer(axum::middleware::from_fn_with_state(
         authenticator.clone(),
         auth::authenticate,
     ));
-    let commands = Router::new()
-        .route("/api/v1/csms", post(register_csm))
-        .route("/api/v1/csms/{id}/capacity", put(change_capacity))
-        .route("/api/v1/partners", post(register_partner))
-        .route("/api/v1/partners/{id}/users", post(invite_partner_user))
-        .route(
-            "/api/v1/partners/{id}/users/{item}/activate",
-            post(activate_partner_user),
-        )
-        .route(
-            "/api/v1/partners/{id}/users/{item}/deactivate",
-            post(deactivate_partner_user),
-        )
-        .route("/api/v1/rules/coverage-standards", put(change_coverage_standards))
-        .route("/api/v1/rules/engagement-weights", put(change_engagement_weights))
-        .route("/api/v1/rules/workload-hours", put(change_workload_hours))
-        .route("/api/v1/alerts/{id}/acknowledge", post(acknowledge_alert))
-        .route("/api/v1/custom-fields", post(fields::define_field))
-        .route("/api/v1/custom-fields/{id}", put(fields::change_field))
-        .route("/api/v1/custom-fields/{id}/retire", post(fields::retire_field))
-        .route("/api/v1/custom-fields/{id}/bulk", post(fields::bulk_set))
-        .route(&format!("{customer}/custom-fields"), put(fields::set_custom_fields))
-        .route("/api/v1/customers", post(onboard_customer))
-        .route(customer, patch(update_profile))
-        .route(&format!("{customer}/csm"), put(assign_csm))
-        .route(&format!("{customer}/partners"), post(assign_partner))
-        .route(
-            &format!("{customer}/partners/{{item}}"),
-            axum::routing::delete(unassign_partner),
-        )
-        .route(&format!("{customer}/stakeholders"), post(add_stakeholder))
-        .route(
-            &format!("{customer}/stakeholders/{{item}}"),
-            patch(update_stakeholder).delete(remove_stakeholder),
-        )
-        .route(&format!("{customer}/activities"), post(log_activity))
-        .route(&format!("{customer}/activities/batch"), post(log_activities))
-        .route(
-            &format!("{customer}/activities/{{item}}"),
-            patch(correct_activity).delete(retract_activity),
-        )
-        .route(&format!("{customer}/health-scores"), post(record_health_score))
-        .route(&format!("{customer}/tasks"), post(create_task))
-        .route(&format!("{customer}/tasks/{{item}}"), patch(update_task))
-        .route(&format!("{customer}/tasks/{{item}}/assignee"), put(reassign_task))
-        .route(&format!("{customer}/tasks/{{item}}/status"), put(change_task_status))
-        .route(&format!("{customer}/tasks/{{item}}/complete"), post(complete_task))
-        .route(&format!("{customer}/tasks/{{item}}/cancel"), post(cancel_task))
-        .route(&format!("{customer}/partner-reports"), post(draft_partner_report))
-        .route(
-            &format!("{customer}/partner-reports/{{item}}"),
-            patch(update_partner_report),
-        )
-        .route(
-            &format!("{customer}/partner-reports/{{item}}/submit"),
-            post(submit_partner_report),
-        )
-        .route(&format!("{customer}/milestones"), post(record_milestone))
-        .route(&format!("{customer}/issues"), post(log_issue))
-        .route(&format!("{customer}/issues/{{item}}/resolve"), post(resolve_issue))
-        .route(&format!("{customer}/escalations"), post(raise_escalation))
-        .route(
-            &format!("{customer}/escalations/{{item}}/resolve"),
-            post(resolve_escalation),
-        )
-        .route(&format!("{customer}/adoption-stage"), put(change_adoption_stage))
-        .route(&format!("{customer}/use-cases"), put(change_use_case_status))
-        .route(&format!("{customer}/nps"), post(record_nps))
-        .route(&format!("{customer}/renewal"), post(record_renewal))
-        .route(&format!("{customer}/churn"), post(record_churn))
+    let (commands, _) = command_routes().finish();
+    let commands = commands
         .route_layer(axum::middleware::from_fn_with_state(
             auth::Guard::new(pool.clone()),
             auth::guard,
@@ -140,6 +73,230 @@ pub fn router(handlers: Arc<Handlers>, authenticator: Arc<Authenticator>, pool: 
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(handlers);
     imports.merge(commands)
+}
+
+/// A path under a customer: `/api/v1/customers/{id}` and `$suffix`.
+macro_rules! customer {
+    ($suffix:literal) => {
+        concat!("/api/v1/customers/{id}", $suffix)
+    };
+}
+
+/// The commands of the aggregates: each served and described by one line.
+pub fn command_routes() -> Documented<AppState> {
+    use crate::domain::permissions::Operation as O;
+    Documented::default()
+        .command(
+            endpoint("POST", "/api/v1/csms", O::RegisterCsm, 201).creating("csm_id"),
+            register_csm,
+        )
+        .command(
+            endpoint("PUT", "/api/v1/csms/{id}/capacity", O::ChangeCsmCapacity, 200),
+            change_capacity,
+        )
+        .command(
+            endpoint("POST", "/api/v1/partners", O::RegisterPartner, 201).creating("partner_id"),
+            register_partner,
+        )
+        .command(
+            endpoint("POST", "/api/v1/partners/{id}/users", O::InvitePartnerUser, 201).creating("user_id"),
+            invite_partner_user,
+        )
+        .command(
+            endpoint(
+                "POST",
+                "/api/v1/partners/{id}/users/{item}/activate",
+                O::ActivatePartnerUser,
+                200,
+            ),
+            activate_partner_user,
+        )
+        .command(
+            endpoint(
+                "POST",
+                "/api/v1/partners/{id}/users/{item}/deactivate",
+                O::DeactivatePartnerUser,
+                200,
+            ),
+            deactivate_partner_user,
+        )
+        .command(
+            endpoint("PUT", "/api/v1/rules/coverage-standards", O::ChangeRules, 200),
+            change_coverage_standards,
+        )
+        .command(
+            endpoint("PUT", "/api/v1/rules/engagement-weights", O::ChangeRules, 200),
+            change_engagement_weights,
+        )
+        .command(
+            endpoint("PUT", "/api/v1/rules/workload-hours", O::ChangeRules, 200),
+            change_workload_hours,
+        )
+        .command(
+            endpoint("POST", "/api/v1/alerts/{id}/acknowledge", O::AcknowledgeAlert, 200),
+            acknowledge_alert,
+        )
+        .command(
+            endpoint("POST", "/api/v1/customers", O::OnboardCustomer, 201).creating("customer_id"),
+            onboard_customer,
+        )
+        .command(endpoint("PATCH", customer!(""), O::UpdateProfile, 200), update_profile)
+        .command(endpoint("PUT", customer!("/csm"), O::AssignCsm, 200), assign_csm)
+        .command(
+            endpoint("POST", customer!("/partners"), O::AssignPartner, 201),
+            assign_partner,
+        )
+        .command(
+            endpoint("DELETE", customer!("/partners/{item}"), O::UnassignPartner, 200),
+            unassign_partner,
+        )
+        .command(
+            endpoint("POST", customer!("/stakeholders"), O::AddStakeholder, 201).creating("stakeholder_id"),
+            add_stakeholder,
+        )
+        .command(
+            endpoint("PATCH", customer!("/stakeholders/{item}"), O::UpdateStakeholder, 200),
+            update_stakeholder,
+        )
+        .command(
+            endpoint("DELETE", customer!("/stakeholders/{item}"), O::RemoveStakeholder, 200),
+            remove_stakeholder,
+        )
+        .command(
+            endpoint("POST", customer!("/activities"), O::LogActivity, 201).creating("activity_id"),
+            log_activity,
+        )
+        .command(
+            endpoint("POST", customer!("/activities/batch"), O::LogActivity, 201).creating("activity_ids"),
+            log_activities,
+        )
+        .command(
+            endpoint("PATCH", customer!("/activities/{item}"), O::CorrectActivity, 200),
+            correct_activity,
+        )
+        .command(
+            endpoint("DELETE", customer!("/activities/{item}"), O::RetractActivity, 200),
+            retract_activity,
+        )
+        .command(
+            endpoint("POST", customer!("/health-scores"), O::RecordHealthScore, 201),
+            record_health_score,
+        )
+        .command(
+            endpoint("POST", customer!("/tasks"), O::CreateTask, 201).creating("task_id"),
+            create_task,
+        )
+        .command(
+            endpoint("PATCH", customer!("/tasks/{item}"), O::UpdateTask, 200),
+            update_task,
+        )
+        .command(
+            endpoint("PUT", customer!("/tasks/{item}/assignee"), O::ReassignTask, 200),
+            reassign_task,
+        )
+        .command(
+            endpoint("PUT", customer!("/tasks/{item}/status"), O::ChangeTaskStatus, 200),
+            change_task_status,
+        )
+        .command(
+            endpoint("POST", customer!("/tasks/{item}/complete"), O::CompleteTask, 200),
+            complete_task,
+        )
+        .command(
+            endpoint("POST", customer!("/tasks/{item}/cancel"), O::CancelTask, 200),
+            cancel_task,
+        )
+        .command(
+            endpoint("POST", customer!("/partner-reports"), O::DraftPartnerReport, 201).creating("report_id"),
+            draft_partner_report,
+        )
+        .command(
+            endpoint(
+                "PATCH",
+                customer!("/partner-reports/{item}"),
+                O::UpdatePartnerReport,
+                200,
+            ),
+            update_partner_report,
+        )
+        .command(
+            endpoint(
+                "POST",
+                customer!("/partner-reports/{item}/submit"),
+                O::SubmitPartnerReport,
+                200,
+            ),
+            submit_partner_report,
+        )
+        .command(
+            endpoint("POST", customer!("/milestones"), O::RecordMilestone, 201).creating("milestone_id"),
+            record_milestone,
+        )
+        .command(
+            endpoint("POST", customer!("/issues"), O::LogIssue, 201).creating("issue_id"),
+            log_issue,
+        )
+        .command(
+            endpoint("POST", customer!("/issues/{item}/resolve"), O::ResolveIssue, 200),
+            resolve_issue,
+        )
+        .command(
+            endpoint("POST", customer!("/escalations"), O::RaiseEscalation, 201).creating("escalation_id"),
+            raise_escalation,
+        )
+        .command(
+            endpoint(
+                "POST",
+                customer!("/escalations/{item}/resolve"),
+                O::ResolveEscalation,
+                200,
+            ),
+            resolve_escalation,
+        )
+        .command(
+            endpoint("PUT", customer!("/adoption-stage"), O::ChangeAdoptionStage, 200),
+            change_adoption_stage,
+        )
+        .command(
+            endpoint("PUT", customer!("/use-cases"), O::ChangeUseCaseStatus, 200),
+            change_use_case_status,
+        )
+        .command(endpoint("POST", customer!("/nps"), O::RecordNps, 201), record_nps)
+        .command(
+            endpoint("POST", customer!("/renewal"), O::RecordRenewal, 200),
+            record_renewal,
+        )
+        .command(endpoint("POST", customer!("/churn"), O::RecordChurn, 200), record_churn)
+        .command(
+            endpoint("PUT", customer!("/custom-fields"), O::SetCustomFields, 200),
+            fields::set_custom_fields,
+        )
+        .command(
+            endpoint("POST", "/api/v1/custom-fields", O::DefineCustomFields, 201).creating("key"),
+            fields::define_field,
+        )
+        .command(
+            endpoint("PUT", "/api/v1/custom-fields/{id}", O::DefineCustomFields, 200),
+            fields::change_field,
+        )
+        .command(
+            endpoint("POST", "/api/v1/custom-fields/{id}/retire", O::DefineCustomFields, 200),
+            fields::retire_field,
+        )
+        .command(
+            endpoint("POST", "/api/v1/custom-fields/{id}/bulk", O::SetCustomFields, 200),
+            fields::bulk_set,
+        )
+}
+
+/// What every router of the service serves, described (the OpenAPI document's source).
+pub fn described() -> Vec<Described> {
+    let mut described = command_routes().finish().1;
+    described.extend(crate::import::routes().finish().1);
+    described.extend(notifications::described());
+    described.extend(links::routes().finish().1);
+    described.extend(openapi::operations());
+    described
 }
 
 /// Cross-origin access for browser clients such as the web client the query API serves. Every
@@ -158,7 +315,11 @@ pub fn browsers() -> tower_http::cors::CorsLayer {
             HeaderName::from_static("x-causation-id"),
             HeaderName::from_static("x-source"),
         ])
-        .expose_headers([header::RETRY_AFTER, HeaderName::from_static("idempotent-replayed")])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::CONTENT_DISPOSITION,
+            HeaderName::from_static("idempotent-replayed"),
+        ])
         .max_age(std::time::Duration::from_secs(600))
 }
 

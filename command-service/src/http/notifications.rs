@@ -9,7 +9,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use events::metadata::{Actor, CommandMetadata, Role, Source};
 use events::service::auth::Principal;
@@ -21,7 +20,9 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{CommandContext, JsonBody};
+use super::extract::{CommandContext, JsonBody, JsonValueOf};
+use super::openapi::{Other, ADMINS, NOTIFIED};
+use super::routes::{Described, Documented};
 use super::{Answer, Handlers};
 use crate::connectors::vendor::Secret;
 use crate::store::ExecuteError;
@@ -58,15 +59,8 @@ pub fn router(
         slack_signing_secret,
         webhook_allow,
     };
-    let settings = Router::new()
-        .route(
-            "/api/v1/notification-preferences",
-            get(own_preferences).put(set_own_preferences),
-        )
-        .route("/api/v1/notification-preferences/{user}", put(set_preferences))
-        .route("/api/v1/webhooks", post(add_webhook).get(list_webhooks))
-        .route("/api/v1/webhooks/{id}", axum::routing::delete(remove_webhook))
-        .route("/api/v1/webhooks/{id}/deliveries", get(webhook_deliveries))
+    let (settings, _) = settings().finish();
+    let settings = settings
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn_with_state(
@@ -75,13 +69,110 @@ pub fn router(
         ))
         .with_state(state.clone());
     // Slack signs its requests; they carry no bearer token.
-    let slack = Router::new()
-        .route("/slack/interactions", post(slack_interaction))
-        .route("/slack/commands", post(slack_command))
+    let (slack, _) = slack().finish();
+    let slack = slack
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state);
     settings.merge(slack)
+}
+
+/// The settings routes (preferences, webhooks), each described where it is served.
+fn settings() -> Documented<NotificationState> {
+    Documented::default()
+        .other(
+            Other::new(
+                "GET",
+                "/api/v1/notification-preferences",
+                "the caller's notification preferences",
+                NOTIFIED,
+                200,
+            ),
+            own_preferences,
+        )
+        .other(
+            Other::new(
+                "PUT",
+                "/api/v1/notification-preferences",
+                "set the caller's notification preferences",
+                NOTIFIED,
+                200,
+            ),
+            set_own_preferences,
+        )
+        .other(
+            Other::new(
+                "PUT",
+                "/api/v1/notification-preferences/{user}",
+                "set another user's notification preferences",
+                ADMINS,
+                200,
+            ),
+            set_preferences,
+        )
+        .other(
+            Other::new(
+                "POST",
+                "/api/v1/webhooks",
+                "subscribe a URL to alerts and events (public addresses only, unless allowed); the secret is shown once",
+                ADMINS,
+                201,
+            ),
+            add_webhook,
+        )
+        .other(
+            Other::new("GET", "/api/v1/webhooks", "the live webhooks", ADMINS, 200),
+            list_webhooks,
+        )
+        .other(
+            Other::new("DELETE", "/api/v1/webhooks/{id}", "stop a webhook", ADMINS, 200),
+            remove_webhook,
+        )
+        .other(
+            Other::new(
+                "GET",
+                "/api/v1/webhooks/{id}/deliveries",
+                "a webhook's delivery log, every attempt",
+                ADMINS,
+                200,
+            ),
+            webhook_deliveries,
+        )
+}
+
+/// Slack's requests, signed by Slack; they carry no bearer token.
+fn slack() -> Documented<NotificationState> {
+    const FORM: &str = "application/x-www-form-urlencoded";
+    Documented::default()
+        .other(
+            Other::new(
+                "POST",
+                "/slack/interactions",
+                "Slack's interaction payloads (signed by Slack; the Acknowledge button)",
+                &[],
+                200,
+            )
+            .taking(FORM),
+            slack_interaction,
+        )
+        .other(
+            Other::new(
+                "POST",
+                "/slack/commands",
+                "Slack's slash command /cstrack (signed by Slack)",
+                &[],
+                200,
+            )
+            .taking(FORM),
+            slack_command,
+        )
+}
+
+/// Every route of this router, described.
+pub fn described() -> Vec<Described> {
+    let mut described = settings().finish().1;
+    described.extend(slack().finish().1);
+    described
 }
 
 fn unavailable(error: sqlx::Error) -> ApiError {
@@ -111,26 +202,43 @@ fn admins_only(context: &CommandContext, what: &str) -> Result<(), ApiError> {
 /// A user's notification preferences.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = [
+    {"if": {"required": ["channels"], "properties": {"channels": {"contains": {"const": "email"}}}},
+     "then": {"required": ["email"], "properties": {"email": {"type": "string"}}}},
+    {"if": {"required": ["channels"], "properties": {"channels": {"contains": {"const": "slack"}}}},
+     "then": {"anyOf": [
+         {"required": ["slack_user_id"], "properties": {"slack_user_id": {"type": "string"}}},
+         {"required": ["slack_channel"], "properties": {"slack_channel": {"type": "string"}}}
+     ]}}
+]))]
 pub struct Preferences {
     /// The CSM (csm_directory id) whose customers' alerts the user gets: a CSM's own id.
     #[serde(default)]
     pub csm_id: Option<Uuid>,
     /// A manager's team; none: every team (for managers and admins).
     #[serde(default)]
+    #[schemars(length(max = 100))]
     pub team: Option<String>,
+    /// Needed for e-mail notifications.
     #[serde(default)]
+    #[schemars(length(max = 254), pattern(crate::domain::EMAIL))]
     pub email: Option<String>,
     /// The user's Slack member id (U...), for direct messages and to link Slack actions.
     #[serde(default)]
+    #[schemars(pattern(r"^[UW][A-Z0-9]{2,23}$"))]
     pub slack_user_id: Option<String>,
     /// A channel (C...) to post to instead of direct messages.
     #[serde(default)]
+    #[schemars(pattern(r"^[CGD][A-Z0-9]{2,23}$"))]
     pub slack_channel: Option<String>,
     /// Alert kinds wanted; empty or absent: every kind.
     #[serde(default)]
+    #[schemars(extend("items" = {"type": "string", "enum": ALERT_KINDS}))]
     pub kinds: Vec<String>,
-    /// email and/or slack (in-app alerts are always on).
+    /// email and/or slack (in-app alerts are always on); e-mail needs `email`, Slack a member
+    /// id or a channel.
     #[serde(default)]
+    #[schemars(extend("items" = {"type": "string", "enum": ["email", "slack"]}))]
     pub channels: Vec<String>,
     /// immediate (default) or digest (e-mail once a day).
     #[serde(default)]
@@ -321,7 +429,9 @@ async fn set_own_preferences(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPreferences {
-    /// The user's role (what alerts a manager or admin gets depends on it).
+    /// The user's role (what alerts a manager or admin gets depends on it); partners are
+    /// notified of nothing.
+    #[schemars(extend("enum" = ["admin", "manager", "csm", "readonly", "auditor"]))]
     pub role: Role,
     #[serde(flatten)]
     pub preferences: Preferences,
@@ -332,7 +442,7 @@ async fn set_preferences(
     State(state): State<NotificationState>,
     Path(user): Path<String>,
     context: CommandContext,
-    Json(body): Json<Value>,
+    JsonValueOf(body, _): JsonValueOf<UserPreferences>,
 ) -> Answer {
     admins_only(&context, "set another user's notification preferences")?;
     let nul = user

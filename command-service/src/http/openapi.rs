@@ -1,17 +1,13 @@
-//! The OpenAPI document of the REST API, generated from the endpoint table below and the request
-//! types' JSON Schemas into `schemas/openapi.json` (with a drift test). The end-to-end tests walk
-//! the same table, so every documented endpoint is exercised.
+//! The OpenAPI document of the REST API, generated from the routers themselves (each route is
+//! served and described by one call, `routes::Documented`, its body's schema read from its
+//! handler's body extractor) into `schemas/openapi.json`, with a drift test. The end-to-end tests
+//! walk the same descriptions, so every documented endpoint is exercised.
 
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
-use crate::domain::alert::AcknowledgeAlert;
-use crate::domain::csm::{ChangeCapacity, RegisterCsm};
-use crate::domain::customer::*;
-use crate::domain::fields::DefineField;
-use crate::domain::partner::{DeactivateUser, InviteUser, RegisterPartner};
+use super::routes::Described;
 use crate::domain::permissions::Operation;
-use crate::domain::rules::{ChangeCoverageStandards, ChangeEngagementWeights, ChangeWorkloadHours};
 
 /// A request body: its schema's name and how to generate the schema.
 pub type Body = (&'static str, fn(&mut SchemaGenerator) -> schemars::Schema);
@@ -46,14 +42,16 @@ impl Endpoint {
     }
 }
 
-fn body<T: JsonSchema>() -> Option<Body> {
-    Some((
+/// The JSON schema of a request body of type `T`.
+pub fn json_schema<T: JsonSchema>() -> Body {
+    (
         std::any::type_name::<T>().rsplit("::").next().unwrap_or("Body"),
         |generator| generator.subschema_for::<T>(),
-    ))
+    )
 }
 
-const fn endpoint(method: &'static str, path: &'static str, operation: Operation, status: u16) -> Endpoint {
+/// A command endpoint; its body is filled in from the handler that serves it.
+pub const fn endpoint(method: &'static str, path: &'static str, operation: Operation, status: u16) -> Endpoint {
     Endpoint {
         method,
         path,
@@ -64,256 +62,23 @@ const fn endpoint(method: &'static str, path: &'static str, operation: Operation
     }
 }
 
-/// Every endpoint of the API.
+impl Endpoint {
+    /// The endpoint answers the id of what it created under `field`.
+    pub const fn creating(mut self, field: &'static str) -> Endpoint {
+        self.created = Some(field);
+        self
+    }
+}
+
+/// Every command endpoint the service serves.
 pub fn endpoints() -> Vec<Endpoint> {
-    use Operation as O;
-    let with = |mut endpoint: Endpoint, body, created| {
-        endpoint.body = body;
-        endpoint.created = created;
-        endpoint
-    };
-    let c = "/api/v1/customers/{id}";
-    let leak = |suffix: &str| -> &'static str { Box::leak(format!("{c}{suffix}").into_boxed_str()) };
-    vec![
-        with(
-            endpoint("POST", "/api/v1/csms", O::RegisterCsm, 201),
-            body::<RegisterCsm>(),
-            Some("csm_id"),
-        ),
-        with(
-            endpoint("PUT", "/api/v1/csms/{id}/capacity", O::ChangeCsmCapacity, 200),
-            body::<ChangeCapacity>(),
-            None,
-        ),
-        with(
-            endpoint("POST", "/api/v1/partners", O::RegisterPartner, 201),
-            body::<RegisterPartner>(),
-            Some("partner_id"),
-        ),
-        with(
-            endpoint("POST", "/api/v1/partners/{id}/users", O::InvitePartnerUser, 201),
-            body::<InviteUser>(),
-            Some("user_id"),
-        ),
-        endpoint(
-            "POST",
-            "/api/v1/partners/{id}/users/{item}/activate",
-            O::ActivatePartnerUser,
-            200,
-        ),
-        with(
-            endpoint(
-                "POST",
-                "/api/v1/partners/{id}/users/{item}/deactivate",
-                O::DeactivatePartnerUser,
-                200,
-            ),
-            body::<DeactivateUser>(),
-            None,
-        ),
-        with(
-            endpoint("PUT", "/api/v1/rules/coverage-standards", O::ChangeRules, 200),
-            body::<ChangeCoverageStandards>(),
-            None,
-        ),
-        with(
-            endpoint("PUT", "/api/v1/rules/engagement-weights", O::ChangeRules, 200),
-            body::<ChangeEngagementWeights>(),
-            None,
-        ),
-        with(
-            endpoint("PUT", "/api/v1/rules/workload-hours", O::ChangeRules, 200),
-            body::<ChangeWorkloadHours>(),
-            None,
-        ),
-        with(
-            endpoint("POST", "/api/v1/alerts/{id}/acknowledge", O::AcknowledgeAlert, 200),
-            body::<AcknowledgeAlert>(),
-            None,
-        ),
-        with(
-            endpoint("POST", "/api/v1/customers", O::OnboardCustomer, 201),
-            body::<OnboardCustomer>(),
-            Some("customer_id"),
-        ),
-        with(
-            endpoint("PATCH", c, O::UpdateProfile, 200),
-            body::<UpdateProfile>(),
-            None,
-        ),
-        with(
-            endpoint("PUT", leak("/csm"), O::AssignCsm, 200),
-            body::<AssignCsm>(),
-            None,
-        ),
-        with(
-            endpoint("POST", leak("/partners"), O::AssignPartner, 201),
-            body::<AssignPartner>(),
-            None,
-        ),
-        with(
-            endpoint("DELETE", leak("/partners/{item}"), O::UnassignPartner, 200),
-            body::<UnassignPartner>(),
-            None,
-        ),
-        with(
-            endpoint("POST", leak("/stakeholders"), O::AddStakeholder, 201),
-            body::<AddStakeholder>(),
-            Some("stakeholder_id"),
-        ),
-        with(
-            endpoint("PATCH", leak("/stakeholders/{item}"), O::UpdateStakeholder, 200),
-            body::<UpdateStakeholder>(),
-            None,
-        ),
-        with(
-            endpoint("DELETE", leak("/stakeholders/{item}"), O::RemoveStakeholder, 200),
-            body::<RemoveStakeholder>(),
-            None,
-        ),
-        with(
-            endpoint("POST", leak("/activities"), O::LogActivity, 201),
-            body::<LogActivity>(),
-            Some("activity_id"),
-        ),
-        with(
-            endpoint("POST", leak("/activities/batch"), O::LogActivity, 201),
-            body::<LogActivities>(),
-            Some("activity_ids"),
-        ),
-        with(
-            endpoint("PATCH", leak("/activities/{item}"), O::CorrectActivity, 200),
-            body::<CorrectActivity>(),
-            None,
-        ),
-        with(
-            endpoint("DELETE", leak("/activities/{item}"), O::RetractActivity, 200),
-            body::<RetractActivity>(),
-            None,
-        ),
-        with(
-            endpoint("POST", leak("/health-scores"), O::RecordHealthScore, 201),
-            body::<RecordHealthScore>(),
-            None,
-        ),
-        with(
-            endpoint("POST", leak("/tasks"), O::CreateTask, 201),
-            body::<CreateTask>(),
-            Some("task_id"),
-        ),
-        with(
-            endpoint("PATCH", leak("/tasks/{item}"), O::UpdateTask, 200),
-            body::<UpdateTask>(),
-            None,
-        ),
-        with(
-            endpoint("PUT", leak("/tasks/{item}/assignee"), O::ReassignTask, 200),
-            body::<ReassignTask>(),
-            None,
-        ),
-        with(
-            endpoint("PUT", leak("/tasks/{item}/status"), O::ChangeTaskStatus, 200),
-            body::<ChangeTaskStatus>(),
-            None,
-        ),
-        with(
-            endpoint("POST", leak("/tasks/{item}/complete"), O::CompleteTask, 200),
-            body::<CompleteTask>(),
-            None,
-        ),
-        with(
-            endpoint("POST", leak("/tasks/{item}/cancel"), O::CancelTask, 200),
-            body::<CancelTask>(),
-            None,
-        ),
-        with(
-            endpoint("POST", leak("/partner-reports"), O::DraftPartnerReport, 201),
-            body::<DraftPartnerReport>(),
-            Some("report_id"),
-        ),
-        with(
-            endpoint("PATCH", leak("/partner-reports/{item}"), O::UpdatePartnerReport, 200),
-            body::<UpdatePartnerReport>(),
-            None,
-        ),
-        endpoint(
-            "POST",
-            leak("/partner-reports/{item}/submit"),
-            O::SubmitPartnerReport,
-            200,
-        ),
-        with(
-            endpoint("POST", leak("/milestones"), O::RecordMilestone, 201),
-            body::<RecordMilestone>(),
-            Some("milestone_id"),
-        ),
-        with(
-            endpoint("POST", leak("/issues"), O::LogIssue, 201),
-            body::<LogIssue>(),
-            Some("issue_id"),
-        ),
-        with(
-            endpoint("POST", leak("/issues/{item}/resolve"), O::ResolveIssue, 200),
-            body::<Resolve>(),
-            None,
-        ),
-        with(
-            endpoint("POST", leak("/escalations"), O::RaiseEscalation, 201),
-            body::<RaiseEscalation>(),
-            Some("escalation_id"),
-        ),
-        with(
-            endpoint("POST", leak("/escalations/{item}/resolve"), O::ResolveEscalation, 200),
-            body::<Resolve>(),
-            None,
-        ),
-        with(
-            endpoint("PUT", leak("/adoption-stage"), O::ChangeAdoptionStage, 200),
-            body::<ChangeAdoptionStage>(),
-            None,
-        ),
-        with(
-            endpoint("PUT", leak("/use-cases"), O::ChangeUseCaseStatus, 200),
-            body::<ChangeUseCaseStatus>(),
-            None,
-        ),
-        with(
-            endpoint("POST", leak("/nps"), O::RecordNps, 201),
-            body::<RecordNps>(),
-            None,
-        ),
-        with(
-            endpoint("POST", leak("/renewal"), O::RecordRenewal, 200),
-            body::<RecordRenewal>(),
-            None,
-        ),
-        with(
-            endpoint("POST", leak("/churn"), O::RecordChurn, 200),
-            body::<RecordChurn>(),
-            None,
-        ),
-        with(
-            endpoint("PUT", leak("/custom-fields"), O::SetCustomFields, 200),
-            body::<SetCustomFields>(),
-            None,
-        ),
-        with(
-            endpoint("POST", "/api/v1/custom-fields", O::DefineCustomFields, 201),
-            body::<DefineField>(),
-            Some("key"),
-        ),
-        with(
-            endpoint("PUT", "/api/v1/custom-fields/{id}", O::DefineCustomFields, 200),
-            body::<DefineField>(),
-            None,
-        ),
-        endpoint("POST", "/api/v1/custom-fields/{id}/retire", O::DefineCustomFields, 200),
-        with(
-            endpoint("POST", "/api/v1/custom-fields/{id}/bulk", O::SetCustomFields, 200),
-            body::<super::fields::BulkSet>(),
-            None,
-        ),
-    ]
+    super::described()
+        .into_iter()
+        .filter_map(|described| match described {
+            Described::Command(endpoint) => Some(endpoint),
+            Described::Other(_) => None,
+        })
+        .collect()
 }
 
 /// An endpoint beyond the commands (settings, imports, webhooks, Slack, operations), described
@@ -332,212 +97,61 @@ pub struct Other {
     pub answers: &'static str,
 }
 
-const MANAGING: &[&str] = &["admin", "manager", "csm"];
-const ADMINS: &[&str] = &["admin"];
-const EVERYONE: &[&str] = &["admin", "manager", "csm", "partner", "readonly", "auditor"];
-const JSON: &str = "application/json";
-const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+pub const MANAGING: &[&str] = &["admin", "manager", "csm"];
+pub const ADMINS: &[&str] = &["admin"];
+pub const EVERYONE: &[&str] = &["admin", "manager", "csm", "partner", "readonly", "auditor"];
+/// Everyone who has notification preferences: partners are notified of nothing.
+pub const NOTIFIED: &[&str] = &["admin", "manager", "csm", "readonly", "auditor"];
+pub const JSON: &str = "application/json";
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
-/// Every endpoint that is not a command of an aggregate.
-pub fn other_endpoints() -> Vec<Other> {
-    let other = |method, path, summary, roles, request, status, answers| Other {
-        method,
-        path,
-        summary,
-        roles,
-        request,
-        status,
-        answers,
-    };
-    let json_body = |body| Some((JSON, body));
-    vec![
-        other(
-            "POST",
-            "/api/v1/imports",
-            "upload a file to import (multipart: kind, file, optional mapping as JSON); answers the preview",
-            MANAGING,
-            Some(("multipart/form-data", None)),
-            201,
-            JSON,
-        ),
-        other(
-            "GET",
-            "/api/v1/imports",
-            "the import history (newest 200; a CSM sees its own)",
-            MANAGING,
-            None,
-            200,
-            JSON,
-        ),
-        other(
-            "GET",
-            "/api/v1/imports/{id}",
-            "an import's preview: each row's action, changes and errors",
-            MANAGING,
-            None,
-            200,
-            JSON,
-        ),
-        other(
-            "PUT",
-            "/api/v1/imports/{id}/mapping",
-            "set an import's mapping; answers the new preview",
-            MANAGING,
-            json_body(body::<crate::import::Remap>()),
-            200,
-            JSON,
-        ),
-        other(
-            "GET",
-            "/api/v1/imports/{id}/errors.xlsx",
-            "the rows with errors as a workbook to fix and upload again",
-            MANAGING,
-            None,
-            200,
-            XLSX,
-        ),
-        other(
-            "POST",
-            "/api/v1/imports/{id}/commit",
-            "append every row's events in one transaction, or none",
-            MANAGING,
-            None,
-            200,
-            JSON,
-        ),
-        other(
-            "POST",
-            "/api/v1/imports/{id}/undo",
-            "compensate what the import did, keeping later changes",
-            MANAGING,
-            None,
-            200,
-            JSON,
-        ),
-        other(
-            "PUT",
-            "/api/v1/deck-template",
-            "upload the deck template (.pptx)",
-            ADMINS,
-            Some((
-                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-                None,
-            )),
-            200,
-            JSON,
-        ),
-        other(
-            "DELETE",
-            "/api/v1/deck-template",
-            "go back to the built-in deck template",
-            ADMINS,
-            None,
-            200,
-            JSON,
-        ),
-        other(
-            "GET",
-            "/api/v1/notification-preferences",
-            "the caller's notification preferences",
-            &["admin", "manager", "csm", "readonly", "auditor"],
-            None,
-            200,
-            JSON,
-        ),
-        other(
-            "PUT",
-            "/api/v1/notification-preferences",
-            "set the caller's notification preferences",
-            &["admin", "manager", "csm", "readonly", "auditor"],
-            json_body(body::<super::notifications::Preferences>()),
-            200,
-            JSON,
-        ),
-        other(
-            "PUT",
-            "/api/v1/notification-preferences/{user}",
-            "set another user's notification preferences",
-            ADMINS,
-            json_body(body::<super::notifications::UserPreferences>()),
-            200,
-            JSON,
-        ),
-        other(
-            "POST",
-            "/api/v1/webhooks",
-            "subscribe a URL to alerts and events (public addresses only, unless allowed); the secret is shown once",
-            ADMINS,
-            json_body(body::<super::notifications::AddWebhook>()),
-            201,
-            JSON,
-        ),
-        other("GET", "/api/v1/webhooks", "the live webhooks", ADMINS, None, 200, JSON),
-        other(
-            "DELETE",
-            "/api/v1/webhooks/{id}",
-            "stop a webhook",
-            ADMINS,
-            None,
-            200,
-            JSON,
-        ),
-        other(
-            "GET",
-            "/api/v1/webhooks/{id}/deliveries",
-            "a webhook's delivery log, every attempt",
-            ADMINS,
-            None,
-            200,
-            JSON,
-        ),
-        other(
-            "PUT",
-            "/api/v1/customers/{id}/work-items",
-            "link a customer to the delivery tool's work items",
-            MANAGING,
-            json_body(body::<super::links::WorkItemLinks>()),
-            200,
-            JSON,
-        ),
-        other(
-            "GET",
-            "/api/v1/customers/{id}/work-items",
-            "the work items linked to a customer",
-            EVERYONE,
-            None,
-            200,
-            JSON,
-        ),
-        other(
-            "POST",
-            "/slack/interactions",
-            "Slack's interaction payloads (signed by Slack; the Acknowledge button)",
-            &[],
-            Some(("application/x-www-form-urlencoded", None)),
-            200,
-            JSON,
-        ),
-        other(
-            "POST",
-            "/slack/commands",
-            "Slack's slash command /cstrack (signed by Slack)",
-            &[],
-            Some(("application/x-www-form-urlencoded", None)),
-            200,
-            JSON,
-        ),
-        other("GET", "/healthz", "the process is up", &[], None, 200, JSON),
-        other(
-            "GET",
-            "/readyz",
-            "the database and broker answer (503 when not)",
-            &[],
-            None,
-            200,
-            JSON,
-        ),
-        other("GET", "/metrics", "Prometheus metrics", &[], None, 200, "text/plain"),
-    ]
+impl Other {
+    /// An endpoint answering JSON, taking no body unless its handler reads one.
+    pub const fn new(
+        method: &'static str,
+        path: &'static str,
+        summary: &'static str,
+        roles: &'static [&'static str],
+        status: u16,
+    ) -> Other {
+        Other {
+            method,
+            path,
+            summary,
+            roles,
+            request: None,
+            status,
+            answers: JSON,
+        }
+    }
+
+    /// The endpoint reads a body of this media type itself (a file, a form).
+    pub const fn taking(mut self, media: &'static str) -> Other {
+        self.request = Some((media, None));
+        self
+    }
+
+    /// The endpoint reads a body of this media type itself, shaped as `T` describes (a form).
+    pub fn taking_shaped<T: JsonSchema>(mut self, media: &'static str) -> Other {
+        self.request = Some((media, Some(json_schema::<T>())));
+        self
+    }
+
+    /// The endpoint answers this media type.
+    pub const fn answering(mut self, media: &'static str) -> Other {
+        self.answers = media;
+        self
+    }
+}
+
+/// The operational routes every service serves (`events::service::ops`).
+pub fn operations() -> Vec<Described> {
+    events::service::ops::ROUTES
+        .iter()
+        .map(|&(path, summary, answers)| {
+            Described::Other(Other::new("GET", path, summary, &[], 200).answering(answers))
+        })
+        .collect()
 }
 
 /// The answers every route may give besides its own.
@@ -558,13 +172,64 @@ fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
+/// Text no JSON Schema of a body may leave unsaid: a date or an instant is accepted within
+/// `events::dates::FIRST ..= LAST` (a pattern beside its format), and no text or key holds U+0000
+/// (PostgreSQL cannot store it; every body is checked for it before anything else).
+fn stated_text_rules(schema: &mut schemars::Schema) {
+    const NO_NUL: &str = "^[^\\u0000]*$";
+    let format = schema.get("format").and_then(Value::as_str).map(str::to_owned);
+    if matches!(format.as_deref(), Some("date" | "date-time")) {
+        schema.insert("pattern".into(), json!(events::dates::PATTERN));
+        return;
+    }
+    let is = |kind: &str, schema: &schemars::Schema| match schema.get("type") {
+        Some(Value::String(name)) => name == kind,
+        Some(Value::Array(names)) => names.iter().any(|name| name == kind),
+        _ => false,
+    };
+    if is("string", schema) && format.is_none() && schema.get("enum").is_none() && schema.get("const").is_none() {
+        match schema.get("pattern").cloned() {
+            None => {
+                schema.insert("pattern".into(), json!(NO_NUL));
+            }
+            Some(Value::String(pattern)) if refuses_nul(&pattern) => {}
+            Some(pattern) => {
+                schema.insert("pattern".into(), json!(NO_NUL));
+                schema.insert("allOf".into(), json!([{ "pattern": pattern }]));
+            }
+        }
+    }
+    if is("object", schema) && schema.get("propertyNames").is_none() {
+        schema.insert("propertyNames".into(), json!({ "pattern": NO_NUL }));
+    }
+}
+
+/// Whether a pattern already refuses U+0000: it says so, or it is anchored and made only of
+/// positive classes (a key, an id).
+fn refuses_nul(pattern: &str) -> bool {
+    pattern.contains("\\u0000")
+        || pattern.starts_with('^')
+            && pattern.ends_with('$')
+            && !["[^", ".", "\\S", "\\W", "\\D"]
+                .iter()
+                .any(|wide| pattern.contains(wide))
+}
+
 /// The OpenAPI 3.1 document.
 pub fn document() -> Value {
     let mut generator = schemars::generate::SchemaSettings::draft2020_12()
         .with(|settings| settings.definitions_path = "/components/schemas".into())
+        .with_transform(schemars::transform::RecursiveTransform(
+            stated_text_rules as fn(&mut schemars::Schema),
+        ))
         .into_generator();
     let mut paths = Map::new();
-    for endpoint in endpoints() {
+    let described = super::described();
+    let commands = described.iter().filter_map(|described| match described {
+        Described::Command(endpoint) => Some(endpoint),
+        Described::Other(_) => None,
+    });
+    for endpoint in commands {
         let roles: Vec<&str> = endpoint.roles().iter().map(|role| role.as_str()).collect();
         let mut parameters = Vec::new();
         for (name, description) in [("id", "the stream's id"), ("item", "the item's id within the stream")] {
@@ -608,11 +273,24 @@ pub fn document() -> Value {
             .expect("a path item is an object")
             .insert(endpoint.method.to_lowercase(), operation);
     }
-    for other in other_endpoints() {
+    let others = described.iter().filter_map(|described| match described {
+        Described::Other(other) => Some(other),
+        Described::Command(_) => None,
+    });
+    for other in others {
         let mut parameters = Vec::new();
-        for (name, description) in [("id", "the id it names"), ("user", "the user's id")] {
+        for (name, description, schema) in [
+            ("id", "the id it names", json!({"type": "string"})),
+            (
+                "user",
+                "the user's id",
+                json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000]*$"}),
+            ),
+        ] {
             if other.path.contains(&format!("{{{name}}}")) {
-                parameters.push(json!({"name": name, "in": "path", "required": true, "description": description, "schema": {"type": "string"}}));
+                parameters.push(
+                    json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema}),
+                );
             }
         }
         let mut responses = Map::new();
@@ -695,81 +373,75 @@ mod tests {
         );
     }
 
-    /// Every route the command service serves, read from where the routers declare them
-    /// (`.route(path, get(..).put(..))`), is in the document: a route added without its
-    /// description fails here.
+    /// The document is generated from the routers built with `routes::Documented`, which serve
+    /// and describe each route in one call; a route declared any other way (`.route(`,
+    /// `.route_service(`, `.nest(`) would be served undescribed, so none is. The operational
+    /// routes are served from `ops::ROUTES`, which the document reads.
     #[test]
-    fn served_routes_are_documented() {
+    fn every_route_is_served_through_a_described_router() {
         let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let sources = [
-            "src/http/mod.rs",
-            "src/http/notifications.rs",
-            "src/http/links.rs",
-            "src/import/mod.rs",
-            "../events/src/service/ops.rs",
-        ];
-        let document = super::document();
-        let mut served = 0;
-        for source in sources {
-            let text = std::fs::read_to_string(root.join(source)).unwrap();
-            for (method, path) in declared_routes(&text) {
-                served += 1;
-                let item = &document["paths"][&path];
+        let mut sources = vec![root.join("src")];
+        let mut checked = 0;
+        while let Some(path) = sources.pop() {
+            if path.is_dir() {
+                sources.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+                continue;
+            }
+            if path.extension().is_none_or(|extension| extension != "rs") || path.ends_with("http/routes.rs")
+                // This module: the generator and these tests, which name the declarations.
+                || path.ends_with("http/openapi.rs")
+            {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            checked += 1;
+            for declaration in [".route(", ".route_service(", ".nest(", ".nest_service("] {
                 assert!(
-                    item.get(method.to_lowercase()).is_some(),
-                    "{method} {path} (in {source}) is served but not in schemas/openapi.json"
+                    !text.contains(declaration),
+                    "{} declares a route with `{declaration}`: serve it through routes::Documented so that it is documented",
+                    path.display()
                 );
             }
         }
-        assert!(served > 60, "the routes were found: {served}");
+        assert!(checked > 20, "the sources were read: {checked}");
+        let ops = std::fs::read_to_string(root.join("../events/src/service/ops.rs")).unwrap();
+        assert_eq!(
+            ops.matches(".route(").count(),
+            events::service::ops::ROUTES.len(),
+            "ops.rs serves exactly its ROUTES"
+        );
+        let document = super::document();
+        for (path, _, _) in events::service::ops::ROUTES {
+            assert!(document["paths"][path]["get"].is_object(), "{path} is documented");
+        }
     }
 
-    /// (method, path) of each `.route(...)` in a router's source: literal paths and
-    /// `format!` paths built on `customer` (`/api/v1/customers/{id}`).
-    fn declared_routes(text: &str) -> Vec<(String, String)> {
-        let mut routes = Vec::new();
-        let mut rest = text;
-        while let Some(at) = rest.find(".route(") {
-            rest = &rest[at + ".route(".len()..];
-            // The call's arguments: up to the parenthesis that closes `.route(`.
-            let mut depth = 1;
-            let end = rest
-                .char_indices()
-                .find(|(_, c)| {
-                    match c {
-                        '(' => depth += 1,
-                        ')' => depth -= 1,
-                        _ => {}
-                    }
-                    depth == 0
-                })
-                .map_or(rest.len(), |(end, _)| end);
-            let call = &rest[..end];
-            let Some(open) = call.find('"') else { continue };
-            let Some(close) = call[open + 1..].find('"') else {
-                continue;
-            };
-            let path = call[open + 1..open + 1 + close]
-                .replace("{customer}", "/api/v1/customers/{id}")
-                .replace("{{", "{")
-                .replace("}}", "}");
-            if !path.starts_with('/') {
-                continue;
-            }
-            let handlers = &call[open + 1 + close..];
-            for method in ["get", "post", "put", "patch", "delete"] {
-                let called = [
-                    format!(" {method}("),
-                    format!(".{method}("),
-                    format!("::{method}("),
-                    format!("({method}("),
-                ];
-                if called.iter().any(|pattern| handlers.contains(pattern.as_str())) {
-                    routes.push((method.to_uppercase(), path.clone()));
-                }
-            }
-        }
-        routes
+    /// Every described body is the body its handler reads: the schema names agree with the
+    /// request types (a sample that would differ if the handler's extractor changed).
+    #[test]
+    fn bodies_are_read_from_the_handlers() {
+        let document = super::document();
+        let body = |method: &str, path: &str| {
+            document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            body("post", "/api/v1/csms").as_deref(),
+            Some("#/components/schemas/RegisterCsm")
+        );
+        assert_eq!(
+            body("put", "/api/v1/imports/{id}/mapping").as_deref(),
+            Some("#/components/schemas/Remap")
+        );
+        assert_eq!(
+            body("put", "/api/v1/notification-preferences/{user}").as_deref(),
+            Some("#/components/schemas/UserPreferences")
+        );
+        assert_eq!(body("post", "/api/v1/imports/{id}/commit"), None);
+        assert!(
+            document["paths"]["/api/v1/imports"]["post"]["requestBody"]["content"]["multipart/form-data"].is_object()
+        );
     }
 
     #[test]

@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use events::metadata::{CommandMetadata, Role, Source};
 use serde::Deserialize;
@@ -31,21 +30,132 @@ use crate::store::ExecuteError;
 use plan::{Kind, Mapping, World};
 
 type AppState = Arc<Handlers>;
+use crate::http::routes::Documented;
 type Answer = Result<(StatusCode, Json<Value>), ApiError>;
 
 /// The import routes; authentication is layered on by the caller.
 pub fn router(handlers: Arc<Handlers>) -> Router {
-    Router::new()
-        .route("/api/v1/imports", post(upload).get(history))
-        .route("/api/v1/imports/{id}", get(show))
-        .route("/api/v1/imports/{id}/mapping", put(remap))
-        .route("/api/v1/imports/{id}/errors.xlsx", get(errors_workbook))
-        .route("/api/v1/imports/{id}/commit", post(commit))
-        .route("/api/v1/imports/{id}/undo", post(undo_import))
-        .route("/api/v1/deck-template", put(upload_template).delete(reset_template))
+    let (router, _) = routes().finish();
+    router
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(sheet::MAX_BYTES + 64 * 1024))
         .with_state(handlers)
+}
+
+/// The upload form, as the OpenAPI document describes it (the handler reads it part by part).
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// What the rows are.
+    kind: Kind,
+    /// The workbook (.xlsx) or CSV file, up to 20 MB.
+    #[schemars(with = "String", extend("format" = "binary"))]
+    file: Vec<u8>,
+    /// Field -> column, a JSON object (this part's content type is application/json); absent:
+    /// the suggested mapping.
+    #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, String>")]
+    mapping: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The import and deck-template routes, each described where it is served.
+pub fn routes() -> Documented<AppState> {
+    use crate::http::openapi::{Other, ADMINS, MANAGING, XLSX};
+    Documented::default()
+        .other(
+            Other::new(
+                "POST",
+                "/api/v1/imports",
+                "upload a file to import (multipart: kind, file, optional mapping as JSON); answers the preview",
+                MANAGING,
+                201,
+            )
+            .taking_shaped::<UploadForm>("multipart/form-data"),
+            upload,
+        )
+        .other(
+            Other::new(
+                "GET",
+                "/api/v1/imports",
+                "the import history (newest 200; a CSM sees its own)",
+                MANAGING,
+                200,
+            ),
+            history,
+        )
+        .other(
+            Other::new(
+                "GET",
+                "/api/v1/imports/{id}",
+                "an import's preview: each row's action, changes and errors",
+                MANAGING,
+                200,
+            ),
+            show,
+        )
+        .other(
+            Other::new(
+                "PUT",
+                "/api/v1/imports/{id}/mapping",
+                "set an import's mapping; answers the new preview",
+                MANAGING,
+                200,
+            ),
+            remap,
+        )
+        .other(
+            Other::new(
+                "GET",
+                "/api/v1/imports/{id}/errors.xlsx",
+                "the rows with errors as a workbook to fix and upload again",
+                MANAGING,
+                200,
+            )
+            .answering(XLSX),
+            errors_workbook,
+        )
+        .other(
+            Other::new(
+                "POST",
+                "/api/v1/imports/{id}/commit",
+                "append every row's events in one transaction, or none",
+                MANAGING,
+                200,
+            ),
+            commit,
+        )
+        .other(
+            Other::new(
+                "POST",
+                "/api/v1/imports/{id}/undo",
+                "compensate what the import did, keeping later changes",
+                MANAGING,
+                200,
+            ),
+            undo_import,
+        )
+        .other(
+            Other::new(
+                "PUT",
+                "/api/v1/deck-template",
+                "upload the deck template (.pptx)",
+                ADMINS,
+                200,
+            )
+            .taking("application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+            upload_template,
+        )
+        .other(
+            Other::new(
+                "DELETE",
+                "/api/v1/deck-template",
+                "go back to the built-in deck template",
+                ADMINS,
+                200,
+            ),
+            reset_template,
+        )
 }
 
 fn unavailable(error: sqlx::Error) -> ApiError {

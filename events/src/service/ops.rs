@@ -64,13 +64,26 @@ struct OpsState {
     checks: Arc<Vec<Box<dyn ReadinessCheck>>>,
 }
 
+/// The operational routes (all `GET`): path, what it answers, its media type. The router below
+/// serves exactly these, and the OpenAPI document describes them from here.
+pub const ROUTES: [(&str, &str, &str); 3] = [
+    ("/healthz", "the process is up", "application/json"),
+    (
+        "/readyz",
+        "the database and broker answer (503 when not)",
+        "application/json",
+    ),
+    ("/metrics", "Prometheus metrics", "text/plain"),
+];
+
 /// The operational routes of a service, with its own metrics registry (not the global one, so
 /// that several services can run in one test process).
 pub fn router<S: Clone + Send + Sync + 'static>(registry: Registry, checks: Vec<Box<dyn ReadinessCheck>>) -> Router<S> {
+    let [healthz, ready, prometheus] = ROUTES.map(|(path, _, _)| path);
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route(healthz, get(|| async { Json(json!({"status": "ok"})) }))
+        .route(ready, get(readyz))
+        .route(prometheus, get(metrics))
         .with_state(OpsState {
             registry,
             checks: Arc::new(checks),

@@ -14,13 +14,12 @@ use uuid::Uuid;
 pub struct OnboardCustomer {
     pub customer_id: Option<Uuid>,
     /// One line with a visible character: no control characters.
-    #[schemars(
-        length(max = 200),
-        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
-    )]
+    #[schemars(length(max = 200), pattern(crate::domain::ONE_LINE))]
     pub name: String,
+    #[schemars(pattern(crate::domain::SALESFORCE_ID))]
     pub salesforce_id: String,
     pub tier: Tier,
+    #[schemars(with = "crate::domain::Arr")]
     pub arr: Decimal,
     #[serde(default)]
     #[schemars(length(max = 100))]
@@ -30,6 +29,7 @@ pub struct OnboardCustomer {
     pub account_manager: String,
     pub csm_id: Uuid,
     #[serde(default)]
+    #[schemars(length(max = 50), inner(length(max = 100), pattern(crate::domain::VISIBLE)))]
     pub products_owned: Vec<String>,
     pub contract_start: NaiveDate,
     pub renewal_date: NaiveDate,
@@ -42,18 +42,18 @@ pub struct OnboardCustomer {
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfile {
     /// One line with a visible character: no control characters.
-    #[schemars(
-        length(max = 200),
-        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
-    )]
+    #[schemars(length(max = 200), pattern(crate::domain::ONE_LINE))]
     pub name: Option<String>,
+    #[schemars(pattern(crate::domain::SALESFORCE_ID))]
     pub salesforce_id: Option<String>,
     pub tier: Option<Tier>,
+    #[schemars(with = "Option<crate::domain::Arr>")]
     pub arr: Option<Decimal>,
     #[schemars(length(max = 100))]
     pub industry: Option<String>,
     #[schemars(length(max = 200))]
     pub account_manager: Option<String>,
+    #[schemars(length(max = 50), inner(length(max = 100), pattern(crate::domain::VISIBLE)))]
     pub products_owned: Option<Vec<String>>,
     pub contract_start: Option<NaiveDate>,
     pub renewal_date: Option<NaiveDate>,
@@ -63,6 +63,7 @@ pub struct UpdateProfile {
 #[serde(deny_unknown_fields)]
 pub struct AssignCsm {
     pub csm_id: Uuid,
+    #[schemars(length(max = 1000), pattern(crate::domain::VISIBLE))]
     pub reason: String,
     pub occurred_at: Option<DateTime<Utc>>,
 }
@@ -78,6 +79,7 @@ pub struct AssignPartner {
 pub struct UnassignPartner {
     #[serde(skip)]
     pub partner_id: Uuid,
+    #[schemars(length(max = 1000), pattern(crate::domain::VISIBLE))]
     pub reason: String,
 }
 
@@ -86,12 +88,9 @@ pub struct UnassignPartner {
 pub struct AddStakeholder {
     pub stakeholder_id: Option<Uuid>,
     /// One line with a visible character: no control characters.
-    #[schemars(
-        length(max = 200),
-        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
-    )]
+    #[schemars(length(max = 200), pattern(crate::domain::ONE_LINE))]
     pub name: String,
-    #[schemars(length(max = 200))]
+    #[schemars(length(max = 200), pattern(crate::domain::VISIBLE))]
     pub role: String,
     pub level: StakeholderLevel,
     #[schemars(length(max = 254))]
@@ -105,12 +104,9 @@ pub struct UpdateStakeholder {
     #[serde(skip)]
     pub stakeholder_id: Uuid,
     /// One line with a visible character: no control characters.
-    #[schemars(
-        length(max = 200),
-        pattern(r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")
-    )]
+    #[schemars(length(max = 200), pattern(crate::domain::ONE_LINE))]
     pub name: Option<String>,
-    #[schemars(length(max = 200))]
+    #[schemars(length(max = 200), pattern(crate::domain::VISIBLE))]
     pub role: Option<String>,
     pub level: Option<StakeholderLevel>,
     #[schemars(length(max = 254))]
@@ -122,6 +118,7 @@ pub struct UpdateStakeholder {
 pub struct RemoveStakeholder {
     #[serde(skip)]
     pub stakeholder_id: Uuid,
+    #[schemars(length(max = 1000), pattern(crate::domain::VISIBLE))]
     pub reason: String,
 }
 
@@ -155,6 +152,7 @@ pub struct LogActivity {
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogActivities {
+    #[schemars(length(min = 1, max = 1000))]
     pub activities: Vec<LogActivity>,
 }
 
@@ -164,6 +162,7 @@ pub struct LogActivities {
 pub struct CorrectActivity {
     #[serde(skip)]
     pub activity_id: Uuid,
+    #[schemars(length(max = 1000), pattern(crate::domain::VISIBLE))]
     pub reason: String,
     pub kind: Option<ActivityKind>,
     pub direction: Option<Direction>,
@@ -183,6 +182,7 @@ pub struct CorrectActivity {
 pub struct RetractActivity {
     #[serde(skip)]
     pub activity_id: Uuid,
+    #[schemars(length(max = 1000), pattern(crate::domain::VISIBLE))]
     pub reason: String,
 }
 
@@ -195,6 +195,19 @@ pub struct RecordHealthScore {
     pub source: HealthSource,
     pub reason: Option<String>,
     #[serde(default)]
+    /// At most 50; each named (1 to 200 characters), with an optional weight of 0 or more.
+    #[schemars(
+        length(max = 50),
+        extend("items" = {
+            "type": "object",
+            "required": ["name"],
+            "additionalProperties": false,
+            "properties": {
+                "name": {"type": "string", "maxLength": 200, "pattern": crate::domain::VISIBLE},
+                "weight": {"type": ["number", "null"], "minimum": 0}
+            }
+        })
+    )]
     pub risk_factors: Vec<RiskFactor>,
     pub measured_at: Option<DateTime<Utc>>,
 }
@@ -203,14 +216,14 @@ pub struct RecordHealthScore {
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     pub task_id: Option<Uuid>,
-    #[schemars(length(max = 200))]
+    #[schemars(length(max = 200), pattern(crate::domain::VISIBLE))]
     pub title: String,
     #[serde(default)]
     #[schemars(length(max = 5000))]
     pub description: String,
     pub kind: TaskKind,
     pub priority: TaskPriority,
-    #[schemars(length(max = 200))]
+    #[schemars(length(max = 200), pattern(crate::domain::VISIBLE))]
     pub assignee_id: String,
     pub due_date: NaiveDate,
     pub parent_task_id: Option<Uuid>,
@@ -223,7 +236,7 @@ pub struct CreateTask {
 pub struct UpdateTask {
     #[serde(skip)]
     pub task_id: Uuid,
-    #[schemars(length(max = 200))]
+    #[schemars(length(max = 200), pattern(crate::domain::VISIBLE))]
     pub title: Option<String>,
     #[schemars(length(max = 5000))]
     pub description: Option<String>,
@@ -238,7 +251,7 @@ pub struct UpdateTask {
 pub struct ReassignTask {
     #[serde(skip)]
     pub task_id: Uuid,
-    #[schemars(length(max = 200))]
+    #[schemars(length(max = 200), pattern(crate::domain::VISIBLE))]
     pub assignee_id: String,
     pub reason: Option<String>,
 }
@@ -256,7 +269,7 @@ pub struct ChangeTaskStatus {
 pub struct CompleteTask {
     #[serde(skip)]
     pub task_id: Uuid,
-    #[schemars(length(max = 2000))]
+    #[schemars(length(max = 2000), pattern(crate::domain::VISIBLE))]
     pub outcome: String,
 }
 
@@ -265,6 +278,7 @@ pub struct CompleteTask {
 pub struct CancelTask {
     #[serde(skip)]
     pub task_id: Uuid,
+    #[schemars(length(max = 1000), pattern(crate::domain::VISIBLE))]
     pub reason: String,
 }
 
@@ -277,7 +291,7 @@ pub struct DraftPartnerReport {
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
     pub overall_status: OverallStatus,
-    #[schemars(length(max = 10000))]
+    #[schemars(length(max = 10000), pattern(crate::domain::VISIBLE))]
     pub summary: String,
     #[serde(default)]
     #[schemars(length(max = 10000))]
@@ -303,7 +317,7 @@ pub struct UpdatePartnerReport {
     pub period_start: Option<NaiveDate>,
     pub period_end: Option<NaiveDate>,
     pub overall_status: Option<OverallStatus>,
-    #[schemars(length(max = 10000))]
+    #[schemars(length(max = 10000), pattern(crate::domain::VISIBLE))]
     pub summary: Option<String>,
     #[schemars(length(max = 10000))]
     pub accomplishments: Option<String>,
@@ -327,7 +341,7 @@ pub struct SubmitPartnerReport {
 #[serde(deny_unknown_fields)]
 pub struct RecordMilestone {
     pub milestone_id: Option<Uuid>,
-    #[schemars(length(max = 200))]
+    #[schemars(length(max = 200), pattern(crate::domain::VISIBLE))]
     pub title: String,
     #[serde(default)]
     #[schemars(length(max = 5000))]
@@ -339,7 +353,7 @@ pub struct RecordMilestone {
 #[serde(deny_unknown_fields)]
 pub struct LogIssue {
     pub issue_id: Option<Uuid>,
-    #[schemars(length(max = 200))]
+    #[schemars(length(max = 200), pattern(crate::domain::VISIBLE))]
     pub title: String,
     #[serde(default)]
     #[schemars(length(max = 5000))]
@@ -353,7 +367,7 @@ pub struct LogIssue {
 pub struct Resolve {
     #[serde(skip)]
     pub id: Uuid,
-    #[schemars(length(max = 2000))]
+    #[schemars(length(max = 2000), pattern(crate::domain::VISIBLE))]
     pub resolution: String,
 }
 
@@ -361,7 +375,7 @@ pub struct Resolve {
 #[serde(deny_unknown_fields)]
 pub struct RaiseEscalation {
     pub escalation_id: Option<Uuid>,
-    #[schemars(length(max = 200))]
+    #[schemars(length(max = 200), pattern(crate::domain::VISIBLE))]
     pub title: String,
     #[serde(default)]
     #[schemars(length(max = 5000))]
@@ -381,7 +395,7 @@ pub struct ChangeAdoptionStage {
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeUseCaseStatus {
-    #[schemars(length(max = 200))]
+    #[schemars(length(max = 200), pattern(crate::domain::VISIBLE))]
     pub use_case: String,
     pub status: UseCaseStatus,
     #[serde(default)]
@@ -404,12 +418,14 @@ pub struct RecordNps {
 #[serde(deny_unknown_fields)]
 pub struct RecordRenewal {
     pub renewal_date: NaiveDate,
+    #[schemars(with = "Option<crate::domain::Arr>")]
     pub arr: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordChurn {
+    #[schemars(length(max = 2000), pattern(crate::domain::VISIBLE))]
     pub reason: String,
     pub churned_on: NaiveDate,
 }
@@ -458,6 +474,10 @@ pub enum CustomerCommand {
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetCustomFields {
+    #[schemars(
+        extend("minProperties" = 1),
+        with = "std::collections::BTreeMap<String, crate::domain::FieldValue>"
+    )]
     pub values: std::collections::BTreeMap<String, serde_json::Value>,
     #[serde(skip)]
     pub definitions: std::sync::Arc<events::fields::Definitions>,
