@@ -5,6 +5,7 @@
 
 import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -19,12 +20,18 @@ mkdirSync(env.artifacts, { recursive: true });
 const app = (path) => `${env.appUrl}/app${path}`;
 const asOf = env.asOf;
 
-/** The same grouping the client shows decimals with (display only). */
+/** The same grouping the client shows decimals with (display only): cents below a thousand. */
 function money(decimal) {
   const negative = decimal.startsWith("-");
-  const [whole, fraction = ""] = decimal.replace(/^[-+]/, "").split(".");
-  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return `${negative ? "−" : ""}$${grouped}${fraction.length ? `.${fraction.padEnd(2, "0").slice(0, 2)}` : ""}`;
+  const [digits, fraction = ""] = decimal.replace(/^[-+]/, "").split(".");
+  let whole = digits.replace(/^0+(?=\d)/, "");
+  let cents = "";
+  if (whole.length > 3) {
+    if (fraction >= "5") whole = (BigInt(whole) + 1n).toString();
+  } else if (fraction.length) {
+    cents = `.${fraction.padEnd(2, "0").slice(0, 2)}`;
+  }
+  return `${negative ? "−" : ""}$${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",")}${cents}`;
 }
 
 async function gql(token, query, variables = {}) {
@@ -523,5 +530,158 @@ describe("the live protocol", () => {
     assert.deepEqual([...new Set(seen.map((c) => c.customerId))], [env.customers.initech]);
     assert.ok(seen.every((c) => c.eventType === "ActivityLogged"));
     await page.context().close();
+  });
+});
+
+/** Reads a workbook with openpyxl: each sheet's rows as values, dates as ISO text. */
+function openpyxl(path) {
+  const script = `
+import json, sys, datetime, openpyxl
+book = openpyxl.load_workbook(sys.argv[1])
+def cell(v):
+    return v.isoformat() if isinstance(v, (datetime.date, datetime.datetime)) else v
+print(json.dumps({name: [[cell(v) for v in row] for row in book[name].iter_rows(values_only=True)] for name in book.sheetnames}))
+`;
+  return JSON.parse(execFileSync("python3", ["-c", script, path], { encoding: "utf8" }));
+}
+
+/** Writes a workbook with openpyxl from rows of values. */
+function workbook(path, rows) {
+  const script = `
+import json, sys, openpyxl
+book = openpyxl.Workbook()
+for row in json.loads(sys.argv[2]):
+    book.active.append(row)
+book.save(sys.argv[1])
+`;
+  execFileSync("python3", ["-c", script, path, JSON.stringify(rows)]);
+}
+
+/** Clicks a download in the page's Download menu and keeps the file among the artifacts. */
+async function downloaded(page, item) {
+  await page.getByTestId("downloads").click();
+  const [file] = await Promise.all([page.waitForEvent("download"), page.getByRole("menuitem", { name: item }).click()]);
+  const path = join(env.artifacts, file.suggestedFilename());
+  await file.saveAs(path);
+  await page.getByTestId("download-saved").waitFor();
+  return { path, name: file.suggestedFilename() };
+}
+
+describe("an admin", () => {
+  let session;
+  before(async () => {
+    session = await signedIn(env.tokens.admin);
+  });
+  after(async () => {
+    await session.context.close();
+  });
+  afterEach(async (t) => {
+    const name = t.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
+    await session.page.screenshot({ path: join(env.artifacts, `end-${name}.png`), fullPage: true }).catch(() => {});
+    if (session.problems.length) console.log(`browser errors during "${t.name}":\n${session.problems.join("\n")}`);
+    session.problems.length = 0;
+  });
+
+  test("imports a workbook through the wizard, fixes its errors and undoes it", async () => {
+    const { page } = session;
+    const header = ["Account Name", "SFDC ID", "Tier", "Annual Recurring Revenue", "CSM", "Contract Start", "Renewal Date"];
+    const first = join(env.artifacts, "move-in.xlsx");
+    workbook(first, [
+      header,
+      ["Hooli", "0015g00000HooliAAA", "Enterprise", 1200000, "Dana Whitfield", "2026-01-15", "2027-01-15"],
+      ["Pied Piper", "0015g00000PiperAAA", "SMB", "lots", "Dana Whitfield", "2026-02-01", "2027-02-01"],
+    ]);
+    await page.goto(app("/imports"));
+    await page.locator("#import-kind").selectOption("customers");
+    await page.locator('input[type="file"]').setInputFiles(first);
+    await page.getByTestId("import-counts").waitFor();
+    // The suggested columns, the counts and each row's reason, in words.
+    assert.equal(await page.locator("#map-arr").inputValue(), "Annual Recurring Revenue");
+    assert.match(await page.getByTestId("import-counts").innerText(), /1 row creates[\s\S]*1 row has errors/);
+    assert.match(await page.getByTestId("import-row-3").innerText(), /has errors[\s\S]*Annual Recurring Revenue: arr: "lots" is not an amount/);
+    assert.ok(await page.getByRole("button", { name: "Commit 2 rows" }).isDisabled());
+    await accessible(page, "imports-preview");
+    // The rows with errors come back as a workbook, each with its reason.
+    const [errors] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Download the rows with errors (.xlsx)" }).click(),
+    ]);
+    const errorsPath = join(env.artifacts, "move-in-errors.xlsx");
+    await errors.saveAs(errorsPath);
+    const errorBook = openpyxl(errorsPath);
+    const errorRows = errorBook[Object.keys(errorBook).find((name) => name !== "About") ?? ""] ?? [];
+    assert.equal(errorRows.filter((r) => r.includes("Pied Piper")).length, 1, JSON.stringify(errorBook));
+    assert.ok(errorRows.find((r) => r.includes("Pied Piper")).some((v) => String(v).includes("is not an amount")), JSON.stringify(errorRows));
+
+    // The fixed file commits; the new customers are in the API with the file's figures.
+    const fixed = join(env.artifacts, "move-in-fixed.xlsx");
+    workbook(fixed, [
+      header,
+      ["Hooli", "0015g00000HooliAAA", "Enterprise", 1200000, "Dana Whitfield", "2026-01-15", "2027-01-15"],
+      ["Pied Piper", "0015g00000PiperAAA", "SMB", 18000.5, "Dana Whitfield", "2026-02-01", "2027-02-01"],
+    ]);
+    await page.getByRole("button", { name: "New import" }).click();
+    await page.locator('input[type="file"]').setInputFiles(fixed);
+    await page.getByTestId("import-counts").waitFor();
+    assert.match(await page.getByTestId("import-counts").innerText(), /2 rows create[\s\S]*0 rows have errors/);
+    await page.getByRole("button", { name: "Commit 2 rows" }).click();
+    await page.getByTestId("import-outcome").waitFor();
+    assert.match(await page.getByTestId("import-outcome").innerText(), /committed\s+2 rows created, 0 updated, 2 events written by test-admin/);
+    const FIND = `query ($s: String) { customers(filter: { search: $s }) { nodes { name arr tier csm { name } } } }`;
+    const found = async (wanted) => {
+      // The read models follow the commit within moments.
+      for (let attempt = 0; attempt < 50; attempt += 1) {
+        const nodes = (await gql(env.tokens.admin, FIND, { s: "Pied Piper" })).customers.nodes;
+        if (nodes.length === wanted) return nodes;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.fail(`Pied Piper was not listed ${wanted} time(s)`);
+    };
+    assert.deepEqual(await found(1), [{ name: "Pied Piper", arr: "18000.50", tier: "SMB", csm: { name: "Dana Whitfield" } }]);
+
+    // The history lists it; its undo retracts both, and the page says so.
+    await page.reload();
+    const row = page.getByTestId("import-history-row").filter({ hasText: "move-in-fixed.xlsx" });
+    assert.match(await row.innerText(), /Customers[\s\S]*by test-admin[\s\S]*2[\s\S]*committed/);
+    await row.getByRole("button", { name: "Open or undo" }).click();
+    await page.getByRole("button", { name: "Undo this import" }).click();
+    await page.getByRole("button", { name: "Undo the import" }).click();
+    await page.getByTestId("undo-report").waitFor();
+    assert.match(await page.getByTestId("undo-report").innerText(), /Undone by test-admin on .*: 2 customers retracted/);
+    assert.deepEqual(await found(0), []);
+    // Checked at rest, not under the pointer's hover.
+    await page.mouse.move(0, 0);
+    await accessible(page, "imports-undone");
+  });
+
+  test("downloads each report with the screen's filters and opens it", async () => {
+    const { page } = session;
+    // Coverage, filtered to one tier: the workbook says so and lists that tier's accounts.
+    await page.goto(app("/coverage"));
+    await page.locator("#filter-tier").selectOption("SMB");
+    await page.getByTestId("downloads").waitFor();
+    const coverage = await downloaded(page, "Excel workbook (.xlsx)");
+    const sheets = openpyxl(coverage.path);
+    const about = Object.fromEntries(sheets.About.filter((r) => r[0]).map((r) => [r[0], r[1]]));
+    assert.equal(about.Filters, "tier=SMB");
+    const expected = await gql(env.tokens.admin, `{ coverageReport(tier: SMB) { summary { accounts } } }`);
+    assert.equal(sheets.Accounts.length - 1, expected.coverageReport.summary.accounts);
+    // Every other screen's download opens as what it says it is.
+    for (const [path, item, check] of [
+      ["/engagement", "CSV file (.csv)", (text) => assert.match(text, /^\uFEFF?[^\r\n]+\r\n/)],
+      ["/workload", "Excel workbook (.xlsx)", (_, path) => assert.ok(openpyxl(path).CSMs.length > 1)],
+      ["/customers", "Excel workbook (.xlsx)", (_, path) => assert.ok(openpyxl(path).Customers.some((r) => r[0] === "Acme Corp"))],
+      ["/tasks", "Excel workbook (.xlsx)", (_, path) => assert.ok(openpyxl(path).Tasks.length >= 1)],
+      ["/", "Portfolio deck (.pptx)", (text) => assert.ok(text.startsWith("PK"))],
+      [`/customers/${env.customers.acme}`, "Customer summary deck (.pptx)", (text) => assert.ok(text.startsWith("PK"))],
+    ]) {
+      await page.goto(app(path));
+      await page.getByTestId("downloads").waitFor();
+      const file = await downloaded(page, item);
+      check(readFileSync(file.path, "latin1"), file.path);
+    }
+    await page.goto(app("/coverage"));
+    await page.getByTestId("downloads").click();
+    await accessible(page, "downloads-menu");
   });
 });

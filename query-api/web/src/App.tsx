@@ -29,6 +29,7 @@ const Alerts = lazy(() => import("./views/Alerts"));
 const Tasks = lazy(() => import("./views/Tasks"));
 const PartnerReports = lazy(() => import("./views/PartnerReports"));
 const History = lazy(() => import("./views/History"));
+const Imports = lazy(() => import("./views/Imports"));
 
 interface SessionContext {
   session: Session;
@@ -59,6 +60,7 @@ const NAV: NavItem[] = [
   { path: "/tasks", label: "Tasks", show: (s) => s.role !== "auditor" },
   { path: "/partner-reports", label: "Partner reports", show: (s) => can.partnerReports(s.role) },
   { path: "/history", label: "History (audit)", show: (s) => can.history(s.role) },
+  { path: "/imports", label: "Imports", show: (s) => can.record(s.role) },
 ];
 
 export function App() {
@@ -158,6 +160,7 @@ function Shell({ session, signOut }: { session: Session; signOut: () => void }) 
             <Route path="/partner-reports" element={<PartnerReports />} />
             <Route path="/history" element={<History />} />
             <Route path="/history/:customerId" element={<History />} />
+            <Route path="/imports" element={can.record(session.role) ? <Imports /> : <Navigate to={home} replace />} />
             <Route path="/sign-in" element={<Navigate to={home} replace />} />
             <Route path="*" element={<p>There is no such page. <RouterLink to={home}>Go home</RouterLink>.</p>} />
           </Routes>

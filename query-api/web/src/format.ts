@@ -1,12 +1,21 @@
 // Display only: the API computes every figure; these put its answers into words.
 
-/** A decimal amount as the API sends it ("1234567.50"), grouped by thousands, never through a float. */
+/**
+ * A decimal amount as the API sends it ("1234567.50"), grouped by thousands, never through a
+ * float: cents below a thousand, whole dollars (rounded half up) from a thousand on.
+ */
 export function money(decimal: string | null | undefined): string {
   if (decimal == null) return "—";
   const negative = decimal.startsWith("-");
-  const [whole, fraction = ""] = decimal.replace(/^[-+]/, "").split(".");
+  const [digits, fraction = ""] = decimal.replace(/^[-+]/, "").split(".");
+  let whole = digits.replace(/^0+(?=\d)/, "");
+  let cents = "";
+  if (whole.length > 3) {
+    if (fraction >= "5") whole = (BigInt(whole) + 1n).toString();
+  } else if (fraction.length) {
+    cents = `.${fraction.padEnd(2, "0").slice(0, 2)}`;
+  }
   const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  const cents = fraction.length ? `.${fraction.padEnd(2, "0").slice(0, 2)}` : "";
   return `${negative ? "−" : ""}$${grouped}${cents}`;
 }
 
@@ -43,6 +52,19 @@ export function periodWords(label: string): string {
   const month = /^(\d{4})-(\d{2})$/.exec(label);
   if (month) return `${MONTHS[Number(month[2]) - 1]} ${month[1]}`;
   return label;
+}
+
+/** "1 row", "3 rows": a count with the word that agrees with it. */
+export function count(n: number, one: string, many: string): string {
+  return `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
+}
+
+/** An instant in the user's own time zone, to the minute ("7 Dec 2026, 09:58"). */
+export function when(value: string | null | undefined): string {
+  if (!value) return "—";
+  const instant = new Date(value);
+  if (Number.isNaN(instant.getTime())) return value;
+  return new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeStyle: "short" }).format(instant);
 }
 
 export function words(value: string): string {

@@ -26,8 +26,8 @@ function useCommandForm() {
     }
   };
   const field = (name: string) => ({
-    invalid: Boolean(state.error?.fields[name]),
-    invalidText: state.error?.fields[name],
+    invalid: Boolean(state.error?.field(name)),
+    invalidText: state.error?.field(name),
   });
   return { state, run, field };
 }

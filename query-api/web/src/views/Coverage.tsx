@@ -6,6 +6,7 @@ import { graphql } from "../gql";
 import type { CoverageStatus, Tier } from "../gql/graphql";
 import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { Kpi, Pager, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
+import { Downloads, sheets } from "../downloads";
 import { money, one, pct, statusTag, words } from "../format";
 
 const COVERAGE = graphql(`
@@ -106,6 +107,7 @@ export default function Coverage() {
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Coverage</h1>
       <TimeTravel knownAt="snapshot" />
+      <Downloads choices={sheets("coverage")} params={{ asOf, csmId, tier }} knownAt={knownAt} />
       <div className="cs-toolbar" role="group" aria-label="Filters">
         <Select id="filter-csm" labelText="CSM" value={csmId} onChange={(e) => filter(setCsmId)(e.target.value)}>
           <SelectItem value="" text="Every CSM" />

@@ -9,6 +9,7 @@ import { useSession } from "../App";
 import { can } from "../api/session";
 import { Kpi, Pending, Problem, TimeTravel, Table } from "../components";
 import { colourTag, day, instant, money, one, periodWords, statusTag, words } from "../format";
+import { Downloads } from "../downloads";
 import { CreateTaskForm, HealthScoreForm, LogActivityForm, TaskActions } from "../forms";
 
 const Charts = {
@@ -249,6 +250,15 @@ export default function Customer360() {
               .join(" · ")}
           </p>
           <TimeTravel knownAt="instant" />
+          <Downloads
+            choices={[
+              { report: "customer", format: "pptx", label: "Customer summary deck (.pptx)", params: { asOf } },
+              { report: "health-trend", format: "xlsx", label: "Health trend (.xlsx)", params: { to: asOf } },
+              { report: "health-trend", format: "csv", label: "Health trend (.csv)", params: { to: asOf } },
+            ]}
+            params={{ customerId: customer.customerId }}
+            knownAt={knownAt}
+          />
           <section className="cs-kpis" aria-label="Key figures">
             <Kpi
               testId="customer-health"

@@ -4,6 +4,7 @@ import { useQuery } from "urql";
 import { Button, Search, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
 import { graphql } from "../gql";
 import { Pending, Problem, Table } from "../components";
+import { Downloads, sheets } from "../downloads";
 import { colourTag, day, money, words } from "../format";
 
 const CUSTOMERS = graphql(`
@@ -39,6 +40,7 @@ export default function Customers() {
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Customers</h1>
+      <Downloads choices={sheets("customers")} params={{ search }} />
       <div className="cs-toolbar">
         <Search
           id="customer-search"

@@ -5,6 +5,7 @@ import { graphql } from "../gql";
 import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
 import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
+import { Downloads } from "../downloads";
 import { colourTag, day, money, moneyChange, one, pct, words } from "../format";
 
 const DASHBOARD = graphql(`
@@ -116,6 +117,15 @@ export default function Dashboard() {
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Portfolio</h1>
       <TimeTravel knownAt="snapshot" />
+      <Downloads
+        choices={[
+          { report: "portfolio", format: "pptx", label: "Portfolio deck (.pptx)" },
+          { report: "executive-summary", format: "xlsx", label: "Executive summary (.xlsx)" },
+          { report: "executive-summary", format: "csv", label: "Executive summary (.csv)" },
+        ]}
+        params={{ asOf }}
+        knownAt={knownAt}
+      />
       <Problem error={error} />
       <Pending fetching={fetching} hasData={Boolean(data)} />
       {summary && data?.coverageReport && data.tasks ? (

@@ -5,6 +5,7 @@ import { graphql } from "../gql";
 import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
 import { money, one, periodWords, words } from "../format";
+import { Downloads, sheets } from "../downloads";
 import { useState } from "react";
 
 const ENGAGEMENT = graphql(`
@@ -78,6 +79,7 @@ export default function Engagement() {
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Engagement</h1>
       <TimeTravel knownAt="snapshot" />
+      <Downloads choices={sheets("engagement")} params={{ asOf, period }} knownAt={knownAt} />
       <div className="cs-toolbar">
         <Select id="period-choice" labelText="Period" value={choice} onChange={(e) => setChoice(e.target.value)}>
           <SelectItem value="30d" text="Last 30 days" />

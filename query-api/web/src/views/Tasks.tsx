@@ -9,6 +9,7 @@ import { usePortfolioLive } from "../hooks";
 import { can } from "../api/session";
 import { Pending, Problem, Table } from "../components";
 import { day, words } from "../format";
+import { Downloads, sheets } from "../downloads";
 import { TaskActions } from "../forms";
 
 const TASKS = graphql(`
@@ -49,6 +50,10 @@ export default function Tasks() {
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Tasks</h1>
+      <Downloads
+        choices={sheets("tasks")}
+        params={{ state: filter.state, assigneeId: filter.assigneeId, overdue: filter.overdue ? "true" : null }}
+      />
       <ContentSwitcher
         onChange={({ name }) => setView(name as (typeof VIEWS)[number])}
         selectedIndex={VIEWS.indexOf(view)}

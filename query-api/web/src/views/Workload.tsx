@@ -4,6 +4,7 @@ import { ProgressBar, TableBody, TableCell, TableHead, TableHeader, TableRow, Ta
 import { graphql } from "../gql";
 import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
+import { Downloads, sheets } from "../downloads";
 import { day, money, one, pct } from "../format";
 
 const WORKLOAD = graphql(`
@@ -73,6 +74,7 @@ export default function Workload() {
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>CSM workload</h1>
       <TimeTravel knownAt="snapshot" />
+      <Downloads choices={sheets("workload")} params={{ asOf }} knownAt={knownAt} />
       <Problem error={error} />
       <Pending fetching={fetching} hasData={Boolean(team)} />
       {team ? (
