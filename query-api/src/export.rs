@@ -978,7 +978,10 @@ pub async fn build(
             "Sheets".to_owned(),
             tables
                 .iter()
-                .map(|table| format!("{} ({} rows)", table.name, table.rows.len()))
+                .map(|table| match table.rows.len() {
+                    1 => format!("{} (1 row)", table.name),
+                    rows => format!("{} ({rows} rows)", table.name),
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         ),

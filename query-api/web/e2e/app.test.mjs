@@ -654,6 +654,51 @@ describe("an admin", () => {
     await accessible(page, "imports-undone");
   });
 
+  test("sets notification preferences and manages a webhook in the settings", async () => {
+    const { page } = session;
+    await page.goto(app("/settings"));
+    await page.locator("#channel-slack").check({ force: true });
+    await page.locator("#pref-slack-user").fill("nope");
+    await page.locator("#kind-health_red").check({ force: true });
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    // The API's reason, on the field it names.
+    assert.equal(
+      await page.locator("#pref-slack-user-error-msg").innerText(),
+      "a Slack member id is U or W then capitals and digits",
+    );
+    await page.locator("#pref-slack-user").fill("U012ABCDEF");
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    const stored = await (
+      await fetch(`${env.commandUrl}/api/v1/notification-preferences`, { headers: { authorization: `Bearer ${env.tokens.admin}` } })
+    ).json();
+    assert.deepEqual([stored.channels, stored.slack_user_id, stored.kinds], [["slack"], "U012ABCDEF", ["health_red"]]);
+    await page.reload();
+    assert.ok(await page.locator("#kind-health_red").isChecked());
+    await page.mouse.move(0, 0);
+    await accessible(page, "settings-notifications");
+
+    await page.getByRole("tab", { name: "Webhooks" }).click();
+    await page.locator("#webhook-url").fill("http://169.254.169.254/latest");
+    await page.getByRole("button", { name: "Add the webhook" }).click();
+    await page.getByText(/cstrack calls no such address/).waitFor();
+    await page.locator("#webhook-url").fill("http://127.0.0.1:9/cstrack");
+    await page.locator("#webhook-description").fill("The data warehouse");
+    await page.getByRole("button", { name: "Add the webhook" }).click();
+    await page.getByText("Added. Its signing secret, shown this once:").waitFor();
+    const row = page.getByTestId("webhook-row").filter({ hasText: "http://127.0.0.1:9/cstrack" });
+    assert.match(await row.innerText(), /The data warehouse[\s\S]*every alert[\s\S]*by test-admin/);
+    await row.getByRole("button", { name: "Deliveries" }).click();
+    await page.getByRole("heading", { name: "Deliveries to http://127.0.0.1:9/cstrack" }).waitFor();
+    await page.mouse.move(0, 0);
+    await accessible(page, "settings-webhooks");
+    await row.getByRole("button", { name: "Stop" }).click();
+    await page.getByRole("button", { name: "Stop the webhook" }).click();
+    await row.waitFor({ state: "detached" });
+    const live = await (await fetch(`${env.commandUrl}/api/v1/webhooks`, { headers: { authorization: `Bearer ${env.tokens.admin}` } })).json();
+    assert.ok(!live.webhooks.some((hook) => hook.url === "http://127.0.0.1:9/cstrack"));
+  });
+
   test("downloads each report with the screen's filters and opens it", async () => {
     const { page } = session;
     // Coverage, filtered to one tier: the workbook says so and lists that tier's accounts.

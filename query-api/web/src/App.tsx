@@ -30,6 +30,7 @@ const Tasks = lazy(() => import("./views/Tasks"));
 const PartnerReports = lazy(() => import("./views/PartnerReports"));
 const History = lazy(() => import("./views/History"));
 const Imports = lazy(() => import("./views/Imports"));
+const Settings = lazy(() => import("./views/Settings"));
 
 interface SessionContext {
   session: Session;
@@ -61,6 +62,7 @@ const NAV: NavItem[] = [
   { path: "/partner-reports", label: "Partner reports", show: (s) => can.partnerReports(s.role) },
   { path: "/history", label: "History (audit)", show: (s) => can.history(s.role) },
   { path: "/imports", label: "Imports", show: (s) => can.record(s.role) },
+  { path: "/settings", label: "Settings", show: (s) => s.role !== "partner" },
 ];
 
 export function App() {
@@ -161,6 +163,7 @@ function Shell({ session, signOut }: { session: Session; signOut: () => void }) 
             <Route path="/history" element={<History />} />
             <Route path="/history/:customerId" element={<History />} />
             <Route path="/imports" element={can.record(session.role) ? <Imports /> : <Navigate to={home} replace />} />
+            <Route path="/settings" element={session.role !== "partner" ? <Settings /> : <Navigate to={home} replace />} />
             <Route path="/sign-in" element={<Navigate to={home} replace />} />
             <Route path="*" element={<p>There is no such page. <RouterLink to={home}>Go home</RouterLink>.</p>} />
           </Routes>

@@ -4,6 +4,7 @@ import { Button, InlineNotification, Select, SelectItem, TextInput, Tile, Skelet
 import type { ComponentProps } from "react";
 import { graphql } from "./gql";
 import { useTimeTravel } from "./hooks";
+import { when } from "./format";
 
 const SNAPSHOTS = graphql(`
   query Snapshots {
@@ -37,10 +38,10 @@ export function TimeTravel({ knownAt }: { knownAt: "instant" | "snapshot" }) {
         <TextInput
           id="known-at"
           type="datetime-local"
-          labelText="Known at (what the system knew)"
-          value={travel.knownAt ? travel.knownAt.slice(0, 16) : ""}
-          onChange={(e) => travel.set("knownAt", e.target.value ? `${e.target.value}:00Z` : null)}
-          helperText={travel.knownAt ? "UTC" : "Now"}
+          labelText="What the system knew at"
+          value={travel.knownAt ? localMinute(travel.knownAt) : ""}
+          onChange={(e) => travel.set("knownAt", e.target.value ? new Date(e.target.value).toISOString().replace(/\.\d+Z$/, "Z") : null)}
+          helperText={travel.knownAt ? "your time" : "Now: everything recorded so far"}
           size="md"
         />
       ) : null}
@@ -55,18 +56,26 @@ function SnapshotPicker() {
   return (
     <Select
       id="known-at-snapshot"
-      labelText="Known at (a rebuilt snapshot)"
+      labelText="What the system knew"
       value={travel.knownAt ?? ""}
       onChange={(e) => travel.set("knownAt", e.target.value || null)}
-      helperText={data && data.projectionSnapshots.length === 0 ? "No snapshots rebuilt yet" : undefined}
+      helperText={data && data.projectionSnapshots.length === 0 ? "No earlier knowledge kept yet (analysts rebuild it)" : undefined}
       size="md"
     >
-      <SelectItem value="" text="Now (live read models)" />
+      <SelectItem value="" text="Now: everything recorded so far" />
       {(data?.projectionSnapshots ?? []).map((snapshot) => (
-        <SelectItem key={snapshot.name} value={snapshot.name} text={`${snapshot.name} (${snapshot.knownAt.slice(0, 16)})`} />
+        <SelectItem key={snapshot.name} value={snapshot.name} text={`On ${when(snapshot.knownAt)} (${snapshot.name})`} />
       ))}
     </Select>
   );
+}
+
+/** An instant as a datetime-local input's value: the user's own time, to the minute. */
+function localMinute(value: string): string {
+  const instant = new Date(value);
+  if (Number.isNaN(instant.getTime())) return "";
+  const local = new Date(instant.getTime() - instant.getTimezoneOffset() * 60_000);
+  return local.toISOString().slice(0, 16);
 }
 
 export function RulesVersion({ version, asOf }: { version: string; asOf?: string }) {

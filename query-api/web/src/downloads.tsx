@@ -63,7 +63,7 @@ export function Downloads({
     try {
       setOutcome({ saved: await download(session, path) });
     } catch (error) {
-      setOutcome({ error: error instanceof CommandError ? error : new CommandError(0, "error", String(error), {}) });
+      setOutcome({ error: CommandError.from(error) });
     } finally {
       setBusy(null);
     }

@@ -22,7 +22,7 @@ function useCommandForm() {
       setState({ busy: false, error: null, done });
       after?.();
     } catch (e) {
-      setState({ busy: false, error: e instanceof CommandError ? e : new CommandError(0, "error", String(e), {}), done: null });
+      setState({ busy: false, error: CommandError.from(e), done: null });
     }
   };
   const field = (name: string) => ({

@@ -14,6 +14,11 @@ export class CommandError extends Error {
     super(message);
   }
 
+  /** Any failure as a CommandError (one thrown by a request stays as it is). */
+  static from(error: unknown): CommandError {
+    return error instanceof CommandError ? error : new CommandError(0, "error", String(error), {});
+  }
+
   /** The reason the API gave for `field`, when it gave one as text. */
   field(name: string): string | undefined {
     const reason = this.fields[name];

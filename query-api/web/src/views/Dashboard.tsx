@@ -187,7 +187,7 @@ export default function Dashboard() {
             </section>
             <section className="cs-section" aria-labelledby="alerts-heading">
               <h2 id="alerts-heading">Open alerts</h2>
-              {alerts === null ? <p className="cs-muted">Alerts are not kept in snapshots: clear “Known at” to see today's.</p> : null}
+              {alerts === null ? <p className="cs-muted">Alerts are not kept with earlier knowledge: set “What the system knew” to now to see today's.</p> : null}
               {alerts?.nodes.length === 0 ? <p className="cs-muted">No open alerts.</p> : null}
               <ul>
                 {(alerts?.nodes ?? []).map((alert) => (

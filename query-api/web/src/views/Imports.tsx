@@ -122,10 +122,6 @@ const ACTION_WORDS: Record<RowOutcome["action"], string> = {
   error: "has errors",
 };
 
-function refusal(error: unknown): CommandError {
-  return error instanceof CommandError ? error : new CommandError(0, "error", String(error), {});
-}
-
 export default function Imports() {
   const session = useSession();
   const [params, setParams] = useSearchParams();
@@ -138,7 +134,7 @@ export default function Imports() {
         setHistory(answer.imports);
         setHistoryError(null);
       })
-      .catch((error) => setHistoryError(refusal(error)));
+      .catch((error) => setHistoryError(CommandError.from(error)));
   }, [session]);
   useEffect(refresh, [refresh]);
   const show = (importId: string | null) =>
@@ -191,7 +187,7 @@ function NewImport({ onUploaded }: { onUploaded: (preview: Preview) => void }) {
     try {
       onUploaded(await upload<Preview>(session, "/api/v1/imports", form));
     } catch (e) {
-      setError(refusal(e));
+      setError(CommandError.from(e));
     } finally {
       setBusy(false);
     }
@@ -247,7 +243,7 @@ function ImportDetail({ importId, onClose, onChanged }: { importId: string; onCl
     setAnswer(null);
     read<Preview | Summary>(session, `/api/v1/imports/${importId}`)
       .then(setAnswer)
-      .catch((e) => setError(refusal(e)));
+      .catch((e) => setError(CommandError.from(e)));
   }, [session, importId]);
   const act = async (label: string, action: () => Promise<Preview | Summary>) => {
     setBusy(label);
@@ -256,7 +252,7 @@ function ImportDetail({ importId, onClose, onChanged }: { importId: string; onCl
       setAnswer(await action());
       onChanged();
     } catch (e) {
-      setError(refusal(e));
+      setError(CommandError.from(e));
     } finally {
       setBusy(null);
     }
@@ -294,7 +290,7 @@ function ImportDetail({ importId, onClose, onChanged }: { importId: string; onCl
           busy={busy}
           onRemap={(mapping) => act("mapping", () => command<Preview>(session, "PUT", `/api/v1/imports/${importId}/mapping`, { mapping }))}
           onCommit={() => act("commit", () => command<Summary>(session, "POST", `/api/v1/imports/${importId}/commit`))}
-          onErrors={() => download(session, preview.errors_download ?? `/api/v1/imports/${importId}/errors.xlsx`, true).catch((e) => setError(refusal(e)))}
+          onErrors={() => download(session, preview.errors_download ?? `/api/v1/imports/${importId}/errors.xlsx`, true).catch((e) => setError(CommandError.from(e)))}
         />
       ) : (
         <Outcome summary={answer as Summary} busy={busy} onUndo={() => act("undo", () => command<Summary>(session, "POST", `/api/v1/imports/${importId}/undo`))} />

@@ -20,9 +20,15 @@ export function LagIndicator() {
   const behind = Math.max(...data.projectorLag.map((p) => p.lagEvents));
   const dead = data.projectorLag.reduce((sum, p) => sum + p.deadLettered, 0);
   const seconds = Math.max(...data.projectorLag.map((p) => p.lagSeconds));
-  const label = behind === 0 ? "Read models current" : `${behind} events behind (${seconds.toFixed(1)} s)`;
+  const label =
+    behind === 0
+      ? "Up to date"
+      : seconds < 1
+        ? "Updating…"
+        : `Updating, ${seconds < 60 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`} behind`;
+  const why = dead > 0 ? `${dead} change${dead === 1 ? "" : "s"} could not be applied and ${dead === 1 ? "is" : "are"} set aside for operations to replay` : behind ? `${behind} recorded change${behind === 1 ? "" : "s"} not yet in the reports` : undefined;
   return (
-    <Tag type={dead > 0 ? "red" : behind === 0 ? "green" : "warm-gray"} size="sm" data-testid="projector-lag" className="cs-header-lag" style={{ alignSelf: "center" }} title={dead ? `${dead} dead letters` : undefined}>
+    <Tag type={dead > 0 ? "red" : behind === 0 ? "green" : "warm-gray"} size="sm" data-testid="projector-lag" className="cs-header-lag" style={{ alignSelf: "center" }} title={why}>
       {label}
     </Tag>
   );
