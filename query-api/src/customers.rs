@@ -655,8 +655,16 @@ pub fn like_pattern(search: &str) -> String {
     pattern
 }
 
+/// What a page of customers says besides its rows.
+#[derive(SimpleObject, Debug, Clone, Copy, Default)]
+pub struct CustomerPageFields {
+    /// How many customers the filter selects in all, on every page, of those the caller may see.
+    pub total_count: i64,
+}
+
 /// Which customers a listing selects and in what order: the SQL and parameters shared by a
 /// page of `customers` and the customers export, so both apply the same filters and visibility.
+#[derive(Clone)]
 pub struct Selection {
     key: String,
     order: String,
@@ -809,9 +817,22 @@ pub async fn page(
     coverage: Option<&HashMap<Uuid, crate::scalars::CoverageStatus>>,
     visible: Option<&[Uuid]>,
     custom: CustomListing<'_>,
-) -> Result<Connection<String, Customer, EmptyFields, EmptyFields>> {
+) -> Result<Connection<String, Customer, CustomerPageFields, EmptyFields>> {
     let first = first.clamp(1, crate::timeline::MAX_PAGE);
     let mut selection = Selection::new(&filter, sort, after, visible, custom)?;
+    // The total: every match of the filter, whatever page this is.
+    let mut every = selection.clone();
+    every.after = None;
+    every.limit = None;
+    let matched: Vec<(Uuid,)> = every
+        .bind(sqlx::query_as::<_, (Uuid,)>(&every.sql("customer_id")))
+        .fetch_all(pool)
+        .await
+        .map_err(|error| loader_error(failed(error)))?;
+    let total_count = match (filter.coverage_status, coverage) {
+        (Some(status), Some(statuses)) => matched.iter().filter(|(id,)| statuses.get(id) == Some(&status)).count(),
+        _ => matched.len(),
+    } as i64;
     // Coverage status is computed after the query, so that filter reads every match.
     selection.limit = filter.coverage_status.is_none().then_some(first as i64 + 1);
     let sql = selection.sql(&format!("{} AS sort_key, {CUSTOMER_COLUMNS}", selection.key));
@@ -831,7 +852,8 @@ pub async fn page(
         _ => rows,
     };
     let has_next = rows.len() > first;
-    let mut connection = Connection::new(selection.after.is_some(), has_next);
+    let mut connection =
+        Connection::with_additional_fields(selection.after.is_some(), has_next, CustomerPageFields { total_count });
     connection
         .edges
         .extend(rows.into_iter().take(first).map(|(key, customer)| {

@@ -632,7 +632,7 @@ impl ReadQuery {
         #[graphql(desc = "Sort by a custom field instead of `sort`.")] sort_by_custom_field: Option<
             crate::custom_fields::CustomFieldSort,
         >,
-    ) -> Result<Connection<String, crate::customers::Customer, EmptyFields, EmptyFields>> {
+    ) -> Result<Connection<String, crate::customers::Customer, crate::customers::CustomerPageFields, EmptyFields>> {
         self.live_only("customers")?;
         let pool = self.pool(ctx)?;
         let access = crate::access::access(ctx)?;

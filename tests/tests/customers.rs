@@ -454,3 +454,46 @@ async fn every_report_counts_the_accounts_onboarded_and_not_churned_by_its_day()
     assert!(!alerted.contains(&ids[2]), "{alerted:?}");
     system.stop().await;
 }
+
+/// The customer list says how many customers its filter selects in all, the same on every
+/// page, counting only those the caller may see.
+#[tokio::test]
+async fn the_customer_list_counts_every_match_on_every_page() {
+    let system = TestSystem::spawn().await.unwrap();
+    let csm = system.register_csm("Dana Whitfield").await;
+    let partner = uuid(&system.post_ok("/api/v1/partners", &json!({"name": "Northwind"})).await["partner_id"]);
+    let mut smb = Vec::new();
+    for name in ["Alpha", "Bravo", "Charlie"] {
+        smb.push(onboard(&system, name, "SMB", "9000", csm, 100).await);
+    }
+    onboard(&system, "Delta", "Enterprise", "90000", csm, 100).await;
+    system
+        .post_ok(
+            &format!("/api/v1/customers/{}/partners", smb[0]),
+            &json!({"partner_id": partner}),
+        )
+        .await;
+    system.caught_up().await;
+    let page = "query($after: String) { customers(filter: { tier: SMB }, first: 2, after: $after) {
+        totalCount pageInfo { hasNextPage endCursor } nodes { name } } }";
+    let first = system.graphql(page, json!({})).await;
+    assert_eq!(first["customers"]["totalCount"], 3, "{first}");
+    assert_eq!(
+        first["customers"]["nodes"],
+        json!([{"name": "Alpha"}, {"name": "Bravo"}])
+    );
+    let after = first["customers"]["pageInfo"]["endCursor"].clone();
+    let second = system.graphql(page, json!({"after": after})).await;
+    assert_eq!(second["customers"]["totalCount"], 3, "{second}");
+    assert_eq!(second["customers"]["nodes"], json!([{"name": "Charlie"}]));
+    let everyone = system
+        .graphql("{ customers(first: 1) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(everyone["customers"]["totalCount"], 4);
+    let partner_token = token(Role::Partner, "pat", Some(partner));
+    let theirs = system
+        .graphql_as(&partner_token, "{ customers(first: 1) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(theirs["data"]["customers"]["totalCount"], 1, "{theirs}");
+    system.stop().await;
+}

@@ -361,6 +361,7 @@ describe("a partner", () => {
     await page.getByTestId("customer-row").first().waitFor();
     const names = await page.getByTestId("customer-row").locator("td:first-child").allInnerTexts();
     assert.deepEqual(names, env.partnerCustomers);
+    assert.equal(await page.getByTestId("customers-total").innerText(), `1 to ${names.length} of ${names.length} customer${names.length === 1 ? "" : "s"}`);
     assert.equal(await page.getByRole("link", { name: "Dashboard" }).count(), 0);
     await accessible(page, "partner-customers");
     await page.getByRole("link", { name: "Partner reports" }).click();
@@ -697,6 +698,27 @@ describe("an admin", () => {
     await row.waitFor({ state: "detached" });
     const live = await (await fetch(`${env.commandUrl}/api/v1/webhooks`, { headers: { authorization: `Bearer ${env.tokens.admin}` } })).json();
     assert.ok(!live.webhooks.some((hook) => hook.url === "http://127.0.0.1:9/cstrack"));
+  });
+
+  test("sorts and filters the customer list and sees its total", async () => {
+    const { page } = session;
+    await page.goto(app("/customers"));
+    await page.getByTestId("customers-total").waitFor();
+    const all = await gql(env.tokens.admin, `{ customers(first: 50) { totalCount nodes { name } } }`);
+    assert.match(await page.getByTestId("customers-total").innerText(), new RegExp(`^1 to ${all.customers.nodes.length} of ${all.customers.totalCount} customers$`));
+    await page.locator("#customers-tier").selectOption("MID_MARKET");
+    await page.locator("#customers-sort").selectOption("ARR_DESC");
+    const expected = await gql(env.tokens.admin, `{ customers(filter: { tier: MID_MARKET }, sort: ARR_DESC, first: 50) { totalCount nodes { name } } }`);
+    await page.waitForFunction(
+      (total) => document.querySelector('[data-testid="customers-total"]')?.textContent?.endsWith(`of ${total} customer${total === 1 ? "" : "s"}`),
+      expected.customers.totalCount,
+    );
+    const names = await page.getByTestId("customer-row").locator("td:first-child").allInnerTexts();
+    assert.deepEqual(names, expected.customers.nodes.map((c) => c.name));
+    // The choice is in the address, so a link shows the same list.
+    assert.match(page.url(), /tier=MID_MARKET/);
+    assert.match(page.url(), /sort=ARR_DESC/);
+    await accessible(page, "customers-filtered");
   });
 
   test("downloads each report with the screen's filters and opens it", async () => {

@@ -1,15 +1,18 @@
 import { useState } from "react";
-import { Link } from "react-router-dom";
+import { Link, useSearchParams } from "react-router-dom";
 import { useQuery } from "urql";
-import { Button, Search, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
+import { Button, Checkbox, Search, Select, SelectItem, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
 import { graphql } from "../gql";
 import { Pending, Problem, Table } from "../components";
 import { Downloads, sheets } from "../downloads";
-import { colourTag, day, money, words } from "../format";
+import { colourTag, count, day, money, words } from "../format";
+import type { CoverageStatus, CustomerSort, HealthColour, Tier } from "../gql/graphql";
+import { useSession } from "../App";
 
 const CUSTOMERS = graphql(`
-  query Customers($search: String, $after: String) {
-    customers(filter: { search: $search }, first: 50, after: $after) {
+  query Customers($filter: CustomerFilter, $sort: CustomerSort!, $after: String) {
+    customers(filter: $filter, sort: $sort, first: 50, after: $after) {
+      totalCount
       pageInfo {
         hasNextPage
         endCursor
@@ -22,6 +25,7 @@ const CUSTOMERS = graphql(`
         healthColour
         renewalDate
         daysUntilRenewal
+        churnedOn
         csm {
           name
         }
@@ -30,30 +34,126 @@ const CUSTOMERS = graphql(`
   }
 `);
 
+const CSM_CHOICES = graphql(`
+  query CustomerListCsms {
+    csmWorkload {
+      csms {
+        csmId
+        name
+      }
+    }
+  }
+`);
+
+const TIERS: Tier[] = ["ENTERPRISE", "MID_MARKET", "SMB"];
+const COLOURS: HealthColour[] = ["GREEN", "YELLOW", "RED"];
+const STATUSES: CoverageStatus[] = ["UNDER_COVERED", "WELL_COVERED", "OVER_COVERED"];
+const SORTS: Array<[CustomerSort, string]> = [
+  ["NAME", "name"],
+  ["ARR_DESC", "ARR, largest first"],
+  ["RENEWAL_DATE", "renewal, soonest first"],
+];
+
 /** The portfolio list, a page of 50 at a time (partners see only their customers). */
 export default function Customers() {
-  const [search, setSearch] = useState("");
+  const session = useSession();
+  const [params, setParams] = useSearchParams();
+  const search = params.get("search") ?? "";
+  const tier = (params.get("tier") || null) as Tier | null;
+  const csmId = params.get("csm") || null;
+  const healthColour = (params.get("health") || null) as HealthColour | null;
+  const coverageStatus = (params.get("coverage") || null) as CoverageStatus | null;
+  const renewal = params.get("renewal") || "";
+  const includeChurned = params.get("churned") === "1";
+  const sort = (params.get("sort") || "NAME") as CustomerSort;
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const choose = (name: string, value: string) => {
+    setCursors([null]);
+    setParams(
+      (current) => {
+        const next = new URLSearchParams(current);
+        if (value) next.set(name, value);
+        else next.delete(name);
+        return next;
+      },
+      { replace: true },
+    );
+  };
   const after = cursors[cursors.length - 1];
-  const [{ data, fetching, error }] = useQuery({ query: CUSTOMERS, variables: { search: search || null, after } });
+  const filter = {
+    search: search || null,
+    tier,
+    csmId,
+    healthColour,
+    coverageStatus,
+    renewalWithinDays: renewal ? Number(renewal) : null,
+    includeChurned,
+  };
+  const [{ data, fetching, error }] = useQuery({ query: CUSTOMERS, variables: { filter, sort, after } });
+  const [{ data: csms }] = useQuery({ query: CSM_CHOICES, pause: session.role === "partner" });
   const page = data?.customers;
+  const first = (cursors.length - 1) * 50;
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Customers</h1>
-      <Downloads choices={sheets("customers")} params={{ search }} />
+      <Downloads choices={sheets("customers")} params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal }} />
       <div className="cs-toolbar">
         <Search
           id="customer-search"
           labelText="Search customers"
           placeholder="Search by name"
           value={search}
-          onChange={(e) => {
-            setSearch(e.target.value);
-            setCursors([null]);
-          }}
+          onChange={(e) => choose("search", e.target.value)}
           size="lg"
         />
       </div>
+      <div className="cs-toolbar" role="group" aria-label="Filters and order">
+        <Select id="customers-tier" labelText="Tier" value={tier ?? ""} onChange={(e) => choose("tier", e.target.value)}>
+          <SelectItem value="" text="Every tier" />
+          {TIERS.map((t) => (
+            <SelectItem key={t} value={t} text={words(t)} />
+          ))}
+        </Select>
+        {session.role !== "partner" ? (
+          <Select id="customers-csm" labelText="CSM" value={csmId ?? ""} onChange={(e) => choose("csm", e.target.value)}>
+            <SelectItem value="" text="Every CSM" />
+            {(csms?.csmWorkload.csms ?? []).map((csm) => (
+              <SelectItem key={csm.csmId} value={csm.csmId} text={csm.name ?? "a CSM without a name"} />
+            ))}
+          </Select>
+        ) : null}
+        <Select id="customers-health" labelText="Health" value={healthColour ?? ""} onChange={(e) => choose("health", e.target.value)}>
+          <SelectItem value="" text="Any health" />
+          {COLOURS.map((c) => (
+            <SelectItem key={c} value={c} text={words(c)} />
+          ))}
+        </Select>
+        <Select id="customers-coverage" labelText="Coverage" value={coverageStatus ?? ""} onChange={(e) => choose("coverage", e.target.value)}>
+          <SelectItem value="" text="Any coverage" />
+          {STATUSES.map((c) => (
+            <SelectItem key={c} value={c} text={words(c)} />
+          ))}
+        </Select>
+        <Select id="customers-renewal" labelText="Renewing" value={renewal} onChange={(e) => choose("renewal", e.target.value)}>
+          <SelectItem value="" text="any time" />
+          <SelectItem value="30" text="in the next 30 days" />
+          <SelectItem value="90" text="in the next 90 days" />
+          <SelectItem value="180" text="in the next 180 days" />
+        </Select>
+        <Select id="customers-sort" labelText="Order by" value={sort} onChange={(e) => choose("sort", e.target.value === "NAME" ? "" : e.target.value)}>
+          {SORTS.map(([value, label]) => (
+            <SelectItem key={value} value={value} text={label} />
+          ))}
+        </Select>
+        <Checkbox id="customers-churned" labelText="Include churned" checked={includeChurned} onChange={(_, { checked }) => choose("churned", checked ? "1" : "")} />
+      </div>
+      {page ? (
+        <p className="cs-muted" role="status" data-testid="customers-total" style={{ marginBottom: "0.5rem" }}>
+          {page.totalCount === 0
+            ? "No customer matches."
+            : `${first + 1} to ${first + page.nodes.length} of ${count(page.totalCount, "customer", "customers")}`}
+        </p>
+      ) : null}
       <Problem error={error} />
       <Pending fetching={fetching} hasData={Boolean(page)} />
       {page ? (
@@ -89,7 +189,13 @@ export default function Customers() {
                     </TableCell>
                     <TableCell>{customer.csm?.name ?? "—"}</TableCell>
                     <TableCell>
-                      {day(customer.renewalDate)} <span className="cs-muted">({customer.daysUntilRenewal} days)</span>
+                      {customer.churnedOn ? (
+                        <span className="cs-muted">churned {day(customer.churnedOn)}</span>
+                      ) : (
+                        <>
+                          {day(customer.renewalDate)} <span className="cs-muted">({count(customer.daysUntilRenewal, "day", "days")})</span>
+                        </>
+                      )}
                     </TableCell>
                   </TableRow>
                 ))}
