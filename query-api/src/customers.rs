@@ -817,22 +817,28 @@ pub async fn page(
     coverage: Option<&HashMap<Uuid, crate::scalars::CoverageStatus>>,
     visible: Option<&[Uuid]>,
     custom: CustomListing<'_>,
+    counted: bool,
 ) -> Result<Connection<String, Customer, CustomerPageFields, EmptyFields>> {
     let first = first.clamp(1, crate::timeline::MAX_PAGE);
     let mut selection = Selection::new(&filter, sort, after, visible, custom)?;
-    // The total: every match of the filter, whatever page this is.
-    let mut every = selection.clone();
-    every.after = None;
-    every.limit = None;
-    let matched: Vec<(Uuid,)> = every
-        .bind(sqlx::query_as::<_, (Uuid,)>(&every.sql("customer_id")))
-        .fetch_all(pool)
-        .await
-        .map_err(|error| loader_error(failed(error)))?;
-    let total_count = match (filter.coverage_status, coverage) {
-        (Some(status), Some(statuses)) => matched.iter().filter(|(id,)| statuses.get(id) == Some(&status)).count(),
-        _ => matched.len(),
-    } as i64;
+    // The total: every match of the filter, whatever page this is (when the query asks for it).
+    let total_count = if counted {
+        let mut every = selection.clone();
+        every.after = None;
+        every.limit = None;
+        let matched: Vec<(Uuid,)> = every
+            .bind(sqlx::query_as::<_, (Uuid,)>(&every.sql("customer_id")))
+            .fetch_all(pool)
+            .await
+            .map_err(|error| loader_error(failed(error)))?;
+        let total = match (filter.coverage_status, coverage) {
+            (Some(status), Some(statuses)) => matched.iter().filter(|(id,)| statuses.get(id) == Some(&status)).count(),
+            _ => matched.len(),
+        };
+        total as i64
+    } else {
+        0
+    };
     // Coverage status is computed after the query, so that filter reads every match.
     selection.limit = filter.coverage_status.is_none().then_some(first as i64 + 1);
     let sql = selection.sql(&format!("{} AS sort_key, {CUSTOMER_COLUMNS}", selection.key));

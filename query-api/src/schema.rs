@@ -668,6 +668,8 @@ impl ReadQuery {
             }
             None => None,
         };
+        // The total costs a statement of its own: counted only when asked for.
+        let counted = ctx.look_ahead().field("totalCount").exists();
         crate::customers::page(
             pool,
             filter,
@@ -677,6 +679,7 @@ impl ReadQuery {
             statuses.as_ref(),
             access.visible(),
             custom,
+            counted,
         )
         .await
     }
