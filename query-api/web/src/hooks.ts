@@ -5,13 +5,14 @@ import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { reconnected } from "./api/client";
 import { graphql } from "./gql";
 
-/** The day a report is about (`asOf`) and what the system knew (`knownAt`), kept in the URL. */
-export function useTimeTravel() {
+/**
+ * The page's choices kept in its address: `set(name, value)` sets one (an empty value removes
+ * it), so a link shows the same page; `push` adds a history entry instead of replacing it.
+ */
+export function useUrlParams() {
   const [params, setParams] = useSearchParams();
-  const asOf = params.get("asOf") || null;
-  const knownAt = params.get("knownAt") || null;
   const set = useCallback(
-    (name: "asOf" | "knownAt", value: string | null) => {
+    (name: string, value: string | null, push = false) => {
       setParams(
         (current) => {
           const next = new URLSearchParams(current);
@@ -19,11 +20,19 @@ export function useTimeTravel() {
           else next.delete(name);
           return next;
         },
-        { replace: true },
+        { replace: !push },
       );
     },
     [setParams],
   );
+  return { params, set };
+}
+
+/** The day a report is about (`asOf`) and what the system knew (`knownAt`), kept in the URL. */
+export function useTimeTravel() {
+  const { params, set } = useUrlParams();
+  const asOf = params.get("asOf") || null;
+  const knownAt = params.get("knownAt") || null;
   return useMemo(() => ({ asOf, knownAt, set }), [asOf, knownAt, set]);
 }
 

@@ -1,5 +1,6 @@
 import { useState } from "react";
-import { Link, useSearchParams } from "react-router-dom";
+import { Link } from "react-router-dom";
+import { useUrlParams } from "../hooks";
 import { useQuery } from "urql";
 import { Button, Checkbox, Search, Select, SelectItem, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
 import { graphql } from "../gql";
@@ -57,7 +58,7 @@ const SORTS: Array<[CustomerSort, string]> = [
 /** The portfolio list, a page of 50 at a time (partners see only their customers). */
 export default function Customers() {
   const session = useSession();
-  const [params, setParams] = useSearchParams();
+  const { params, set } = useUrlParams();
   const search = params.get("search") ?? "";
   const tier = (params.get("tier") || null) as Tier | null;
   const csmId = params.get("csm") || null;
@@ -69,15 +70,7 @@ export default function Customers() {
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const choose = (name: string, value: string) => {
     setCursors([null]);
-    setParams(
-      (current) => {
-        const next = new URLSearchParams(current);
-        if (value) next.set(name, value);
-        else next.delete(name);
-        return next;
-      },
-      { replace: true },
-    );
+    set(name, value);
   };
   const after = cursors[cursors.length - 1];
   const filter = {

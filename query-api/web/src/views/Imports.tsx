@@ -3,7 +3,8 @@
 // history, with what the undo kept and why. Every step is the command API's import flow.
 
 import { useCallback, useEffect, useMemo, useState } from "react";
-import { Link, useSearchParams } from "react-router-dom";
+import { Link } from "react-router-dom";
+import { useUrlParams } from "../hooks";
 import { useQuery } from "urql";
 import {
   Button,
@@ -124,7 +125,7 @@ const ACTION_WORDS: Record<RowOutcome["action"], string> = {
 
 export default function Imports() {
   const session = useSession();
-  const [params, setParams] = useSearchParams();
+  const { params, set } = useUrlParams();
   const open = params.get("import");
   const [history, setHistory] = useState<Summary[] | null>(null);
   const [historyError, setHistoryError] = useState<CommandError | null>(null);
@@ -137,16 +138,7 @@ export default function Imports() {
       .catch((error) => setHistoryError(CommandError.from(error)));
   }, [session]);
   useEffect(refresh, [refresh]);
-  const show = (importId: string | null) =>
-    setParams(
-      (current) => {
-        const next = new URLSearchParams(current);
-        if (importId) next.set("import", importId);
-        else next.delete("import");
-        return next;
-      },
-      { replace: false },
-    );
+  const show = (importId: string | null) => set("import", importId, true);
   return (
     <>
       <h1 style={{ marginBottom: "0.5rem" }}>Imports</h1>
