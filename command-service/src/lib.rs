@@ -182,61 +182,31 @@ impl Application {
         let handlers = Arc::new(handlers_appending(&pool, settings.append));
         let metrics = connectors::ConnectorMetrics::register(&registry)?;
         let (stop_connectors, connectors_stopped) = watch::channel(false);
-        let mut connectors: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
+        let mut supervisor = connectors::Supervisor::new(handlers.clone(), metrics, connectors_stopped);
         if settings.salesforce.token_url.is_some() {
             let salesforce = connectors::salesforce::Salesforce::new(settings.salesforce.clone())
                 .context("configuring the Salesforce connector")?;
-            tracing::info!("the Salesforce connector is configured");
-            connectors.push(Box::pin(connectors::run_supervised(
-                salesforce,
-                handlers.clone(),
-                metrics.clone(),
-                connectors_stopped.clone(),
-            )));
+            supervisor.add(salesforce);
         }
         if settings.gainsight.url.is_some() {
             let gainsight = connectors::gainsight::Gainsight::new(settings.gainsight.clone())
                 .context("configuring the Gainsight connector")?;
-            tracing::info!("the Gainsight connector is configured");
-            connectors.push(Box::pin(connectors::run_supervised(
-                gainsight,
-                handlers.clone(),
-                metrics.clone(),
-                connectors_stopped.clone(),
-            )));
+            supervisor.add(gainsight);
         }
         if settings.microsoft.token_url.is_some() {
             let microsoft = connectors::microsoft::Microsoft365::new(settings.microsoft.clone())
                 .context("configuring the Microsoft 365 connector")?;
-            tracing::info!("the Microsoft 365 connector is configured");
-            connectors.push(Box::pin(connectors::run_supervised(
-                microsoft,
-                handlers.clone(),
-                metrics.clone(),
-                connectors_stopped.clone(),
-            )));
+            supervisor.add(microsoft);
         }
         if settings.google.client_email.is_some() {
             let google = connectors::google::Google::new(settings.google.clone())
                 .context("configuring the Google Workspace connector")?;
-            tracing::info!("the Google Workspace connector is configured");
-            connectors.push(Box::pin(connectors::run_supervised(
-                google,
-                handlers.clone(),
-                metrics.clone(),
-                connectors_stopped.clone(),
-            )));
+            supervisor.add(google);
         }
         if settings.targetprocess.url.is_some() {
             let targetprocess = connectors::targetprocess::TargetProcess::new(settings.targetprocess.clone())
                 .context("configuring the TargetProcess connector")?;
-            tracing::info!("the TargetProcess connector is configured");
-            connectors.push(Box::pin(connectors::run_supervised(
-                targetprocess,
-                handlers.clone(),
-                metrics.clone(),
-                connectors_stopped.clone(),
-            )));
+            supervisor.add(targetprocess);
         }
         let router = http::router(handlers.clone(), authenticator.clone(), pool.clone())
             .merge(http::notifications::router(
@@ -245,7 +215,8 @@ impl Application {
                 settings.slack_signing_secret.clone(),
                 settings.webhook_allow.clone(),
             ))
-            .merge(http::links::router(handlers, authenticator))
+            .merge(http::links::router(handlers, authenticator.clone()))
+            .merge(http::connectors::router(supervisor.directory(), authenticator))
             .merge(ops::router(registry, checks))
             .layer(http::browsers())
             .layer(TraceLayer::new_for_http());
@@ -256,7 +227,7 @@ impl Application {
             relay,
             sealer: (pool, settings.digests.clone()),
             http_limits: settings.http_limits,
-            connectors,
+            connectors: supervisor.loops,
             stop_connectors,
         })
     }

@@ -131,11 +131,20 @@ pub struct CustomFieldRetired {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// The order the fields in force are shown in (the 360, forms, exports): every key in force,
+/// each once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CustomFieldsReordered {
+    pub keys: Vec<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CustomFieldEvent {
     CustomFieldDefined(CustomFieldDefined),
     CustomFieldChanged(CustomFieldChanged),
     CustomFieldRetired(CustomFieldRetired),
+    CustomFieldsReordered(CustomFieldsReordered),
 }
 
 impl CustomFieldEvent {
@@ -148,6 +157,7 @@ impl DomainEvent for CustomFieldEvent {
             CustomFieldEvent::CustomFieldDefined(_) => "CustomFieldDefined",
             CustomFieldEvent::CustomFieldChanged(_) => "CustomFieldChanged",
             CustomFieldEvent::CustomFieldRetired(_) => "CustomFieldRetired",
+            CustomFieldEvent::CustomFieldsReordered(_) => "CustomFieldsReordered",
         }
         .to_owned()
     }
@@ -183,6 +193,12 @@ impl Definitions {
                     self.retired_fields.push(self.fields.remove(at));
                 }
                 self.retired.push(retired.key.clone());
+            }
+            CustomFieldEvent::CustomFieldsReordered(reordered) => {
+                // A key not named keeps its place after the named ones (never the case for an
+                // event the command accepted, which names every key in force).
+                let rank = |key: &str| reordered.keys.iter().position(|k| k == key).unwrap_or(usize::MAX);
+                self.fields.sort_by_key(|field| rank(&field.key));
             }
         }
     }

@@ -109,6 +109,10 @@ impl Rules {
         self.hours_per_month[tier_index(tier)]
     }
 
+    pub fn set_hours(&mut self, tier: Tier, hours_per_month: f64) {
+        self.hours_per_month[tier_index(tier)] = hours_per_month;
+    }
+
     /// Applies one event of the Rules stream at `sequence`.
     pub fn apply(&mut self, sequence: i64, event: &RulesEvent) {
         match event {
@@ -131,7 +135,7 @@ impl Rules {
                     recency: w.recency,
                 }
             }
-            RulesEvent::WorkloadHoursChanged(h) => self.hours_per_month[tier_index(h.tier)] = h.hours_per_month,
+            RulesEvent::WorkloadHoursChanged(h) => self.set_hours(h.tier, h.hours_per_month),
         }
         self.version = sequence.to_string();
     }

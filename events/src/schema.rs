@@ -8,7 +8,7 @@ use crate::alert::AlertAcknowledged;
 use crate::csm::{CsmCapacityChanged, CsmRegistered};
 use crate::customer::*;
 use crate::envelope::EventEnvelope;
-use crate::fields::{CustomFieldChanged, CustomFieldDefined, CustomFieldRetired};
+use crate::fields::{CustomFieldChanged, CustomFieldDefined, CustomFieldRetired, CustomFieldsReordered};
 use crate::partner::{PartnerRegistered, PartnerUserActivated, PartnerUserDeactivated, PartnerUserInvited};
 use crate::rules::{CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged};
 use crate::upcast::current_version;
@@ -56,7 +56,12 @@ pub fn all() -> Vec<SchemaFile> {
     );
     files.extend(current!("rules": CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged));
     files.extend(current!("alert": AlertAcknowledged));
-    files.extend(current!("custom_fields": CustomFieldDefined, CustomFieldChanged, CustomFieldRetired));
+    files.extend(current!(
+        "custom_fields": CustomFieldDefined,
+        CustomFieldChanged,
+        CustomFieldRetired,
+        CustomFieldsReordered
+    ));
     files
 }
 

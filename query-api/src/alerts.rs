@@ -28,6 +28,7 @@ fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
 pub struct Alert {
     pub alert_id: Uuid,
     pub customer_id: Uuid,
+    pub customer_name: String,
     pub csm_id: Uuid,
     /// coverage_urgent, engagement_at_risk, health_red, task_overdue, renewal_window,
     /// partner_report_submitted.
@@ -40,47 +41,83 @@ pub struct Alert {
     pub acknowledged_by: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Which alerts a list holds: by CSM, customer, kind, acknowledged or not, and of the customers
+/// the caller may see (`None`: every customer).
+pub struct Filter {
+    pub csm_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+    pub kind: Option<String>,
+    pub acknowledged: Option<bool>,
+    pub visible: Option<Vec<Uuid>>,
+}
+
+const CONDITIONS: &str = "($1::uuid IS NULL OR csm_id = $1) AND ($2::uuid IS NULL OR customer_id = $2)
+            AND ($3::text IS NULL OR kind = $3)
+            AND ($4::boolean IS NULL OR (acknowledged_at IS NOT NULL) = $4)
+            AND ($5::uuid[] IS NULL OR customer_id = ANY ($5))";
+
+fn bind_filter<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    filter: &Filter,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(filter.csm_id)
+        .bind(filter.customer_id)
+        .bind(filter.kind.clone())
+        .bind(filter.acknowledged)
+        .bind(filter.visible.clone())
+}
+
+/// A page of alerts, newest first, each with its customer's name; the total when `counted`.
 pub async fn page(
     pool: &PgPool,
-    csm_id: Option<Uuid>,
-    customer_id: Option<Uuid>,
-    kind: Option<String>,
-    acknowledged: Option<bool>,
+    filter: &Filter,
     first: usize,
     after: Option<String>,
-) -> Result<Connection<String, Alert, EmptyFields, EmptyFields>, async_graphql::Error> {
+    counted: bool,
+) -> Result<Connection<String, Alert, crate::portfolio::PageTotal, EmptyFields>, async_graphql::Error> {
     let after = after
         .map(|cursor| {
             decode_cursor(&cursor).ok_or_else(|| crate::schema::coded_error("BAD_USER_INPUT", "unknown cursor"))
         })
         .transpose()?;
     let first = first.clamp(1, MAX_PAGE);
-    let rows: Vec<Alert> = sqlx::query_as(
-        "SELECT alert_id, customer_id, csm_id, kind, message, detail, raised_at, as_of, acknowledged_at, acknowledged_by
-           FROM alerts
-          WHERE ($1::uuid IS NULL OR csm_id = $1) AND ($2::uuid IS NULL OR customer_id = $2)
-            AND ($3::text IS NULL OR kind = $3)
-            AND ($4::boolean IS NULL OR (acknowledged_at IS NOT NULL) = $4)
-            AND ($5::timestamptz IS NULL OR (raised_at, alert_id) < ($5, $6))
-          ORDER BY raised_at DESC, alert_id DESC
-          LIMIT $7",
-    )
-    .bind(csm_id)
-    .bind(customer_id)
-    .bind(kind)
-    .bind(acknowledged)
-    .bind(after.map(|(at, _)| at))
-    .bind(after.map_or(Uuid::max(), |(_, id)| id))
-    .bind(first as i64 + 1)
-    .fetch_all(pool)
-    .await
-    .map_err(|error| {
+    let failed = |error: sqlx::Error| {
         tracing::error!(%error, "alerts query failed");
         crate::schema::coded_error("UNAVAILABLE", "the read models are unavailable; retry later")
-    })?;
+    };
+    let sql = format!(
+        "SELECT alert_id, customer_id,
+                coalesce((SELECT name FROM customer_profiles p WHERE p.customer_id = alerts.customer_id), '') AS customer_name,
+                csm_id, kind, message, detail, raised_at, as_of, acknowledged_at, acknowledged_by
+           FROM alerts
+          WHERE {CONDITIONS}
+            AND ($6::timestamptz IS NULL OR (raised_at, alert_id) < ($6, $7))
+          ORDER BY raised_at DESC, alert_id DESC
+          LIMIT $8"
+    );
+    let rows: Vec<Alert> = bind_filter(sqlx::query_as(&sql), filter)
+        .bind(after.map(|(at, _)| at))
+        .bind(after.map_or(Uuid::max(), |(_, id)| id))
+        .bind(first as i64 + 1)
+        .fetch_all(pool)
+        .await
+        .map_err(failed)?;
+    let total_count = if counted {
+        let (total,): (i64,) = bind_filter(
+            sqlx::query_as(&format!("SELECT count(*) FROM alerts WHERE {CONDITIONS}")),
+            filter,
+        )
+        .fetch_one(pool)
+        .await
+        .map_err(failed)?;
+        total
+    } else {
+        0
+    };
     let has_next = rows.len() > first;
-    let mut connection = Connection::new(after.is_some(), has_next);
+    let mut connection =
+        Connection::with_additional_fields(after.is_some(), has_next, crate::portfolio::PageTotal { total_count });
     connection.edges.extend(
         rows.into_iter()
             .take(first)

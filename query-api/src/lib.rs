@@ -3,6 +3,7 @@
 pub mod access;
 pub mod alerts;
 pub mod as_of;
+pub mod at_risk;
 pub mod audit;
 pub mod connectors;
 pub mod coverage;
@@ -22,6 +23,7 @@ pub mod replays;
 pub mod rules;
 pub mod scalars;
 pub mod schema;
+pub mod settings;
 pub mod timeline;
 pub mod web;
 pub mod workload;

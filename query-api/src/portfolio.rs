@@ -61,7 +61,28 @@ fn connection<T>(
 where
     T: async_graphql::OutputType,
 {
-    let mut connection = Connection::new(after, rows.len() > first);
+    counted_connection(rows, first, after, EmptyFields)
+}
+
+/// What a list says of itself besides its page: how many rows it holds in all.
+#[derive(SimpleObject, Debug, Clone, Copy)]
+pub struct PageTotal {
+    /// How many the list holds in all, on every page, of those the caller may see (0 when the
+    /// query did not ask for it).
+    pub total_count: i64,
+}
+
+fn counted_connection<T, F>(
+    rows: Vec<(String, Uuid, T)>,
+    first: usize,
+    after: bool,
+    fields: F,
+) -> Connection<String, T, F, EmptyFields>
+where
+    T: async_graphql::OutputType,
+    F: async_graphql::ObjectType,
+{
+    let mut connection = Connection::with_additional_fields(after, rows.len() > first, fields);
     connection.edges.extend(
         rows.into_iter()
             .take(first)
@@ -74,6 +95,7 @@ where
 pub struct Task {
     pub task_id: Uuid,
     pub customer_id: Uuid,
+    pub customer_name: String,
     pub title: String,
     pub description: String,
     pub kind: String,
@@ -112,55 +134,86 @@ pub struct TaskFilter {
 }
 
 /// Tasks by due date, then id.
+/// The conditions of a task list, over parameters $1 to $8 (see [`tasks`]).
+const TASK_CONDITIONS: &str = "($1::text IS NULL OR assignee_id = $1) AND ($2::uuid IS NULL OR customer_id = $2)
+            AND ($3::text IS NULL OR kind = $3)
+            AND ($4 = 'all' OR ($4 = 'open') = (status IN ('pending', 'in_progress')))
+            AND (NOT $5 OR (status IN ('pending', 'in_progress') AND due_date < $6))
+            AND ($7::int IS NULL OR (status IN ('pending', 'in_progress') AND due_date BETWEEN $6 AND $6 + $7))
+            AND ($8::uuid[] IS NULL OR customer_id = ANY ($8))";
+
+/// Binds a task list's filter as $1 to $8.
+fn bind_task_filter<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    filter: &TaskFilter,
+    today: NaiveDate,
+    visible: Option<&[Uuid]>,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(filter.assignee_id.clone())
+        .bind(filter.customer_id)
+        .bind(filter.kind.clone())
+        .bind(match filter.state.unwrap_or(TaskState::Open) {
+            TaskState::Open => "open",
+            TaskState::Closed => "closed",
+            TaskState::All => "all",
+        })
+        .bind(filter.overdue.unwrap_or(false))
+        .bind(today)
+        .bind(filter.due_within_days)
+        .bind(visible.map(<[Uuid]>::to_vec))
+}
+
+/// A page of tasks by due date, each with its customer's name; the total when `counted`.
 pub async fn tasks(
     pool: &PgPool,
     filter: TaskFilter,
     visible: Option<&[Uuid]>,
     first: usize,
     after: Option<String>,
-) -> async_graphql::Result<Connection<String, Task, EmptyFields, EmptyFields>> {
+    counted: bool,
+) -> async_graphql::Result<Connection<String, Task, PageTotal, EmptyFields>> {
     let first = first.clamp(1, crate::timeline::MAX_PAGE);
     let after = decode(after)?;
     let today = Utc::now().date_naive();
-    let state = filter.state.unwrap_or(TaskState::Open);
-    let rows: Vec<Task> = page_of(
-        sqlx::query_as(
-        "SELECT task_id, customer_id, title, description, kind, priority, assignee_id, due_date, status, parent_task_id,
+    let sql = format!(
+        "SELECT task_id, customer_id,
+                coalesce((SELECT name FROM customer_profiles p WHERE p.customer_id = tasks.customer_id), '') AS customer_name,
+                title, description, kind, priority, assignee_id, due_date, status, parent_task_id,
                 depends_on, outcome, created_at, closed_at
            FROM tasks
-          WHERE ($1::text IS NULL OR assignee_id = $1) AND ($2::uuid IS NULL OR customer_id = $2)
-            AND ($3::text IS NULL OR kind = $3)
-            AND ($4 = 'all' OR ($4 = 'open') = (status IN ('pending', 'in_progress')))
-            AND (NOT $5 OR (status IN ('pending', 'in_progress') AND due_date < $6))
-            AND ($7::int IS NULL OR (status IN ('pending', 'in_progress') AND due_date BETWEEN $6 AND $6 + $7))
-            AND ($8::uuid[] IS NULL OR customer_id = ANY ($8))
+          WHERE {TASK_CONDITIONS}
             AND ($9::text IS NULL OR (due_date::text, task_id) > ($9, $10))
-          ORDER BY due_date, task_id LIMIT $11",
-    )
-    .bind(filter.assignee_id)
-    .bind(filter.customer_id)
-    .bind(filter.kind)
-    .bind(match state {
-        TaskState::Open => "open",
-        TaskState::Closed => "closed",
-        TaskState::All => "all",
-    })
-    .bind(filter.overdue.unwrap_or(false))
-    .bind(today)
-    .bind(filter.due_within_days)
-    .bind(visible.map(<[Uuid]>::to_vec))
-,
+          ORDER BY due_date, task_id LIMIT $11"
+    );
+    let rows: Vec<Task> = page_of(
+        bind_task_filter(sqlx::query_as(&sql), &filter, today, visible),
         &after,
         first,
     )
     .fetch_all(pool)
     .await
     .map_err(unavailable)?;
+    let total_count = if counted {
+        let count = format!("SELECT count(*) FROM tasks WHERE {TASK_CONDITIONS}");
+        let (total,): (i64,) = bind_task_filter(sqlx::query_as(&count), &filter, today, visible)
+            .fetch_one(pool)
+            .await
+            .map_err(unavailable)?;
+        total
+    } else {
+        0
+    };
     let rows = rows
         .into_iter()
         .map(|task| (task.due_date.to_string(), task.task_id, task))
         .collect();
-    Ok(connection(rows, first, after.is_some()))
+    Ok(counted_connection(
+        rows,
+        first,
+        after.is_some(),
+        PageTotal { total_count },
+    ))
 }
 
 #[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
@@ -241,11 +294,66 @@ pub struct Renewal {
     pub customer_id: Uuid,
     pub name: String,
     pub csm_id: Uuid,
+    pub csm_name: Option<String>,
     pub arr: Decimal,
     pub renewal_date: Date,
     pub days_until_renewal: i64,
     pub health_score: Option<f64>,
     pub health_colour: Option<HealthColour>,
+    /// The latest contact (an activity other than a note) up to today.
+    pub last_contact_date: Option<Date>,
+}
+
+/// One month of the renewal pipeline: the customers renewing in it, by health colour.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct RenewalMonth {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub accounts: usize,
+    pub arr: Decimal,
+    /// Green, yellow, red, then no score; each with its accounts and ARR.
+    pub colours: Vec<HealthSlice>,
+}
+
+/// The customers renewing between `from` and `to` (both included) by month and health colour,
+/// every month of the span listed, empty ones too.
+pub async fn renewal_pipeline(
+    pool: &PgPool,
+    from: NaiveDate,
+    to: NaiveDate,
+    visible: Option<&[Uuid]>,
+) -> Result<Vec<RenewalMonth>, sqlx::Error> {
+    let rows: Vec<(Decimal, NaiveDate, Option<f64>)> = sqlx::query_as(
+        "SELECT p.arr, p.renewal_date,
+                (SELECT score FROM health_points h WHERE h.customer_id = p.customer_id ORDER BY measured_at DESC, sequence DESC LIMIT 1)
+           FROM customer_profiles p
+          WHERE p.renewal_date BETWEEN $1 AND $2 AND p.churned_on IS NULL
+            AND ($3::uuid[] IS NULL OR p.customer_id = ANY ($3))",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(visible.map(<[Uuid]>::to_vec))
+    .fetch_all(pool)
+    .await?;
+    let mut months = Vec::new();
+    let mut month = from.with_day(1).unwrap_or(from);
+    while month <= to {
+        let in_month: Vec<(Option<HealthColour>, Decimal)> = rows
+            .iter()
+            .filter(|(_, day, _)| day.year() == month.year() && day.month() == month.month())
+            .map(|(arr, _, health)| (health.map(|score| Colour::of(score).into()), *arr))
+            .collect();
+        months.push(RenewalMonth {
+            month: month.format("%Y-%m").to_string(),
+            accounts: in_month.len(),
+            arr: money(in_month.iter().map(|(_, arr)| *arr).sum()),
+            colours: health_slices(&in_month),
+        });
+        month = month
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap_or(NaiveDate::MAX);
+    }
+    Ok(months)
 }
 
 /// Customers renewing between `from` and `to` (both included), soonest first.
@@ -259,11 +367,24 @@ pub async fn renewals(
 ) -> async_graphql::Result<Connection<String, Renewal, EmptyFields, EmptyFields>> {
     let first = first.clamp(1, crate::timeline::MAX_PAGE);
     let after = decode(after)?;
-    let rows: Vec<(Uuid, String, Uuid, Decimal, NaiveDate, Option<f64>)> = page_of(
+    type Row = (
+        Uuid,
+        String,
+        Uuid,
+        Option<String>,
+        Decimal,
+        NaiveDate,
+        Option<f64>,
+        Option<NaiveDate>,
+    );
+    let rows: Vec<Row> = page_of(
         sqlx::query_as(
-        "SELECT p.customer_id, p.name, p.csm_id, p.arr, p.renewal_date,
-                (SELECT score FROM health_points h WHERE h.customer_id = p.customer_id ORDER BY measured_at DESC, sequence DESC LIMIT 1)
-           FROM customer_profiles p
+        "SELECT p.customer_id, p.name, p.csm_id, d.name, p.arr, p.renewal_date,
+                (SELECT score FROM health_points h WHERE h.customer_id = p.customer_id ORDER BY measured_at DESC, sequence DESC LIMIT 1),
+                (SELECT max(occurred_on) FROM customer_activities a
+                  WHERE a.customer_id = p.customer_id AND NOT a.retracted AND a.kind <> 'note'
+                    AND a.occurred_on <= (now() AT TIME ZONE 'UTC')::date)
+           FROM customer_profiles p LEFT JOIN csm_directory d ON d.csm_id = p.csm_id
           WHERE p.renewal_date BETWEEN $1 AND $2 AND p.churned_on IS NULL
             AND ($3::uuid[] IS NULL OR p.customer_id = ANY ($3))
             AND ($4::text IS NULL OR (p.renewal_date::text, p.customer_id) > ($4, $5))
@@ -282,19 +403,23 @@ pub async fn renewals(
     let today = Utc::now().date_naive();
     let rows = rows
         .into_iter()
-        .map(|(customer_id, name, csm_id, arr, renewal, health)| {
-            let renewal_row = Renewal {
-                customer_id,
-                name,
-                csm_id,
-                arr: money(arr),
-                renewal_date: Date(renewal),
-                days_until_renewal: (renewal - today).num_days(),
-                health_score: health,
-                health_colour: health.map(|score| Colour::of(score).into()),
-            };
-            (renewal.to_string(), customer_id, renewal_row)
-        })
+        .map(
+            |(customer_id, name, csm_id, csm_name, arr, renewal, health, last_contact)| {
+                let renewal_row = Renewal {
+                    customer_id,
+                    name,
+                    csm_id,
+                    csm_name,
+                    last_contact_date: last_contact.map(Date),
+                    arr: money(arr),
+                    renewal_date: Date(renewal),
+                    days_until_renewal: (renewal - today).num_days(),
+                    health_score: health,
+                    health_colour: health.map(|score| Colour::of(score).into()),
+                };
+                (renewal.to_string(), customer_id, renewal_row)
+            },
+        )
         .collect();
     Ok(connection(rows, first, after.is_some()))
 }

@@ -1,7 +1,8 @@
 //! The rules a report is computed under: those in force (the Rules stream), or what-if rules a
 //! caller passes with the query, used for that answer only and never stored.
 
-use async_graphql::{Context, InputObject, Result};
+use async_graphql::{Context, InputObject, Result, SimpleObject};
+use chrono::{DateTime, Utc};
 use events::coverage::CoverageStandard;
 use events::engagement::Weights;
 use events::rules::Rules;
@@ -31,11 +32,100 @@ pub struct StandardInput {
     pub stakeholder_breadth: i32,
 }
 
+/// The CSM hours a month one account of a tier needs (the workload report's).
+#[derive(InputObject, Debug, Clone, Copy)]
+pub struct HoursInput {
+    pub tier: Tier,
+    /// More than 0, at most 744.
+    pub hours_per_month: f64,
+}
+
 /// Rules to recompute a report under; what is not given stays as in force.
 #[derive(InputObject, Debug, Clone, Default)]
 pub struct RulesInput {
     pub weights: Option<WeightsInput>,
     pub standards: Option<Vec<StandardInput>>,
+    pub hours: Option<Vec<HoursInput>>,
+}
+
+/// One tier's rules in force: its coverage standard and the workload hours of its accounts.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct TierRules {
+    pub tier: Tier,
+    pub max_days_between_contact: i32,
+    pub expected_touches_per_month: i32,
+    pub min_meetings_per_quarter: i32,
+    pub stakeholder_breadth: i32,
+    pub hours_per_month: f64,
+}
+
+/// The engagement score's weights in force, summing to 1.
+#[derive(SimpleObject, Debug, Clone, Copy)]
+pub struct WeightsInForce {
+    pub email: f64,
+    pub response: f64,
+    pub meeting: f64,
+    pub quality: f64,
+    pub breadth: f64,
+    pub recency: f64,
+}
+
+/// The rules every report is computed under unless a query passes its own.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct RulesInForce {
+    /// The Rules stream's sequence (`0`: docs/DOMAIN.md's defaults, never changed).
+    pub version: String,
+    /// When the latest change was recorded, and by whom (none for the defaults).
+    pub changed_at: Option<DateTime<Utc>>,
+    pub changed_by: Option<String>,
+    /// Enterprise, mid-market, SMB.
+    pub standards: Vec<TierRules>,
+    pub weights: WeightsInForce,
+}
+
+/// The rules in force with when they last changed.
+pub async fn in_force(pool: &PgPool) -> Result<RulesInForce> {
+    let rules = events::service::read_models::current_rules(pool)
+        .await
+        .map_err(unavailable)?;
+    let latest: Option<(DateTime<Utc>, Option<String>)> = sqlx::query_as(
+        "SELECT recorded_at, metadata->>'actor_id' FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(events::rules::RulesEvent::STREAM_TYPE)
+    .bind(events::rules::RULES_STREAM_ID)
+    .fetch_optional(pool)
+    .await
+    .map_err(unavailable)?;
+    let figure = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    let w = rules.weights;
+    Ok(RulesInForce {
+        version: rules.version.clone(),
+        changed_at: latest.as_ref().map(|(at, _)| *at),
+        changed_by: latest.and_then(|(_, by)| by),
+        standards: events::customer::Tier::ALL
+            .into_iter()
+            .map(|tier| {
+                let standard = rules.standard(tier);
+                TierRules {
+                    tier: tier.into(),
+                    max_days_between_contact: i32::try_from(standard.max_days_between_contact).unwrap_or(i32::MAX),
+                    expected_touches_per_month: figure(standard.expected_touches_per_month),
+                    min_meetings_per_quarter: figure(standard.min_meetings_per_quarter),
+                    stakeholder_breadth: figure(standard.stakeholder_breadth),
+                    hours_per_month: rules.hours(tier),
+                }
+            })
+            .collect(),
+        weights: WeightsInForce {
+            email: w.email,
+            response: w.response,
+            meeting: w.meeting,
+            quality: w.quality,
+            breadth: w.breadth,
+            recency: w.recency,
+        },
+    })
 }
 
 fn invalid(field: &str, message: &str) -> async_graphql::Error {
@@ -90,6 +180,15 @@ pub async fn effective(ctx: &Context<'_>, input: Option<RulesInput>) -> Result<R
                 stakeholder_breadth: standard.stakeholder_breadth as u32,
             },
         );
+    }
+    for (index, hours) in input.hours.unwrap_or_default().into_iter().enumerate() {
+        if !hours.hours_per_month.is_finite() || hours.hours_per_month <= 0.0 || hours.hours_per_month > 744.0 {
+            return Err(invalid(
+                &format!("hours[{index}]"),
+                "hoursPerMonth is more than 0 and at most 744",
+            ));
+        }
+        rules.set_hours(hours.tier.into(), hours.hours_per_month);
     }
     Ok(rules.what_if())
 }

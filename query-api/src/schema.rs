@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, EmptyMutation, ErrorExtensions, Object, Result, Schema};
-use chrono::Utc;
+use chrono::{Datelike, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -265,7 +265,12 @@ impl ReadQuery {
 
 /// Every query: the read models' and the auditors'.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct QueryRoot(ReadQuery, crate::audit::AuditQuery, crate::connectors::ConnectorQuery);
+pub struct QueryRoot(
+    ReadQuery,
+    crate::audit::AuditQuery,
+    crate::connectors::ConnectorQuery,
+    crate::settings::SettingsQuery,
+);
 
 #[Object]
 impl ReadQuery {
@@ -544,10 +549,17 @@ impl ReadQuery {
     /// Each CSM's workload as of a day (default today) and the team's balance, handoffs of the
     /// last 30 days and rebalancing suggestions.
     #[graphql(complexity = "REPORT_COST + child_complexity")]
-    async fn csm_workload(&self, ctx: &Context<'_>, as_of: Option<Date>) -> Result<crate::workload::TeamWorkload> {
+    async fn csm_workload(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+        #[graphql(desc = "Recompute under these rules instead of those in force; nothing is stored.")] rules: Option<
+            crate::rules::RulesInput,
+        >,
+    ) -> Result<crate::workload::TeamWorkload> {
         crate::access::portfolio(ctx)?;
         let pool = self.pool(ctx)?;
-        let rules = crate::rules::effective(ctx, None).await?;
+        let rules = crate::rules::effective(ctx, rules).await?;
         let as_of = as_of.unwrap_or_else(today).0;
         let facts = self.all_account_facts(ctx, as_of).await?;
         crate::workload::team(pool, &facts, as_of, &rules)
@@ -567,18 +579,23 @@ impl ReadQuery {
         acknowledged: Option<bool>,
         #[graphql(default = 50)] first: i32,
         after: Option<String>,
-    ) -> Result<Connection<String, crate::alerts::Alert, EmptyFields, EmptyFields>> {
+    ) -> Result<Connection<String, crate::alerts::Alert, crate::portfolio::PageTotal, EmptyFields>> {
         self.live_only("alerts")?;
-        crate::access::portfolio(ctx)?;
+        let access = crate::access::access(ctx)?;
         let pool = self.pool(ctx)?;
+        let counted = ctx.look_ahead().field("totalCount").exists();
         crate::alerts::page(
             pool,
-            csm_id,
-            customer_id,
-            kind,
-            acknowledged,
+            &crate::alerts::Filter {
+                csm_id,
+                customer_id,
+                kind,
+                acknowledged,
+                visible: access.visible().map(<[Uuid]>::to_vec),
+            },
             first.max(1) as usize,
             after,
+            counted,
         )
         .await
     }
@@ -692,14 +709,16 @@ impl ReadQuery {
         filter: Option<crate::portfolio::TaskFilter>,
         #[graphql(default = 50)] first: i32,
         after: Option<String>,
-    ) -> Result<Connection<String, crate::portfolio::Task, EmptyFields, EmptyFields>> {
+    ) -> Result<Connection<String, crate::portfolio::Task, crate::portfolio::PageTotal, EmptyFields>> {
         let access = crate::access::access(ctx)?;
+        let counted = ctx.look_ahead().field("totalCount").exists();
         crate::portfolio::tasks(
             self.pool(ctx)?,
             filter.unwrap_or_default(),
             access.visible(),
             first.max(1) as usize,
             after,
+            counted,
         )
         .await
     }
@@ -759,6 +778,63 @@ impl ReadQuery {
             after,
         )
         .await
+    }
+
+    /// The at-risk report as of a day (default today): accounts whose health was red or yellow,
+    /// largest ARR first, each with the lineage of its latest score and its coverage gaps;
+    /// `limit` of them (1 to 200, default 25) from `offset`.
+    #[graphql(complexity = "REPORT_COST + child_complexity")]
+    async fn at_risk_report(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+        #[graphql(default = 0)] offset: i32,
+        #[graphql(default = 25)] limit: i32,
+    ) -> Result<crate::at_risk::AtRiskReport> {
+        crate::access::portfolio(ctx)?;
+        if offset < 0 {
+            return Err(bad_input("offset", "`offset` is 0 or more"));
+        }
+        if !(1..=200).contains(&limit) {
+            return Err(bad_input("limit", "`limit` is from 1 to 200"));
+        }
+        let pool = self.pool(ctx)?;
+        let rules = crate::rules::effective(ctx, None).await?;
+        let as_of = as_of.unwrap_or_else(today).0;
+        let facts = self.all_account_facts(ctx, as_of).await?;
+        let accounts = facts
+            .iter()
+            .map(|facts| crate::coverage::account_coverage(facts, &rules))
+            .collect();
+        crate::at_risk::report(pool, as_of, accounts, offset as usize, limit as usize)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The renewal pipeline: customers renewing from `from` (default the first of this month) to
+    /// `to` (default a year on, at most 10 years), by month and health colour.
+    async fn renewal_pipeline(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<Date>,
+        to: Option<Date>,
+    ) -> Result<Vec<crate::portfolio::RenewalMonth>> {
+        self.live_only("renewalPipeline")?;
+        let access = crate::access::access(ctx)?;
+        let from = from.map_or_else(|| today().0.with_day(1).unwrap_or(today().0), |from| from.0);
+        let to = to.map_or(from + chrono::Months::new(12) - chrono::Days::new(1), |to| to.0);
+        if from > to {
+            return Err(bad_input("from", "`from` is after `to`"));
+        }
+        if (to - from).num_days() > MAX_RENEWAL_DAYS {
+            return Err(bad_input(
+                "to",
+                format!("a renewal pipeline spans at most {MAX_RENEWAL_DAYS} days"),
+            ));
+        }
+        crate::portfolio::renewal_pipeline(self.pool(ctx)?, from, to, access.visible())
+            .await
+            .map_err(unavailable)
     }
 
     /// Total ARR, ARR at risk, colours, renewals in 30/60/90 days and NPS, against the previous quarter.

@@ -70,6 +70,8 @@ CUSTOM_FIELD_VALUES = {
 BY_OPERATION = {
     "PUT /api/v1/customers/{id}/custom-fields": CUSTOM_FIELD_VALUES,
     "POST /api/v1/custom-fields/{id}/bulk": CUSTOM_FIELD_VALUES,
+    # The order names every field in force, each once: what is in force is the store's.
+    "PUT /api/v1/custom-field-order": {"invalid_order"},
 }
 BY_FIELD = {
     ("POST /api/v1/customers/{id}/partner-reports", "required", "partner_id"),

@@ -42,9 +42,13 @@ const QUERIES: &[(&str, &str, Scope)] = &[
         "portfolioHealthTrend { __typename }",
         Scope::Portfolio,
     ),
-    ("alerts", "alerts { __typename }", Scope::Portfolio),
+    // A partner gets its own customers' alerts.
+    ("alerts", "alerts { edges { node { customerId } } }", Scope::Filtered),
     ("projectionStatus", "projectionStatus { __typename }", Scope::Portfolio),
     ("connectors", "connectors { __typename }", Scope::Portfolio),
+    ("rules", "rules { version }", Scope::Portfolio),
+    ("csms", "csms { name }", Scope::Portfolio),
+    ("atRiskReport", "atRiskReport { total }", Scope::Portfolio),
     (
         "projectionSnapshots",
         "projectionSnapshots { __typename }",
@@ -101,6 +105,12 @@ const QUERIES: &[(&str, &str, Scope)] = &[
     (
         "renewals",
         "renewals { edges { node { customerId } } }",
+        Scope::Filtered,
+    ),
+    // Counts, not rows: a partner's count is of its own customers (checked below).
+    (
+        "renewalPipeline",
+        "renewalPipeline(from: \"2027-12-01\", to: \"2027-12-31\") { accounts }",
         Scope::Filtered,
     ),
     (
@@ -231,6 +241,13 @@ async fn every_root_query_allows_and_refuses_each_role_as_the_access_rules_say()
                     }
                     if *name == "customers" {
                         assert_eq!(rows.len(), if partner { 1 } else { 2 }, "{context}");
+                    }
+                    if *name == "renewalPipeline" {
+                        assert_eq!(
+                            answer["data"][name][0]["accounts"],
+                            json!(if partner { 1 } else { 2 }),
+                            "{context}"
+                        );
                     }
                 }
                 checked += 1;

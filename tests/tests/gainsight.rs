@@ -336,7 +336,7 @@ async fn gainsight_scores_and_nps_arrive_once_and_manual_overrides_go_back() {
     // A wrong access key fails the run, with the vendor's reason and no secret on record.
     let wrong = Gainsight::new(GainsightSettings {
         access_key: Secret::new("wrong-key"),
-        ..settings
+        ..settings.clone()
     })
     .unwrap();
     let failed = connectors::run_once(&wrong, &handlers, &metrics)
@@ -349,5 +349,40 @@ async fn gainsight_scores_and_nps_arrive_once_and_manual_overrides_go_back() {
         "{failed:?}"
     );
     assert!(!failed.error.unwrap().contains(ACCESS_KEY));
+
+    // "Sync now": a supervised connector runs at once when woken, not a minute later.
+    let runs = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM connector_runs WHERE connector = 'gainsight'")
+            .fetch_one(&system.pool)
+            .await
+            .unwrap()
+    };
+    let before = runs().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut supervisor = connectors::Supervisor::new(Arc::new(handlers), metrics.clone(), stopped);
+    supervisor.add(Gainsight::new(settings).unwrap());
+    let directory = supervisor.directory();
+    assert_eq!(
+        directory.interval("gainsight"),
+        Some(std::time::Duration::from_secs(60))
+    );
+    assert_eq!(directory.interval("salesforce"), None);
+    assert!(!directory.wake("salesforce"), "only a configured connector wakes");
+    let looping: Vec<_> = supervisor.loops.into_iter().map(tokio::spawn).collect();
+    tests::eventually(std::time::Duration::from_secs(10), || async {
+        runs().await == before + 1
+    })
+    .await
+    .expect("the loop's first run");
+    assert!(directory.wake("gainsight"));
+    tests::eventually(std::time::Duration::from_secs(10), || async {
+        runs().await == before + 2
+    })
+    .await
+    .expect("woken, it runs again before its interval");
+    stop.send_replace(true);
+    for one in looping {
+        one.await.unwrap();
+    }
     system.stop().await;
 }

@@ -633,6 +633,7 @@ async fn salesforce_syncs_accounts_contacts_and_renewals_once_each_skipping_bad_
         Arc::new(command_service::handlers(&system.pool)),
         metrics.clone(),
         stopped,
+        Arc::new(tokio::sync::Notify::new()),
     ));
     tests::eventually(Duration::from_secs(10), || async {
         let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM connector_runs WHERE status = 'succeeded'")

@@ -222,6 +222,17 @@ async fn the_web_client_serves_a_cs_team_in_a_real_browser() {
     let before_umbrella = Utc::now();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let umbrella = system.onboard("Umbrella", "SMB", "9000.00", omar, onboarded).await;
+    // Two renewals in the next 90 days, for the renewals view and the dashboard's pipeline.
+    for (customer, days) in [(globex, 40), (initech, 75)] {
+        let (status, answer) = system
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/api/v1/customers/{customer}"),
+                Some(&json!({"renewal_date": today + Days::days(days)})),
+            )
+            .await;
+        assert!(status.is_success(), "{answer}");
+    }
     for customer in [initech] {
         system
             .post_ok(

@@ -557,13 +557,14 @@ pub async fn run_once<C: Connector>(
     }))
 }
 
-/// Syncs every `interval` until `stopped` turns true. A run that fails is logged and recorded;
-/// the next one starts at the next tick.
+/// Syncs every `interval` until `stopped` turns true, and at once when `wake` is notified (a
+/// "sync now"). A run that fails is logged and recorded; the next one starts at the next tick.
 pub async fn run_supervised<C: Connector>(
     connector: C,
     handlers: Arc<Handlers>,
     metrics: ConnectorMetrics,
     mut stopped: watch::Receiver<bool>,
+    wake: Arc<tokio::sync::Notify>,
 ) {
     while !*stopped.borrow() {
         if let Err(error) = run_once(&connector, &handlers, &metrics).await {
@@ -571,7 +572,79 @@ pub async fn run_supervised<C: Connector>(
         }
         tokio::select! {
             _ = tokio::time::sleep(connector.interval()) => {}
+            _ = wake.notified() => tracing::info!(connector = connector.name(), "a sync was asked for"),
             _ = stopped.changed() => {}
+        }
+    }
+}
+
+/// Every connector the service knows: its name, how people call it, and the setting that turns
+/// it on (docs/CONNECTORS.md).
+pub const KNOWN: [(&str, &str, &str); 5] = [
+    (salesforce::NAME, "Salesforce", "CSTRACK_SALESFORCE_TOKEN_URL"),
+    (gainsight::NAME, "Gainsight", "CSTRACK_GAINSIGHT_URL"),
+    (microsoft::NAME, "Microsoft 365", "CSTRACK_M365_TOKEN_URL"),
+    (google::NAME, "Google Workspace", "CSTRACK_GOOGLE_CLIENT_EMAIL"),
+    (targetprocess::NAME, "TargetProcess", "CSTRACK_TARGETPROCESS_URL"),
+];
+
+/// The connectors this service runs, each with its interval and the bell that starts a run now.
+#[derive(Clone, Default)]
+pub struct Directory {
+    running: Arc<HashMap<&'static str, (Duration, Arc<tokio::sync::Notify>)>>,
+}
+
+impl Directory {
+    /// Whether `name` runs here, and its interval.
+    pub fn interval(&self, name: &str) -> Option<Duration> {
+        self.running.get(name).map(|(interval, _)| *interval)
+    }
+
+    /// Starts a run of `name` now (or as soon as its current run ends); false if it does not
+    /// run here.
+    pub fn wake(&self, name: &str) -> bool {
+        self.running.get(name).map(|(_, bell)| bell.notify_one()).is_some()
+    }
+}
+
+/// The configured connectors' supervised loops, and their directory.
+pub struct Supervisor {
+    handlers: Arc<Handlers>,
+    metrics: ConnectorMetrics,
+    stopped: watch::Receiver<bool>,
+    running: HashMap<&'static str, (Duration, Arc<tokio::sync::Notify>)>,
+    pub loops: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+}
+
+impl Supervisor {
+    pub fn new(handlers: Arc<Handlers>, metrics: ConnectorMetrics, stopped: watch::Receiver<bool>) -> Self {
+        Supervisor {
+            handlers,
+            metrics,
+            stopped,
+            running: HashMap::new(),
+            loops: Vec::new(),
+        }
+    }
+
+    /// Runs `connector` until the service stops.
+    pub fn add<C: Connector + 'static>(&mut self, connector: C) {
+        tracing::info!(connector = connector.name(), "the connector is configured");
+        let bell = Arc::new(tokio::sync::Notify::new());
+        self.running
+            .insert(connector.name(), (connector.interval(), bell.clone()));
+        self.loops.push(Box::pin(run_supervised(
+            connector,
+            self.handlers.clone(),
+            self.metrics.clone(),
+            self.stopped.clone(),
+            bell,
+        )));
+    }
+
+    pub fn directory(&self) -> Directory {
+        Directory {
+            running: Arc::new(self.running.clone()),
         }
     }
 }

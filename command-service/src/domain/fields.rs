@@ -87,6 +87,16 @@ pub enum FieldsCommand {
     Retire {
         key: String,
     },
+    /// Every key in force, each once, in the order they are to be shown.
+    Reorder(Reorder),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reorder {
+    /// Every custom field in force, each once, in the order they are to be shown.
+    #[schemars(length(max = 200))]
+    pub keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -192,6 +202,21 @@ impl Aggregate for CustomFields {
                     ));
                 }
                 CustomFieldEvent::CustomFieldRetired(CustomFieldRetired { key, occurred_at })
+            }
+            FieldsCommand::Reorder(Reorder { keys }) => {
+                let in_force: std::collections::BTreeSet<&str> =
+                    self.definitions.fields.iter().map(|field| field.key.as_str()).collect();
+                let named: std::collections::BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+                if named.len() != keys.len() || named != in_force {
+                    return Err(CommandError::invalid(
+                        "invalid_order",
+                        "keys",
+                        "name every custom field in force, each once",
+                    ));
+                }
+                let current: Vec<&str> = self.definitions.fields.iter().map(|field| field.key.as_str()).collect();
+                super::require_change(current != keys.iter().map(String::as_str).collect::<Vec<_>>())?;
+                CustomFieldEvent::CustomFieldsReordered(CustomFieldsReordered { keys, occurred_at })
             }
         };
         sink.write(event, self).await;

@@ -180,6 +180,9 @@ pub const ONE_LINE: &str =
 /// A Salesforce record id as a JSON Schema pattern: 15 or 18 letters and digits.
 pub const SALESFORCE_ID: &str = "^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$";
 
+/// A stakeholder's e-mail as the server checks it: blank (none) or text with an `@` in it.
+pub const LOOSE_EMAIL: &str = r"^(\s*|[^\u0000]*@[^\u0000]*)$";
+
 /// An e-mail address as the API accepts it, as a JSON Schema pattern (the server is no stricter).
 pub const EMAIL: &str = r"^[^\s@<>\u0000-\u001F\u007F-\u009F]+@[^\s@<>.\u0000-\u001F\u007F-\u009F]+(\.[^\s@<>.\u0000-\u001F\u007F-\u009F]+)+$";
 

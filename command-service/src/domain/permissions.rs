@@ -191,7 +191,7 @@ impl Operation {
             RecordRenewal => "record a renewal",
             RecordChurn => "record a churn",
             AcknowledgeAlert => "acknowledge an alert",
-            DefineCustomFields => "define, change or retire a custom field",
+            DefineCustomFields => "define, change, order or retire the custom fields",
             SetCustomFields => "set custom-field values (each field also names the roles that may set it)",
             RetractCustomer => "retract a customer (undoing an import that created it)",
             RetractHealthScore => "retract a health score (undoing an import that recorded it)",

@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::extract::{CommandContext, EmptyBody, JsonBody};
 use super::{path_id, run, Answer, AppState, Reply};
 use crate::domain::customer::{CustomerCommand, SetCustomFields};
-use crate::domain::fields::{DefineField, FieldsCommand};
+use crate::domain::fields::{DefineField, FieldsCommand, Reorder};
 use crate::store::ExecuteError;
 
 /// Most customers one bulk edit sets.
@@ -79,6 +79,21 @@ pub async fn retire_field(
         &app.fields,
         FIELDS_STREAM_ID,
         FieldsCommand::Retire { key },
+        &context,
+        Reply::OK,
+    )
+    .await
+}
+
+pub async fn reorder_fields(
+    State(app): State<AppState>,
+    context: CommandContext,
+    JsonBody(body): JsonBody<Reorder>,
+) -> Answer {
+    run(
+        &app.fields,
+        FIELDS_STREAM_ID,
+        FieldsCommand::Reorder(body),
         &context,
         Reply::OK,
     )

@@ -2,6 +2,7 @@
 //! the stream, its new sequence, the ids of the appended events and the id of what it created.
 
 mod auth;
+pub mod connectors;
 pub mod error;
 pub mod extract;
 pub mod fields;
@@ -287,6 +288,10 @@ pub fn command_routes() -> Documented<AppState> {
             endpoint("POST", "/api/v1/custom-fields/{id}/bulk", O::SetCustomFields, 200),
             fields::bulk_set,
         )
+        .command(
+            endpoint("PUT", "/api/v1/custom-field-order", O::DefineCustomFields, 200),
+            fields::reorder_fields,
+        )
 }
 
 /// What every router of the service serves, described (the OpenAPI document's source).
@@ -295,6 +300,7 @@ pub fn described() -> Vec<Described> {
     described.extend(crate::import::routes().finish().1);
     described.extend(notifications::described());
     described.extend(links::routes().finish().1);
+    described.extend(connectors::routes().finish().1);
     described.extend(openapi::operations());
     described
 }
@@ -314,6 +320,7 @@ pub fn browsers() -> tower_http::cors::CorsLayer {
             HeaderName::from_static("x-correlation-id"),
             HeaderName::from_static("x-causation-id"),
             HeaderName::from_static("x-source"),
+            HeaderName::from_static("x-file-name"),
         ])
         .expose_headers([
             header::RETRY_AFTER,

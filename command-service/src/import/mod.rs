@@ -148,6 +148,16 @@ pub fn routes() -> Documented<AppState> {
         )
         .other(
             Other::new(
+                "GET",
+                "/api/v1/deck-template",
+                "the deck template in use: its file name, size, and who uploaded it when (null: the built-in one)",
+                ADMINS,
+                200,
+            ),
+            template_in_use,
+        )
+        .other(
+            Other::new(
                 "DELETE",
                 "/api/v1/deck-template",
                 "go back to the built-in deck template",
@@ -480,6 +490,28 @@ async fn upload_template(
         StatusCode::CREATED,
         Json(json!({"template_id": template_id, "file_name": file_name, "bytes": body.len()})),
     ))
+}
+
+/// `GET /api/v1/deck-template` (admins): the uploaded template decks are written into, or null
+/// while the built-in one is used.
+async fn template_in_use(State(app): State<AppState>, context: CommandContext) -> Answer {
+    if context.principal.role != Role::Admin {
+        return Err(ApiError::Forbidden {
+            message: "only admins manage the deck template".into(),
+        });
+    }
+    let latest: Option<(Uuid, String, String, chrono::DateTime<chrono::Utc>, i32)> = sqlx::query_as(
+        "SELECT template_id, file_name, uploaded_by, uploaded_at, octet_length(content)
+           FROM deck_templates ORDER BY uploaded_at DESC LIMIT 1",
+    )
+    .fetch_optional(&app.pool)
+    .await
+    .map_err(unavailable)?;
+    let template = latest.map(|(template_id, file_name, uploaded_by, uploaded_at, bytes)| {
+        json!({"template_id": template_id, "file_name": file_name, "uploaded_by": uploaded_by,
+               "uploaded_at": uploaded_at, "bytes": bytes})
+    });
+    Ok((StatusCode::OK, Json(json!({ "template": template }))))
 }
 
 /// `DELETE /api/v1/deck-template`: decks go back to the shipped default template.

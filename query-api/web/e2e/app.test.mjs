@@ -6,7 +6,7 @@
 import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { launch } from "./chromium.mjs";
@@ -52,6 +52,12 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
+
+/** A day as `YYYY-MM-DD` in the browser's (and this process's) calendar. */
+function isoDay(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
 
 /** A fresh browser context (its own session storage), signed in with `token`. */
 async function signedIn(token, { width = 1280, height = 900 } = {}) {
@@ -134,6 +140,81 @@ describe("a CSM", () => {
     await page.getByRole("link", { name: "Send the renewal quote", exact: true }).waitFor();
     assert.equal(current.customers, 4);
     await accessible(page, "dashboard");
+  });
+
+  test("reads the dashboard's charts, each with its figures as a table", async () => {
+    const { page } = session;
+    await page.goto(app(`/?asOf=${asOf}`));
+    await page.getByTestId("chart-health-donut").locator("summary").waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid^="chart-"] svg[aria-label]').length >= 6);
+    const expected = await gql(
+      env.tokens.csm,
+      `query ($asOf: Date, $from: Date!, $to: Date!) {
+        executiveSummary(asOf: $asOf) { current { colours { colour accounts arr } } }
+        coverageReport(asOf: $asOf) { summary { accounts underCovered } }
+        renewalPipeline(from: $from, to: $to) { month accounts arr }
+      }`,
+      { asOf, from: `${asOf.slice(0, 7)}-01`, to: isoDay(new Date(Number(asOf.slice(0, 4)), Number(asOf.slice(5, 7)) - 1 + 12, 0)) },
+    );
+    const words = { GREEN: "Green", YELLOW: "Yellow", RED: "Red" };
+    const table = async (id) => {
+      const figure = page.getByTestId(`chart-${id}`);
+      await figure.locator("summary").click();
+      return figure.locator("tbody tr").evaluateAll((rows) => rows.map((r) => [...r.children].map((c) => c.textContent.trim())));
+    };
+    assert.deepEqual(
+      await table("health-donut"),
+      expected.executiveSummary.current.colours.map((c) => [words[c.colour] ?? "No score", String(c.accounts), money(c.arr)]),
+    );
+    const { accounts, underCovered } = expected.coverageReport.summary;
+    assert.deepEqual(await table("coverage-gauge"), [[String(accounts), `${(Math.round(((accounts - underCovered) / accounts) * 1000) / 10).toFixed(1)}%`, String(underCovered)]]);
+    const pipeline = await table("renewal-pipeline");
+    assert.deepEqual(
+      pipeline.map((r) => [r[1], r[2]]),
+      expected.renewalPipeline.map((m) => [String(m.accounts), money(m.arr)]),
+    );
+    assert.equal(pipeline.length, 12, "a year of months, empty ones too");
+    assert.ok(expected.renewalPipeline.reduce((n, m) => n + m.accounts, 0) >= 2, "the fixture's renewals are in the pipeline");
+    await page.mouse.move(0, 0);
+    await accessible(page, "dashboard-charts");
+  });
+
+  test("reads the renewals of the next 90 days with their risk", async () => {
+    const { page } = session;
+    await page.goto(app("/renewals?window=90"));
+    await page.getByTestId("renewal-row").first().waitFor();
+    const today = new Date();
+    const end = new Date(today);
+    end.setDate(today.getDate() + 90);
+    const expected = await gql(
+      env.tokens.csm,
+      `query ($from: Date!, $to: Date!) { renewals(from: $from, to: $to, first: 50) { nodes { name csmName arr } } }`,
+      { from: isoDay(today), to: isoDay(end) },
+    );
+    const rows = await page.getByTestId("renewal-row").evaluateAll((rows) => rows.map((r) => [...r.children].slice(0, 3).map((c) => c.textContent.trim())));
+    assert.deepEqual(rows, expected.renewals.nodes.map((r) => [r.name, r.csmName, money(r.arr)]));
+    assert.deepEqual(rows.map((r) => r[0]), ["Globex", "Initech"]);
+    assert.equal(await page.getByTestId("renewals-count-value").innerText(), "2");
+    assert.match(await page.getByTestId("renewal-row").filter({ hasText: "Globex" }).innerText(), /at risk|watch|healthy|no health score/);
+    await accessible(page, "renewals");
+  });
+
+  test("reads the at-risk report with each account's reasons", async () => {
+    const { page } = session;
+    await page.goto(app(`/at-risk?asOf=${asOf}`));
+    await page.getByTestId("at-risk-total-value").waitFor();
+    const expected = await gql(
+      env.tokens.csm,
+      `query ($asOf: Date) { atRiskReport(asOf: $asOf) { total red yellow arr accounts { coverage { name healthColour gapAreas } healthReason } } }`,
+      { asOf },
+    );
+    const report = expected.atRiskReport;
+    assert.equal(await page.getByTestId("at-risk-total-value").innerText(), String(report.total));
+    assert.equal(await page.getByTestId("at-risk-arr-value").innerText(), money(report.arr));
+    const names = await page.getByTestId("at-risk-row").locator("td:first-child a").allInnerTexts();
+    assert.deepEqual(names, report.accounts.map((a) => a.coverage.name));
+    assert.ok(names.includes("Globex"), "Globex's red score puts it on the report");
+    await accessible(page, "at-risk");
   });
 
   test("sees the open dashboard follow a command without a reload", async () => {
@@ -290,11 +371,16 @@ describe("a CSM", () => {
     const task = page.getByTestId("customer-task").filter({ hasText: "Prepare the QBR deck" });
     await task.waitFor();
     await task.getByRole("button", { name: "Complete" }).click();
+    // What came of it is asked for, and kept.
+    const dialog = page.getByRole("dialog", { name: "Complete “Prepare the QBR deck”" });
+    assert.ok(await dialog.getByRole("button", { name: "Complete the task" }).isDisabled());
+    await dialog.getByLabel("What came of it").fill("Deck sent; QBR booked for the 20th");
+    await dialog.getByRole("button", { name: "Complete the task" }).click();
     await task.waitFor({ state: "detached" });
-    const answer = await gql(env.tokens.csm, `query ($c: UUID) { tasks(filter: { customerId: $c, state: CLOSED }) { nodes { title status } } }`, {
+    const answer = await gql(env.tokens.csm, `query ($c: UUID) { tasks(filter: { customerId: $c, state: CLOSED }) { nodes { title status outcome } } }`, {
       c: env.customers.acme,
     });
-    assert.deepEqual(answer.tasks.nodes, [{ title: "Prepare the QBR deck", status: "completed" }]);
+    assert.deepEqual(answer.tasks.nodes, [{ title: "Prepare the QBR deck", status: "completed", outcome: "Deck sent; QBR booked for the 20th" }]);
   });
 
   test("sees a refused command's reason on the field it names", async () => {
@@ -324,6 +410,47 @@ describe("a CSM", () => {
       c: env.customers.globex,
     });
     assert.deepEqual(answer.alerts.nodes, [{ alertId, acknowledgedBy: "dana" }]);
+  });
+
+  test("filters the alerts and pages through them with their total", async () => {
+    const { page } = session;
+    await page.goto(app("/alerts"));
+    await page.getByTestId("alerts-total").waitFor();
+    const every = await gql(env.tokens.csm, `{ alerts(acknowledged: false) { totalCount } }`);
+    assert.match(await page.getByTestId("alerts-total").innerText(), new RegExp(`of ${every.alerts.totalCount} alerts?$`));
+    await page.locator("#alerts-kind").selectOption("renewal_window");
+    const renewals = await gql(env.tokens.csm, `{ alerts(acknowledged: false, kind: "renewal_window") { totalCount nodes { customerName } } }`);
+    await page.waitForFunction(
+      (n) => document.querySelector('[data-testid="alerts-total"]')?.textContent?.endsWith(`of ${n} alert${n === 1 ? "" : "s"}`),
+      renewals.alerts.totalCount,
+    );
+    assert.deepEqual(await page.getByTestId("alert-row").locator("td:nth-child(2)").allInnerTexts(), renewals.alerts.nodes.map((a) => a.customerName));
+    assert.match(page.url(), /kind=renewal_window/);
+    // One customer, found by name.
+    await page.locator("#alerts-customer").fill("Glob");
+    await page.getByRole("option", { name: "Globex" }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="alert-row"] td:nth-child(2)')].every((c) => c.textContent === "Globex"));
+    assert.equal(await page.getByTestId("alert-row").count(), 1);
+    await accessible(page, "alerts-filtered");
+  });
+
+  test("creates a task for a customer from the task list and sees it with its customer", async () => {
+    const { page } = session;
+    await page.goto(app("/tasks"));
+    await page.getByTestId("tasks-total").waitFor();
+    await page.getByRole("button", { name: "New task" }).click();
+    await page.locator("#new-task-customer").fill("Glob");
+    await page.getByRole("option", { name: "Globex" }).click();
+    await page.locator("#task-title").fill("Confirm the renewal terms");
+    await page.locator("#task-due").fill("2031-02-01");
+    await page.getByRole("button", { name: "Create task" }).click();
+    await page.getByRole("status").filter({ hasText: "Task created" }).waitFor();
+    await page.keyboard.press("Escape");
+    const row = page.getByTestId("task-row").filter({ hasText: "Confirm the renewal terms" });
+    await row.waitFor();
+    assert.match(await row.innerText(), /Confirm the renewal terms\s+Globex\s+follow up\s+medium\s+me/);
+    const mine = await gql(env.tokens.csm, `{ tasks(filter: { assigneeId: "dana" }) { totalCount } }`);
+    assert.match(await page.getByTestId("tasks-total").innerText(), new RegExp(`of ${mine.tasks.totalCount} tasks?$`));
   });
 
   test("works through tasks with the keyboard", async () => {
@@ -373,6 +500,15 @@ describe("a partner", () => {
     await row.getByRole("button", { name: "Submit" }).click();
     await row.getByTestId("report-status").getByText(/^submitted/).waitFor({ timeout: 15000 });
     await accessible(page, "partner-reports");
+    // The alerts of its own customers, and of no other.
+    await page.getByRole("link", { name: "Alerts" }).click();
+    await page.getByTestId("alerts-total").or(page.getByText("No alerts.")).first().waitFor();
+    const customers = await page.getByTestId("alert-row").locator("td:nth-child(2)").allInnerTexts();
+    assert.ok(customers.every((name) => env.partnerCustomers.includes(name)), `a partner saw ${customers}`);
+    const theirs = await gql(env.tokens.partner, `{ alerts(acknowledged: false) { totalCount } }`);
+    assert.equal(customers.length, theirs.alerts.totalCount);
+    assert.ok(theirs.alerts.totalCount >= 1, "Initech's renewal is coming");
+    await accessible(page, "partner-alerts");
     await context.close();
   });
 });
@@ -698,6 +834,152 @@ describe("an admin", () => {
     await row.waitFor({ state: "detached" });
     const live = await (await fetch(`${env.commandUrl}/api/v1/webhooks`, { headers: { authorization: `Bearer ${env.tokens.admin}` } })).json();
     assert.ok(!live.webhooks.some((hook) => hook.url === "http://127.0.0.1:9/cstrack"));
+  });
+
+  test("changes a rule after seeing what it would do to today's reports", async () => {
+    const { page } = session;
+    const before = await gql(env.tokens.admin, `{ rules { version standards { tier maxDaysBetweenContact } } }`);
+    await page.goto(app("/settings?tab=rules"));
+    await page.locator("#rule-ENTERPRISE-maxDaysBetweenContact").fill("3");
+    await page.getByRole("heading", { name: "What the change would do today" }).waitFor();
+    // The preview is the API's own recomputation under the proposal.
+    const full = await gql(
+      env.tokens.admin,
+      `query ($rules: RulesInput) { now: coverageReport { summary { underCovered } } then: coverageReport(rules: $rules) { summary { underCovered } } }`,
+      { rules: { standards: (await gql(env.tokens.admin, `{ rules { standards { tier maxDaysBetweenContact expectedTouchesPerMonth minMeetingsPerQuarter stakeholderBreadth } } }`)).rules.standards.map((s) => ({ ...s, maxDaysBetweenContact: s.tier === "ENTERPRISE" ? 3 : s.maxDaysBetweenContact })) } },
+    );
+    await page.waitForFunction(
+      (expected) => document.querySelector('[data-testid="preview-under"]')?.textContent?.includes(expected),
+      `${full.now.summary.underCovered}${full.then.summary.underCovered}`,
+    );
+    // More hours an enterprise account needs: utilization rises in the preview.
+    await page.locator("#rule-ENTERPRISE-hoursPerMonth").fill("40");
+    await page.getByTestId("preview-utilization").filter({ hasText: "(changed)" }).waitFor();
+    // Weights must make 100 %: the sum says so and saving waits.
+    await page.locator("#weight-email").fill("50");
+    assert.match(await page.getByTestId("weights-sum").innerText(), /they must make 100%/);
+    assert.ok(await page.getByRole("button", { name: "Save the new rules" }).isDisabled());
+    await page.getByRole("button", { name: "Put back the rules in force" }).click();
+    await page.locator("#rule-ENTERPRISE-maxDaysBetweenContact").fill("3");
+    await page.mouse.move(0, 0);
+    await accessible(page, "settings-rules-preview");
+    await page.getByRole("button", { name: "Save the new rules" }).click();
+    await page.getByRole("status").filter({ hasText: "Saved: Enterprise standards" }).waitFor();
+    const after = await gql(env.tokens.admin, `{ rules { version changedBy standards { tier maxDaysBetweenContact } } }`);
+    assert.notEqual(after.rules.version, before.rules.version);
+    assert.equal(after.rules.changedBy, "test-admin");
+    assert.equal(after.rules.standards[0].maxDaysBetweenContact, 3);
+    // Put the standard back for the tests that follow.
+    const enterprise = (await gql(env.tokens.admin, `{ rules { standards { tier expectedTouchesPerMonth minMeetingsPerQuarter stakeholderBreadth } } }`)).rules.standards[0];
+    const restored = await fetch(`${env.commandUrl}/api/v1/rules/coverage-standards`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${env.tokens.admin}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        tier: "Enterprise",
+        max_days_between_contact: before.rules.standards[0].maxDaysBetweenContact,
+        expected_touches_per_month: enterprise.expectedTouchesPerMonth,
+        min_meetings_per_quarter: enterprise.minMeetingsPerQuarter,
+        stakeholder_breadth: enterprise.stakeholderBreadth,
+      }),
+    });
+    assert.equal(restored.status, 200);
+  });
+
+  test("defines a custom field with a preview of the form, orders it and sets it on the 360", async () => {
+    const { page } = session;
+    await page.goto(app("/settings?tab=custom-fields"));
+    await page.getByRole("button", { name: "Define a field" }).click();
+    await page.locator("#field-label").fill("Renewal risk owner");
+    assert.equal(await page.locator("#field-key").inputValue(), "renewal_risk_owner");
+    await page.locator("#field-section").fill("Renewal");
+    await page.locator("#field-type").selectOption("single_select");
+    await page.locator("#field-options").fill("Sales\nCustomer success\nPartner");
+    // The preview is the form the 360 shows, with the new field in its section.
+    const preview = page.getByRole("form", { name: "Preview of the custom-field form" });
+    await preview.getByRole("group", { name: "Renewal" }).waitFor();
+    assert.deepEqual(
+      await preview.locator("#preview-renewal_risk_owner option").allInnerTexts(),
+      ["—", "Sales", "Customer success", "Partner"],
+    );
+    await page.mouse.move(0, 0);
+    await accessible(page, "settings-custom-field-preview");
+    await page.getByRole("button", { name: "Define the field" }).click();
+    const row = page.getByTestId("field-row").filter({ hasText: "Renewal risk owner" });
+    await row.waitFor();
+    // Moved to the top: the definitions come back in that order.
+    const count = await page.getByTestId("field-row").count();
+    for (let i = 1; i < count; i += 1) {
+      await row.getByRole("button", { name: "Move Renewal risk owner up" }).click();
+      await page.waitForFunction(
+        (n) => [...document.querySelectorAll('[data-testid="field-row"]')].findIndex((r) => r.textContent.includes("Renewal risk owner")) === n,
+        count - 1 - i,
+      );
+    }
+    const keys = await gql(env.tokens.admin, `{ customFieldDefinitions { key } }`);
+    assert.equal(keys.customFieldDefinitions[0].key, "renewal_risk_owner");
+    // Set on the 360 and shown there.
+    await page.goto(app(`/customers/${env.customers.acme}`));
+    await page.getByRole("tab", { name: "Log and record" }).click();
+    await page.locator("#cf-renewal_risk_owner").selectOption("Customer success");
+    await page.getByRole("button", { name: "Save the fields" }).click();
+    await page.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    // Read back once the projector has applied it.
+    let stored;
+    for (let tries = 0; tries < 50; tries += 1) {
+      stored = (await gql(env.tokens.admin, `query ($id: UUID!) { customer(id: $id) { customFields { key display } } }`, { id: env.customers.acme })).customer.customFields.find(
+        (f) => f.key === "renewal_risk_owner",
+      );
+      if (stored?.display) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual(stored, { key: "renewal_risk_owner", display: "Customer success" });
+    await page.getByRole("tab", { name: "Overview" }).click();
+    await page.locator("dd", { hasText: /^Customer success$/ }).waitFor();
+  });
+
+  test("registers a CSM and changes their capacity", async () => {
+    const { page } = session;
+    await page.goto(app("/settings?tab=csms"));
+    await page.locator("#csm-name").fill("Robin Vale");
+    await page.locator("#csm-email").fill("robin.vale@example.com");
+    await page.locator("#csm-team").fill("West");
+    await page.getByRole("button", { name: "Register the CSM" }).click();
+    await page.getByRole("status").filter({ hasText: "Robin Vale is registered." }).waitFor();
+    const row = page.getByTestId("csm-row").filter({ hasText: "Robin Vale" });
+    await row.waitFor();
+    await row.getByRole("button", { name: "Change capacity" }).click();
+    await page.locator("#capacity-hours").fill("80");
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('[data-testid="csm-row"]')].some((r) => r.textContent.includes("Robin Vale") && r.textContent.includes("80 h")),
+    );
+    const csms = await gql(env.tokens.admin, `{ csms { name team monthlyCapacityHours } }`);
+    assert.deepEqual(csms.csms.find((c) => c.name === "Robin Vale"), { name: "Robin Vale", team: "West", monthlyCapacityHours: 80 });
+    await accessible(page, "settings-csms");
+  });
+
+  test("sees the connectors and puts a deck template in place", async () => {
+    const { page } = session;
+    await page.goto(app("/settings?tab=connectors"));
+    await page.getByTestId("connector-salesforce").waitFor();
+    assert.match(await page.getByTestId("connector-salesforce").innerText(), /Salesforce\s+not configured[\s\S]*CSTRACK_SALESFORCE_TOKEN_URL/);
+    assert.equal(await page.getByRole("button", { name: "Sync now" }).count(), 0, "nothing configured, nothing to sync");
+    await accessible(page, "settings-connectors");
+
+    // A deck the service built is a template it accepts.
+    const deck = await fetch(`${env.appUrl}/export/portfolio.pptx`, { headers: { authorization: `Bearer ${env.tokens.admin}` } });
+    assert.equal(deck.status, 200);
+    const path = join(env.artifacts, "our-template.pptx");
+    writeFileSync(path, Buffer.from(await deck.arrayBuffer()));
+    await page.goto(app("/settings?tab=deck-template"));
+    assert.equal(await page.getByTestId("deck-template-in-use").innerText(), "In use: the built-in template.");
+    await page.locator('input[type="file"]').setInputFiles(path);
+    await page.getByRole("status").filter({ hasText: "our-template.pptx is the deck template now" }).waitFor();
+    assert.match(await page.getByTestId("deck-template-in-use").innerText(), /^In use: our-template\.pptx \(\d+ KB\), uploaded .+ by test-admin\.$/);
+    await accessible(page, "settings-deck-template");
+    await page.getByRole("button", { name: "Go back to the built-in template" }).click();
+    await page.getByRole("button", { name: "Use the built-in template" }).click();
+    await page.getByTestId("deck-template-in-use").filter({ hasText: "In use: the built-in template." }).waitFor();
   });
 
   test("sorts and filters the customer list and sees its total", async () => {

@@ -5,7 +5,7 @@ import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 
 const ENTRY_BUDGET = 200 * 1024; // first load, gzipped
-const TOTAL_BUDGET = 400 * 1024; // every chunk, gzipped
+const TOTAL_BUDGET = 480 * 1024; // every chunk, gzipped (the charts and settings load on demand)
 
 const dist = new URL("../dist/", import.meta.url).pathname;
 const html = readFileSync(join(dist, "index.html"), "utf8");

@@ -31,6 +31,8 @@ const PartnerReports = lazy(() => import("./views/PartnerReports"));
 const History = lazy(() => import("./views/History"));
 const Imports = lazy(() => import("./views/Imports"));
 const Settings = lazy(() => import("./views/Settings"));
+const Renewals = lazy(() => import("./views/Renewals"));
+const AtRisk = lazy(() => import("./views/AtRisk"));
 
 interface SessionContext {
   session: Session;
@@ -56,6 +58,8 @@ const NAV: NavItem[] = [
   { path: "/coverage", label: "Coverage", show: (s) => can.portfolio(s.role) },
   { path: "/engagement", label: "Engagement", show: (s) => can.portfolio(s.role) },
   { path: "/customers", label: "Customers", show: () => true },
+  { path: "/renewals", label: "Renewals", show: () => true },
+  { path: "/at-risk", label: "At risk", show: (s) => can.portfolio(s.role) },
   { path: "/workload", label: "CSM workload", show: (s) => can.portfolio(s.role) },
   { path: "/alerts", label: "Alerts", show: () => true },
   { path: "/tasks", label: "Tasks", show: (s) => s.role !== "auditor" },
@@ -157,6 +161,8 @@ function Shell({ session, signOut }: { session: Session; signOut: () => void }) 
             <Route path="/workload" element={<Portfolio><Workload /></Portfolio>} />
             <Route path="/customers" element={<Customers />} />
             <Route path="/customers/:customerId" element={<Customer360 />} />
+            <Route path="/renewals" element={<Renewals />} />
+            <Route path="/at-risk" element={<Portfolio><AtRisk /></Portfolio>} />
             <Route path="/alerts" element={<Alerts />} />
             <Route path="/tasks" element={<Tasks />} />
             <Route path="/partner-reports" element={<PartnerReports />} />

@@ -1,6 +1,6 @@
-import type { ReactNode } from "react";
+import { Component, useState, type ReactNode } from "react";
 import { useQuery, type CombinedError } from "urql";
-import { Button, InlineNotification, Select, SelectItem, TextInput, Tile, SkeletonText, Table as CarbonTable } from "@carbon/react";
+import { Button, ComboBox, InlineNotification, Select, SelectItem, TextInput, Tile, SkeletonText, Table as CarbonTable } from "@carbon/react";
 import type { ComponentProps } from "react";
 import { graphql } from "./gql";
 import { useTimeTravel } from "./hooks";
@@ -21,7 +21,7 @@ const SNAPSHOTS = graphql(`
  * Portfolio reports read what was known from the named snapshots analysts rebuild
  * (`projection-service rebuild --known-at`); a customer's reports take any instant.
  */
-export function TimeTravel({ knownAt }: { knownAt: "instant" | "snapshot" }) {
+export function TimeTravel({ knownAt }: { knownAt: "instant" | "snapshot" | "none" }) {
   const travel = useTimeTravel();
   return (
     <div className="cs-toolbar" role="group" aria-label="Time travel">
@@ -147,5 +147,59 @@ export function Pager({ label, offset, size, total, onChange }: { label: string;
         Next {size}
       </Button>
     </nav>
+  );
+}
+
+/** Keeps a part of a page that fails to draw (a chart) from taking the page down with it. */
+export class Contained extends Component<{ children: ReactNode; fallback: ReactNode }, { failed: boolean }> {
+  state = { failed: false };
+
+  static getDerivedStateFromError() {
+    return { failed: true };
+  }
+
+  componentDidCatch(error: unknown) {
+    console.error("a part of the page could not be drawn", error);
+  }
+
+  render() {
+    return this.state.failed ? this.props.fallback : this.props.children;
+  }
+}
+
+const CUSTOMER_SEARCH = graphql(`
+  query CustomerPicker($search: String, $id: UUID!, $chosen: Boolean!) {
+    customers(filter: { search: $search }, first: 20) {
+      nodes {
+        customerId
+        name
+      }
+    }
+    customer(id: $id) @include(if: $chosen) {
+      customerId
+      name
+    }
+  }
+`);
+
+/** A customer chosen by typing part of its name (the first 20 matches are offered). */
+export function CustomerPicker({ id, label, value, onChange }: { id: string; label: string; value: string | null; onChange: (customerId: string | null, name: string | null) => void }) {
+  const [search, setSearch] = useState("");
+  const [{ data }] = useQuery({
+    query: CUSTOMER_SEARCH,
+    variables: { search: search || null, id: value ?? "00000000-0000-0000-0000-000000000000", chosen: Boolean(value) },
+  });
+  const chosen = value && data?.customer ? { customerId: data.customer.customerId, name: data.customer.name } : null;
+  return (
+    <ComboBox
+      id={id}
+      titleText={label}
+      placeholder="Type part of the name"
+      items={data?.customers.nodes ?? []}
+      itemToString={(item) => item?.name ?? ""}
+      selectedItem={chosen}
+      onInputChange={(text) => setSearch(text ?? "")}
+      onChange={({ selectedItem }) => onChange(selectedItem?.customerId ?? null, selectedItem?.name ?? null)}
+    />
   );
 }

@@ -2,9 +2,12 @@
 // inputs they name, and its message above the buttons.
 
 import { useState } from "react";
-import { Button, Form, InlineNotification, NumberInput, Select, SelectItem, TextArea, TextInput, MultiSelect } from "@carbon/react";
+import { Button, Form, InlineNotification, Modal, NumberInput, Select, SelectItem, TextArea, TextInput, MultiSelect } from "@carbon/react";
 import { command, CommandError } from "./api/commands";
 import { useSession } from "./App";
+import { useQuery } from "urql";
+import { graphql } from "./gql";
+import { CustomFieldsForm } from "./fieldsForm";
 
 interface FormState {
   busy: boolean;
@@ -273,13 +276,114 @@ export function CommandButton({
   );
 }
 
-/** Start (when pending) and complete: the task commands a list offers on each open task. */
-export function TaskActions({ customerId, taskId, status, onDone }: { customerId: string; taskId: string; status: string; onDone: () => void }) {
+/**
+ * Start (when pending) and complete: the task commands a list offers on each open task.
+ * Completing asks what came of it: the outcome is part of the task's record.
+ */
+export function TaskActions({ customerId, taskId, status, title, onDone }: { customerId: string; taskId: string; status: string; title?: string; onDone: () => void }) {
+  const session = useSession();
   const path = `/api/v1/customers/${customerId}/tasks/${taskId}`;
+  const [completing, setCompleting] = useState(false);
+  const [outcome, setOutcome] = useState("");
+  const [state, setState] = useState<FormState>({ busy: false, error: null, done: null });
+  const complete = async () => {
+    setState({ busy: true, error: null, done: null });
+    try {
+      await command(session, "POST", `${path}/complete`, { outcome: outcome.trim() });
+      setState({ busy: false, error: null, done: "Completed" });
+      setCompleting(false);
+      setOutcome("");
+      onDone();
+    } catch (e) {
+      setState({ busy: false, error: CommandError.from(e), done: null });
+    }
+  };
   return (
     <>
       {status === "pending" ? <CommandButton label="Start" method="PUT" path={`${path}/status`} body={{ status: "in_progress" }} onDone={onDone} /> : null}{" "}
-      <CommandButton label="Complete" path={`${path}/complete`} body={{ outcome: "Completed in cstrack" }} onDone={onDone} />
+      <Button kind="ghost" size="sm" onClick={() => setCompleting(true)}>
+        Complete
+      </Button>
+      {completing ? (
+        <Modal
+          open
+          modalHeading={title ? `Complete “${title}”` : "Complete the task"}
+          primaryButtonText={state.busy ? "Completing…" : "Complete the task"}
+          primaryButtonDisabled={state.busy || !outcome.trim()}
+          secondaryButtonText="Cancel"
+          onRequestClose={() => setCompleting(false)}
+          onRequestSubmit={complete}
+        >
+          <TextArea
+            id={`outcome-${taskId}`}
+            labelText="What came of it"
+            helperText="Kept with the task: the customer's timeline shows it"
+            rows={3}
+            value={outcome}
+            onChange={(e) => setOutcome(e.target.value)}
+            invalid={Boolean(state.error?.field("outcome"))}
+            invalidText={state.error?.field("outcome")}
+          />
+          {state.error && !state.error.field("outcome") ? <Outcome state={state} /> : null}
+        </Modal>
+      ) : null}
+    </>
+  );
+}
+
+const FIELD_DEFINITIONS = graphql(`
+  query CustomerFieldDefinitions {
+    customFieldDefinitions {
+      key
+      label
+      section
+      fieldType
+      options
+      required
+      default
+      editable
+      condition {
+        field
+        equals
+      }
+    }
+  }
+`);
+
+/**
+ * A customer's custom fields, set in one command: only the values that changed are sent (null
+ * clears one); the API checks each against its definition and the caller's role.
+ */
+export function CustomerFieldsForm({ customerId, values }: { customerId: string; values: Array<{ key: string; value?: unknown; isDefault: boolean }> }) {
+  const session = useSession();
+  const [{ data }] = useQuery({ query: FIELD_DEFINITIONS });
+  const [error, setError] = useState<CommandError | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const [generation, setGeneration] = useState(0);
+  if (!data) return null;
+  if (data.customFieldDefinitions.length === 0) return <p className="cs-muted">No custom field is defined yet (Settings › Custom fields).</p>;
+  // A default is what the customer shows, not a value of its own: the form starts empty there.
+  const initial = Object.fromEntries(values.filter((v) => !v.isDefault).map((v) => [v.key, v.value ?? null]));
+  return (
+    <>
+      <CustomFieldsForm
+        key={`${generation}-${JSON.stringify(initial)}`}
+        fields={data.customFieldDefinitions}
+        initial={initial}
+        error={error}
+        onSave={async (changed) => {
+          setError(null);
+          setDone(null);
+          try {
+            await command(session, "PUT", `/api/v1/customers/${customerId}/custom-fields`, { values: changed });
+            setDone("Saved");
+            setGeneration(generation + 1);
+          } catch (e) {
+            setError(CommandError.from(e));
+          }
+        }}
+      />
+      {done ? <InlineNotification kind="success" title={done} hideCloseButton lowContrast role="status" /> : null}
     </>
   );
 }

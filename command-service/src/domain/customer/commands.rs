@@ -93,7 +93,8 @@ pub struct AddStakeholder {
     #[schemars(length(max = 200), pattern(crate::domain::VISIBLE))]
     pub role: String,
     pub level: StakeholderLevel,
-    #[schemars(length(max = 254))]
+    /// Blank for none, or an address with an `@`.
+    #[schemars(length(max = 254), pattern(crate::domain::LOOSE_EMAIL))]
     pub email: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,
 }
@@ -109,7 +110,8 @@ pub struct UpdateStakeholder {
     #[schemars(length(max = 200), pattern(crate::domain::VISIBLE))]
     pub role: Option<String>,
     pub level: Option<StakeholderLevel>,
-    #[schemars(length(max = 254))]
+    /// Blank for none, or an address with an `@`.
+    #[schemars(length(max = 254), pattern(crate::domain::LOOSE_EMAIL))]
     pub email: Option<String>,
 }
 

@@ -35,6 +35,12 @@ async function send<T>(session: Session, method: Method, path: string, body?: un
   let payload: BodyInit | undefined;
   if (body instanceof FormData) {
     payload = body;
+  } else if (body instanceof File) {
+    // A file sent as the body itself, typed and named as it is.
+    headers["content-type"] = body.type || "application/octet-stream";
+    headers["x-file-name"] = body.name.replace(/[^\x20-\x7e]/g, "_");
+    headers["idempotency-key"] = crypto.randomUUID();
+    payload = body;
   } else if (method !== "GET") {
     headers["content-type"] = "application/json";
     // Every write carries a fresh key: a retry of this very request can never append twice.
@@ -81,6 +87,11 @@ export function read<T>(session: Session, path: string): Promise<T> {
 /** Sends a multipart form (a file upload) to the command API. */
 export function upload<T>(session: Session, path: string, form: FormData): Promise<T> {
   return send<T>(session, "POST", path, form);
+}
+
+/** Sends a file as the request's body (the deck template). */
+export function putFile<T>(session: Session, path: string, file: File): Promise<T> {
+  return send<T>(session, "PUT", path, file);
 }
 
 /**

@@ -10,7 +10,7 @@ import { can } from "../api/session";
 import { Kpi, Pending, Problem, TimeTravel, Table } from "../components";
 import { colourTag, day, instant, money, one, periodWords, statusTag, words } from "../format";
 import { Downloads } from "../downloads";
-import { CreateTaskForm, HealthScoreForm, LogActivityForm, TaskActions } from "../forms";
+import { CreateTaskForm, CustomerFieldsForm, HealthScoreForm, LogActivityForm, TaskActions } from "../forms";
 
 const Charts = {
   Health: lazy(() => import("./Charts").then((m) => ({ default: m.HealthChart }))),
@@ -41,6 +41,8 @@ const CUSTOMER = graphql(`
         label
         section
         display
+        value
+        isDefault
       }
       stakeholders {
         stakeholderId
@@ -439,7 +441,7 @@ export default function Customer360() {
                       <span className="cs-muted">
                         {words(t.kind)} · {t.priority} · {t.assigneeId} · due {day(t.dueDate)} · {words(t.status)}
                       </span>{" "}
-                      {writable ? <TaskActions customerId={customerId} taskId={t.taskId} status={t.status} onDone={refresh} /> : null}
+                      {writable ? <TaskActions customerId={customerId} taskId={t.taskId} status={t.status} title={t.title} onDone={refresh} /> : null}
                     </li>
                   ))}
                 </ul>
@@ -465,6 +467,12 @@ export default function Customer360() {
                         Record a manual health score
                       </h2>
                       <HealthScoreForm customerId={customerId} />
+                    </section>
+                    <section aria-labelledby="fields-heading">
+                      <h2 id="fields-heading" style={{ marginBottom: "1rem" }}>
+                        Custom fields
+                      </h2>
+                      <CustomerFieldsForm customerId={customerId} values={customer.customFields} />
                     </section>
                   </div>
                 </TabPanel>

@@ -1,17 +1,43 @@
+import { lazy, Suspense, useMemo } from "react";
 import { Link } from "react-router-dom";
 import { useQuery } from "urql";
-import { TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
+import { InlineLoading, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
 import { graphql } from "../gql";
 import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
-import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
+import { Contained, Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
 import { Downloads } from "../downloads";
 import { colourTag, day, money, moneyChange, one, pct, words } from "../format";
 
 const DASHBOARD = graphql(`
-  query Dashboard($asOf: Date, $me: String!, $snapshot: String!, $inSnapshot: Boolean!) {
+  query Dashboard(
+    $asOf: Date
+    $me: String!
+    $snapshot: String!
+    $inSnapshot: Boolean!
+    $trendFrom: Date!
+    $trendTo: Date!
+    $pipelineFrom: Date!
+    $pipelineTo: Date!
+  ) {
     executiveSummary(asOf: $asOf) @skip(if: $inSnapshot) {
       ...SummaryFields
+    }
+    csmWorkload(asOf: $asOf) @skip(if: $inSnapshot) {
+      ...TierBooks
+    }
+    portfolioHealthTrend(from: $trendFrom, to: $trendTo) @skip(if: $inSnapshot) {
+      ...TrendFields
+    }
+    renewalPipeline(from: $pipelineFrom, to: $pipelineTo) @skip(if: $inSnapshot) {
+      month
+      accounts
+      arr
+      colours {
+        colour
+        accounts
+        arr
+      }
     }
     coverageReport(asOf: $asOf) @skip(if: $inSnapshot) {
       ...CoverageSummaryFields
@@ -32,6 +58,29 @@ const DASHBOARD = graphql(`
       tasks(filter: { assigneeId: $me, overdue: true }, first: 10) {
         ...OverdueTaskFields
       }
+      csmWorkload(asOf: $asOf) {
+        ...TierBooks
+      }
+      portfolioHealthTrend(from: $trendFrom, to: $trendTo) {
+        ...TrendFields
+      }
+    }
+  }
+  fragment TierBooks on TeamWorkload {
+    csms {
+      byTier {
+        tier
+        accounts
+        arr
+      }
+    }
+  }
+  fragment TrendFields on HealthBucket {
+    bucket
+    colours {
+      colour
+      accounts
+      arr
     }
   }
   fragment SummaryFields on ExecutiveSummary {
@@ -100,18 +149,61 @@ const DASHBOARD = graphql(`
 `);
 
 
+const Charts = {
+  HealthDonut: lazy(() => import("./Charts").then((m) => ({ default: m.HealthDonut }))),
+  ArrByHealth: lazy(() => import("./Charts").then((m) => ({ default: m.ArrByHealth }))),
+  ArrByTier: lazy(() => import("./Charts").then((m) => ({ default: m.ArrByTier }))),
+  RenewalPipeline: lazy(() => import("./Charts").then((m) => ({ default: m.RenewalPipeline }))),
+  CoverageGauge: lazy(() => import("./Charts").then((m) => ({ default: m.CoverageGauge }))),
+  PortfolioHealthTrend: lazy(() => import("./Charts").then((m) => ({ default: m.PortfolioHealthTrend }))),
+};
+
+/** A day as `YYYY-MM-DD` in the user's own calendar. */
+function isoDay(date: Date): string {
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+/** The spans the charts cover: the 12 weeks to the day, and the 12 months from its month. */
+function chartSpans(asOf: string | null) {
+  const day = asOf ? new Date(`${asOf}T12:00:00`) : new Date();
+  const weeksBack = new Date(day);
+  weeksBack.setDate(day.getDate() - 7 * 12);
+  const monthStart = new Date(day.getFullYear(), day.getMonth(), 1);
+  const yearOn = new Date(day.getFullYear(), day.getMonth() + 12, 0);
+  return { trendFrom: isoDay(weeksBack), trendTo: isoDay(day), pipelineFrom: isoDay(monthStart), pipelineTo: isoDay(yearOn) };
+}
+
+/** ARR and accounts by tier over the CSMs' books. */
+function tiersOf(books: Array<{ byTier: Array<{ tier: string; accounts: number; arr: string }> }>) {
+  const sums = new Map<string, { tier: string; accounts: number; cents: bigint }>();
+  for (const slice of books.flatMap((b) => b.byTier)) {
+    const sum = sums.get(slice.tier) ?? { tier: slice.tier, accounts: 0, cents: 0n };
+    const [whole, fraction = ""] = slice.arr.split(".");
+    sum.accounts += slice.accounts;
+    sum.cents += BigInt(whole) * 100n + BigInt((fraction + "00").slice(0, 2));
+    sums.set(slice.tier, sum);
+  }
+  return ["ENTERPRISE", "MID_MARKET", "SMB"]
+    .map((tier) => sums.get(tier) ?? { tier, accounts: 0, cents: 0n })
+    .map(({ tier, accounts, cents }) => ({ tier, accounts, arr: `${cents / 100n}.${String(cents % 100n).padStart(2, "0")}` }));
+}
+
 export default function Dashboard() {
   const session = useSession();
   const { asOf, knownAt } = useTimeTravel();
+  const spans = useMemo(() => chartSpans(asOf), [asOf]);
   const [{ data: answer, fetching, error }, refetch] = useQuery({
     query: DASHBOARD,
-    variables: { asOf, me: session.user, snapshot: knownAt ?? "", inSnapshot: Boolean(knownAt) },
+    variables: { asOf, me: session.user, snapshot: knownAt ?? "", inSnapshot: Boolean(knownAt), ...spans },
   });
   usePortfolioLive(() => refetch({ requestPolicy: "network-only" }), Boolean(knownAt));
   // The live read models, or a rebuilt snapshot of what the system knew.
   const data = knownAt ? answer?.snapshot : answer;
   // Alerts are the live system's, not kept in snapshots.
   const alerts = knownAt ? null : answer?.alerts;
+  // The pipeline is the live system's too.
+  const pipeline = knownAt ? null : answer?.renewalPipeline;
   const summary = data?.executiveSummary;
   return (
     <>
@@ -137,6 +229,24 @@ export default function Dashboard() {
             <Kpi testId="kpi-arr-at-risk" label="ARR at risk" value={money(summary.current.arrAtRisk)} change={`${moneyChange(summary.arrAtRiskChange)} against ${summary.previousQuarter.asOf}`} />
             <Kpi testId="kpi-under-covered" label="Under-covered" value={`${data.coverageReport.summary.underCovered} of ${data.coverageReport.summary.accounts}`} change={`${pct(data.coverageReport.summary.underCoveredPct)}; average score ${one(data.coverageReport.summary.averageScore)}`} />
           </section>
+          <Contained fallback={<p className="cs-muted">The charts could not be drawn; the tables below hold the same figures.</p>}>
+          <Suspense fallback={<InlineLoading description="Drawing the charts" />}>
+            <section className="cs-charts" aria-label="Charts">
+              <Charts.HealthDonut slices={summary.current.colours} money={money} />
+              <Charts.ArrByHealth slices={summary.current.colours} money={money} />
+              {data.csmWorkload ? <Charts.ArrByTier tiers={tiersOf(data.csmWorkload.csms)} money={money} /> : null}
+              <Charts.CoverageGauge accounts={data.coverageReport.summary.accounts} underCovered={data.coverageReport.summary.underCovered} />
+            </section>
+            <section className="cs-charts cs-charts-wide" aria-label="Trends">
+              {pipeline ? (
+                <Charts.RenewalPipeline months={pipeline} money={money} />
+              ) : (
+                <p className="cs-muted">The renewal pipeline is today's: set “What the system knew” to now to see it.</p>
+              )}
+              {data.portfolioHealthTrend ? <Charts.PortfolioHealthTrend buckets={data.portfolioHealthTrend} /> : null}
+            </section>
+          </Suspense>
+          </Contained>
           <div className="cs-two">
             <section className="cs-section" aria-labelledby="colours-heading">
               <h2 id="colours-heading">Health colours</h2>

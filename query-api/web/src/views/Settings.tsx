@@ -1,9 +1,10 @@
-// Settings: each user's notification preferences, and (admins) the webhooks that carry alerts
-// and events to other systems, with every delivery attempt. Both are the command API's
-// settings routes (docs/NOTIFICATIONS.md).
+// Settings: each user's notification preferences; for admins and managers the rules with their
+// what-if preview, the CSMs and their capacity, custom fields, connectors, the deck template and
+// the webhooks that carry alerts and events to other systems (docs/WEB.md).
 
 import { useCallback, useEffect, useState } from "react";
 import { useQuery } from "urql";
+import { useSearchParams } from "react-router-dom";
 import {
   Button,
   Checkbox,
@@ -34,6 +35,12 @@ import { useSession } from "../App";
 import { CommandError, command, read } from "../api/commands";
 import { Pager, Table } from "../components";
 import { count, when } from "../format";
+import { Refused } from "./settings/common";
+import { Rules } from "./settings/Rules";
+import { Team } from "./settings/Team";
+import { CustomFields } from "./settings/CustomFields";
+import { Connectors } from "./settings/Connectors";
+import { DeckTemplate } from "./settings/DeckTemplate";
 
 /** The alert kinds, as a person reads them. */
 const ALERT_KINDS: Array<[string, string]> = [
@@ -45,31 +52,50 @@ const ALERT_KINDS: Array<[string, string]> = [
   ["partner_report_submitted", "a partner submits a status report"],
 ];
 
+/** The settings tabs, each for the roles that may use it (the API enforces the same rules). */
+const TABS: Array<{ label: string; show: (role: string) => boolean; Panel: () => React.ReactElement }> = [
+  { label: "My notifications", show: () => true, Panel: Preferences },
+  { label: "Rules", show: (role) => role === "admin" || role === "manager", Panel: Rules },
+  { label: "CSMs", show: (role) => role === "admin" || role === "manager", Panel: Team },
+  { label: "Custom fields", show: () => true, Panel: CustomFields },
+  { label: "Connectors", show: (role) => role === "admin" || role === "manager", Panel: Connectors },
+  { label: "Deck template", show: (role) => role === "admin", Panel: DeckTemplate },
+  { label: "Webhooks", show: (role) => role === "admin", Panel: Webhooks },
+];
+
 export default function Settings() {
   const session = useSession();
-  const admin = session.role === "admin";
+  const tabs = TABS.filter((tab) => tab.show(session.role));
+  const [params, setParams] = useSearchParams();
+  const chosen = Math.max(0, tabs.findIndex((tab) => slug(tab.label) === params.get("tab")));
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Settings</h1>
-      <Tabs>
-        <TabList aria-label="Settings">
-          <Tab>My notifications</Tab>
-          {admin ? <Tab>Webhooks</Tab> : null}
+      <Tabs
+        selectedIndex={chosen}
+        onChange={({ selectedIndex }) => {
+          // The tab is kept in the address, so a setting can be linked to and survives a reload.
+          const next = new URLSearchParams(params);
+          next.set("tab", slug(tabs[selectedIndex].label));
+          setParams(next, { replace: true });
+        }}
+      >
+        <TabList aria-label="Settings" contained>
+          {tabs.map((tab) => (
+            <Tab key={tab.label}>{tab.label}</Tab>
+          ))}
         </TabList>
         <TabPanels>
-          <TabPanel>
-            <Preferences />
-          </TabPanel>
-          {admin ? (
-            <TabPanel>
-              <Webhooks />
-            </TabPanel>
-          ) : null}
+          {tabs.map((tab, index) => (
+            <TabPanel key={tab.label}>{index === chosen ? <tab.Panel /> : null}</TabPanel>
+          ))}
         </TabPanels>
       </Tabs>
     </>
   );
 }
+
+const slug = (label: string) => label.toLowerCase().replace(/[^a-z]+/g, "-");
 
 /** The fields of the preferences form that show their own refusal. */
 const SHOWN_ON_FIELDS = ["email", "slack_user_id", "slack_channel", "csm_id", "team"];
@@ -227,10 +253,6 @@ function Preferences() {
       </Button>
     </Form>
   );
-}
-
-function Refused({ error }: { error: CommandError }) {
-  return <InlineNotification kind="error" title="Refused" subtitle={error.message} hideCloseButton lowContrast role="alert" />;
 }
 
 interface Webhook {

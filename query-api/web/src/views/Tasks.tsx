@@ -1,20 +1,29 @@
+// Tasks: mine, the team's, overdue and upcoming, with the customer each is for, 50 a page with
+// the total; a new task for any customer; start and complete (with what came of it). A manager
+// lands on the team's tasks, a CSM on their own.
+
 import { useState } from "react";
 import { Link } from "react-router-dom";
 import { useQuery } from "urql";
-import { ContentSwitcher, Switch, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@carbon/react";
+import { Button, ContentSwitcher, Modal, Switch, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@carbon/react";
 import { graphql } from "../gql";
 import type { TaskFilter } from "../gql/graphql";
 import { useSession } from "../App";
-import { usePortfolioLive } from "../hooks";
+import { usePortfolioLive, useUrlParams } from "../hooks";
 import { can } from "../api/session";
-import { Pending, Problem, Table } from "../components";
-import { day, words } from "../format";
+import { CustomerPicker, Pending, Problem, Table } from "../components";
+import { count, day, words } from "../format";
 import { Downloads, sheets } from "../downloads";
-import { TaskActions } from "../forms";
+import { CreateTaskForm, TaskActions } from "../forms";
 
 const TASKS = graphql(`
-  query Tasks($filter: TaskFilter) {
-    tasks(filter: $filter, first: 100) {
+  query Tasks($filter: TaskFilter, $first: Int!, $after: String) {
+    tasks(filter: $filter, first: $first, after: $after) {
+      totalCount
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
       nodes {
         ...TaskFields
       }
@@ -23,6 +32,7 @@ const TASKS = graphql(`
   fragment TaskFields on Task {
     taskId
     customerId
+    customerName
     title
     kind
     priority
@@ -32,30 +42,48 @@ const TASKS = graphql(`
   }
 `);
 
-
 const VIEWS = ["Mine", "Team", "Overdue", "Upcoming"] as const;
+type View = (typeof VIEWS)[number];
+const PAGE = 50;
 
 export default function Tasks() {
   const session = useSession();
-  const [view, setView] = useState<(typeof VIEWS)[number]>("Mine");
+  const { params, set } = useUrlParams();
+  // A manager's day starts with the team's tasks; a CSM's with their own.
+  const landing: View = session.role === "manager" || session.role === "admin" ? "Team" : "Mine";
+  const view = (VIEWS as readonly string[]).includes(params.get("view") ?? "") ? (params.get("view") as View) : landing;
+  const [cursors, setCursors] = useState<Array<string | null>>([null]);
+  const [creating, setCreating] = useState(false);
   const filter: TaskFilter = {
     state: "OPEN",
     ...(view === "Mine" ? { assigneeId: session.user } : {}),
     ...(view === "Overdue" ? { overdue: true } : {}),
     ...(view === "Upcoming" ? { dueWithinDays: 14 } : {}),
   };
-  const [{ data, fetching, error }, refetch] = useQuery({ query: TASKS, variables: { filter } });
+  const [{ data, fetching, error }, refetch] = useQuery({ query: TASKS, variables: { filter, first: PAGE, after: cursors[cursors.length - 1] } });
   const refresh = () => refetch({ requestPolicy: "network-only" });
   usePortfolioLive(refresh);
+  const first = (cursors.length - 1) * PAGE;
+  const tasks = data?.tasks;
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Tasks</h1>
-      <Downloads
-        choices={sheets("tasks")}
-        params={{ state: filter.state, assigneeId: filter.assigneeId, overdue: filter.overdue ? "true" : null }}
-      />
+      <div className="cs-toolbar">
+        <Downloads
+          choices={sheets("tasks")}
+          params={{ state: filter.state, assigneeId: filter.assigneeId, overdue: filter.overdue ? "true" : null }}
+        />
+        {can.write(session.role) ? (
+          <Button size="md" onClick={() => setCreating(true)}>
+            New task
+          </Button>
+        ) : null}
+      </div>
       <ContentSwitcher
-        onChange={({ name }) => setView(name as (typeof VIEWS)[number])}
+        onChange={({ name }) => {
+          set("view", String(name));
+          setCursors([null]);
+        }}
         selectedIndex={VIEWS.indexOf(view)}
         size="md"
         style={{ maxWidth: "32rem", marginBottom: "1.5rem" }}
@@ -66,12 +94,13 @@ export default function Tasks() {
       </ContentSwitcher>
       <Problem error={error} />
       <Pending fetching={fetching} hasData={Boolean(data)} />
-      {data ? (
+      {tasks ? (
         <div>
           <Table size="md" aria-label={`${view} tasks`}>
             <TableHead>
               <TableRow>
                 <TableHeader>Task</TableHeader>
+                <TableHeader>Customer</TableHeader>
                 <TableHeader>Kind</TableHeader>
                 <TableHeader>Priority</TableHeader>
                 <TableHeader>Assignee</TableHeader>
@@ -81,26 +110,66 @@ export default function Tasks() {
               </TableRow>
             </TableHead>
             <TableBody>
-              {data.tasks.nodes.map((t) => (
+              {tasks.nodes.map((t) => (
                 <TableRow key={t.taskId} data-testid="task-row">
+                  <TableCell>{t.title}</TableCell>
                   <TableCell>
-                    <Link to={`/customers/${t.customerId}`}>{t.title}</Link>
+                    <Link to={`/customers/${t.customerId}`}>{t.customerName}</Link>
                   </TableCell>
                   <TableCell>{words(t.kind)}</TableCell>
-                  <TableCell>{t.priority}</TableCell>
-                  <TableCell>{t.assigneeId}</TableCell>
+                  <TableCell>{words(t.priority)}</TableCell>
+                  <TableCell>{t.assigneeId === session.user ? "me" : t.assigneeId}</TableCell>
                   <TableCell>{day(t.dueDate)}</TableCell>
                   <TableCell>{words(t.status)}</TableCell>
                   <TableCell>
-                    {can.write(session.role) ? <TaskActions customerId={t.customerId} taskId={t.taskId} status={t.status} onDone={refresh} /> : null}
+                    {can.write(session.role) ? <TaskActions customerId={t.customerId} taskId={t.taskId} status={t.status} title={t.title} onDone={refresh} /> : null}
                   </TableCell>
                 </TableRow>
               ))}
             </TableBody>
           </Table>
-          {data.tasks.nodes.length === 0 ? <p className="cs-muted" style={{ marginTop: "1rem" }}>No tasks here.</p> : null}
+          {tasks.nodes.length === 0 ? (
+            <p className="cs-muted" style={{ marginTop: "1rem" }}>
+              No tasks here.
+            </p>
+          ) : (
+            <nav className="cs-toolbar" aria-label="Task pages" style={{ marginTop: "1rem", alignItems: "center" }}>
+              <Button kind="secondary" size="sm" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
+                Previous {PAGE}
+              </Button>
+              <span className="cs-muted" data-testid="tasks-total">
+                {first + 1} to {first + tasks.nodes.length} of {count(tasks.totalCount, "task", "tasks")}
+              </span>
+              <Button kind="secondary" size="sm" disabled={!tasks.pageInfo.hasNextPage} onClick={() => setCursors([...cursors, tasks.pageInfo.endCursor ?? null])}>
+                Next {PAGE}
+              </Button>
+            </nav>
+          )}
         </div>
       ) : null}
+      {creating ? (
+        <NewTask
+          onClose={() => {
+            setCreating(false);
+            refresh();
+          }}
+        />
+      ) : null}
     </>
+  );
+}
+
+/** A new task for a customer found by name. */
+function NewTask({ onClose }: { onClose: () => void }) {
+  const [customer, setCustomer] = useState<{ customerId: string; name: string } | null>(null);
+  return (
+    <Modal open passiveModal modalHeading={customer ? `A new task for ${customer.name}` : "A new task"} onRequestClose={onClose}>
+      <CustomerPicker id="new-task-customer" label="Customer" value={customer?.customerId ?? null} onChange={(id, name) => setCustomer(id && name ? { customerId: id, name } : null)} />
+      {customer ? (
+        <div style={{ marginTop: "1rem" }}>
+          <CreateTaskForm customerId={customer.customerId} />
+        </div>
+      ) : null}
+    </Modal>
   );
 }
