@@ -367,8 +367,8 @@ fn spec(report: &str) -> Option<ReportSpec> {
         },
         "executive-summary" => ReportSpec {
             title: "Executive summary",
-            query: "query($asOf: Date) {
-                report: executiveSummary(asOf: $asOf) {
+            query: "query($asOf: Date, $csmId: UUID) {
+                report: executiveSummary(asOf: $asOf, csmId: $csmId) {
                   arrChange arrAtRiskChange
                   current { ...snapshot } previousQuarter { ...snapshot } } }
               fragment snapshot on PortfolioSnapshot { asOf customers totalArr arrAtRisk npsAverage nps npsResponses

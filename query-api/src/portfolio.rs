@@ -322,17 +322,20 @@ pub async fn renewal_pipeline(
     from: NaiveDate,
     to: NaiveDate,
     visible: Option<&[Uuid]>,
+    csm_id: Option<Uuid>,
 ) -> Result<Vec<RenewalMonth>, sqlx::Error> {
     let rows: Vec<(Decimal, NaiveDate, Option<f64>)> = sqlx::query_as(
         "SELECT p.arr, p.renewal_date,
                 (SELECT score FROM health_points h WHERE h.customer_id = p.customer_id ORDER BY measured_at DESC, sequence DESC LIMIT 1)
            FROM customer_profiles p
           WHERE p.renewal_date BETWEEN $1 AND $2 AND p.churned_on IS NULL
-            AND ($3::uuid[] IS NULL OR p.customer_id = ANY ($3))",
+            AND ($3::uuid[] IS NULL OR p.customer_id = ANY ($3))
+            AND ($4::uuid IS NULL OR p.csm_id = $4)",
     )
     .bind(from)
     .bind(to)
     .bind(visible.map(<[Uuid]>::to_vec))
+    .bind(csm_id)
     .fetch_all(pool)
     .await?;
     let mut months = Vec::new();
@@ -362,6 +365,7 @@ pub async fn renewals(
     from: NaiveDate,
     to: NaiveDate,
     visible: Option<&[Uuid]>,
+    csm_id: Option<Uuid>,
     first: usize,
     after: Option<String>,
 ) -> async_graphql::Result<Connection<String, Renewal, EmptyFields, EmptyFields>> {
@@ -387,6 +391,7 @@ pub async fn renewals(
            FROM customer_profiles p LEFT JOIN csm_directory d ON d.csm_id = p.csm_id
           WHERE p.renewal_date BETWEEN $1 AND $2 AND p.churned_on IS NULL
             AND ($3::uuid[] IS NULL OR p.customer_id = ANY ($3))
+            AND ($7::uuid IS NULL OR p.csm_id = $7)
             AND ($4::text IS NULL OR (p.renewal_date::text, p.customer_id) > ($4, $5))
           ORDER BY p.renewal_date, p.customer_id LIMIT $6",
     )
@@ -397,6 +402,7 @@ pub async fn renewals(
         &after,
         first,
     )
+    .bind(csm_id)
     .fetch_all(pool)
     .await
     .map_err(unavailable)?;

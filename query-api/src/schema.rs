@@ -222,6 +222,20 @@ impl ReadQuery {
     }
 
     /// Every account's coverage facts as of a day.
+    /// The customers of one CSM's book as of a day (their CSM that day), or `None` for the whole
+    /// portfolio: what "my book" narrows a portfolio report to.
+    async fn book(&self, ctx: &Context<'_>, csm_id: Option<Uuid>, as_of: NaiveDate) -> Result<Option<Vec<Uuid>>> {
+        let Some(csm_id) = csm_id else { return Ok(None) };
+        let facts = self.all_account_facts(ctx, as_of).await?;
+        Ok(Some(
+            facts
+                .iter()
+                .filter(|account| account.csm_id == csm_id)
+                .map(|account| account.customer_id)
+                .collect(),
+        ))
+    }
+
     async fn all_account_facts(&self, ctx: &Context<'_>, as_of: NaiveDate) -> Result<Arc<Vec<AccountFacts>>> {
         all_account_facts(self.pool(ctx)?, self.caches(ctx), as_of)
             .await
@@ -756,6 +770,7 @@ impl ReadQuery {
         to: Option<Date>,
         #[graphql(default = 50)] first: i32,
         after: Option<String>,
+        #[graphql(desc = "One CSM's book (their accounts today).")] csm_id: Option<Uuid>,
     ) -> Result<Connection<String, crate::portfolio::Renewal, EmptyFields, EmptyFields>> {
         let access = crate::access::access(ctx)?;
         let from = from.unwrap_or_else(today).0;
@@ -774,6 +789,7 @@ impl ReadQuery {
             from,
             to,
             access.visible(),
+            csm_id,
             first.max(1) as usize,
             after,
         )
@@ -790,6 +806,7 @@ impl ReadQuery {
         as_of: Option<Date>,
         #[graphql(default = 0)] offset: i32,
         #[graphql(default = 25)] limit: i32,
+        #[graphql(desc = "One CSM's book (their accounts on the day).")] csm_id: Option<Uuid>,
     ) -> Result<crate::at_risk::AtRiskReport> {
         crate::access::portfolio(ctx)?;
         if offset < 0 {
@@ -804,6 +821,7 @@ impl ReadQuery {
         let facts = self.all_account_facts(ctx, as_of).await?;
         let accounts = facts
             .iter()
+            .filter(|facts| csm_id.is_none_or(|csm_id| facts.csm_id == csm_id))
             .map(|facts| crate::coverage::account_coverage(facts, &rules))
             .collect();
         crate::at_risk::report(pool, as_of, accounts, offset as usize, limit as usize)
@@ -818,6 +836,7 @@ impl ReadQuery {
         ctx: &Context<'_>,
         from: Option<Date>,
         to: Option<Date>,
+        #[graphql(desc = "One CSM's book (their accounts today).")] csm_id: Option<Uuid>,
     ) -> Result<Vec<crate::portfolio::RenewalMonth>> {
         self.live_only("renewalPipeline")?;
         let access = crate::access::access(ctx)?;
@@ -832,7 +851,7 @@ impl ReadQuery {
                 format!("a renewal pipeline spans at most {MAX_RENEWAL_DAYS} days"),
             ));
         }
-        crate::portfolio::renewal_pipeline(self.pool(ctx)?, from, to, access.visible())
+        crate::portfolio::renewal_pipeline(self.pool(ctx)?, from, to, access.visible(), csm_id)
             .await
             .map_err(unavailable)
     }
@@ -843,14 +862,18 @@ impl ReadQuery {
         &self,
         ctx: &Context<'_>,
         as_of: Option<Date>,
+        #[graphql(desc = "One CSM's book (the accounts that were theirs on each day compared).")] csm_id: Option<Uuid>,
     ) -> Result<crate::portfolio::ExecutiveSummary> {
         crate::access::portfolio(ctx)?;
         let pool = self.pool(ctx)?;
         let as_of = as_of.unwrap_or_else(today).0;
-        let current = crate::portfolio::snapshot(pool, as_of, None)
+        let previous_day = crate::portfolio::previous_quarter_end(as_of);
+        let book = self.book(ctx, csm_id, as_of).await?;
+        let previous_book = self.book(ctx, csm_id, previous_day).await?;
+        let current = crate::portfolio::snapshot(pool, as_of, book.as_deref())
             .await
             .map_err(unavailable)?;
-        let previous = crate::portfolio::snapshot(pool, crate::portfolio::previous_quarter_end(as_of), None)
+        let previous = crate::portfolio::snapshot(pool, previous_day, previous_book.as_deref())
             .await
             .map_err(unavailable)?;
         Ok(crate::portfolio::ExecutiveSummary {
@@ -869,12 +892,14 @@ impl ReadQuery {
         from: Option<Date>,
         to: Option<Date>,
         #[graphql(default_with = "Granularity::Week")] granularity: Granularity,
+        #[graphql(desc = "One CSM's book (their accounts on the last day of the range).")] csm_id: Option<Uuid>,
     ) -> Result<Vec<crate::portfolio::HealthBucket>> {
         crate::access::portfolio(ctx)?;
         let to = to.unwrap_or_else(today).0;
         let from = from.map_or(to - chrono::Days::new(90), |from| from.0);
         let (from, to) = trend_range(from, to, granularity)?;
-        crate::portfolio::portfolio_health(self.pool(ctx)?, from, to, granularity, None)
+        let book = self.book(ctx, csm_id, to).await?;
+        crate::portfolio::portfolio_health(self.pool(ctx)?, from, to, granularity, book.as_deref())
             .await
             .map_err(unavailable)
     }

@@ -234,6 +234,44 @@ async fn the_renewal_pipeline_counts_each_month_by_health() {
              "colours": slices((0, "0.00"), (1, "5000.00"), (0, "0.00"), (1, "7000.00"))},
         ])
     );
+    // One CSM's book: the pipeline, the renewals, the summary and the at-risk report narrow to it.
+    let omar = system.register_csm("Omar").await;
+    let omega = system
+        .post_ok(
+            "/api/v1/customers",
+            &json!({"name": "Omega", "salesforce_id": "0015g00000AbCdEAAV", "tier": "SMB", "arr": "500",
+                    "csm_id": omar, "contract_start": since.date_naive(), "renewal_date": "2027-02-10",
+                    "occurred_at": since}),
+        )
+        .await;
+    system.caught_up().await;
+    let books = system
+        .graphql(
+            "query($dana: UUID, $omar: UUID) {
+               all: renewalPipeline(from: \"2027-02-01\", to: \"2027-02-28\") { accounts }
+               dana: renewalPipeline(from: \"2027-02-01\", to: \"2027-02-28\", csmId: $dana) { accounts }
+               omars: renewals(from: \"2027-01-01\", to: \"2027-12-31\", csmId: $omar) { nodes { name } }
+               summary: executiveSummary(csmId: $omar) { current { customers totalArr } }
+               danaAtRisk: atRiskReport(csmId: $dana) { total red yellow }
+               omarAtRisk: atRiskReport(csmId: $omar) { total }
+             }",
+            json!({"dana": dana, "omar": omar}),
+        )
+        .await;
+    assert_eq!(
+        books,
+        json!({
+            "all": [{"accounts": 3}],
+            "dana": [{"accounts": 2}],
+            "omars": {"nodes": [{"name": "Omega"}]},
+            "summary": {"current": {"customers": 1, "totalArr": "500.00"}},
+            "danaAtRisk": {"total": 2, "red": 1, "yellow": 1},
+            "omarAtRisk": {"total": 0},
+        }),
+        "{}",
+        omega["customer_id"]
+    );
+
     // A renewal row names its CSM and the last contact.
     system
         .log_activity(acme, "email", Utc::now().date_naive() - Duration::days(3), &[])
@@ -241,8 +279,8 @@ async fn the_renewal_pipeline_counts_each_month_by_health() {
     system.caught_up().await;
     let rows = system
         .graphql(
-            "{ renewals(from: \"2027-02-01\", to: \"2027-02-28\") { nodes { name csmName lastContactDate healthColour } } }",
-            json!({}),
+            "query($dana: UUID) { renewals(from: \"2027-02-01\", to: \"2027-02-28\", csmId: $dana) { nodes { name csmName lastContactDate healthColour } } }",
+            json!({"dana": dana}),
         )
         .await;
     assert_eq!(

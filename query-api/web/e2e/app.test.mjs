@@ -479,6 +479,39 @@ describe("a CSM", () => {
     await accessible(phone.page, "phone-coverage");
     await phone.context.close();
   });
+
+  test("says which CSM they are and reads their own book, or the whole portfolio", async () => {
+    const { page } = session;
+    // Until they say, a CSM is told how, and sees the whole portfolio.
+    await page.goto(app(`/?asOf=${asOf}`));
+    await page.getByText("Which CSM are you?").waitFor();
+    const team = await gql(env.tokens.csm, `{ csmWorkload { csms { csmId name } } }`);
+    const dana = team.csmWorkload.csms.find((c) => c.name === "Dana Whitfield");
+    await page.goto(app("/settings"));
+    await page.locator("#pref-csm").selectOption(dana.csmId);
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    // Their book: the dashboard's figures are the API's for that CSM.
+    await page.goto(app(`/?asOf=${asOf}`));
+    await page.getByRole("heading", { name: "My book" }).waitFor();
+    const mine = await gql(env.tokens.csm, `query ($asOf: Date, $c: UUID) { executiveSummary(asOf: $asOf, csmId: $c) { current { customers totalArr } } }`, {
+      asOf,
+      c: dana.csmId,
+    });
+    assert.equal(await page.getByTestId("kpi-accounts-value").innerText(), String(mine.executiveSummary.current.customers));
+    assert.equal(await page.getByTestId("kpi-arr-value").innerText(), money(mine.executiveSummary.current.totalArr));
+    assert.equal(mine.executiveSummary.current.customers, 2, "Acme Corp and Globex are Dana's");
+    await accessible(page, "dashboard-my-book");
+    // The customer list starts on the same book.
+    await page.goto(app("/customers"));
+    await page.getByTestId("customers-total").filter({ hasText: "of 2 customers" }).waitFor();
+    // The whole portfolio, kept in the address.
+    await page.goto(app(`/?asOf=${asOf}`));
+    await page.getByTestId("book-switch").getByRole("tab", { name: "Whole portfolio" }).click();
+    await page.getByRole("heading", { name: "Portfolio", exact: true }).waitFor();
+    await page.getByTestId("kpi-accounts-value").filter({ hasText: /^4$/ }).waitFor();
+    assert.match(page.url(), /book=all/);
+  });
 });
 
 describe("a partner", () => {

@@ -10,10 +10,11 @@ import { graphql } from "../gql";
 import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { Kpi, Pager, Pending, Problem, Table, TimeTravel } from "../components";
 import { colourTag, count, day, money, one, statusTag, when, words } from "../format";
+import { BookSwitch, useBook } from "../book";
 
 const AT_RISK = graphql(`
-  query AtRisk($asOf: Date, $offset: Int!, $limit: Int!) {
-    atRiskReport(asOf: $asOf, offset: $offset, limit: $limit) {
+  query AtRisk($asOf: Date, $csmId: UUID, $offset: Int!, $limit: Int!) {
+    atRiskReport(asOf: $asOf, csmId: $csmId, offset: $offset, limit: $limit) {
       asOf
       total
       red
@@ -61,12 +62,14 @@ const SOURCE_WORDS: Record<string, string> = { gainsight: "Gainsight", manual: "
 export default function AtRisk() {
   const { asOf } = useTimeTravel();
   const [offset, setOffset] = useState(0);
-  const [{ data, fetching, error }, refetch] = useQuery({ query: AT_RISK, variables: { asOf, offset, limit: PAGE } });
+  const book = useBook();
+  const [{ data, fetching, error }, refetch] = useQuery({ query: AT_RISK, variables: { asOf, csmId: book.csmId, offset, limit: PAGE }, pause: !book.ready });
   usePortfolioLive(() => refetch({ requestPolicy: "network-only" }));
   const report = data?.atRiskReport;
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>At risk</h1>
+      <BookSwitch book={book} />
       <TimeTravel knownAt="none" />
       <Problem error={error} />
       <Pending fetching={fetching} hasData={Boolean(data)} />

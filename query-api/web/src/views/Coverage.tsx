@@ -7,6 +7,7 @@ import type { CoverageStatus, Tier } from "../gql/graphql";
 import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { Kpi, Pager, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
 import { Downloads, sheets } from "../downloads";
+import { BookSwitch, useBook } from "../book";
 import { money, one, pct, statusTag, words } from "../format";
 
 const COVERAGE = graphql(`
@@ -88,11 +89,13 @@ export default function Coverage() {
     setAccountsOffset(0);
     setGapsOffset(0);
   };
+  const book = useBook();
   const [{ data, fetching, error }, refetch] = useQuery({
     query: COVERAGE,
+    pause: !book.ready,
     variables: {
       asOf,
-      csmId: csmId || null,
+      csmId: book.csmId ?? (csmId || null),
       tier: (tier || null) as Tier | null,
       status: (status || null) as CoverageStatus | null,
       snapshot: knownAt ?? "",
@@ -106,15 +109,18 @@ export default function Coverage() {
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Coverage</h1>
+      <BookSwitch book={book} />
       <TimeTravel knownAt="snapshot" />
-      <Downloads choices={sheets("coverage")} params={{ asOf, csmId, tier }} knownAt={knownAt} />
+      <Downloads choices={sheets("coverage")} params={{ asOf, csmId: book.csmId ?? csmId, tier }} knownAt={knownAt} />
       <div className="cs-toolbar" role="group" aria-label="Filters">
-        <Select id="filter-csm" labelText="CSM" value={csmId} onChange={(e) => filter(setCsmId)(e.target.value)}>
-          <SelectItem value="" text="Every CSM" />
-          {(report?.byCsm ?? []).map((csm) => (
-            <SelectItem key={csm.csmId} value={csm.csmId} text={csm.csmName ?? csm.csmId} />
-          ))}
-        </Select>
+        {book.csmId ? null : (
+          <Select id="filter-csm" labelText="CSM" value={csmId} onChange={(e) => filter(setCsmId)(e.target.value)}>
+            <SelectItem value="" text="Every CSM" />
+            {(report?.byCsm ?? []).map((csm) => (
+              <SelectItem key={csm.csmId} value={csm.csmId} text={csm.csmName ?? csm.csmId} />
+            ))}
+          </Select>
+        )}
         <Select id="filter-tier" labelText="Tier" value={tier} onChange={(e) => filter(setTier)(e.target.value)}>
           <SelectItem value="" text="Every tier" />
           {TIERS.map((t) => (

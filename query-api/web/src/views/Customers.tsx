@@ -6,6 +6,7 @@ import { Button, Checkbox, Search, Select, SelectItem, TableBody, TableCell, Tab
 import { graphql } from "../gql";
 import { Pending, Problem, Table } from "../components";
 import { Downloads, sheets } from "../downloads";
+import { BookSwitch, useBook } from "../book";
 import { colourTag, count, day, money, words } from "../format";
 import type { CoverageStatus, CustomerSort, HealthColour, Tier } from "../gql/graphql";
 import { useSession } from "../App";
@@ -61,7 +62,8 @@ export default function Customers() {
   const { params, set } = useUrlParams();
   const search = params.get("search") ?? "";
   const tier = (params.get("tier") || null) as Tier | null;
-  const csmId = params.get("csm") || null;
+  const book = useBook();
+  const csmId = book.csmId ?? (params.get("csm") || null);
   const healthColour = (params.get("health") || null) as HealthColour | null;
   const coverageStatus = (params.get("coverage") || null) as CoverageStatus | null;
   const renewal = params.get("renewal") || "";
@@ -82,13 +84,14 @@ export default function Customers() {
     renewalWithinDays: renewal ? Number(renewal) : null,
     includeChurned,
   };
-  const [{ data, fetching, error }] = useQuery({ query: CUSTOMERS, variables: { filter, sort, after } });
+  const [{ data, fetching, error }] = useQuery({ query: CUSTOMERS, variables: { filter, sort, after }, pause: !book.ready });
   const [{ data: csms }] = useQuery({ query: CSM_CHOICES, pause: session.role === "partner" });
   const page = data?.customers;
   const first = (cursors.length - 1) * 50;
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Customers</h1>
+      <BookSwitch book={book} />
       <Downloads choices={sheets("customers")} params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal }} />
       <div className="cs-toolbar">
         <Search
@@ -107,7 +110,7 @@ export default function Customers() {
             <SelectItem key={t} value={t} text={words(t)} />
           ))}
         </Select>
-        {session.role !== "partner" ? (
+        {session.role !== "partner" && !book.csmId ? (
           <Select id="customers-csm" labelText="CSM" value={csmId ?? ""} onChange={(e) => choose("csm", e.target.value)}>
             <SelectItem value="" text="Every CSM" />
             {(csms?.csmWorkload.csms ?? []).map((csm) => (

@@ -7,11 +7,13 @@ import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
 import { Contained, Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
 import { Downloads } from "../downloads";
+import { BookSwitch, useBook } from "../book";
 import { colourTag, day, money, moneyChange, one, pct, words } from "../format";
 
 const DASHBOARD = graphql(`
   query Dashboard(
     $asOf: Date
+    $csmId: UUID
     $me: String!
     $snapshot: String!
     $inSnapshot: Boolean!
@@ -20,16 +22,16 @@ const DASHBOARD = graphql(`
     $pipelineFrom: Date!
     $pipelineTo: Date!
   ) {
-    executiveSummary(asOf: $asOf) @skip(if: $inSnapshot) {
+    executiveSummary(asOf: $asOf, csmId: $csmId) @skip(if: $inSnapshot) {
       ...SummaryFields
     }
     csmWorkload(asOf: $asOf) @skip(if: $inSnapshot) {
       ...TierBooks
     }
-    portfolioHealthTrend(from: $trendFrom, to: $trendTo) @skip(if: $inSnapshot) {
+    portfolioHealthTrend(from: $trendFrom, to: $trendTo, csmId: $csmId) @skip(if: $inSnapshot) {
       ...TrendFields
     }
-    renewalPipeline(from: $pipelineFrom, to: $pipelineTo) @skip(if: $inSnapshot) {
+    renewalPipeline(from: $pipelineFrom, to: $pipelineTo, csmId: $csmId) @skip(if: $inSnapshot) {
       month
       accounts
       arr
@@ -39,20 +41,20 @@ const DASHBOARD = graphql(`
         arr
       }
     }
-    coverageReport(asOf: $asOf) @skip(if: $inSnapshot) {
+    coverageReport(asOf: $asOf, csmId: $csmId) @skip(if: $inSnapshot) {
       ...CoverageSummaryFields
     }
-    alerts(acknowledged: false, first: 5) @skip(if: $inSnapshot) {
+    alerts(acknowledged: false, first: 5, csmId: $csmId) @skip(if: $inSnapshot) {
       ...OpenAlertFields
     }
     tasks(filter: { assigneeId: $me, overdue: true }, first: 10) @skip(if: $inSnapshot) {
       ...OverdueTaskFields
     }
     snapshot(name: $snapshot) @include(if: $inSnapshot) {
-      executiveSummary(asOf: $asOf) {
+      executiveSummary(asOf: $asOf, csmId: $csmId) {
         ...SummaryFields
       }
-      coverageReport(asOf: $asOf) {
+      coverageReport(asOf: $asOf, csmId: $csmId) {
         ...CoverageSummaryFields
       }
       tasks(filter: { assigneeId: $me, overdue: true }, first: 10) {
@@ -61,13 +63,14 @@ const DASHBOARD = graphql(`
       csmWorkload(asOf: $asOf) {
         ...TierBooks
       }
-      portfolioHealthTrend(from: $trendFrom, to: $trendTo) {
+      portfolioHealthTrend(from: $trendFrom, to: $trendTo, csmId: $csmId) {
         ...TrendFields
       }
     }
   }
   fragment TierBooks on TeamWorkload {
     csms {
+      csmId
       byTier {
         tier
         accounts
@@ -193,9 +196,11 @@ export default function Dashboard() {
   const session = useSession();
   const { asOf, knownAt } = useTimeTravel();
   const spans = useMemo(() => chartSpans(asOf), [asOf]);
+  const book = useBook();
   const [{ data: answer, fetching, error }, refetch] = useQuery({
     query: DASHBOARD,
-    variables: { asOf, me: session.user, snapshot: knownAt ?? "", inSnapshot: Boolean(knownAt), ...spans },
+    variables: { asOf, csmId: book.csmId, me: session.user, snapshot: knownAt ?? "", inSnapshot: Boolean(knownAt), ...spans },
+    pause: !book.ready,
   });
   usePortfolioLive(() => refetch({ requestPolicy: "network-only" }), Boolean(knownAt));
   // The live read models, or a rebuilt snapshot of what the system knew.
@@ -207,15 +212,16 @@ export default function Dashboard() {
   const summary = data?.executiveSummary;
   return (
     <>
-      <h1 style={{ marginBottom: "1.5rem" }}>Portfolio</h1>
+      <h1 style={{ marginBottom: "1.5rem" }}>{book.csmId ? "My book" : "Portfolio"}</h1>
+      <BookSwitch book={book} />
       <TimeTravel knownAt="snapshot" />
       <Downloads
         choices={[
-          { report: "portfolio", format: "pptx", label: "Portfolio deck (.pptx)" },
+          { report: "portfolio", format: "pptx", label: "Portfolio deck (.pptx)", params: { csmId: null } },
           { report: "executive-summary", format: "xlsx", label: "Executive summary (.xlsx)" },
           { report: "executive-summary", format: "csv", label: "Executive summary (.csv)" },
         ]}
-        params={{ asOf }}
+        params={{ asOf, csmId: book.csmId }}
         knownAt={knownAt}
       />
       <Problem error={error} />
@@ -234,7 +240,7 @@ export default function Dashboard() {
             <section className="cs-charts" aria-label="Charts">
               <Charts.HealthDonut slices={summary.current.colours} money={money} />
               <Charts.ArrByHealth slices={summary.current.colours} money={money} />
-              {data.csmWorkload ? <Charts.ArrByTier tiers={tiersOf(data.csmWorkload.csms)} money={money} /> : null}
+              {data.csmWorkload ? <Charts.ArrByTier tiers={tiersOf(data.csmWorkload.csms.filter((c) => !book.csmId || c.csmId === book.csmId))} money={money} /> : null}
               <Charts.CoverageGauge accounts={data.coverageReport.summary.accounts} underCovered={data.coverageReport.summary.underCovered} />
             </section>
             <section className="cs-charts cs-charts-wide" aria-label="Trends">

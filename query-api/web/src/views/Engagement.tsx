@@ -6,15 +6,16 @@ import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
 import { money, one, periodWords, words } from "../format";
 import { Downloads, sheets } from "../downloads";
+import { BookSwitch, useBook } from "../book";
 import { useState } from "react";
 
 const ENGAGEMENT = graphql(`
-  query EngagementPortfolio($asOf: Date, $period: String, $snapshot: String!, $inSnapshot: Boolean!) {
-    engagementMetrics(asOf: $asOf, period: $period) @skip(if: $inSnapshot) {
+  query EngagementPortfolio($asOf: Date, $period: String, $csmId: UUID, $snapshot: String!, $inSnapshot: Boolean!) {
+    engagementMetrics(asOf: $asOf, period: $period, csmId: $csmId) @skip(if: $inSnapshot) {
       ...EngagementFields
     }
     snapshot(name: $snapshot) @include(if: $inSnapshot) {
-      engagementMetrics(asOf: $asOf, period: $period) {
+      engagementMetrics(asOf: $asOf, period: $period, csmId: $csmId) {
         ...EngagementFields
       }
     }
@@ -69,15 +70,18 @@ export default function Engagement() {
   const [choice, setChoice] = useState("30d");
   const [calendar, setCalendar] = useState("");
   const period = choice === "calendar" ? calendar : choice;
+  const book = useBook();
   const [{ data, fetching, error }, refetch] = useQuery({
     query: ENGAGEMENT,
-    variables: { asOf, period: period || null, snapshot: knownAt ?? "", inSnapshot: Boolean(knownAt) },
+    pause: !book.ready,
+    variables: { asOf, period: period || null, csmId: book.csmId, snapshot: knownAt ?? "", inSnapshot: Boolean(knownAt) },
   });
   usePortfolioLive(() => refetch({ requestPolicy: "network-only" }), Boolean(knownAt));
   const report = knownAt ? data?.snapshot?.engagementMetrics : data?.engagementMetrics;
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Engagement</h1>
+      <BookSwitch book={book} />
       <TimeTravel knownAt="snapshot" />
       <Downloads choices={sheets("engagement")} params={{ asOf, period }} knownAt={knownAt} />
       <div className="cs-toolbar">

@@ -10,10 +10,11 @@ import { graphql } from "../gql";
 import { usePortfolioLive, useUrlParams } from "../hooks";
 import { Kpi, Pending, Problem, Table } from "../components";
 import { colourTag, count, day, money } from "../format";
+import { BookSwitch, useBook } from "../book";
 
 const RENEWALS = graphql(`
-  query Renewals($from: Date!, $to: Date!, $first: Int!, $after: String) {
-    renewalPipeline(from: $from, to: $to) {
+  query Renewals($from: Date!, $to: Date!, $csmId: UUID, $first: Int!, $after: String) {
+    renewalPipeline(from: $from, to: $to, csmId: $csmId) {
       month
       accounts
       arr
@@ -23,7 +24,7 @@ const RENEWALS = graphql(`
         arr
       }
     }
-    renewals(from: $from, to: $to, first: $first, after: $after) {
+    renewals(from: $from, to: $to, csmId: $csmId, first: $first, after: $after) {
       pageInfo {
         hasNextPage
         endCursor
@@ -87,9 +88,11 @@ export default function Renewals() {
   // Cursors of the pages before this one, so "Previous" goes back exactly.
   const [cursors, setCursors] = useState<Array<string | null>>([null]);
   const after = cursors[cursors.length - 1];
+  const book = useBook();
   const [{ data, fetching, error }, refetch] = useQuery({
     query: RENEWALS,
-    variables: { from: chosen.from, to: chosen.to, first: PAGE, after },
+    variables: { from: chosen.from, to: chosen.to, csmId: book.csmId, first: PAGE, after },
+    pause: !book.ready,
   });
   usePortfolioLive(() => refetch({ requestPolicy: "network-only" }));
   const months = data?.renewalPipeline ?? [];
@@ -108,6 +111,7 @@ export default function Renewals() {
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Renewals</h1>
+      <BookSwitch book={book} />
       <div className="cs-toolbar">
         <Select
           id="renewals-window"

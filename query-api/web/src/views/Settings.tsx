@@ -36,6 +36,7 @@ import { CommandError, command, read } from "../api/commands";
 import { Pager, Table } from "../components";
 import { count, when } from "../format";
 import { Refused } from "./settings/common";
+import { forgetOwnCsm } from "../book";
 import { Rules } from "./settings/Rules";
 import { Team } from "./settings/Team";
 import { CustomFields } from "./settings/CustomFields";
@@ -167,6 +168,7 @@ function Preferences() {
         mode: form.mode ?? "immediate",
       });
       setStored(answer);
+      forgetOwnCsm(session);
       setState({ busy: false, error: null, saved: true });
     } catch (error) {
       setState({ busy: false, error: CommandError.from(error), saved: false });
