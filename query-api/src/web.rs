@@ -112,6 +112,7 @@ fn content_type(path: &Path) -> &'static str {
         "js" | "mjs" => "text/javascript",
         "css" => "text/css",
         "json" => "application/json",
+        "webmanifest" => "application/manifest+json",
         "svg" => "image/svg+xml",
         "png" => "image/png",
         "ico" => "image/x-icon",

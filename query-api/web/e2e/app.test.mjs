@@ -1067,3 +1067,67 @@ describe("an admin", () => {
     await accessible(page, "downloads-menu");
   });
 });
+
+describe("offline", () => {
+  let opened;
+  afterEach(async () => {
+    await opened?.page.screenshot({ path: join(env.artifacts, "end-offline.png"), fullPage: true }).catch(() => {});
+    if (opened?.problems.length) console.log(`browser errors offline:\n${opened.problems.join("\n")}`);
+  });
+  test("installs, reads what was fetched without a network, and sends an activity logged offline once", async () => {
+    opened = await signedIn(env.tokens.csm);
+    const { context, page } = opened;
+    const manifest = await (await fetch(`${env.appUrl}/app/manifest.webmanifest`)).json();
+    assert.equal(manifest.start_url, "/app/");
+    assert.ok(manifest.icons.some((i) => i.sizes === "512x512" && i.type === "image/png"));
+    // The first visit installs the service worker; from then on it keeps what is fetched.
+    await page.goto(app("/customers"));
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+    await page.reload();
+    await page.waitForFunction(() => Boolean(navigator.serviceWorker.controller));
+    await page.getByTestId("customer-row").first().waitFor();
+    const online = await page.getByTestId("customer-row").locator("td:first-child").allInnerTexts();
+    await page.goto(app(`/customers/${env.customers.acme}`));
+    await page.getByRole("tab", { name: "Log and record" }).click();
+    await page.locator("#activity-subject").waitFor();
+
+    await context.setOffline(true);
+    // The list as last fetched, marked as such.
+    await page.goto(app("/customers"));
+    await page.getByTestId("customer-row").first().waitFor();
+    assert.deepEqual(await page.getByTestId("customer-row").locator("td:first-child").allInnerTexts(), online);
+    assert.match(await page.getByTestId("offline-marker").innerText(), /^Offline, as of \d/);
+    await accessible(page, "offline-customers");
+    // An activity logged offline waits on the device.
+    await page.goto(app(`/customers/${env.customers.acme}`));
+    await page.getByRole("tab", { name: "Log and record" }).click();
+    await page.locator("#activity-kind").selectOption("call");
+    await page.locator("#activity-subject").fill("Offline call about the renewal");
+    await page.getByRole("button", { name: "Log activity" }).click();
+    await page.getByRole("status").filter({ hasText: "Saved on this device" }).waitFor();
+    assert.equal(await page.getByTestId("outbox").innerText(), "1 change to send");
+    const kept = JSON.parse(await page.evaluate(() => localStorage.getItem("cstrack-outbox:dana")));
+    assert.equal(kept.length, 1);
+
+    // Back online: it is sent with its key, once.
+    await context.setOffline(false);
+    await page.getByTestId("outbox").waitFor({ state: "detached", timeout: 15000 });
+    const logged = async () =>
+      (
+        await gql(env.tokens.csm, `query ($c: UUID!) { customerTimeline(customerId: $c, first: 100) { nodes { summary } } }`, { c: env.customers.acme })
+      ).customerTimeline.nodes.filter((n) => n.summary.includes("Offline call about the renewal")).length;
+    for (let tries = 0; tries < 50 && (await logged()) === 0; tries += 1) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await logged(), 1);
+    // A retry with the same key (an answer lost on the way back) appends nothing.
+    const again = await fetch(`${env.commandUrl}${kept[0].path}`, {
+      method: kept[0].method,
+      headers: { authorization: `Bearer ${env.tokens.csm}`, "content-type": "application/json", "idempotency-key": kept[0].key },
+      body: JSON.stringify(kept[0].body),
+    });
+    assert.ok(again.ok, `the retry answered ${again.status}`);
+    assert.equal(again.headers.get("idempotent-replayed"), "true");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await logged(), 1);
+    await context.close();
+  });
+});

@@ -18,6 +18,8 @@ import { graphqlClient } from "./api/client";
 import { can, clearSession, loadSession, saveSession, type Session } from "./api/session";
 import { SignIn, Callback } from "./views/SignIn";
 import { LagIndicator } from "./views/Lag";
+import { OfflineIndicator } from "./views/Offline";
+import { forgetKeptAnswers } from "./offline";
 
 const Dashboard = lazy(() => import("./views/Dashboard"));
 const Coverage = lazy(() => import("./views/Coverage"));
@@ -82,6 +84,7 @@ export function App() {
     [navigate],
   );
   const signOut = useCallback(() => {
+    forgetKeptAnswers();
     clearSession();
     setSession(null);
     navigate("/sign-in", { replace: true });
@@ -127,6 +130,7 @@ function Shell({ session, signOut }: { session: Session; signOut: () => void }) 
           Customer success
         </HeaderName>
         <HeaderGlobalBar>
+          <OfflineIndicator session={session} />
           {can.portfolio(session.role) ? <LagIndicator /> : null}
           <span className="cs-header-user" data-testid="signed-in-as">
             {session.user} ({session.role})

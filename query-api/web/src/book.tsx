@@ -17,12 +17,20 @@ const said = new Map<string, Promise<string | null>>();
 function ownCsm(session: Session): Promise<string | null> {
   let known = said.get(session.token);
   if (!known) {
+    // Kept on the device too, so an offline page narrows to the same book it did online.
+    const keptKey = `cstrack-own-csm:${session.user}`;
     known = read<{ csm_id: string | null }>(session, "/api/v1/notification-preferences")
       .then((preferences) => preferences.csm_id ?? null)
       .catch((error: unknown) => {
         if (error instanceof CommandError && error.status === 404) return null;
         said.delete(session.token);
+        if (error instanceof CommandError && error.code === "unreachable") return localStorage.getItem(keptKey);
         throw error;
+      })
+      .then((csm) => {
+        if (csm) localStorage.setItem(keptKey, csm);
+        else localStorage.removeItem(keptKey);
+        return csm;
       });
     said.set(session.token, known);
   }

@@ -4,6 +4,10 @@
 import { useState } from "react";
 import { Button, Form, InlineNotification, Modal, NumberInput, Select, SelectItem, TextArea, TextInput, MultiSelect } from "@carbon/react";
 import { command, CommandError } from "./api/commands";
+import { sendOrKeep } from "./offline";
+
+/** What a form says of a command kept on the device while offline. */
+const KEPT = "Saved on this device: it is sent when you are back online";
 import { useSession } from "./App";
 import { useQuery } from "urql";
 import { graphql } from "./gql";
@@ -18,11 +22,12 @@ interface FormState {
 function useCommandForm() {
   const session = useSession();
   const [state, setState] = useState<FormState>({ busy: false, error: null, done: null });
-  const run = async (method: "POST" | "PUT" | "PATCH", path: string, body: unknown, done: string, after?: () => void) => {
+  /** Sends a command; with `offline` (what it is, in words) it is kept to send later when the network is down. */
+  const run = async (method: "POST" | "PUT" | "PATCH", path: string, body: unknown, done: string, after?: () => void, offline?: string) => {
     setState({ busy: true, error: null, done: null });
     try {
-      await command(session, method, path, body);
-      setState({ busy: false, error: null, done });
+      const outcome = offline ? await sendOrKeep(session, method, path, body, offline) : (await command(session, method, path, body), "sent");
+      setState({ busy: false, error: null, done: outcome === "kept" ? KEPT : done });
       after?.();
     } catch (e) {
       setState({ busy: false, error: CommandError.from(e), done: null });
@@ -79,6 +84,7 @@ export function LogActivityForm({ customerId, stakeholders }: { customerId: stri
       },
       "Activity logged",
       () => setSubject(""),
+      `${kind === "qbr" ? "QBR" : kind} “${subject}”`,
     );
   };
   return (
@@ -289,8 +295,8 @@ export function TaskActions({ customerId, taskId, status, title, onDone }: { cus
   const complete = async () => {
     setState({ busy: true, error: null, done: null });
     try {
-      await command(session, "POST", `${path}/complete`, { outcome: outcome.trim() });
-      setState({ busy: false, error: null, done: "Completed" });
+      const sent = await sendOrKeep(session, "POST", `${path}/complete`, { outcome: outcome.trim() }, `Complete “${title ?? "a task"}”`);
+      setState({ busy: false, error: null, done: sent === "kept" ? KEPT : "Completed" });
       setCompleting(false);
       setOutcome("");
       onDone();

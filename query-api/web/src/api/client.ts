@@ -4,6 +4,7 @@
 import { Client, cacheExchange, fetchExchange, subscriptionExchange } from "urql";
 import { createClient as createWsClient } from "graphql-ws";
 import type { Session } from "./session";
+import { servedFrom } from "../offline";
 
 /**
  * Fired when the live connection comes back after a drop: changes committed meanwhile were not
@@ -37,6 +38,8 @@ export function graphqlClient(session: Session, onAuthFailure: () => void): Clie
     fetch: async (input, init) => {
       const response = await fetch(input, init);
       if (response.status === 401) onAuthFailure();
+      // The service worker's kept answer, when the network is down: the page says so.
+      servedFrom(response.headers.get("x-cstrack-offline"));
       return response;
     },
     exchanges: [

@@ -28,8 +28,11 @@ export class CommandError extends Error {
 
 type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
-/** Sends a request to the command API and reads its JSON answer; a refusal is a CommandError. */
-async function send<T>(session: Session, method: Method, path: string, body?: unknown): Promise<T> {
+/**
+ * Sends a request to the command API and reads its JSON answer; a refusal is a CommandError
+ * (code "unreachable" when the network failed). A write carries `idempotencyKey`, or a fresh one.
+ */
+export async function send<T>(session: Session, method: Method, path: string, body?: unknown, idempotencyKey?: string): Promise<T> {
   const { commandUrl } = await appConfig();
   const headers: Record<string, string> = { authorization: `Bearer ${session.token}` };
   let payload: BodyInit | undefined;
@@ -39,12 +42,12 @@ async function send<T>(session: Session, method: Method, path: string, body?: un
     // A file sent as the body itself, typed and named as it is.
     headers["content-type"] = body.type || "application/octet-stream";
     headers["x-file-name"] = body.name.replace(/[^\x20-\x7e]/g, "_");
-    headers["idempotency-key"] = crypto.randomUUID();
+    headers["idempotency-key"] = idempotencyKey ?? crypto.randomUUID();
     payload = body;
   } else if (method !== "GET") {
     headers["content-type"] = "application/json";
-    // Every write carries a fresh key: a retry of this very request can never append twice.
-    headers["idempotency-key"] = crypto.randomUUID();
+    // Every write carries a key: a retry of this very request (the outbox's) can never append twice.
+    headers["idempotency-key"] = idempotencyKey ?? crypto.randomUUID();
     payload = JSON.stringify(body ?? {});
   }
   let response: Response;
