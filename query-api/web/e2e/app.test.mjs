@@ -288,6 +288,27 @@ describe("a CSM", () => {
     await page.goto(app(`/engagement?asOf=${asOf}`));
     await page.getByTestId("engagement-customers-value").waitFor();
     await accessible(page, "engagement");
+    // A period is picked from words, never typed: the quarter of the report's day.
+    const quarter = `${asOf.slice(0, 4)}-Q${Math.floor((Number(asOf.slice(5, 7)) - 1) / 3) + 1}`;
+    const options = await page.locator("#period-choice option").allInnerTexts();
+    assert.ok(options.includes(`Q${quarter.slice(-1)} ${asOf.slice(0, 4)} (so far)`), options.join(", "));
+    await page.locator("#period-choice").selectOption(quarter);
+    const expected = await gql(env.tokens.csm, `query ($asOf: Date, $p: String) { engagementMetrics(asOf: $asOf, period: $p) { customers averageScore } }`, { asOf, p: quarter });
+    await page.getByTestId("engagement-customers").filter({ hasText: `Customers, Q${quarter.slice(-1)} ${asOf.slice(0, 4)}` }).waitFor();
+    assert.equal(await page.getByTestId("engagement-customers-value").innerText(), String(expected.engagementMetrics.customers));
+    assert.match(page.url(), new RegExp(`period=${quarter}`));
+    // The customer's own engagement breakdown and coverage gaps, on the 360.
+    await page.goto(app(`/customers/${env.customers.acme}?asOf=${asOf}`));
+    const acme = await gql(
+      env.tokens.csm,
+      `query ($c: UUID!, $asOf: Date) { customerEngagement(customerId: $c, asOf: $asOf) { emailsSent emailsReceived meetingsHeld } accountCoverage(customerId: $c, asOf: $asOf) { priority } }`,
+      { c: env.customers.acme, asOf },
+    );
+    const breakdown = await page.getByTestId("engagement-breakdown").innerText();
+    const e = acme.customerEngagement;
+    assert.match(breakdown, new RegExp(`E-mails sent · received\\s+${e.emailsSent} · ${e.emailsReceived}`));
+    assert.match(breakdown, new RegExp(`Meetings · calls · QBRs\\s+${e.meetingsHeld} ·`));
+    assert.match(await page.getByTestId("coverage-summary").innerText(), new RegExp(`^Priority ${acme.accountCoverage.priority.toLowerCase()}`));
     await page.goto(app(`/workload?asOf=${asOf}`));
     await page.getByTestId("utilization-bar").first().waitFor();
     assert.equal(await page.getByTestId("utilization-bar").count(), 2);

@@ -82,3 +82,19 @@ export const statusTag = {
   WELL_COVERED: "green",
   OVER_COVERED: "purple",
 } as const;
+
+/** What a coverage gap means, in words. */
+export const GAP_WORDS: Record<string, string> = {
+  CONTACT: "too long since the last contact",
+  TOUCHES: "too few touches this month",
+  MEETINGS: "too few meetings this quarter",
+  STAKEHOLDERS: "too few stakeholders reached",
+};
+
+/** A use case's status as a tag colour: done is green, under way blue, not started grey. */
+export const USE_CASE_TAG: Record<string, "green" | "teal" | "blue" | "gray"> = {
+  optimized: "green",
+  implemented: "teal",
+  in_progress: "blue",
+  not_started: "gray",
+};

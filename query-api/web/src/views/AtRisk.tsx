@@ -9,7 +9,7 @@ import { TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@ca
 import { graphql } from "../gql";
 import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { Kpi, Pager, Pending, Problem, Table, TimeTravel } from "../components";
-import { colourTag, count, day, money, one, statusTag, when, words } from "../format";
+import { GAP_WORDS, colourTag, count, day, money, one, statusTag, when, words } from "../format";
 import { BookSwitch, useBook } from "../book";
 
 const AT_RISK = graphql(`
@@ -48,14 +48,6 @@ const AT_RISK = graphql(`
 `);
 
 const PAGE = 25;
-
-/** What a coverage gap means, in words. */
-const GAP_WORDS: Record<string, string> = {
-  CONTACT: "too long since the last contact",
-  TOUCHES: "too few touches this month",
-  MEETINGS: "too few meetings this quarter",
-  STAKEHOLDERS: "too few stakeholders reached",
-};
 
 const SOURCE_WORDS: Record<string, string> = { gainsight: "Gainsight", manual: "a manual score", import: "an import" };
 

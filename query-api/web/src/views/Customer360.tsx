@@ -8,7 +8,7 @@ import { useLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
 import { can } from "../api/session";
 import { Kpi, Pending, Problem, TimeTravel, Table } from "../components";
-import { colourTag, day, instant, money, one, periodWords, statusTag, words } from "../format";
+import { GAP_WORDS, USE_CASE_TAG, colourTag, count, day, instant, money, one, periodWords, statusTag, words } from "../format";
 import { Downloads } from "../downloads";
 import { CreateTaskForm, CustomerFieldsForm, HealthScoreForm, LogActivityForm, TaskActions } from "../forms";
 
@@ -313,6 +313,18 @@ export default function Customer360() {
                   </section>
                   <section className="cs-section" aria-labelledby="coverage-heading">
                     <h2 id="coverage-heading">Coverage inputs ({coverage.asOf})</h2>
+                    <p data-testid="coverage-summary" style={{ marginBottom: "0.75rem" }}>
+                      Priority <strong>{words(coverage.priority)}</strong>
+                      {" · "}
+                      {coverage.lastContactDate ? `last contact ${day(coverage.lastContactDate)} (${count(coverage.daysSinceContact ?? 0, "day", "days")} before)` : "never contacted"}
+                      {coverage.gapAreas.length ? (
+                        <>
+                          {" · "}gaps: {coverage.gapAreas.map((g) => GAP_WORDS[g] ?? words(g)).join("; ")}
+                        </>
+                      ) : (
+                        " · no gaps"
+                      )}
+                    </p>
                     <Table size="sm" aria-labelledby="coverage-heading">
                       <TableHead>
                         <TableRow>
@@ -350,12 +362,40 @@ export default function Customer360() {
                       </TableBody>
                     </Table>
                   </section>
+                  <section className="cs-section" aria-labelledby="engagement-heading">
+                    <h2 id="engagement-heading">Engagement, {periodWords(engagement.period)}</h2>
+                    <dl data-testid="engagement-breakdown">
+                      <dt className="cs-muted">E-mails sent · received</dt>
+                      <dd>
+                        {engagement.emailsSent} · {engagement.emailsReceived}
+                      </dd>
+                      <dt className="cs-muted">Meetings · calls · QBRs</dt>
+                      <dd>
+                        {engagement.meetingsHeld} · {engagement.callsMade} · {engagement.qbrsCompleted}
+                      </dd>
+                      <dt className="cs-muted">Stakeholders engaged</dt>
+                      <dd>{engagement.stakeholdersEngaged}</dd>
+                      <dt className="cs-muted">Executive touchpoints</dt>
+                      <dd>{engagement.executiveTouchpoints}</dd>
+                      <dt className="cs-muted">Score</dt>
+                      <dd>
+                        {one(engagement.score)} ({words(engagement.category)}, {words(engagement.trend)}
+                        {engagement.change != null ? `, ${engagement.change > 0 ? "+" : ""}${one(engagement.change)} on the period before` : ""})
+                      </dd>
+                    </dl>
+                  </section>
                   <section className="cs-section" aria-labelledby="stakeholders-heading">
                     <h2 id="stakeholders-heading">Stakeholders</h2>
                     <ul>
                       {customer.stakeholders.map((s) => (
-                        <li key={s.stakeholderId}>
-                          {s.name} <span className="cs-muted">{s.role}, {s.level}</span>
+                        <li key={s.stakeholderId} data-testid="stakeholder">
+                          {s.name} <span className="cs-muted">{s.role}, {words(s.level)}</span>
+                          {s.email ? (
+                            <>
+                              {" "}
+                              <a href={`mailto:${s.email}`}>{s.email}</a>
+                            </>
+                          ) : null}
                         </li>
                       ))}
                     </ul>
@@ -371,14 +411,31 @@ export default function Customer360() {
                     />
                     <ul style={{ marginTop: "1rem" }}>
                       {customer.useCases.items.map((u) => (
-                        <li key={u.useCase}>
-                          <Tag size="sm" type={u.status === "done" || u.status === "achieved" ? "green" : "gray"}>
+                        <li key={u.useCase} data-testid="use-case">
+                          <Tag size="sm" type={USE_CASE_TAG[u.status] ?? "gray"}>
                             {words(u.status)}
                           </Tag>{" "}
                           {u.useCase}
+                          {u.notes ? <div className="cs-muted">{u.notes}</div> : null}
                         </li>
                       ))}
                     </ul>
+                  </section>
+                  <section className="cs-section" aria-labelledby="nps-heading">
+                    <h2 id="nps-heading">NPS</h2>
+                    {customer.nps.responses.length === 0 ? (
+                      <p className="cs-muted">No responses yet.</p>
+                    ) : (
+                      <ul data-testid="nps-responses">
+                        {customer.nps.responses.slice(0, 5).map((r) => (
+                          <li key={r.occurredAt}>
+                            <strong>{r.score}</strong> <span className="cs-muted">{day(r.occurredAt)}</span>
+                            {r.comment ? ` “${r.comment}”` : ""}
+                          </li>
+                        ))}
+                      </ul>
+                    )}
+                    {customer.nps.responses.length > 5 ? <p className="cs-muted">The latest 5 of {count(customer.nps.responses.length, "response", "responses")}.</p> : null}
                   </section>
                 </div>
               </TabPanel>

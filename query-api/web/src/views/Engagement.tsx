@@ -1,13 +1,13 @@
 import { Link } from "react-router-dom";
 import { useQuery } from "urql";
-import { Select, SelectItem, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag, TextInput } from "@carbon/react";
+import { Select, SelectItem, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
 import { graphql } from "../gql";
-import { usePortfolioLive, useTimeTravel } from "../hooks";
+import { usePortfolioLive, useTimeTravel, useUrlParams } from "../hooks";
 import { Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
 import { money, one, periodWords, words } from "../format";
 import { Downloads, sheets } from "../downloads";
 import { BookSwitch, useBook } from "../book";
-import { useState } from "react";
+import { useMemo } from "react";
 
 const ENGAGEMENT = graphql(`
   query EngagementPortfolio($asOf: Date, $period: String, $csmId: UUID, $snapshot: String!, $inSnapshot: Boolean!) {
@@ -62,14 +62,40 @@ const ENGAGEMENT = graphql(`
 `);
 
 
+/**
+ * The periods a person picks from, in words: the last 30 and 90 days, the 12 months and the 8
+ * quarters up to the report's day (the API's labels `30d`, `2026-11`, `2026-Q4` as values).
+ */
+function periodChoices(asOf: string | null): Array<[string, string]> {
+  const day = asOf ? new Date(`${asOf}T12:00:00`) : new Date();
+  const choices: Array<[string, string]> = [
+    ["30d", "Last 30 days"],
+    ["90d", "Last 90 days"],
+  ];
+  for (let i = 0; i < 12; i += 1) {
+    const month = new Date(day.getFullYear(), day.getMonth() - i, 1);
+    const label = `${month.getFullYear()}-${String(month.getMonth() + 1).padStart(2, "0")}`;
+    choices.push([label, `${periodWords(label)}${i === 0 ? " (so far)" : ""}`]);
+  }
+  const quarter = Math.floor(day.getMonth() / 3);
+  for (let i = 0; i < 8; i += 1) {
+    const q = quarter - i;
+    const year = day.getFullYear() + Math.floor(q / 4);
+    const label = `${year}-Q${(((q % 4) + 4) % 4) + 1}`;
+    choices.push([label, `${periodWords(label)}${i === 0 ? " (so far)" : ""}`]);
+  }
+  return choices;
+}
+
 const CATEGORY_TAG = { HIGH: "green", HEALTHY: "teal", LOW: "warm-gray", AT_RISK: "red" } as const;
 
 export default function Engagement() {
   const { asOf, knownAt } = useTimeTravel();
-  // The last 30 days by default: a calendar month that has barely begun says nothing.
-  const [choice, setChoice] = useState("30d");
-  const [calendar, setCalendar] = useState("");
-  const period = choice === "calendar" ? calendar : choice;
+  // The last 30 days by default: a calendar month that has barely begun says nothing. The choice
+  // is kept in the address.
+  const { params, set } = useUrlParams();
+  const period = params.get("period") || "30d";
+  const periods = useMemo(() => periodChoices(asOf), [asOf]);
   const book = useBook();
   const [{ data, fetching, error }, refetch] = useQuery({
     query: ENGAGEMENT,
@@ -85,14 +111,11 @@ export default function Engagement() {
       <TimeTravel knownAt="snapshot" />
       <Downloads choices={sheets("engagement")} params={{ asOf, period }} knownAt={knownAt} />
       <div className="cs-toolbar">
-        <Select id="period-choice" labelText="Period" value={choice} onChange={(e) => setChoice(e.target.value)}>
-          <SelectItem value="30d" text="Last 30 days" />
-          <SelectItem value="90d" text="Last 90 days" />
-          <SelectItem value="calendar" text="A calendar month or quarter" />
+        <Select id="period-choice" labelText="Period" value={period} onChange={(e) => set("period", e.target.value === "30d" ? null : e.target.value)}>
+          {periods.map(([value, text]) => (
+            <SelectItem key={value} value={value} text={text} />
+          ))}
         </Select>
-        {choice === "calendar" ? (
-          <TextInput id="period" labelText="Month (YYYY-MM) or quarter (YYYY-Qn)" value={calendar} onChange={(e) => setCalendar(e.target.value.trim())} placeholder="2026-11" />
-        ) : null}
       </div>
       <Problem error={error} />
       <Pending fetching={fetching} hasData={Boolean(report)} />
