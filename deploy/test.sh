@@ -41,6 +41,10 @@ if ! command -v soffice >/dev/null 2>&1; then
     say "installing LibreOffice Impress (the deck tests convert decks to PDF with it)"
     apt_install libreoffice-impress
 fi
+if ! command -v pdftotext >/dev/null 2>&1; then
+    say "installing poppler-utils (the deck tests read where each word of a rendered deck lands)"
+    apt_install poppler-utils
+fi
 if ! python3 -c "import openpyxl" >/dev/null 2>&1; then
     say "installing openpyxl (the export tests read workbooks with it)"
     if ! python3 -m pip install -q openpyxl >/dev/null 2>&1; then

@@ -14,8 +14,6 @@ use crate::export::{execute, refusal, Export, Refusal};
 /// The template shipped with the service (written by LibreOffice Impress from
 /// `assets/deck/default.fodp`).
 pub const DEFAULT_TEMPLATE: &[u8] = include_bytes!("../assets/deck/default.pptx");
-/// Most rows a deck table shows.
-const TABLE_ROWS: usize = 12;
 
 /// The template in force: the latest an admin uploaded, else the default.
 async fn template(pool: &sqlx::PgPool) -> Result<Vec<u8>, Refusal> {
@@ -70,6 +68,121 @@ fn rows(value: &Value) -> Vec<Value> {
     value.as_array().cloned().unwrap_or_default()
 }
 
+/// An enum value of the API as a person says it.
+fn said(value: &Value) -> String {
+    let text = match value {
+        Value::Null => return "—".into(),
+        Value::String(text) => text.as_str(),
+        other => return other.to_string(),
+    };
+    match text {
+        "GREEN" => "Green".into(),
+        "YELLOW" => "Yellow".into(),
+        "RED" => "Red".into(),
+        "ENTERPRISE" => "Enterprise".into(),
+        "MID_MARKET" => "Mid-market".into(),
+        "SMB" => "SMB".into(),
+        "HIGH" => "High".into(),
+        "HEALTHY" => "Healthy".into(),
+        "LOW" => "Low".into(),
+        "AT_RISK" => "At risk".into(),
+        "URGENT" => "Urgent".into(),
+        "ATTENTION" => "Attention".into(),
+        "OK" => "OK".into(),
+        "IMPROVING" => "improving".into(),
+        "DECLINING" => "declining".into(),
+        "STABLE" => "stable".into(),
+        other => other.to_lowercase().replace('_', " "),
+    }
+}
+
+/// A health colour's name, "No score" for none.
+fn colour_name(value: &Value) -> String {
+    if value.is_null() {
+        "No score".into()
+    } else {
+        said(value)
+    }
+}
+
+/// The colour a chart paints a health colour, an engagement category or a coverage status.
+fn paint(value: &Value) -> String {
+    match value.as_str() {
+        Some("GREEN" | "HIGH") => "24A148",
+        Some("YELLOW" | "LOW") => "F1C21B",
+        Some("RED" | "AT_RISK") => "DA1E28",
+        Some("HEALTHY") => "009D9A",
+        _ => "8D8D8D",
+    }
+    .into()
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// An engagement period as the API names it (`30d`, `2026-11`, `2026-Q4`), in words.
+fn period_words(value: &Value) -> String {
+    let label = text(value);
+    if let Some(days) = label.strip_suffix('d') {
+        return format!("the last {days} days");
+    }
+    if let Some((year, quarter)) = label.split_once("-Q") {
+        return format!("Q{quarter} {year}");
+    }
+    if let Some((year, month)) = label.split_once('-') {
+        if let Some(name) = month.parse::<usize>().ok().and_then(|m| MONTHS.get(m.wrapping_sub(1))) {
+            return format!("{name} {year}");
+        }
+    }
+    label
+}
+
+/// What a coverage gap means, in words.
+fn gap_words(value: &Value) -> String {
+    match value.as_str() {
+        Some("CONTACT") => "no recent contact".into(),
+        Some("TOUCHES") => "too few touches".into(),
+        Some("MEETINGS") => "too few meetings".into(),
+        Some("STAKEHOLDERS") => "too few stakeholders".into(),
+        _ => said(value),
+    }
+}
+
+/// A health score with its colour: "42.0 (Red)".
+fn health(score: &Value, colour: &Value) -> String {
+    if score.is_null() {
+        "No score".into()
+    } else {
+        format!("{:.1} ({})", number(score), colour_name(colour))
+    }
+}
+
+/// Most CSMs the coverage chart shows (those with the most under-covered accounts).
+const CHART_CSMS: usize = 12;
+/// Most rows the renewals and at-risk tables list, over their slides.
+const LISTED: usize = 30;
+
+/// A table's last row saying how many more there are, when there are.
+fn and_more(rows: &mut Vec<Vec<String>>, total: usize, columns: usize, what: &str) {
+    if total > rows.len() {
+        let mut last = vec![format!("and {} more {what}", thousands((total - rows.len()) as u64))];
+        last.resize(columns, String::new());
+        rows.push(last);
+    }
+}
+
 fn portfolio_slides(data: &Value, as_of: &str, by: &str) -> Vec<Slide> {
     let summary = &data["summary"];
     let current = &summary["current"];
@@ -83,10 +196,10 @@ fn portfolio_slides(data: &Value, as_of: &str, by: &str) -> Vec<Slide> {
             format!("As of {as_of}"),
             format!(
                 "{} customers, {} ARR",
-                text(&current["customers"]),
+                thousands(number(&current["customers"]) as u64),
                 money(&current["totalArr"])
             ),
-            format!("Rules version {}", text(&coverage["rulesVersion"])),
+            format!("Coverage rules: version {}", text(&coverage["rulesVersion"])),
             format!("Prepared by {by} with cstrack"),
         ])],
     }];
@@ -97,7 +210,7 @@ fn portfolio_slides(data: &Value, as_of: &str, by: &str) -> Vec<Slide> {
                 vec![
                     "Measure".into(),
                     "Now".into(),
-                    format!("Quarter before ({})", text(&previous["asOf"])),
+                    format!("At {}", text(&previous["asOf"])),
                 ],
                 vec![
                     vec![
@@ -119,66 +232,90 @@ fn portfolio_slides(data: &Value, as_of: &str, by: &str) -> Vec<Slide> {
                     vec!["ARR change".into(), money(&summary["arrChange"]), String::new()],
                 ],
             ),
-            Block::Chart(Chart {
-                kind: ChartKind::Bar,
-                title: "ARR by health".into(),
-                categories: colours.iter().map(|slice| text(&slice["colour"])).collect(),
-                series: vec![(
-                    "ARR".into(),
-                    colours.iter().map(|slice| number(&slice["arr"])).collect(),
-                )],
-            }),
+            Block::Chart(
+                Chart::new(
+                    ChartKind::Bar,
+                    "ARR by health",
+                    colours.iter().map(|slice| colour_name(&slice["colour"])).collect(),
+                    vec![(
+                        "ARR".into(),
+                        colours.iter().map(|slice| number(&slice["arr"])).collect(),
+                    )],
+                )
+                .money()
+                .point_colours(colours.iter().map(|slice| paint(&slice["colour"])).collect()),
+            ),
         ],
     });
-    let by_csm = rows(&coverage["byCsm"]);
+    // The CSMs with the most under-covered accounts first; a chart of 56 CSMs is 56 hairlines.
+    let mut by_csm = rows(&coverage["byCsm"]);
+    by_csm.sort_by(|a, b| {
+        number(&b["coverage"]["underCovered"])
+            .total_cmp(&number(&a["coverage"]["underCovered"]))
+            .then_with(|| text(&a["csmName"]).cmp(&text(&b["csmName"])))
+    });
+    let csm_count = by_csm.len();
+    by_csm.truncate(CHART_CSMS);
     let counts = &coverage["summary"];
     slides.push(Slide {
         title: "Coverage".into(),
         blocks: vec![
             Block::Text(vec![
-                format!("{} accounts", text(&counts["accounts"])),
+                format!("{} accounts", thousands(number(&counts["accounts"]) as u64)),
                 format!("Well covered: {}", text(&counts["wellCovered"])),
                 format!("Under-covered: {}", text(&counts["underCovered"])),
                 format!("Over-covered: {}", text(&counts["overCovered"])),
                 format!("Average coverage score: {:.1}", number(&counts["averageScore"])),
             ]),
-            Block::Chart(Chart {
-                kind: ChartKind::Bar,
-                title: "Coverage by CSM".into(),
-                categories: by_csm.iter().map(|csm| text(&csm["csmName"])).collect(),
-                series: ["wellCovered", "underCovered", "overCovered"]
-                    .iter()
-                    .zip(["Well covered", "Under-covered", "Over-covered"])
-                    .map(|(field, name)| {
-                        (
-                            name.to_owned(),
-                            by_csm.iter().map(|csm| number(&csm["coverage"][field])).collect(),
-                        )
-                    })
-                    .collect(),
-            }),
+            Block::Chart(
+                Chart::new(
+                    ChartKind::Bar,
+                    if csm_count > CHART_CSMS {
+                        format!("Coverage by CSM: the {CHART_CSMS} with most under-covered accounts, of {csm_count}")
+                    } else {
+                        "Coverage by CSM".into()
+                    },
+                    by_csm.iter().map(|csm| text(&csm["csmName"])).collect(),
+                    ["wellCovered", "underCovered", "overCovered"]
+                        .iter()
+                        .zip(["Well covered", "Under-covered", "Over-covered"])
+                        .map(|(field, name)| {
+                            (
+                                name.to_owned(),
+                                by_csm.iter().map(|csm| number(&csm["coverage"][field])).collect(),
+                            )
+                        })
+                        .collect(),
+                )
+                .counts()
+                .series_colours(&["24A148", "DA1E28", "8A3FFC"]),
+            ),
         ],
     });
     let distribution = rows(&engagement["distribution"]);
     slides.push(Slide {
-        title: format!("Engagement, {}", text(&engagement["period"])),
+        title: format!("Engagement, {}", period_words(&engagement["period"])),
         blocks: vec![
-            Block::Chart(Chart {
-                kind: ChartKind::Bar,
-                title: "Customers by engagement".into(),
-                categories: distribution.iter().map(|bucket| text(&bucket["category"])).collect(),
-                series: vec![(
-                    "Customers".into(),
-                    distribution.iter().map(|bucket| number(&bucket["customers"])).collect(),
-                )],
-            }),
+            Block::Chart(
+                Chart::new(
+                    ChartKind::Bar,
+                    "Customers by engagement",
+                    distribution.iter().map(|bucket| said(&bucket["category"])).collect(),
+                    vec![(
+                        "Customers".into(),
+                        distribution.iter().map(|bucket| number(&bucket["customers"])).collect(),
+                    )],
+                )
+                .counts()
+                .point_colours(distribution.iter().map(|bucket| paint(&bucket["category"])).collect()),
+            ),
             Block::Table(
                 vec!["Tier".into(), "Customers".into(), "Average score".into()],
                 rows(&engagement["segments"])
                     .iter()
                     .map(|segment| {
                         vec![
-                            text(&segment["tier"]),
+                            said(&segment["tier"]),
                             text(&segment["customers"]),
                             format!("{:.1}", number(&segment["averageScore"])),
                         ]
@@ -188,76 +325,104 @@ fn portfolio_slides(data: &Value, as_of: &str, by: &str) -> Vec<Slide> {
         ],
     });
     let windows = rows(&current["renewals"]);
-    slides.push(Slide {
-        title: "Renewals".into(),
-        blocks: vec![
-            Block::Table(
-                vec![
-                    "Customer".into(),
-                    "ARR".into(),
-                    "Renews".into(),
-                    "Days".into(),
-                    "Health".into(),
-                ],
-                data["renewals"]["edges"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .take(TABLE_ROWS)
-                    .map(|edge| {
-                        let node = &edge["node"];
-                        vec![
-                            text(&node["name"]),
-                            money(&node["arr"]),
-                            text(&node["renewalDate"]),
-                            text(&node["daysUntilRenewal"]),
-                            text(&node["healthColour"]),
-                        ]
-                    })
-                    .collect(),
-            ),
-            Block::Chart(Chart {
-                kind: ChartKind::Bar,
-                title: "ARR renewing".into(),
-                categories: windows
-                    .iter()
-                    .map(|window| format!("{} days", text(&window["days"])))
-                    .collect(),
-                series: vec![(
-                    "ARR".into(),
-                    windows.iter().map(|window| number(&window["arr"])).collect(),
-                )],
-            }),
-        ],
-    });
-    let at_risk: Vec<Vec<String>> = rows(&coverage["accounts"])
+    let renewals_total = rows(&data["pipeline"])
         .iter()
-        .filter(|account| account["atRisk"] == true)
-        .take(TABLE_ROWS)
-        .map(|account| {
+        .map(|month| number(&month["accounts"]) as usize)
+        .sum::<usize>();
+    let mut renewals: Vec<Vec<String>> = data["renewals"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(LISTED)
+        .map(|edge| {
+            let node = &edge["node"];
             vec![
-                text(&account["name"]),
-                text(&account["tier"]),
-                money(&account["arr"]),
-                text(&account["csmName"]),
-                format!("{:.1}", number(&account["score"])),
-                text(&account["healthScore"]),
+                text(&node["name"]),
+                text(&node["csmName"]),
+                money(&node["arr"]),
+                format!(
+                    "{} (in {} days)",
+                    text(&node["renewalDate"]),
+                    text(&node["daysUntilRenewal"])
+                ),
+                colour_name(&node["healthColour"]),
             ]
         })
         .collect();
+    and_more(&mut renewals, renewals_total, 5, "renewals");
     slides.push(Slide {
-        title: "At-risk accounts".into(),
+        title: "Renewals in the next 90 days".into(),
+        blocks: vec![
+            if renewals.is_empty() {
+                Block::Text(vec!["No customer renews in the next 90 days.".into()])
+            } else {
+                Block::Table(
+                    vec![
+                        "Customer".into(),
+                        "CSM".into(),
+                        "ARR".into(),
+                        "Renews".into(),
+                        "Health".into(),
+                    ],
+                    renewals,
+                )
+            },
+            Block::Chart(
+                Chart::new(
+                    ChartKind::Bar,
+                    "ARR renewing",
+                    windows
+                        .iter()
+                        .map(|window| format!("within {} days", text(&window["days"])))
+                        .collect(),
+                    vec![(
+                        "ARR".into(),
+                        windows.iter().map(|window| number(&window["arr"])).collect(),
+                    )],
+                )
+                .money()
+                .series_colours(&["0F62FE"]),
+            ),
+        ],
+    });
+    // Red and yellow accounts, largest ARR first, then the most urgent coverage.
+    let report = &data["atRisk"];
+    let mut at_risk: Vec<Vec<String>> = rows(&report["accounts"])
+        .iter()
+        .map(|entry| {
+            let account = &entry["coverage"];
+            let gaps: Vec<String> = rows(&account["gapAreas"]).iter().map(gap_words).collect();
+            vec![
+                text(&account["name"]),
+                money(&account["arr"]),
+                health(&account["healthScore"], &account["healthColour"]),
+                if gaps.is_empty() {
+                    said(&account["priority"])
+                } else {
+                    format!("{}: {}", said(&account["priority"]), gaps.join(", "))
+                },
+                text(&account["csmName"]),
+            ]
+        })
+        .collect();
+    and_more(&mut at_risk, number(&report["total"]) as usize, 5, "accounts at risk");
+    slides.push(Slide {
+        title: format!(
+            "At-risk accounts: {} red, {} yellow, {} ARR",
+            text(&report["red"]),
+            text(&report["yellow"]),
+            money(&report["arr"])
+        ),
         blocks: vec![if at_risk.is_empty() {
-            Block::Text(vec!["No account is at risk.".into()])
+            Block::Text(vec!["No account is red or yellow.".into()])
         } else {
             Block::Table(
                 vec![
                     "Customer".into(),
-                    "Tier".into(),
                     "ARR".into(),
-                    "CSM".into(),
-                    "Coverage".into(),
                     "Health".into(),
+                    "Coverage".into(),
+                    "CSM".into(),
                 ],
                 at_risk,
             )
@@ -271,7 +436,7 @@ fn customer_slide(data: &Value) -> Slide {
     let engagement = &data["engagement"];
     let points = rows(&data["trend"]["points"]);
     let mut profile = vec![
-        format!("{} · {} ARR", text(&customer["tier"]), money(&customer["arr"])),
+        format!("{} · {} ARR", said(&customer["tier"]), money(&customer["arr"])),
         format!("CSM: {}", text(&customer["csm"]["name"])),
         format!(
             "Renews {} (in {} days)",
@@ -279,16 +444,15 @@ fn customer_slide(data: &Value) -> Slide {
             text(&customer["daysUntilRenewal"])
         ),
         format!(
-            "Health: {} ({})",
-            text(&customer["health"]["score"]),
-            text(&customer["healthColour"])
+            "Health: {}",
+            health(&customer["health"]["score"], &customer["healthColour"])
         ),
         format!(
-            "Engagement {}: {:.1}, {} ({})",
-            text(&engagement["period"]),
+            "Engagement, {}: {:.1}, {} ({})",
+            period_words(&engagement["period"]),
             number(&engagement["score"]),
-            text(&engagement["category"]),
-            text(&engagement["trend"])
+            said(&engagement["category"]).to_lowercase(),
+            said(&engagement["trend"])
         ),
     ];
     profile.extend(
@@ -304,20 +468,23 @@ fn customer_slide(data: &Value) -> Slide {
         .flatten()
         .map(|edge| {
             let node = &edge["node"];
-            vec![text(&node["title"]), text(&node["dueDate"]), text(&node["status"])]
+            vec![text(&node["title"]), text(&node["dueDate"]), said(&node["status"])]
         })
         .collect();
     let mut blocks = vec![
         Block::Text(profile),
-        Block::Chart(Chart {
-            kind: ChartKind::Line,
-            title: "Health, last 90 days".into(),
-            categories: points.iter().map(|point| text(&point["bucket"])).collect(),
-            series: vec![(
-                "Health".into(),
-                points.iter().map(|point| number(&point["score"])).collect(),
-            )],
-        }),
+        Block::Chart(
+            Chart::new(
+                ChartKind::Line,
+                "Health, last 90 days",
+                points.iter().map(|point| text(&point["bucket"])).collect(),
+                vec![(
+                    "Health".into(),
+                    points.iter().map(|point| number(&point["score"])).collect(),
+                )],
+            )
+            .series_colours(&["0F62FE"]),
+        ),
     ];
     blocks.push(if tasks.is_empty() {
         Block::Text(vec!["No open tasks.".into()])
@@ -330,15 +497,17 @@ fn customer_slide(data: &Value) -> Slide {
     }
 }
 
-const PORTFOLIO: &str = "query($asOf: Date, $to: Date) {
+const PORTFOLIO: &str = "query($asOf: Date, $to: Date, $listed: Int!) {
   summary: executiveSummary(asOf: $asOf) { arrChange arrAtRiskChange
     current { asOf customers totalArr arrAtRisk nps colours { colour accounts arr } renewals { days customers arr } }
     previousQuarter { asOf customers totalArr arrAtRisk nps } }
   coverage: coverageReport(asOf: $asOf) { rulesVersion summary { accounts wellCovered underCovered overCovered averageScore }
-    byCsm { csmName coverage { wellCovered underCovered overCovered } }
-    accounts { name tier arr csmName score atRisk healthScore } }
+    byCsm { csmName coverage { wellCovered underCovered overCovered } } }
   engagement: engagementMetrics(asOf: $asOf) { period distribution { category customers } segments { tier customers averageScore } }
-  renewals(from: $asOf, to: $to, first: 12) { edges { node { name arr renewalDate daysUntilRenewal healthColour } } } }";
+  renewals(from: $asOf, to: $to, first: $listed) { edges { node { name csmName arr renewalDate daysUntilRenewal healthColour } } }
+  pipeline: renewalPipeline(from: $asOf, to: $to) { accounts }
+  atRisk: atRiskReport(asOf: $asOf, limit: $listed) { total red yellow arr
+    accounts { coverage { name arr csmName healthScore healthColour priority gapAreas } } } }";
 
 const CUSTOMER: &str = "query($customerId: UUID!, $from: Date, $asOf: Date) {
   customer(id: $customerId) { name tier arr csm { name } renewalDate daysUntilRenewal healthColour health { score }
@@ -376,7 +545,8 @@ pub async fn build(
     let by = format!("{} ({})", access.principal.user_id, access.principal.role.as_str());
     let (slides, stem) = match deck_name {
         "portfolio" => {
-            let variables = json!({"asOf": as_of.to_string(), "to": (as_of + chrono::Duration::days(90)).to_string()});
+            let variables = json!({"asOf": as_of.to_string(), "to": (as_of + chrono::Duration::days(90)).to_string(),
+                "listed": LISTED});
             let data = execute(schema, pool, access, PORTFOLIO, &variables).await?;
             (
                 portfolio_slides(&data, &as_of.to_string(), &by),

@@ -795,6 +795,86 @@ pub fn libreoffice_pdf(bytes: &[u8], extension: &str) -> Vec<u8> {
 }
 
 /// Pages of a PDF (its `/Type /Page` objects).
+/// One page of a PDF as poppler reads it: its size and every word with its box (points, from the
+/// top left).
+#[derive(Debug, Clone)]
+pub struct PdfPage {
+    pub width: f64,
+    pub height: f64,
+    pub words: Vec<PdfWord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PdfWord {
+    pub text: String,
+    pub x_min: f64,
+    pub y_min: f64,
+    pub x_max: f64,
+    pub y_max: f64,
+}
+
+impl PdfPage {
+    /// The page's words in reading order, joined by spaces.
+    pub fn text(&self) -> String {
+        self.words
+            .iter()
+            .map(|word| word.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The pages of `pdf` with where each word lands (`pdftotext -bbox`, poppler-utils, which
+/// deploy/test.sh installs).
+pub fn pdf_words(pdf: &[u8]) -> Vec<PdfPage> {
+    let dir = std::env::temp_dir().join(format!("cstrack-pdf-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("deck.pdf");
+    std::fs::write(&input, pdf).unwrap();
+    let output = std::process::Command::new("pdftotext")
+        .arg("-bbox")
+        .arg(&input)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs (deploy/test.sh installs poppler-utils)");
+    let _ = std::fs::remove_dir_all(&dir);
+    let html = String::from_utf8_lossy(&output.stdout);
+    let number = |tag: &str, name: &str| -> f64 {
+        let key = format!("{name}=\"");
+        tag.find(&key)
+            .and_then(|at| tag[at + key.len()..].split('"').next())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let mut pages = Vec::new();
+    for chunk in html.split("<page ").skip(1) {
+        let head = &chunk[..chunk.find('>').unwrap_or(0)];
+        let mut page = PdfPage {
+            width: number(head, "width"),
+            height: number(head, "height"),
+            words: Vec::new(),
+        };
+        for word in chunk.split("<word ").skip(1) {
+            let Some(close) = word.find('>') else { continue };
+            let tag = &word[..close];
+            let text = word[close + 1..].split("</word>").next().unwrap_or_default();
+            page.words.push(PdfWord {
+                text: text
+                    .replace("&amp;", "&")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&quot;", "\""),
+                x_min: number(tag, "xMin"),
+                y_min: number(tag, "yMin"),
+                x_max: number(tag, "xMax"),
+                y_max: number(tag, "yMax"),
+            });
+        }
+        pages.push(page);
+    }
+    pages
+}
+
 pub fn pdf_pages(pdf: &[u8]) -> usize {
     let text = String::from_utf8_lossy(pdf);
     text.match_indices("/Type")

@@ -143,3 +143,135 @@ async fn decks_convert_in_libreoffice_from_the_default_and_an_uploaded_template(
     assert_eq!(status, 404);
     system.stop().await;
 }
+
+/// A book the size that broke the deck: 14 CSMs, 40 customers with long names, 24 renewing
+/// within 90 days, a third red and a third yellow. Rendered by LibreOffice, every word of every
+/// slide lands on its slide, long tables continue on further slides, and the slides speak words.
+#[tokio::test]
+async fn the_portfolio_deck_fits_its_slides_and_reads_as_words() {
+    let system = TestSystem::spawn().await.unwrap();
+    let since = Utc::now() - Duration::days(120);
+    let today = Utc::now().date_naive();
+    let mut csms = Vec::new();
+    for n in 0..14 {
+        csms.push(system.register_csm(&format!("Csm Number {n}")).await);
+    }
+    let mut customers = Vec::new();
+    for i in 0..40u32 {
+        let name = format!("Customer {i:02} Worldwide Holdings and Trading Company Limited");
+        let arr = format!("{}", 10_000 * (i + 1));
+        let customer = system
+            .onboard(
+                &name,
+                ["Enterprise", "MidMarket", "SMB"][i as usize % 3],
+                &arr,
+                csms[i as usize % 14],
+                since,
+            )
+            .await;
+        if i < 24 {
+            let (status, answer) = system
+                .send(
+                    reqwest::Method::PATCH,
+                    &format!("/api/v1/customers/{customer}"),
+                    Some(&json!({"renewal_date": today + Duration::days(5 + i64::from(i) * 3)})),
+                )
+                .await;
+            assert!(status.is_success(), "{answer}");
+        }
+        let score = [30.0, 60.0, 85.0][i as usize % 3];
+        system.record_health(customer, score, today - Duration::days(1)).await;
+        customers.push((name, 10_000 * (i + 1), score));
+    }
+    system.caught_up().await;
+    let (status, deck) = get(&system, &system.admin, &format!("/export/portfolio.pptx?asOf={today}")).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&deck));
+    let pdf = tokio::task::spawn_blocking(move || tests::libreoffice_pdf(&deck, "pptx"))
+        .await
+        .unwrap();
+    // CSTRACK_DECK_PDF=<path> keeps the rendered deck to look at.
+    if let Ok(path) = std::env::var("CSTRACK_DECK_PDF") {
+        std::fs::write(path, &pdf).unwrap();
+    }
+    let pages = tokio::task::spawn_blocking(move || tests::pdf_words(&pdf))
+        .await
+        .unwrap();
+
+    // Nothing outside its slide.
+    for (number, page) in pages.iter().enumerate() {
+        for word in &page.words {
+            assert!(
+                word.x_min >= -0.5
+                    && word.y_min >= -0.5
+                    && word.x_max <= page.width + 0.5
+                    && word.y_max <= page.height + 0.5,
+                "slide {}: {word:?} lies outside the {}x{} slide",
+                number + 1,
+                page.width,
+                page.height
+            );
+        }
+    }
+    let titles: Vec<String> = pages
+        .iter()
+        .map(|page| {
+            page.words
+                .iter()
+                .take(14)
+                .map(|w| w.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    // The 24 renewals take two slides of the table, then the chart has its own; the 27 red and
+    // yellow accounts take three.
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.starts_with("Renewals in the next 90 days (1 of 2)")),
+        "{titles:#?}"
+    );
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.starts_with("Renewals in the next 90 days (2 of 2)")),
+        "{titles:#?}"
+    );
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.starts_with("At-risk accounts: 14 red, 13 yellow, $5,470,000 ARR (3 of 3)")),
+        "{titles:#?}"
+    );
+    let all: String = pages.iter().map(|page| page.text()).collect::<Vec<_>>().join("\n");
+    // Words, not enum values; amounts with their separators, never 30000000.
+    for raw in ["GREEN", "YELLOW", "MID_MARKET", "AT_RISK", "URGENT", "30d"] {
+        assert!(!all.split_whitespace().any(|word| word == raw), "the deck says {raw}");
+    }
+    assert!(
+        !all.split_whitespace()
+            .any(|word| word.len() >= 6 && word.chars().all(|c| c.is_ascii_digit())),
+        "an unformatted amount on a slide"
+    );
+    assert!(all.contains("the last 30 days"), "the engagement period in words");
+    assert!(all.contains("the 12 with most") && all.contains("of 14"), "top-N CSMs");
+    // At risk: the largest ARR first.
+    let at_risk = pages
+        .iter()
+        .find(|page| page.text().starts_with("At-risk accounts"))
+        .unwrap()
+        .text();
+    let largest = customers
+        .iter()
+        .filter(|(_, _, score)| *score < 70.0)
+        .max_by_key(|(_, arr, _)| *arr)
+        .unwrap();
+    let second = customers
+        .iter()
+        .filter(|(_, arr, score)| *score < 70.0 && *arr < largest.1)
+        .max_by_key(|(_, arr, _)| *arr)
+        .unwrap();
+    let at = |name: &str| at_risk.find(&name[..12]).unwrap_or(usize::MAX);
+    assert!(at(&largest.0) < at(&second.0), "{at_risk}");
+    system.stop().await;
+}

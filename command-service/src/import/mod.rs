@@ -459,12 +459,16 @@ async fn upload_template(
         title: "Trial".into(),
         blocks: vec![
             deck::Block::Table(vec!["a".into()], vec![vec!["1".into()]]),
-            deck::Block::Chart(deck::Chart {
-                kind: deck::ChartKind::Bar,
-                title: "Trial".into(),
-                categories: vec!["a".into()],
-                series: vec![("a".into(), vec![1.0])],
-            }),
+            deck::Block::Chart(
+                deck::Chart::new(
+                    deck::ChartKind::Bar,
+                    "Trial",
+                    vec!["a".into()],
+                    vec![("a".into(), vec![1.0])],
+                )
+                .money()
+                .series_colours(&["24A148"]),
+            ),
         ],
     };
     deck::check_template(&body)

@@ -22,6 +22,54 @@ pub struct Chart {
     pub categories: Vec<String>,
     /// (series name, one value per category).
     pub series: Vec<(String, Vec<f64>)>,
+    /// The value axis's number format as Excel writes it (`$#,##0`); `General` when none.
+    pub number_format: Option<String>,
+    /// One colour (`RRGGBB`) per series; the template's accents when empty.
+    pub series_colours: Vec<String>,
+    /// One colour per category, for a single series whose bars stand for different things
+    /// (health colours).
+    pub point_colours: Vec<String>,
+}
+
+impl Chart {
+    pub fn new(
+        kind: ChartKind,
+        title: impl Into<String>,
+        categories: Vec<String>,
+        series: Vec<(String, Vec<f64>)>,
+    ) -> Self {
+        Chart {
+            kind,
+            title: title.into(),
+            categories,
+            series,
+            number_format: None,
+            series_colours: Vec::new(),
+            point_colours: Vec::new(),
+        }
+    }
+
+    /// Amounts of money on the value axis: `$1,250,000`.
+    pub fn money(mut self) -> Self {
+        self.number_format = Some("$#,##0".into());
+        self
+    }
+
+    /// Whole counts on the value axis: `1,250`.
+    pub fn counts(mut self) -> Self {
+        self.number_format = Some("#,##0".into());
+        self
+    }
+
+    pub fn series_colours(mut self, colours: &[&str]) -> Self {
+        self.series_colours = colours.iter().map(|c| (*c).to_owned()).collect();
+        self
+    }
+
+    pub fn point_colours(mut self, colours: Vec<String>) -> Self {
+        self.point_colours = colours;
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -187,18 +235,41 @@ fn text_box(id: u32, frame: Frame, lines: &[String], size: u32) -> String {
     )
 }
 
+/// Rows of a table one slide shows: the table alone, and beside another block.
+pub const ROWS_ALONE: usize = 12;
+pub const ROWS_BESIDE: usize = 10;
+/// The height of a table row (10-point text on one line, with its margins).
+const ROW_HEIGHT: i64 = 340_000;
+/// About the width of one character of 10-point text, digits and bold included.
+const CHAR_WIDTH: i64 = 72_000;
+
+/// `text` cut to `max` characters, ending in "…" when cut: a cell stays on one line.
+fn fit(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 fn table(id: u32, frame: Frame, header: &[String], rows: &[Vec<String>]) -> String {
     let columns = header.len().max(1) as i64;
     let width = frame.cx / columns;
-    let height = (frame.cy / (rows.len() as i64 + 1)).min(400_000);
+    let height = ROW_HEIGHT;
+    let chars = (width / CHAR_WIDTH).max(4) as usize;
+    let frame = Frame {
+        cy: height * (rows.len() as i64 + 1),
+        ..frame
+    };
     let grid: String = (0..columns).map(|_| format!(r#"<a:gridCol w="{width}"/>"#)).collect();
     let row = |cells: &[String], bold: bool| {
         let cells: String = cells
             .iter()
             .map(|cell| {
                 format!(
-                    r#"<a:tc><a:txBody><a:bodyPr/><a:lstStyle/>{}</a:txBody><a:tcPr/></a:tc>"#,
-                    paragraph(cell, 1100, bold)
+                    r#"<a:tc><a:txBody><a:bodyPr/><a:lstStyle/>{}</a:txBody><a:tcPr marT="45720" marB="45720"/></a:tc>"#,
+                    paragraph(&fit(cell, chars), 1000, bold)
                 )
             })
             .collect();
@@ -235,6 +306,20 @@ fn column_name(index: usize) -> String {
     name
 }
 
+fn fill(colour: &str, line: bool) -> String {
+    if line {
+        format!(
+            r#"<c:spPr><a:ln w="28575"><a:solidFill><a:srgbClr val="{}"/></a:solidFill></a:ln></c:spPr>"#,
+            escape(colour)
+        )
+    } else {
+        format!(
+            r#"<c:spPr><a:solidFill><a:srgbClr val="{}"/></a:solidFill></c:spPr>"#,
+            escape(colour)
+        )
+    }
+}
+
 /// The chart part and its embedded workbook (categories in column A, one series per column).
 fn chart_part(chart: &Chart) -> Result<(String, Vec<u8>), DeckError> {
     let count = chart.categories.len();
@@ -254,13 +339,27 @@ fn chart_part(chart: &Chart) -> Result<(String, Vec<u8>), DeckError> {
             .filter(|(_, value)| value.is_finite())
             .map(|(at, value)| format!(r#"<c:pt idx="{at}"><c:v>{value}</c:v></c:pt>"#))
             .collect();
-        let marker = if chart.kind == ChartKind::Line {
-            r#"<c:marker><c:symbol val="circle"/><c:size val="5"/></c:marker>"#
+        let line = chart.kind == ChartKind::Line;
+        let colour = chart
+            .series_colours
+            .get(index)
+            .map(|c| fill(c, line))
+            .unwrap_or_default();
+        let mut marker = if line {
+            r#"<c:marker><c:symbol val="circle"/><c:size val="5"/></c:marker>"#.to_owned()
         } else {
-            r#"<c:invertIfNegative val="0"/>"#
+            r#"<c:invertIfNegative val="0"/>"#.to_owned()
         };
+        if !line && chart.series.len() == 1 {
+            for (at, colour) in chart.point_colours.iter().enumerate() {
+                marker.push_str(&format!(
+                    r#"<c:dPt><c:idx val="{at}"/><c:invertIfNegative val="0"/><c:bubble3D val="0"/>{}</c:dPt>"#,
+                    fill(colour, false)
+                ));
+            }
+        }
         series.push_str(&format!(
-            r#"<c:ser><c:idx val="{index}"/><c:order val="{index}"/><c:tx><c:strRef><c:f>Sheet1!${column}$1</c:f><c:strCache><c:ptCount val="1"/><c:pt idx="0"><c:v>{}</c:v></c:pt></c:strCache></c:strRef></c:tx>{marker}<c:cat><c:strRef><c:f>Sheet1!$A$2:$A${last}</c:f><c:strCache><c:ptCount val="{count}"/>{categories}</c:strCache></c:strRef></c:cat><c:val><c:numRef><c:f>Sheet1!${column}$2:${column}${last}</c:f><c:numCache><c:formatCode>General</c:formatCode><c:ptCount val="{count}"/>{points}</c:numCache></c:numRef></c:val>{}</c:ser>"#,
+            r#"<c:ser><c:idx val="{index}"/><c:order val="{index}"/><c:tx><c:strRef><c:f>Sheet1!${column}$1</c:f><c:strCache><c:ptCount val="1"/><c:pt idx="0"><c:v>{}</c:v></c:pt></c:strCache></c:strRef></c:tx>{colour}{marker}<c:cat><c:strRef><c:f>Sheet1!$A$2:$A${last}</c:f><c:strCache><c:ptCount val="{count}"/>{categories}</c:strCache></c:strRef></c:cat><c:val><c:numRef><c:f>Sheet1!${column}$2:${column}${last}</c:f><c:numCache><c:formatCode>General</c:formatCode><c:ptCount val="{count}"/>{points}</c:numCache></c:numRef></c:val>{}</c:ser>"#,
             escape(name),
             if chart.kind == ChartKind::Line { r#"<c:smooth val="0"/>"# } else { "" }
         ));
@@ -275,8 +374,15 @@ fn chart_part(chart: &Chart) -> Result<(String, Vec<u8>), DeckError> {
     };
     let xml = format!(
         r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:r="{REL}"><c:roundedCorners val="0"/><c:chart><c:title><c:tx><c:rich><a:bodyPr/><a:lstStyle/><a:p><a:r><a:rPr lang="en-US" sz="1400" b="1"/><a:t>{}</a:t></a:r></a:p></c:rich></c:tx><c:overlay val="0"/></c:title><c:autoTitleDeleted val="0"/><c:plotArea><c:layout/>{plot}<c:catAx><c:axId val="100"/><c:scaling><c:orientation val="minMax"/></c:scaling><c:delete val="0"/><c:axPos val="b"/><c:numFmt formatCode="General" sourceLinked="0"/><c:tickLblPos val="nextTo"/><c:crossAx val="200"/><c:crosses val="autoZero"/><c:auto val="1"/><c:lblAlgn val="ctr"/><c:lblOffset val="100"/></c:catAx><c:valAx><c:axId val="200"/><c:scaling><c:orientation val="minMax"/></c:scaling><c:delete val="0"/><c:axPos val="l"/><c:majorGridlines/><c:numFmt formatCode="General" sourceLinked="0"/><c:tickLblPos val="nextTo"/><c:crossAx val="100"/><c:crosses val="autoZero"/><c:crossBetween val="between"/></c:valAx></c:plotArea><c:legend><c:legendPos val="b"/><c:overlay val="0"/></c:legend><c:plotVisOnly val="1"/><c:dispBlanksAs val="gap"/></c:chart><c:externalData r:id="rId1"><c:autoUpdate val="0"/></c:externalData></c:chartSpace>"#,
-        escape(&chart.title)
+<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:r="{REL}"><c:roundedCorners val="0"/><c:chart><c:title><c:tx><c:rich><a:bodyPr/><a:lstStyle/><a:p><a:r><a:rPr lang="en-US" sz="1400" b="1"/><a:t>{}</a:t></a:r></a:p></c:rich></c:tx><c:overlay val="0"/></c:title><c:autoTitleDeleted val="0"/><c:plotArea><c:layout/>{plot}<c:catAx><c:axId val="100"/><c:scaling><c:orientation val="minMax"/></c:scaling><c:delete val="0"/><c:axPos val="b"/><c:numFmt formatCode="General" sourceLinked="0"/><c:tickLblPos val="nextTo"/><c:crossAx val="200"/><c:crosses val="autoZero"/><c:auto val="1"/><c:lblAlgn val="ctr"/><c:lblOffset val="100"/></c:catAx><c:valAx><c:axId val="200"/><c:scaling><c:orientation val="minMax"/></c:scaling><c:delete val="0"/><c:axPos val="l"/><c:majorGridlines/><c:numFmt formatCode="{}" sourceLinked="0"/><c:tickLblPos val="nextTo"/><c:crossAx val="100"/><c:crosses val="autoZero"/><c:crossBetween val="between"/></c:valAx></c:plotArea>{}<c:plotVisOnly val="1"/><c:dispBlanksAs val="gap"/></c:chart><c:externalData r:id="rId1"><c:autoUpdate val="0"/></c:externalData></c:chartSpace>"#,
+        escape(&chart.title),
+        escape(chart.number_format.as_deref().unwrap_or("General")),
+        // A single series needs no legend: the title says what it is.
+        if chart.series.len() > 1 {
+            r#"<c:legend><c:legendPos val="b"/><c:overlay val="0"/></c:legend>"#
+        } else {
+            ""
+        }
     );
     let mut workbook = Workbook::new();
     let sheet = workbook.add_worksheet();
@@ -296,8 +402,59 @@ fn chart_part(chart: &Chart) -> Result<(String, Vec<u8>), DeckError> {
     Ok((xml, embedded))
 }
 
-/// Writes `slides` into `template` (a .pptx or .potx).
+/// The slides as they fit: a table of four or more columns takes a slide's whole width (what
+/// stood beside it follows on its own slide, under the same title), and a table longer than a
+/// slide holds continues on the next ones ("Renewals (2 of 3)").
+pub fn paginate(slides: &[Slide]) -> Vec<Slide> {
+    let mut out = Vec::new();
+    for slide in slides {
+        let wide = slide
+            .blocks
+            .iter()
+            .any(|block| matches!(block, Block::Table(header, _) if header.len() >= 4));
+        let groups: Vec<Vec<Block>> = if wide && slide.blocks.len() > 1 {
+            slide.blocks.iter().map(|block| vec![block.clone()]).collect()
+        } else {
+            vec![slide.blocks.clone()]
+        };
+        for blocks in groups {
+            let capacity = if blocks.len() > 1 { ROWS_BESIDE } else { ROWS_ALONE };
+            let longest = blocks
+                .iter()
+                .map(|block| match block {
+                    Block::Table(_, rows) => rows.len(),
+                    _ => 0,
+                })
+                .max()
+                .unwrap_or(0);
+            let pages = longest.div_ceil(capacity).max(1);
+            for page in 0..pages {
+                let title = if pages > 1 {
+                    format!("{} ({} of {pages})", slide.title, page + 1)
+                } else {
+                    slide.title.clone()
+                };
+                let blocks = blocks
+                    .iter()
+                    .filter_map(|block| match block {
+                        Block::Table(header, rows) => Some(Block::Table(
+                            header.clone(),
+                            rows.iter().skip(page * capacity).take(capacity).cloned().collect(),
+                        )),
+                        other if page == 0 => Some(other.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                out.push(Slide { title, blocks });
+            }
+        }
+    }
+    out
+}
+
+/// Writes `slides` into `template` (a .pptx or .potx), paginated to fit ([`paginate`]).
 pub fn build(template: &[u8], slides: &[Slide]) -> Result<Vec<u8>, DeckError> {
+    let slides = &paginate(slides)[..];
     let mut package = Package::read(template)?;
     let layout = choose_layout(&package)?;
     let presentation = package.text("ppt/presentation.xml", "ppt/presentation.xml")?;
@@ -500,4 +657,60 @@ pub fn build(template: &[u8], slides: &[Slide]) -> Result<Vec<u8>, DeckError> {
         .finish()
         .map_err(|error| DeckError::Write(error.to_string()))?
         .into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: usize) -> Vec<Vec<String>> {
+        (0..n).map(|i| vec![format!("row {i}")]).collect()
+    }
+
+    #[test]
+    fn long_tables_continue_and_wide_ones_take_the_width() {
+        let chart = Block::Chart(Chart::new(ChartKind::Bar, "c", vec![], vec![]));
+        let wide = vec!["a".into(), "b".into(), "c".into(), "d".into()];
+        let slides = paginate(&[
+            Slide {
+                title: "Renewals".into(),
+                blocks: vec![Block::Table(wide.clone(), rows(25)), chart.clone()],
+            },
+            Slide {
+                title: "Narrow".into(),
+                blocks: vec![Block::Table(vec!["a".into()], rows(15)), chart.clone()],
+            },
+        ]);
+        let shape: Vec<(String, Vec<usize>)> = slides
+            .iter()
+            .map(|slide| {
+                let sizes = slide
+                    .blocks
+                    .iter()
+                    .map(|block| match block {
+                        Block::Table(_, rows) => rows.len(),
+                        _ => 0,
+                    })
+                    .collect();
+                (slide.title.clone(), sizes)
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                ("Renewals (1 of 3)".to_owned(), vec![12]),
+                ("Renewals (2 of 3)".to_owned(), vec![12]),
+                ("Renewals (3 of 3)".to_owned(), vec![1]),
+                ("Renewals".to_owned(), vec![0]),
+                ("Narrow (1 of 2)".to_owned(), vec![10, 0]),
+                ("Narrow (2 of 2)".to_owned(), vec![5]),
+            ]
+        );
+    }
+
+    #[test]
+    fn cells_stay_on_one_line() {
+        assert_eq!(fit("Acme", 10), "Acme");
+        assert_eq!(fit("Acme Worldwide Holdings", 10), "Acme Worl…");
+    }
 }
