@@ -183,7 +183,36 @@ fn and_more(rows: &mut Vec<Vec<String>>, total: usize, columns: usize, what: &st
     }
 }
 
-fn portfolio_slides(data: &Value, as_of: &str, by: &str) -> Vec<Slide> {
+/// The portfolio deck's sections, in their order, as `sections=` names them.
+pub const SECTIONS: [&str; 5] = ["summary", "coverage", "engagement", "renewals", "at-risk"];
+
+/// The sections a request chose (every one without `sections`); an unknown one is refused.
+fn sections(params: &BTreeMap<String, String>) -> Result<Vec<&'static str>, Refusal> {
+    let Some(chosen) = params.get("sections") else {
+        return Ok(SECTIONS.to_vec());
+    };
+    let mut wanted = Vec::new();
+    for name in chosen.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+        let section = SECTIONS.iter().find(|section| **section == name).ok_or_else(|| {
+            refusal(
+                400,
+                "BAD_USER_INPUT",
+                format!("no deck section {name:?}; sections: {}", SECTIONS.join(", ")),
+            )
+        })?;
+        if !wanted.contains(section) {
+            wanted.push(*section);
+        }
+    }
+    if wanted.is_empty() {
+        return Err(refusal(400, "BAD_USER_INPUT", "sections names at least one section"));
+    }
+    // Always in the deck's own order.
+    wanted.sort_by_key(|section| SECTIONS.iter().position(|s| s == section));
+    Ok(wanted)
+}
+
+fn portfolio_slides(data: &Value, as_of: &str, by: &str, chosen: &[&str]) -> Vec<Slide> {
     let summary = &data["summary"];
     let current = &summary["current"];
     let previous = &summary["previousQuarter"];
@@ -203,6 +232,8 @@ fn portfolio_slides(data: &Value, as_of: &str, by: &str) -> Vec<Slide> {
             format!("Prepared by {by} with cstrack"),
         ])],
     }];
+    let mut section_of = vec![""];
+    section_of.push("summary");
     slides.push(Slide {
         title: "Executive summary".into(),
         blocks: vec![
@@ -257,6 +288,7 @@ fn portfolio_slides(data: &Value, as_of: &str, by: &str) -> Vec<Slide> {
     let csm_count = by_csm.len();
     by_csm.truncate(CHART_CSMS);
     let counts = &coverage["summary"];
+    section_of.push("coverage");
     slides.push(Slide {
         title: "Coverage".into(),
         blocks: vec![
@@ -293,6 +325,7 @@ fn portfolio_slides(data: &Value, as_of: &str, by: &str) -> Vec<Slide> {
         ],
     });
     let distribution = rows(&engagement["distribution"]);
+    section_of.push("engagement");
     slides.push(Slide {
         title: format!("Engagement, {}", period_words(&engagement["period"])),
         blocks: vec![
@@ -350,6 +383,7 @@ fn portfolio_slides(data: &Value, as_of: &str, by: &str) -> Vec<Slide> {
         })
         .collect();
     and_more(&mut renewals, renewals_total, 5, "renewals");
+    section_of.push("renewals");
     slides.push(Slide {
         title: "Renewals in the next 90 days".into(),
         blocks: vec![
@@ -406,6 +440,7 @@ fn portfolio_slides(data: &Value, as_of: &str, by: &str) -> Vec<Slide> {
         })
         .collect();
     and_more(&mut at_risk, number(&report["total"]) as usize, 5, "accounts at risk");
+    section_of.push("at-risk");
     slides.push(Slide {
         title: format!(
             "At-risk accounts: {} red, {} yellow, {} ARR",
@@ -428,7 +463,14 @@ fn portfolio_slides(data: &Value, as_of: &str, by: &str) -> Vec<Slide> {
             )
         }],
     });
+    // The title slide, then the chosen sections: every slide is tagged with its section.
+    debug_assert_eq!(slides.len(), section_of.len(), "a portfolio slide without its section");
     slides
+        .into_iter()
+        .zip(section_of)
+        .filter(|(_, section)| section.is_empty() || chosen.contains(section))
+        .map(|(slide, _)| slide)
+        .collect()
 }
 
 fn customer_slide(data: &Value) -> Slide {
@@ -527,7 +569,7 @@ pub async fn build(
     params: &BTreeMap<String, String>,
 ) -> Result<Export, Refusal> {
     for key in params.keys() {
-        if !matches!(key.as_str(), "asOf" | "customerId") {
+        if !matches!(key.as_str(), "asOf" | "customerId" | "sections") {
             return Err(refusal(
                 400,
                 "BAD_USER_INPUT",
@@ -547,9 +589,10 @@ pub async fn build(
         "portfolio" => {
             let variables = json!({"asOf": as_of.to_string(), "to": (as_of + chrono::Duration::days(90)).to_string(),
                 "listed": LISTED});
+            let chosen = sections(params)?;
             let data = execute(schema, pool, access, PORTFOLIO, &variables).await?;
             (
-                portfolio_slides(&data, &as_of.to_string(), &by),
+                portfolio_slides(&data, &as_of.to_string(), &by, &chosen),
                 format!("cstrack-portfolio-{as_of}"),
             )
         }
@@ -582,5 +625,107 @@ pub async fn build(
         body: crate::export::Payload::Whole(bytes),
         content_type: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
         file_name: format!("{stem}.pptx"),
+    })
+}
+
+/// Most customer decks one batch holds.
+pub const BATCH: usize = 50;
+
+/// A name that is safe as a file name in a zip and on every desktop.
+fn file_stem(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim().trim_matches('.').chars().take(80).collect::<String>();
+    if trimmed.is_empty() {
+        "customer".into()
+    } else {
+        trimmed
+    }
+}
+
+/// `customers.zip?customerIds=a,b&asOf=`: one customer summary deck per customer (1 to 50 the
+/// caller may see), in one zip, each named after its customer.
+pub async fn batch(
+    schema: &crate::schema::CstrackSchema,
+    pool: &sqlx::PgPool,
+    access: &Access,
+    params: &BTreeMap<String, String>,
+) -> Result<Export, Refusal> {
+    use std::io::Write;
+    for key in params.keys() {
+        if !matches!(key.as_str(), "asOf" | "customerIds") {
+            return Err(refusal(
+                400,
+                "BAD_USER_INPUT",
+                format!("customers.zip takes no parameter {key:?}"),
+            ));
+        }
+    }
+    let ids: Vec<&str> = params
+        .get("customerIds")
+        .map(|ids| ids.split(',').map(str::trim).filter(|id| !id.is_empty()).collect())
+        .unwrap_or_default();
+    if ids.is_empty() || ids.len() > BATCH {
+        return Err(refusal(
+            400,
+            "BAD_USER_INPUT",
+            format!("customerIds names 1 to {BATCH} customers, separated by commas"),
+        ));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for id in ids {
+        let mut one = BTreeMap::new();
+        one.insert("customerId".to_owned(), id.to_owned());
+        if let Some(as_of) = params.get("asOf") {
+            one.insert("asOf".to_owned(), as_of.clone());
+        }
+        let deck = build(schema, pool, access, "customer", &one).await?;
+        let crate::export::Payload::Whole(bytes) = deck.body else {
+            return Err(refusal(500, "INTERNAL", "a customer deck came streamed"));
+        };
+        let name = execute(
+            schema,
+            pool,
+            access,
+            "query($id: UUID!) { customer(id: $id) { name } }",
+            &json!({"id": id}),
+        )
+        .await?["customer"]["name"]
+            .as_str()
+            .map(file_stem)
+            .unwrap_or_else(|| "customer".into());
+        // Two customers of one name get a number each after the first.
+        let mut file = format!("{name}.pptx");
+        let mut n = 2;
+        while !names.insert(file.clone()) {
+            file = format!("{name} ({n}).pptx");
+            n += 1;
+        }
+        zip.start_file(file, options)
+            .and_then(|_| zip.write_all(&bytes).map_err(Into::into))
+            .map_err(|error| refusal(500, "INTERNAL", error.to_string()))?;
+    }
+    let bytes = zip
+        .finish()
+        .map_err(|error| refusal(500, "INTERNAL", error.to_string()))?
+        .into_inner();
+    let as_of = params
+        .get("asOf")
+        .cloned()
+        .unwrap_or_else(|| chrono::Utc::now().date_naive().to_string());
+    Ok(Export {
+        body: crate::export::Payload::Whole(bytes),
+        content_type: "application/zip",
+        file_name: format!("cstrack-customer-decks-{as_of}.zip"),
     })
 }

@@ -859,13 +859,13 @@ pub async fn build(
 ) -> Result<Export, Refusal> {
     let (report_name, format) = name
         .rsplit_once('.')
-        .filter(|(_, format)| matches!(*format, "xlsx" | "csv" | "pptx"))
+        .filter(|(_, format)| matches!(*format, "xlsx" | "csv" | "pptx" | "zip"))
         .ok_or_else(|| {
             refusal(
                 404,
                 "NOT_FOUND",
                 format!(
-                    "exports are <report>.xlsx or <report>.csv (reports: {}) and <deck>.pptx (decks: {})",
+                    "exports are <report>.xlsx or <report>.csv (reports: {}), <deck>.pptx (decks: {}) and customers.zip",
                     REPORTS.join(", "),
                     crate::decks::DECKS.join(", ")
                 ),
@@ -873,6 +873,16 @@ pub async fn build(
         })?;
     if format == "pptx" {
         return crate::decks::build(schema, pool, access, report_name, params).await;
+    }
+    if format == "zip" {
+        if report_name != "customers" {
+            return Err(refusal(
+                404,
+                "NOT_FOUND",
+                "the one .zip export is customers.zip (customer decks)",
+            ));
+        }
+        return crate::decks::batch(schema, pool, access, params).await;
     }
     let report = spec(report_name).ok_or_else(|| {
         refusal(

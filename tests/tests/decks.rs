@@ -128,6 +128,79 @@ async fn decks_convert_in_libreoffice_from_the_default_and_an_uploaded_template(
     assert_eq!(theme(&deck), theme(&template));
     assert_eq!(tests::pdf_pages(&tests::libreoffice_pdf(&deck, "pptx")), 6);
 
+    // The sections asked for, in the deck's order, after the title slide.
+    let (status, chosen) = get(
+        &system,
+        &admin,
+        &format!("/export/portfolio.pptx?asOf={as_of}&sections=at-risk,summary"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&chosen));
+    let slides = |deck: &[u8]| {
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(deck.to_vec())).unwrap();
+        let mut names: Vec<String> = archive
+            .file_names()
+            .filter_map(Result::ok)
+            .map(|name| name.into_owned())
+            .filter(|name| name.starts_with("ppt/slides/slide") && name.ends_with(".xml"))
+            .collect();
+        names.sort_by_key(|name| {
+            name.trim_start_matches("ppt/slides/slide")
+                .trim_end_matches(".xml")
+                .parse::<u32>()
+                .unwrap()
+        });
+        names
+            .iter()
+            .map(|name| {
+                let xml = String::from_utf8(part(deck, name).unwrap()).unwrap();
+                let start = xml.find("<a:t>").unwrap() + 5;
+                xml[start..start + xml[start..].find("</a:t>").unwrap()].to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    let titles = slides(&chosen);
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    assert_eq!(titles[..2], ["Portfolio review", "Executive summary"]);
+    assert!(titles[2].starts_with("At-risk accounts"), "{titles:?}");
+    let (status, refused) = get(&system, &admin, "/export/portfolio.pptx?sections=summary,forecast").await;
+    assert_eq!(status, 400);
+    let refused: serde_json::Value = serde_json::from_slice(&refused).unwrap();
+    assert!(
+        refused.to_string().contains("no deck section") && refused.to_string().contains("forecast"),
+        "{refused}"
+    );
+
+    // A batch: one customer deck each, in one zip, named after the customers.
+    let (status, zipped) = get(
+        &system,
+        &admin,
+        &format!("/export/customers.zip?customerIds={acme},{beta}&asOf={as_of}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&zipped));
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zipped)).unwrap();
+    let mut names: Vec<String> = archive
+        .file_names()
+        .filter_map(Result::ok)
+        .map(|name| name.into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Acme.pptx", "Beta.pptx"]);
+    let mut acme_deck = Vec::new();
+    std::io::Read::read_to_end(&mut archive.by_name("Acme.pptx").unwrap(), &mut acme_deck).unwrap();
+    assert_eq!(slides(&acme_deck), ["Acme"]);
+    let (status, _) = get(
+        &system,
+        &admin,
+        &format!("/export/customers.zip?customerIds={acme},{}", uuid::Uuid::now_v7()),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let many = vec![acme.to_string(); 51].join(",");
+    let (status, _) = get(&system, &admin, &format!("/export/customers.zip?customerIds={many}")).await;
+    assert_eq!(status, 400);
+
     // Partners get no portfolio deck; unknown decks and customers are clear errors.
     let partner = token(Role::Partner, "pat", Some(uuid::Uuid::now_v7()));
     let (status, _) = get(&system, &partner, "/export/portfolio.pptx").await;

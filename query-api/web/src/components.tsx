@@ -1,4 +1,4 @@
-import { Component, useState, type ReactNode } from "react";
+import { Component, useEffect, useRef, useState, type ReactNode } from "react";
 import { useQuery, type CombinedError } from "urql";
 import { Button, ComboBox, InlineNotification, Select, SelectItem, TextInput, Tile, SkeletonText, Table as CarbonTable } from "@carbon/react";
 import type { ComponentProps } from "react";
@@ -123,9 +123,28 @@ export function useKnownAtSnapshot(): string | null {
  * A Carbon table in a region of its own that scrolls sideways on narrow screens and takes the
  * keyboard focus, so its hidden columns can be reached without a mouse.
  */
-export function Table(props: ComponentProps<typeof CarbonTable> & { "aria-label"?: string; "aria-labelledby"?: string }) {
+/**
+ * A table in a region that scrolls sideways when it must. With `cards`, a phone shows each row
+ * as a card, each value under its column's name (read from the header into `data-label`).
+ */
+export function Table({ cards, ...props }: ComponentProps<typeof CarbonTable> & { "aria-label"?: string; "aria-labelledby"?: string; cards?: boolean }) {
+  const region = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!cards || !region.current) return;
+    const headers = [...region.current.querySelectorAll("thead th")].map((th) => th.textContent?.trim() ?? "");
+    region.current.querySelectorAll("tbody tr").forEach((row) => {
+      [...row.children].forEach((cell, index) => cell.setAttribute("data-label", headers[index] ?? ""));
+    });
+  });
   return (
-    <div className="cs-table-scroll" tabIndex={0} role="region" aria-label={props["aria-label"]} aria-labelledby={props["aria-labelledby"]}>
+    <div
+      ref={region}
+      className={cards ? "cs-table-scroll cs-cards" : "cs-table-scroll"}
+      tabIndex={0}
+      role="region"
+      aria-label={props["aria-label"]}
+      aria-labelledby={props["aria-labelledby"]}
+    >
       <CarbonTable {...props} />
     </div>
   );

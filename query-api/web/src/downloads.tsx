@@ -2,7 +2,7 @@
 // deck, built by the query API with the screen's own filters and day, as the signed-in user.
 
 import { useState } from "react";
-import { InlineLoading, InlineNotification, MenuButton, MenuItem } from "@carbon/react";
+import { Button, Checkbox, FormGroup, InlineLoading, InlineNotification, MenuButton, MenuItem, Modal } from "@carbon/react";
 import { useSession } from "./App";
 import { CommandError, download } from "./api/commands";
 
@@ -97,3 +97,63 @@ export const sheets = (report: string): DownloadChoice[] => [
   { report, format: "xlsx" },
   { report, format: "csv" },
 ];
+
+/** The portfolio deck's sections, as the export names them and as people read them. */
+const SECTIONS: Array<[string, string]> = [
+  ["summary", "Executive summary"],
+  ["coverage", "Coverage"],
+  ["engagement", "Engagement"],
+  ["renewals", "Renewals in the next 90 days"],
+  ["at-risk", "At-risk accounts"],
+];
+
+/** "Portfolio deck…": the sections chosen before the deck is built. */
+export function PortfolioDeck({ asOf, knownAt }: { asOf: string | null; knownAt?: string | null }) {
+  const session = useSession();
+  const [open, setOpen] = useState(false);
+  const [chosen, setChosen] = useState<string[]>(SECTIONS.map(([name]) => name));
+  const [state, setState] = useState<{ busy: boolean; error: string | null }>({ busy: false, error: null });
+  if (knownAt) return null;
+  const build = async () => {
+    setState({ busy: true, error: null });
+    const query = new URLSearchParams();
+    if (asOf) query.set("asOf", asOf);
+    query.set("sections", chosen.join(","));
+    try {
+      await download(session, `/export/portfolio.pptx?${query}`);
+      setState({ busy: false, error: null });
+      setOpen(false);
+    } catch (error) {
+      setState({ busy: false, error: CommandError.from(error).message });
+    }
+  };
+  return (
+    <>
+      <Button kind="tertiary" size="md" onClick={() => setOpen(true)} data-testid="portfolio-deck">
+        Portfolio deck…
+      </Button>
+      <Modal
+        open={open}
+        modalHeading="The portfolio deck"
+        primaryButtonText={state.busy ? "Building…" : "Build the deck (.pptx)"}
+        primaryButtonDisabled={state.busy || chosen.length === 0}
+        secondaryButtonText="Cancel"
+        onRequestClose={() => setOpen(false)}
+        onRequestSubmit={build}
+      >
+        <FormGroup legendText="Sections (a title slide always opens it)">
+          {SECTIONS.map(([name, label]) => (
+            <Checkbox
+              key={name}
+              id={`deck-section-${name}`}
+              labelText={label}
+              checked={chosen.includes(name)}
+              onChange={(_, { checked }) => setChosen(checked ? SECTIONS.map(([n]) => n).filter((n) => n === name || chosen.includes(n)) : chosen.filter((n) => n !== name))}
+            />
+          ))}
+        </FormGroup>
+        {state.error ? <p role="alert" className="cs-error-text">{state.error}</p> : null}
+      </Modal>
+    </>
+  );
+}

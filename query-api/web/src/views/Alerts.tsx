@@ -124,7 +124,7 @@ export default function Alerts() {
       <Pending fetching={fetching} hasData={Boolean(data)} />
       {alerts ? (
         <div>
-          <Table size="md" aria-label="Alerts">
+          <Table cards size="md" aria-label="Alerts">
             <TableHead>
               <TableRow>
                 <TableHeader>Kind</TableHeader>

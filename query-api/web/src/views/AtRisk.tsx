@@ -78,7 +78,7 @@ export default function AtRisk() {
             <p className="cs-muted">No account is red or yellow.</p>
           ) : (
             <>
-              <Table size="md" aria-label="Accounts at risk">
+              <Table cards size="md" aria-label="Accounts at risk">
                 <TableHead>
                   <TableRow>
                     <TableHeader>Customer</TableHeader>

@@ -10,6 +10,7 @@ import { BookSwitch, useBook } from "../book";
 import { colourTag, count, day, money, words } from "../format";
 import type { CoverageStatus, CustomerSort, HealthColour, Tier } from "../gql/graphql";
 import { useSession } from "../App";
+import { CommandError, download } from "../api/commands";
 
 const CUSTOMERS = graphql(`
   query Customers($filter: CustomerFilter, $sort: CustomerSort!, $after: String) {
@@ -84,6 +85,9 @@ export default function Customers() {
     renewalWithinDays: renewal ? Number(renewal) : null,
     includeChurned,
   };
+  // Customers chosen for a batch of decks (across pages and filters), by id with their names.
+  const decks = session.role !== "partner";
+  const [selected, setSelected] = useState<Map<string, string>>(new Map());
   const [{ data, fetching, error }] = useQuery({ query: CUSTOMERS, variables: { filter, sort, after }, pause: !book.ready });
   const [{ data: csms }] = useQuery({ query: CSM_CHOICES, pause: session.role === "partner" });
   const page = data?.customers;
@@ -92,7 +96,10 @@ export default function Customers() {
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Customers</h1>
       <BookSwitch book={book} />
-      <Downloads choices={sheets("customers")} params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal }} />
+      <div className="cs-toolbar">
+        <Downloads choices={sheets("customers")} params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal }} />
+        {decks ? <DeckBatch selected={selected} onDone={() => setSelected(new Map())} /> : null}
+      </div>
       <div className="cs-toolbar">
         <Search
           id="customer-search"
@@ -155,9 +162,14 @@ export default function Customers() {
       {page ? (
         <>
           <div>
-            <Table size="md" aria-label="Customers">
+            <Table cards size="md" aria-label="Customers">
               <TableHead>
                 <TableRow>
+                  {decks ? (
+                    <TableHeader>
+                      <span className="cs-visually-hidden">Selected</span>
+                    </TableHeader>
+                  ) : null}
                   <TableHeader>Customer</TableHeader>
                   <TableHeader>Tier</TableHeader>
                   <TableHeader>ARR</TableHeader>
@@ -169,6 +181,23 @@ export default function Customers() {
               <TableBody>
                 {page.nodes.map((customer) => (
                   <TableRow key={customer.customerId} data-testid="customer-row">
+                    {decks ? (
+                      <TableCell>
+                        <Checkbox
+                          id={`select-${customer.customerId}`}
+                          labelText={`Select ${customer.name}`}
+                          hideLabel
+                          checked={selected.has(customer.customerId)}
+                          disabled={!selected.has(customer.customerId) && selected.size >= BATCH}
+                          onChange={(_, { checked }) => {
+                            const next = new Map(selected);
+                            if (checked) next.set(customer.customerId, customer.name);
+                            else next.delete(customer.customerId);
+                            setSelected(next);
+                          }}
+                        />
+                      </TableCell>
+                    ) : null}
                     <TableCell>
                       <Link to={`/customers/${customer.customerId}`}>{customer.name}</Link>
                     </TableCell>
@@ -207,6 +236,43 @@ export default function Customers() {
             </Button>
           </div>
         </>
+      ) : null}
+    </>
+  );
+}
+
+/** Most customer decks one batch builds (the export's limit). */
+const BATCH = 50;
+
+/** "Decks for N customers (.zip)": one customer summary deck each, in one zip. */
+function DeckBatch({ selected, onDone }: { selected: Map<string, string>; onDone: () => void }) {
+  const session = useSession();
+  const [state, setState] = useState<{ busy: boolean; error: string | null }>({ busy: false, error: null });
+  if (selected.size === 0) return <span className="cs-muted">Select customers to download their decks in one file.</span>;
+  return (
+    <>
+      <Button
+        kind="tertiary"
+        size="md"
+        disabled={state.busy}
+        data-testid="deck-batch"
+        onClick={async () => {
+          setState({ busy: true, error: null });
+          try {
+            await download(session, `/export/customers.zip?customerIds=${[...selected.keys()].join(",")}`);
+            setState({ busy: false, error: null });
+            onDone();
+          } catch (error) {
+            setState({ busy: false, error: CommandError.from(error).message });
+          }
+        }}
+      >
+        {state.busy ? "Building the decks…" : `Decks for ${count(selected.size, "customer", "customers")} (.zip)`}
+      </Button>
+      {state.error ? (
+        <span role="alert" className="cs-error-text">
+          {state.error}
+        </span>
       ) : null}
     </>
   );

@@ -6,7 +6,7 @@ import { graphql } from "../gql";
 import { usePortfolioLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
 import { Contained, Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
-import { Downloads } from "../downloads";
+import { Downloads, PortfolioDeck } from "../downloads";
 import { BookSwitch, useBook } from "../book";
 import { colourTag, day, money, moneyChange, one, pct, words } from "../format";
 
@@ -215,15 +215,17 @@ export default function Dashboard() {
       <h1 style={{ marginBottom: "1.5rem" }}>{book.csmId ? "My book" : "Portfolio"}</h1>
       <BookSwitch book={book} />
       <TimeTravel knownAt="snapshot" />
-      <Downloads
-        choices={[
-          { report: "portfolio", format: "pptx", label: "Portfolio deck (.pptx)", params: { csmId: null } },
-          { report: "executive-summary", format: "xlsx", label: "Executive summary (.xlsx)" },
-          { report: "executive-summary", format: "csv", label: "Executive summary (.csv)" },
-        ]}
-        params={{ asOf, csmId: book.csmId }}
-        knownAt={knownAt}
-      />
+      <div className="cs-toolbar">
+        <Downloads
+          choices={[
+            { report: "executive-summary", format: "xlsx", label: "Executive summary (.xlsx)" },
+            { report: "executive-summary", format: "csv", label: "Executive summary (.csv)" },
+          ]}
+          params={{ asOf, csmId: book.csmId }}
+          knownAt={knownAt}
+        />
+        <PortfolioDeck asOf={asOf} knownAt={knownAt} />
+      </div>
       <Problem error={error} />
       <Pending fetching={fetching} hasData={Boolean(data)} />
       {summary && data?.coverageReport && data.tasks ? (

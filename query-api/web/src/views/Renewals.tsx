@@ -141,7 +141,7 @@ export default function Renewals() {
             <p className="cs-muted">No customer renews in this window.</p>
           ) : (
             <>
-              <Table size="md" aria-label="Renewals in the window">
+              <Table cards size="md" aria-label="Renewals in the window">
                 <TableHead>
                   <TableRow>
                     <TableHeader>Customer</TableHeader>

@@ -96,7 +96,7 @@ export default function Tasks() {
       <Pending fetching={fetching} hasData={Boolean(data)} />
       {tasks ? (
         <div>
-          <Table size="md" aria-label={`${view} tasks`}>
+          <Table cards size="md" aria-label={`${view} tasks`}>
             <TableHead>
               <TableRow>
                 <TableHeader>Task</TableHeader>
