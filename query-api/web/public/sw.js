@@ -11,6 +11,15 @@
 
 const SHELL = "cstrack-shell-v1";
 const ANSWERS = "cstrack-answers-v1";
+// Answers kept at most (the oldest go first), checked every few writes rather than on each.
+const KEPT_ANSWERS = 300;
+let writes = 0;
+
+async function trim() {
+  const cache = await caches.open(ANSWERS);
+  const keys = await cache.keys();
+  await Promise.all(keys.slice(0, Math.max(0, keys.length - KEPT_ANSWERS)).map((key) => cache.delete(key)));
+}
 
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => {
@@ -61,7 +70,14 @@ async function graphql(request) {
       const text = await copy.text();
       const headers = new Headers(copy.headers);
       headers.set("x-cstrack-fetched-at", new Date().toISOString());
-      (await caches.open(ANSWERS)).put(key, new Response(text, { status: 200, headers }));
+      // Kept beside the answer's way back, not before it.
+      void caches
+        .open(ANSWERS)
+        .then((cache) => cache.put(key, new Response(text, { status: 200, headers })))
+        .then(() => {
+          writes += 1;
+          return writes % 25 === 0 ? trim() : undefined;
+        });
     }
     return response;
   } catch (error) {

@@ -3,6 +3,7 @@
 // Settings › Custom fields shows the same form as a preview of a definition before it is saved.
 
 import { useState } from "react";
+import { graphql } from "./gql";
 import { Button, Checkbox, DatePicker, DatePickerInput, FormGroup, InlineNotification, MultiSelect, NumberInput, Select, SelectItem, TextArea, TextInput } from "@carbon/react";
 
 export interface FieldDefinitionView {
@@ -18,6 +19,28 @@ export interface FieldDefinitionView {
 }
 
 export type FieldValues = Record<string, unknown>;
+
+/** The definitions the caller may see, in order: what the form, the 360 and the settings read. */
+export const FIELD_DEFINITIONS = graphql(`
+  query FieldDefinitions {
+    customFieldDefinitions {
+      key
+      label
+      section
+      fieldType
+      options
+      required
+      default
+      visibleTo
+      editableBy
+      editable
+      condition {
+        field
+        equals
+      }
+    }
+  }
+`);
 
 /** The field types, as a person reads them. */
 export const FIELD_TYPE_WORDS: Record<string, string> = {

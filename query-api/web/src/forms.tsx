@@ -10,8 +10,7 @@ import { sendOrKeep } from "./offline";
 const KEPT = "Saved on this device: it is sent when you are back online";
 import { useSession } from "./App";
 import { useQuery } from "urql";
-import { graphql } from "./gql";
-import { CustomFieldsForm } from "./fieldsForm";
+import { CustomFieldsForm, FIELD_DEFINITIONS } from "./fieldsForm";
 
 interface FormState {
   busy: boolean;
@@ -337,24 +336,6 @@ export function TaskActions({ customerId, taskId, status, title, onDone }: { cus
   );
 }
 
-const FIELD_DEFINITIONS = graphql(`
-  query CustomerFieldDefinitions {
-    customFieldDefinitions {
-      key
-      label
-      section
-      fieldType
-      options
-      required
-      default
-      editable
-      condition {
-        field
-        equals
-      }
-    }
-  }
-`);
 
 /**
  * A customer's custom fields, set in one command: only the values that changed are sent (null

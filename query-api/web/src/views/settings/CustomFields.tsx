@@ -24,33 +24,12 @@ import {
   TextArea,
   TextInput,
 } from "@carbon/react";
-import { graphql } from "../../gql";
 import { useSession } from "../../App";
 import { CommandError, command } from "../../api/commands";
 import { Table } from "../../components";
-import { CustomFieldsForm, FIELD_TYPE_WORDS, conditionWords, type FieldDefinitionView } from "../../fieldsForm";
+import { CustomFieldsForm, FIELD_DEFINITIONS, FIELD_TYPE_WORDS, conditionWords, type FieldDefinitionView } from "../../fieldsForm";
 import { Refused } from "./common";
 
-export const DEFINITIONS = graphql(`
-  query FieldDefinitions {
-    customFieldDefinitions {
-      key
-      label
-      section
-      fieldType
-      options
-      required
-      default
-      visibleTo
-      editableBy
-      editable
-      condition {
-        field
-        equals
-      }
-    }
-  }
-`);
 
 const ROLES: Array<[string, string]> = [
   ["admin", "Administrators"],
@@ -158,7 +137,7 @@ function definitionOf(draft: Draft, all: Definition[]): Definition {
 export function CustomFields() {
   const session = useSession();
   const admin = session.role === "admin";
-  const [{ data, error }, refetch] = useQuery({ query: DEFINITIONS, requestPolicy: "cache-and-network" });
+  const [{ data, error }, refetch] = useQuery({ query: FIELD_DEFINITIONS, requestPolicy: "cache-and-network" });
   const [editing, setEditing] = useState<{ draft: Draft; isNew: boolean } | null>(null);
   const [retiring, setRetiring] = useState<Definition | null>(null);
   const [failure, setFailure] = useState<CommandError | null>(null);
