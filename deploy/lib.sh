@@ -72,8 +72,8 @@ STORE_TABLES=(events snapshots stream_heads store_digests idempotency_keys idemp
 # webhooks and their secrets, the delivery log and in-app inbox, the connectors' cursors, runs,
 # written-back values, rotated tokens and work-item links, and the scheduled touches.
 SETTINGS_TABLES=(imports deck_templates notification_preferences webhooks notification_deliveries
-    notification_attempts notification_inbox connector_cursors connector_runs connector_pushes
-    connector_values connector_tokens work_item_links work_items scheduled_touches)
+    notification_attempts notification_inbox notification_digests connector_cursors connector_runs connector_pushes
+    connector_values connector_tokens work_item_links work_items scheduled_touches saved_views)
 
 # The web client (query-api/web): React, built by Vite with Node.js 20.19 or newer.
 node_ok() {

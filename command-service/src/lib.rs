@@ -178,7 +178,7 @@ impl Application {
         } else {
             None
         };
-        let authenticator = Arc::new(auth::Authenticator::from_settings(&settings.auth)?);
+        let authenticator = Arc::new(auth::Authenticator::from_settings(&settings.auth)?.with_directory(pool.clone()));
         let handlers = Arc::new(handlers_appending(&pool, settings.append));
         let metrics = connectors::ConnectorMetrics::register(&registry)?;
         let (stop_connectors, connectors_stopped) = watch::channel(false);
@@ -215,6 +215,7 @@ impl Application {
                 settings.slack_signing_secret.clone(),
                 settings.webhook_allow.clone(),
             ))
+            .merge(http::views::router(handlers.clone(), authenticator.clone()))
             .merge(http::links::router(handlers, authenticator.clone()))
             .merge(http::connectors::router(supervisor.directory(), authenticator))
             .merge(ops::router(registry, checks))

@@ -24,6 +24,7 @@ use crate::projector::ProjectionError;
 pub enum Decoded {
     Customer(Uuid, CustomerEvent),
     Csm(Uuid, CsmEvent),
+    Partner(Uuid, events::partner::PartnerEvent),
     /// Streams no fold reads. Alert acknowledgments are among them: they update the alert
     /// checker's `alerts` table, which is not a projector's and is never rebuilt.
     Other,
@@ -59,6 +60,7 @@ impl BulkRow {
         let decoded = match self.aggregate_type.as_str() {
             CustomerEvent::STREAM_TYPE => Decoded::Customer(id()?, self.typed()?),
             CsmEvent::STREAM_TYPE => Decoded::Csm(id()?, self.typed()?),
+            events::partner::PartnerEvent::STREAM_TYPE => Decoded::Partner(id()?, self.typed()?),
             _ => Decoded::Other,
         };
         let command = metadata(&self.metadata);
@@ -481,6 +483,15 @@ impl<K: Hash + Eq, R> Keyed<K, R> {
 
     pub fn into_rows(self) -> impl Iterator<Item = R> {
         self.rows.into_iter().flatten()
+    }
+
+    /// The rows with their keys, in the order they were first inserted.
+    pub fn into_keyed_rows(self) -> impl Iterator<Item = (K, R)> {
+        let mut keys: Vec<(usize, K)> = self.index.into_iter().map(|(key, at)| (at, key)).collect();
+        keys.sort_unstable_by_key(|(at, _)| *at);
+        let mut rows = self.rows;
+        keys.into_iter()
+            .filter_map(move |(at, key)| rows[at].take().map(|row| (key, row)))
     }
 }
 

@@ -297,7 +297,7 @@ impl Fold for CoverageFold {
                     registered.team.clone(),
                 ),
             ),
-            Decoded::Csm(_, CsmEvent::CsmCapacityChanged(_)) | Decoded::Other => {}
+            Decoded::Csm(_, CsmEvent::CsmCapacityChanged(_)) | Decoded::Partner(..) | Decoded::Other => {}
         }
         Ok(())
     }

@@ -1,12 +1,14 @@
 //! The customers projector: profile, partners, stakeholders, every activity with its engagement
 //! attributes, health points with their lineage, tasks, partner reports, use cases, NPS and the
-//! adoption history. CSMs and their capacity come from the Csm stream. The timeline is not kept
+//! adoption history. CSMs and their capacity come from the Csm stream, partner organisations and
+//! their users from the Partner streams. The timeline is not kept
 //! here: it is read from the store (see `events::timeline`), up to this projector's checkpoint of
 //! the customer's stream.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use events::csm::CsmEvent;
 use events::customer::*;
+use events::partner::PartnerEvent;
 use events::EventEnvelope;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -37,6 +39,8 @@ impl Projector for CustomersProjector {
             "nps_responses",
             "adoption_changes",
             "csm_directory",
+            "partner_directory",
+            "partner_users",
             "engagement_metrics_memo",
         ]
     }
@@ -62,6 +66,7 @@ impl Projector for CustomersProjector {
                 Ok(())
             }
             CsmEvent::STREAM_TYPE => apply_csm(db, stream_uuid(event)?, event.decode()?).await,
+            PartnerEvent::STREAM_TYPE => apply_partner(db, stream_uuid(event)?, event.decode()?).await,
             _ => Ok(()),
         }
     }
@@ -606,6 +611,69 @@ async fn apply_csm(db: &mut PgConnection, csm_id: Uuid, event: CsmEvent) -> Resu
     Ok(())
 }
 
+async fn apply_partner(db: &mut PgConnection, partner_id: Uuid, event: PartnerEvent) -> Result<(), ProjectionError> {
+    match event {
+        PartnerEvent::PartnerRegistered(r) => {
+            sqlx::query(
+                "INSERT INTO partner_directory (partner_id, name, registered_at) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(partner_id)
+            .bind(&r.name)
+            .bind(r.occurred_at)
+            .execute(&mut *db)
+            .await?;
+        }
+        PartnerEvent::PartnerUserInvited(i) => {
+            sqlx::query(
+                "INSERT INTO partner_users (partner_id, user_id, name, email, status, invited_at, changed_at)
+                 VALUES ($1, $2, $3, $4, 'invited', $5, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(partner_id)
+            .bind(&i.user_id)
+            .bind(&i.name)
+            .bind(&i.email)
+            .bind(i.occurred_at)
+            .execute(&mut *db)
+            .await?;
+        }
+        PartnerEvent::PartnerUserActivated(a) => {
+            sqlx::query(
+                "UPDATE partner_users SET status = 'active', reason = NULL, changed_at = $3
+                  WHERE partner_id = $1 AND user_id = $2",
+            )
+            .bind(partner_id)
+            .bind(&a.user_id)
+            .bind(a.occurred_at)
+            .execute(&mut *db)
+            .await?;
+        }
+        PartnerEvent::PartnerUserDeactivated(d) => {
+            sqlx::query(
+                "UPDATE partner_users SET status = 'deactivated', reason = $3, changed_at = $4
+                  WHERE partner_id = $1 AND user_id = $2",
+            )
+            .bind(partner_id)
+            .bind(&d.user_id)
+            .bind(&d.reason)
+            .bind(d.occurred_at)
+            .execute(&mut *db)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A partner user as `partner_users` keeps it.
+struct PartnerUser {
+    name: String,
+    email: String,
+    status: &'static str,
+    reason: Option<String>,
+    invited_at: DateTime<Utc>,
+    changed_at: DateTime<Utc>,
+}
+
 /// The customers read model folded in memory (see [`crate::bulk`]): each change mirrors a
 /// statement of [`apply_customer`] or [`apply_csm`].
 #[derive(Default)]
@@ -621,6 +689,8 @@ pub struct CustomersFold {
     nps: Vec<NpsRow>,
     adoption: Vec<AdoptionRow>,
     csms: Keyed<Uuid, (Uuid, String, String, String, i32)>,
+    partner_directory: Keyed<Uuid, (String, DateTime<Utc>)>,
+    partner_users: Keyed<(Uuid, String), PartnerUser>,
     /// Retracted customers take no more events; their rows are left out when written.
     retracted: std::collections::HashSet<Uuid, foldhash::fast::RandomState>,
     /// (customer, sequence) of retracted health scores.
@@ -759,6 +829,7 @@ impl Fold for CustomersFold {
                     csm.4 = c.monthly_capacity_hours as i32;
                 }
             }
+            Decoded::Partner(partner_id, event) => self.partner(*partner_id, event),
             Decoded::Other => {}
         }
         Ok(())
@@ -777,6 +848,8 @@ impl Fold for CustomersFold {
             nps,
             adoption,
             csms,
+            partner_directory,
+            partner_users,
             retracted,
             retracted_health,
         } = *self;
@@ -981,6 +1054,29 @@ impl Fold for CustomersFold {
                 }
             },
         );
+        let directory = TableWriter::new("partner_directory", "partner_id, name, registered_at", move |out| {
+            for (partner_id, (name, at)) in partner_directory.into_keyed_rows() {
+                out.row(&[&partner_id, &name, &at]);
+            }
+        });
+        let users = TableWriter::new(
+            "partner_users",
+            "partner_id, user_id, name, email, status, reason, invited_at, changed_at",
+            move |out| {
+                for ((partner_id, user_id), user) in partner_users.into_keyed_rows() {
+                    out.row(&[
+                        &partner_id,
+                        &user_id,
+                        &user.name,
+                        &user.email,
+                        &user.status,
+                        &user.reason,
+                        &user.invited_at,
+                        &user.changed_at,
+                    ]);
+                }
+            },
+        );
         vec![
             profiles,
             partners,
@@ -993,11 +1089,47 @@ impl Fold for CustomersFold {
             nps,
             adoption,
             csms,
+            directory,
+            users,
         ]
     }
 }
 
 impl CustomersFold {
+    /// Mirrors [`apply_partner`].
+    fn partner(&mut self, partner_id: Uuid, event: &PartnerEvent) {
+        match event {
+            PartnerEvent::PartnerRegistered(r) => self
+                .partner_directory
+                .insert(partner_id, (r.name.clone(), r.occurred_at)),
+            PartnerEvent::PartnerUserInvited(i) => self.partner_users.insert(
+                (partner_id, i.user_id.clone()),
+                PartnerUser {
+                    name: i.name.clone(),
+                    email: i.email.clone(),
+                    status: "invited",
+                    reason: None,
+                    invited_at: i.occurred_at,
+                    changed_at: i.occurred_at,
+                },
+            ),
+            PartnerEvent::PartnerUserActivated(a) => {
+                if let Some(user) = self.partner_users.get_mut(&(partner_id, a.user_id.clone())) {
+                    user.status = "active";
+                    user.reason = None;
+                    user.changed_at = a.occurred_at;
+                }
+            }
+            PartnerEvent::PartnerUserDeactivated(d) => {
+                if let Some(user) = self.partner_users.get_mut(&(partner_id, d.user_id.clone())) {
+                    user.status = "deactivated";
+                    user.reason = Some(d.reason.clone());
+                    user.changed_at = d.occurred_at;
+                }
+            }
+        }
+    }
+
     fn customer(
         &mut self,
         customer_id: Uuid,

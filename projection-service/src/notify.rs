@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use events::service::egress::EgressPolicy;
 use events::topology::{Topology, ALL_EVENTS};
 use futures_util::StreamExt;
@@ -722,16 +722,37 @@ impl Sender {
         Ok(())
     }
 
-    /// Sends each user's waiting digest deliveries as one e-mail. Returns the e-mails sent.
+    /// Sends each user's waiting digest deliveries as one e-mail, whatever the hour. Returns the
+    /// e-mails sent.
     pub async fn send_digests(&self) -> anyhow::Result<usize> {
-        let users: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT recipient FROM notification_deliveries
-              WHERE status = 'pending' AND mode = 'digest' AND channel = 'email' ORDER BY recipient",
+        self.digests(None).await
+    }
+
+    /// Sends the digests of the users for whom, at `now`, the digest hour has come in their own
+    /// time zone and no digest went out yet on their day.
+    pub async fn send_digests_due(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        self.digests(Some(now)).await
+    }
+
+    async fn digests(&self, due_at: Option<DateTime<Utc>>) -> anyhow::Result<usize> {
+        let users: Vec<(String, Option<chrono::NaiveDate>)> = sqlx::query_as(
+            "SELECT recipient, local_date FROM (
+                SELECT DISTINCT d.recipient,
+                       ($1::timestamptz AT TIME ZONE coalesce(p.time_zone, 'UTC'))::date AS local_date,
+                       extract(hour FROM $1::timestamptz AT TIME ZONE coalesce(p.time_zone, 'UTC')) AS local_hour
+                  FROM notification_deliveries d LEFT JOIN notification_preferences p ON p.user_id = d.recipient
+                 WHERE d.status = 'pending' AND d.mode = 'digest' AND d.channel = 'email') due
+              WHERE $1::timestamptz IS NULL
+                 OR (local_hour >= $2 AND NOT EXISTS (SELECT 1 FROM notification_digests g
+                                                       WHERE g.user_id = due.recipient AND g.local_date = due.local_date))
+              ORDER BY recipient",
         )
+        .bind(due_at)
+        .bind(self.settings.digest_hour as i32)
         .fetch_all(&self.pool)
         .await?;
         let mut sent = 0;
-        for user in users {
+        for (user, local_date) in users {
             let mut tx = self.pool.begin().await?;
             let items: Vec<(Uuid, String, Value, i32)> = sqlx::query_as(
                 "SELECT delivery_id, kind, payload, attempts FROM notification_deliveries
@@ -772,6 +793,15 @@ impl Sender {
                 .execute(&mut *tx)
                 .await?;
             }
+            if let (Some(local_date), true) = (local_date, outcome.is_ok()) {
+                sqlx::query(
+                    "INSERT INTO notification_digests (user_id, local_date) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(&user)
+                .bind(local_date)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
             if outcome.is_ok() {
                 sent += 1;
@@ -780,19 +810,20 @@ impl Sender {
         Ok(sent)
     }
 
-    /// Sends due deliveries every poll, and the digests once a day at the digest hour.
+    /// Sends due deliveries every poll, and each user's digest once a day at the digest hour of
+    /// their time zone.
     pub async fn run(self, mut stopped: watch::Receiver<bool>) {
         let poll = Duration::from_secs_f64(self.settings.poll_seconds.max(0.05));
-        let mut digested_on: Option<chrono::NaiveDate> = None;
+        // Digests are looked for once a minute, not every poll.
+        let mut digests_checked: Option<Instant> = None;
         while !*stopped.borrow() {
             if let Err(error) = self.send_due().await {
                 tracing::warn!(error = format!("{error:#}"), "sending notifications failed; retrying");
             }
-            let now: DateTime<Utc> = Utc::now();
-            if now.hour() >= self.settings.digest_hour && digested_on != Some(now.date_naive()) {
-                match self.send_digests().await {
+            if digests_checked.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                match self.send_digests_due(Utc::now()).await {
                     Ok(sent) => {
-                        digested_on = Some(now.date_naive());
+                        digests_checked = Some(Instant::now());
                         if sent > 0 {
                             tracing::info!(sent, "daily digests sent");
                         }

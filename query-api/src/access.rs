@@ -18,8 +18,25 @@ pub struct Access {
     pub customers: Option<Vec<Uuid>>,
 }
 
+/// Why a caller with a valid token gets nothing.
+#[derive(Debug)]
+pub enum Refused {
+    /// A partner user deactivated in the partner directory.
+    Deactivated(String),
+    Unavailable(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Refused {
+    fn from(error: sqlx::Error) -> Self {
+        Refused::Unavailable(error)
+    }
+}
+
 impl Access {
-    pub async fn resolve(pool: &PgPool, principal: Principal) -> Result<Self, sqlx::Error> {
+    pub async fn resolve(pool: &PgPool, principal: Principal) -> Result<Self, Refused> {
+        if let Some(message) = events::service::auth::deactivated(pool, &principal).await? {
+            return Err(Refused::Deactivated(message));
+        }
         let customers = if principal.role == Role::Partner {
             let ids: Vec<Uuid> = sqlx::query_scalar("SELECT customer_id FROM customer_partners WHERE partner_id = $1")
                 .bind(principal.partner_id)

@@ -36,6 +36,14 @@ pub struct Csm {
     pub monthly_capacity_hours: i32,
 }
 
+/// A partner organisation assigned to a customer.
+#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+pub struct AssignedPartner {
+    pub partner_id: Uuid,
+    /// None until the partner directory has the organisation.
+    pub name: Option<String>,
+}
+
 #[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
 pub struct Stakeholder {
     #[graphql(skip)]
@@ -200,12 +208,14 @@ impl Loader<NpsOf> for Store {
 }
 
 impl Loader<PartnersOf> for Store {
-    type Value = Vec<Uuid>;
+    type Value = Vec<AssignedPartner>;
     type Error = String;
 
-    async fn load(&self, keys: &[PartnersOf]) -> Result<HashMap<PartnersOf, Vec<Uuid>>, String> {
-        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
-            "SELECT customer_id, partner_id FROM customer_partners WHERE customer_id = ANY ($1) ORDER BY partner_id",
+    async fn load(&self, keys: &[PartnersOf]) -> Result<HashMap<PartnersOf, Vec<AssignedPartner>>, String> {
+        let rows: Vec<(Uuid, Uuid, Option<String>)> = sqlx::query_as(
+            "SELECT cp.customer_id, cp.partner_id, d.name FROM customer_partners cp
+               LEFT JOIN partner_directory d USING (partner_id)
+              WHERE cp.customer_id = ANY ($1) ORDER BY cp.partner_id",
         )
         .bind(ids(keys, |key| key.0))
         .fetch_all(&self.0)
@@ -214,7 +224,13 @@ impl Loader<PartnersOf> for Store {
         let grouped = group(keys, rows, |row| PartnersOf(row.0));
         Ok(grouped
             .into_iter()
-            .map(|(key, rows)| (key, rows.into_iter().map(|row| row.1).collect()))
+            .map(|(key, rows)| {
+                let partners = rows
+                    .into_iter()
+                    .map(|(_, partner_id, name)| AssignedPartner { partner_id, name })
+                    .collect();
+                (key, partners)
+            })
             .collect())
     }
 }
@@ -363,11 +379,27 @@ impl Customer {
     }
 
     async fn partner_ids(&self, ctx: &Context<'_>) -> Result<Vec<Uuid>> {
-        Ok(loaders(ctx)?
+        Ok(self
+            .partners(ctx)
+            .await?
+            .into_iter()
+            .map(|partner| partner.partner_id)
+            .collect())
+    }
+
+    /// The partner organisations assigned to the customer, by name; a partner sees only its own.
+    async fn partners(&self, ctx: &Context<'_>) -> Result<Vec<AssignedPartner>> {
+        let mut partners = loaders(ctx)?
             .load_one(PartnersOf(self.customer_id))
             .await
             .map_err(loader_error)?
-            .unwrap_or_default())
+            .unwrap_or_default();
+        let principal = &crate::access::access(ctx)?.principal;
+        if principal.role == events::metadata::Role::Partner {
+            partners.retain(|partner| Some(partner.partner_id) == principal.partner_id);
+        }
+        partners.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(partners)
     }
 
     async fn stakeholders(&self, ctx: &Context<'_>) -> Result<Vec<Stakeholder>> {
@@ -586,6 +618,13 @@ impl Customer {
     }
 }
 
+/// The parameters every customer selection binds before its custom-field ones.
+const FIXED_PARAMETERS: usize = 14;
+
+/// A customer's latest health score (null when none), inside a selection's statement.
+const LATEST_SCORE: &str = "(SELECT h.score FROM health_points h WHERE h.customer_id = p.customer_id
+    ORDER BY h.measured_at DESC, h.sequence DESC LIMIT 1)";
+
 pub const CUSTOMER_COLUMNS: &str =
     "customer_id, name, salesforce_id, tier AS tier_name, arr, industry, account_manager, csm_id,
     products_owned, contract_start, renewal_date, onboarded_at, adoption_stage, churned_on, churn_reason, custom_fields";
@@ -604,6 +643,30 @@ pub enum CustomerSort {
     Name,
     ArrDesc,
     RenewalDate,
+    /// Lowest latest health score first; customers with no score last.
+    HealthAsc,
+}
+
+/// A customer's latest NPS answer, as the survey reads it: 9 and 10 promote, 7 and 8 are
+/// passive, 0 to 6 detract.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NpsCategory {
+    Promoter,
+    Passive,
+    Detractor,
+    /// No NPS answer recorded.
+    NoAnswer,
+}
+
+impl NpsCategory {
+    fn as_str(self) -> &'static str {
+        match self {
+            NpsCategory::Promoter => "PROMOTER",
+            NpsCategory::Passive => "PASSIVE",
+            NpsCategory::Detractor => "DETRACTOR",
+            NpsCategory::NoAnswer => "NO_ANSWER",
+        }
+    }
 }
 
 #[derive(InputObject, Debug, Clone, Default)]
@@ -618,6 +681,12 @@ pub struct CustomerFilter {
     pub coverage_status: Option<crate::scalars::CoverageStatus>,
     /// Include churned customers (default: no).
     pub include_churned: Option<bool>,
+    /// Customers assigned to this partner organisation.
+    pub partner_id: Option<Uuid>,
+    /// By the latest NPS answer.
+    pub nps_category: Option<NpsCategory>,
+    /// At risk: the latest health score is red or yellow (under 70).
+    pub at_risk: Option<bool>,
 }
 
 /// Longest name search accepted (customer names are at most 200 characters).
@@ -679,6 +748,9 @@ pub struct Selection {
     visible: Option<Vec<Uuid>>,
     after: Option<(String, Uuid)>,
     health_colour: Option<String>,
+    partner_id: Option<Uuid>,
+    nps_category: Option<&'static str>,
+    at_risk: Option<bool>,
     /// Rows read; `None` reads every match.
     limit: Option<i64>,
 }
@@ -701,16 +773,16 @@ impl Selection {
             })
             .map(|cursor| cursor.ok_or_else(|| coded_error("BAD_USER_INPUT", "unknown cursor")))
             .transpose()?;
-        // Custom-field parameters follow the eleven fixed ones.
+        // Custom-field parameters follow the fixed ones.
         let mut extra: Vec<serde_json::Value> = Vec::new();
         let mut custom_condition = "true".to_owned();
         if let Some((definition, filter)) = custom.filter {
-            let sql = crate::custom_fields::filter_sql(definition, filter, 12)?;
+            let sql = crate::custom_fields::filter_sql(definition, filter, FIXED_PARAMETERS + 1)?;
             custom_condition = sql.condition;
             extra.extend(sql.parameters);
         }
         let custom_sort = custom.sort.map(|(definition, descending)| {
-            let at = 12 + extra.len();
+            let at = FIXED_PARAMETERS + 1 + extra.len();
             extra.push(serde_json::Value::String(definition.key.clone()));
             extra.push(definition.default.clone().unwrap_or(serde_json::Value::Null));
             (crate::custom_fields::sort_key(definition, at, at + 1), descending)
@@ -729,6 +801,11 @@ impl Selection {
                 "renewal_date, customer_id".to_owned(),
                 ">",
             ),
+            (None, CustomerSort::HealthAsc) => (
+                format!("to_char(coalesce({LATEST_SCORE}, 1000), 'FM0000.0000')"),
+                format!("coalesce({LATEST_SCORE}, 1000), customer_id"),
+                ">",
+            ),
         };
         Ok(Selection {
             key,
@@ -744,6 +821,9 @@ impl Selection {
             visible: visible.map(<[Uuid]>::to_vec),
             after,
             health_colour: filter.health_colour.map(|colour| format!("{colour:?}").to_uppercase()),
+            partner_id: filter.partner_id,
+            nps_category: filter.nps_category.map(NpsCategory::as_str),
+            at_risk: filter.at_risk,
             limit: None,
         })
     }
@@ -778,6 +858,11 @@ impl Selection {
                 AND ($8::text IS NULL OR ({key}, customer_id) {compare} ($8, $9))
                 AND ($10::text IS NULL OR (SELECT CASE WHEN score >= 70 THEN 'GREEN' WHEN score >= 50 THEN 'YELLOW' ELSE 'RED' END
                        FROM health_points h WHERE h.customer_id = p.customer_id ORDER BY measured_at DESC, sequence DESC LIMIT 1) = $10)
+                AND ($12::uuid IS NULL OR EXISTS (SELECT 1 FROM customer_partners cp
+                       WHERE cp.customer_id = p.customer_id AND cp.partner_id = $12))
+                AND ($13::text IS NULL OR coalesce((SELECT CASE WHEN n.score >= 9 THEN 'PROMOTER' WHEN n.score >= 7 THEN 'PASSIVE' ELSE 'DETRACTOR' END
+                       FROM nps_responses n WHERE n.customer_id = p.customer_id ORDER BY n.occurred_at DESC, n.sequence DESC LIMIT 1), 'NO_ANSWER') = $13)
+                AND ($14::bool IS NULL OR coalesce({LATEST_SCORE} < 70, false) = $14)
                 AND ({custom_condition})
               ORDER BY {order}
               LIMIT $11"
@@ -799,7 +884,10 @@ impl Selection {
             .bind(self.after.as_ref().map(|(key, _)| key.as_str()))
             .bind(self.after.as_ref().map(|(_, id)| *id))
             .bind(self.health_colour.as_deref())
-            .bind(self.limit);
+            .bind(self.limit)
+            .bind(self.partner_id)
+            .bind(self.nps_category)
+            .bind(self.at_risk);
         self.extra
             .iter()
             .fold(query, |query, value| query.bind(sqlx::types::Json(value)))

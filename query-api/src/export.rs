@@ -443,6 +443,19 @@ pub fn refusal(status: u16, code: &str, message: impl Into<String>) -> Refusal {
 }
 
 /// The query-string parameters an export takes, as GraphQL variables.
+/// A yes-or-no parameter: true, 1 or yes; false, 0 or no.
+fn flag(key: &str, value: &str) -> Result<bool, Refusal> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(refusal(
+            400,
+            "BAD_USER_INPUT",
+            format!("{key} is true or false (1 or 0)"),
+        )),
+    }
+}
+
 pub fn variables(params: &BTreeMap<String, String>) -> Result<Value, Refusal> {
     let mut variables = serde_json::Map::new();
     let mut filter = serde_json::Map::new();
@@ -455,8 +468,11 @@ pub fn variables(params: &BTreeMap<String, String>) -> Result<Value, Refusal> {
             "granularity" => {
                 variables.insert(key.clone(), json!(value.to_uppercase()));
             }
-            "search" | "healthColour" => {
+            "search" | "healthColour" | "partnerId" | "npsCategory" => {
                 filter.insert(key.clone(), json!(value));
+            }
+            "atRisk" | "includeChurned" => {
+                filter.insert(key.clone(), json!(flag(key, value)?));
             }
             "renewalWithinDays" => {
                 let days: i64 = value
@@ -468,12 +484,7 @@ pub fn variables(params: &BTreeMap<String, String>) -> Result<Value, Refusal> {
                 task_filter.insert(key.clone(), json!(value));
             }
             "overdue" => {
-                let overdue = match value.to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" => true,
-                    "false" | "0" | "no" => false,
-                    _ => return Err(refusal(400, "BAD_USER_INPUT", "overdue is true or false (1 or 0)")),
-                };
-                task_filter.insert(key.clone(), json!(overdue));
+                task_filter.insert(key.clone(), json!(flag(key, value)?));
             }
             "section" | "sheet" => {}
             other => {

@@ -123,7 +123,10 @@ async fn graphql(
     }
     let access = match access::Access::resolve(&state.pool, principal).await {
         Ok(access) => access,
-        Err(error) => {
+        Err(access::Refused::Deactivated(message)) => {
+            return graphql_refusal(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &message)
+        }
+        Err(access::Refused::Unavailable(error)) => {
             tracing::error!(%error, "resolving access failed");
             return graphql_refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -243,7 +246,10 @@ async fn export_report(
     };
     let access = match access::Access::resolve(&state.pool, principal).await {
         Ok(access) => access,
-        Err(error) => {
+        Err(access::Refused::Deactivated(message)) => {
+            return refusal(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &message)
+        }
+        Err(access::Refused::Unavailable(error)) => {
             tracing::error!(%error, "resolving access failed");
             return refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -421,7 +427,12 @@ async fn graphql_ws(
                         .map_err(|error| async_graphql::Error::new(error.to_string()))?;
                     let access = access::Access::resolve(&pool, principal)
                         .await
-                        .map_err(|_| async_graphql::Error::new("the read models are unavailable"))?;
+                        .map_err(|refused| match refused {
+                            access::Refused::Deactivated(message) => async_graphql::Error::new(message),
+                            access::Refused::Unavailable(_) => {
+                                async_graphql::Error::new("the read models are unavailable")
+                            }
+                        })?;
                     let mut data = async_graphql::Data::default();
                     data.insert(access);
                     data.insert(live::SubscriptionSlots::default());

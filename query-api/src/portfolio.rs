@@ -220,7 +220,10 @@ pub async fn tasks(
 pub struct PartnerReport {
     pub report_id: Uuid,
     pub customer_id: Uuid,
+    pub customer_name: String,
     pub partner_id: Uuid,
+    /// None until the partner directory has the organisation.
+    pub partner_name: Option<String>,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
     pub overall_status: String,
@@ -241,7 +244,36 @@ pub enum ReportStatus {
     Submitted,
 }
 
-/// Reports, latest period first. `drafts_of`: whose drafts the caller may see (`None`: all).
+/// Which reports a listing selects: `$1` customer, `$2` status, `$3` visible customers, `$4`
+/// whether drafts are limited, `$5` whose drafts.
+const REPORT_CONDITIONS: &str = "($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)
+            AND ($3::uuid[] IS NULL OR customer_id = ANY ($3))
+            AND (status = 'submitted' OR NOT $4 OR partner_id = $5)";
+
+fn bind_report_filter<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    customer_id: Option<Uuid>,
+    status: Option<ReportStatus>,
+    visible: Option<&[Uuid]>,
+    drafts_of: Option<Option<Uuid>>,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(customer_id)
+        .bind(status.map(|status| {
+            if status == ReportStatus::Draft {
+                "draft"
+            } else {
+                "submitted"
+            }
+        }))
+        .bind(visible.map(<[Uuid]>::to_vec))
+        .bind(drafts_of.is_some())
+        .bind(drafts_of.flatten())
+}
+
+/// Reports, latest period first, each with its customer's and partner's names; the total when
+/// `counted`. `drafts_of`: whose drafts the caller may see (`None`: all).
+#[allow(clippy::too_many_arguments)]
 pub async fn partner_reports(
     pool: &PgPool,
     customer_id: Option<Uuid>,
@@ -250,43 +282,49 @@ pub async fn partner_reports(
     drafts_of: Option<Option<Uuid>>,
     first: usize,
     after: Option<String>,
-) -> async_graphql::Result<Connection<String, PartnerReport, EmptyFields, EmptyFields>> {
+    counted: bool,
+) -> async_graphql::Result<Connection<String, PartnerReport, PageTotal, EmptyFields>> {
     let first = first.clamp(1, crate::timeline::MAX_PAGE);
     let after = decode(after)?;
-    let rows: Vec<PartnerReport> = page_of(
-        sqlx::query_as(
-        "SELECT report_id, customer_id, partner_id, period_start, period_end, overall_status, summary, accomplishments,
+    let sql = format!(
+        "SELECT report_id, customer_id,
+                coalesce((SELECT name FROM customer_profiles p WHERE p.customer_id = r.customer_id), '') AS customer_name,
+                partner_id, (SELECT name FROM partner_directory d WHERE d.partner_id = r.partner_id) AS partner_name,
+                period_start, period_end, overall_status, summary, accomplishments,
                 planned_activities, risks_and_issues, attachments, status, updated_at, submitted_at
-           FROM partner_reports
-          WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)
-            AND ($3::uuid[] IS NULL OR customer_id = ANY ($3))
-            AND (status = 'submitted' OR NOT $4 OR partner_id = $5)
+           FROM partner_reports r
+          WHERE {REPORT_CONDITIONS}
             AND ($6::text IS NULL OR (period_end::text, report_id) < ($6, $7))
-          ORDER BY period_end DESC, report_id DESC LIMIT $8",
-    )
-    .bind(customer_id)
-    .bind(status.map(|status| {
-        if status == ReportStatus::Draft {
-            "draft"
-        } else {
-            "submitted"
-        }
-    }))
-    .bind(visible.map(<[Uuid]>::to_vec))
-    .bind(drafts_of.is_some())
-    .bind(drafts_of.flatten())
-,
+          ORDER BY period_end DESC, report_id DESC LIMIT $8"
+    );
+    let rows: Vec<PartnerReport> = page_of(
+        bind_report_filter(sqlx::query_as(&sql), customer_id, status, visible, drafts_of),
         &after,
         first,
     )
     .fetch_all(pool)
     .await
     .map_err(unavailable)?;
+    let total_count = if counted {
+        let count = format!("SELECT count(*) FROM partner_reports WHERE {REPORT_CONDITIONS}");
+        let (total,): (i64,) = bind_report_filter(sqlx::query_as(&count), customer_id, status, visible, drafts_of)
+            .fetch_one(pool)
+            .await
+            .map_err(unavailable)?;
+        total
+    } else {
+        0
+    };
     let rows = rows
         .into_iter()
         .map(|report| (report.period_end.to_string(), report.report_id, report))
         .collect();
-    Ok(connection(rows, first, after.is_some()))
+    Ok(counted_connection(
+        rows,
+        first,
+        after.is_some(),
+        PageTotal { total_count },
+    ))
 }
 
 #[derive(SimpleObject, Debug, Clone)]

@@ -746,9 +746,10 @@ impl ReadQuery {
         status: Option<crate::portfolio::ReportStatus>,
         #[graphql(default = 50)] first: i32,
         after: Option<String>,
-    ) -> Result<Connection<String, crate::portfolio::PartnerReport, EmptyFields, EmptyFields>> {
+    ) -> Result<Connection<String, crate::portfolio::PartnerReport, crate::portfolio::PageTotal, EmptyFields>> {
         let access = crate::access::access(ctx)?;
         let pool = self.pool(ctx)?;
+        let counted = ctx.look_ahead().field("totalCount").exists();
         crate::portfolio::partner_reports(
             pool,
             customer_id,
@@ -757,6 +758,7 @@ impl ReadQuery {
             access.drafts(),
             first.max(1) as usize,
             after,
+            counted,
         )
         .await
     }

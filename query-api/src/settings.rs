@@ -1,8 +1,12 @@
-//! What the settings screens read besides the reports: the rules in force and the CSM directory.
+//! What the settings screens read besides the reports: the rules in force, the CSM directory and
+//! the partner organisations with their users.
 //! Live only (not in snapshots), and not for partners.
 
-use async_graphql::{Context, Object, Result};
+use async_graphql::{Context, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use events::metadata::Role;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::schema::unavailable;
 
@@ -29,4 +33,86 @@ impl SettingsQuery {
         .await
         .map_err(unavailable)
     }
+
+    /// Every partner organisation, by name, with its portal users and how many customers are
+    /// assigned to it. Admins and managers only.
+    async fn partners(&self, ctx: &Context<'_>) -> Result<Vec<PartnerOrganisation>> {
+        let role = crate::access::access(ctx)?.principal.role;
+        if !matches!(role, Role::Admin | Role::Manager) {
+            return Err(crate::schema::coded_error(
+                "FORBIDDEN",
+                "only admins and managers see the partner organisations",
+            ));
+        }
+        let pool = ctx.data::<PgPool>()?;
+        let organisations: Vec<(Uuid, String, DateTime<Utc>, i64)> = sqlx::query_as(
+            "SELECT d.partner_id, d.name, d.registered_at,
+                    (SELECT count(*) FROM customer_partners cp JOIN customer_profiles p USING (customer_id)
+                      WHERE cp.partner_id = d.partner_id AND p.churned_on IS NULL)
+               FROM partner_directory d ORDER BY lower(d.name), d.partner_id",
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(unavailable)?;
+        let users: Vec<PartnerUser> = sqlx::query_as(
+            "SELECT partner_id, user_id, name, email, status, reason, invited_at, changed_at
+               FROM partner_users ORDER BY lower(name), user_id",
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(organisations
+            .into_iter()
+            .map(
+                |(partner_id, name, registered_at, customer_count)| PartnerOrganisation {
+                    partner_id,
+                    name,
+                    registered_at,
+                    customer_count,
+                    users: users
+                        .iter()
+                        .filter(|user| user.partner_id == partner_id)
+                        .cloned()
+                        .collect(),
+                },
+            )
+            .collect())
+    }
+}
+
+/// A partner organisation (docs/DOMAIN.md, partners).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct PartnerOrganisation {
+    pub partner_id: Uuid,
+    pub name: String,
+    pub registered_at: DateTime<Utc>,
+    /// Customers assigned to it, churned ones left out.
+    pub customer_count: i64,
+    /// Its portal users, by name.
+    pub users: Vec<PartnerUser>,
+}
+
+/// Where a partner user stands: invited (not yet activated), active, or deactivated (refused
+/// on every request).
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum PartnerUserStatus {
+    Invited,
+    Active,
+    Deactivated,
+}
+
+#[derive(SimpleObject, Debug, Clone, sqlx::FromRow)]
+pub struct PartnerUser {
+    #[graphql(skip)]
+    pub partner_id: Uuid,
+    pub user_id: String,
+    pub name: String,
+    pub email: String,
+    pub status: PartnerUserStatus,
+    /// Why the user was deactivated.
+    pub reason: Option<String>,
+    pub invited_at: DateTime<Utc>,
+    /// When the status last changed.
+    pub changed_at: DateTime<Utc>,
 }

@@ -32,6 +32,8 @@ BEYOND_SCHEMA = {
     "unknown_partner",
     "unknown_stakeholder",
     "unknown_task",
+    # a time zone must be one PostgreSQL knows (pg_timezone_names): a list, not a pattern
+    "unknown_time_zone",
     "renewal_not_after_current",
     "capacity_unchanged",
     # the path's key and the body's key of a custom field must agree

@@ -20,6 +20,8 @@ enum Scope {
     Filtered,
     /// The event history: auditors only.
     Auditor,
+    /// Settings of the organisation: admins and managers only.
+    Management,
 }
 
 /// Every root query of the schema, with a minimal selection and its scope. `$c` is a customer.
@@ -48,6 +50,7 @@ const QUERIES: &[(&str, &str, Scope)] = &[
     ("connectors", "connectors { __typename }", Scope::Portfolio),
     ("rules", "rules { version }", Scope::Portfolio),
     ("csms", "csms { name }", Scope::Portfolio),
+    ("partners", "partners { name }", Scope::Management),
     ("atRiskReport", "atRiskReport { total }", Scope::Portfolio),
     (
         "projectionSnapshots",
@@ -213,6 +216,7 @@ async fn every_root_query_allows_and_refuses_each_role_as_the_access_rules_say()
                     Scope::Portfolio if partner => Some("FORBIDDEN"),
                     Scope::Customer if partner && !own => Some("NOT_FOUND"),
                     Scope::Auditor if role != Role::Auditor => Some("FORBIDDEN"),
+                    Scope::Management if !matches!(role, Role::Admin | Role::Manager) => Some("FORBIDDEN"),
                     _ => None,
                 };
                 let context = format!(

@@ -785,3 +785,132 @@ async fn webhooks_call_no_internal_address_at_registration_delivery_or_redirect(
     );
     system.stop().await;
 }
+
+/// An admin's test delivery reaches the webhook signed, and shows in its log; each user's
+/// time zone is checked against PostgreSQL's names, and their digest goes at the digest hour of
+/// their own day, once that day.
+#[tokio::test]
+async fn a_test_delivery_reaches_the_webhook_and_digests_keep_each_users_day() {
+    let system = TestSystem::spawn().await.unwrap();
+    let (base, hits) = listening("127.0.0.1", None).await;
+    let hook = system
+        .post_ok(
+            "/api/v1/webhooks",
+            &json!({"url": format!("{base}/receiver"), "kinds": ["alert.health_red"]}),
+        )
+        .await;
+    let webhook = uuid(&hook["webhook_id"]);
+    let (status, answer) = system
+        .send(Method::POST, &format!("/api/v1/webhooks/{webhook}/test"), None)
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["kind"], "webhook.test");
+    eventually(Duration::from_secs(20), || async {
+        let log = system
+            .send(Method::GET, &format!("/api/v1/webhooks/{webhook}/deliveries"), None)
+            .await
+            .1;
+        log["deliveries"][0]["status"] == "delivered"
+    })
+    .await
+    .expect("the test delivery is delivered");
+    assert_eq!(*hits.lock().unwrap(), ["/receiver"]);
+    let log = system
+        .send(Method::GET, &format!("/api/v1/webhooks/{webhook}/deliveries"), None)
+        .await
+        .1;
+    assert_eq!(log["deliveries"].as_array().unwrap().len(), 1);
+    assert_eq!(log["deliveries"][0]["kind"], "webhook.test");
+    assert_eq!(log["deliveries"][0]["delivery_id"], answer["delivery_id"]);
+    assert_eq!(log["deliveries"][0]["log"][0]["status_code"], 200);
+    // Only admins test, and only a live webhook.
+    let csm = token(Role::Csm, "dana", None);
+    let path = format!("/api/v1/webhooks/{webhook}/test");
+    assert_eq!(system.send_as(&csm, Method::POST, &path, None).await.0, 403);
+    system
+        .send(Method::DELETE, &format!("/api/v1/webhooks/{webhook}"), None)
+        .await;
+    assert_eq!(system.send(Method::POST, &path, None).await.0, 404);
+
+    // Time zones: a name PostgreSQL knows, or a refusal naming the field.
+    for (user, zone) in [("paris", "Europe/Paris"), ("tokyo", "Asia/Tokyo")] {
+        let preferences =
+            json!({"email": format!("{user}@example.com"), "channels": ["email"], "mode": "digest", "time_zone": zone});
+        let (status, answer) = system
+            .send_as(
+                &token(Role::Manager, user, None),
+                Method::PUT,
+                "/api/v1/notification-preferences",
+                Some(&preferences),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["time_zone"], zone);
+    }
+    let (status, answer) = system
+        .send_as(
+            &token(Role::Manager, "paris", None),
+            Method::PUT,
+            "/api/v1/notification-preferences",
+            Some(&json!({"time_zone": "Mars/Olympus_Mons"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(answer["fields"]["time_zone"].is_string(), "{answer}");
+    assert_eq!(answer["error"], "unknown_time_zone", "{answer}");
+    let kept = system
+        .send_as(
+            &token(Role::Manager, "paris", None),
+            Method::GET,
+            "/api/v1/notification-preferences",
+            None,
+        )
+        .await
+        .1;
+    assert_eq!(kept["time_zone"], "Europe/Paris", "a refusal changes nothing");
+
+    // Digests at 08:00 of each user's day.
+    let (smtp_port, mailbox) = smtp_sink().await;
+    let waiting = |user: &'static str| {
+        let pool = system.pool.clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO notification_deliveries (delivery_id, message_id, kind, channel, recipient, mode, payload)
+                 VALUES ($1, $2, 'alert.health_red', 'email', $3, 'digest', $4)",
+            )
+            .bind(uuid::Uuid::now_v7())
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(user)
+            .bind(json!({"message": format!("A red score for {user}"), "customer_id": uuid::Uuid::nil()}))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    waiting("paris").await;
+    waiting("tokyo").await;
+    let sender = projection_service::notify::Sender::new(
+        system.pool.clone(),
+        projection_service::notify::NotificationSettings {
+            smtp_host: Some("127.0.0.1".into()),
+            smtp_port,
+            smtp_security: "none".into(),
+            digest_hour: 8,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let at = |instant: &str| instant.parse::<chrono::DateTime<Utc>>().unwrap();
+    // 06:30 UTC: 07:30 in Paris (not yet), 15:30 in Tokyo.
+    assert_eq!(sender.send_digests_due(at("2026-12-07T06:30:00Z")).await.unwrap(), 1);
+    assert_eq!(mailbox.lock().unwrap()[0].0, ["tokyo@example.com"]);
+    // 07:30 UTC: 08:30 in Paris.
+    assert_eq!(sender.send_digests_due(at("2026-12-07T07:30:00Z")).await.unwrap(), 1);
+    assert_eq!(mailbox.lock().unwrap()[1].0, ["paris@example.com"]);
+    // A new alert for Tokyo waits for Tokyo's next morning, whatever restarts in between.
+    waiting("tokyo").await;
+    assert_eq!(sender.send_digests_due(at("2026-12-07T12:00:00Z")).await.unwrap(), 0);
+    assert_eq!(sender.send_digests_due(at("2026-12-07T23:30:00Z")).await.unwrap(), 1);
+    assert_eq!(mailbox.lock().unwrap()[2].0, ["tokyo@example.com"]);
+    assert_eq!(mailbox.lock().unwrap().len(), 3);
+}

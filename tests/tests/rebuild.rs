@@ -347,6 +347,32 @@ async fn every_kind_of_history(system: &TestSystem) {
         )
         .await["partner_id"],
     );
+    for user in ["ana", "bo", "cy"] {
+        send(
+            Method::POST,
+            format!("/api/v1/partners/{partner}/users"),
+            json!({"user_id": user, "name": format!("{user} \"the\" user"), "email": format!("{user}@northwind.example")}),
+        )
+        .await;
+    }
+    send(
+        Method::POST,
+        format!("/api/v1/partners/{partner}/users/ana/activate"),
+        json!({}),
+    )
+    .await;
+    send(
+        Method::POST,
+        format!("/api/v1/partners/{partner}/users/bo/activate"),
+        json!({}),
+    )
+    .await;
+    send(
+        Method::POST,
+        format!("/api/v1/partners/{partner}/users/bo/deactivate"),
+        json!({"reason": "left, with a \\ and a tab\t"}),
+    )
+    .await;
     let customer = system
         .onboard(
             // Names are one line (no tab); the task's description below carries the tab.

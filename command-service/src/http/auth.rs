@@ -38,6 +38,11 @@ pub async fn authenticate(
             .into_response()
         }
     };
+    match authenticator.refused(&principal).await {
+        Ok(None) => {}
+        Ok(Some(message)) => return ApiError::Unauthenticated { message }.into_response(),
+        Err(error) => return ApiError::Unavailable(error.to_string()).into_response(),
+    }
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     request.extensions_mut().insert(principal.clone());
     let response = next.run(request).await;

@@ -17,10 +17,8 @@ use super::extract::{CommandContext, EmptyBody, JsonBody};
 use super::{path_id, run, Answer, AppState, Reply};
 use crate::domain::customer::{CustomerCommand, SetCustomFields};
 use crate::domain::fields::{DefineField, FieldsCommand, Reorder};
+use crate::domain::CommandError;
 use crate::store::ExecuteError;
-
-/// Most customers one bulk edit sets.
-pub const MAX_BULK: usize = 1000;
 
 pub async fn definitions(app: &super::Handlers) -> Result<Arc<Definitions>, ApiError> {
     events::service::read_models::custom_field_definitions(&app.pool, None)
@@ -138,73 +136,23 @@ pub async fn bulk_set(
     context: CommandContext,
     JsonBody(body): JsonBody<BulkSet>,
 ) -> Answer {
-    if body.customer_ids.is_empty() || body.customer_ids.len() > MAX_BULK {
-        return Err(ApiError::validation(
-            "out_of_range",
-            "customer_ids",
-            format!("a bulk edit names 1 to {MAX_BULK} customers"),
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    if let Some(index) = body.customer_ids.iter().position(|id| !seen.insert(*id)) {
-        return Err(ApiError::validation(
-            "duplicate",
-            format!("customer_ids[{index}]"),
-            "each customer appears once",
-        ));
-    }
     let definitions = definitions(&app).await?;
-    let metadata = context.metadata.to_map();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut batch = app.customers.batch();
-        for (index, customer_id) in body.customer_ids.iter().enumerate() {
-            let command = CustomerCommand::SetCustomFields(SetCustomFields {
-                values: BTreeMap::from([(key.clone(), body.value.clone())]),
-                definitions: definitions.clone(),
-                role: Some(context.principal.role),
-            });
-            match batch
-                .decide(
-                    &customer_id.to_string(),
-                    false,
-                    command,
-                    Some(&context.principal),
-                    &metadata,
-                )
-                .await
-            {
-                Ok(_) => {}
-                // Customers that already hold the value need nothing.
-                Err(ExecuteError::Rejected(crate::domain::CommandError::Invalid { code: "no_change", .. })) => {}
-                Err(ExecuteError::Rejected(rejection)) => {
-                    return Err(rejection.within(&format!("customer_ids[{index}]")).into())
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
-        let mut tx = app
-            .pool
-            .begin()
-            .await
-            .map_err(|error| ExecuteError::from_database(&error))?;
-        let appends = batch.appends();
-        match batch.append(&mut tx).await {
-            Err(ExecuteError::Conflict) if attempt < 3 => continue,
-            Err(error) => return Err(error.into()),
-            Ok(appended) => {
-                tx.commit().await.map_err(|error| ExecuteError::from_database(&error))?;
-                appends.committed();
-                return Ok((
-                    StatusCode::OK,
-                    Json(json!({
-                        "key": key,
-                        "customers": body.customer_ids.len(),
-                        "changed": appended.len(),
-                    })),
-                ));
-            }
-        }
-    }
+    let command = |_| {
+        CustomerCommand::SetCustomFields(SetCustomFields {
+            values: BTreeMap::from([(key.clone(), body.value.clone())]),
+            definitions: definitions.clone(),
+            role: Some(context.principal.role),
+        })
+    };
+    // Customers that already hold the value need nothing.
+    let unchanged = |rejection: &CommandError| matches!(rejection, CommandError::Invalid { code: "no_change", .. });
+    let changed = super::bulk::on_customers(&app, &context, &body.customer_ids, command, unchanged).await?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({
+            "key": key,
+            "customers": body.customer_ids.len(),
+            "changed": changed,
+        })),
+    ))
 }

@@ -2,6 +2,7 @@
 //! the stream, its new sequence, the ids of the appended events and the id of what it created.
 
 mod auth;
+pub mod bulk;
 pub mod connectors;
 pub mod error;
 pub mod extract;
@@ -11,6 +12,7 @@ pub mod links;
 pub mod notifications;
 pub mod openapi;
 pub mod routes;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -102,6 +104,10 @@ pub fn command_routes() -> Documented<AppState> {
         .command(
             endpoint("POST", "/api/v1/partners/{id}/users", O::InvitePartnerUser, 201).creating("user_id"),
             invite_partner_user,
+        )
+        .command(
+            endpoint("POST", "/api/v1/partners/{id}/customers", O::AssignPartner, 200),
+            assign_partner_customers,
         )
         .command(
             endpoint(
@@ -300,6 +306,7 @@ pub fn described() -> Vec<Described> {
     described.extend(crate::import::routes().finish().1);
     described.extend(notifications::described());
     described.extend(links::routes().finish().1);
+    described.extend(views::routes().finish().1);
     described.extend(connectors::routes().finish().1);
     described.extend(openapi::operations());
     described
@@ -716,6 +723,44 @@ async fn on_partner(
 ) -> Answer {
     let partner_id = path_id(id, "partner")?;
     run(&app.partners, &partner_id.to_string(), command, context, reply).await
+}
+
+/// Customers to assign to a partner organisation at once.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignCustomers {
+    /// 1 to 1,000 distinct customers; those already assigned are left as they are.
+    #[schemars(length(min = 1, max = 1000), extend("uniqueItems" = true))]
+    pub customer_ids: Vec<Uuid>,
+}
+
+/// Assigns the partner to up to 1,000 customers in one transaction, or to none.
+async fn assign_partner_customers(
+    State(app): State<AppState>,
+    Path(partner_id): Path<String>,
+    context: CommandContext,
+    JsonBody(body): JsonBody<AssignCustomers>,
+) -> Answer {
+    let partner_id = path_id(&partner_id, "partner")?;
+    let command = |_| CustomerCommand::AssignPartner(AssignPartner { partner_id });
+    let unchanged = |rejection: &crate::domain::CommandError| {
+        matches!(
+            rejection,
+            crate::domain::CommandError::Conflict {
+                code: "partner_already_assigned",
+                ..
+            }
+        )
+    };
+    let assigned = bulk::on_customers(&app, &context, &body.customer_ids, command, unchanged).await?;
+    Ok((
+        axum::http::StatusCode::OK,
+        Json(json!({
+            "partner_id": partner_id,
+            "customers": body.customer_ids.len(),
+            "assigned": assigned,
+        })),
+    ))
 }
 
 async fn invite_partner_user(

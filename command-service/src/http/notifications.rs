@@ -20,7 +20,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{CommandContext, JsonBody, JsonValueOf};
+use super::extract::{CommandContext, EmptyBody, JsonBody, JsonValueOf};
 use super::openapi::{Other, ADMINS, NOTIFIED};
 use super::routes::{Described, Documented};
 use super::{Answer, Handlers};
@@ -138,6 +138,16 @@ fn settings() -> Documented<NotificationState> {
             ),
             webhook_deliveries,
         )
+        .other(
+            Other::new(
+                "POST",
+                "/api/v1/webhooks/{id}/test",
+                "send the webhook a test delivery (kind webhook.test), logged with its attempts like any other",
+                ADMINS,
+                202,
+            ),
+            test_webhook,
+        )
 }
 
 /// Slack's requests, signed by Slack; they carry no bearer token.
@@ -244,6 +254,14 @@ pub struct Preferences {
     #[serde(default)]
     #[schemars(extend("enum" = ["immediate", "digest", null]))]
     pub mode: Option<String>,
+    /// An IANA time zone (`Europe/Paris`); default UTC. The digest goes at the digest hour of
+    /// this zone, and the web client shows times in it.
+    #[serde(default)]
+    #[schemars(
+        length(min = 1, max = 64),
+        pattern(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")
+    )]
+    pub time_zone: Option<String>,
 }
 
 fn slack_id(value: &str, first: &[char]) -> bool {
@@ -334,6 +352,21 @@ async fn check_preferences(app: &Handlers, body: &Preferences) -> Result<(), Api
             "a team name is at most 100 characters",
         ));
     }
+    if let Some(zone) = &body.time_zone {
+        let known: bool = zone.len() <= 64
+            && sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
+                .bind(zone)
+                .fetch_one(&app.pool)
+                .await
+                .map_err(unavailable)?;
+        if !known {
+            return Err(ApiError::validation(
+                "unknown_time_zone",
+                "time_zone",
+                format!("{zone:?} is not a time zone name (such as Europe/Paris or America/New_York)"),
+            ));
+        }
+    }
     if let Some(csm_id) = body.csm_id {
         // The store, not the directory read model, which may not have caught up yet.
         let known: bool =
@@ -357,11 +390,12 @@ async fn check_preferences(app: &Handlers, body: &Preferences) -> Result<(), Api
 async fn store_preferences(app: &Handlers, user_id: &str, role: Role, body: Preferences) -> Answer {
     check_preferences(app, &body).await?;
     let stored = sqlx::query(
-        "INSERT INTO notification_preferences (user_id, role, csm_id, team, email, slack_user_id, slack_channel, kinds, channels, mode)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        "INSERT INTO notification_preferences (user_id, role, csm_id, team, email, slack_user_id, slack_channel, kinds, channels, mode, time_zone)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, csm_id = EXCLUDED.csm_id, team = EXCLUDED.team,
              email = EXCLUDED.email, slack_user_id = EXCLUDED.slack_user_id, slack_channel = EXCLUDED.slack_channel,
-             kinds = EXCLUDED.kinds, channels = EXCLUDED.channels, mode = EXCLUDED.mode, updated_at = now()",
+             kinds = EXCLUDED.kinds, channels = EXCLUDED.channels, mode = EXCLUDED.mode, time_zone = EXCLUDED.time_zone,
+             updated_at = now()",
     )
     .bind(user_id)
     .bind(role.as_str())
@@ -373,6 +407,7 @@ async fn store_preferences(app: &Handlers, user_id: &str, role: Role, body: Pref
     .bind(&body.kinds)
     .bind(&body.channels)
     .bind(body.mode.as_deref().unwrap_or("immediate"))
+    .bind(body.time_zone.as_deref().unwrap_or("UTC"))
     .execute(&app.pool)
     .await;
     match stored {
@@ -391,7 +426,7 @@ async fn preferences_of(app: &Handlers, user_id: &str) -> Result<Value, ApiError
     let row: Option<Value> = sqlx::query_scalar(
         "SELECT json_build_object('user_id', user_id, 'role', role, 'csm_id', csm_id, 'team', team, 'email', email,
                 'slack_user_id', slack_user_id, 'slack_channel', slack_channel, 'kinds', kinds, 'channels', channels,
-                'mode', mode, 'updated_at', updated_at)
+                'mode', mode, 'time_zone', time_zone, 'updated_at', updated_at)
            FROM notification_preferences WHERE user_id = $1",
     )
     .bind(user_id)
@@ -399,7 +434,7 @@ async fn preferences_of(app: &Handlers, user_id: &str) -> Result<Value, ApiError
     .await
     .map_err(unavailable)?;
     Ok(row.unwrap_or_else(
-        || json!({"user_id": user_id, "kinds": [], "channels": [], "mode": "immediate", "updated_at": null}),
+        || json!({"user_id": user_id, "kinds": [], "channels": [], "mode": "immediate", "time_zone": "UTC", "updated_at": null}),
     ))
 }
 
@@ -652,6 +687,44 @@ async fn webhook_deliveries(
     .await
     .map_err(unavailable)?;
     Ok((StatusCode::OK, Json(json!({"deliveries": rows}))))
+}
+
+/// Queues a test delivery to a live webhook; the delivery loop sends it, signed, within a poll,
+/// and its attempts appear in the webhook's delivery log.
+async fn test_webhook(
+    State(state): State<NotificationState>,
+    Path(id): Path<String>,
+    context: CommandContext,
+    _body: EmptyBody,
+) -> Answer {
+    admins_only(&context, "manage webhooks")?;
+    let id = webhook_id(&id)?;
+    let delivery_id = Uuid::now_v7();
+    let payload = json!({
+        "webhook_id": id,
+        "message": "A test delivery from cstrack: this webhook receives what it subscribes to.",
+        "requested_by": context.principal.user_id,
+        "requested_at": chrono::Utc::now(),
+    });
+    let queued = sqlx::query(
+        "INSERT INTO notification_deliveries (delivery_id, message_id, kind, channel, recipient, mode, payload)
+         SELECT $1, 'test:' || $1::text, 'webhook.test', 'webhook', webhook_id::text, 'immediate', $2
+           FROM webhooks WHERE webhook_id = $3 AND removed_at IS NULL",
+    )
+    .bind(delivery_id)
+    .bind(&payload)
+    .bind(id)
+    .execute(&state.handlers.pool)
+    .await
+    .map_err(unavailable)?
+    .rows_affected();
+    if queued == 0 {
+        return Err(ApiError::NotFound { entity: "webhook" });
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"webhook_id": id, "delivery_id": delivery_id, "kind": "webhook.test"})),
+    ))
 }
 
 /// Why a Slack request was refused.

@@ -93,6 +93,8 @@ pub enum AuthError {
 
 pub struct Authenticator {
     keys: Vec<(DecodingKey, Validation)>,
+    /// Where deactivated partner users are looked up (see [`deactivated`]); none: not checked.
+    directory: Option<sqlx::PgPool>,
 }
 
 impl Authenticator {
@@ -128,7 +130,21 @@ impl Authenticator {
         if keys.is_empty() {
             bail!("set CSTRACK_JWT_SECRET (HS256) or CSTRACK_JWT_PUBLIC_KEY_FILE (RS256) to authenticate callers");
         }
-        Ok(Authenticator { keys })
+        Ok(Authenticator { keys, directory: None })
+    }
+
+    /// Refuses partner users the partner directory in `pool` has deactivated.
+    pub fn with_directory(mut self, pool: sqlx::PgPool) -> Self {
+        self.directory = Some(pool);
+        self
+    }
+
+    /// Why a verified caller is refused all the same: a deactivated partner user.
+    pub async fn refused(&self, principal: &Principal) -> Result<Option<String>, sqlx::Error> {
+        match &self.directory {
+            Some(pool) => deactivated(pool, principal).await,
+            None => Ok(None),
+        }
     }
 
     /// Verifies a bearer token: signature, issuer, audience, expiry, and a partner id on partners.
@@ -190,6 +206,33 @@ pub fn mint(
         &claims,
         &EncodingKey::from_secret(secret.expose().as_bytes()),
     )?)
+}
+
+/// Why a partner user's valid token is refused: the partner directory (kept from the Partner
+/// streams) has the user deactivated. Other callers, and partner users the directory does not
+/// know (tokens are issued by the operator), are not refused here.
+pub async fn deactivated(pool: &sqlx::PgPool, principal: &Principal) -> Result<Option<String>, sqlx::Error> {
+    let Some(partner_id) = principal.partner_id.filter(|_| principal.role == Role::Partner) else {
+        return Ok(None);
+    };
+    let status: Option<(String, Option<String>)> =
+        match sqlx::query_as("SELECT status, reason FROM partner_users WHERE partner_id = $1 AND user_id = $2")
+            .bind(partner_id)
+            .bind(&principal.user_id)
+            .fetch_optional(pool)
+            .await
+        {
+            // The directory is the projection service's: until it has migrated, nobody is known.
+            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("42P01") => None,
+            other => other?,
+        };
+    Ok(match status {
+        Some((status, reason)) if status == "deactivated" => Some(format!(
+            "this partner user was deactivated{}",
+            reason.map(|reason| format!(": {reason}")).unwrap_or_default()
+        )),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
