@@ -175,6 +175,13 @@ describe("a CSM", () => {
     );
     assert.equal(pipeline.length, 12, "a year of months, empty ones too");
     assert.ok(expected.renewalPipeline.reduce((n, m) => n + m.accounts, 0) >= 2, "the fixture's renewals are in the pipeline");
+    // Engagement month by month: the API's average for each of the six months to the day.
+    const month = asOf.slice(0, 7);
+    const engagement = await gql(env.tokens.csm, `query ($p: String!, $a: Date!) { engagementMetrics(period: $p, asOf: $a) { customers averageScore } }`, { p: month, a: asOf });
+    await page.getByTestId("chart-engagement-trend").locator("summary").waitFor();
+    const months = await table("engagement-trend");
+    assert.equal(months.length, 6);
+    assert.deepEqual(months[5].slice(1, 3), [String(engagement.engagementMetrics.customers), engagement.engagementMetrics.averageScore.toFixed(1)]);
     await page.mouse.move(0, 0);
     await accessible(page, "dashboard-charts");
   });
@@ -566,13 +573,30 @@ describe("a partner", () => {
     assert.equal(await page.getByRole("link", { name: "Dashboard" }).count(), 0);
     await accessible(page, "partner-customers");
     await page.getByRole("link", { name: "Partner reports" }).click();
+    // The customer is found by name among its own.
+    await page.locator("#report-customer").fill("Init");
+    await page.getByRole("option", { name: "Initech" }).click();
     await page.locator("#report-period-start").fill("2026-10-01");
     await page.locator("#report-period-end").fill("2026-10-31");
     await page.locator("#report-summary").fill("Integration live for the EMEA team");
     await page.getByRole("button", { name: "Save draft" }).click();
     const row = page.getByTestId("report-row").filter({ hasText: "Integration live for the EMEA team" });
+    await row.filter({ hasText: "Initech" }).waitFor();
+    // The draft is changed (only what changed is sent), read whole, then submitted.
+    await row.getByRole("button", { name: "Change" }).click();
+    await page.locator("#report-edit-planned").fill("Roll out to the APAC team in November");
+    await page.getByRole("button", { name: "Save the changes" }).click();
+    await row.getByRole("button", { name: "Read" }).click();
+    await page.getByTestId("report-sections").filter({ hasText: "Roll out to the APAC team in November" }).waitFor({ timeout: 15000 });
+    await page.mouse.move(0, 0);
+    await accessible(page, "partner-report-read");
+    await page.getByRole("dialog").getByRole("button", { name: /close/i }).click();
+    await page.getByRole("dialog").waitFor({ state: "hidden" });
     await row.getByRole("button", { name: "Submit" }).click();
     await row.getByTestId("report-status").getByText(/^submitted/).waitFor({ timeout: 15000 });
+    assert.equal(await row.getByRole("button", { name: "Change" }).count(), 0, "a submitted report no longer changes");
+    assert.match(await page.getByTestId("reports-total").innerText(), /^1 to \d+ of \d+ reports?$/);
+    await page.mouse.move(0, 0);
     await accessible(page, "partner-reports");
     // The alerts of its own customers, and of no other.
     await page.getByRole("link", { name: "Alerts" }).click();
@@ -895,14 +919,19 @@ describe("an admin", () => {
       "a Slack member id is U or W then capitals and digits",
     );
     await page.locator("#pref-slack-user").fill("U012ABCDEF");
+    // The time zone, found by typing part of its name.
+    await page.locator("#pref-time-zone").fill("Asia/Tok");
+    await page.getByRole("option", { name: "Asia/Tokyo" }).click();
     await page.getByRole("button", { name: "Save", exact: true }).click();
     await page.getByRole("status").filter({ hasText: "Saved" }).waitFor();
     const stored = await (
       await fetch(`${env.commandUrl}/api/v1/notification-preferences`, { headers: { authorization: `Bearer ${env.tokens.admin}` } })
     ).json();
-    assert.deepEqual([stored.channels, stored.slack_user_id, stored.kinds], [["slack"], "U012ABCDEF", ["health_red"]]);
+    assert.deepEqual([stored.channels, stored.slack_user_id, stored.kinds, stored.time_zone], [["slack"], "U012ABCDEF", ["health_red"], "Asia/Tokyo"]);
     await page.reload();
     assert.ok(await page.locator("#kind-health_red").isChecked());
+    // Times are shown in the chosen zone, named (this browser runs elsewhere).
+    assert.match(await page.locator(".cs-form .cs-muted").first().innerText(), /Last changed \d+ \w{3} \d{4}, \d\d:\d\d GMT\+9\./);
     await page.mouse.move(0, 0);
     await accessible(page, "settings-notifications");
 
@@ -918,6 +947,12 @@ describe("an admin", () => {
     assert.match(await row.innerText(), /The data warehouse[\s\S]*every alert[\s\S]*by test-admin/);
     await row.getByRole("button", { name: "Deliveries" }).click();
     await page.getByRole("heading", { name: "Deliveries to http://127.0.0.1:9/cstrack" }).waitFor();
+    await page.getByText("Nothing sent yet.").waitFor();
+    // A test delivery: nothing listens on port 9, so its first attempt fails, and says why.
+    await row.getByRole("button", { name: "Send a test" }).click();
+    const delivery = page.getByRole("table", { name: "Deliveries" }).getByRole("row").filter({ hasText: "a test delivery" });
+    await delivery.filter({ hasText: "retrying" }).waitFor();
+    assert.match(await delivery.innerText(), /\d+ attempts?[\s\S]*failed \(error sending request/);
     await page.mouse.move(0, 0);
     await accessible(page, "settings-webhooks");
     await row.getByRole("button", { name: "Stop" }).click();
@@ -925,6 +960,62 @@ describe("an admin", () => {
     await row.waitFor({ state: "detached" });
     const live = await (await fetch(`${env.commandUrl}/api/v1/webhooks`, { headers: { authorization: `Bearer ${env.tokens.admin}` } })).json();
     assert.ok(!live.webhooks.some((hook) => hook.url === "http://127.0.0.1:9/cstrack"));
+    // Back to this browser's own zone for the tests that follow.
+    const restored = await fetch(`${env.commandUrl}/api/v1/notification-preferences`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${env.tokens.admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ time_zone: "UTC" }),
+    });
+    assert.equal(restored.status, 200);
+  });
+
+  test("registers a partner, invites, activates and deactivates its user, and assigns customers in bulk", async () => {
+    const { page } = session;
+    await page.goto(app("/settings?tab=partners"));
+    await page.locator("#partner-name").fill("Fabrikam Partners");
+    await page.getByRole("button", { name: "Register", exact: true }).click();
+    const partner = page.getByTestId("partner").filter({ hasText: "Fabrikam Partners" });
+    await partner.waitFor();
+    assert.match(await partner.innerText(), /No user invited yet\./);
+    await partner.getByRole("button", { name: "Invite a user" }).click();
+    await page.locator("#invite-name").fill("Lee Park");
+    await page.locator("#invite-email").fill("not an address");
+    await page.getByRole("button", { name: "Invite", exact: true }).click();
+    await page.locator("#invite-email-error-msg").waitFor();
+    await page.locator("#invite-email").fill("lee@fabrikam.example");
+    await page.getByRole("button", { name: "Invite", exact: true }).click();
+    const lee = partner.getByTestId("partner-user").filter({ hasText: "Lee Park" });
+    await lee.filter({ hasText: "invited" }).waitFor();
+    await lee.getByRole("button", { name: "Activate", exact: true }).click();
+    await lee.filter({ hasText: "active" }).getByRole("button", { name: "Deactivate" }).waitFor();
+    await lee.getByRole("button", { name: "Deactivate" }).click();
+    await page.locator("#deactivate-reason").fill("Left Fabrikam");
+    await page.getByRole("button", { name: "Deactivate", exact: true }).last().click();
+    await lee.filter({ hasText: /deactivated\s*Left Fabrikam/ }).waitFor();
+
+    // Customers found by name, ticked, and assigned at once.
+    await partner.getByRole("button", { name: "Assign customers" }).click();
+    await page.locator("#assign-search").fill("umbrel");
+    await page.getByTestId("assign-found").filter({ hasText: "1 match" }).waitFor();
+    await page.getByText("Umbrella", { exact: true }).click();
+    assert.equal(await page.getByTestId("assign-chosen").innerText(), "Chosen: Umbrella");
+    await page.mouse.move(0, 0);
+    await accessible(page, "settings-partners-assign");
+    await page.getByRole("button", { name: "Assign 1 customer" }).click();
+    await partner.getByTestId("partner-customers").filter({ hasText: "1 customer" }).waitFor();
+    const listed = await gql(env.tokens.admin, `{ partners { name customerCount users { name status reason } } }`);
+    assert.deepEqual(listed.partners.find((p) => p.name === "Fabrikam Partners"), {
+      name: "Fabrikam Partners",
+      customerCount: 1,
+      users: [{ name: "Lee Park", status: "DEACTIVATED", reason: "Left Fabrikam" }],
+    });
+    await accessible(page, "settings-partners");
+    // The count opens the customer list filtered to the partner.
+    await partner.getByTestId("partner-customers").click();
+    await page.getByTestId("customers-total").filter({ hasText: "1 to 1 of 1 customer" }).waitFor();
+    assert.deepEqual(await page.getByTestId("customer-row").locator("td:nth-child(2)").allInnerTexts(), ["Umbrella"]);
+    const fabrikam = (await gql(env.tokens.admin, `{ partners { partnerId name } }`)).partners.find((p) => p.name === "Fabrikam Partners");
+    assert.equal(await page.locator("#customers-partner").inputValue(), fabrikam.partnerId);
   });
 
   test("changes a rule after seeing what it would do to today's reports", async () => {
@@ -1092,6 +1183,62 @@ describe("an admin", () => {
     assert.match(page.url(), /tier=MID_MARKET/);
     assert.match(page.url(), /sort=ARR_DESC/);
     await accessible(page, "customers-filtered");
+  });
+
+  test("chooses custom-field columns, filters by risk, NPS and a custom field, saves the view and reloads it", async () => {
+    const { page } = session;
+    await page.goto(app("/customers"));
+    await page.getByTestId("customers-total").waitFor();
+    // A custom-field column of the user's choice (the field defined in the settings test).
+    await page.locator("#customers-columns").click();
+    await page.getByRole("listbox", { name: "Custom-field columns" }).getByRole("option", { name: "Renewal risk owner" }).click();
+    await page.keyboard.press("Escape");
+    await page.getByRole("columnheader", { name: "Renewal risk owner" }).waitFor();
+    const acme = page.getByTestId("customer-row").filter({ hasText: "Acme Corp" });
+    assert.equal(await acme.getByTestId("column-renewal_risk_owner").innerText(), "Customer success");
+    // Filtered by that field's value, then by risk: the list is the API's answer.
+    await page.locator("#customers-cf").selectOption("renewal_risk_owner");
+    await page.locator("#customers-cf-value").selectOption("Customer success");
+    await page.getByTestId("customers-total").filter({ hasText: "1 to 1 of 1 customer" }).waitFor();
+    await page.locator("#customers-cf").selectOption("");
+    await page.locator("#customers-risk").selectOption("at-risk");
+    const risky = await gql(env.tokens.admin, `{ customers(filter: { atRisk: true }) { totalCount nodes { name } } }`);
+    await page.waitForFunction(
+      (total) => document.querySelector('[data-testid="customers-total"]')?.textContent?.endsWith(`of ${total} customer${total === 1 ? "" : "s"}`),
+      risky.customers.totalCount,
+    );
+    assert.deepEqual(await page.getByTestId("customer-row").locator("td:nth-child(2)").allInnerTexts(), risky.customers.nodes.map((c) => c.name));
+    await page.locator("#customers-nps").selectOption("NO_ANSWER");
+    await page.locator("#customers-sort").selectOption("HEALTH_ASC");
+    const expected = await gql(env.tokens.admin, `{ customers(filter: { atRisk: true, npsCategory: NO_ANSWER }, sort: HEALTH_ASC) { totalCount nodes { name } } }`);
+    await page.waitForFunction(
+      (names) => JSON.stringify([...document.querySelectorAll('[data-testid="customer-row"] td:nth-child(2)')].map((td) => td.textContent)) === JSON.stringify(names),
+      expected.customers.nodes.map((c) => c.name),
+    );
+    // Saved under a name, shared with the team, and chosen again after a reload.
+    const sorted = (url) => [...new URL(url).searchParams.entries()].sort((a, b) => a[0].localeCompare(b[0]));
+    const chosen = sorted(page.url());
+    await page.getByRole("button", { name: "Save this view" }).click();
+    await page.locator("#view-name").fill("At risk, no NPS yet");
+    await page.locator("#view-shared").check({ force: true });
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.locator("#customers-view option", { hasText: "At risk, no NPS yet (shared by me)" }).waitFor({ state: "attached" });
+    await page.goto(app("/customers"));
+    await page.getByTestId("customers-total").waitFor();
+    await page.locator("#customers-view").selectOption({ label: "At risk, no NPS yet (shared by me)" });
+    await page.getByRole("columnheader", { name: "Renewal risk owner" }).waitFor();
+    assert.deepEqual(sorted(page.url()), chosen);
+    assert.equal(await page.locator("#customers-risk").inputValue(), "at-risk");
+    assert.equal(await page.locator("#customers-nps").inputValue(), "NO_ANSWER");
+    await page.waitForFunction(
+      (names) => JSON.stringify([...document.querySelectorAll('[data-testid="customer-row"] td:nth-child(2)')].map((td) => td.textContent)) === JSON.stringify(names),
+      expected.customers.nodes.map((c) => c.name),
+    );
+    await page.mouse.move(0, 0);
+    await accessible(page, "customers-saved-view");
+    // A CSM of the team sees the shared view.
+    const views = await (await fetch(`${env.commandUrl}/api/v1/saved-views`, { headers: { authorization: `Bearer ${env.tokens.csm}` } })).json();
+    assert.deepEqual(views.views.map((v) => [v.name, v.mine, v.shared]), [["At risk, no NPS yet", false, true]]);
   });
 
   test("downloads each report with the screen's filters and opens it", async () => {

@@ -20,6 +20,7 @@ import { SignIn, Callback } from "./views/SignIn";
 import { LagIndicator } from "./views/Lag";
 import { OfflineIndicator } from "./views/Offline";
 import { forgetKeptAnswers } from "./offline";
+import { useOwnTimeZone } from "./book";
 
 const Dashboard = lazy(() => import("./views/Dashboard"));
 const Coverage = lazy(() => import("./views/Coverage"));
@@ -112,6 +113,8 @@ export function App() {
 function Shell({ session, signOut }: { session: Session; signOut: () => void }) {
   const [navOpen, setNavOpen] = useState(false);
   const location = useLocation();
+  // Times are shown in the user's chosen zone; the views are drawn again when it is learnt.
+  const zone = useOwnTimeZone(session);
   const items = NAV.filter((item) => item.show(session));
   const home = can.portfolio(session.role) ? "/" : "/customers";
   const current = (path: string) =>
@@ -156,7 +159,7 @@ function Shell({ session, signOut }: { session: Session; signOut: () => void }) 
           </SideNavItems>
         </SideNav>
       </Header>
-      <Content id="main-content" className="cs-content" tabIndex={-1}>
+      <Content id="main-content" className="cs-content" tabIndex={-1} key={zone ?? "device"}>
         <Suspense fallback={<Loading withOverlay={false} description="Loading the view" />}>
           <Routes>
             <Route path="/" element={can.portfolio(session.role) ? <Dashboard /> : <Navigate to="/customers" replace />} />

@@ -10,36 +10,73 @@ import { useSession } from "./App";
 import { CommandError, read } from "./api/commands";
 import { can, type Session } from "./api/session";
 import { useUrlParams } from "./hooks";
+import { setTimeZone } from "./format";
 
-const said = new Map<string, Promise<string | null>>();
+/** What the book and the clock need of the user's notification preferences. */
+interface Own {
+  csm_id: string | null;
+  time_zone: string | null;
+}
 
-/** The CSM the signed-in user said they are, read once per sign-in. */
-function ownCsm(session: Session): Promise<string | null> {
+const said = new Map<string, Promise<Own>>();
+
+/** The user's own preferences, read once per sign-in (kept on the device for offline use). */
+function ownPreferences(session: Session): Promise<Own> {
   let known = said.get(session.token);
   if (!known) {
-    // Kept on the device too, so an offline page narrows to the same book it did online.
-    const keptKey = `cstrack-own-csm:${session.user}`;
-    known = read<{ csm_id: string | null }>(session, "/api/v1/notification-preferences")
-      .then((preferences) => preferences.csm_id ?? null)
+    const keptKey = `cstrack-own:${session.user}`;
+    const none: Own = { csm_id: null, time_zone: null };
+    known = read<Partial<Own>>(session, "/api/v1/notification-preferences")
+      .then((preferences) => ({ csm_id: preferences.csm_id ?? null, time_zone: preferences.time_zone ?? null }))
       .catch((error: unknown) => {
-        if (error instanceof CommandError && error.status === 404) return null;
+        if (error instanceof CommandError && (error.status === 404 || error.status === 403)) return none;
         said.delete(session.token);
-        if (error instanceof CommandError && error.code === "unreachable") return localStorage.getItem(keptKey);
+        if (error instanceof CommandError && error.code === "unreachable") {
+          const kept = localStorage.getItem(keptKey);
+          return kept ? (JSON.parse(kept) as Own) : none;
+        }
         throw error;
       })
-      .then((csm) => {
-        if (csm) localStorage.setItem(keptKey, csm);
-        else localStorage.removeItem(keptKey);
-        return csm;
+      .then((own) => {
+        localStorage.setItem(keptKey, JSON.stringify(own));
+        return own;
       });
     said.set(session.token, known);
   }
   return known;
 }
 
+/** The CSM the signed-in user said they are. */
+function ownCsm(session: Session): Promise<string | null> {
+  return ownPreferences(session).then((own) => own.csm_id);
+}
+
 /** Forgets what the user said they are (after they change it in the settings). */
 export function forgetOwnCsm(session: Session) {
   said.delete(session.token);
+}
+
+/**
+ * Shows times in the user's chosen time zone: the one kept on the device at once, then the
+ * one the preferences say. Answers the zone, so the caller re-renders when it changes.
+ */
+export function useOwnTimeZone(session: Session): string | null {
+  const [zone, setZone] = useState<string | null>(() => {
+    const kept = localStorage.getItem(`cstrack-own:${session.user}`);
+    const zone = kept ? ((JSON.parse(kept) as Own).time_zone ?? null) : null;
+    setTimeZone(zone);
+    return zone;
+  });
+  useEffect(() => {
+    if (session.role === "partner") return;
+    ownPreferences(session)
+      .then((own) => {
+        setTimeZone(own.time_zone);
+        setZone(own.time_zone);
+      })
+      .catch(() => undefined);
+  }, [session]);
+  return zone;
 }
 
 export interface Book {

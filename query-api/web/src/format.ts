@@ -59,12 +59,39 @@ export function count(n: number, one: string, many: string): string {
   return `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
 }
 
-/** An instant in the user's own time zone, to the minute ("7 Dec 2026, 09:58"). */
+/** The device's own time zone (an IANA name). */
+export const DEVICE_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+/** The zone times are shown in when the user chose one other than the device's. */
+let chosenZone: string | undefined;
+
+/** Shows times in `zone` (the user's preference) from now on; null: the device's own. */
+export function setTimeZone(zone: string | null | undefined) {
+  chosenZone = zone && zone !== DEVICE_ZONE ? zone : undefined;
+}
+
+/** The zone times are shown in. */
+export function timeZone(): string {
+  return chosenZone ?? DEVICE_ZONE;
+}
+
+/**
+ * An instant in the user's time zone, to the minute ("7 Dec 2026, 09:58"); with the zone's
+ * name when it is not the device's ("7 Dec 2026, 09:58 CET").
+ */
 export function when(value: string | null | undefined): string {
   if (!value) return "—";
   const instant = new Date(value);
   if (Number.isNaN(instant.getTime())) return value;
-  return new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeStyle: "short" }).format(instant);
+  return new Intl.DateTimeFormat("en-GB", {
+    day: "numeric",
+    month: "short",
+    year: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    timeZone: chosenZone,
+    timeZoneName: chosenZone ? "short" : undefined,
+  }).format(instant);
 }
 
 export function words(value: string): string {

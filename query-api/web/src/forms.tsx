@@ -11,6 +11,7 @@ const KEPT = "Saved on this device: it is sent when you are back online";
 import { useSession } from "./App";
 import { useQuery } from "urql";
 import { CustomFieldsForm, FIELD_DEFINITIONS } from "./fieldsForm";
+import { CustomerPicker } from "./components";
 
 interface FormState {
   busy: boolean;
@@ -199,52 +200,75 @@ export function CreateTaskForm({ customerId }: { customerId: string }) {
   );
 }
 
-export function PartnerReportForm({ customers, onDone }: { customers: Array<{ customerId: string; name: string }>; onDone: () => void }) {
+/** The words of a report's overall status. */
+export const OVERALL_WORDS: Record<string, string> = { on_track: "on track", at_risk: "at risk", off_track: "off track" };
+
+/** A partner report as the form edits it. */
+export interface ReportDraft {
+  reportId: string;
+  customerId: string;
+  periodStart: string;
+  periodEnd: string;
+  overallStatus: string;
+  summary: string;
+  accomplishments: string;
+  plannedActivities: string;
+  risksAndIssues: string;
+}
+
+/**
+ * Drafts a partner status report for a customer found by name or, given `report`, changes that
+ * draft (only the fields changed are sent).
+ */
+export function PartnerReportForm({ report, onDone }: { report?: ReportDraft; onDone: () => void }) {
   const { state, run, field } = useCommandForm();
-  const [customerId, setCustomerId] = useState("");
-  const [periodStart, setPeriodStart] = useState("");
-  const [periodEnd, setPeriodEnd] = useState("");
-  const [overall, setOverall] = useState("on_track");
-  const [summary, setSummary] = useState("");
-  const [accomplishments, setAccomplishments] = useState("");
-  const [risks, setRisks] = useState("");
+  const [customerId, setCustomerId] = useState<string | null>(report?.customerId ?? null);
+  const [form, setForm] = useState({
+    period_start: report?.periodStart ?? "",
+    period_end: report?.periodEnd ?? "",
+    overall_status: report?.overallStatus ?? "on_track",
+    summary: report?.summary ?? "",
+    accomplishments: report?.accomplishments ?? "",
+    planned_activities: report?.plannedActivities ?? "",
+    risks_and_issues: report?.risksAndIssues ?? "",
+  });
+  const set = (name: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [name]: e.target.value });
+  const id = (name: string) => `report-${report ? "edit-" : ""}${name}`;
   const submit = (event: React.FormEvent) => {
     event.preventDefault();
-    run(
-      "POST",
-      `/api/v1/customers/${customerId || customers[0]?.customerId}/partner-reports`,
-      {
-        period_start: periodStart,
-        period_end: periodEnd,
-        overall_status: overall,
-        summary,
-        accomplishments,
-        risks_and_issues: risks,
-      },
-      "Draft saved",
-      onDone,
-    );
+    if (report) {
+      const before: Record<string, string> = {
+        period_start: report.periodStart,
+        period_end: report.periodEnd,
+        overall_status: report.overallStatus,
+        summary: report.summary,
+        accomplishments: report.accomplishments,
+        planned_activities: report.plannedActivities,
+        risks_and_issues: report.risksAndIssues,
+      };
+      const changed = Object.fromEntries(Object.entries(form).filter(([name, value]) => value !== before[name]));
+      run("PATCH", `/api/v1/customers/${report.customerId}/partner-reports/${report.reportId}`, changed, "Draft changed", onDone);
+    } else {
+      run("POST", `/api/v1/customers/${customerId}/partner-reports`, form, "Draft saved", onDone);
+    }
   };
   return (
-    <Form onSubmit={submit} className="cs-form" aria-label="Draft a partner status report">
-      <Select id="report-customer" labelText="Customer" value={customerId} onChange={(e) => setCustomerId(e.target.value)}>
-        {customers.map((c) => (
-          <SelectItem key={c.customerId} value={c.customerId} text={c.name} />
+    <Form onSubmit={submit} className="cs-form" aria-label={report ? "Change the draft" : "Draft a partner status report"}>
+      {report ? null : <CustomerPicker id="report-customer" label="Customer" value={customerId} onChange={(chosen) => setCustomerId(chosen)} />}
+      <TextInput id={id("period-start")} type="date" labelText="Period start" value={form.period_start} onChange={set("period_start")} {...field("period_start")} />
+      <TextInput id={id("period-end")} type="date" labelText="Period end" value={form.period_end} onChange={set("period_end")} {...field("period_end")} />
+      <Select id={id("overall")} labelText="Overall status" value={form.overall_status} onChange={set("overall_status")} {...field("overall_status")}>
+        {Object.entries(OVERALL_WORDS).map(([value, words]) => (
+          <SelectItem key={value} value={value} text={words} />
         ))}
       </Select>
-      <TextInput id="report-period-start" type="date" labelText="Period start" value={periodStart} onChange={(e) => setPeriodStart(e.target.value)} {...field("period_start")} />
-      <TextInput id="report-period-end" type="date" labelText="Period end" value={periodEnd} onChange={(e) => setPeriodEnd(e.target.value)} {...field("period_end")} />
-      <Select id="report-overall" labelText="Overall status" value={overall} onChange={(e) => setOverall(e.target.value)} {...field("overall_status")}>
-        {["on_track", "at_risk", "off_track"].map((s) => (
-          <SelectItem key={s} value={s} text={s.replace("_", " ")} />
-        ))}
-      </Select>
-      <TextArea id="report-summary" labelText="Summary" rows={3} value={summary} onChange={(e) => setSummary(e.target.value)} {...field("summary")} />
-      <TextArea id="report-accomplishments" labelText="Accomplishments" rows={2} value={accomplishments} onChange={(e) => setAccomplishments(e.target.value)} {...field("accomplishments")} />
-      <TextArea id="report-risks" labelText="Risks and issues" rows={2} value={risks} onChange={(e) => setRisks(e.target.value)} {...field("risks_and_issues")} />
+      <TextArea id={id("summary")} labelText="Summary" rows={3} value={form.summary} onChange={set("summary")} {...field("summary")} />
+      <TextArea id={id("accomplishments")} labelText="Accomplishments" rows={2} value={form.accomplishments} onChange={set("accomplishments")} {...field("accomplishments")} />
+      <TextArea id={id("planned")} labelText="Planned activities" rows={2} value={form.planned_activities} onChange={set("planned_activities")} {...field("planned_activities")} />
+      <TextArea id={id("risks")} labelText="Risks and issues" rows={2} value={form.risks_and_issues} onChange={set("risks_and_issues")} {...field("risks_and_issues")} />
       <Outcome state={state} />
-      <Button type="submit" disabled={state.busy || customers.length === 0}>
-        Save draft
+      <Button type="submit" disabled={state.busy || (!report && !customerId)}>
+        {report ? "Save the changes" : "Save draft"}
       </Button>
     </Form>
   );

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { useSearchParams } from "react-router-dom";
 import { useSubscription } from "urql";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
@@ -25,7 +25,26 @@ export function useUrlParams() {
     },
     [setParams],
   );
-  return { params, set };
+  /** Sets several at once (empty values remove them). */
+  const setAll = useCallback(
+    (changes: Record<string, string | null>) => {
+      setParams(
+        (current) => {
+          const next = new URLSearchParams(current);
+          for (const [name, value] of Object.entries(changes)) {
+            if (value) next.set(name, value);
+            else next.delete(name);
+          }
+          return next;
+        },
+        { replace: true },
+      );
+    },
+    [setParams],
+  );
+  /** Replaces them all (a saved view chosen). */
+  const replace = useCallback((query: string) => setParams(new URLSearchParams(query), { replace: false }), [setParams]);
+  return { params, set, setAll, replace };
 }
 
 /** The day a report is about (`asOf`) and what the system knew (`knownAt`), kept in the URL. */
@@ -76,4 +95,27 @@ const PORTFOLIO_CHANGED = graphql(`
 /** Runs `refresh` when any customer the user may see changes: what portfolio screens listen to. */
 export function usePortfolioLive(refresh: () => void, pause = false) {
   useLive(PORTFOLIO_CHANGED, {}, refresh, pause);
+}
+
+/**
+ * Reads a query again until a command shows in it: the read models apply a command a moment
+ * after the command API accepts it. `expect(check)` starts waiting; `check(data)` says whether
+ * the change is there. Gives up after 10 s (the list then shows what it has).
+ */
+export function useReadBack<Data>(data: Data | undefined, refresh: () => void) {
+  const [awaited, setAwaited] = useState<{ check: (data: Data) => boolean; tries: number } | null>(null);
+  useEffect(() => {
+    if (!awaited || data === undefined) return;
+    if (awaited.check(data) || awaited.tries >= 40) {
+      setAwaited(null);
+      return;
+    }
+    const timer = window.setTimeout(() => {
+      refresh();
+      setAwaited({ ...awaited, tries: awaited.tries + 1 });
+    }, 250);
+    return () => window.clearTimeout(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [awaited, data]);
+  return useCallback((check: (data: Data) => boolean) => setAwaited({ check, tries: 0 }), []);
 }

@@ -1,6 +1,7 @@
 // Charts, loaded apart from the rest of the client (they are its largest part).
 import { Alignments, DonutChart, GaugeChart, GaugeTypes, LineChart, ScaleTypes, SimpleBarChart, StackedBarChart, Statuses } from "@carbon/charts-react";
 import "@carbon/charts-react/styles.css";
+import { periodWords } from "../format";
 
 export interface HealthPointView {
   bucket: string;
@@ -280,4 +281,44 @@ export function PortfolioHealthTrend({ buckets }: { buckets: Array<{ bucket: str
       />
     </Figure>
   );
+}
+
+/** The portfolio's average engagement score month by month, with the accounts at risk each month. */
+export function EngagementTrend({
+  months,
+}: {
+  months: Array<{ period: string; asOf: string; customers: number; averageScore: number; distribution: Array<{ category: string; customers: number }> }>;
+}) {
+  const atRisk = (m: (typeof months)[number]) => m.distribution.find((d) => d.category === "AT_RISK")?.customers ?? 0;
+  const label = (m: (typeof months)[number]) => `${periodWords(m.period)}${m.asOf.slice(0, 7) === m.period && !m.asOf.endsWith(lastDay(m.period)) ? " (so far)" : ""}`;
+  return (
+    <Figure
+      id="engagement-trend"
+      title="Average engagement score, month by month"
+      table={{
+        head: ["Month", "Accounts", "Average score", "At risk"],
+        rows: months.map((m) => [label(m), m.customers, m.averageScore.toFixed(1), atRisk(m)]),
+      }}
+    >
+      <LineChart
+        data={months.map((m) => ({ group: "Average score", date: `${m.period}-01`, value: m.averageScore }))}
+        options={{
+          height: "280px",
+          axes: {
+            bottom: { mapsTo: "date", scaleType: ScaleTypes.TIME },
+            left: { mapsTo: "value", title: "Score (0 to 100)", domain: [0, 100] },
+          },
+          legend: { enabled: false },
+          toolbar: { enabled: false },
+          accessibility: { svgAriaLabel: "Average engagement score month by month" },
+        }}
+      />
+    </Figure>
+  );
+}
+
+/** The last day of a month `YYYY-MM`, as two digits. */
+function lastDay(month: string): string {
+  const [year, number] = month.split("-").map(Number);
+  return String(new Date(year, number, 0).getDate()).padStart(2, "0");
 }

@@ -1,20 +1,28 @@
+// The customer list a team works from: filters on every column the API offers (tier, CSM,
+// partner, health, at risk, NPS, coverage, renewal, a custom field), custom-field columns of the
+// user's choice, an order, saved views, the total, and batches (decks, partner assignment).
+// Everything chosen is kept in the address, so a saved view is that address.
+
 import { useState } from "react";
 import { Link } from "react-router-dom";
-import { useUrlParams } from "../hooks";
+import { useReadBack, useUrlParams } from "../hooks";
 import { useQuery } from "urql";
-import { Button, Checkbox, Search, Select, SelectItem, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
+import { Button, Checkbox, Modal, Search, Select, SelectItem, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
 import { graphql } from "../gql";
 import { Pending, Problem, Table } from "../components";
 import { Downloads, sheets } from "../downloads";
 import { BookSwitch, useBook } from "../book";
 import { colourTag, count, day, money, words } from "../format";
-import type { CoverageStatus, CustomerSort, HealthColour, Tier } from "../gql/graphql";
+import type { CoverageStatus, CustomerSort, HealthColour, NpsCategory, Tier } from "../gql/graphql";
 import { useSession } from "../App";
-import { CommandError, download } from "../api/commands";
+import { CommandError, command, download } from "../api/commands";
+import { FIELD_DEFINITIONS, type FieldDefinitionView } from "../fieldsForm";
+import { ColumnChooser, CustomFieldFilter, customFieldFilter } from "./CustomFieldControls";
+import { SavedViews, viewParams } from "./SavedViews";
 
 const CUSTOMERS = graphql(`
-  query Customers($filter: CustomerFilter, $sort: CustomerSort!, $after: String) {
-    customers(filter: $filter, sort: $sort, first: 50, after: $after) {
+  query Customers($filter: CustomerFilter, $sort: CustomerSort!, $after: String, $customField: CustomFieldFilter, $sortByCustomField: CustomFieldSort) {
+    customers(filter: $filter, sort: $sort, first: 50, after: $after, customField: $customField, sortByCustomField: $sortByCustomField) {
       totalCount
       pageInfo {
         hasNextPage
@@ -32,7 +40,21 @@ const CUSTOMERS = graphql(`
         csm {
           name
         }
+        partnerIds
+        customFields {
+          key
+          display
+        }
       }
+    }
+  }
+`);
+
+const PARTNER_CHOICES = graphql(`
+  query CustomerListPartners {
+    partners {
+      partnerId
+      name
     }
   }
 `);
@@ -55,12 +77,19 @@ const SORTS: Array<[CustomerSort, string]> = [
   ["NAME", "name"],
   ["ARR_DESC", "ARR, largest first"],
   ["RENEWAL_DATE", "renewal, soonest first"],
+  ["HEALTH_ASC", "health, lowest first"],
+];
+const NPS: Array<[NpsCategory, string]> = [
+  ["PROMOTER", "promoters (9 or 10)"],
+  ["PASSIVE", "passives (7 or 8)"],
+  ["DETRACTOR", "detractors (0 to 6)"],
+  ["NO_ANSWER", "no NPS answer"],
 ];
 
 /** The portfolio list, a page of 50 at a time (partners see only their customers). */
 export default function Customers() {
   const session = useSession();
-  const { params, set } = useUrlParams();
+  const { params, set, setAll, replace } = useUrlParams();
   const search = params.get("search") ?? "";
   const tier = (params.get("tier") || null) as Tier | null;
   const book = useBook();
@@ -69,12 +98,26 @@ export default function Customers() {
   const coverageStatus = (params.get("coverage") || null) as CoverageStatus | null;
   const renewal = params.get("renewal") || "";
   const includeChurned = params.get("churned") === "1";
-  const sort = (params.get("sort") || "NAME") as CustomerSort;
+  const chosenSort = params.get("sort") || "NAME";
+  const sort = (chosenSort.startsWith("cf:") ? "NAME" : chosenSort) as CustomerSort;
+  const partnerId = params.get("partner") || null;
+  const npsCategory = (params.get("nps") || null) as NpsCategory | null;
+  const risk = params.get("risk") || "";
+  const columns = (params.get("columns") ?? "").split(",").filter(Boolean);
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const choose = (name: string, value: string) => {
     setCursors([null]);
     set(name, value);
   };
+  const chooseAll = (changes: Record<string, string>) => {
+    setCursors([null]);
+    setAll(changes);
+  };
+  const [{ data: fields }] = useQuery({ query: FIELD_DEFINITIONS });
+  const definitions = (fields?.customFieldDefinitions ?? []) as FieldDefinitionView[];
+  const shownColumns = definitions.filter((d) => columns.includes(d.key));
+  const customField = customFieldFilter(definitions, params);
+  const sortByCustomField = chosenSort.startsWith("cf:") ? { key: chosenSort.split(":")[1], descending: chosenSort.endsWith(":desc") } : null;
   const after = cursors[cursors.length - 1];
   const filter = {
     search: search || null,
@@ -84,21 +127,53 @@ export default function Customers() {
     coverageStatus,
     renewalWithinDays: renewal ? Number(renewal) : null,
     includeChurned,
+    partnerId,
+    npsCategory,
+    atRisk: risk === "at-risk" ? true : risk === "not-at-risk" ? false : null,
   };
   // Customers chosen for a batch of decks (across pages and filters), by id with their names.
   const decks = session.role !== "partner";
   const [selected, setSelected] = useState<Map<string, string>>(new Map());
-  const [{ data, fetching, error }] = useQuery({ query: CUSTOMERS, variables: { filter, sort, after }, pause: !book.ready });
+  const [{ data, fetching, error }, refetch] = useQuery({
+    query: CUSTOMERS,
+    variables: { filter, sort, after, customField, sortByCustomField },
+    pause: !book.ready || (Boolean(params.get("cf")) && !fields),
+  });
+  const expect = useReadBack(data, () => refetch({ requestPolicy: "network-only" }));
   const [{ data: csms }] = useQuery({ query: CSM_CHOICES, pause: session.role === "partner" });
+  const managing = session.role === "admin" || session.role === "manager";
+  const [{ data: partners }] = useQuery({ query: PARTNER_CHOICES, pause: !managing });
   const page = data?.customers;
   const first = (cursors.length - 1) * 50;
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>Customers</h1>
       <BookSwitch book={book} />
+      <SavedViews
+        screen="customers"
+        params={viewParams(params)}
+        onChoose={(query) => {
+          setCursors([null]);
+          replace(query);
+        }}
+      />
       <div className="cs-toolbar">
-        <Downloads choices={sheets("customers")} params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal }} />
+        <Downloads
+          choices={sheets("customers")}
+          params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal, partnerId, npsCategory, atRisk: filter.atRisk, includeChurned: includeChurned || null }}
+        />
         {decks ? <DeckBatch selected={selected} onDone={() => setSelected(new Map())} /> : null}
+        {managing && selected.size > 0 ? (
+          <PartnerBatch
+            selected={selected}
+            partners={partners?.partners ?? []}
+            onDone={(partner) => {
+              setSelected(new Map());
+              // Read the page again until the projector has the assignment (a customer of the page shows it).
+              if (partner) expect((read) => read.customers.nodes.every((c) => c.customerId !== partner.someCustomerId || c.partnerIds.includes(partner.partnerId)));
+            }}
+          />
+        ) : null}
       </div>
       <div className="cs-toolbar">
         <Search
@@ -125,10 +200,29 @@ export default function Customers() {
             ))}
           </Select>
         ) : null}
+        {managing ? (
+          <Select id="customers-partner" labelText="Partner" value={partnerId ?? ""} onChange={(e) => choose("partner", e.target.value)}>
+            <SelectItem value="" text="Any partner or none" />
+            {(partners?.partners ?? []).map((p) => (
+              <SelectItem key={p.partnerId} value={p.partnerId} text={p.name} />
+            ))}
+          </Select>
+        ) : null}
         <Select id="customers-health" labelText="Health" value={healthColour ?? ""} onChange={(e) => choose("health", e.target.value)}>
           <SelectItem value="" text="Any health" />
           {COLOURS.map((c) => (
             <SelectItem key={c} value={c} text={words(c)} />
+          ))}
+        </Select>
+        <Select id="customers-risk" labelText="Risk" value={risk} onChange={(e) => choose("risk", e.target.value)}>
+          <SelectItem value="" text="Any" />
+          <SelectItem value="at-risk" text="At risk (red or yellow)" />
+          <SelectItem value="not-at-risk" text="Not at risk (green or no score)" />
+        </Select>
+        <Select id="customers-nps" labelText="NPS" value={npsCategory ?? ""} onChange={(e) => choose("nps", e.target.value)}>
+          <SelectItem value="" text="Any NPS" />
+          {NPS.map(([value, label]) => (
+            <SelectItem key={value} value={value} text={label} />
           ))}
         </Select>
         <Select id="customers-coverage" labelText="Coverage" value={coverageStatus ?? ""} onChange={(e) => choose("coverage", e.target.value)}>
@@ -143,11 +237,17 @@ export default function Customers() {
           <SelectItem value="90" text="in the next 90 days" />
           <SelectItem value="180" text="in the next 180 days" />
         </Select>
-        <Select id="customers-sort" labelText="Order by" value={sort} onChange={(e) => choose("sort", e.target.value === "NAME" ? "" : e.target.value)}>
+        <CustomFieldFilter definitions={definitions} params={params} choose={chooseAll} />
+        <Select id="customers-sort" labelText="Order by" value={chosenSort} onChange={(e) => choose("sort", e.target.value === "NAME" ? "" : e.target.value)}>
           {SORTS.map(([value, label]) => (
             <SelectItem key={value} value={value} text={label} />
           ))}
+          {shownColumns.flatMap((d) => [
+            <SelectItem key={`cf:${d.key}`} value={`cf:${d.key}`} text={`${d.label}, ascending`} />,
+            <SelectItem key={`cf:${d.key}:desc`} value={`cf:${d.key}:desc`} text={`${d.label}, descending`} />,
+          ])}
         </Select>
+        <ColumnChooser definitions={definitions} chosen={columns} onChange={(keys) => choose("columns", keys.join(","))} />
         <Checkbox id="customers-churned" labelText="Include churned" checked={includeChurned} onChange={(_, { checked }) => choose("churned", checked ? "1" : "")} />
       </div>
       {page ? (
@@ -176,6 +276,9 @@ export default function Customers() {
                   <TableHeader>Health</TableHeader>
                   <TableHeader>CSM</TableHeader>
                   <TableHeader>Renewal</TableHeader>
+                  {shownColumns.map((d) => (
+                    <TableHeader key={d.key}>{d.label}</TableHeader>
+                  ))}
                 </TableRow>
               </TableHead>
               <TableBody>
@@ -222,6 +325,11 @@ export default function Customers() {
                         </>
                       )}
                     </TableCell>
+                    {shownColumns.map((d) => (
+                      <TableCell key={d.key} data-testid={`column-${d.key}`}>
+                        {customer.customFields.find((f) => f.key === d.key)?.display || "—"}
+                      </TableCell>
+                    ))}
                   </TableRow>
                 ))}
               </TableBody>
@@ -274,6 +382,71 @@ function DeckBatch({ selected, onDone }: { selected: Map<string, string>; onDone
           {state.error}
         </span>
       ) : null}
+    </>
+  );
+}
+
+/** "Assign to a partner": the selected customers assigned at once (all or none). */
+function PartnerBatch({
+  selected,
+  partners,
+  onDone,
+}: {
+  selected: Map<string, string>;
+  partners: Array<{ partnerId: string; name: string }>;
+  onDone: (assigned: { partnerId: string; someCustomerId: string } | null) => void;
+}) {
+  const session = useSession();
+  const [open, setOpen] = useState(false);
+  const [partnerId, setPartnerId] = useState("");
+  const [state, setState] = useState<{ busy: boolean; error: string | null; done: string | null }>({ busy: false, error: null, done: null });
+  if (partners.length === 0) return null;
+  return (
+    <>
+      <Button kind="tertiary" size="md" onClick={() => setOpen(true)} data-testid="partner-batch">
+        Assign {count(selected.size, "customer", "customers")} to a partner
+      </Button>
+      {state.done ? (
+        <span className="cs-muted" role="status">
+          {state.done}
+        </span>
+      ) : null}
+      <Modal
+        open={open}
+        modalHeading={`Assign ${count(selected.size, "customer", "customers")} to a partner`}
+        primaryButtonText={state.busy ? "Assigning…" : "Assign"}
+        primaryButtonDisabled={state.busy || !partnerId}
+        secondaryButtonText="Cancel"
+        onRequestClose={() => setOpen(false)}
+        onRequestSubmit={async () => {
+          setState({ busy: true, error: null, done: null });
+          try {
+            const answer = await command<{ assigned: number }>(session, "POST", `/api/v1/partners/${partnerId}/customers`, { customer_ids: [...selected.keys()] });
+            const name = partners.find((p) => p.partnerId === partnerId)?.name ?? "the partner";
+            setState({ busy: false, error: null, done: `${count(answer.assigned, "customer", "customers")} assigned to ${name}; the others already were.` });
+            setOpen(false);
+            onDone({ partnerId, someCustomerId: [...selected.keys()][0] });
+          } catch (error) {
+            setState({ busy: false, error: CommandError.from(error).message, done: null });
+          }
+        }}
+      >
+        <p style={{ marginBottom: "1rem" }}>
+          {[...selected.values()].slice(0, 10).join(", ")}
+          {selected.size > 10 ? ` and ${selected.size - 10} more` : ""}
+        </p>
+        <Select id="batch-partner" labelText="Partner organisation" value={partnerId} onChange={(e) => setPartnerId(e.target.value)}>
+          <SelectItem value="" text="Choose one" />
+          {partners.map((p) => (
+            <SelectItem key={p.partnerId} value={p.partnerId} text={p.name} />
+          ))}
+        </Select>
+        {state.error ? (
+          <p role="alert" className="cs-error-text">
+            {state.error}
+          </p>
+        ) : null}
+      </Modal>
     </>
   );
 }

@@ -151,8 +151,70 @@ const DASHBOARD = graphql(`
   }
 `);
 
+/** The portfolio's engagement month by month: six months to the report's day (the last one so far). */
+const ENGAGEMENT_TREND = graphql(`
+  query EngagementTrend(
+    $csmId: UUID
+    $p0: String!
+    $a0: Date!
+    $p1: String!
+    $a1: Date!
+    $p2: String!
+    $a2: Date!
+    $p3: String!
+    $a3: Date!
+    $p4: String!
+    $a4: Date!
+    $p5: String!
+    $a5: Date!
+  ) {
+    m0: engagementMetrics(period: $p0, asOf: $a0, csmId: $csmId) {
+      ...MonthEngagement
+    }
+    m1: engagementMetrics(period: $p1, asOf: $a1, csmId: $csmId) {
+      ...MonthEngagement
+    }
+    m2: engagementMetrics(period: $p2, asOf: $a2, csmId: $csmId) {
+      ...MonthEngagement
+    }
+    m3: engagementMetrics(period: $p3, asOf: $a3, csmId: $csmId) {
+      ...MonthEngagement
+    }
+    m4: engagementMetrics(period: $p4, asOf: $a4, csmId: $csmId) {
+      ...MonthEngagement
+    }
+    m5: engagementMetrics(period: $p5, asOf: $a5, csmId: $csmId) {
+      ...MonthEngagement
+    }
+  }
+  fragment MonthEngagement on EngagementPortfolio {
+    period
+    asOf
+    customers
+    averageScore
+    distribution {
+      category
+      customers
+    }
+  }
+`);
+
+/** The six calendar months to the day's (`p0` the oldest), each read as of its last day, the day's own month as of the day. */
+function engagementMonths(asOf: string | null) {
+  const day = asOf ? new Date(`${asOf}T12:00:00`) : new Date();
+  const variables: Record<string, string> = {};
+  for (let i = 0; i < 6; i += 1) {
+    const back = 5 - i;
+    const start = new Date(day.getFullYear(), day.getMonth() - back, 1);
+    const end = back === 0 ? day : new Date(day.getFullYear(), day.getMonth() - back + 1, 0);
+    variables[`p${i}`] = isoDay(start).slice(0, 7);
+    variables[`a${i}`] = isoDay(end);
+  }
+  return variables;
+}
 
 const Charts = {
+  EngagementTrend: lazy(() => import("./Charts").then((m) => ({ default: m.EngagementTrend }))),
   HealthDonut: lazy(() => import("./Charts").then((m) => ({ default: m.HealthDonut }))),
   ArrByHealth: lazy(() => import("./Charts").then((m) => ({ default: m.ArrByHealth }))),
   ArrByTier: lazy(() => import("./Charts").then((m) => ({ default: m.ArrByTier }))),
@@ -210,6 +272,14 @@ export default function Dashboard() {
   // The pipeline is the live system's too.
   const pipeline = knownAt ? null : answer?.renewalPipeline;
   const summary = data?.executiveSummary;
+  // Engagement month by month: the live read models only, asked apart so the figures above come first.
+  const months = useMemo(() => engagementMonths(asOf), [asOf]);
+  const [{ data: engagement }] = useQuery({
+    query: ENGAGEMENT_TREND,
+    variables: { csmId: book.csmId, ...months } as never,
+    pause: !book.ready || Boolean(knownAt),
+  });
+  const engagementMonthsRead = engagement ? [engagement.m0, engagement.m1, engagement.m2, engagement.m3, engagement.m4, engagement.m5] : null;
   return (
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>{book.csmId ? "My book" : "Portfolio"}</h1>
@@ -252,6 +322,11 @@ export default function Dashboard() {
                 <p className="cs-muted">The renewal pipeline is today's: set “What the system knew” to now to see it.</p>
               )}
               {data.portfolioHealthTrend ? <Charts.PortfolioHealthTrend buckets={data.portfolioHealthTrend} /> : null}
+              {knownAt ? (
+                <p className="cs-muted">Engagement month by month is today's: set “What the system knew” to now to see it.</p>
+              ) : engagementMonthsRead ? (
+                <Charts.EngagementTrend months={engagementMonthsRead} />
+              ) : null}
             </section>
           </Suspense>
           </Contained>

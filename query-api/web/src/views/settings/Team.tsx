@@ -1,16 +1,16 @@
 // Settings › CSMs: the team's CSMs with their book and monthly capacity, registering a CSM and
 // changing a CSM's capacity (admins and managers).
 
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { useQuery } from "urql";
 import { Button, Form, InlineLoading, InlineNotification, Modal, NumberInput, TableBody, TableCell, TableHead, TableHeader, TableRow, TextInput } from "@carbon/react";
 import { graphql } from "../../gql";
-import type { SettingsTeamQuery } from "../../gql/graphql";
 import { useSession } from "../../App";
 import { CommandError, command } from "../../api/commands";
 import { Pager, Table } from "../../components";
 import { count, money, one, pct } from "../../format";
 import { Refused } from "./common";
+import { useReadBack } from "../../hooks";
 
 const TEAM = graphql(`
   query SettingsTeam {
@@ -35,8 +35,6 @@ const TEAM = graphql(`
 
 const PAGE = 25;
 
-type TeamCsm = SettingsTeamQuery["csms"][number];
-
 export function Team() {
   const session = useSession();
   const mayChange = session.role === "admin" || session.role === "manager";
@@ -44,21 +42,7 @@ export function Team() {
   const [offset, setOffset] = useState(0);
   const [changing, setChanging] = useState<{ csmId: string; name: string; hours: number } | null>(null);
   const refresh = () => refetch({ requestPolicy: "network-only" });
-  // A command is read back once the projector has applied it: until then, ask again.
-  const [awaited, setAwaited] = useState<{ check: (csms: TeamCsm[]) => boolean; tries: number } | null>(null);
-  useEffect(() => {
-    if (!awaited || !data) return;
-    if (awaited.check(data.csms) || awaited.tries >= 40) {
-      setAwaited(null);
-      return;
-    }
-    const timer = window.setTimeout(() => {
-      refresh();
-      setAwaited({ ...awaited, tries: awaited.tries + 1 });
-    }, 250);
-    return () => window.clearTimeout(timer);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [awaited, data]);
+  const expect = useReadBack(data, refresh);
   if (error) return <InlineNotification kind="error" title="The team could not be read" subtitle={error.message} hideCloseButton lowContrast />;
   if (!data) return <InlineLoading description="Reading the team" />;
   const books = new Map(data.csmWorkload.csms.map((c) => [c.csmId, c]));
@@ -68,7 +52,7 @@ export function Team() {
         {count(data.csms.length, "CSM", "CSMs")}. Capacity is the hours a month a CSM gives to accounts; the workload report compares it with the hours
         their book needs under the rules' hours per tier.
       </p>
-      {mayChange ? <NewCsm onAdded={(email) => setAwaited({ check: (csms) => csms.some((c) => c.email === email), tries: 0 })} /> : null}
+      {mayChange ? <NewCsm onAdded={(email) => expect((read) => read.csms.some((c) => c.email === email))} /> : null}
       <Table size="md" aria-label="CSMs">
         <TableHead>
           <TableRow>
@@ -120,7 +104,7 @@ export function Team() {
           onClose={(hours) => {
             const csmId = changing.csmId;
             setChanging(null);
-            if (hours !== null) setAwaited({ check: (csms) => csms.some((c) => c.csmId === csmId && c.monthlyCapacityHours === hours), tries: 0 });
+            if (hours !== null) expect((read) => read.csms.some((c) => c.csmId === csmId && c.monthlyCapacityHours === hours));
           }}
         />
       ) : null}
