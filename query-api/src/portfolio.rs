@@ -101,6 +101,8 @@ pub struct Task {
     pub kind: String,
     pub priority: String,
     pub assignee_id: String,
+    /// The assignee's name, where the directory knows it.
+    pub assignee_name: Option<String>,
     pub due_date: NaiveDate,
     /// pending, in_progress, completed or cancelled.
     pub status: String,
@@ -179,12 +181,13 @@ pub async fn tasks(
     let sql = format!(
         "SELECT task_id, customer_id,
                 coalesce((SELECT name FROM customer_profiles p WHERE p.customer_id = tasks.customer_id), '') AS customer_name,
-                title, description, kind, priority, assignee_id, due_date, status, parent_task_id,
-                depends_on, outcome, created_at, closed_at
+                title, description, kind, priority, assignee_id, {} AS assignee_name, due_date, status,
+                parent_task_id, depends_on, outcome, created_at, closed_at
            FROM tasks
           WHERE {TASK_CONDITIONS}
             AND ($9::text IS NULL OR (due_date::text, task_id) > ($9, $10))
-          ORDER BY due_date, task_id LIMIT $11"
+          ORDER BY due_date, task_id LIMIT $11",
+        crate::settings::name_of("tasks.assignee_id")
     );
     let rows: Vec<Task> = page_of(
         bind_task_filter(sqlx::query_as(&sql), &filter, today, visible),

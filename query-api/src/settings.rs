@@ -10,6 +10,28 @@ use uuid::Uuid;
 
 use crate::schema::unavailable;
 
+/// The SQL of a user's name from the user id in `column`: the CSM the user said they are (in
+/// their notification preferences), else the partner user of that id; null when neither says.
+pub fn name_of(column: &str) -> String {
+    format!(
+        "coalesce((SELECT d.name FROM notification_preferences np JOIN csm_directory d ON d.csm_id = np.csm_id
+                    WHERE np.user_id = {column}),
+                  (SELECT pu.name FROM partner_users pu WHERE pu.user_id = {column} ORDER BY pu.invited_at LIMIT 1))"
+    )
+}
+
+/// The signed-in user as the client shows them.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Me {
+    pub user_id: String,
+    /// admin, manager, csm, partner, readonly or auditor.
+    pub role: String,
+    /// Their name, when the directory knows it (see `name_of`).
+    pub name: Option<String>,
+    /// The partner organisation of a partner user, by name.
+    pub partner_name: Option<String>,
+}
+
 #[derive(Default)]
 pub struct SettingsQuery;
 
@@ -32,6 +54,26 @@ impl SettingsQuery {
         .fetch_all(ctx.data::<PgPool>()?)
         .await
         .map_err(unavailable)
+    }
+
+    /// The signed-in user: their id, role, and name where the directory knows it. Every role.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
+        let principal = crate::access::access(ctx)?.principal.clone();
+        let (name, partner_name): (Option<String>, Option<String>) = sqlx::query_as(&format!(
+            "SELECT {}, (SELECT name FROM partner_directory WHERE partner_id = $2)",
+            name_of("$1")
+        ))
+        .bind(&principal.user_id)
+        .bind(principal.partner_id)
+        .fetch_one(ctx.data::<PgPool>()?)
+        .await
+        .map_err(unavailable)?;
+        Ok(Me {
+            user_id: principal.user_id,
+            role: principal.role.as_str().to_owned(),
+            name,
+            partner_name,
+        })
     }
 
     /// Every partner organisation, by name, with its portal users and how many customers are

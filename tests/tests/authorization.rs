@@ -51,6 +51,8 @@ const QUERIES: &[(&str, &str, Scope)] = &[
     ("rules", "rules { version }", Scope::Portfolio),
     ("csms", "csms { name }", Scope::Portfolio),
     ("partners", "partners { name }", Scope::Management),
+    // Everyone reads who they are.
+    ("me", "me { userId role }", Scope::Filtered),
     ("atRiskReport", "atRiskReport { total }", Scope::Portfolio),
     (
         "projectionSnapshots",

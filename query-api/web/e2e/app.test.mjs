@@ -656,7 +656,8 @@ describe("single sign-on", () => {
     // Back through /app/callback to where the user was going, with the issuer's token.
     await page.getByTestId("coverage-accounts-value").waitFor();
     assert.equal(new URL(page.url()).pathname, "/app/coverage");
-    assert.equal(await page.getByTestId("signed-in-as").innerText(), "dana (csm)");
+    // By name: Dana said which CSM she is in her settings (a test above).
+    await page.getByTestId("signed-in-as").filter({ hasText: /^Dana Whitfield \(CSM\)$/ }).waitFor();
     assert.equal(await page.getByTestId("coverage-accounts-value").innerText(), "4");
     await context.close();
   });
@@ -967,6 +968,18 @@ describe("an admin", () => {
       body: JSON.stringify({ time_zone: "UTC" }),
     });
     assert.equal(restored.status, 200);
+  });
+
+  test("sees the team's tasks with their assignees by name", async () => {
+    const { page } = session;
+    await page.goto(app("/tasks"));
+    // A manager or admin lands on the team's tasks; Dana said which CSM she is, so she is named.
+    const row = page.getByTestId("task-row").filter({ hasText: "Confirm the renewal terms" });
+    await row.waitFor();
+    assert.match(await row.innerText(), /Globex\s+follow up\s+medium\s+Dana Whitfield/);
+    const named = await gql(env.tokens.admin, `{ tasks(filter: { assigneeId: "dana" }, first: 1) { nodes { assigneeName } } }`);
+    assert.equal(named.tasks.nodes[0].assigneeName, "Dana Whitfield");
+    await page.getByTestId("signed-in-as").filter({ hasText: /^test-admin \(admin\)$/ }).waitFor();
   });
 
   test("registers a partner, invites, activates and deactivates its user, and assigns customers in bulk", async () => {

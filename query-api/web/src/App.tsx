@@ -13,7 +13,8 @@ import {
   Button,
   Loading,
 } from "@carbon/react";
-import { Provider } from "urql";
+import { Provider, useQuery } from "urql";
+import { graphql } from "./gql";
 import { graphqlClient } from "./api/client";
 import { can, clearSession, loadSession, saveSession, type Session } from "./api/session";
 import { SignIn, Callback } from "./views/SignIn";
@@ -135,9 +136,7 @@ function Shell({ session, signOut }: { session: Session; signOut: () => void }) 
         <HeaderGlobalBar>
           <OfflineIndicator session={session} />
           {can.portfolio(session.role) ? <LagIndicator /> : null}
-          <span className="cs-header-user" data-testid="signed-in-as">
-            {session.user} ({session.role})
-          </span>
+          <SignedInAs session={session} />
           <Button kind="ghost" size="sm" onClick={signOut} className="cs-header-action">
             Sign out
           </Button>
@@ -190,4 +189,34 @@ function Shell({ session, signOut }: { session: Session; signOut: () => void }) 
 function Portfolio({ children }: { children: React.ReactNode }) {
   const session = useSession();
   return can.portfolio(session.role) ? <>{children}</> : <Navigate to="/customers" replace />;
+}
+
+const ME = graphql(`
+  query Me {
+    me {
+      name
+      partnerName
+    }
+  }
+`);
+
+const ROLE_WORDS: Record<string, string> = {
+  admin: "admin",
+  manager: "manager",
+  csm: "CSM",
+  partner: "partner",
+  readonly: "read only",
+  auditor: "auditor",
+};
+
+/** Who is signed in: their name where the directory knows it (else their user id), and their role in words. */
+function SignedInAs({ session }: { session: Session }) {
+  const [{ data }] = useQuery({ query: ME });
+  const name = data?.me.name ?? session.user;
+  const role = session.role === "partner" && data?.me.partnerName ? `partner, ${data.me.partnerName}` : (ROLE_WORDS[session.role] ?? session.role);
+  return (
+    <span className="cs-header-user" data-testid="signed-in-as">
+      {name} ({role})
+    </span>
+  );
 }

@@ -37,6 +37,7 @@ const TASKS = graphql(`
     kind
     priority
     assigneeId
+    assigneeName
     dueDate
     status
   }
@@ -118,7 +119,7 @@ export default function Tasks() {
                   </TableCell>
                   <TableCell>{words(t.kind)}</TableCell>
                   <TableCell>{words(t.priority)}</TableCell>
-                  <TableCell>{t.assigneeId === session.user ? "me" : t.assigneeId}</TableCell>
+                  <TableCell>{t.assigneeId === session.user ? "me" : (t.assigneeName ?? t.assigneeId)}</TableCell>
                   <TableCell>{day(t.dueDate)}</TableCell>
                   <TableCell>{words(t.status)}</TableCell>
                   <TableCell>
