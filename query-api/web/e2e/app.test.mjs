@@ -95,7 +95,7 @@ async function accessible(page, name) {
 }
 
 const SUMMARY = `query ($asOf: Date, $me: String!) {
-  executiveSummary(asOf: $asOf) { current { customers totalArr arrAtRisk renewals { days customers arr } } arrChange }
+  executiveSummary(asOf: $asOf) { current { customers totalArr arrAtRisk renewals { days customers arr } } previousQuarter { renewals { days customers arr } } arrChange }
   coverageReport(asOf: $asOf) { summary { accounts underCovered } gaps { customerId } }
   tasks(filter: { assigneeId: $me, overdue: true }) { nodes { title } }
 }`;
@@ -129,9 +129,15 @@ describe("a CSM", () => {
     assert.equal(await page.getByTestId("kpi-arr-at-risk-value").innerText(), money(current.arrAtRisk));
     const coverage = expected.coverageReport.summary;
     assert.equal(await page.getByTestId("kpi-under-covered-value").innerText(), `${coverage.underCovered} of ${coverage.accounts}`);
+    const escaped = (text) => text.replace(/[$.]/g, "\\$&");
     for (const window of current.renewals) {
       const row = page.getByTestId(`renewals-${window.days}`);
-      assert.match(await row.innerText(), new RegExp(`${window.customers}\\s+${money(window.arr).replace(/[$.]/g, "\\$&")}`));
+      // Beside the previous quarter's end, as the API counts it.
+      const before = expected.executiveSummary.previousQuarter.renewals.find((w) => w.days === window.days);
+      assert.match(
+        await row.innerText(),
+        new RegExp(`${window.customers}\\s+${escaped(money(window.arr))}\\s+${before.customers} · ${escaped(money(before.arr))}`),
+      );
     }
     assert.deepEqual(
       expected.tasks.nodes.map((t) => t.title),

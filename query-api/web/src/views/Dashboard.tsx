@@ -114,6 +114,11 @@ const DASHBOARD = graphql(`
         accounts
         arr
       }
+      renewals {
+        days
+        customers
+        arr
+      }
     }
     arrChange
     arrAtRiskChange
@@ -365,16 +370,21 @@ export default function Dashboard() {
                     <TableHeader>Within</TableHeader>
                     <TableHeader>Accounts</TableHeader>
                     <TableHeader>ARR</TableHeader>
+                    <TableHeader>At the previous quarter's end</TableHeader>
                   </TableRow>
                 </TableHead>
                 <TableBody>
-                  {summary.current.renewals.map((window) => (
-                    <TableRow key={window.days} data-testid={`renewals-${window.days}`}>
-                      <TableCell>{window.days} days</TableCell>
-                      <TableCell>{window.customers}</TableCell>
-                      <TableCell>{money(window.arr)}</TableCell>
-                    </TableRow>
-                  ))}
+                  {summary.current.renewals.map((window) => {
+                    const before = summary.previousQuarter.renewals.find((w) => w.days === window.days);
+                    return (
+                      <TableRow key={window.days} data-testid={`renewals-${window.days}`}>
+                        <TableCell>{window.days} days</TableCell>
+                        <TableCell>{window.customers}</TableCell>
+                        <TableCell>{money(window.arr)}</TableCell>
+                        <TableCell>{before ? `${before.customers} · ${money(before.arr)}` : "—"}</TableCell>
+                      </TableRow>
+                    );
+                  })}
                 </TableBody>
               </Table>
             </section>
