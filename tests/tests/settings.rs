@@ -312,7 +312,7 @@ async fn partner_organisations_their_users_and_customers_assigned_in_bulk() {
     let manager = token(Role::Manager, "morgan", None);
     let northwind = uuid(&system.post_ok("/api/v1/partners", &json!({"name": "Northwind"})).await["partner_id"]);
     system.post_ok("/api/v1/partners", &json!({"name": "Contoso"})).await;
-    for (user, name) in [("ana", "Ana Lopes"), ("bo", "Bo Chen")] {
+    for (user, name) in [("ana", "Ana Lopes"), ("bo", "Bo Chen"), ("cy", "Cy Dunn")] {
         let (status, answer) = system
             .send_as(
                 &manager,
@@ -398,6 +398,7 @@ async fn partner_organisations_their_users_and_customers_assigned_in_bulk() {
             {"name": "Northwind", "customerCount": 3, "users": [
                 {"userId": "ana", "name": "Ana Lopes", "email": "ana@northwind.example", "status": "ACTIVE", "reason": null},
                 {"userId": "bo", "name": "Bo Chen", "email": "bo@northwind.example", "status": "DEACTIVATED", "reason": "left Northwind"},
+                {"userId": "cy", "name": "Cy Dunn", "email": "cy@northwind.example", "status": "INVITED", "reason": null},
             ]},
         ])
     );
@@ -440,6 +441,23 @@ async fn partner_organisations_their_users_and_customers_assigned_in_bulk() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
     let (status, _) = system.send_as(&bo, Method::GET, "/api/v1/saved-views", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Cy is invited, not yet activated: refused until an admin or manager activates them.
+    let cy = token(Role::Partner, "cy", Some(northwind));
+    let refused = system.graphql_as(&cy, "{ me { name } }", json!({})).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{refused}"
+    );
+    system
+        .post_ok(&format!("/api/v1/partners/{northwind}/users/cy/activate"), &json!({}))
+        .await;
+    system.caught_up().await;
+    let me = system.graphql_as(&cy, "{ me { name partnerName } }", json!({})).await;
+    assert_eq!(
+        me["data"]["me"],
+        json!({"name": "Cy Dunn", "partnerName": "Northwind"}),
+        "{me}"
+    );
 }
 
 /// The customer list's filters by NPS answer and risk, and its order by health, lowest first;

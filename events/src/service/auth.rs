@@ -209,8 +209,9 @@ pub fn mint(
 }
 
 /// Why a partner user's valid token is refused: the partner directory (kept from the Partner
-/// streams) has the user deactivated. Other callers, and partner users the directory does not
-/// know (tokens are issued by the operator), are not refused here.
+/// streams) has the user invited and not yet activated, or deactivated. Other callers, and
+/// partner users the directory does not know (tokens are issued by the operator), are not
+/// refused here.
 pub async fn deactivated(pool: &sqlx::PgPool, principal: &Principal) -> Result<Option<String>, sqlx::Error> {
     let Some(partner_id) = principal.partner_id.filter(|_| principal.role == Role::Partner) else {
         return Ok(None);
@@ -231,6 +232,9 @@ pub async fn deactivated(pool: &sqlx::PgPool, principal: &Principal) -> Result<O
             "this partner user was deactivated{}",
             reason.map(|reason| format!(": {reason}")).unwrap_or_default()
         )),
+        Some((status, _)) if status == "invited" => {
+            Some("this partner user is invited but not activated yet; an admin or manager activates them".into())
+        }
         _ => None,
     })
 }

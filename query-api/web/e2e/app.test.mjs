@@ -579,6 +579,7 @@ describe("a partner", () => {
     assert.equal(await page.getByRole("link", { name: "Dashboard" }).count(), 0);
     await accessible(page, "partner-customers");
     await page.getByRole("link", { name: "Partner reports" }).click();
+    await page.getByRole("button", { name: "Draft a report" }).click();
     // The customer is found by name among its own.
     await page.locator("#report-customer").fill("Init");
     await page.getByRole("option", { name: "Initech" }).click();

@@ -59,6 +59,7 @@ export default function PartnerReports() {
   const expect = useReadBack(data, refresh);
   const [readingId, setReadingId] = useState<string | null>(null);
   const [editing, setEditing] = useState<Report | null>(null);
+  const [drafting, setDrafting] = useState(false);
   const page = data?.partnerReports;
   // The report read is the latest the list holds, so a change just made shows in it.
   const reading = page?.nodes.find((r) => r.reportId === readingId) ?? null;
@@ -68,8 +69,15 @@ export default function PartnerReports() {
       <h1 style={{ marginBottom: "1.5rem" }}>Partner reports</h1>
       <Problem error={error} />
       <Pending fetching={fetching} hasData={Boolean(data)} />
+      {partner && can.write(session.role) ? (
+        <div className="cs-toolbar">
+          <Button kind="primary" size="md" onClick={() => setDrafting(true)}>
+            Draft a report
+          </Button>
+        </div>
+      ) : null}
       {page ? (
-        <div className="cs-two">
+        <div>
           <section className="cs-section" aria-labelledby="reports-heading">
             <h2 id="reports-heading">Reports</h2>
             <p className="cs-muted" role="status" data-testid="reports-total">
@@ -132,13 +140,19 @@ export default function PartnerReports() {
               </Button>
             </div>
           </section>
-          {partner && can.write(session.role) ? (
-            <section className="cs-section" aria-labelledby="draft-heading">
-              <h2 id="draft-heading">Draft a report</h2>
-              <PartnerReportForm onDone={refresh} />
-            </section>
-          ) : null}
         </div>
+      ) : null}
+      {drafting ? (
+        <Modal open passiveModal modalHeading="Draft a report" onRequestClose={() => setDrafting(false)}>
+          <PartnerReportForm
+            onDone={() => {
+              setDrafting(false);
+              // Read again until the projector has the new draft.
+              const known = page?.totalCount ?? 0;
+              expect((read) => read.partnerReports.totalCount > known);
+            }}
+          />
+        </Modal>
       ) : null}
       {reading ? <Reading report={reading} onClose={() => setReadingId(null)} /> : null}
       {editing ? (

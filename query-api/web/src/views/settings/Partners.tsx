@@ -78,7 +78,7 @@ export function Partners() {
     <div style={{ maxWidth: "72rem" }}>
       <p className="cs-muted" style={{ margin: "1rem 0" }}>
         {count(data.partners.length, "partner organisation", "partner organisations")}. A partner's users see only the customers assigned to their
-        organisation, and submit status reports on them. A deactivated user is refused on every request.
+        organisation, and submit status reports on them. An invited user can sign in once activated; a deactivated one is refused on every request.
       </p>
       <NewPartner onAdded={(name) => expect((read) => read.partners.some((p) => p.name === name))} />
       {data.partners.length === 0 ? <p className="cs-muted">No partner organisation yet.</p> : null}
