@@ -110,6 +110,27 @@ pub struct NpsOf(pub Uuid);
 pub struct PartnersOf(pub Uuid);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AdoptionOf(pub Uuid);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NextTouchOf(pub Uuid);
+
+impl Loader<NextTouchOf> for Store {
+    type Value = crate::next_touch::NextTouch;
+    type Error = String;
+
+    /// Under the rules in force, as of today.
+    async fn load(&self, keys: &[NextTouchOf]) -> Result<HashMap<NextTouchOf, Self::Value>, String> {
+        let rules = events::service::read_models::current_rules(&self.0)
+            .await
+            .map_err(failed)?;
+        let touches = crate::next_touch::of(&self.0, &ids(keys, |key| key.0), Utc::now().date_naive(), &rules)
+            .await
+            .map_err(failed)?;
+        Ok(touches
+            .into_iter()
+            .map(|(id, touch)| (NextTouchOf(id), touch))
+            .collect())
+    }
+}
 
 fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> Uuid) -> Vec<Uuid> {
     keys.iter().map(|key| id(*key)).collect()
@@ -468,6 +489,15 @@ impl Customer {
         })
     }
 
+    /// When the account is next due a contact, and why (docs/DOMAIN.md, "Next touch"); none for a
+    /// churned customer.
+    async fn next_touch(&self, ctx: &Context<'_>) -> Result<Option<crate::next_touch::NextTouch>> {
+        loaders(ctx)?
+            .load_one(NextTouchOf(self.customer_id))
+            .await
+            .map_err(loader_error)
+    }
+
     /// The next meeting with the customer on a CSM's calendar (docs/CONNECTORS.md): upcoming
     /// meetings are not activities until they have happened.
     async fn next_scheduled_touch(&self, ctx: &Context<'_>) -> Result<Option<ScheduledTouch>> {
@@ -619,7 +649,12 @@ impl Customer {
 }
 
 /// The parameters every customer selection binds before its custom-field ones.
-const FIXED_PARAMETERS: usize = 14;
+const FIXED_PARAMETERS: usize = 18;
+
+/// The next touch's day inside a selection's statement: today is `$5`, the cadence `$15`..`$17`.
+fn next_touch_due() -> String {
+    crate::next_touch::due_sql(5, 15)
+}
 
 /// A customer's latest health score (null when none), inside a selection's statement.
 const LATEST_SCORE: &str = "(SELECT h.score FROM health_points h WHERE h.customer_id = p.customer_id
@@ -645,6 +680,8 @@ pub enum CustomerSort {
     RenewalDate,
     /// Lowest latest health score first; customers with no score last.
     HealthAsc,
+    /// The next touch due soonest first (overdue ones first of all).
+    NextTouch,
 }
 
 /// A customer's latest NPS answer, as the survey reads it: 9 and 10 promote, 7 and 8 are
@@ -687,6 +724,8 @@ pub struct CustomerFilter {
     pub nps_category: Option<NpsCategory>,
     /// At risk: the latest health score is red or yellow (under 70).
     pub at_risk: Option<bool>,
+    /// By when the next touch is due (docs/DOMAIN.md, "Next touch").
+    pub next_touch: Option<crate::next_touch::NextTouchWindow>,
 }
 
 /// Longest name search accepted (customer names are at most 200 characters).
@@ -751,6 +790,9 @@ pub struct Selection {
     partner_id: Option<Uuid>,
     nps_category: Option<&'static str>,
     at_risk: Option<bool>,
+    next_touch: Option<&'static str>,
+    /// The three tiers' maximum days between contacts, for the next touch.
+    cadence: [i32; 3],
     /// Rows read; `None` reads every match.
     limit: Option<i64>,
 }
@@ -806,6 +848,11 @@ impl Selection {
                 format!("coalesce({LATEST_SCORE}, 1000), customer_id"),
                 ">",
             ),
+            (None, CustomerSort::NextTouch) => (
+                format!("({})::text", next_touch_due()),
+                format!("{}, customer_id", next_touch_due()),
+                ">",
+            ),
         };
         Ok(Selection {
             key,
@@ -824,8 +871,16 @@ impl Selection {
             partner_id: filter.partner_id,
             nps_category: filter.nps_category.map(NpsCategory::as_str),
             at_risk: filter.at_risk,
+            next_touch: filter.next_touch.map(crate::next_touch::NextTouchWindow::as_str),
+            cadence: crate::next_touch::cadence(&events::rules::Rules::default()),
             limit: None,
         })
+    }
+
+    /// Counts the next touch with these maximum days between contacts (the rules in force).
+    pub fn with_cadence(mut self, cadence: [i32; 3]) -> Self {
+        self.cadence = cadence;
+        self
     }
 
     /// The statement `listed` runs.
@@ -847,6 +902,7 @@ impl Selection {
             custom_condition,
             ..
         } = self;
+        let touch_condition = crate::next_touch::NextTouchWindow::condition(&next_touch_due(), 18, 5);
         format!(
             "SELECT {columns} FROM customer_profiles p
               WHERE ($1::text IS NULL OR name ILIKE $1)
@@ -863,6 +919,7 @@ impl Selection {
                 AND ($13::text IS NULL OR coalesce((SELECT CASE WHEN n.score >= 9 THEN 'PROMOTER' WHEN n.score >= 7 THEN 'PASSIVE' ELSE 'DETRACTOR' END
                        FROM nps_responses n WHERE n.customer_id = p.customer_id ORDER BY n.occurred_at DESC, n.sequence DESC LIMIT 1), 'NO_ANSWER') = $13)
                 AND ($14::bool IS NULL OR coalesce({LATEST_SCORE} < 70, false) = $14)
+                AND {touch_condition}
                 AND ({custom_condition})
               ORDER BY {order}
               LIMIT $11"
@@ -887,7 +944,11 @@ impl Selection {
             .bind(self.limit)
             .bind(self.partner_id)
             .bind(self.nps_category)
-            .bind(self.at_risk);
+            .bind(self.at_risk)
+            .bind(self.cadence[0])
+            .bind(self.cadence[1])
+            .bind(self.cadence[2])
+            .bind(self.next_touch);
         self.extra
             .iter()
             .fold(query, |query, value| query.bind(sqlx::types::Json(value)))
@@ -906,9 +967,10 @@ pub async fn page(
     visible: Option<&[Uuid]>,
     custom: CustomListing<'_>,
     counted: bool,
+    cadence: [i32; 3],
 ) -> Result<Connection<String, Customer, CustomerPageFields, EmptyFields>> {
     let first = first.clamp(1, crate::timeline::MAX_PAGE);
-    let mut selection = Selection::new(&filter, sort, after, visible, custom)?;
+    let mut selection = Selection::new(&filter, sort, after, visible, custom)?.with_cadence(cadence);
     // The total: every match of the filter, whatever page this is (when the query asks for it).
     let total_count = if counted {
         let mut every = selection.clone();

@@ -468,7 +468,7 @@ pub fn variables(params: &BTreeMap<String, String>) -> Result<Value, Refusal> {
             "granularity" => {
                 variables.insert(key.clone(), json!(value.to_uppercase()));
             }
-            "search" | "healthColour" | "partnerId" | "npsCategory" => {
+            "search" | "healthColour" | "partnerId" | "npsCategory" | "nextTouch" => {
                 filter.insert(key.clone(), json!(value));
             }
             "atRisk" | "includeChurned" => {
@@ -706,6 +706,12 @@ impl CustomersListing {
             async_graphql::Value::from_json(variables["filter"].clone()).map_err(|error| bad(error.to_string()))?;
         let filter = <crate::customers::CustomerFilter as async_graphql::InputType>::parse(Some(filter))
             .map_err(|error| bad(error.into_server_error(Default::default()).message))?;
+        let rules = events::service::read_models::current_rules(pool)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "reading the rules failed");
+                refusal(503, "UNAVAILABLE", "the read models are unavailable")
+            })?;
         let selection = crate::customers::Selection::new(
             &filter,
             crate::customers::CustomerSort::Name,
@@ -713,7 +719,8 @@ impl CustomersListing {
             access.visible(),
             Default::default(),
         )
-        .map_err(|error| bad(error.message))?;
+        .map_err(|error| bad(error.message))?
+        .with_cadence(crate::next_touch::cadence(&rules));
         let definitions = events::service::read_models::custom_field_definitions(pool, None)
             .await
             .map_err(|error| {

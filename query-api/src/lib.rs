@@ -17,6 +17,7 @@ pub mod health;
 pub mod history;
 pub mod limits;
 pub mod live;
+pub mod next_touch;
 pub mod portfolio;
 pub mod portfolio_cache;
 pub mod replays;

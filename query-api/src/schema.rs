@@ -674,6 +674,12 @@ impl ReadQuery {
             Default::default()
         };
         let role = access.principal.role;
+        // The rules' contact standards, read only when the next touch filters or orders the list.
+        let cadence = if filter.next_touch.is_some() || sort == crate::customers::CustomerSort::NextTouch {
+            crate::next_touch::cadence(&crate::rules::effective(ctx, None).await?)
+        } else {
+            crate::next_touch::cadence(&events::rules::Rules::default())
+        };
         let mut custom = crate::customers::CustomListing::default();
         if let Some(filter) = &custom_field {
             let definition =
@@ -711,6 +717,7 @@ impl ReadQuery {
             access.visible(),
             custom,
             counted,
+            cadence,
         )
         .await
     }

@@ -37,6 +37,7 @@ const Imports = lazy(() => import("./views/Imports"));
 const Settings = lazy(() => import("./views/Settings"));
 const Renewals = lazy(() => import("./views/Renewals"));
 const AtRisk = lazy(() => import("./views/AtRisk"));
+const Touches = lazy(() => import("./views/Touches"));
 
 interface SessionContext {
   session: Session;
@@ -63,6 +64,7 @@ const NAV: NavItem[] = [
   { path: "/engagement", label: "Engagement", show: (s) => can.portfolio(s.role) },
   { path: "/customers", label: "Customers", show: () => true },
   { path: "/renewals", label: "Renewals", show: () => true },
+  { path: "/touches", label: "Next touches", show: (s) => can.portfolio(s.role) },
   { path: "/at-risk", label: "At risk", show: (s) => can.portfolio(s.role) },
   { path: "/workload", label: "CSM workload", show: (s) => can.portfolio(s.role) },
   { path: "/alerts", label: "Alerts", show: () => true },
@@ -169,6 +171,7 @@ function Shell({ session, signOut }: { session: Session; signOut: () => void }) 
             <Route path="/customers/:customerId" element={<Customer360 />} />
             <Route path="/renewals" element={<Renewals />} />
             <Route path="/at-risk" element={<Portfolio><AtRisk /></Portfolio>} />
+            <Route path="/touches" element={<Portfolio><Touches /></Portfolio>} />
             <Route path="/alerts" element={<Alerts />} />
             <Route path="/tasks" element={<Tasks />} />
             <Route path="/partner-reports" element={<PartnerReports />} />

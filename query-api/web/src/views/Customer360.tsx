@@ -3,6 +3,7 @@ import { useParams } from "react-router-dom";
 import { useClient, useQuery } from "urql";
 import { InlineLoading, Tab, TabList, TabPanel, TabPanels, Tabs, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag, Tile, ProgressBar } from "@carbon/react";
 import { graphql } from "../gql";
+import { TouchTag, touchReason } from "../touch";
 import type { CustomerTimelineQuery } from "../gql/graphql";
 import { useLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
@@ -74,6 +75,18 @@ const CUSTOMER = graphql(`
           score
           comment
           occurredAt
+        }
+      }
+      nextTouch {
+        due
+        basis
+        daysUntil
+        overdue
+        lastContactDate
+        maxDaysBetweenContact
+        meeting {
+          subject
+          startsAt
         }
       }
       nextScheduledTouch {
@@ -271,6 +284,14 @@ export default function Customer360() {
             <Kpi testId="customer-coverage" label="Coverage score" value={one(coverage.score)} change={<Tag type={statusTag[coverage.status]}>{words(coverage.status)}</Tag>} />
             <Kpi testId="customer-engagement" label={`Engagement, ${periodWords(engagement.period)}`} value={one(engagement.score)} change={`${words(engagement.category)}, ${words(engagement.trend)}`} />
             <Kpi testId="customer-renewal" label={asOf ? `Renewal, from ${day(onDay?.asOf)}` : "Renewal"} value={`${onDay?.daysUntilRenewal ?? "—"} days`} change={day(onDay?.renewalDate)} />
+            {asOf ? null : (
+              <Kpi
+                testId="customer-next-touch"
+                label="Next touch"
+                value={customer.nextTouch ? day(customer.nextTouch.due) : "—"}
+                change={customer.nextTouch ? <><TouchTag touch={customer.nextTouch} /> {touchReason(customer.nextTouch)}</> : "churned"}
+              />
+            )}
             <Kpi testId="customer-nps" label="NPS (latest)" value={customer.nps.latest ?? "—"} change={customer.nps.average != null ? `average ${one(customer.nps.average)}` : "no responses"} />
           </section>
           <Tabs>

@@ -13,7 +13,8 @@ import { Pending, Problem, Table } from "../components";
 import { Downloads, sheets } from "../downloads";
 import { BookSwitch, useBook } from "../book";
 import { colourTag, count, day, money, words } from "../format";
-import type { CoverageStatus, CustomerSort, HealthColour, NpsCategory, Tier } from "../gql/graphql";
+import type { CoverageStatus, CustomerSort, HealthColour, NextTouchWindow, NpsCategory, Tier } from "../gql/graphql";
+import { TouchTag } from "../touch";
 import { useSession } from "../App";
 import { CommandError, command, download } from "../api/commands";
 import { FIELD_DEFINITIONS, type FieldDefinitionView } from "../fieldsForm";
@@ -41,6 +42,18 @@ const CUSTOMERS = graphql(`
           name
         }
         partnerIds
+        nextTouch {
+          due
+          basis
+          daysUntil
+          overdue
+          lastContactDate
+          maxDaysBetweenContact
+          meeting {
+            subject
+            startsAt
+          }
+        }
         customFields {
           key
           display
@@ -78,6 +91,7 @@ const SORTS: Array<[CustomerSort, string]> = [
   ["ARR_DESC", "ARR, largest first"],
   ["RENEWAL_DATE", "renewal, soonest first"],
   ["HEALTH_ASC", "health, lowest first"],
+  ["NEXT_TOUCH", "next touch, soonest first"],
 ];
 const NPS: Array<[NpsCategory, string]> = [
   ["PROMOTER", "promoters (9 or 10)"],
@@ -103,6 +117,7 @@ export default function Customers() {
   const partnerId = params.get("partner") || null;
   const npsCategory = (params.get("nps") || null) as NpsCategory | null;
   const risk = params.get("risk") || "";
+  const nextTouch = (params.get("touch") || null) as NextTouchWindow | null;
   const columns = (params.get("columns") ?? "").split(",").filter(Boolean);
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const choose = (name: string, value: string) => {
@@ -130,6 +145,7 @@ export default function Customers() {
     partnerId,
     npsCategory,
     atRisk: risk === "at-risk" ? true : risk === "not-at-risk" ? false : null,
+    nextTouch,
   };
   // Customers chosen for a batch of decks (across pages and filters), by id with their names.
   const decks = session.role !== "partner";
@@ -160,7 +176,7 @@ export default function Customers() {
       <div className="cs-toolbar">
         <Downloads
           choices={sheets("customers")}
-          params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal, partnerId, npsCategory, atRisk: filter.atRisk, includeChurned: includeChurned || null }}
+          params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal, partnerId, npsCategory, atRisk: filter.atRisk, nextTouch, includeChurned: includeChurned || null }}
         />
         {decks ? <DeckBatch selected={selected} onDone={() => setSelected(new Map())} /> : null}
         {managing && selected.size > 0 ? (
@@ -231,6 +247,12 @@ export default function Customers() {
             <SelectItem key={c} value={c} text={words(c)} />
           ))}
         </Select>
+        <Select id="customers-touch" labelText="Next touch" value={nextTouch ?? ""} onChange={(e) => choose("touch", e.target.value)}>
+          <SelectItem value="" text="any time" />
+          <SelectItem value="OVERDUE" text="overdue" />
+          <SelectItem value="NEXT_7_DAYS" text="due in the next 7 days" />
+          <SelectItem value="NEXT_30_DAYS" text="due in the next 30 days" />
+        </Select>
         <Select id="customers-renewal" labelText="Renewing" value={renewal} onChange={(e) => choose("renewal", e.target.value)}>
           <SelectItem value="" text="any time" />
           <SelectItem value="30" text="in the next 30 days" />
@@ -276,6 +298,7 @@ export default function Customers() {
                   <TableHeader>Health</TableHeader>
                   <TableHeader>CSM</TableHeader>
                   <TableHeader>Renewal</TableHeader>
+                  <TableHeader>Next touch</TableHeader>
                   {shownColumns.map((d) => (
                     <TableHeader key={d.key}>{d.label}</TableHeader>
                   ))}
@@ -324,6 +347,9 @@ export default function Customers() {
                           {day(customer.renewalDate)} <span className="cs-muted">({count(customer.daysUntilRenewal, "day", "days")})</span>
                         </>
                       )}
+                    </TableCell>
+                    <TableCell data-testid="column-next-touch">
+                      <TouchTag touch={customer.nextTouch} />
                     </TableCell>
                     {shownColumns.map((d) => (
                       <TableCell key={d.key} data-testid={`column-${d.key}`}>
