@@ -12,6 +12,7 @@ pub mod links;
 pub mod notifications;
 pub mod openapi;
 pub mod routes;
+pub mod tasks;
 pub mod views;
 
 use std::sync::Arc;
@@ -298,6 +299,7 @@ pub fn command_routes() -> Documented<AppState> {
             endpoint("PUT", "/api/v1/custom-field-order", O::DefineCustomFields, 200),
             fields::reorder_fields,
         )
+        .command(endpoint("POST", "/api/v1/tasks/bulk", O::UpdateTask, 200), tasks::bulk)
 }
 
 /// What every router of the service serves, described (the OpenAPI document's source).

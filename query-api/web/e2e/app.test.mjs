@@ -989,6 +989,29 @@ describe("an admin", () => {
     await page.getByTestId("signed-in-as").filter({ hasText: /^test-admin \(admin\)$/ }).waitFor();
   });
 
+  test("reschedules and reassigns selected tasks together", async () => {
+    const { page } = session;
+    await page.goto(app("/tasks?view=Team"));
+    const row = page.getByTestId("task-row").filter({ hasText: "Confirm the renewal terms" });
+    await row.waitFor();
+    await row.getByLabel("Select Confirm the renewal terms").check({ force: true });
+    await page.getByTestId("tasks-selected").filter({ hasText: "1 task selected" }).waitFor();
+    await page.getByRole("button", { name: "Reschedule", exact: true }).click();
+    await page.locator("#bulk-days").fill("7");
+    await page.mouse.move(0, 0);
+    await accessible(page, "tasks-bulk");
+    await page.getByRole("dialog").getByRole("button", { name: "Reschedule", exact: true }).click();
+    await row.filter({ hasText: "2031-02-08" }).waitFor();
+    await row.getByLabel("Select Confirm the renewal terms").check({ force: true });
+    await page.getByRole("button", { name: "Reassign", exact: true }).click();
+    await page.locator("#bulk-assignee").fill("omar");
+    await page.locator("#bulk-reason").fill("Dana is on leave");
+    await page.getByRole("dialog").getByRole("button", { name: "Reassign", exact: true }).click();
+    await row.filter({ hasText: /omar\s*2031-02-08/ }).waitFor();
+    const moved = await gql(env.tokens.admin, `{ tasks(filter: { assigneeId: "omar" }) { nodes { title dueDate } } }`);
+    assert.deepEqual(moved.tasks.nodes.filter((t) => t.title === "Confirm the renewal terms"), [{ title: "Confirm the renewal terms", dueDate: "2031-02-08" }]);
+  });
+
   test("registers a partner, invites, activates and deactivates its user, and assigns customers in bulk", async () => {
     const { page } = session;
     await page.goto(app("/settings?tab=partners"));
@@ -1259,6 +1282,38 @@ describe("an admin", () => {
     // A CSM of the team sees the shared view.
     const views = await (await fetch(`${env.commandUrl}/api/v1/saved-views`, { headers: { authorization: `Bearer ${env.tokens.csm}` } })).json();
     assert.deepEqual(views.views.map((v) => [v.name, v.mine, v.shared]), [["At risk, no NPS yet", false, true]]);
+  });
+
+  test("sees which accounts' next touch is overdue or due this week, and why", async () => {
+    const { page } = session;
+    const expected = await gql(
+      env.tokens.admin,
+      `{ overdue: customers(filter: { nextTouch: OVERDUE }, sort: NEXT_TOUCH) { totalCount nodes { name nextTouch { daysUntil lastContactDate } } }
+         soon: customers(filter: { nextTouch: NEXT_7_DAYS }, sort: NEXT_TOUCH) { totalCount nodes { name nextTouch { daysUntil } } } }`,
+    );
+    assert.ok(expected.overdue.totalCount >= 1, "the fixture has accounts never contacted");
+    await page.goto(app("/touches"));
+    const overdue = page.getByTestId("touches-overdue");
+    await overdue.getByTestId("touches-overdue-total").filter({ hasText: `of ${expected.overdue.totalCount} account` }).waitFor();
+    const rows = await overdue.getByTestId("touch-row").evaluateAll((trs) => trs.map((tr) => [tr.children[0].textContent, tr.children[4].textContent, tr.children[5].textContent]));
+    assert.deepEqual(
+      rows.map((r) => [r[0], r[1]]),
+      expected.overdue.nodes.map((c) => [c.name, `overdue by ${-c.nextTouch.daysUntil} day${c.nextTouch.daysUntil === -1 ? "" : "s"}`]),
+    );
+    // Why: the last contact (or none since onboarding) and the tier's standard.
+    const first = expected.overdue.nodes[0];
+    assert.match(rows[0][2], first.nextTouch.lastContactDate ? /^last contact \d{4}-\d\d-\d\d; its tier asks for a contact at least every \d+ days$/ : /^no contact yet since onboarding; its tier asks for a contact at least every \d+ days$/);
+    const soon = page.getByTestId("touches-next_7_days");
+    await soon.getByTestId("touches-next_7_days-total").waitFor();
+    assert.deepEqual(await soon.getByTestId("touch-row").locator("td:first-child").allInnerTexts(), expected.soon.nodes.map((c) => c.name));
+    await page.mouse.move(0, 0);
+    await accessible(page, "next-touches");
+    // The customer list filters by it, and the 360 says it.
+    await page.goto(app("/customers?touch=OVERDUE&sort=NEXT_TOUCH"));
+    await page.getByTestId("customers-total").filter({ hasText: `of ${expected.overdue.totalCount} customer` }).waitFor();
+    assert.deepEqual(await page.getByTestId("customer-row").locator("td:nth-child(2)").allInnerTexts(), expected.overdue.nodes.map((c) => c.name));
+    await page.getByRole("link", { name: first.name, exact: true }).click();
+    await page.getByTestId("customer-next-touch").filter({ hasText: `overdue by ${-first.nextTouch.daysUntil} day` }).waitFor();
   });
 
   test("downloads each report with the screen's filters and opens it", async () => {

@@ -5,11 +5,12 @@
 import { useState } from "react";
 import { Link } from "react-router-dom";
 import { useQuery } from "urql";
-import { Button, ContentSwitcher, Modal, Switch, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@carbon/react";
+import { Button, Checkbox, ContentSwitcher, Modal, Switch, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@carbon/react";
 import { graphql } from "../gql";
 import type { TaskFilter } from "../gql/graphql";
 import { useSession } from "../App";
-import { usePortfolioLive, useUrlParams } from "../hooks";
+import { usePortfolioLive, useReadBack, useUrlParams } from "../hooks";
+import { TaskBulk, type SelectedTask } from "./TaskBulk";
 import { can } from "../api/session";
 import { CustomerPicker, Pending, Problem, Table } from "../components";
 import { count, day, words } from "../format";
@@ -64,6 +65,10 @@ export default function Tasks() {
   const [{ data, fetching, error }, refetch] = useQuery({ query: TASKS, variables: { filter, first: PAGE, after: cursors[cursors.length - 1] } });
   const refresh = () => refetch({ requestPolicy: "network-only" });
   usePortfolioLive(refresh);
+  const expect = useReadBack(data, refresh);
+  // Tasks chosen for a bulk action, kept across pages and views.
+  const [selected, setSelected] = useState<Map<string, SelectedTask>>(new Map());
+  const bulk = can.write(session.role);
   const first = (cursors.length - 1) * PAGE;
   const tasks = data?.tasks;
   return (
@@ -80,6 +85,21 @@ export default function Tasks() {
           </Button>
         ) : null}
       </div>
+      {bulk ? (
+        <div className="cs-toolbar" role="group" aria-label="Selected tasks">
+          <TaskBulk
+            selected={selected}
+            onDone={(expected) => {
+              const chosen = new Map(selected);
+              setSelected(new Map());
+              if (expected)
+                expect((read) =>
+                  [...chosen].every(([taskId, before]) => expected(read.tasks.nodes.find((t) => t.taskId === taskId), before)),
+                );
+            }}
+          />
+        </div>
+      ) : null}
       <ContentSwitcher
         onChange={({ name }) => {
           set("view", String(name));
@@ -100,6 +120,11 @@ export default function Tasks() {
           <Table cards size="md" aria-label={`${view} tasks`}>
             <TableHead>
               <TableRow>
+                {bulk ? (
+                  <TableHeader>
+                    <span className="cs-visually-hidden">Selected</span>
+                  </TableHeader>
+                ) : null}
                 <TableHeader>Task</TableHeader>
                 <TableHeader>Customer</TableHeader>
                 <TableHeader>Kind</TableHeader>
@@ -113,6 +138,22 @@ export default function Tasks() {
             <TableBody>
               {tasks.nodes.map((t) => (
                 <TableRow key={t.taskId} data-testid="task-row">
+                  {bulk ? (
+                    <TableCell>
+                      <Checkbox
+                        id={`select-task-${t.taskId}`}
+                        labelText={`Select ${t.title}`}
+                        hideLabel
+                        checked={selected.has(t.taskId)}
+                        onChange={(_, { checked }) => {
+                          const next = new Map(selected);
+                          if (checked) next.set(t.taskId, { title: t.title, dueDate: t.dueDate });
+                          else next.delete(t.taskId);
+                          setSelected(next);
+                        }}
+                      />
+                    </TableCell>
+                  ) : null}
                   <TableCell>{t.title}</TableCell>
                   <TableCell>
                     <Link to={`/customers/${t.customerId}`}>{t.customerName}</Link>
