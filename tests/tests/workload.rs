@@ -142,3 +142,66 @@ async fn workload(system: &TestSystem) -> Value {
         .await["csmWorkload"]
         .clone()
 }
+
+/// Twenty accounts handed from one CSM to another in one command: each with its own handoff and
+/// reason, all or none, and the workload follows.
+#[tokio::test]
+async fn twenty_accounts_reassigned_at_once_move_in_the_workload() {
+    let system = TestSystem::spawn().await.unwrap();
+    let dana = system.register_csm("Dana").await;
+    let omar = system.register_csm("Omar").await;
+    let mut accounts = Vec::new();
+    for n in 0..20 {
+        accounts.push(onboard(&system, &format!("Account {n:02}"), "SMB", dana, 200).await);
+    }
+    let kept = onboard(&system, "Kept", "SMB", omar, 200).await;
+    system.caught_up().await;
+    let books = || {
+        let system = &system;
+        async move {
+            let data = system
+                .graphql("{ csmWorkload { csms { name accounts } } }", json!({}))
+                .await;
+            data["csmWorkload"]["csms"].clone()
+        }
+    };
+    // All or nothing: an unknown customer refuses the whole batch.
+    let path = format!("/api/v1/csms/{omar}/customers");
+    let mut with_stranger: Vec<Uuid> = accounts.clone();
+    with_stranger.push(Uuid::now_v7());
+    let (status, _) = system
+        .send(
+            Method::POST,
+            &path,
+            Some(&json!({"customer_ids": with_stranger, "reason": "rebalancing"})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+    system.caught_up().await;
+    assert_eq!(books().await[0]["accounts"], 20, "nothing moved");
+
+    let mut all = accounts.clone();
+    all.push(kept);
+    let (status, answer) = system
+        .send(
+            Method::POST,
+            &path,
+            Some(&json!({"customer_ids": all, "reason": "Dana moves to enterprise"})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+    assert_eq!(answer["reassigned"], 20, "Kept was Omar's already: {answer}");
+    let reasons: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT payload -> 'CsmAssigned' ->> 'reason' FROM events WHERE event_type = 'CsmAssigned'",
+    )
+    .fetch_all(&system.pool)
+    .await
+    .unwrap();
+    assert_eq!(reasons, ["Dana moves to enterprise"]);
+    system.caught_up().await;
+    let after: Value = books().await;
+    assert_eq!(after[0]["name"], "Dana");
+    assert_eq!(after[0]["accounts"], 0);
+    assert_eq!(after[1]["name"], "Omar");
+    assert_eq!(after[1]["accounts"], 21);
+}

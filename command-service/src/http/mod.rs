@@ -111,6 +111,10 @@ pub fn command_routes() -> Documented<AppState> {
             assign_partner_customers,
         )
         .command(
+            endpoint("POST", "/api/v1/csms/{id}/customers", O::AssignCsm, 200),
+            assign_csm_customers,
+        )
+        .command(
             endpoint(
                 "POST",
                 "/api/v1/partners/{id}/users/{item}/activate",
@@ -761,6 +765,53 @@ async fn assign_partner_customers(
             "partner_id": partner_id,
             "customers": body.customer_ids.len(),
             "assigned": assigned,
+        })),
+    ))
+}
+
+/// Customers to hand to a CSM at once, and why.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignCustomers {
+    /// 1 to 1,000 distinct customers; those the CSM already has are left as they are.
+    #[schemars(length(min = 1, max = 1000), extend("uniqueItems" = true))]
+    pub customer_ids: Vec<Uuid>,
+    /// Kept with each handoff.
+    #[schemars(length(max = 1000), pattern(crate::domain::VISIBLE))]
+    pub reason: String,
+}
+
+/// Hands up to 1,000 customers to the CSM in one transaction, or none (each its own handoff).
+async fn assign_csm_customers(
+    State(app): State<AppState>,
+    Path(csm_id): Path<String>,
+    context: CommandContext,
+    JsonBody(body): JsonBody<ReassignCustomers>,
+) -> Answer {
+    let csm_id = path_id(&csm_id, "csm")?;
+    let command = |_| {
+        CustomerCommand::AssignCsm(AssignCsm {
+            csm_id,
+            reason: body.reason.clone(),
+            occurred_at: None,
+        })
+    };
+    let unchanged = |rejection: &crate::domain::CommandError| {
+        matches!(
+            rejection,
+            crate::domain::CommandError::Invalid {
+                code: "csm_unchanged",
+                ..
+            }
+        )
+    };
+    let reassigned = bulk::on_customers(&app, &context, &body.customer_ids, command, unchanged).await?;
+    Ok((
+        axum::http::StatusCode::OK,
+        Json(json!({
+            "csm_id": csm_id,
+            "customers": body.customer_ids.len(),
+            "reassigned": reassigned,
         })),
     ))
 }

@@ -989,6 +989,34 @@ describe("an admin", () => {
     await page.getByTestId("signed-in-as").filter({ hasText: /^test-admin \(admin\)$/ }).waitFor();
   });
 
+  test("hands selected customers to another CSM and sees the workload follow", async () => {
+    const { page } = session;
+    const before = await gql(env.tokens.admin, `{ csmWorkload { csms { name accounts } } }`);
+    const accounts = (name) => before.csmWorkload.csms.find((c) => c.name === name).accounts;
+    await page.goto(app("/customers"));
+    const umbrella = page.getByTestId("customer-row").filter({ hasText: "Umbrella" });
+    await umbrella.waitFor();
+    await umbrella.getByLabel("Select Umbrella").check({ force: true });
+    await page.getByTestId("csm-batch").click();
+    await page.locator("#batch-csm").selectOption({ label: "Dana Whitfield" });
+    await page.locator("#batch-csm-reason").fill("Omar is on leave");
+    await page.mouse.move(0, 0);
+    await accessible(page, "customers-reassign");
+    await page.getByRole("dialog").getByRole("button", { name: "Reassign", exact: true }).click();
+    await umbrella.filter({ hasText: "Dana Whitfield" }).waitFor();
+    const after = await gql(env.tokens.admin, `{ csmWorkload { csms { name accounts } } }`);
+    const now = (name) => after.csmWorkload.csms.find((c) => c.name === name).accounts;
+    assert.deepEqual([now("Dana Whitfield"), now("Omar Haddad")], [accounts("Dana Whitfield") + 1, accounts("Omar Haddad") - 1]);
+    // Handed back for the tests that follow.
+    const omar = (await gql(env.tokens.admin, `{ csms { csmId name } }`)).csms.find((c) => c.name === "Omar Haddad");
+    const back = await fetch(`${env.commandUrl}/api/v1/csms/${omar.csmId}/customers`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.tokens.admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ customer_ids: [env.customers.umbrella], reason: "Omar is back" }),
+    });
+    assert.equal(back.status, 200);
+  });
+
   test("reschedules and reassigns selected tasks together", async () => {
     const { page } = session;
     await page.goto(app("/tasks?view=Team"));

@@ -7,7 +7,7 @@ import { useState } from "react";
 import { Link } from "react-router-dom";
 import { useReadBack, useUrlParams } from "../hooks";
 import { useQuery } from "urql";
-import { Button, Checkbox, Modal, Search, Select, SelectItem, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag } from "@carbon/react";
+import { Button, Checkbox, Modal, Search, Select, SelectItem, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag, TextInput } from "@carbon/react";
 import { graphql } from "../gql";
 import { Pending, Problem, Table } from "../components";
 import { Downloads, sheets } from "../downloads";
@@ -38,6 +38,7 @@ const CUSTOMERS = graphql(`
         renewalDate
         daysUntilRenewal
         churnedOn
+        csmId
         csm {
           name
         }
@@ -179,6 +180,17 @@ export default function Customers() {
           params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal, partnerId, npsCategory, atRisk: filter.atRisk, nextTouch, includeChurned: includeChurned || null }}
         />
         {decks ? <DeckBatch selected={selected} onDone={() => setSelected(new Map())} /> : null}
+        {managing && selected.size > 0 ? (
+          <CsmBatch
+            selected={selected}
+            csms={csms?.csmWorkload.csms ?? []}
+            onDone={(csm) => {
+              setSelected(new Map());
+              // Read the page again until the projector has the handoffs (the page's rows show them).
+              if (csm) expect((read) => read.customers.nodes.every((c) => !csm.customerIds.includes(c.customerId) || c.csmId === csm.csmId));
+            }}
+          />
+        ) : null}
         {managing && selected.size > 0 ? (
           <PartnerBatch
             selected={selected}
@@ -467,6 +479,73 @@ function PartnerBatch({
             <SelectItem key={p.partnerId} value={p.partnerId} text={p.name} />
           ))}
         </Select>
+        {state.error ? (
+          <p role="alert" className="cs-error-text">
+            {state.error}
+          </p>
+        ) : null}
+      </Modal>
+    </>
+  );
+}
+
+/** "Reassign to a CSM": the selected customers handed to one CSM at once, with the reason (all or none). */
+function CsmBatch({
+  selected,
+  csms,
+  onDone,
+}: {
+  selected: Map<string, string>;
+  csms: Array<{ csmId: string; name?: string | null }>;
+  onDone: (done: { csmId: string; customerIds: string[] } | null) => void;
+}) {
+  const session = useSession();
+  const [open, setOpen] = useState(false);
+  const [csmId, setCsmId] = useState("");
+  const [reason, setReason] = useState("");
+  const [state, setState] = useState<{ busy: boolean; error: string | null; done: string | null }>({ busy: false, error: null, done: null });
+  return (
+    <>
+      <Button kind="tertiary" size="md" onClick={() => setOpen(true)} data-testid="csm-batch">
+        Reassign {count(selected.size, "customer", "customers")} to a CSM
+      </Button>
+      {state.done ? (
+        <span className="cs-muted" role="status">
+          {state.done}
+        </span>
+      ) : null}
+      <Modal
+        open={open}
+        modalHeading={`Reassign ${count(selected.size, "customer", "customers")} to a CSM`}
+        primaryButtonText={state.busy ? "Reassigning…" : "Reassign"}
+        primaryButtonDisabled={state.busy || !csmId || !reason.trim()}
+        secondaryButtonText="Cancel"
+        onRequestClose={() => setOpen(false)}
+        onRequestSubmit={async () => {
+          setState({ busy: true, error: null, done: null });
+          const customerIds = [...selected.keys()];
+          try {
+            const answer = await command<{ reassigned: number }>(session, "POST", `/api/v1/csms/${csmId}/customers`, { customer_ids: customerIds, reason: reason.trim() });
+            const name = csms.find((c) => c.csmId === csmId)?.name ?? "the CSM";
+            setState({ busy: false, error: null, done: `${count(answer.reassigned, "customer", "customers")} handed to ${name}; the others were theirs already.` });
+            setOpen(false);
+            onDone({ csmId, customerIds });
+          } catch (error) {
+            setState({ busy: false, error: CommandError.from(error).message, done: null });
+          }
+        }}
+      >
+        <p style={{ marginBottom: "1rem" }}>
+          {[...selected.values()].slice(0, 10).join(", ")}
+          {selected.size > 10 ? ` and ${selected.size - 10} more` : ""}. Each handoff is recorded with the reason.
+        </p>
+        <Select id="batch-csm" labelText="CSM" value={csmId} onChange={(e) => setCsmId(e.target.value)}>
+          <SelectItem value="" text="Choose one" />
+          {csms.map((c) => (
+            <SelectItem key={c.csmId} value={c.csmId} text={c.name ?? "a CSM without a name"} />
+          ))}
+        </Select>
+        <TextInput id="batch-csm-reason" labelText="Why" value={reason} onChange={(e) => setReason(e.target.value)} />
         {state.error ? (
           <p role="alert" className="cs-error-text">
             {state.error}
