@@ -21,14 +21,7 @@ use crate::store::ExecuteError;
 const MAX_LINKS: usize = 100;
 
 pub fn router(handlers: Arc<Handlers>, authenticator: Arc<crate::auth::Authenticator>) -> Router {
-    let (router, _) = routes().finish();
-    router
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
-        .layer(axum::middleware::from_fn_with_state(
-            authenticator,
-            super::auth::authenticate,
-        ))
-        .with_state(handlers)
+    super::authenticated(routes(), handlers, authenticator, 64 * 1024)
 }
 
 /// The work-item routes, each described where it is served.

@@ -306,6 +306,21 @@ pub fn command_routes() -> Documented<AppState> {
         .command(endpoint("POST", "/api/v1/tasks/bulk", O::UpdateTask, 200), tasks::bulk)
 }
 
+/// A router of documented routes over the handlers: every request authenticated, bodies up to
+/// `limit` bytes.
+pub fn authenticated(
+    routes: Documented<Arc<Handlers>>,
+    handlers: Arc<Handlers>,
+    authenticator: Arc<Authenticator>,
+    limit: usize,
+) -> Router {
+    let (router, _) = routes.finish();
+    router
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(authenticator, auth::authenticate))
+        .with_state(handlers)
+}
+
 /// What every router of the service serves, described (the OpenAPI document's source).
 pub fn described() -> Vec<Described> {
     let mut described = command_routes().finish().1;

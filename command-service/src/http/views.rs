@@ -27,14 +27,7 @@ const MAX_VIEWS: i64 = 100;
 const MAX_PARAMS: usize = 2000;
 
 pub fn router(handlers: Arc<Handlers>, authenticator: Arc<crate::auth::Authenticator>) -> Router {
-    let (router, _) = routes().finish();
-    router
-        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
-        .layer(axum::middleware::from_fn_with_state(
-            authenticator,
-            super::auth::authenticate,
-        ))
-        .with_state(handlers)
+    super::authenticated(routes(), handlers, authenticator, 16 * 1024)
 }
 
 /// The saved-view routes, each described where it is served.

@@ -998,8 +998,8 @@ describe("an admin", () => {
     await umbrella.waitFor();
     await umbrella.getByLabel("Select Umbrella").check({ force: true });
     await page.getByTestId("csm-batch").click();
-    await page.locator("#batch-csm").selectOption({ label: "Dana Whitfield" });
-    await page.locator("#batch-csm-reason").fill("Omar is on leave");
+    await page.locator("#csm-batch-choice").selectOption({ label: "Dana Whitfield" });
+    await page.locator("#csm-batch-reason").fill("Omar is on leave");
     await page.mouse.move(0, 0);
     await accessible(page, "customers-reassign");
     await page.getByRole("dialog").getByRole("button", { name: "Reassign", exact: true }).click();

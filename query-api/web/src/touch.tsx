@@ -2,7 +2,24 @@
 // (docs/DOMAIN.md, "Next touch").
 
 import { Tag } from "@carbon/react";
+import { graphql } from "./gql";
 import { count, day, when } from "./format";
+
+/** What every screen reads of a next touch. */
+export const NEXT_TOUCH_FIELDS = graphql(`
+  fragment NextTouchFields on NextTouch {
+    due
+    basis
+    daysUntil
+    overdue
+    lastContactDate
+    maxDaysBetweenContact
+    meeting {
+      subject
+      startsAt
+    }
+  }
+`);
 
 export interface NextTouchView {
   due: string;

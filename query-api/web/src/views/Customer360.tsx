@@ -78,16 +78,7 @@ const CUSTOMER = graphql(`
         }
       }
       nextTouch {
-        due
-        basis
-        daysUntil
-        overdue
-        lastContactDate
-        maxDaysBetweenContact
-        meeting {
-          subject
-          startsAt
-        }
+        ...NextTouchFields
       }
       nextScheduledTouch {
         subject

@@ -44,16 +44,7 @@ const CUSTOMERS = graphql(`
         }
         partnerIds
         nextTouch {
-          due
-          basis
-          daysUntil
-          overdue
-          lastContactDate
-          maxDaysBetweenContact
-          meeting {
-            subject
-            startsAt
-          }
+          ...NextTouchFields
         }
         customFields {
           key
@@ -181,26 +172,39 @@ export default function Customers() {
         />
         {decks ? <DeckBatch selected={selected} onDone={() => setSelected(new Map())} /> : null}
         {managing && selected.size > 0 ? (
-          <CsmBatch
-            selected={selected}
-            csms={csms?.csmWorkload.csms ?? []}
-            onDone={(csm) => {
-              setSelected(new Map());
-              // Read the page again until the projector has the handoffs (the page's rows show them).
-              if (csm) expect((read) => read.customers.nodes.every((c) => !csm.customerIds.includes(c.customerId) || c.csmId === csm.csmId));
-            }}
-          />
-        ) : null}
-        {managing && selected.size > 0 ? (
-          <PartnerBatch
-            selected={selected}
-            partners={partners?.partners ?? []}
-            onDone={(partner) => {
-              setSelected(new Map());
-              // Read the page again until the projector has the assignment (a customer of the page shows it).
-              if (partner) expect((read) => read.customers.nodes.every((c) => c.customerId !== partner.someCustomerId || c.partnerIds.includes(partner.partnerId)));
-            }}
-          />
+          <>
+            <BatchHandOver
+              selected={selected}
+              over={{
+                to: "CSM",
+                choices: (csms?.csmWorkload.csms ?? []).map((c) => ({ id: c.csmId, name: c.name ?? "a CSM without a name" })),
+                path: (id) => `/api/v1/csms/${id}/customers`,
+                reason: true,
+                counted: "reassigned",
+                testId: "csm-batch",
+              }}
+              onDone={({ id, customerIds }) => {
+                setSelected(new Map());
+                // Read the page again until its rows show the handoffs.
+                expect((read) => read.customers.nodes.every((c) => !customerIds.includes(c.customerId) || c.csmId === id));
+              }}
+            />
+            <BatchHandOver
+              selected={selected}
+              over={{
+                to: "partner",
+                choices: (partners?.partners ?? []).map((p) => ({ id: p.partnerId, name: p.name })),
+                path: (id) => `/api/v1/partners/${id}/customers`,
+                reason: false,
+                counted: "assigned",
+                testId: "partner-batch",
+              }}
+              onDone={({ id, customerIds }) => {
+                setSelected(new Map());
+                expect((read) => read.customers.nodes.every((c) => !customerIds.includes(c.customerId) || c.partnerIds.includes(id)));
+              }}
+            />
+          </>
         ) : null}
       </div>
       <div className="cs-toolbar">
@@ -424,90 +428,37 @@ function DeckBatch({ selected, onDone }: { selected: Map<string, string>; onDone
   );
 }
 
-/** "Assign to a partner": the selected customers assigned at once (all or none). */
-function PartnerBatch({
-  selected,
-  partners,
-  onDone,
-}: {
-  selected: Map<string, string>;
-  partners: Array<{ partnerId: string; name: string }>;
-  onDone: (assigned: { partnerId: string; someCustomerId: string } | null) => void;
-}) {
-  const session = useSession();
-  const [open, setOpen] = useState(false);
-  const [partnerId, setPartnerId] = useState("");
-  const [state, setState] = useState<{ busy: boolean; error: string | null; done: string | null }>({ busy: false, error: null, done: null });
-  if (partners.length === 0) return null;
-  return (
-    <>
-      <Button kind="tertiary" size="md" onClick={() => setOpen(true)} data-testid="partner-batch">
-        Assign {count(selected.size, "customer", "customers")} to a partner
-      </Button>
-      {state.done ? (
-        <span className="cs-muted" role="status">
-          {state.done}
-        </span>
-      ) : null}
-      <Modal
-        open={open}
-        modalHeading={`Assign ${count(selected.size, "customer", "customers")} to a partner`}
-        primaryButtonText={state.busy ? "Assigning…" : "Assign"}
-        primaryButtonDisabled={state.busy || !partnerId}
-        secondaryButtonText="Cancel"
-        onRequestClose={() => setOpen(false)}
-        onRequestSubmit={async () => {
-          setState({ busy: true, error: null, done: null });
-          try {
-            const answer = await command<{ assigned: number }>(session, "POST", `/api/v1/partners/${partnerId}/customers`, { customer_ids: [...selected.keys()] });
-            const name = partners.find((p) => p.partnerId === partnerId)?.name ?? "the partner";
-            setState({ busy: false, error: null, done: `${count(answer.assigned, "customer", "customers")} assigned to ${name}; the others already were.` });
-            setOpen(false);
-            onDone({ partnerId, someCustomerId: [...selected.keys()][0] });
-          } catch (error) {
-            setState({ busy: false, error: CommandError.from(error).message, done: null });
-          }
-        }}
-      >
-        <p style={{ marginBottom: "1rem" }}>
-          {[...selected.values()].slice(0, 10).join(", ")}
-          {selected.size > 10 ? ` and ${selected.size - 10} more` : ""}
-        </p>
-        <Select id="batch-partner" labelText="Partner organisation" value={partnerId} onChange={(e) => setPartnerId(e.target.value)}>
-          <SelectItem value="" text="Choose one" />
-          {partners.map((p) => (
-            <SelectItem key={p.partnerId} value={p.partnerId} text={p.name} />
-          ))}
-        </Select>
-        {state.error ? (
-          <p role="alert" className="cs-error-text">
-            {state.error}
-          </p>
-        ) : null}
-      </Modal>
-    </>
-  );
+/** What a batch hands the selected customers to: a partner organisation, or a CSM (with a reason). */
+interface HandOver {
+  /** "partner" or "CSM", as the button and dialog say it. */
+  to: string;
+  choices: Array<{ id: string; name: string }>;
+  /** The command's path for the chosen one. */
+  path: (id: string) => string;
+  /** A reason kept with each change. */
+  reason: boolean;
+  /** The answer's count of customers changed. */
+  counted: "assigned" | "reassigned";
+  testId: string;
 }
 
-/** "Reassign to a CSM": the selected customers handed to one CSM at once, with the reason (all or none). */
-function CsmBatch({
-  selected,
-  csms,
-  onDone,
-}: {
-  selected: Map<string, string>;
-  csms: Array<{ csmId: string; name?: string | null }>;
-  onDone: (done: { csmId: string; customerIds: string[] } | null) => void;
-}) {
+/**
+ * "Assign N customers to a partner" or "Reassign N customers to a CSM": the selection handed
+ * over in one all-or-nothing command; those already theirs are left as they are.
+ */
+function BatchHandOver({ selected, over, onDone }: { selected: Map<string, string>; over: HandOver; onDone: (done: { id: string; customerIds: string[] }) => void }) {
   const session = useSession();
   const [open, setOpen] = useState(false);
-  const [csmId, setCsmId] = useState("");
+  const [chosen, setChosen] = useState("");
   const [reason, setReason] = useState("");
   const [state, setState] = useState<{ busy: boolean; error: string | null; done: string | null }>({ busy: false, error: null, done: null });
+  if (over.choices.length === 0) return null;
+  const verb = over.reason ? "Reassign" : "Assign";
+  const heading = `${verb} ${count(selected.size, "customer", "customers")} to a ${over.to}`;
   return (
     <>
-      <Button kind="tertiary" size="md" onClick={() => setOpen(true)} data-testid="csm-batch">
-        Reassign {count(selected.size, "customer", "customers")} to a CSM
+      <Button kind="tertiary" size="md" onClick={() => setOpen(true)} data-testid={over.testId}>
+        {heading}
       </Button>
       {state.done ? (
         <span className="cs-muted" role="status">
@@ -516,20 +467,21 @@ function CsmBatch({
       ) : null}
       <Modal
         open={open}
-        modalHeading={`Reassign ${count(selected.size, "customer", "customers")} to a CSM`}
-        primaryButtonText={state.busy ? "Reassigning…" : "Reassign"}
-        primaryButtonDisabled={state.busy || !csmId || !reason.trim()}
+        modalHeading={heading}
+        primaryButtonText={state.busy ? "Working…" : verb}
+        primaryButtonDisabled={state.busy || !chosen || (over.reason && !reason.trim())}
         secondaryButtonText="Cancel"
         onRequestClose={() => setOpen(false)}
         onRequestSubmit={async () => {
           setState({ busy: true, error: null, done: null });
           const customerIds = [...selected.keys()];
           try {
-            const answer = await command<{ reassigned: number }>(session, "POST", `/api/v1/csms/${csmId}/customers`, { customer_ids: customerIds, reason: reason.trim() });
-            const name = csms.find((c) => c.csmId === csmId)?.name ?? "the CSM";
-            setState({ busy: false, error: null, done: `${count(answer.reassigned, "customer", "customers")} handed to ${name}; the others were theirs already.` });
+            const body = over.reason ? { customer_ids: customerIds, reason: reason.trim() } : { customer_ids: customerIds };
+            const answer = await command<Record<string, number>>(session, "POST", over.path(chosen), body);
+            const name = over.choices.find((c) => c.id === chosen)?.name ?? `the ${over.to}`;
+            setState({ busy: false, error: null, done: `${count(answer[over.counted] ?? 0, "customer", "customers")} now with ${name}; the others were already.` });
             setOpen(false);
-            onDone({ csmId, customerIds });
+            onDone({ id: chosen, customerIds });
           } catch (error) {
             setState({ busy: false, error: CommandError.from(error).message, done: null });
           }
@@ -537,15 +489,15 @@ function CsmBatch({
       >
         <p style={{ marginBottom: "1rem" }}>
           {[...selected.values()].slice(0, 10).join(", ")}
-          {selected.size > 10 ? ` and ${selected.size - 10} more` : ""}. Each handoff is recorded with the reason.
+          {selected.size > 10 ? ` and ${selected.size - 10} more` : ""}. All change together, or none.
         </p>
-        <Select id="batch-csm" labelText="CSM" value={csmId} onChange={(e) => setCsmId(e.target.value)}>
+        <Select id={`${over.testId}-choice`} labelText={over.to === "CSM" ? "CSM" : "Partner organisation"} value={chosen} onChange={(e) => setChosen(e.target.value)}>
           <SelectItem value="" text="Choose one" />
-          {csms.map((c) => (
-            <SelectItem key={c.csmId} value={c.csmId} text={c.name ?? "a CSM without a name"} />
+          {over.choices.map((c) => (
+            <SelectItem key={c.id} value={c.id} text={c.name} />
           ))}
         </Select>
-        <TextInput id="batch-csm-reason" labelText="Why" value={reason} onChange={(e) => setReason(e.target.value)} />
+        {over.reason ? <TextInput id={`${over.testId}-reason`} labelText="Why (kept with each handoff)" value={reason} onChange={(e) => setReason(e.target.value)} /> : null}
         {state.error ? (
           <p role="alert" className="cs-error-text">
             {state.error}

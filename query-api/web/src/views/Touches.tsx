@@ -31,16 +31,7 @@ const TOUCHES = graphql(`
           name
         }
         nextTouch {
-          due
-          basis
-          daysUntil
-          overdue
-          lastContactDate
-          maxDaysBetweenContact
-          meeting {
-            subject
-            startsAt
-          }
+          ...NextTouchFields
         }
       }
     }
