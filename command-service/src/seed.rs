@@ -373,6 +373,7 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
             &partners,
             &stakeholders,
             today,
+            renewal_date,
         )
         .await?;
     }
@@ -380,7 +381,7 @@ pub async fn seed(handlers: &Handlers, today: NaiveDate) -> anyhow::Result<(usiz
 }
 
 /// Tasks, partner work, milestones, issues, escalations, adoption, use cases, NPS, handoffs,
-/// renewals and churn for customer `n`.
+/// renewals and churn for customer `n` (whose renewal date is `renewal_date`).
 #[allow(clippy::too_many_arguments)]
 async fn usage_history(
     handlers: &Handlers,
@@ -392,6 +393,7 @@ async fn usage_history(
     partners: &[Uuid],
     stakeholders: &[Uuid],
     today: NaiveDate,
+    renewal_date: NaiveDate,
 ) -> anyhow::Result<usize> {
     let mut appended = 0;
     let run = |command: CustomerCommand| {
@@ -555,6 +557,15 @@ async fn usage_history(
             csm_id: next,
             reason: "Territory rebalancing".into(),
             occurred_at: Some(noon(today - Days::new(10 + u64::from(n % 15)))),
+        }))
+        .await?;
+    }
+    // Every sixth account renews today for another year: with the churn, the outcomes the
+    // churn-risk backtest scores (docs/DOMAIN.md section 12).
+    if n % 6 == 0 {
+        appended += run(CustomerCommand::RecordRenewal(RecordRenewal {
+            renewal_date: renewal_date + Days::new(365),
+            arr: None,
         }))
         .await?;
     }

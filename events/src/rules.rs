@@ -1,6 +1,6 @@
 //! Events of the `Rules` stream (one stream, id [`RULES_STREAM_ID`]): the coverage standards per
-//! tier, the engagement weights and the workload hours per tier. The stream's sequence after a
-//! change is the `rules_version` reports name.
+//! tier, the engagement weights, the workload hours per tier and the churn-risk rules. The
+//! stream's sequence after a change is the `rules_version` reports name.
 
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
@@ -40,11 +40,23 @@ pub struct WorkloadHoursChanged {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// The churn-risk score's weights, custom factors and bands (docs/DOMAIN.md section 12).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChurnRiskRulesChanged {
+    pub weights: crate::risk::FactorWeights,
+    #[serde(default)]
+    pub custom: Vec<crate::risk::CustomFactor>,
+    pub high_from: f64,
+    pub watch_from: f64,
+    pub occurred_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RulesEvent {
     CoverageStandardsChanged(CoverageStandardsChanged),
     EngagementWeightsChanged(EngagementWeightsChanged),
     WorkloadHoursChanged(WorkloadHoursChanged),
+    ChurnRiskRulesChanged(ChurnRiskRulesChanged),
 }
 
 impl RulesEvent {
@@ -57,6 +69,7 @@ impl DomainEvent for RulesEvent {
             RulesEvent::CoverageStandardsChanged(_) => "CoverageStandardsChanged",
             RulesEvent::EngagementWeightsChanged(_) => "EngagementWeightsChanged",
             RulesEvent::WorkloadHoursChanged(_) => "WorkloadHoursChanged",
+            RulesEvent::ChurnRiskRulesChanged(_) => "ChurnRiskRulesChanged",
         }
         .to_owned()
     }
@@ -75,6 +88,7 @@ pub struct Rules {
     pub standards: [crate::coverage::CoverageStandard; 3],
     pub weights: crate::engagement::Weights,
     pub hours_per_month: [f64; 3],
+    pub risk: crate::risk::RiskRules,
 }
 
 fn tier_index(tier: Tier) -> usize {
@@ -92,6 +106,7 @@ impl Default for Rules {
             standards: Tier::ALL.map(crate::coverage::CoverageStandard::for_tier),
             weights: crate::engagement::Weights::default(),
             hours_per_month: [10.0, 5.0, 2.0],
+            risk: crate::risk::RiskRules::default(),
         }
     }
 }
@@ -136,6 +151,14 @@ impl Rules {
                 }
             }
             RulesEvent::WorkloadHoursChanged(h) => self.set_hours(h.tier, h.hours_per_month),
+            RulesEvent::ChurnRiskRulesChanged(r) => {
+                self.risk = crate::risk::RiskRules {
+                    weights: r.weights,
+                    custom: r.custom.clone(),
+                    high_from: r.high_from,
+                    watch_from: r.watch_from,
+                }
+            }
         }
         self.version = sequence.to_string();
     }

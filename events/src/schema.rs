@@ -10,7 +10,7 @@ use crate::customer::*;
 use crate::envelope::EventEnvelope;
 use crate::fields::{CustomFieldChanged, CustomFieldDefined, CustomFieldRetired, CustomFieldsReordered};
 use crate::partner::{PartnerRegistered, PartnerUserActivated, PartnerUserDeactivated, PartnerUserInvited};
-use crate::rules::{CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged};
+use crate::rules::{ChurnRiskRulesChanged, CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged};
 use crate::upcast::current_version;
 
 /// One generated schema file.
@@ -54,7 +54,7 @@ pub fn all() -> Vec<SchemaFile> {
     files.extend(
         current!("partner": PartnerRegistered, PartnerUserInvited, PartnerUserActivated, PartnerUserDeactivated),
     );
-    files.extend(current!("rules": CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged));
+    files.extend(current!("rules": CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged, ChurnRiskRulesChanged));
     files.extend(current!("alert": AlertAcknowledged));
     files.extend(current!(
         "custom_fields": CustomFieldDefined,

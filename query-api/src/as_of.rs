@@ -69,10 +69,31 @@ pub struct KnownCustomer {
     pub custom_fields: BTreeMap<String, serde_json::Value>,
     /// Event id of the health score recorded at each stream sequence, for retractions.
     health_events: BTreeMap<i64, Uuid>,
+    /// The event that logged each activity.
+    pub activity_events: BTreeMap<Uuid, Uuid>,
+    /// NPS answers in the order recorded.
+    pub nps: Vec<KnownFact<u8>>,
+    /// Issues and escalations logged and not resolved.
+    pub open_issues: BTreeMap<Uuid, KnownFact<(String, events::customer::Severity)>>,
+    pub open_escalations: BTreeMap<Uuid, KnownFact<(String, events::customer::Severity)>>,
+    /// The event that set the adoption stage.
+    pub adoption_event: Option<KnownFact<()>>,
+    pub use_cases: BTreeMap<String, events::customer::UseCaseStatus>,
+    /// The event that last set each custom field.
+    pub custom_field_events: BTreeMap<String, Uuid>,
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
+/// A fact with the event that recorded it and when it happened.
+#[derive(Debug, Clone)]
+pub struct KnownFact<T> {
+    pub value: T,
+    pub event_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow, Clone)]
+pub struct Row {
+    aggregate_id: String,
     sequence: i64,
     event_id: Uuid,
     event_type: String,
@@ -89,6 +110,13 @@ fn snake<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
+impl Row {
+    /// The stream's id (the customer's).
+    pub fn stream(&self) -> &str {
+        &self.aggregate_id
+    }
+}
+
 /// Folds the customer's events recorded at or before `known_at`; `None` when the customer had
 /// not been onboarded by then.
 pub async fn load(
@@ -96,22 +124,67 @@ pub async fn load(
     customer_id: Uuid,
     known_at: DateTime<Utc>,
 ) -> Result<Option<KnownCustomer>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT sequence, event_id, event_type, event_version, payload, metadata, recorded_at FROM events
-          WHERE aggregate_type = 'Customer' AND aggregate_id = $1 AND recorded_at <= $2
-          ORDER BY sequence",
+    let rows = rows(pool, Some(&[customer_id]), known_at).await?;
+    Ok(fold(customer_id, &rows, known_at, None))
+}
+
+/// The events of the customers' streams (all customers' when `None`) recorded at or before
+/// `known_at`, by stream and sequence.
+pub async fn rows(pool: &PgPool, customers: Option<&[Uuid]>, known_at: DateTime<Utc>) -> Result<Vec<Row>, sqlx::Error> {
+    let ids: Option<Vec<String>> = customers.map(|ids| ids.iter().map(Uuid::to_string).collect());
+    sqlx::query_as(
+        "SELECT aggregate_id, sequence, event_id, event_type, event_version, payload, metadata, recorded_at
+           FROM events
+          WHERE aggregate_type = 'Customer' AND ($1::text[] IS NULL OR aggregate_id = ANY ($1)) AND recorded_at <= $2
+          ORDER BY aggregate_id, sequence",
     )
-    .bind(customer_id.to_string())
+    .bind(ids)
     .bind(known_at)
     .fetch_all(pool)
-    .await?;
+    .await
+}
+
+/// Every customer's fold from `rows` (as [`rows`] reads them), by stream.
+pub fn fold_all(rows: &[Row], known_at: DateTime<Utc>, occurred_by: Option<DateTime<Utc>>) -> Vec<KnownCustomer> {
+    rows.chunk_by(|a, b| a.aggregate_id == b.aggregate_id)
+        .filter_map(|stream| {
+            let customer_id = Uuid::parse_str(&stream[0].aggregate_id).ok()?;
+            fold(customer_id, stream, known_at, occurred_by)
+        })
+        .collect()
+}
+
+/// Corrections and retractions fix the record rather than the world: a fold up to a day
+/// applies them whenever they were made.
+fn fixes_the_record(event: &CustomerEvent) -> bool {
+    matches!(
+        event,
+        CustomerEvent::ActivityCorrected(_)
+            | CustomerEvent::ActivityRetracted(_)
+            | CustomerEvent::HealthScoreRetracted(_)
+            | CustomerEvent::CustomerRetracted(_)
+    )
+}
+
+/// Folds one customer's `rows`; with `occurred_by`, only the events that happened by then in
+/// the world (and every correction or retraction): the customer as it stood that day, as far
+/// as was known at `known_at`.
+pub fn fold(
+    customer_id: Uuid,
+    rows: &[Row],
+    known_at: DateTime<Utc>,
+    occurred_by: Option<DateTime<Utc>>,
+) -> Option<KnownCustomer> {
     let mut known: Option<KnownCustomer> = None;
     for row in rows {
-        let payload = events::upcast::to_current(&row.event_type, &row.event_version, row.payload);
+        let payload = events::upcast::to_current(&row.event_type, &row.event_version, row.payload.clone());
         let Ok(event) = serde_json::from_value::<CustomerEvent>(payload) else {
             tracing::warn!(%customer_id, sequence = row.sequence, "an event the fold cannot read was skipped");
             continue;
         };
+        if occurred_by.is_some_and(|by| event.occurred_at() > by) && !fixes_the_record(&event) {
+            continue;
+        }
         if let CustomerEvent::CustomerOnboarded(o) = &event {
             known = Some(KnownCustomer {
                 customer_id,
@@ -138,6 +211,13 @@ pub async fn load(
                 tasks: BTreeMap::new(),
                 custom_fields: BTreeMap::new(),
                 health_events: BTreeMap::new(),
+                activity_events: BTreeMap::new(),
+                nps: Vec::new(),
+                open_issues: BTreeMap::new(),
+                open_escalations: BTreeMap::new(),
+                adoption_event: None,
+                use_cases: BTreeMap::new(),
+                custom_field_events: BTreeMap::new(),
             });
         }
         if let CustomerEvent::CustomerRetracted(_) = &event {
@@ -147,14 +227,15 @@ pub async fn load(
         let Some(customer) = known.as_mut() else { continue };
         customer.events += 1;
         customer.last_sequence = row.sequence;
-        let map: std::collections::HashMap<String, String> = serde_json::from_value(row.metadata).unwrap_or_default();
+        let map: std::collections::HashMap<String, String> =
+            serde_json::from_value(row.metadata.clone()).unwrap_or_default();
         let actor = CommandMetadata::from_map(&map).actor;
         if let CustomerEvent::HealthScoreRecorded(_) = &event {
             customer.health_events.insert(row.sequence, row.event_id);
         }
         apply(customer, event, row.event_id, actor, row.recorded_at);
     }
-    Ok(known)
+    known
 }
 
 /// A field an event names replaces the known value; a field it leaves out keeps it.
@@ -222,6 +303,7 @@ fn apply(
             }
         }
         E::ActivityLogged(a) => {
+            customer.activity_events.insert(a.activity_id, event_id);
             customer.activities.insert(a.activity_id, a);
         }
         E::ActivityCorrected(c) => {
@@ -302,7 +384,48 @@ fn apply(
                 task.status = "cancelled".into();
             }
         }
-        E::AdoptionStageChanged(a) => customer.adoption_stage = Some(snake(&a.stage)),
+        E::AdoptionStageChanged(a) => {
+            customer.adoption_stage = Some(snake(&a.stage));
+            customer.adoption_event = Some(KnownFact {
+                value: (),
+                event_id,
+                occurred_at: a.occurred_at,
+            });
+        }
+        E::UseCaseStatusChanged(u) => {
+            customer.use_cases.insert(u.use_case, u.status);
+        }
+        E::NpsRecorded(n) => customer.nps.push(KnownFact {
+            value: n.score,
+            event_id,
+            occurred_at: n.occurred_at,
+        }),
+        E::IssueLogged(i) => {
+            customer.open_issues.insert(
+                i.issue_id,
+                KnownFact {
+                    value: (i.title, i.severity),
+                    event_id,
+                    occurred_at: i.occurred_at,
+                },
+            );
+        }
+        E::IssueResolved(r) => {
+            customer.open_issues.remove(&r.issue_id);
+        }
+        E::EscalationRaised(e) => {
+            customer.open_escalations.insert(
+                e.escalation_id,
+                KnownFact {
+                    value: (e.title, e.severity),
+                    event_id,
+                    occurred_at: e.occurred_at,
+                },
+            );
+        }
+        E::EscalationResolved(r) => {
+            customer.open_escalations.remove(&r.escalation_id);
+        }
         E::CustomerRenewed(r) => {
             customer.renewal_date = r.renewal_date;
             set(&mut customer.arr, r.arr);
@@ -311,6 +434,7 @@ fn apply(
         E::CustomerChurned(c) => customer.churned_on = Some(c.churned_on),
         E::CustomFieldsSet(set) => {
             for (key, value) in set.values {
+                customer.custom_field_events.insert(key.clone(), event_id);
                 if value.is_null() {
                     customer.custom_fields.remove(&key);
                 } else {
@@ -327,13 +451,7 @@ fn apply(
         E::PartnerReportDrafted(_)
         | E::PartnerReportUpdated(_)
         | E::PartnerReportSubmitted(_)
-        | E::MilestoneRecorded(_)
-        | E::IssueLogged(_)
-        | E::IssueResolved(_)
-        | E::EscalationRaised(_)
-        | E::EscalationResolved(_)
-        | E::UseCaseStatusChanged(_)
-        | E::NpsRecorded(_) => {}
+        | E::MilestoneRecorded(_) => {}
     }
 }
 

@@ -100,17 +100,17 @@ pub struct StoreDigest {
     pub root: String,
 }
 
-/// The customer folded from its stream as recorded by `known_at`: refused unless the caller sees
-/// the customer; logged like every other look into the past.
-pub async fn known(
+/// A look into a customer's past as recorded by `known_at`: refused unless the caller sees the
+/// customer, logged, and holding one of the caller's replay places while the answer is read.
+pub async fn look_back(
     ctx: &Context<'_>,
     customer_id: Uuid,
     known_at: DateTime<Utc>,
-) -> Result<crate::as_of::KnownCustomer> {
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>> {
     crate::access::customer(ctx, customer_id)?;
     let pool = ctx.data::<PgPool>()?;
     let principal = &crate::access::access(ctx)?.principal;
-    let _place = replay_place(ctx, &principal.user_id).await?;
+    let place = replay_place(ctx, &principal.user_id).await?;
     history::log_access(
         pool,
         principal,
@@ -121,6 +121,18 @@ pub async fn known(
     )
     .await
     .map_err(unavailable)?;
+    Ok(place)
+}
+
+/// The customer folded from its stream as recorded by `known_at`: refused unless the caller sees
+/// the customer; logged like every other look into the past.
+pub async fn known(
+    ctx: &Context<'_>,
+    customer_id: Uuid,
+    known_at: DateTime<Utc>,
+) -> Result<crate::as_of::KnownCustomer> {
+    let pool = ctx.data::<PgPool>()?;
+    let _place = look_back(ctx, customer_id, known_at).await?;
     crate::as_of::load(pool, customer_id, known_at)
         .await
         .map_err(unavailable)?

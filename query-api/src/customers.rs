@@ -489,6 +489,47 @@ impl Customer {
         })
     }
 
+    /// Today's churn-risk score and band under the rules in force (docs/DOMAIN.md section 12);
+    /// none for partners, who do not see the CS team's risk assessment.
+    async fn risk(&self, ctx: &Context<'_>) -> Result<Option<crate::risk::RiskSummary>> {
+        if crate::access::access(ctx)?.principal.role == events::metadata::Role::Partner {
+            return Ok(None);
+        }
+        Ok(crate::risk::today(ctx).await?.get(&self.customer_id).copied())
+    }
+
+    /// The churn-risk score on `asOf` (default today) as known at `knownAt` (default now), under
+    /// the rules in force or what-if `rules`, with every factor's finding, points and the
+    /// events behind it. Not for partners.
+    async fn churn_risk(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<crate::scalars::Date>,
+        known_at: Option<chrono::DateTime<Utc>>,
+        rules: Option<crate::rules::RulesInput>,
+    ) -> Result<Option<crate::risk::ChurnRisk>> {
+        crate::access::portfolio(ctx)?;
+        let pool = ctx.data::<PgPool>()?;
+        let now = Utc::now();
+        if known_at.is_some_and(|at| at > now) {
+            return Err(crate::schema::bad_input("knownAt", "`knownAt` is not in the future"));
+        }
+        let _place = match known_at {
+            Some(at) => crate::audit::look_back(ctx, self.customer_id, at).await?,
+            None => None,
+        };
+        let known_at = known_at.unwrap_or(now);
+        let day = as_of.map_or_else(|| known_at.date_naive(), |day| day.0);
+        let rules = crate::rules::effective(ctx, rules).await?;
+        let definitions = events::service::read_models::custom_field_definitions(pool, Some(known_at))
+            .await
+            .map_err(crate::schema::unavailable)?;
+        let names = crate::risk::FieldNames::for_role(&definitions, crate::access::access(ctx)?.principal.role);
+        crate::risk::of(pool, self.customer_id, day, known_at, &rules, &names)
+            .await
+            .map_err(crate::schema::unavailable)
+    }
+
     /// When the account is next due a contact, and why (docs/DOMAIN.md, "Next touch"); none for a
     /// churned customer.
     async fn next_touch(&self, ctx: &Context<'_>) -> Result<Option<crate::next_touch::NextTouch>> {
@@ -649,7 +690,7 @@ impl Customer {
 }
 
 /// The parameters every customer selection binds before its custom-field ones.
-const FIXED_PARAMETERS: usize = 18;
+const FIXED_PARAMETERS: usize = 22;
 
 /// The next touch's day inside a selection's statement: today is `$5`, the cadence `$15`..`$17`.
 fn next_touch_due() -> String {
@@ -682,6 +723,8 @@ pub enum CustomerSort {
     HealthAsc,
     /// The next touch due soonest first (overdue ones first of all).
     NextTouch,
+    /// Highest churn-risk score first (docs/DOMAIN.md section 12).
+    RiskDesc,
 }
 
 /// A customer's latest NPS answer, as the survey reads it: 9 and 10 promote, 7 and 8 are
@@ -726,6 +769,8 @@ pub struct CustomerFilter {
     pub at_risk: Option<bool>,
     /// By when the next touch is due (docs/DOMAIN.md, "Next touch").
     pub next_touch: Option<crate::next_touch::NextTouchWindow>,
+    /// By today's churn-risk band (docs/DOMAIN.md section 12).
+    pub risk_band: Option<crate::risk::RiskBand>,
 }
 
 /// Longest name search accepted (customer names are at most 200 characters).
@@ -793,6 +838,9 @@ pub struct Selection {
     next_touch: Option<&'static str>,
     /// The three tiers' maximum days between contacts, for the next touch.
     cadence: [i32; 3],
+    /// Today's churn-risk scores and bands by customer, when the list orders or filters by them.
+    risk: Option<(Vec<Uuid>, Vec<f64>, Vec<&'static str>)>,
+    risk_band: Option<&'static str>,
     /// Rows read; `None` reads every match.
     limit: Option<i64>,
 }
@@ -853,6 +901,12 @@ impl Selection {
                 format!("{}, customer_id", next_touch_due()),
                 ">",
             ),
+            // Scores are 0 to 100 with one decimal; unscored customers (none yet) come last.
+            (None, CustomerSort::RiskDesc) => (
+                "to_char(coalesce(risk_score, -1) + 1, 'FM000.0')".to_owned(),
+                "coalesce(risk_score, -1) DESC, customer_id DESC".to_owned(),
+                "<",
+            ),
         };
         Ok(Selection {
             key,
@@ -873,8 +927,22 @@ impl Selection {
             at_risk: filter.at_risk,
             next_touch: filter.next_touch.map(crate::next_touch::NextTouchWindow::as_str),
             cadence: crate::next_touch::cadence(&events::rules::Rules::default()),
+            risk: None,
+            risk_band: filter.risk_band.map(crate::risk::RiskBand::as_str),
             limit: None,
         })
+    }
+
+    /// Orders and filters by these scores (today's, of every customer).
+    pub fn with_risk(mut self, scores: &HashMap<Uuid, crate::risk::RiskSummary>) -> Self {
+        let mut columns = (Vec::new(), Vec::new(), Vec::new());
+        for (id, summary) in scores {
+            columns.0.push(*id);
+            columns.1.push(summary.score);
+            columns.2.push(summary.band.as_str());
+        }
+        self.risk = Some(columns);
+        self
     }
 
     /// Counts the next touch with these maximum days between contacts (the rules in force).
@@ -905,6 +973,8 @@ impl Selection {
         let touch_condition = crate::next_touch::NextTouchWindow::condition(&next_touch_due(), 18, 5);
         format!(
             "SELECT {columns} FROM customer_profiles p
+               LEFT JOIN unnest($19::uuid[], $20::float8[], $21::text[]) AS r(risk_customer, risk_score, risk_band)
+                 ON r.risk_customer = p.customer_id
               WHERE ($1::text IS NULL OR name ILIKE $1)
                 AND ($2::text IS NULL OR tier = $2)
                 AND ($3::uuid IS NULL OR csm_id = $3)
@@ -920,6 +990,7 @@ impl Selection {
                        FROM nps_responses n WHERE n.customer_id = p.customer_id ORDER BY n.occurred_at DESC, n.sequence DESC LIMIT 1), 'NO_ANSWER') = $13)
                 AND ($14::bool IS NULL OR coalesce({LATEST_SCORE} < 70, false) = $14)
                 AND {touch_condition}
+                AND ($22::text IS NULL OR risk_band = $22)
                 AND ({custom_condition})
               ORDER BY {order}
               LIMIT $11"
@@ -948,7 +1019,11 @@ impl Selection {
             .bind(self.cadence[0])
             .bind(self.cadence[1])
             .bind(self.cadence[2])
-            .bind(self.next_touch);
+            .bind(self.next_touch)
+            .bind(self.risk.as_ref().map(|r| r.0.clone()))
+            .bind(self.risk.as_ref().map(|r| r.1.clone()))
+            .bind(self.risk.as_ref().map(|r| r.2.clone()))
+            .bind(self.risk_band);
         self.extra
             .iter()
             .fold(query, |query, value| query.bind(sqlx::types::Json(value)))
@@ -968,9 +1043,13 @@ pub async fn page(
     custom: CustomListing<'_>,
     counted: bool,
     cadence: [i32; 3],
+    risk: Option<&HashMap<Uuid, crate::risk::RiskSummary>>,
 ) -> Result<Connection<String, Customer, CustomerPageFields, EmptyFields>> {
     let first = first.clamp(1, crate::timeline::MAX_PAGE);
     let mut selection = Selection::new(&filter, sort, after, visible, custom)?.with_cadence(cadence);
+    if let Some(scores) = risk {
+        selection = selection.with_risk(scores);
+    }
     // The total: every match of the filter, whatever page this is (when the query asks for it).
     let total_count = if counted {
         let mut every = selection.clone();

@@ -468,7 +468,7 @@ pub fn variables(params: &BTreeMap<String, String>) -> Result<Value, Refusal> {
             "granularity" => {
                 variables.insert(key.clone(), json!(value.to_uppercase()));
             }
-            "search" | "healthColour" | "partnerId" | "npsCategory" | "nextTouch" => {
+            "search" | "healthColour" | "partnerId" | "npsCategory" | "nextTouch" | "riskBand" => {
                 filter.insert(key.clone(), json!(value));
             }
             "atRisk" | "includeChurned" => {
@@ -492,7 +492,7 @@ pub fn variables(params: &BTreeMap<String, String>) -> Result<Value, Refusal> {
                     400,
                     "BAD_USER_INPUT",
                     format!("an export takes no parameter {other:?}"),
-                ))
+                ));
             }
         }
     }
@@ -531,7 +531,8 @@ pub async fn execute(
         .data(async_graphql::dataloader::DataLoader::new(
             crate::customers::Store(pool.clone()),
             tokio::spawn,
-        ));
+        ))
+        .data(crate::risk::Memo::default());
     let response = schema.execute(request).await;
     if let Some(error) = response.errors.first() {
         let code = error
@@ -721,6 +722,25 @@ impl CustomersListing {
         )
         .map_err(|error| bad(error.message))?
         .with_cadence(crate::next_touch::cadence(&rules));
+        let selection = match filter.risk_band {
+            Some(_) if access.principal.role == events::metadata::Role::Partner => {
+                return Err(refusal(
+                    403,
+                    "FORBIDDEN",
+                    "partners do not see the churn-risk score, so cannot filter by it".to_owned(),
+                ));
+            }
+            Some(_) => {
+                let scores = crate::risk::portfolio(pool, None, chrono::Utc::now().date_naive(), &rules)
+                    .await
+                    .map_err(|error| {
+                        tracing::error!(%error, "scoring churn risk failed");
+                        refusal(503, "UNAVAILABLE", "the read models are unavailable")
+                    })?;
+                selection.with_risk(&scores.iter().map(|row| (row.customer_id, row.summary)).collect())
+            }
+            None => selection,
+        };
         let definitions = events::service::read_models::custom_field_definitions(pool, None)
             .await
             .map_err(|error| {

@@ -21,6 +21,7 @@ pub mod next_touch;
 pub mod portfolio;
 pub mod portfolio_cache;
 pub mod replays;
+pub mod risk;
 pub mod rules;
 pub mod scalars;
 pub mod schema;
@@ -142,7 +143,7 @@ async fn graphql(
     } else {
         &state.schema
     };
-    let request = request.data(access).data(loaders);
+    let request = request.data(access).data(loaders).data(risk::Memo::default());
     match tokio::time::timeout(limits::REQUEST_BUDGET, schema.execute(request)).await {
         Ok(mut response) => {
             // Some validation rules report the same fault twice (a mutation to a schema without

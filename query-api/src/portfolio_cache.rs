@@ -16,6 +16,8 @@ pub struct PortfolioCaches {
     coverage: PortfolioCache<NaiveDate, AccountFacts>,
     /// Engagement metrics of every customer, per list of windows.
     engagement: PortfolioCache<Vec<Window>, EngagementSummary>,
+    /// Churn-risk scores of every customer, per day and rules version.
+    pub risk: crate::risk::RiskCache,
 }
 
 impl Default for PortfolioCaches {
@@ -23,6 +25,7 @@ impl Default for PortfolioCaches {
         Self {
             coverage: PortfolioCache::new(events::service::read_models::COVERAGE_PROJECTORS),
             engagement: PortfolioCache::new(&["customers"]),
+            risk: crate::risk::RiskCache::default(),
         }
     }
 }

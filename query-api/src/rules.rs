@@ -40,12 +40,132 @@ pub struct HoursInput {
     pub hours_per_month: f64,
 }
 
+/// The points each churn-risk factor adds at full severity (docs/DOMAIN.md section 12).
+#[derive(InputObject, SimpleObject, Debug, Clone, Copy)]
+#[graphql(input_name = "RiskWeightsInput")]
+pub struct RiskWeights {
+    pub health: f64,
+    pub health_trend: f64,
+    pub engagement: f64,
+    pub engagement_trend: f64,
+    pub coverage: f64,
+    pub contact: f64,
+    pub nps: f64,
+    pub issues: f64,
+    pub escalations: f64,
+    pub renewal: f64,
+    pub adoption: f64,
+}
+
+impl From<RiskWeights> for events::risk::FactorWeights {
+    fn from(w: RiskWeights) -> Self {
+        events::risk::FactorWeights {
+            health: w.health,
+            health_trend: w.health_trend,
+            engagement: w.engagement,
+            engagement_trend: w.engagement_trend,
+            coverage: w.coverage,
+            contact: w.contact,
+            nps: w.nps,
+            issues: w.issues,
+            escalations: w.escalations,
+            renewal: w.renewal,
+            adoption: w.adoption,
+        }
+    }
+}
+
+impl From<events::risk::FactorWeights> for RiskWeights {
+    fn from(w: events::risk::FactorWeights) -> Self {
+        RiskWeights {
+            health: w.health,
+            health_trend: w.health_trend,
+            engagement: w.engagement,
+            engagement_trend: w.engagement_trend,
+            coverage: w.coverage,
+            contact: w.contact,
+            nps: w.nps,
+            issues: w.issues,
+            escalations: w.escalations,
+            renewal: w.renewal,
+            adoption: w.adoption,
+        }
+    }
+}
+
+/// A custom field made a churn-risk factor: full severity when the value equals `equals`, or
+/// when the number is within `atLeast`..`atMost`.
+#[derive(InputObject, SimpleObject, Debug, Clone)]
+#[graphql(input_name = "CustomRiskFactorInput")]
+pub struct CustomRiskFactor {
+    pub key: String,
+    pub weight: f64,
+    pub equals: Option<async_graphql::Json<serde_json::Value>>,
+    pub at_least: Option<f64>,
+    pub at_most: Option<f64>,
+}
+
+/// The churn-risk rules: weights (custom factors included, summing to 100) and bands.
+#[derive(InputObject, SimpleObject, Debug, Clone)]
+#[graphql(input_name = "RiskRulesInput")]
+pub struct RiskRulesView {
+    pub weights: RiskWeights,
+    #[graphql(default)]
+    pub custom: Vec<CustomRiskFactor>,
+    pub high_from: f64,
+    pub watch_from: f64,
+}
+
+impl From<&events::risk::RiskRules> for RiskRulesView {
+    fn from(rules: &events::risk::RiskRules) -> Self {
+        RiskRulesView {
+            weights: rules.weights.into(),
+            custom: rules
+                .custom
+                .iter()
+                .map(|c| CustomRiskFactor {
+                    key: c.key.clone(),
+                    weight: c.weight,
+                    equals: c.equals.clone().map(async_graphql::Json),
+                    at_least: c.at_least,
+                    at_most: c.at_most,
+                })
+                .collect(),
+            high_from: rules.high_from,
+            watch_from: rules.watch_from,
+        }
+    }
+}
+
+impl From<RiskRulesView> for events::risk::RiskRules {
+    fn from(view: RiskRulesView) -> Self {
+        events::risk::RiskRules {
+            weights: view.weights.into(),
+            custom: view
+                .custom
+                .into_iter()
+                .map(|c| events::risk::CustomFactor {
+                    key: c.key,
+                    weight: c.weight,
+                    equals: c.equals.map(|json| json.0),
+                    at_least: c.at_least,
+                    at_most: c.at_most,
+                })
+                .collect(),
+            high_from: view.high_from,
+            watch_from: view.watch_from,
+        }
+    }
+}
+
 /// Rules to recompute a report under; what is not given stays as in force.
 #[derive(InputObject, Debug, Clone, Default)]
 pub struct RulesInput {
     pub weights: Option<WeightsInput>,
     pub standards: Option<Vec<StandardInput>>,
     pub hours: Option<Vec<HoursInput>>,
+    /// Churn-risk weights and bands.
+    pub risk: Option<RiskRulesView>,
 }
 
 /// One tier's rules in force: its coverage standard and the workload hours of its accounts.
@@ -81,6 +201,8 @@ pub struct RulesInForce {
     /// Enterprise, mid-market, SMB.
     pub standards: Vec<TierRules>,
     pub weights: WeightsInForce,
+    /// The churn-risk weights and bands.
+    pub risk: RiskRulesView,
 }
 
 /// The rules in force with when they last changed.
@@ -125,6 +247,7 @@ pub async fn in_force(pool: &PgPool) -> Result<RulesInForce> {
             breadth: w.breadth,
             recency: w.recency,
         },
+        risk: RiskRulesView::from(&rules.risk),
     })
 }
 
@@ -189,6 +312,17 @@ pub async fn effective(ctx: &Context<'_>, input: Option<RulesInput>) -> Result<R
             ));
         }
         rules.set_hours(hours.tier.into(), hours.hours_per_month);
+    }
+    if let Some(risk) = input.risk {
+        let risk = events::risk::RiskRules::from(risk);
+        if let Err(invalid) = risk.check() {
+            return Err(coded_error(
+                "BAD_USER_INPUT",
+                format!("rules.risk.{}: {}", invalid.field, invalid.message),
+            )
+            .extend_with(|_, extensions| extensions.set("field", format!("rules.risk.{}", invalid.field))));
+        }
+        rules.risk = risk;
     }
     Ok(rules.what_if())
 }

@@ -142,7 +142,9 @@ fn trend_range(from: NaiveDate, to: NaiveDate, granularity: Granularity) -> Resu
     if buckets > MAX_BUCKETS {
         return Err(bad_input(
             "from",
-            format!("the range spans {buckets} {unit}; at most {MAX_BUCKETS} buckets are returned: shorten it or use a coarser granularity"),
+            format!(
+                "the range spans {buckets} {unit}; at most {MAX_BUCKETS} buckets are returned: shorten it or use a coarser granularity"
+            ),
         ));
     }
     Ok((from, to))
@@ -705,6 +707,18 @@ impl ReadQuery {
             }
             None => None,
         };
+        // Today's churn-risk scores, read only when the list orders or filters by them.
+        let risk = if filter.risk_band.is_some() || sort == crate::customers::CustomerSort::RiskDesc {
+            if role == events::metadata::Role::Partner {
+                return Err(coded_error(
+                    "FORBIDDEN",
+                    "partners do not see the churn-risk score, so cannot order or filter by it",
+                ));
+            }
+            Some(crate::risk::today(ctx).await?)
+        } else {
+            None
+        };
         // The total costs a statement of its own: counted only when asked for.
         let counted = ctx.look_ahead().field("totalCount").exists();
         crate::customers::page(
@@ -718,6 +732,7 @@ impl ReadQuery {
             custom,
             counted,
             cadence,
+            risk.as_deref(),
         )
         .await
     }
@@ -834,6 +849,29 @@ impl ReadQuery {
             .map(|facts| crate::coverage::account_coverage(facts, &rules))
             .collect();
         crate::at_risk::report(pool, as_of, accounts, offset as usize, limit as usize)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The churn-risk score backtested against the store: every churn and renewal, scored
+    /// `horizons` days before it (default 30, 60 and 90; 1 to 365 each, at most 6) under the rules
+    /// in force or what-if `rules`, with the high band's precision, recall and lift per horizon.
+    #[graphql(complexity = "REPORT_COST + child_complexity")]
+    async fn churn_risk_backtest(
+        &self,
+        ctx: &Context<'_>,
+        rules: Option<crate::rules::RulesInput>,
+        horizons: Option<Vec<i32>>,
+    ) -> Result<crate::risk::RiskBacktest> {
+        self.live_only("churnRiskBacktest")?;
+        crate::access::portfolio(ctx)?;
+        let horizons = horizons.unwrap_or_else(|| vec![30, 60, 90]);
+        if horizons.is_empty() || horizons.len() > 6 || horizons.iter().any(|days| !(1..=365).contains(days)) {
+            return Err(bad_input("horizons", "1 to 6 horizons, each from 1 to 365 days"));
+        }
+        let horizons: Vec<u32> = horizons.into_iter().map(|days| days as u32).collect();
+        let rules = crate::rules::effective(ctx, rules).await?;
+        crate::risk::backtest(self.pool(ctx)?, &rules, &horizons)
             .await
             .map_err(unavailable)
     }

@@ -38,7 +38,7 @@ BEYOND_SCHEMA = {
     "capacity_unchanged",
     # the path's key and the body's key of a custom field must agree
     "key_mismatch",
-    # the six engagement weights must sum to 1
+    # the six engagement weights must sum to 1; the churn-risk weights to 100
     "weights_sum",
     # a custom field's value, default or condition against its definition (stored, or another
     # field of the body): select options, types and conditions
@@ -74,6 +74,9 @@ BY_OPERATION = {
     "POST /api/v1/custom-fields/{id}/bulk": CUSTOM_FIELD_VALUES,
     # The order names every field in force, each once: what is in force is the store's.
     "PUT /api/v1/custom-field-order": {"invalid_order"},
+    # Churn-risk rules: the bands compared with each other, and a custom factor's custom field
+    # named once with one kind of match (docs/DOMAIN.md section 12).
+    "PUT /api/v1/rules/churn-risk": {"out_of_range"},
 }
 BY_FIELD = {
     ("POST /api/v1/customers/{id}/partner-reports", "required", "partner_id"),

@@ -54,6 +54,7 @@ const QUERIES: &[(&str, &str, Scope)] = &[
     // Everyone reads who they are.
     ("me", "me { userId role }", Scope::Filtered),
     ("atRiskReport", "atRiskReport { total }", Scope::Portfolio),
+    ("churnRiskBacktest", "churnRiskBacktest { churned }", Scope::Portfolio),
     (
         "projectionSnapshots",
         "projectionSnapshots { __typename }",

@@ -157,7 +157,7 @@ impl Operation {
             InvitePartnerUser => "invite a partner user",
             ActivatePartnerUser => "activate a partner user",
             DeactivatePartnerUser => "deactivate a partner user",
-            ChangeRules => "change coverage standards, engagement weights or workload hours",
+            ChangeRules => "change coverage standards, engagement weights, workload hours or churn-risk rules",
             OnboardCustomer => "onboard a customer",
             UpdateProfile => "update a customer's profile",
             AssignCsm => "hand a customer to another CSM",

@@ -52,11 +52,27 @@ pub struct ChangeWorkloadHours {
     pub hours_per_month: f64,
 }
 
+/// The churn-risk rules (docs/DOMAIN.md section 12): the points each factor adds at full
+/// severity, each at least 0, custom factors included summing to 100; bands with
+/// 0 < watch_from < high_from <= 100.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeChurnRiskRules {
+    pub weights: events::risk::FactorWeights,
+    #[serde(default)]
+    pub custom: Vec<events::risk::CustomFactor>,
+    #[schemars(range(min = 0, max = 100))]
+    pub high_from: f64,
+    #[schemars(range(min = 0, max = 100))]
+    pub watch_from: f64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum RulesCommand {
     ChangeCoverageStandards(ChangeCoverageStandards),
     ChangeEngagementWeights(ChangeEngagementWeights),
     ChangeWorkloadHours(ChangeWorkloadHours),
+    ChangeChurnRiskRules(ChangeChurnRiskRules),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -165,6 +181,29 @@ impl Aggregate for Rules {
                     occurred_at,
                 })
             }
+            RulesCommand::ChangeChurnRiskRules(change) => {
+                let rules = events::risk::RiskRules {
+                    weights: change.weights,
+                    custom: change.custom,
+                    high_from: change.high_from,
+                    watch_from: change.watch_from,
+                };
+                if let Err(invalid) = rules.check() {
+                    let code = if invalid.field == "weights" {
+                        "weights_sum"
+                    } else {
+                        "out_of_range"
+                    };
+                    return Err(CommandError::invalid(code, invalid.field, invalid.message));
+                }
+                RulesEvent::ChurnRiskRulesChanged(ChurnRiskRulesChanged {
+                    weights: rules.weights,
+                    custom: rules.custom,
+                    high_from: rules.high_from,
+                    watch_from: rules.watch_from,
+                    occurred_at,
+                })
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -233,5 +272,17 @@ mod tests {
             }))
             .await
             .then_expect_error_message("hours_per_month must be from 0.01 to 744, with at most two decimals");
+        let mut weights = events::risk::FactorWeights::default();
+        weights.health = 30.0;
+        test()
+            .given_no_previous_events()
+            .when_async(RulesCommand::ChangeChurnRiskRules(ChangeChurnRiskRules {
+                weights,
+                custom: vec![],
+                high_from: 50.0,
+                watch_from: 30.0,
+            }))
+            .await
+            .then_expect_error_message("the weights, custom factors included, sum to 100");
     }
 }

@@ -32,7 +32,7 @@ use crate::domain::csm::{ChangeCapacity, Csm, CsmCommand, RegisterCsm};
 use crate::domain::customer::*;
 use crate::domain::partner::{DeactivateUser, InviteUser, Partner, PartnerCommand, RegisterPartner};
 use crate::domain::rules::{
-    ChangeCoverageStandards, ChangeEngagementWeights, ChangeWorkloadHours, Rules, RulesCommand,
+    ChangeChurnRiskRules, ChangeCoverageStandards, ChangeEngagementWeights, ChangeWorkloadHours, Rules, RulesCommand,
 };
 use crate::store::{Appended, CommandHandler};
 use error::ApiError;
@@ -143,6 +143,10 @@ pub fn command_routes() -> Documented<AppState> {
         .command(
             endpoint("PUT", "/api/v1/rules/workload-hours", O::ChangeRules, 200),
             change_workload_hours,
+        )
+        .command(
+            endpoint("PUT", "/api/v1/rules/churn-risk", O::ChangeRules, 200),
+            change_churn_risk_rules,
         )
         .command(
             endpoint("POST", "/api/v1/alerts/{id}/acknowledge", O::AcknowledgeAlert, 200),
@@ -895,6 +899,14 @@ async fn change_workload_hours(
     JsonBody(body): JsonBody<ChangeWorkloadHours>,
 ) -> Answer {
     on_rules(&app, &context, RulesCommand::ChangeWorkloadHours(body)).await
+}
+
+async fn change_churn_risk_rules(
+    State(app): State<AppState>,
+    context: CommandContext,
+    JsonBody(body): JsonBody<ChangeChurnRiskRules>,
+) -> Answer {
+    on_rules(&app, &context, RulesCommand::ChangeChurnRiskRules(body)).await
 }
 
 async fn acknowledge_alert(

@@ -1344,6 +1344,78 @@ describe("an admin", () => {
     await page.getByTestId("customer-next-touch").filter({ hasText: `overdue by ${-first.nextTouch.daysUntil} day` }).waitFor();
   });
 
+  test("orders customers by churn risk, opens the riskiest one's explanation and backtests a change of weights", async () => {
+    const { page } = session;
+    const expected = await gql(
+      env.tokens.admin,
+      `{ customers(sort: RISK_DESC, first: 50) { totalCount nodes { customerId name risk { score band } } } }`,
+    );
+    await page.goto(app("/customers?sort=RISK_DESC"));
+    await page.getByTestId("customers-total").filter({ hasText: `of ${expected.customers.totalCount} customer` }).waitFor();
+    const shown = await page.getByTestId("customer-row").evaluateAll((trs) => trs.map((tr) => [tr.querySelector("td:nth-child(2)").textContent, tr.querySelector('[data-testid="column-churn-risk"]').textContent]));
+    const bands = { HIGH: "high", WATCH: "watch", LOW: "low" };
+    assert.deepEqual(
+      shown,
+      expected.customers.nodes.map((c) => [c.name, c.risk ? `${c.risk.score.toFixed(1)} ${bands[c.risk.band]}` : "—"]),
+    );
+    // The riskiest account's explanation: its factors add up to its score, each with why.
+    const riskiest = expected.customers.nodes[0];
+    await page.getByRole("link", { name: riskiest.name, exact: true }).click();
+    await page.getByTestId("customer-churn-risk").filter({ hasText: riskiest.risk.score.toFixed(1) }).waitFor();
+    const summary = page.getByTestId("churn-risk-summary");
+    await summary.filter({ hasText: `${riskiest.risk.score.toFixed(1)} of 100` }).waitFor();
+    const explained = await gql(
+      env.tokens.admin,
+      `query ($id: UUID!) { customer(id: $id) { churnRisk { score factors { label finding points evidence { description } } } } }`,
+      { id: riskiest.customerId },
+    );
+    const factors = explained.customer.churnRisk.factors;
+    const rows = await page.getByTestId("risk-factor").evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    assert.deepEqual(
+      rows.map((r) => [r[0], r[1]]),
+      factors.map((f) => [f.label, f.finding]),
+    );
+    assert.ok(Math.abs(factors.reduce((n, f) => n + f.points, 0) - explained.customer.churnRisk.score) < 0.1 * factors.length);
+    const cited = factors.find((f) => f.evidence.length > 0);
+    assert.ok(cited, "some factor names the events behind it");
+    assert.ok(rows[factors.indexOf(cited)][3].includes(cited.evidence[0].description), rows[factors.indexOf(cited)][3]);
+    await page.mouse.move(0, 0);
+    await accessible(page, "churn-risk-explained");
+    // Settings: the backtest of the weights in force, then of a change, before saving it.
+    const backtest = await gql(env.tokens.admin, `{ churnRiskBacktest { churned renewed horizons { daysBefore cases flagged } } }`);
+    await page.goto(app("/settings?tab=churn-risk"));
+    const horizons = page.getByTestId("backtest-horizon");
+    await horizons.first().waitFor();
+    assert.deepEqual(
+      await horizons.evaluateAll((trs) => trs.map((tr) => [tr.children[0].textContent, tr.children[1].textContent, tr.children[3].textContent])),
+      backtest.churnRiskBacktest.horizons.map((h) => [String(h.daysBefore), String(h.cases), String(h.flagged)]),
+    );
+    await page.locator("#risk-weight-nps").fill("30");
+    assert.match(await page.getByTestId("risk-weights-sum").innerText(), /they must make 100/);
+    assert.ok(await page.getByRole("button", { name: "Save the churn-risk rules" }).isDisabled());
+    await page.locator("#risk-weight-health").fill("0");
+    await page.getByTestId("risk-weights-sum").filter({ hasText: "Together: 100 points" }).waitFor();
+    await page.locator("#risk-high-from").fill("40");
+    await page.getByText("Figures after an arrow are under your change").waitFor();
+    await page.mouse.move(0, 0);
+    await accessible(page, "settings-churn-risk");
+    await page.getByRole("button", { name: "Save the churn-risk rules" }).click();
+    await page.getByRole("status").filter({ hasText: "Saved." }).waitFor();
+    const after = await gql(env.tokens.admin, `{ rules { risk { weights { nps health } highFrom } } }`);
+    assert.deepEqual(after.rules.risk, { weights: { nps: 30, health: 0 }, highFrom: 40 });
+    // Put the defaults back for the tests that follow.
+    const restored = await fetch(`${env.commandUrl}/api/v1/rules/churn-risk`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${env.tokens.admin}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        weights: { health: 20, health_trend: 10, engagement: 15, engagement_trend: 5, coverage: 10, contact: 10, nps: 10, issues: 5, escalations: 5, renewal: 5, adoption: 5 },
+        high_from: 50,
+        watch_from: 30,
+      }),
+    });
+    assert.equal(restored.status, 200);
+  });
+
   test("downloads each report with the screen's filters and opens it", async () => {
     const { page } = session;
     // Coverage, filtered to one tier: the workbook says so and lists that tier's accounts.

@@ -4,6 +4,7 @@ import { useClient, useQuery } from "urql";
 import { InlineLoading, Tab, TabList, TabPanel, TabPanels, Tabs, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag, Tile, ProgressBar } from "@carbon/react";
 import { graphql } from "../gql";
 import { TouchTag, touchReason } from "../touch";
+import { ChurnRiskPanel, RiskTag } from "../risk";
 import type { CustomerTimelineQuery } from "../gql/graphql";
 import { useLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
@@ -76,6 +77,10 @@ const CUSTOMER = graphql(`
           comment
           occurredAt
         }
+      }
+      risk {
+        score
+        band
       }
       nextTouch {
         ...NextTouchFields
@@ -283,6 +288,9 @@ export default function Customer360() {
                 change={customer.nextTouch ? <><TouchTag touch={customer.nextTouch} /> {touchReason(customer.nextTouch)}</> : "churned"}
               />
             )}
+            {session.role !== "partner" && !asOf && !knownAt ? (
+              <Kpi testId="customer-churn-risk" label="Churn risk" value={customer.risk ? one(customer.risk.score) : "—"} change={<RiskTag risk={customer.risk} />} />
+            ) : null}
             <Kpi testId="customer-nps" label="NPS (latest)" value={customer.nps.latest ?? "—"} change={customer.nps.average != null ? `average ${one(customer.nps.average)}` : "no responses"} />
           </section>
           <Tabs>
@@ -295,6 +303,7 @@ export default function Customer360() {
             </TabList>
             <TabPanels>
               <TabPanel>
+                {session.role !== "partner" ? <ChurnRiskPanel customerId={customer.customerId} asOf={asOf} knownAt={knownAt} /> : null}
                 <div className="cs-two">
                   <section className="cs-section" aria-labelledby="profile-heading">
                     <h2 id="profile-heading">Profile</h2>

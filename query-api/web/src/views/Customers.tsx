@@ -13,8 +13,9 @@ import { Pending, Problem, Table } from "../components";
 import { Downloads, sheets } from "../downloads";
 import { BookSwitch, useBook } from "../book";
 import { colourTag, count, day, money, words } from "../format";
-import type { CoverageStatus, CustomerSort, HealthColour, NextTouchWindow, NpsCategory, Tier } from "../gql/graphql";
+import type { CoverageStatus, CustomerSort, HealthColour, NextTouchWindow, NpsCategory, RiskBand, Tier } from "../gql/graphql";
 import { TouchTag } from "../touch";
+import { RiskTag } from "../risk";
 import { useSession } from "../App";
 import { CommandError, command, download } from "../api/commands";
 import { FIELD_DEFINITIONS, type FieldDefinitionView } from "../fieldsForm";
@@ -45,6 +46,10 @@ const CUSTOMERS = graphql(`
         partnerIds
         nextTouch {
           ...NextTouchFields
+        }
+        risk {
+          score
+          band
         }
         customFields {
           key
@@ -84,6 +89,7 @@ const SORTS: Array<[CustomerSort, string]> = [
   ["RENEWAL_DATE", "renewal, soonest first"],
   ["HEALTH_ASC", "health, lowest first"],
   ["NEXT_TOUCH", "next touch, soonest first"],
+  ["RISK_DESC", "churn risk, highest first"],
 ];
 const NPS: Array<[NpsCategory, string]> = [
   ["PROMOTER", "promoters (9 or 10)"],
@@ -110,6 +116,9 @@ export default function Customers() {
   const npsCategory = (params.get("nps") || null) as NpsCategory | null;
   const risk = params.get("risk") || "";
   const nextTouch = (params.get("touch") || null) as NextTouchWindow | null;
+  const riskBand = (params.get("churn") || null) as RiskBand | null;
+  // Partners do not see the churn-risk score (docs/PERMISSIONS.md).
+  const staff = session.role !== "partner";
   const columns = (params.get("columns") ?? "").split(",").filter(Boolean);
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const choose = (name: string, value: string) => {
@@ -138,6 +147,7 @@ export default function Customers() {
     npsCategory,
     atRisk: risk === "at-risk" ? true : risk === "not-at-risk" ? false : null,
     nextTouch,
+    riskBand: staff ? riskBand : null,
   };
   // Customers chosen for a batch of decks (across pages and filters), by id with their names.
   const decks = session.role !== "partner";
@@ -168,7 +178,7 @@ export default function Customers() {
       <div className="cs-toolbar">
         <Downloads
           choices={sheets("customers")}
-          params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal, partnerId, npsCategory, atRisk: filter.atRisk, nextTouch, includeChurned: includeChurned || null }}
+          params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal, partnerId, npsCategory, atRisk: filter.atRisk, nextTouch, riskBand: filter.riskBand, includeChurned: includeChurned || null }}
         />
         {decks ? <DeckBatch selected={selected} onDone={() => setSelected(new Map())} /> : null}
         {managing && selected.size > 0 ? (
@@ -246,11 +256,19 @@ export default function Customers() {
             <SelectItem key={c} value={c} text={words(c)} />
           ))}
         </Select>
-        <Select id="customers-risk" labelText="Risk" value={risk} onChange={(e) => choose("risk", e.target.value)}>
+        <Select id="customers-risk" labelText="Health risk" value={risk} onChange={(e) => choose("risk", e.target.value)}>
           <SelectItem value="" text="Any" />
           <SelectItem value="at-risk" text="At risk (red or yellow)" />
           <SelectItem value="not-at-risk" text="Not at risk (green or no score)" />
         </Select>
+        {staff ? (
+          <Select id="customers-churn" labelText="Churn risk" value={riskBand ?? ""} onChange={(e) => choose("churn", e.target.value)}>
+            <SelectItem value="" text="Any band" />
+            <SelectItem value="HIGH" text="high" />
+            <SelectItem value="WATCH" text="watch" />
+            <SelectItem value="LOW" text="low" />
+          </Select>
+        ) : null}
         <Select id="customers-nps" labelText="NPS" value={npsCategory ?? ""} onChange={(e) => choose("nps", e.target.value)}>
           <SelectItem value="" text="Any NPS" />
           {NPS.map(([value, label]) => (
@@ -277,7 +295,7 @@ export default function Customers() {
         </Select>
         <CustomFieldFilter definitions={definitions} params={params} choose={chooseAll} />
         <Select id="customers-sort" labelText="Order by" value={chosenSort} onChange={(e) => choose("sort", e.target.value === "NAME" ? "" : e.target.value)}>
-          {SORTS.map(([value, label]) => (
+          {SORTS.filter(([value]) => staff || value !== "RISK_DESC").map(([value, label]) => (
             <SelectItem key={value} value={value} text={label} />
           ))}
           {shownColumns.flatMap((d) => [
@@ -315,6 +333,7 @@ export default function Customers() {
                   <TableHeader>CSM</TableHeader>
                   <TableHeader>Renewal</TableHeader>
                   <TableHeader>Next touch</TableHeader>
+                  {staff ? <TableHeader>Churn risk</TableHeader> : null}
                   {shownColumns.map((d) => (
                     <TableHeader key={d.key}>{d.label}</TableHeader>
                   ))}
@@ -367,6 +386,11 @@ export default function Customers() {
                     <TableCell data-testid="column-next-touch">
                       <TouchTag touch={customer.nextTouch} />
                     </TableCell>
+                    {staff ? (
+                      <TableCell data-testid="column-churn-risk">
+                        <RiskTag risk={customer.risk} />
+                      </TableCell>
+                    ) : null}
                     {shownColumns.map((d) => (
                       <TableCell key={d.key} data-testid={`column-${d.key}`}>
                         {customer.customFields.find((f) => f.key === d.key)?.display || "—"}

@@ -9,6 +9,7 @@ import { useSession } from "../App";
 import { Preferences } from "./settings/Preferences";
 import { Rules } from "./settings/Rules";
 import { Team } from "./settings/Team";
+import { ChurnRisk } from "./settings/ChurnRisk";
 import { Partners } from "./settings/Partners";
 import { CustomFields } from "./settings/CustomFields";
 import { Connectors } from "./settings/Connectors";
@@ -19,6 +20,7 @@ import { Webhooks } from "./settings/Webhooks";
 const TABS: Array<{ label: string; show: (role: string) => boolean; Panel: () => React.ReactElement }> = [
   { label: "My notifications", show: () => true, Panel: Preferences },
   { label: "Rules", show: (role) => role === "admin" || role === "manager", Panel: Rules },
+  { label: "Churn risk", show: (role) => role === "admin" || role === "manager", Panel: ChurnRisk },
   { label: "CSMs", show: (role) => role === "admin" || role === "manager", Panel: Team },
   { label: "Partners", show: (role) => role === "admin" || role === "manager", Panel: Partners },
   { label: "Custom fields", show: () => true, Panel: CustomFields },
