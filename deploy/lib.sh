@@ -70,10 +70,12 @@ STORE_TABLES=(events snapshots stream_heads store_digests idempotency_keys idemp
 # What is neither an event nor rebuilt from the events, and a restored system needs: imports
 # (their files, status and results, which undo reads), deck templates, notification preferences,
 # webhooks and their secrets, the delivery log and in-app inbox, the connectors' cursors, runs,
-# written-back values, rotated tokens and work-item links, and the scheduled touches.
+# written-back values, rotated tokens and work-item links, the scheduled touches, saved views and
+# each user's focus pins.
 SETTINGS_TABLES=(imports deck_templates notification_preferences webhooks notification_deliveries
     notification_attempts notification_inbox notification_digests connector_cursors connector_runs connector_pushes
-    connector_values connector_tokens work_item_links work_items scheduled_touches saved_views)
+    connector_values connector_tokens work_item_links work_items scheduled_touches saved_views
+    focus_pins)
 
 # The web client (query-api/web): React, built by Vite with Node.js 20.19 or newer.
 node_ok() {

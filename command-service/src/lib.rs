@@ -216,6 +216,7 @@ impl Application {
                 settings.webhook_allow.clone(),
             ))
             .merge(http::views::router(handlers.clone(), authenticator.clone()))
+            .merge(http::focus::router(handlers.clone(), authenticator.clone()))
             .merge(http::links::router(handlers, authenticator.clone()))
             .merge(http::connectors::router(supervisor.directory(), authenticator))
             .merge(ops::router(registry, checks))

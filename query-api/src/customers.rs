@@ -112,6 +112,32 @@ pub struct PartnersOf(pub Uuid);
 pub struct AdoptionOf(pub Uuid);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NextTouchOf(pub Uuid);
+/// A customer and a user: pinned to that user's focus or not.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PinnedBy(pub Uuid, pub String);
+
+impl Loader<PinnedBy> for Store {
+    type Value = bool;
+    type Error = String;
+
+    async fn load(&self, keys: &[PinnedBy]) -> Result<HashMap<PinnedBy, bool>, String> {
+        let customers: Vec<Uuid> = keys.iter().map(|key| key.0).collect();
+        let users: Vec<String> = keys.iter().map(|key| key.1.clone()).collect();
+        let pinned: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT customer_id, user_id FROM focus_pins
+              WHERE (customer_id, user_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))",
+        )
+        .bind(customers)
+        .bind(users)
+        .fetch_all(&self.0)
+        .await
+        .map_err(failed)?;
+        Ok(keys
+            .iter()
+            .map(|key| (key.clone(), pinned.iter().any(|(c, u)| *c == key.0 && *u == key.1)))
+            .collect())
+    }
+}
 
 impl Loader<NextTouchOf> for Store {
     type Value = crate::next_touch::NextTouch;
@@ -489,6 +515,16 @@ impl Customer {
         })
     }
 
+    /// Whether the caller pinned the customer to their focus ("My focus", docs/WEB.md).
+    async fn pinned(&self, ctx: &Context<'_>) -> Result<bool> {
+        let user = &crate::access::access(ctx)?.principal.user_id;
+        loaders(ctx)?
+            .load_one(PinnedBy(self.customer_id, user.clone()))
+            .await
+            .map_err(loader_error)
+            .map(|pinned| pinned.unwrap_or(false))
+    }
+
     /// Today's churn-risk score and band under the rules in force (docs/DOMAIN.md section 12);
     /// none for partners, who do not see the CS team's risk assessment.
     async fn risk(&self, ctx: &Context<'_>) -> Result<Option<crate::risk::RiskSummary>> {
@@ -690,7 +726,7 @@ impl Customer {
 }
 
 /// The parameters every customer selection binds before its custom-field ones.
-const FIXED_PARAMETERS: usize = 22;
+const FIXED_PARAMETERS: usize = 24;
 
 /// The next touch's day inside a selection's statement: today is `$5`, the cadence `$15`..`$17`.
 fn next_touch_due() -> String {
@@ -771,6 +807,8 @@ pub struct CustomerFilter {
     pub next_touch: Option<crate::next_touch::NextTouchWindow>,
     /// By today's churn-risk band (docs/DOMAIN.md section 12).
     pub risk_band: Option<crate::risk::RiskBand>,
+    /// In the caller's focus (pinned by them) or not.
+    pub pinned: Option<bool>,
 }
 
 /// Longest name search accepted (customer names are at most 200 characters).
@@ -841,6 +879,9 @@ pub struct Selection {
     /// Today's churn-risk scores and bands by customer, when the list orders or filters by them.
     risk: Option<(Vec<Uuid>, Vec<f64>, Vec<&'static str>)>,
     risk_band: Option<&'static str>,
+    pinned: Option<bool>,
+    /// Whose focus `pinned` reads.
+    user_id: String,
     /// Rows read; `None` reads every match.
     limit: Option<i64>,
 }
@@ -929,8 +970,16 @@ impl Selection {
             cadence: crate::next_touch::cadence(&events::rules::Rules::default()),
             risk: None,
             risk_band: filter.risk_band.map(crate::risk::RiskBand::as_str),
+            pinned: filter.pinned,
+            user_id: String::new(),
             limit: None,
         })
+    }
+
+    /// Reads `pinned` as this user's focus.
+    pub fn for_user(mut self, user_id: &str) -> Self {
+        self.user_id = user_id.to_owned();
+        self
     }
 
     /// Orders and filters by these scores (today's, of every customer).
@@ -991,6 +1040,8 @@ impl Selection {
                 AND ($14::bool IS NULL OR coalesce({LATEST_SCORE} < 70, false) = $14)
                 AND {touch_condition}
                 AND ($22::text IS NULL OR risk_band = $22)
+                AND ($23::bool IS NULL OR EXISTS (SELECT 1 FROM focus_pins f
+                       WHERE f.user_id = $24 AND f.customer_id = p.customer_id) = $23)
                 AND ({custom_condition})
               ORDER BY {order}
               LIMIT $11"
@@ -1023,7 +1074,9 @@ impl Selection {
             .bind(self.risk.as_ref().map(|r| r.0.clone()))
             .bind(self.risk.as_ref().map(|r| r.1.clone()))
             .bind(self.risk.as_ref().map(|r| r.2.clone()))
-            .bind(self.risk_band);
+            .bind(self.risk_band)
+            .bind(self.pinned)
+            .bind(&self.user_id);
         self.extra
             .iter()
             .fold(query, |query, value| query.bind(sqlx::types::Json(value)))
@@ -1044,9 +1097,12 @@ pub async fn page(
     counted: bool,
     cadence: [i32; 3],
     risk: Option<&HashMap<Uuid, crate::risk::RiskSummary>>,
+    user_id: &str,
 ) -> Result<Connection<String, Customer, CustomerPageFields, EmptyFields>> {
     let first = first.clamp(1, crate::timeline::MAX_PAGE);
-    let mut selection = Selection::new(&filter, sort, after, visible, custom)?.with_cadence(cadence);
+    let mut selection = Selection::new(&filter, sort, after, visible, custom)?
+        .with_cadence(cadence)
+        .for_user(user_id);
     if let Some(scores) = risk {
         selection = selection.with_risk(scores);
     }

@@ -471,7 +471,7 @@ pub fn variables(params: &BTreeMap<String, String>) -> Result<Value, Refusal> {
             "search" | "healthColour" | "partnerId" | "npsCategory" | "nextTouch" | "riskBand" => {
                 filter.insert(key.clone(), json!(value));
             }
-            "atRisk" | "includeChurned" => {
+            "atRisk" | "includeChurned" | "pinned" => {
                 filter.insert(key.clone(), json!(flag(key, value)?));
             }
             "renewalWithinDays" => {
@@ -721,7 +721,8 @@ impl CustomersListing {
             Default::default(),
         )
         .map_err(|error| bad(error.message))?
-        .with_cadence(crate::next_touch::cadence(&rules));
+        .with_cadence(crate::next_touch::cadence(&rules))
+        .for_user(&access.principal.user_id);
         let selection = match filter.risk_band {
             Some(_) if access.principal.role == events::metadata::Role::Partner => {
                 return Err(refusal(

@@ -733,6 +733,7 @@ impl ReadQuery {
             counted,
             cadence,
             risk.as_deref(),
+            &access.principal.user_id,
         )
         .await
     }

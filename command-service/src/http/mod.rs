@@ -7,6 +7,7 @@ pub mod connectors;
 pub mod error;
 pub mod extract;
 pub mod fields;
+pub mod focus;
 pub mod idempotency;
 pub mod links;
 pub mod notifications;
@@ -332,6 +333,7 @@ pub fn described() -> Vec<Described> {
     described.extend(notifications::described());
     described.extend(links::routes().finish().1);
     described.extend(views::routes().finish().1);
+    described.extend(focus::routes().finish().1);
     described.extend(connectors::routes().finish().1);
     described.extend(openapi::operations());
     described

@@ -1416,6 +1416,33 @@ describe("an admin", () => {
     assert.equal(restored.status, 200);
   });
 
+  test("pins accounts to my focus from the list and the 360 and reads them back as a view", async () => {
+    const { page } = session;
+    const listed = await gql(env.tokens.admin, `{ customers(first: 3) { nodes { customerId name } } }`);
+    const [first, second] = listed.customers.nodes;
+    await page.goto(app("/customers"));
+    await page.getByRole("button", { name: `Pin ${first.name} to my focus` }).click();
+    await page.getByRole("button", { name: `Unpin ${first.name} from my focus` }).waitFor();
+    await page.getByRole("link", { name: second.name, exact: true }).click();
+    await page.getByRole("button", { name: `Pin ${second.name} to my focus` }).click();
+    await page.getByRole("button", { name: `Unpin ${second.name} from my focus` }).waitFor();
+    // "My focus" in the menu is the list of the pinned accounts.
+    await page.getByRole("link", { name: "My focus", exact: true }).click();
+    await page.getByTestId("customers-total").filter({ hasText: "of 2 customers" }).waitFor();
+    const names = await page.getByTestId("customer-row").locator("td:nth-child(2) a").allInnerTexts();
+    assert.deepEqual(names, [first.name, second.name].sort((a, b) => a.localeCompare(b, undefined, { sensitivity: "base" })));
+    assert.ok(await page.locator("#customers-focus").isChecked());
+    await page.mouse.move(0, 0);
+    await accessible(page, "my-focus");
+    // Unpinned from the list, it leaves the view.
+    await page.getByRole("button", { name: `Unpin ${first.name} from my focus` }).click();
+    await page.getByTestId("customers-total").filter({ hasText: "of 1 customer" }).waitFor();
+    const pins = await gql(env.tokens.admin, `{ customers(filter: { pinned: true }) { nodes { name } } }`);
+    assert.deepEqual(pins.customers.nodes, [{ name: second.name }]);
+    await page.getByRole("button", { name: `Unpin ${second.name} from my focus` }).click();
+    await page.getByTestId("customers-total").filter({ hasText: "No customer matches." }).waitFor();
+  });
+
   test("downloads each report with the screen's filters and opens it", async () => {
     const { page } = session;
     // Coverage, filtered to one tier: the workbook says so and lists that tier's accounts.

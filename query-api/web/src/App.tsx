@@ -63,6 +63,7 @@ const NAV: NavItem[] = [
   { path: "/coverage", label: "Coverage", show: (s) => can.portfolio(s.role) },
   { path: "/engagement", label: "Engagement", show: (s) => can.portfolio(s.role) },
   { path: "/customers", label: "Customers", show: () => true },
+  { path: "/focus", label: "My focus", show: () => true },
   { path: "/renewals", label: "Renewals", show: () => true },
   { path: "/touches", label: "Next touches", show: (s) => can.portfolio(s.role) },
   { path: "/at-risk", label: "At risk", show: (s) => can.portfolio(s.role) },
@@ -168,6 +169,7 @@ function Shell({ session, signOut }: { session: Session; signOut: () => void }) 
             <Route path="/engagement" element={<Portfolio><Engagement /></Portfolio>} />
             <Route path="/workload" element={<Portfolio><Workload /></Portfolio>} />
             <Route path="/customers" element={<Customers />} />
+            <Route path="/focus" element={<Navigate to="/customers?focus=1" replace />} />
             <Route path="/customers/:customerId" element={<Customer360 />} />
             <Route path="/renewals" element={<Renewals />} />
             <Route path="/at-risk" element={<Portfolio><AtRisk /></Portfolio>} />

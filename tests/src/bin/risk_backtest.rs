@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     for n in 0..args.customers {
         let trouble = rng.f64();
         let onboarded = Utc::now() - Duration::days(400);
-        let tier = ["Enterprise", "MidMarket", "Smb"][n % 3];
+        let tier = ["Enterprise", "MidMarket", "SMB"][n % 3];
         let answer = system
             .post_ok(
                 "/api/v1/customers",

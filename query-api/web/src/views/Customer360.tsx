@@ -5,6 +5,7 @@ import { InlineLoading, Tab, TabList, TabPanel, TabPanels, Tabs, TableBody, Tabl
 import { graphql } from "../gql";
 import { TouchTag, touchReason } from "../touch";
 import { ChurnRiskPanel, RiskTag } from "../risk";
+import { PinButton } from "../focus";
 import type { CustomerTimelineQuery } from "../gql/graphql";
 import { useLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
@@ -82,6 +83,7 @@ const CUSTOMER = graphql(`
         score
         band
       }
+      pinned
       nextTouch {
         ...NextTouchFields
       }
@@ -245,9 +247,10 @@ export default function Customer360() {
       {data && !customer ? <p>There is no such customer, or it is not yours to see.</p> : null}
       {customer && coverage && engagement && data ? (
         <>
-          <h1 style={{ marginBottom: "0.5rem" }} data-testid="customer-name">
-            {customer.name}
-          </h1>
+          <div className="cs-toolbar" style={{ alignItems: "center", marginBottom: "0.5rem" }}>
+            <h1 data-testid="customer-name">{customer.name}</h1>
+            <PinButton customerId={customer.customerId} name={customer.name} pinned={customer.pinned} onChange={refresh} />
+          </div>
           <p className="cs-muted" style={{ marginBottom: "1.5rem" }}>
             {[
               onDay?.tier ? words(onDay.tier) : "no tier",

@@ -16,6 +16,7 @@ import { colourTag, count, day, money, words } from "../format";
 import type { CoverageStatus, CustomerSort, HealthColour, NextTouchWindow, NpsCategory, RiskBand, Tier } from "../gql/graphql";
 import { TouchTag } from "../touch";
 import { RiskTag } from "../risk";
+import { PinButton } from "../focus";
 import { useSession } from "../App";
 import { CommandError, command, download } from "../api/commands";
 import { FIELD_DEFINITIONS, type FieldDefinitionView } from "../fieldsForm";
@@ -51,6 +52,7 @@ const CUSTOMERS = graphql(`
           score
           band
         }
+        pinned
         customFields {
           key
           display
@@ -117,6 +119,7 @@ export default function Customers() {
   const risk = params.get("risk") || "";
   const nextTouch = (params.get("touch") || null) as NextTouchWindow | null;
   const riskBand = (params.get("churn") || null) as RiskBand | null;
+  const focus = params.get("focus") === "1";
   // Partners do not see the churn-risk score (docs/PERMISSIONS.md).
   const staff = session.role !== "partner";
   const columns = (params.get("columns") ?? "").split(",").filter(Boolean);
@@ -148,6 +151,7 @@ export default function Customers() {
     atRisk: risk === "at-risk" ? true : risk === "not-at-risk" ? false : null,
     nextTouch,
     riskBand: staff ? riskBand : null,
+    pinned: focus ? true : null,
   };
   // Customers chosen for a batch of decks (across pages and filters), by id with their names.
   const decks = session.role !== "partner";
@@ -178,7 +182,7 @@ export default function Customers() {
       <div className="cs-toolbar">
         <Downloads
           choices={sheets("customers")}
-          params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal, partnerId, npsCategory, atRisk: filter.atRisk, nextTouch, riskBand: filter.riskBand, includeChurned: includeChurned || null }}
+          params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal, partnerId, npsCategory, atRisk: filter.atRisk, nextTouch, riskBand: filter.riskBand, pinned: filter.pinned, includeChurned: includeChurned || null }}
         />
         {decks ? <DeckBatch selected={selected} onDone={() => setSelected(new Map())} /> : null}
         {managing && selected.size > 0 ? (
@@ -304,6 +308,7 @@ export default function Customers() {
           ])}
         </Select>
         <ColumnChooser definitions={definitions} chosen={columns} onChange={(keys) => choose("columns", keys.join(","))} />
+        <Checkbox id="customers-focus" labelText="My focus only" checked={focus} onChange={(_, { checked }) => choose("focus", checked ? "1" : "")} />
         <Checkbox id="customers-churned" labelText="Include churned" checked={includeChurned} onChange={(_, { checked }) => choose("churned", checked ? "1" : "")} />
       </div>
       {page ? (
@@ -337,6 +342,7 @@ export default function Customers() {
                   {shownColumns.map((d) => (
                     <TableHeader key={d.key}>{d.label}</TableHeader>
                   ))}
+                  <TableHeader>My focus</TableHeader>
                 </TableRow>
               </TableHead>
               <TableBody>
@@ -396,6 +402,9 @@ export default function Customers() {
                         {customer.customFields.find((f) => f.key === d.key)?.display || "—"}
                       </TableCell>
                     ))}
+                    <TableCell>
+                      <PinButton customerId={customer.customerId} name={customer.name} pinned={customer.pinned} onChange={() => refetch({ requestPolicy: "network-only" })} />
+                    </TableCell>
                   </TableRow>
                 ))}
               </TableBody>
