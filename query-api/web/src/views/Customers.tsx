@@ -342,7 +342,7 @@ export default function Customers() {
                   {shownColumns.map((d) => (
                     <TableHeader key={d.key}>{d.label}</TableHeader>
                   ))}
-                  <TableHeader>My focus</TableHeader>
+                  <TableHeader>Focus</TableHeader>
                 </TableRow>
               </TableHead>
               <TableBody>
