@@ -7,7 +7,8 @@ use reqwest::Method;
 use serde_json::json;
 use tests::{token, uuid, TestSystem};
 
-const LIST: &str = "query($pinned: Boolean) { customers(filter: {pinned: $pinned}) { totalCount nodes { name pinned } } }";
+const LIST: &str =
+    "query($pinned: Boolean) { customers(filter: {pinned: $pinned}) { totalCount nodes { name pinned } } }";
 
 #[tokio::test]
 async fn each_user_pins_their_own_focus_and_lists_it() {
@@ -21,11 +22,15 @@ async fn each_user_pins_their_own_focus_and_lists_it() {
 
     for _ in 0..2 {
         // Pinning twice changes nothing.
-        let (status, answer) = system.send(Method::PUT, &format!("/api/v1/customers/{acme}/focus"), None).await;
+        let (status, answer) = system
+            .send(Method::PUT, &format!("/api/v1/customers/{acme}/focus"), None)
+            .await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer, json!({"customer_id": acme, "pinned": true}));
     }
-    let (status, _) = system.send(Method::PUT, &format!("/api/v1/customers/{beta}/focus"), None).await;
+    let (status, _) = system
+        .send(Method::PUT, &format!("/api/v1/customers/{beta}/focus"), None)
+        .await;
     assert_eq!(status, 200);
     // Read back at once: pins are the user's own rows, not projected.
     let mine = system.graphql(LIST, json!({"pinned": true})).await;
@@ -41,21 +46,37 @@ async fn each_user_pins_their_own_focus_and_lists_it() {
     let theirs = system.graphql_as(&other, LIST, json!({"pinned": true})).await;
     assert_eq!(theirs["data"]["customers"]["totalCount"], 0);
     let listed = system.graphql_as(&other, LIST, json!({})).await;
-    assert!(listed["data"]["customers"]["nodes"].as_array().unwrap().iter().all(|n| n["pinned"] == false));
+    assert!(listed["data"]["customers"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["pinned"] == false));
 
-    let (status, answer) = system.send(Method::DELETE, &format!("/api/v1/customers/{acme}/focus"), None).await;
+    let (status, answer) = system
+        .send(Method::DELETE, &format!("/api/v1/customers/{acme}/focus"), None)
+        .await;
     assert_eq!((status.as_u16(), answer["pinned"].clone()), (200, json!(false)));
     let mine = system.graphql(LIST, json!({"pinned": true})).await;
     assert_eq!(mine["customers"]["nodes"], json!([{"name": "Beta", "pinned": true}]));
 
     // Only customers the caller sees: unknown ones and, for a partner, others' are not found.
     let (status, answer) = system
-        .send(Method::PUT, &format!("/api/v1/customers/{}/focus", uuid::Uuid::now_v7()), None)
+        .send(
+            Method::PUT,
+            &format!("/api/v1/customers/{}/focus", uuid::Uuid::now_v7()),
+            None,
+        )
         .await;
-    assert_eq!((status.as_u16(), answer["error"].clone()), (404, json!("customer_not_found")));
+    assert_eq!(
+        (status.as_u16(), answer["error"].clone()),
+        (404, json!("customer_not_found"))
+    );
     let partner = uuid(&system.post_ok("/api/v1/partners", &json!({"name": "Northwind"})).await["partner_id"]);
     system
-        .post_ok(&format!("/api/v1/customers/{acme}/partners"), &json!({"partner_id": partner}))
+        .post_ok(
+            &format!("/api/v1/customers/{acme}/partners"),
+            &json!({"partner_id": partner}),
+        )
         .await;
     system.caught_up().await;
     let pat = token(events::metadata::Role::Partner, "pat", Some(partner));
@@ -68,15 +89,26 @@ async fn each_user_pins_their_own_focus_and_lists_it() {
         .await;
     assert_eq!(status, 200);
     let theirs = system.graphql_as(&pat, LIST, json!({"pinned": true})).await;
-    assert_eq!(theirs["data"]["customers"]["nodes"], json!([{"name": "Acme", "pinned": true}]));
+    assert_eq!(
+        theirs["data"]["customers"]["nodes"],
+        json!([{"name": "Acme", "pinned": true}])
+    );
 
     // At most 200 pins a user; a pin already made still answers.
     sqlx::query("INSERT INTO focus_pins (user_id, customer_id) SELECT 'test-admin', gen_random_uuid() FROM generate_series(1, 199)")
         .execute(&system.pool)
         .await
         .unwrap();
-    let (status, answer) = system.send(Method::PUT, &format!("/api/v1/customers/{acme}/focus"), None).await;
-    assert_eq!((status.as_u16(), answer["error"].clone()), (409, json!("too_many_pins")), "{answer}");
-    let (status, _) = system.send(Method::PUT, &format!("/api/v1/customers/{beta}/focus"), None).await;
+    let (status, answer) = system
+        .send(Method::PUT, &format!("/api/v1/customers/{acme}/focus"), None)
+        .await;
+    assert_eq!(
+        (status.as_u16(), answer["error"].clone()),
+        (409, json!("too_many_pins")),
+        "{answer}"
+    );
+    let (status, _) = system
+        .send(Method::PUT, &format!("/api/v1/customers/{beta}/focus"), None)
+        .await;
     assert_eq!(status, 200);
 }

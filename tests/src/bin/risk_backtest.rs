@@ -27,7 +27,13 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut rng = fastrand::Rng::with_seed(args.seed);
-    let system = TestSystem::spawn().await?;
+    // The generator sends one request after another with one token: no rate limit.
+    let limits = events::service::http::HttpLimits {
+        rate_limit_per_second: 1e9,
+        rate_limit_burst: 1e9,
+        ..Default::default()
+    };
+    let system = TestSystem::spawn_limited(8, 60.0, limits).await?;
     let csm = system.register_csm("Dana Whitfield").await;
     let today = Utc::now().date_naive();
     let day = |n: i64| today + Duration::days(n);
@@ -119,6 +125,21 @@ async fn main() -> anyhow::Result<()> {
         backtest["churned"],
         backtest["renewed"],
         took.as_secs_f64() * 1000.0
+    );
+    // The raw limit of the same step: reading those customers' events, nothing folded or scored.
+    let started = Instant::now();
+    let rows: Vec<(String, i64, serde_json::Value)> = sqlx::query_as(
+        "SELECT aggregate_id, sequence, payload FROM events WHERE aggregate_type = 'Customer'
+          AND aggregate_id IN (SELECT aggregate_id FROM events
+                                WHERE event_type IN ('CustomerChurned', 'CustomerRenewed'))
+          ORDER BY aggregate_id, sequence",
+    )
+    .fetch_all(&system.pool)
+    .await?;
+    println!(
+        "reading the cases' {} events alone: {:.0} ms",
+        rows.len(),
+        started.elapsed().as_secs_f64() * 1000.0
     );
     println!(
         "| days before | cases | churned | high band | churned in it | precision | recall | lift | high or watch: precision, recall |"
