@@ -1,6 +1,6 @@
 //! Alerts (docs/DOMAIN.md section 8): a coverage gap turning urgent, engagement falling below 40,
 //! health turning red, a task becoming overdue, a renewal entering 90/60/30 days, a partner
-//! submitting a status report.
+//! submitting a status report, an account's churn risk turning high.
 //!
 //! The checker evaluates every customer's conditions from the committed read models with the
 //! shared formulas, as of today, at a fixed interval; conditions that depend only on time (overdue,
@@ -22,6 +22,7 @@ use events::topology::Topology;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
 use lapin::BasicProperties;
+use query_api::risk::{RiskBand, RiskCache};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -51,7 +52,7 @@ pub struct Condition {
 }
 
 /// Every condition that holds as of `as_of`.
-pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<Condition>> {
+pub async fn conditions(pool: &PgPool, as_of: NaiveDate, risk: &RiskCache) -> anyhow::Result<Vec<Condition>> {
     let profiles: Vec<(Uuid, Uuid, String, NaiveDate, Option<NaiveDate>)> =
         sqlx::query_as("SELECT customer_id, csm_id, name, renewal_date, churned_on FROM customer_profiles")
             .fetch_all(pool)
@@ -180,6 +181,27 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
         ));
     }
 
+    // Churn risk in the high band, scored as the query API scores it (the same fold and rules),
+    // kept current between checks for the customers that moved.
+    for row in query_api::risk::portfolio(pool, Some(risk), as_of, &rules)
+        .await?
+        .iter()
+    {
+        if row.summary.band != RiskBand::High
+            || too_new.contains(&row.customer_id)
+            || churned.contains(&row.customer_id)
+        {
+            continue;
+        }
+        found.extend(condition(
+            row.customer_id,
+            "churn_risk_high",
+            String::new(),
+            format!("{}: churn risk is high ({:.1} of 100)", row.name, row.summary.score),
+            json!({"score": row.summary.score, "rules_version": rules.version}),
+        ));
+    }
+
     for (customer_id, (_, name, renewal)) in &active {
         let days = (*renewal - as_of).num_days();
         if let Some(window) = RENEWAL_WINDOWS.into_iter().find(|window| (0..=*window).contains(&days)) {
@@ -197,7 +219,7 @@ pub async fn conditions(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Vec<C
 
 /// Evaluates every condition and raises the alerts of those that just became true. Returns the
 /// number raised, or `None` when another checker holds the lock.
-pub async fn check(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Option<usize>> {
+pub async fn check(pool: &PgPool, as_of: NaiveDate, risk: &RiskCache) -> anyhow::Result<Option<usize>> {
     let mut tx = pool.begin().await?;
     if !sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_xact_lock($1)")
         .bind(CHECKER_LOCK)
@@ -207,7 +229,7 @@ pub async fn check(pool: &PgPool, as_of: NaiveDate) -> anyhow::Result<Option<usi
         return Ok(None);
     }
     prune_memos(pool).await?;
-    let now = conditions(pool, as_of).await?;
+    let now = conditions(pool, as_of, risk).await?;
     let was: BTreeSet<(Uuid, String, String)> =
         sqlx::query_as::<_, (Uuid, String, String)>("SELECT customer_id, kind, key FROM alert_conditions WHERE active")
             .fetch_all(&mut *tx)
@@ -331,9 +353,10 @@ pub async fn run(
                     let channel = connection.create_channel().await?;
                     channel.confirm_select(ConfirmSelectOptions::default()).await?;
                     amqp::declare_topology(&channel, &topology).await?;
+                    let risk = RiskCache::default();
                     loop {
                         let today = Utc::now().date_naive();
-                        if let Some(raised) = check(&pool, today).await.context("checking alerts")? {
+                        if let Some(raised) = check(&pool, today, &risk).await.context("checking alerts")? {
                             if raised > 0 {
                                 tracing::info!(raised, "alerts raised");
                             }

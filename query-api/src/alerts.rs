@@ -31,7 +31,7 @@ pub struct Alert {
     pub customer_name: String,
     pub csm_id: Uuid,
     /// coverage_urgent, engagement_at_risk, health_red, task_overdue, renewal_window,
-    /// partner_report_submitted.
+    /// partner_report_submitted, churn_risk_high.
     pub kind: String,
     pub message: String,
     pub detail: serde_json::Value,

@@ -172,6 +172,22 @@ async fn the_score_adds_each_factor_s_points_and_names_the_events_behind_them() 
         data["customer"]["risk"],
         json!({"score": risk["score"], "band": "HIGH"})
     );
+    // In the high band: one alert, saying the score.
+    tests::eventually(std::time::Duration::from_secs(20), || async {
+        let raised: Vec<String> =
+            sqlx::query_scalar("SELECT message FROM alerts WHERE kind = 'churn_risk_high' AND customer_id = $1")
+                .bind(acme)
+                .fetch_all(&system.pool)
+                .await
+                .unwrap();
+        raised
+            == [format!(
+                "Acme: churn risk is high ({:.1} of 100)",
+                risk["score"].as_f64().unwrap()
+            )]
+    })
+    .await
+    .expect("a high churn risk raises one alert");
     // Factors come largest first.
     let listed: Vec<f64> = risk["factors"]
         .as_array()

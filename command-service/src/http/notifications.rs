@@ -28,13 +28,14 @@ use crate::connectors::vendor::Secret;
 use crate::store::ExecuteError;
 
 /// The alert kinds a preference or a webhook may name (docs/DOMAIN.md section 8).
-pub const ALERT_KINDS: [&str; 6] = [
+pub const ALERT_KINDS: [&str; 7] = [
     "coverage_urgent",
     "engagement_at_risk",
     "health_red",
     "task_overdue",
     "renewal_window",
     "partner_report_submitted",
+    "churn_risk_high",
 ];
 /// Oldest Slack request accepted, in seconds (Slack's own guidance).
 const SLACK_MAX_AGE: i64 = 300;

@@ -66,6 +66,7 @@ export const ALERT_KIND_WORDS: Record<string, string> = {
   task_overdue: "task overdue",
   renewal_window: "renewal coming",
   partner_report_submitted: "partner report",
+  churn_risk_high: "churn risk high",
 };
 
 const PAGE = 50;

@@ -15,4 +15,5 @@ export const ALERT_KINDS: Array<[string, string]> = [
   ["task_overdue", "a task is overdue"],
   ["renewal_window", "a renewal comes within its window"],
   ["partner_report_submitted", "a partner submits a status report"],
+  ["churn_risk_high", "an account's churn risk turns high"],
 ];
