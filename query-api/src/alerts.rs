@@ -49,12 +49,24 @@ pub struct Filter {
     pub kind: Option<String>,
     pub acknowledged: Option<bool>,
     pub visible: Option<Vec<Uuid>>,
+    /// Kinds the caller may not read (see [`hidden_kinds`]).
+    pub hidden_kinds: Vec<String>,
+}
+
+/// Alert kinds that carry what a role may not see: a churn-risk alert states the score, which
+/// partners do not see (docs/PERMISSIONS.md).
+pub fn hidden_kinds(role: events::metadata::Role) -> Vec<String> {
+    match role {
+        events::metadata::Role::Partner => vec!["churn_risk_high".to_owned()],
+        _ => Vec::new(),
+    }
 }
 
 const CONDITIONS: &str = "($1::uuid IS NULL OR csm_id = $1) AND ($2::uuid IS NULL OR customer_id = $2)
             AND ($3::text IS NULL OR kind = $3)
             AND ($4::boolean IS NULL OR (acknowledged_at IS NOT NULL) = $4)
-            AND ($5::uuid[] IS NULL OR customer_id = ANY ($5))";
+            AND ($5::uuid[] IS NULL OR customer_id = ANY ($5))
+            AND NOT (kind = ANY ($6::text[]))";
 
 fn bind_filter<'q, O>(
     query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
@@ -66,6 +78,7 @@ fn bind_filter<'q, O>(
         .bind(filter.kind.clone())
         .bind(filter.acknowledged)
         .bind(filter.visible.clone())
+        .bind(filter.hidden_kinds.clone())
 }
 
 /// A page of alerts, newest first, each with its customer's name; the total when `counted`.
@@ -92,9 +105,9 @@ pub async fn page(
                 csm_id, kind, message, detail, raised_at, as_of, acknowledged_at, acknowledged_by
            FROM alerts
           WHERE {CONDITIONS}
-            AND ($6::timestamptz IS NULL OR (raised_at, alert_id) < ($6, $7))
+            AND ($7::timestamptz IS NULL OR (raised_at, alert_id) < ($7, $8))
           ORDER BY raised_at DESC, alert_id DESC
-          LIMIT $8"
+          LIMIT $9"
     );
     let rows: Vec<Alert> = bind_filter(sqlx::query_as(&sql), filter)
         .bind(after.map(|(at, _)| at))

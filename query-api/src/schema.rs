@@ -608,6 +608,7 @@ impl ReadQuery {
                 kind,
                 acknowledged,
                 visible: access.visible().map(<[Uuid]>::to_vec),
+                hidden_kinds: crate::alerts::hidden_kinds(access.principal.role),
             },
             first.max(1) as usize,
             after,

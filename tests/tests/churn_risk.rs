@@ -391,6 +391,27 @@ async fn the_list_orders_and_filters_by_risk_and_partners_see_none_of_it() {
         .graphql_as(&token, "{ churnRiskBacktest { churned } }", json!({}))
         .await;
     assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    // The alert states the score: staff read it, the partner's alert list leaves it out.
+    let query = "query($id: UUID!) { alerts(customerId: $id) { totalCount nodes { kind } } }";
+    tests::eventually(std::time::Duration::from_secs(20), || async {
+        let staff = system.graphql(query, json!({"id": burning})).await;
+        staff["alerts"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "churn_risk_high")
+    })
+    .await
+    .expect("the riskiest account raises a churn-risk alert");
+    let theirs = system.graphql_as(&token, query, json!({"id": burning})).await;
+    let kinds: Vec<&Value> = theirs["data"]["alerts"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["kind"])
+        .collect();
+    assert!(!kinds.contains(&&json!("churn_risk_high")), "{theirs}");
+    assert_eq!(theirs["data"]["alerts"]["totalCount"], kinds.len());
 }
 
 #[tokio::test]
