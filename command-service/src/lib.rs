@@ -7,6 +7,7 @@ pub mod domain;
 pub mod http;
 pub mod import;
 pub mod relay;
+pub mod reminders;
 pub mod repository;
 pub mod seed;
 pub mod store;
@@ -69,6 +70,8 @@ pub struct Settings {
     pub google: connectors::google::GoogleSettings,
     #[command(flatten)]
     pub targetprocess: connectors::targetprocess::TargetProcessSettings,
+    #[command(flatten)]
+    pub reminders: reminders::SchedulerSettings,
     /// Slack's signing secret, to verify its interaction and slash-command requests; the Slack
     /// routes answer 404 without it.
     #[arg(long, env = "CSTRACK_SLACK_SIGNING_SECRET", hide_env_values = true)]
@@ -140,6 +143,7 @@ pub fn handlers_appending(pool: &PgPool, append: AppendSettings) -> http::Handle
         partners: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
         rules: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
         alerts: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
+        reminders: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
         fields: CommandHandler::new(pool.clone(), services, appends, append),
         pool: pool.clone(),
     }
@@ -182,6 +186,7 @@ impl Application {
         let handlers = Arc::new(handlers_appending(&pool, settings.append));
         let metrics = connectors::ConnectorMetrics::register(&registry)?;
         let (stop_connectors, connectors_stopped) = watch::channel(false);
+        let scheduler_stopped = connectors_stopped.clone();
         let mut supervisor = connectors::Supervisor::new(handlers.clone(), metrics, connectors_stopped);
         if settings.salesforce.token_url.is_some() {
             let salesforce = connectors::salesforce::Salesforce::new(settings.salesforce.clone())
@@ -208,6 +213,7 @@ impl Application {
                 .context("configuring the TargetProcess connector")?;
             supervisor.add(targetprocess);
         }
+        let scheduler = handlers.clone();
         let router = http::router(handlers.clone(), authenticator.clone(), pool.clone())
             .merge(http::notifications::router(
                 handlers.clone(),
@@ -229,7 +235,17 @@ impl Application {
             relay,
             sealer: (pool, settings.digests.clone()),
             http_limits: settings.http_limits,
-            connectors: supervisor.loops,
+            connectors: {
+                let mut loops = supervisor.loops;
+                if settings.reminders.enabled {
+                    loops.push(Box::pin(reminders::run(
+                        scheduler,
+                        settings.reminders,
+                        scheduler_stopped,
+                    )));
+                }
+                loops
+            },
             stop_connectors,
         })
     }

@@ -51,12 +51,20 @@ pub struct ChurnRiskRulesChanged {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// The reminder rules (docs/DOMAIN.md section 13): every rule, on or off, as a whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReminderRulesChanged {
+    pub rules: Vec<crate::reminder::ReminderRule>,
+    pub occurred_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RulesEvent {
     CoverageStandardsChanged(CoverageStandardsChanged),
     EngagementWeightsChanged(EngagementWeightsChanged),
     WorkloadHoursChanged(WorkloadHoursChanged),
     ChurnRiskRulesChanged(ChurnRiskRulesChanged),
+    ReminderRulesChanged(ReminderRulesChanged),
 }
 
 impl RulesEvent {
@@ -70,6 +78,7 @@ impl DomainEvent for RulesEvent {
             RulesEvent::EngagementWeightsChanged(_) => "EngagementWeightsChanged",
             RulesEvent::WorkloadHoursChanged(_) => "WorkloadHoursChanged",
             RulesEvent::ChurnRiskRulesChanged(_) => "ChurnRiskRulesChanged",
+            RulesEvent::ReminderRulesChanged(_) => "ReminderRulesChanged",
         }
         .to_owned()
     }
@@ -89,6 +98,7 @@ pub struct Rules {
     pub weights: crate::engagement::Weights,
     pub hours_per_month: [f64; 3],
     pub risk: crate::risk::RiskRules,
+    pub reminders: Vec<crate::reminder::ReminderRule>,
 }
 
 fn tier_index(tier: Tier) -> usize {
@@ -107,6 +117,7 @@ impl Default for Rules {
             weights: crate::engagement::Weights::default(),
             hours_per_month: [10.0, 5.0, 2.0],
             risk: crate::risk::RiskRules::default(),
+            reminders: crate::reminder::default_rules(),
         }
     }
 }
@@ -159,6 +170,7 @@ impl Rules {
                     watch_from: r.watch_from,
                 }
             }
+            RulesEvent::ReminderRulesChanged(r) => self.reminders = r.rules.clone(),
         }
         self.version = sequence.to_string();
     }

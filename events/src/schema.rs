@@ -10,7 +10,14 @@ use crate::customer::*;
 use crate::envelope::EventEnvelope;
 use crate::fields::{CustomFieldChanged, CustomFieldDefined, CustomFieldRetired, CustomFieldsReordered};
 use crate::partner::{PartnerRegistered, PartnerUserActivated, PartnerUserDeactivated, PartnerUserInvited};
-use crate::rules::{ChurnRiskRulesChanged, CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged};
+use crate::reminder::{
+    ReminderCancelled, ReminderCompleted, ReminderDismissed, ReminderFired, ReminderScheduled, ReminderSnoozed,
+    ReminderSuppressed, ReminderWoke,
+};
+use crate::rules::{
+    ChurnRiskRulesChanged, CoverageStandardsChanged, EngagementWeightsChanged, ReminderRulesChanged,
+    WorkloadHoursChanged,
+};
 use crate::upcast::current_version;
 
 /// One generated schema file.
@@ -54,7 +61,11 @@ pub fn all() -> Vec<SchemaFile> {
     files.extend(
         current!("partner": PartnerRegistered, PartnerUserInvited, PartnerUserActivated, PartnerUserDeactivated),
     );
-    files.extend(current!("rules": CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged, ChurnRiskRulesChanged));
+    files.extend(current!("rules": CoverageStandardsChanged, EngagementWeightsChanged, WorkloadHoursChanged, ChurnRiskRulesChanged, ReminderRulesChanged));
+    files.extend(
+        current!("reminder": ReminderScheduled, ReminderFired, ReminderSuppressed, ReminderSnoozed,
+        ReminderWoke, ReminderCompleted, ReminderDismissed, ReminderCancelled),
+    );
     files.extend(current!("alert": AlertAcknowledged));
     files.extend(current!(
         "custom_fields": CustomFieldDefined,

@@ -25,6 +25,7 @@ pub enum Decoded {
     Customer(Uuid, CustomerEvent),
     Csm(Uuid, CsmEvent),
     Partner(Uuid, events::partner::PartnerEvent),
+    Reminder(Uuid, events::reminder::ReminderEvent),
     /// Streams no fold reads. Alert acknowledgments are among them: they update the alert
     /// checker's `alerts` table, which is not a projector's and is never rebuilt.
     Other,
@@ -61,6 +62,7 @@ impl BulkRow {
             CustomerEvent::STREAM_TYPE => Decoded::Customer(id()?, self.typed()?),
             CsmEvent::STREAM_TYPE => Decoded::Csm(id()?, self.typed()?),
             events::partner::PartnerEvent::STREAM_TYPE => Decoded::Partner(id()?, self.typed()?),
+            events::reminder::ReminderEvent::STREAM_TYPE => Decoded::Reminder(id()?, self.typed()?),
             _ => Decoded::Other,
         };
         let command = metadata(&self.metadata);

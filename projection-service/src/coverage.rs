@@ -297,7 +297,10 @@ impl Fold for CoverageFold {
                     registered.team.clone(),
                 ),
             ),
-            Decoded::Csm(_, CsmEvent::CsmCapacityChanged(_)) | Decoded::Partner(..) | Decoded::Other => {}
+            Decoded::Csm(_, CsmEvent::CsmCapacityChanged(_))
+            | Decoded::Partner(..)
+            | Decoded::Reminder(..)
+            | Decoded::Other => {}
         }
         Ok(())
     }

@@ -42,6 +42,8 @@ impl Projector for CustomersProjector {
             "partner_directory",
             "partner_users",
             "engagement_metrics_memo",
+            "reminders",
+            "reminder_occurrences",
         ]
     }
 
@@ -67,6 +69,7 @@ impl Projector for CustomersProjector {
             }
             CsmEvent::STREAM_TYPE => apply_csm(db, stream_uuid(event)?, event.decode()?).await,
             PartnerEvent::STREAM_TYPE => apply_partner(db, stream_uuid(event)?, event.decode()?).await,
+            events::reminder::ReminderEvent::STREAM_TYPE => crate::reminders::apply(db, event).await,
             _ => Ok(()),
         }
     }
@@ -691,6 +694,7 @@ pub struct CustomersFold {
     csms: Keyed<Uuid, (Uuid, String, String, String, i32)>,
     partner_directory: Keyed<Uuid, (String, DateTime<Utc>)>,
     partner_users: Keyed<(Uuid, String), PartnerUser>,
+    reminders: crate::reminders::ReminderFold,
     /// Retracted customers take no more events; their rows are left out when written.
     retracted: std::collections::HashSet<Uuid, foldhash::fast::RandomState>,
     /// (customer, sequence) of retracted health scores.
@@ -830,6 +834,7 @@ impl Fold for CustomersFold {
                 }
             }
             Decoded::Partner(partner_id, event) => self.partner(*partner_id, event),
+            Decoded::Reminder(reminder_id, event) => self.reminders.apply(*reminder_id, envelope.sequence, event),
             Decoded::Other => {}
         }
         Ok(())
@@ -850,6 +855,7 @@ impl Fold for CustomersFold {
             csms,
             partner_directory,
             partner_users,
+            reminders,
             retracted,
             retracted_health,
         } = *self;
@@ -1077,7 +1083,7 @@ impl Fold for CustomersFold {
                 }
             },
         );
-        vec![
+        let mut tables = vec![
             profiles,
             partners,
             stakeholders,
@@ -1091,7 +1097,9 @@ impl Fold for CustomersFold {
             csms,
             directory,
             users,
-        ]
+        ];
+        tables.extend(reminders.into_tables());
+        tables
     }
 }
 

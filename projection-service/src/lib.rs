@@ -11,6 +11,7 @@ pub mod notify;
 pub mod projector;
 pub mod rebuild;
 pub mod reconcile;
+pub mod reminders;
 pub mod status;
 pub mod worker;
 

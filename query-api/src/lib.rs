@@ -20,6 +20,7 @@ pub mod live;
 pub mod next_touch;
 pub mod portfolio;
 pub mod portfolio_cache;
+pub mod reminders;
 pub mod replays;
 pub mod risk;
 pub mod rules;

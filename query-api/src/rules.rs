@@ -203,6 +203,42 @@ pub struct RulesInForce {
     pub weights: WeightsInForce,
     /// The churn-risk weights and bands.
     pub risk: RiskRulesView,
+    /// The reminder rules, on or off (docs/DOMAIN.md section 13).
+    pub reminders: Vec<ReminderRuleView>,
+}
+
+/// A reminder rule as the settings screen shows it.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct ReminderRuleView {
+    pub id: String,
+    pub title: String,
+    /// no_contact, health_below, engagement_at_risk or task_overdue.
+    pub kind: String,
+    /// The days of no_contact and task_overdue.
+    pub days: Option<i32>,
+    /// The score of health_below.
+    pub score: Option<f64>,
+    pub enabled: bool,
+}
+
+impl From<&events::reminder::ReminderRule> for ReminderRuleView {
+    fn from(rule: &events::reminder::ReminderRule) -> Self {
+        use events::reminder::RuleCondition::*;
+        let (kind, days, score) = match rule.condition {
+            NoContact { days } => ("no_contact", Some(days as i32), None),
+            HealthBelow { score } => ("health_below", None, Some(score)),
+            EngagementAtRisk => ("engagement_at_risk", None, None),
+            TaskOverdue { days } => ("task_overdue", Some(days as i32), None),
+        };
+        ReminderRuleView {
+            id: rule.id.clone(),
+            title: rule.title.clone(),
+            kind: kind.into(),
+            days,
+            score,
+            enabled: rule.enabled,
+        }
+    }
 }
 
 /// The rules in force with when they last changed.
@@ -248,6 +284,7 @@ pub async fn in_force(pool: &PgPool) -> Result<RulesInForce> {
             recency: w.recency,
         },
         risk: RiskRulesView::from(&rules.risk),
+        reminders: rules.reminders.iter().map(ReminderRuleView::from).collect(),
     })
 }
 

@@ -583,6 +583,84 @@ impl ReadQuery {
             .map_err(unavailable)
     }
 
+    /// Reminder occurrences, earliest due first: the caller's own, their team's or everyone's
+    /// (managers, admins, readonly, auditors), by state and customer. `at` pins "now" for the
+    /// overdue rule (due more than 24 hours before it). Not for partners.
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn reminders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Whose reminders; the caller's own when absent.")] scope: Option<
+            crate::reminders::ReminderScope,
+        >,
+        #[graphql(desc = "Which occurrences; the open ones when absent.")] status: Option<
+            crate::reminders::ReminderStatus,
+        >,
+        customer_id: Option<Uuid>,
+        at: Option<DateTime<Utc>>,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+    ) -> Result<Connection<String, crate::reminders::ReminderOccurrence, crate::portfolio::PageTotal, EmptyFields>>
+    {
+        self.live_only("reminders")?;
+        let whose = crate::reminders::whose(ctx, scope.unwrap_or_default()).await?;
+        let counted = ctx.look_ahead().field("totalCount").exists();
+        crate::reminders::page(
+            self.pool(ctx)?,
+            &whose,
+            status.unwrap_or_default(),
+            customer_id,
+            crate::reminders::at_or_now(at),
+            first.max(1) as usize,
+            after,
+            counted,
+        )
+        .await
+    }
+
+    /// Reminders still to come, soonest first, with their total: within `days` of `at` when
+    /// given. Not for partners.
+    async fn upcoming_reminders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Whose reminders; the caller's own when absent.")] scope: Option<
+            crate::reminders::ReminderScope,
+        >,
+        customer_id: Option<Uuid>,
+        at: Option<DateTime<Utc>>,
+        days: Option<i32>,
+        #[graphql(default = 50)] first: i32,
+    ) -> Result<UpcomingReminders> {
+        self.live_only("upcomingReminders")?;
+        let whose = crate::reminders::whose(ctx, scope.unwrap_or_default()).await?;
+        let (items, total_count) = crate::reminders::upcoming(
+            self.pool(ctx)?,
+            &whose,
+            customer_id,
+            crate::reminders::at_or_now(at),
+            days,
+            first.max(1) as usize,
+        )
+        .await?;
+        Ok(UpcomingReminders { items, total_count })
+    }
+
+    /// How many reminders need the caller (or their team): open, overdue, snoozed, and coming
+    /// in the next 7 days. Not for partners.
+    async fn reminder_counts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Whose reminders; the caller's own when absent.")] scope: Option<
+            crate::reminders::ReminderScope,
+        >,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<crate::reminders::ReminderCounts> {
+        self.live_only("reminderCounts")?;
+        let whose = crate::reminders::whose(ctx, scope.unwrap_or_default()).await?;
+        crate::reminders::counts(self.pool(ctx)?, &whose, crate::reminders::at_or_now(at)).await
+    }
+
     /// Alerts, newest first: by CSM, customer, kind and whether acknowledged.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "page_cost(first, child_complexity)")]
@@ -993,4 +1071,11 @@ impl ReadQuery {
                 )
             })
     }
+}
+
+/// Reminders still to come, and how many there are in all.
+#[derive(SimpleObject)]
+pub struct UpcomingReminders {
+    pub items: Vec<crate::reminders::UpcomingReminder>,
+    pub total_count: i64,
 }

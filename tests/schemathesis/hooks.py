@@ -77,6 +77,14 @@ BY_OPERATION = {
     # Churn-risk rules: the bands compared with each other, and a custom factor's custom field
     # named once with one kind of match (docs/DOMAIN.md section 12).
     "PUT /api/v1/rules/churn-risk": {"out_of_range"},
+    # Reminders (docs/DOMAIN.md section 13): a one-time reminder lies ahead of the clock, a
+    # recurrence rule and a time zone parse (RFC 5545 and the IANA database: grammars and lists,
+    # not patterns), the customer exists and the caller sees it, a relative one names it.
+    "POST /api/v1/reminders": {"in_past", "invalid_rrule", "invalid_time_zone", "unknown_customer", "required"},
+    # A snooze ends ahead of the clock; "until the score drops" needs a score to drop from.
+    "POST /api/v1/reminders/{id}/snooze": {"in_past", "no_health_score"},
+    # Reminder rule ids are unique in the list.
+    "PUT /api/v1/rules/reminders": {"duplicate"},
 }
 BY_FIELD = {
     ("POST /api/v1/customers/{id}/partner-reports", "required", "partner_id"),

@@ -151,6 +151,13 @@ impl TestSystem {
             microsoft: Default::default(),
             google: Default::default(),
             targetprocess: Default::default(),
+            // Paused with the alert checker (benchmarks, statement counts); tests that pin the
+            // clock call `reminders::tick` themselves.
+            reminders: command_service::reminders::SchedulerSettings {
+                enabled: alert_check_seconds < 3600.0,
+                reminder_poll_seconds: 0.2,
+                reminder_rules_seconds: 1.0,
+            },
             slack_signing_secret: Some(command_service::connectors::vendor::Secret::new(SLACK_SIGNING_SECRET)),
             // The tests' receivers listen on this machine, which webhooks may not call unless
             // the operator allows it; only 127.0.0.1 is, so 127.0.0.2 stands for an internal

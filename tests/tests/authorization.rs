@@ -55,6 +55,14 @@ const QUERIES: &[(&str, &str, Scope)] = &[
     ("me", "me { userId role }", Scope::Filtered),
     ("atRiskReport", "atRiskReport { total }", Scope::Portfolio),
     ("churnRiskBacktest", "churnRiskBacktest { churned }", Scope::Portfolio),
+    // The team's own work: every role but partners (each reads whose it may: reminders.rs).
+    ("reminders", "reminders { totalCount }", Scope::Portfolio),
+    (
+        "upcomingReminders",
+        "upcomingReminders { totalCount }",
+        Scope::Portfolio,
+    ),
+    ("reminderCounts", "reminderCounts { open }", Scope::Portfolio),
     (
         "projectionSnapshots",
         "projectionSnapshots { __typename }",

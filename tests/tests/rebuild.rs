@@ -565,6 +565,41 @@ async fn every_kind_of_history(system: &TestSystem) {
         json!({"renewal_date": "2028-12-31", "arr": "101000"}),
     )
     .await;
+    // Reminders: one to come, one fired and snoozed with its reason, one fired and completed.
+    send(
+        Method::POST,
+        "/api/v1/reminders".into(),
+        json!({"title": "Quarterly review", "schedule": {"kind": "recurring", "rrule": "FREQ=MONTHLY;INTERVAL=3", "starts": "2030-01-15T09:00:00"}}),
+    )
+    .await;
+    let due = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let mut fired = Vec::new();
+    for title in ["Call back", "Send the deck"] {
+        let made = send(
+            Method::POST,
+            "/api/v1/reminders".into(),
+            json!({"title": title, "customer_id": customer, "schedule": {"kind": "once", "at": due}}),
+        )
+        .await;
+        fired.push(tests::uuid(&made["reminder_id"]));
+    }
+    system.caught_up().await;
+    command_service::reminders::tick(&command_service::handlers(&system.pool), due, false, usize::MAX)
+        .await
+        .unwrap();
+    system.caught_up().await;
+    send(
+        Method::POST,
+        format!("/api/v1/reminders/{}/snooze", fired[0]),
+        json!({"occurrence_key": "once", "for": {"preset": "one_week"}, "reason": "on holiday"}),
+    )
+    .await;
+    send(
+        Method::POST,
+        format!("/api/v1/reminders/{}/complete", fired[1]),
+        json!({"occurrence_key": "once", "note": "sent"}),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ pub mod customer;
 pub mod fields;
 pub mod partner;
 pub mod permissions;
+pub mod reminder;
 pub mod rules;
 
 use std::sync::Arc;

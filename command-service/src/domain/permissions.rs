@@ -55,6 +55,7 @@ pub enum Operation {
     RetractCustomer,
     RetractHealthScore,
     Import,
+    ManageReminders,
 }
 
 use Role::{Admin, Csm, Manager, Partner};
@@ -66,7 +67,7 @@ const TEAM_AND_PARTNERS: &[Role] = &[Admin, Manager, Csm, Partner];
 const PARTNERS: &[Role] = &[Admin, Partner];
 
 impl Operation {
-    pub const ALL: [Operation; 45] = [
+    pub const ALL: [Operation; 46] = [
         Operation::RegisterCsm,
         Operation::ChangeCsmCapacity,
         Operation::RegisterPartner,
@@ -112,6 +113,7 @@ impl Operation {
         Operation::RetractCustomer,
         Operation::RetractHealthScore,
         Operation::Import,
+        Operation::ManageReminders,
     ];
 
     /// Roles allowed to issue this command.
@@ -135,7 +137,7 @@ impl Operation {
             | RetractCustomer => MANAGEMENT,
             AddStakeholder | UpdateStakeholder | RemoveStakeholder | LogActivity | CorrectActivity
             | RetractActivity | RecordHealthScore | RetractHealthScore | ChangeAdoptionStage | RecordNps
-            | AcknowledgeAlert | Import => TEAM,
+            | AcknowledgeAlert | Import | ManageReminders => TEAM,
             LogNote | CreateTask | UpdateTask | ReassignTask | ChangeTaskStatus | CompleteTask | CancelTask
             | RecordMilestone | LogIssue | ResolveIssue | RaiseEscalation | ResolveEscalation | ChangeUseCaseStatus
             | SetCustomFields => TEAM_AND_PARTNERS,
@@ -196,6 +198,9 @@ impl Operation {
             RetractCustomer => "retract a customer (undoing an import that created it)",
             RetractHealthScore => "retract a health score (undoing an import that recorded it)",
             Import => "upload, preview, commit and undo an import (each row's command is checked too)",
+            ManageReminders => {
+                "schedule, snooze, complete, dismiss and cancel reminders (their own; admins and managers anyone's)"
+            }
         }
     }
 }

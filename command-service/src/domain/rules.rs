@@ -67,12 +67,67 @@ pub struct ChangeChurnRiskRules {
     pub watch_from: f64,
 }
 
+/// The reminder rules (docs/DOMAIN.md section 13), all of them: ids unique, thresholds in range.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeReminderRules {
+    #[schemars(length(max = 50))]
+    pub rules: Vec<events::reminder::ReminderRule>,
+}
+
+/// Checks reminder rules: unique ids of letters, digits and dashes, titles, thresholds in range.
+fn check_reminder_rules(rules: &[events::reminder::ReminderRule]) -> Result<(), CommandError> {
+    use events::reminder::RuleCondition;
+    if rules.len() > 50 {
+        return Err(CommandError::invalid("too_many", "rules", "at most 50 reminder rules"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (index, rule) in rules.iter().enumerate() {
+        let field = |name: &str| format!("rules[{index}].{name}");
+        let id_ok = !rule.id.is_empty()
+            && rule.id.len() <= 40
+            && rule
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !id_ok {
+            return Err(CommandError::invalid(
+                "invalid_id",
+                field("id"),
+                "a rule id is 1 to 40 lowercase letters, digits and dashes",
+            ));
+        }
+        if !seen.insert(rule.id.as_str()) {
+            return Err(CommandError::invalid(
+                "duplicate",
+                field("id"),
+                format!("rule id {} is used twice", rule.id),
+            ));
+        }
+        super::name_text(&rule.title, "title", 200).map_err(|error| error.within(&format!("rules[{index}]")))?;
+        let in_range = match &rule.condition {
+            RuleCondition::NoContact { days } | RuleCondition::TaskOverdue { days } => (1..=365).contains(days),
+            RuleCondition::HealthBelow { score } => score.is_finite() && *score >= 0.01 && *score <= 100.0,
+            RuleCondition::EngagementAtRisk => true,
+        };
+        if !in_range {
+            return Err(CommandError::invalid(
+                "out_of_range",
+                field("condition"),
+                "days are 1 to 365 and a health score above 0 and at most 100",
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum RulesCommand {
     ChangeCoverageStandards(ChangeCoverageStandards),
     ChangeEngagementWeights(ChangeEngagementWeights),
     ChangeWorkloadHours(ChangeWorkloadHours),
     ChangeChurnRiskRules(ChangeChurnRiskRules),
+    ChangeReminderRules(ChangeReminderRules),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -203,6 +258,18 @@ impl Aggregate for Rules {
                     watch_from: rules.watch_from,
                     occurred_at,
                 })
+            }
+            RulesCommand::ChangeReminderRules(change) => {
+                check_reminder_rules(&change.rules)?;
+                let rules = change
+                    .rules
+                    .into_iter()
+                    .map(|rule| events::reminder::ReminderRule {
+                        title: rule.title.trim().to_owned(),
+                        ..rule
+                    })
+                    .collect();
+                RulesEvent::ReminderRulesChanged(ReminderRulesChanged { rules, occurred_at })
             }
         };
         sink.write(event, self).await;

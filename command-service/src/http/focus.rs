@@ -55,7 +55,7 @@ fn unavailable(error: sqlx::Error) -> ApiError {
 }
 
 /// The customer, when it exists and the caller sees it; otherwise 404 (existence does not leak).
-async fn visible(app: &Handlers, context: &CommandContext, id: &str) -> Result<Uuid, ApiError> {
+pub(super) async fn visible(app: &Handlers, context: &CommandContext, id: &str) -> Result<Uuid, ApiError> {
     let not_found = || ApiError::NotFound { entity: "customer" };
     let customer: Uuid = id.parse().map_err(|_| not_found())?;
     let partner = (context.principal.role == Role::Partner).then_some(context.principal.partner_id);

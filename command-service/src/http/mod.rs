@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod links;
 pub mod notifications;
 pub mod openapi;
+pub mod reminders;
 pub mod routes;
 pub mod tasks;
 pub mod views;
@@ -33,7 +34,8 @@ use crate::domain::csm::{ChangeCapacity, Csm, CsmCommand, RegisterCsm};
 use crate::domain::customer::*;
 use crate::domain::partner::{DeactivateUser, InviteUser, Partner, PartnerCommand, RegisterPartner};
 use crate::domain::rules::{
-    ChangeChurnRiskRules, ChangeCoverageStandards, ChangeEngagementWeights, ChangeWorkloadHours, Rules, RulesCommand,
+    ChangeChurnRiskRules, ChangeCoverageStandards, ChangeEngagementWeights, ChangeReminderRules, ChangeWorkloadHours,
+    Rules, RulesCommand,
 };
 use crate::store::{Appended, CommandHandler};
 use error::ApiError;
@@ -50,6 +52,7 @@ pub struct Handlers {
     pub partners: CommandHandler<Partner>,
     pub rules: CommandHandler<Rules>,
     pub alerts: CommandHandler<Alert>,
+    pub reminders: CommandHandler<crate::domain::reminder::Reminder>,
     pub fields: CommandHandler<crate::domain::fields::CustomFields>,
     pub pool: PgPool,
 }
@@ -150,8 +153,32 @@ pub fn command_routes() -> Documented<AppState> {
             change_churn_risk_rules,
         )
         .command(
+            endpoint("PUT", "/api/v1/rules/reminders", O::ChangeRules, 200),
+            change_reminder_rules,
+        )
+        .command(
             endpoint("POST", "/api/v1/alerts/{id}/acknowledge", O::AcknowledgeAlert, 200),
             acknowledge_alert,
+        )
+        .command(
+            endpoint("POST", "/api/v1/reminders", O::ManageReminders, 201).creating("reminder_id"),
+            reminders::schedule,
+        )
+        .command(
+            endpoint("POST", "/api/v1/reminders/{id}/snooze", O::ManageReminders, 200),
+            reminders::snooze,
+        )
+        .command(
+            endpoint("POST", "/api/v1/reminders/{id}/complete", O::ManageReminders, 200),
+            reminders::complete,
+        )
+        .command(
+            endpoint("POST", "/api/v1/reminders/{id}/dismiss", O::ManageReminders, 200),
+            reminders::dismiss,
+        )
+        .command(
+            endpoint("POST", "/api/v1/reminders/{id}/cancel", O::ManageReminders, 200),
+            reminders::cancel,
         )
         .command(
             endpoint("POST", "/api/v1/customers", O::OnboardCustomer, 201).creating("customer_id"),
@@ -909,6 +936,14 @@ async fn change_churn_risk_rules(
     JsonBody(body): JsonBody<ChangeChurnRiskRules>,
 ) -> Answer {
     on_rules(&app, &context, RulesCommand::ChangeChurnRiskRules(body)).await
+}
+
+async fn change_reminder_rules(
+    State(app): State<AppState>,
+    context: CommandContext,
+    JsonBody(body): JsonBody<ChangeReminderRules>,
+) -> Answer {
+    on_rules(&app, &context, RulesCommand::ChangeReminderRules(body)).await
 }
 
 async fn acknowledge_alert(
