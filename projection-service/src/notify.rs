@@ -863,11 +863,12 @@ pub async fn run(
 }
 
 fn customer_link(public_url: &str, payload: &Value) -> String {
-    format!(
-        "{}/app/customers/{}",
-        public_url.trim_end_matches('/'),
-        payload["customer_id"].as_str().unwrap_or_default()
-    )
+    let base = public_url.trim_end_matches('/');
+    match payload["customer_id"].as_str() {
+        Some(customer) => format!("{base}/app/customers/{customer}"),
+        // A reminder about no customer: the reminder queue.
+        None => format!("{base}/app/reminders"),
+    }
 }
 
 /// An alert's one-line text.
@@ -889,6 +890,21 @@ fn escape(text: &str) -> String {
 pub fn email_of(kind: &str, payload: &Value, public_url: &str) -> (String, String, String) {
     let line = headline(kind, payload);
     let link = customer_link(public_url, payload);
+    if let Some(why) = payload["why"].as_str().filter(|_| kind.starts_with("reminder.")) {
+        // A reminder says why it fired (or why its snooze ended).
+        let due = payload["due_at"].as_str().unwrap_or_default();
+        return (
+            format!("[cstrack] {line}"),
+            format!("{line}\n\nWhy: {why}\nDue: {due}\nOpen: {link}\n"),
+            format!(
+                "<p><strong>{}</strong></p><p>Why: {}<br>Due: {}</p><p><a href=\"{}\">Open</a></p>",
+                escape(&line),
+                escape(why),
+                escape(due),
+                escape(&link)
+            ),
+        );
+    }
     let label = kind.trim_start_matches("alert.").replace('_', " ");
     (
         format!("[cstrack] {line}"),
@@ -938,7 +954,25 @@ pub fn slack_message(channel: &str, kind: &str, payload: &Value, public_url: &st
         json!({"type": "button", "text": {"type": "plain_text", "text": "Open customer"},
                                   "url": customer_link(public_url, payload), "action_id": "open_customer"}),
     ];
-    if let Some(alert_id) = payload["alert_id"].as_str() {
+    if let (Some(reminder_id), Some(key)) = (payload["reminder_id"].as_str(), payload["occurrence_key"].as_str()) {
+        // A reminder's buttons: Complete, and Snooze until tomorrow 09:00 (the user's time).
+        let value = json!({"reminder_id": reminder_id, "occurrence_key": key}).to_string();
+        blocks.insert(
+            1,
+            json!({"type": "section", "text": {"type": "mrkdwn",
+                   "text": format!("Why: {}", payload["why"].as_str().unwrap_or_default().replace('*', ""))}}),
+        );
+        actions.insert(
+            0,
+            json!({"type": "button", "text": {"type": "plain_text", "text": "Snooze until tomorrow 09:00"},
+                   "action_id": "snooze_reminder", "value": value}),
+        );
+        actions.insert(
+            0,
+            json!({"type": "button", "style": "primary", "text": {"type": "plain_text", "text": "Complete"},
+                   "action_id": "complete_reminder", "value": value}),
+        );
+    } else if let Some(alert_id) = payload["alert_id"].as_str() {
         actions.insert(
             0,
             json!({"type": "button", "style": "primary", "text": {"type": "plain_text", "text": "Acknowledge"},

@@ -914,3 +914,122 @@ async fn a_test_delivery_reaches_the_webhook_and_digests_keep_each_users_day() {
     assert_eq!(mailbox.lock().unwrap()[2].0, ["tokyo@example.com"]);
     assert_eq!(mailbox.lock().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn a_reminder_reaches_email_and_slack_says_why_and_slack_completes_or_snoozes_it() {
+    let mut system = TestSystem::spawn().await.unwrap();
+    let (smtp_port, mailbox) = smtp_sink().await;
+    let (base, shared) = receivers().await;
+    shared.lock().unwrap().slack_throttled = true;
+    system
+        .reconfigure_projection(|settings| {
+            settings.notifications.smtp_host = Some("127.0.0.1".into());
+            settings.notifications.smtp_port = smtp_port;
+            settings.notifications.smtp_security = "none".into();
+            settings.notifications.slack_bot_token = Some("xoxb-test-token".into());
+            settings.notifications.slack_api_url = format!("{base}/api");
+        })
+        .await
+        .unwrap();
+    let dana = token(Role::Csm, "dana", None);
+    let preferences = json!({"email": "dana@example.com", "slack_user_id": "U0DANA1",
+                             "channels": ["email", "slack"], "time_zone": "Europe/Berlin"});
+    let (status, answer) = system
+        .send_as(
+            &dana,
+            Method::PUT,
+            "/api/v1/notification-preferences",
+            Some(&preferences),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    // Two reminders due now; the running scheduler fires them.
+    let mut reminders = Vec::new();
+    for title in ["Call Acme back", "Send the QBR deck"] {
+        let (status, made) = system
+            .send_as(
+                &dana,
+                Method::POST,
+                "/api/v1/reminders",
+                Some(&json!({"title": title, "schedule": {"kind": "once", "at": Utc::now()}})),
+            )
+            .await;
+        assert_eq!(status, 201, "{made}");
+        reminders.push(uuid(&made["reminder_id"]));
+    }
+    eventually(std::time::Duration::from_secs(30), || async {
+        shared.lock().unwrap().slack.len() == 2 && mailbox.lock().unwrap().len() == 2
+    })
+    .await
+    .expect("each reminder reaches Slack and e-mail once");
+    let slack = shared.lock().unwrap().slack.clone();
+    let call = slack
+        .iter()
+        .find(|m| m["text"] == "Reminder: Call Acme back")
+        .expect("the reminder's message");
+    assert_eq!(call["channel"], "U0DANA1");
+    let why = call["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(why.starts_with("Why: You asked to be reminded on "), "{why}");
+    assert!(why.ends_with("(Europe/Berlin)."), "{why}");
+    let buttons: Vec<&str> = call["blocks"][3]["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["action_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(buttons, ["complete_reminder", "snooze_reminder", "open_customer"]);
+    let mail = &mailbox.lock().unwrap()[0];
+    assert_eq!(mail.0, ["dana@example.com"]);
+    assert!(mail.1.contains("Why: You asked to be reminded on "), "{}", mail.1);
+
+    // Pressing Complete on one and Snooze on the other: each becomes Dana's command.
+    for (index, action) in ["complete_reminder", "snooze_reminder"].into_iter().enumerate() {
+        let message = slack
+            .iter()
+            .find(|m| {
+                m["blocks"][3]["elements"][0]["value"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&reminders[index].to_string())
+            })
+            .unwrap();
+        let button = message["blocks"][3]["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["action_id"] == action)
+            .unwrap();
+        let payload = json!({"type": "block_actions", "user": {"id": "U0DANA1"},
+                             "actions": [{"action_id": action, "value": button["value"]}]});
+        let body = form(&[("payload", &payload.to_string())]);
+        let (status, answer) = signed_slack_request(&system, "/slack/interactions", &body).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer["text"].as_str().unwrap().starts_with("Reminder "), "{answer}");
+    }
+    system.caught_up().await;
+    let states = system
+        .graphql_as(
+            &dana,
+            "{ done: reminders(status: DONE) { nodes { title history { what by reason } } }
+               snoozed: reminders(status: SNOOZED) { nodes { title snoozeReason snoozedUntil } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(states["data"]["done"]["nodes"][0]["title"], "Call Acme back");
+    assert_eq!(
+        states["data"]["done"]["nodes"][0]["history"][1],
+        json!({"what": "completed", "by": "dana", "reason": "completed from Slack"})
+    );
+    let snoozed = &states["data"]["snoozed"]["nodes"][0];
+    assert_eq!(snoozed["snoozeReason"], "snoozed from Slack until tomorrow 09:00");
+    // 09:00 in Berlin is 07:00 or 08:00 UTC.
+    let until: chrono::DateTime<Utc> = snoozed["snoozedUntil"].as_str().unwrap().parse().unwrap();
+    assert!(
+        until
+            .with_timezone(&chrono_tz::Europe::Berlin)
+            .format("%H:%M")
+            .to_string()
+            == "09:00",
+        "{until}"
+    );
+}

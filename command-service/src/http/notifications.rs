@@ -813,14 +813,15 @@ async fn slack_interaction(State(state): State<NotificationState>, headers: Head
         _ => return ApiError::validation("invalid_payload", "payload", "a Slack interaction payload").into_response(),
     };
     let slack_user = payload["user"]["id"].as_str().unwrap_or_default();
-    let Some(action) = payload["actions"]
-        .as_array()
-        .and_then(|actions| actions.iter().find(|action| action["action_id"] == "acknowledge"))
-    else {
+    let Some(action) = payload["actions"].as_array().and_then(|actions| {
+        actions.iter().find(|action| {
+            matches!(
+                action["action_id"].as_str(),
+                Some("acknowledge" | "complete_reminder" | "snooze_reminder")
+            )
+        })
+    }) else {
         return ephemeral("Nothing to do for that action.".into());
-    };
-    let Some(alert_id) = action["value"].as_str().and_then(|id| id.parse::<Uuid>().ok()) else {
-        return ApiError::validation("invalid_payload", "actions", "the action carries no alert id").into_response();
     };
     let (user_id, role) = match linked_user(&state.handlers, slack_user).await {
         Ok(Some(user)) => user,
@@ -846,6 +847,12 @@ async fn slack_interaction(State(state): State<NotificationState>, headers: Head
         source: Source::Slack,
         idempotency_key: None,
     };
+    if action["action_id"] != "acknowledge" {
+        return reminder_action(&state.handlers, action, &principal, &metadata).await;
+    }
+    let Some(alert_id) = action["value"].as_str().and_then(|id| id.parse::<Uuid>().ok()) else {
+        return ApiError::validation("invalid_payload", "actions", "the action carries no alert id").into_response();
+    };
     let command = crate::domain::alert::AcknowledgeAlert {
         alert_id,
         ..Default::default()
@@ -860,6 +867,81 @@ async fn slack_interaction(State(state): State<NotificationState>, headers: Head
         Err(error) => {
             let error = ApiError::from(error);
             let text = format!("The alert was not acknowledged: {error}");
+            match error {
+                ApiError::Unavailable(_) | ApiError::Internal(_) => error.into_response(),
+                _ => ephemeral(text),
+            }
+        }
+    }
+}
+
+/// A reminder's Complete or Snooze button: the command as the linked user, who must be the
+/// reminder's owner (or manage). A snooze from Slack lasts until tomorrow 09:00 in their time.
+async fn reminder_action(
+    handlers: &Handlers,
+    action: &Value,
+    principal: &Principal,
+    metadata: &CommandMetadata,
+) -> Response {
+    use crate::domain::reminder::*;
+    let value: Value = action["value"]
+        .as_str()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let (Some(reminder), Some(key)) = (
+        value["reminder_id"].as_str().and_then(|id| id.parse::<Uuid>().ok()),
+        value["occurrence_key"].as_str().map(str::to_owned),
+    ) else {
+        return ApiError::validation("invalid_payload", "actions", "the action names no reminder").into_response();
+    };
+    let preferences: Option<(Option<Uuid>, Option<String>)> =
+        match sqlx::query_as("SELECT csm_id, time_zone FROM notification_preferences WHERE user_id = $1")
+            .bind(&principal.user_id)
+            .fetch_optional(&handlers.pool)
+            .await
+        {
+            Ok(found) => found,
+            Err(error) => return unavailable(error).into_response(),
+        };
+    let (csm_id, zone) = preferences.unwrap_or_default();
+    let acting = Acting {
+        user_id: principal.user_id.clone(),
+        csm_id,
+        manages: matches!(principal.role, Role::Admin | Role::Manager),
+    };
+    let (command, done) = if action["action_id"] == "complete_reminder" {
+        (
+            ReminderCommand::Complete(CompleteReminder {
+                acting,
+                occurrence_key: key,
+                note: Some("completed from Slack".into()),
+            }),
+            "Reminder completed.",
+        )
+    } else {
+        let zone = events::reminder::time_zone(zone.as_deref().unwrap_or("UTC")).unwrap_or(chrono_tz::UTC);
+        let preset = events::reminder::SnoozePreset::TomorrowMorning;
+        (
+            ReminderCommand::Snooze(SnoozeReminder {
+                acting,
+                until: Some(events::reminder::snooze_end(preset, chrono::Utc::now(), zone)),
+                score_now: None,
+                occurrence_key: key,
+                snooze: SnoozeFor::Preset(preset),
+                reason: "snoozed from Slack until tomorrow 09:00".into(),
+            }),
+            "Reminder snoozed until tomorrow 09:00.",
+        )
+    };
+    match handlers
+        .reminders
+        .execute(&reminder.to_string(), command, metadata, Some(principal))
+        .await
+    {
+        Ok(_) => ephemeral(done.into()),
+        Err(error) => {
+            let error = ApiError::from(error);
+            let text = format!("The reminder was not changed: {error}");
             match error {
                 ApiError::Unavailable(_) | ApiError::Internal(_) => error.into_response(),
                 _ => ephemeral(text),
