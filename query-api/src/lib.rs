@@ -28,6 +28,7 @@ pub mod scalars;
 pub mod schema;
 pub mod settings;
 pub mod timeline;
+pub mod today;
 pub mod web;
 pub mod workload;
 

@@ -36,7 +36,7 @@ pub enum ReminderStatus {
     /// Fired and not yet completed, dismissed or snoozed.
     #[default]
     Open,
-    /// Open and due more than 24 hours before `at`.
+    /// Open, and fired (reached the user) more than 24 hours before `at`.
     Overdue,
     Snoozed,
     /// Completed or dismissed.
@@ -49,7 +49,7 @@ impl ReminderStatus {
     fn condition(self) -> &'static str {
         match self {
             ReminderStatus::Open => "o.state = 'open'",
-            ReminderStatus::Overdue => "o.state = 'open' AND o.due_at < $5::timestamptz - interval '24 hours'",
+            ReminderStatus::Overdue => "o.state = 'open' AND o.fired_at < $5::timestamptz - interval '24 hours'",
             ReminderStatus::Snoozed => "o.state = 'snoozed'",
             ReminderStatus::Done => "o.state IN ('completed', 'dismissed')",
             ReminderStatus::Suppressed => "o.state = 'suppressed'",
@@ -412,7 +412,7 @@ pub struct ReminderCounts {
 pub async fn counts(pool: &PgPool, whose: &Whose, at: DateTime<Utc>) -> Result<ReminderCounts> {
     let (open, overdue, snoozed): (i64, i64, i64) = sqlx::query_as(&format!(
         "SELECT count(*) FILTER (WHERE o.state = 'open'),
-                count(*) FILTER (WHERE o.state = 'open' AND o.due_at < $5::timestamptz - interval '24 hours'),
+                count(*) FILTER (WHERE o.state = 'open' AND o.fired_at < $5::timestamptz - interval '24 hours'),
                 count(*) FILTER (WHERE o.state = 'snoozed')
            FROM reminder_occurrences o WHERE {WHOSE}"
     ))

@@ -583,9 +583,24 @@ impl ReadQuery {
             .map_err(unavailable)
     }
 
+    /// The caller's "today": their reminders due, their tasks overdue or due today, their
+    /// accounts' due touches, new alerts and renewals within 30 days, ranked by churn risk, ARR
+    /// and due day, each with why it is there (docs/DOMAIN.md section 14). `at` pins "now".
+    /// Not for partners.
+    async fn today(
+        &self,
+        ctx: &Context<'_>,
+        at: Option<DateTime<Utc>>,
+        #[graphql(default = 0)] offset: i32,
+        #[graphql(default = 50)] first: i32,
+    ) -> Result<crate::today::Today> {
+        self.live_only("today")?;
+        crate::today::today(ctx, at, offset, first).await
+    }
+
     /// Reminder occurrences, earliest due first: the caller's own, their team's or everyone's
     /// (managers, admins, readonly, auditors), by state and customer. `at` pins "now" for the
-    /// overdue rule (due more than 24 hours before it). Not for partners.
+    /// overdue rule (open more than 24 hours after it reached the user). Not for partners.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn reminders(

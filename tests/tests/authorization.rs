@@ -63,6 +63,7 @@ const QUERIES: &[(&str, &str, Scope)] = &[
         Scope::Portfolio,
     ),
     ("reminderCounts", "reminderCounts { open }", Scope::Portfolio),
+    ("today", "today { totalCount }", Scope::Portfolio),
     (
         "projectionSnapshots",
         "projectionSnapshots { __typename }",

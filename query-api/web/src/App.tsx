@@ -38,6 +38,8 @@ const Settings = lazy(() => import("./views/Settings"));
 const Renewals = lazy(() => import("./views/Renewals"));
 const AtRisk = lazy(() => import("./views/AtRisk"));
 const Touches = lazy(() => import("./views/Touches"));
+const Reminders = lazy(() => import("./views/Reminders"));
+const Today = lazy(() => import("./views/Today"));
 
 interface SessionContext {
   session: Session;
@@ -59,6 +61,7 @@ interface NavItem {
 }
 
 const NAV: NavItem[] = [
+  { path: "/today", label: "Today", show: (s) => can.portfolio(s.role) },
   { path: "/", label: "Dashboard", show: (s) => can.portfolio(s.role) },
   { path: "/coverage", label: "Coverage", show: (s) => can.portfolio(s.role) },
   { path: "/engagement", label: "Engagement", show: (s) => can.portfolio(s.role) },
@@ -68,6 +71,7 @@ const NAV: NavItem[] = [
   { path: "/touches", label: "Next touches", show: (s) => can.portfolio(s.role) },
   { path: "/at-risk", label: "At risk", show: (s) => can.portfolio(s.role) },
   { path: "/workload", label: "CSM workload", show: (s) => can.portfolio(s.role) },
+  { path: "/reminders", label: "Reminders", show: (s) => can.portfolio(s.role) },
   { path: "/alerts", label: "Alerts", show: () => true },
   { path: "/tasks", label: "Tasks", show: (s) => s.role !== "auditor" },
   { path: "/partner-reports", label: "Partner reports", show: (s) => can.partnerReports(s.role) },
@@ -84,7 +88,8 @@ export function App() {
     (next: Session, returnTo: string) => {
       saveSession(next);
       setSession(next);
-      navigate(returnTo || "/", { replace: true });
+      // A CSM lands on their "today"; managers and the others on the portfolio.
+      navigate(returnTo || (next.role === "csm" ? "/today" : "/"), { replace: true });
     },
     [navigate],
   );
@@ -101,7 +106,15 @@ export function App() {
     return (
       <Routes>
         <Route path="/sign-in" element={<SignIn onSignedIn={signIn} />} />
-        <Route path="*" element={<Navigate to={`/sign-in?returnTo=${encodeURIComponent(location.pathname + location.search)}`} replace />} />
+        <Route
+          path="*"
+          element={
+            <Navigate
+              to={location.pathname === "/" && !location.search ? "/sign-in" : `/sign-in?returnTo=${encodeURIComponent(location.pathname + location.search)}`}
+              replace
+            />
+          }
+        />
       </Routes>
     );
   }
@@ -120,7 +133,7 @@ function Shell({ session, signOut }: { session: Session; signOut: () => void }) 
   // Times are shown in the user's chosen zone; the views are drawn again when it is learnt.
   const zone = useOwnTimeZone(session);
   const items = NAV.filter((item) => item.show(session));
-  const home = can.portfolio(session.role) ? "/" : "/customers";
+  const home = session.role === "csm" ? "/today" : can.portfolio(session.role) ? "/" : "/customers";
   const current = (path: string) =>
     path === "/" ? location.pathname === "/" : location.pathname === path || location.pathname.startsWith(`${path}/`);
   return (
@@ -174,6 +187,8 @@ function Shell({ session, signOut }: { session: Session; signOut: () => void }) 
             <Route path="/renewals" element={<Renewals />} />
             <Route path="/at-risk" element={<Portfolio><AtRisk /></Portfolio>} />
             <Route path="/touches" element={<Portfolio><Touches /></Portfolio>} />
+            <Route path="/reminders" element={<Portfolio><Reminders /></Portfolio>} />
+            <Route path="/today" element={<Portfolio><Today /></Portfolio>} />
             <Route path="/alerts" element={<Alerts />} />
             <Route path="/tasks" element={<Tasks />} />
             <Route path="/partner-reports" element={<PartnerReports />} />

@@ -77,5 +77,5 @@ export async function finishSignIn(oidc: OidcConfig, query: URLSearchParams): Pr
   if (!response.ok || typeof answer.access_token !== "string") {
     throw new Error(`the token exchange failed: ${answer.error_description ?? answer.error ?? response.status}`);
   }
-  return { token: answer.access_token, returnTo: pending.returnTo || "/" };
+  return { token: answer.access_token, returnTo: pending.returnTo || "" };
 }

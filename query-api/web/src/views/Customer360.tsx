@@ -6,6 +6,7 @@ import { graphql } from "../gql";
 import { TouchTag, touchReason } from "../touch";
 import { ChurnRiskPanel, RiskTag } from "../risk";
 import { PinButton } from "../focus";
+import { CustomerReminders } from "../reminders";
 import type { CustomerTimelineQuery } from "../gql/graphql";
 import { useLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
@@ -307,6 +308,7 @@ export default function Customer360() {
             <TabPanels>
               <TabPanel>
                 {session.role !== "partner" ? <ChurnRiskPanel customerId={customer.customerId} asOf={asOf} knownAt={knownAt} /> : null}
+                {session.role !== "partner" && !asOf && !knownAt ? <CustomerReminders customerId={customer.customerId} customerName={customer.name} /> : null}
                 <div className="cs-two">
                   <section className="cs-section" aria-labelledby="profile-heading">
                     <h2 id="profile-heading">Profile</h2>

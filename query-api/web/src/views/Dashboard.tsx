@@ -8,6 +8,7 @@ import { useSession } from "../App";
 import { Contained, Kpi, Pending, Problem, RulesVersion, TimeTravel, Table } from "../components";
 import { Downloads, PortfolioDeck } from "../downloads";
 import { BookSwitch, useBook } from "../book";
+import { ReminderCounts } from "../reminders";
 import { colourTag, day, money, moneyChange, one, pct, words } from "../format";
 
 const DASHBOARD = graphql(`
@@ -289,6 +290,7 @@ export default function Dashboard() {
     <>
       <h1 style={{ marginBottom: "1.5rem" }}>{book.csmId ? "My book" : "Portfolio"}</h1>
       <BookSwitch book={book} />
+      <ReminderCounts />
       <TimeTravel knownAt="snapshot" />
       <div className="cs-toolbar">
         <Downloads

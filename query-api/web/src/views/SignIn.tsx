@@ -9,7 +9,8 @@ type SignedIn = (session: Session, returnTo: string) => void;
 
 export function SignIn({ onSignedIn }: { onSignedIn: SignedIn }) {
   const [params] = useSearchParams();
-  const returnTo = params.get("returnTo") || "/";
+  // Empty: the user's own landing page (a CSM's "today", the others' portfolio).
+  const returnTo = params.get("returnTo") || "";
   const [token, setToken] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [config, setConfig] = useState<AppConfig | null>(null);
