@@ -144,6 +144,8 @@ pub fn handlers_appending(pool: &PgPool, append: AppendSettings) -> http::Handle
         rules: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
         alerts: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
         reminders: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
+        task_templates: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
+        recurrences: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
         fields: CommandHandler::new(pool.clone(), services, appends, append),
         pool: pool.clone(),
     }

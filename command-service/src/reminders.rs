@@ -64,6 +64,8 @@ pub struct Tick {
     /// Occurrences found due that had fired already (a repeated tick).
     pub already: usize,
     pub woke: usize,
+    /// Tasks of recurring tasks' periods made (docs/DOMAIN.md section 15).
+    pub tasks: usize,
 }
 
 /// One firing to issue.
@@ -140,8 +142,92 @@ pub async fn tick(handlers: &Handlers, now: DateTime<Utc>, rules: bool, limit: u
             Err(error) => return Err(anyhow::anyhow!("waking a reminder failed: {error}")),
         }
     }
+    if rules {
+        tick.tasks = recurring_tasks(handlers, now).await?;
+    }
     lock.commit().await?;
     Ok(Some(tick))
+}
+
+/// Makes each active recurring task's task of the period that has started, and of the next
+/// period once that one is closed; a period's task has one id (`period_task_id`), so it is made
+/// once however often this runs. Returns the tasks made.
+async fn recurring_tasks(handlers: &Handlers, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    use events::task_template::{period_task_id, periods, TaskRecurrenceEvent, TaskRecurrenceStarted};
+    let rows: Vec<(String, Value)> = sqlx::query_as(
+        "SELECT aggregate_id, payload FROM events WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
+    )
+    .bind(TaskRecurrenceEvent::STREAM_TYPE)
+    .fetch_all(&handlers.pool)
+    .await?;
+    let mut active: std::collections::BTreeMap<String, Option<TaskRecurrenceStarted>> = Default::default();
+    for (id, payload) in rows {
+        match serde_json::from_value::<TaskRecurrenceEvent>(payload) {
+            Ok(TaskRecurrenceEvent::TaskRecurrenceStarted(started)) => {
+                active.insert(id, Some(started));
+            }
+            Ok(TaskRecurrenceEvent::TaskRecurrenceStopped(_)) => {
+                active.insert(id, None);
+            }
+            Err(error) => tracing::warn!(%error, recurrence = id, "an unreadable recurrence event was skipped"),
+        }
+    }
+    let today = now.date_naive();
+    let mut made = 0;
+    for recurrence in active.into_values().flatten() {
+        let Ok((Some(current), next)) = periods(&recurrence.rrule, recurrence.starts, today) else {
+            continue;
+        };
+        let mut wanted = vec![current];
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM tasks WHERE task_id = $1")
+            .bind(period_task_id(recurrence.recurrence_id, current))
+            .fetch_optional(&handlers.pool)
+            .await?;
+        if let (Some("completed" | "cancelled"), Some(next)) = (status.as_deref(), next) {
+            wanted.push(next);
+        }
+        for period in wanted {
+            let task_id = period_task_id(recurrence.recurrence_id, period);
+            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tasks WHERE task_id = $1)")
+                .bind(task_id)
+                .fetch_one(&handlers.pool)
+                .await?;
+            if exists {
+                continue;
+            }
+            let command = crate::domain::customer::CustomerCommand::CreateTask(crate::domain::customer::CreateTask {
+                task_id: Some(task_id),
+                title: recurrence.title.clone(),
+                description: recurrence.description.clone(),
+                kind: recurrence.kind,
+                priority: recurrence.priority,
+                assignee_id: recurrence.assignee_id.clone(),
+                due_date: period + chrono::Duration::days(i64::from(recurrence.due_offset_days)),
+                parent_task_id: None,
+                depends_on: Vec::new(),
+            });
+            match handlers
+                .customers
+                .execute(
+                    &recurrence.customer_id.to_string(),
+                    command,
+                    &CommandMetadata::system(Source::System),
+                    None,
+                )
+                .await
+            {
+                Ok(_) => made += 1,
+                Err(ExecuteError::Rejected(CommandError::Conflict {
+                    code: "task_exists", ..
+                })) => {}
+                Err(ExecuteError::Rejected(rejection)) => {
+                    tracing::warn!(%rejection, recurrence = %recurrence.recurrence_id, "a recurring task's task was refused");
+                }
+                Err(error) => return Err(anyhow::anyhow!("making a recurring task's task failed: {error}")),
+            }
+        }
+    }
+    Ok(made)
 }
 
 /// A reminder row's fields a firing names.
@@ -663,8 +749,13 @@ pub async fn run(handlers: std::sync::Arc<Handlers>, settings: SchedulerSettings
                 if rules {
                     rules_checked = Some(Instant::now());
                 }
-                if tick.fired + tick.woke > 0 {
-                    tracing::info!(fired = tick.fired, woke = tick.woke, "reminders");
+                if tick.fired + tick.woke + tick.tasks > 0 {
+                    tracing::info!(
+                        fired = tick.fired,
+                        woke = tick.woke,
+                        tasks = tick.tasks,
+                        "reminders and recurring tasks"
+                    );
                 }
             }
             Ok(None) => {}

@@ -18,6 +18,7 @@ pub mod reminder;
 pub mod risk;
 pub mod rules;
 pub mod schema;
+pub mod task_template;
 pub mod timeline;
 pub mod topology;
 pub mod upcast;

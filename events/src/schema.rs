@@ -18,6 +18,7 @@ use crate::rules::{
     ChurnRiskRulesChanged, CoverageStandardsChanged, EngagementWeightsChanged, ReminderRulesChanged,
     WorkloadHoursChanged,
 };
+use crate::task_template::{TaskRecurrenceStarted, TaskRecurrenceStopped, TaskTemplateRetired, TaskTemplateSaved};
 use crate::upcast::current_version;
 
 /// One generated schema file.
@@ -67,6 +68,8 @@ pub fn all() -> Vec<SchemaFile> {
         ReminderWoke, ReminderCompleted, ReminderDismissed, ReminderCancelled),
     );
     files.extend(current!("alert": AlertAcknowledged));
+    files.extend(current!("task_template": TaskTemplateSaved, TaskTemplateRetired));
+    files.extend(current!("task_recurrence": TaskRecurrenceStarted, TaskRecurrenceStopped));
     files.extend(current!(
         "custom_fields": CustomFieldDefined,
         CustomFieldChanged,

@@ -27,6 +27,7 @@ pub mod rules;
 pub mod scalars;
 pub mod schema;
 pub mod settings;
+pub mod templates;
 pub mod timeline;
 pub mod today;
 pub mod web;

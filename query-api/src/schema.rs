@@ -598,6 +598,27 @@ impl ReadQuery {
         crate::today::today(ctx, at, offset, first).await
     }
 
+    /// The task templates in force, by name (docs/DOMAIN.md section 15). Not for partners.
+    async fn task_templates(&self, ctx: &Context<'_>) -> Result<Vec<crate::templates::TaskTemplateView>> {
+        self.live_only("taskTemplates")?;
+        crate::access::portfolio(ctx)?;
+        crate::templates::templates(self.pool(ctx)?).await.map_err(unavailable)
+    }
+
+    /// A customer's recurring tasks, active first, with the period that has started and the
+    /// next. Not for partners.
+    async fn recurring_tasks(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: Uuid,
+    ) -> Result<Vec<crate::templates::RecurringTask>> {
+        self.live_only("recurringTasks")?;
+        crate::access::portfolio(ctx)?;
+        crate::templates::recurring(self.pool(ctx)?, customer_id, Utc::now().date_naive())
+            .await
+            .map_err(unavailable)
+    }
+
     /// Reminder occurrences, earliest due first: the caller's own, their team's or everyone's
     /// (managers, admins, readonly, auditors), by state and customer. `at` pins "now" for the
     /// overdue rule (open more than 24 hours after it reached the user). Not for partners.

@@ -80,9 +80,15 @@ BY_OPERATION = {
     # Reminders (docs/DOMAIN.md section 13): a one-time reminder lies ahead of the clock, a
     # recurrence rule and a time zone parse (RFC 5545 and the IANA database: grammars and lists,
     # not patterns), the customer exists and the caller sees it, a relative one names it.
-    "POST /api/v1/reminders": {"in_past", "invalid_rrule", "invalid_time_zone", "unknown_customer", "required"},
+    "POST /api/v1/reminders": {
+        "in_past", "invalid_rrule", "invalid_time_zone", "unknown_customer", "task_of_another_customer", "required",
+    },
     # A snooze ends ahead of the clock; "until the score drops" needs a score to drop from.
     "POST /api/v1/reminders/{id}/snooze": {"in_past", "no_health_score"},
+    # A task from a template names a template in force (docs/DOMAIN.md section 15).
+    "POST /api/v1/customers/{id}/tasks/from-template": {"unknown_template"},
+    # A recurring task's RFC 5545 rule parses and repeats daily at most.
+    "POST /api/v1/customers/{id}/recurring-tasks": {"invalid_rrule"},
     # Reminder rule ids are unique in the list.
     "PUT /api/v1/rules/reminders": {"duplicate"},
 }

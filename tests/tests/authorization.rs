@@ -64,6 +64,12 @@ const QUERIES: &[(&str, &str, Scope)] = &[
     ),
     ("reminderCounts", "reminderCounts { open }", Scope::Portfolio),
     ("today", "today { totalCount }", Scope::Portfolio),
+    ("taskTemplates", "taskTemplates { name }", Scope::Portfolio),
+    (
+        "recurringTasks",
+        "recurringTasks(customerId: $c) { title }",
+        Scope::Portfolio,
+    ),
     (
         "projectionSnapshots",
         "projectionSnapshots { __typename }",

@@ -9,6 +9,7 @@ pub mod partner;
 pub mod permissions;
 pub mod reminder;
 pub mod rules;
+pub mod templates;
 
 use std::sync::Arc;
 

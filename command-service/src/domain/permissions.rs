@@ -56,6 +56,8 @@ pub enum Operation {
     RetractHealthScore,
     Import,
     ManageReminders,
+    ManageTaskTemplates,
+    ManageRecurringTasks,
 }
 
 use Role::{Admin, Csm, Manager, Partner};
@@ -67,7 +69,7 @@ const TEAM_AND_PARTNERS: &[Role] = &[Admin, Manager, Csm, Partner];
 const PARTNERS: &[Role] = &[Admin, Partner];
 
 impl Operation {
-    pub const ALL: [Operation; 46] = [
+    pub const ALL: [Operation; 48] = [
         Operation::RegisterCsm,
         Operation::ChangeCsmCapacity,
         Operation::RegisterPartner,
@@ -114,6 +116,8 @@ impl Operation {
         Operation::RetractHealthScore,
         Operation::Import,
         Operation::ManageReminders,
+        Operation::ManageTaskTemplates,
+        Operation::ManageRecurringTasks,
     ];
 
     /// Roles allowed to issue this command.
@@ -134,10 +138,11 @@ impl Operation {
             | UnassignPartner
             | RecordRenewal
             | RecordChurn
-            | RetractCustomer => MANAGEMENT,
+            | RetractCustomer
+            | ManageTaskTemplates => MANAGEMENT,
             AddStakeholder | UpdateStakeholder | RemoveStakeholder | LogActivity | CorrectActivity
             | RetractActivity | RecordHealthScore | RetractHealthScore | ChangeAdoptionStage | RecordNps
-            | AcknowledgeAlert | Import | ManageReminders => TEAM,
+            | AcknowledgeAlert | Import | ManageReminders | ManageRecurringTasks => TEAM,
             LogNote | CreateTask | UpdateTask | ReassignTask | ChangeTaskStatus | CompleteTask | CancelTask
             | RecordMilestone | LogIssue | ResolveIssue | RaiseEscalation | ResolveEscalation | ChangeUseCaseStatus
             | SetCustomFields => TEAM_AND_PARTNERS,
@@ -201,6 +206,8 @@ impl Operation {
             ManageReminders => {
                 "schedule, snooze, complete, dismiss and cancel reminders (their own; admins and managers anyone's)"
             }
+            ManageTaskTemplates => "save, version and retire task templates",
+            ManageRecurringTasks => "start and stop a customer's recurring task",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod reminders;
 pub mod routes;
 pub mod tasks;
+pub mod templates;
 pub mod views;
 
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub struct Handlers {
     pub rules: CommandHandler<Rules>,
     pub alerts: CommandHandler<Alert>,
     pub reminders: CommandHandler<crate::domain::reminder::Reminder>,
+    pub task_templates: CommandHandler<crate::domain::templates::TaskTemplate>,
+    pub recurrences: CommandHandler<crate::domain::templates::TaskRecurrence>,
     pub fields: CommandHandler<crate::domain::fields::CustomFields>,
     pub pool: PgPool,
 }
@@ -179,6 +182,40 @@ pub fn command_routes() -> Documented<AppState> {
         .command(
             endpoint("POST", "/api/v1/reminders/{id}/cancel", O::ManageReminders, 200),
             reminders::cancel,
+        )
+        .command(
+            endpoint("POST", "/api/v1/task-templates", O::ManageTaskTemplates, 201).creating("template_id"),
+            templates::create,
+        )
+        .command(
+            endpoint("PUT", "/api/v1/task-templates/{id}", O::ManageTaskTemplates, 200),
+            templates::save,
+        )
+        .command(
+            endpoint(
+                "POST",
+                "/api/v1/task-templates/{id}/retire",
+                O::ManageTaskTemplates,
+                200,
+            ),
+            templates::retire,
+        )
+        .command(
+            endpoint("POST", customer!("/tasks/from-template"), O::CreateTask, 201).creating("task_id"),
+            templates::from_template,
+        )
+        .command(
+            endpoint("POST", customer!("/recurring-tasks"), O::ManageRecurringTasks, 201).creating("recurrence_id"),
+            templates::start_recurrence,
+        )
+        .command(
+            endpoint(
+                "POST",
+                "/api/v1/recurring-tasks/{id}/stop",
+                O::ManageRecurringTasks,
+                200,
+            ),
+            templates::stop_recurrence,
         )
         .command(
             endpoint("POST", "/api/v1/customers", O::OnboardCustomer, 201).creating("customer_id"),

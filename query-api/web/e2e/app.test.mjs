@@ -719,6 +719,7 @@ describe("a CSM", () => {
       assert.deepEqual(await page.getByTestId("today-reason").allInnerTexts(), expected.items.map((i) => i.reason));
       const things = expected.totalCount === 1 ? "1 thing needs you" : `${expected.totalCount} things need you`;
       assert.match(await page.getByTestId("today-summary").innerText(), new RegExp(`: ${things}, on Dana Whitfield's accounts`));
+      await page.mouse.move(0, 0);
       await accessible(page, "today");
     } finally {
       await fresh.context.close();
@@ -1346,6 +1347,61 @@ describe("an admin", () => {
     assert.deepEqual(stored, { key: "renewal_risk_owner", display: "Customer success" });
     await page.getByRole("tab", { name: "Overview" }).click();
     await page.locator("dd", { hasText: /^Customer success$/ }).waitFor();
+  });
+
+  test("saves a task template, makes a customer's tasks from it on the 360, and repeats a monthly check-in", async () => {
+    const { page } = session;
+    await page.goto(app("/settings?tab=task-templates"));
+    await page.locator("#template-name").fill("Renewal kick-off");
+    await page.locator("#template-title").fill("Open the renewal");
+    await page.locator("#template-kind").selectOption("renewal");
+    await page.locator("#template-due").fill("14");
+    await page.locator("#template-subtasks").fill("Pull the usage report | 3\nBook the sponsor call | 7");
+    await page.getByRole("button", { name: "Save the template" }).click();
+    await page.getByTestId("task-template").filter({ hasText: "Renewal kick-off" }).waitFor();
+    await accessible(page, "settings-task-templates");
+    // On Umbrella's 360: the task and its subtasks, due from the day chosen.
+    await page.goto(app(`/customers/${env.customers.umbrella}`));
+    await page.getByRole("tab", { name: "Tasks" }).click();
+    await page.locator("#template-choice").selectOption({ label: "Renewal kick-off" });
+    await page.getByTestId("template-preview").filter({ hasText: "Pull the usage report (day 3)" }).waitFor();
+    await page.locator("#template-assignee").fill("omar");
+    await page.locator("#template-start").fill("2027-03-01");
+    await page.getByRole("button", { name: "Make the tasks" }).click();
+    await page.getByRole("status").filter({ hasText: 'Made "Open the renewal" and 2 subtasks' }).waitFor();
+    const tasksOf = async () =>
+      (await gql(env.tokens.admin, `query ($c: UUID) { tasks(filter: { customerId: $c }, first: 50) { nodes { title dueDate assigneeId } } }`, { c: env.customers.umbrella })).tasks.nodes;
+    let made = [];
+    for (let tries = 0; tries < 40 && made.length < 3; tries++) {
+      made = (await tasksOf()).filter((t) => t.assigneeId === "omar");
+      if (made.length < 3) await page.waitForTimeout(250);
+    }
+    assert.deepEqual(
+      made.map((t) => [t.title, t.dueDate]).sort(),
+      [
+        ["Book the sponsor call", "2027-03-08"],
+        ["Open the renewal", "2027-03-15"],
+        ["Pull the usage report", "2027-03-04"],
+      ],
+    );
+    // A monthly check-in from the 1st of this month: this month's task is made at once.
+    const now = new Date();
+    const pad = (n) => String(n).padStart(2, "0");
+    const monthStart = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-01`;
+    const due = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-06`;
+    await page.locator("#recurring-title").fill("Monthly check-in");
+    await page.locator("#recurring-assignee").fill("omar");
+    await page.locator("#recurring-starts").fill(monthStart);
+    await page.getByRole("button", { name: "Repeat the task" }).click();
+    await page.getByTestId("recurring-task").filter({ hasText: "Monthly check-in" }).filter({ hasText: "every month on day 1" }).waitFor();
+    let checkIn;
+    for (let tries = 0; tries < 60 && !checkIn; tries++) {
+      checkIn = (await tasksOf()).find((t) => t.title === "Monthly check-in");
+      if (!checkIn) await page.waitForTimeout(250);
+    }
+    assert.equal(checkIn?.dueDate, due);
+    await page.mouse.move(0, 0);
+    await accessible(page, "customer-recurring-tasks");
   });
 
   test("registers a CSM and changes their capacity", async () => {

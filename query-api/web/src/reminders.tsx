@@ -2,7 +2,7 @@
 // relative to a date of the customer), the snooze and dismiss dialogs, "why this fired" with
 // links to its facts, and the counts the dashboard shows (docs/WEB.md, "Reminders").
 
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Link } from "react-router-dom";
 import { useQuery } from "urql";
 import {
@@ -448,9 +448,12 @@ const COUNTS = graphql(`
   }
 `);
 
-/** The caller's reminder counts, as KPI tiles linking to the queue. */
-export function ReminderCounts() {
-  const [{ data }] = useQuery({ query: COUNTS });
+/** The caller's reminder counts, as KPI tiles linking to the queue; read again when `changed` does. */
+export function ReminderCounts({ changed = 0 }: { changed?: number }) {
+  const [{ data }, refetch] = useQuery({ query: COUNTS });
+  useEffect(() => {
+    if (changed) refetch({ requestPolicy: "network-only" });
+  }, [changed, refetch]);
   const counts = data?.reminderCounts;
   if (!counts) return null;
   return (

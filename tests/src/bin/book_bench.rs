@@ -5,7 +5,10 @@
 //! 2. one import of 100,000 activities (a workbook of ten 10,000-row sheets);
 //! 3. beside them, in the same run, the command API's own batch rate: the same activities
 //!    posted as 1,000-activity batches;
-//! 4. export of the 10,000-customer list as .xlsx and as CSV, and the portfolio deck.
+//! 4. export of the 10,000-customer list as .xlsx and as CSV, and the portfolio deck;
+//! 5. a CSM's "today" (docs/DOMAIN.md section 14) over a book of `--csm-book` of the customers,
+//!    p50 and p95 of `--today-samples` queries after the first (which fills the churn-risk
+//!    cache of all 10,000 and is timed apart), beside the raw read of the same book's rows.
 //!
 //!     cargo run --release -p tests --bin book-bench
 #![allow(clippy::print_stdout)]
@@ -35,6 +38,19 @@ struct Args {
     /// Timed exports of each kind.
     #[arg(long, default_value_t = 5)]
     exports: usize,
+    /// Customers of each CSM.
+    #[arg(long, default_value_t = 40)]
+    csm_book: usize,
+    /// Timed "today" queries of the first CSM.
+    #[arg(long, default_value_t = 50)]
+    today_samples: usize,
+}
+
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 async fn upload(system: &TestSystem, kind: &str, name: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
@@ -100,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
     let system = TestSystem::spawn_limited(16, 3600.0, tests::bench::UNLIMITED).await?;
     let csms: Vec<String> = {
         let mut emails = Vec::new();
-        for n in 0..(args.customers / 40).max(1) {
+        for n in 0..(args.customers / args.csm_book.max(1)).max(1) {
             let name = format!("Bench Csm{n}");
             system.register_csm(&name).await;
             emails.push(format!("bench.csm{n}@example.com"));
@@ -280,10 +296,69 @@ async fn main() -> anyhow::Result<()> {
         "raw limit: COPY of the same rows as CSV: median {:.0} ms, {bytes} bytes",
         copy.as_secs_f64() * 1000.0
     );
+
+    // A CSM's "today": the first CSM's user says who they are, then asks.
+    let csm0: uuid::Uuid = sqlx::query_scalar("SELECT csm_id FROM csm_directory WHERE email = $1")
+        .bind(&csms[0])
+        .fetch_one(&system.pool)
+        .await?;
+    let user = tests::token(events::metadata::Role::Csm, "bench-csm", None);
+    let (status, answer) = system
+        .send_as(
+            &user,
+            reqwest::Method::PUT,
+            "/api/v1/notification-preferences",
+            Some(&json!({"csm_id": csm0, "channels": []})),
+        )
+        .await;
+    anyhow::ensure!(status.is_success(), "preferences: {answer}");
+    let query = "{ today(first: 50) { totalCount items { kind reason customerName riskScore } } }";
+    let started = Instant::now();
+    let first = system.graphql_as(&user, query, json!({})).await;
+    let today_cold = started.elapsed();
+    let items = first["data"]["today"]["totalCount"]
+        .as_i64()
+        .context("today answered")?;
+    let mut today_samples = Vec::new();
+    for _ in 0..args.today_samples.max(1) {
+        let started = Instant::now();
+        let answer = system.graphql_as(&user, query, json!({})).await;
+        anyhow::ensure!(answer["errors"].is_null(), "today: {answer}");
+        today_samples.push(started.elapsed());
+    }
+    let mut raw_samples = Vec::new();
+    for _ in 0..args.today_samples.max(1) {
+        let started = Instant::now();
+        let rows: Vec<(uuid::Uuid, chrono::NaiveDate)> = sqlx::query_as(
+            "SELECT customer_id, renewal_date FROM customer_profiles WHERE csm_id = $1 AND churned_on IS NULL",
+        )
+        .bind(csm0)
+        .fetch_all(&system.pool)
+        .await?;
+        anyhow::ensure!(!rows.is_empty());
+        raw_samples.push(started.elapsed());
+    }
+    let (today_p50, today_p95) = (percentile(&today_samples, 50.0), percentile(&today_samples, 95.0));
+    let (raw_p50, raw_p95) = (percentile(&raw_samples, 50.0), percentile(&raw_samples, 95.0));
+    println!(
+        "today of a {}-customer book among {}: {items} items; first (risk cache cold) {:.0} ms; then p50 {:.1} ms p95 {:.1} ms over {} queries; raw read of the book's rows p50 {:.2} ms p95 {:.2} ms",
+        args.csm_book,
+        args.customers,
+        today_cold.as_secs_f64() * 1000.0,
+        today_p50.as_secs_f64() * 1000.0,
+        today_p95.as_secs_f64() * 1000.0,
+        today_samples.len(),
+        raw_p50.as_secs_f64() * 1000.0,
+        raw_p95.as_secs_f64() * 1000.0,
+    );
     println!(
         "{}",
         json!({
             "copy_csv_ms": copy.as_secs_f64() * 1000.0,
+            "today_cold_ms": today_cold.as_secs_f64() * 1000.0,
+            "today_p50_ms": today_p50.as_secs_f64() * 1000.0,
+            "today_p95_ms": today_p95.as_secs_f64() * 1000.0,
+            "today_raw_p95_ms": raw_p95.as_secs_f64() * 1000.0,
             "customers": args.customers,
             "customers_preview_s": customers_preview.as_secs_f64(),
             "customers_commit_s": customers_commit.as_secs_f64(),

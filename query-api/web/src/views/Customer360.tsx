@@ -7,6 +7,7 @@ import { TouchTag, touchReason } from "../touch";
 import { ChurnRiskPanel, RiskTag } from "../risk";
 import { PinButton } from "../focus";
 import { CustomerReminders } from "../reminders";
+import { FromTemplateForm, RecurringTasks } from "../taskTemplates";
 import type { CustomerTimelineQuery } from "../gql/graphql";
 import { useLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
@@ -535,6 +536,13 @@ export default function Customer360() {
                     <CreateTaskForm customerId={customerId} />
                   </section>
                 ) : null}
+                {writable && session.role !== "partner" ? (
+                  <section className="cs-section" aria-labelledby="from-template-heading" style={{ marginTop: "1.5rem" }}>
+                    <h2 id="from-template-heading">Tasks from a template</h2>
+                    <FromTemplateForm customerId={customerId} onDone={refresh} />
+                  </section>
+                ) : null}
+                {session.role !== "partner" ? <RecurringTasks customerId={customerId} writable={recorder} /> : null}
               </TabPanel>
               {recorder ? (
                 <TabPanel>

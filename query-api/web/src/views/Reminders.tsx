@@ -113,6 +113,7 @@ export default function Reminders() {
   const [cursors, setCursors] = useState<Array<string | null>>([null]);
   const [snoozing, setSnoozing] = useState<Occurrence | null>(null);
   const [dismissing, setDismissing] = useState<Occurrence | null>(null);
+  const [changed, setChanged] = useState(0);
   const choose = (name: string, value: string | null) => {
     set(name, value);
     setCursors([null]);
@@ -125,6 +126,7 @@ export default function Reminders() {
   const refresh = () => {
     refetch({ requestPolicy: "network-only" });
     refetchUpcoming({ requestPolicy: "network-only" });
+    setChanged((n) => n + 1);
   };
   // The scheduler and the projector work in the background: read again shortly after a change.
   const refreshSoon = () => {
@@ -144,7 +146,7 @@ export default function Reminders() {
         <h1>Reminders</h1>
         {acts ? <NewReminder onDone={refreshSoon} /> : null}
       </div>
-      <ReminderCounts />
+      <ReminderCounts changed={changed} />
       <div className="cs-toolbar" role="group" aria-label="Which reminders">
         {oversees ? (
           <Select id="reminders-scope" labelText="Whose" value={scope} onChange={(e) => choose("scope", e.target.value === "MINE" ? null : e.target.value)}>
@@ -265,7 +267,12 @@ export default function Reminders() {
       ) : null}
       <section aria-labelledby="upcoming-heading" style={{ marginTop: "2rem" }}>
         <h2 id="upcoming-heading">Still to come</h2>
-        {upcoming ? (
+        {upcoming && upcoming.upcomingReminders.totalCount === 0 ? (
+          <p className="cs-muted" data-testid="upcoming-total">
+            No reminder is still to come.
+          </p>
+        ) : null}
+        {upcoming && upcoming.upcomingReminders.totalCount > 0 ? (
           <>
             <Table size="md" aria-labelledby="upcoming-heading">
               <TableHead>

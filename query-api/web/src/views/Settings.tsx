@@ -11,6 +11,7 @@ import { Rules } from "./settings/Rules";
 import { Team } from "./settings/Team";
 import { ChurnRisk } from "./settings/ChurnRisk";
 import { ReminderRules } from "./settings/ReminderRules";
+import { TaskTemplates } from "./settings/TaskTemplates";
 import { Partners } from "./settings/Partners";
 import { CustomFields } from "./settings/CustomFields";
 import { Connectors } from "./settings/Connectors";
@@ -23,6 +24,7 @@ const TABS: Array<{ label: string; show: (role: string) => boolean; Panel: () =>
   { label: "Rules", show: (role) => role === "admin" || role === "manager", Panel: Rules },
   { label: "Churn risk", show: (role) => role === "admin" || role === "manager", Panel: ChurnRisk },
   { label: "Reminder rules", show: (role) => role === "admin" || role === "manager", Panel: ReminderRules },
+  { label: "Task templates", show: (role) => role === "admin" || role === "manager", Panel: TaskTemplates },
   { label: "CSMs", show: (role) => role === "admin" || role === "manager", Panel: Team },
   { label: "Partners", show: (role) => role === "admin" || role === "manager", Panel: Partners },
   { label: "Custom fields", show: () => true, Panel: CustomFields },
