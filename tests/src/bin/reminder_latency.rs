@@ -96,6 +96,9 @@ async fn main() -> anyhow::Result<()> {
         Utc::now() < first_due,
         "making the due reminders took past the first due instant"
     );
+    let (active,): (i64,) = sqlx::query_as("SELECT count(*) FROM reminders WHERE status = 'active'")
+        .fetch_one(&system.pool)
+        .await?;
     println!("{} reminders due from {first_due} over {} s", args.due, args.spread);
     let mut delivered: HashMap<Uuid, f64> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(args.spread as u64 + 120);
