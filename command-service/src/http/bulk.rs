@@ -51,6 +51,40 @@ pub async fn on_customers(
     decide_all(app, context, commands, "customer_ids", unchanged).await
 }
 
+/// Decides each (customer, command) in order as [`decide_all`] would, and appends nothing: for
+/// each, whether it would change the account (false where `unchanged` says it needs nothing).
+pub async fn decide_each(
+    app: &Handlers,
+    context: &CommandContext,
+    commands: &[(Uuid, CustomerCommand)],
+    field: &str,
+    unchanged: impl Fn(&CommandError) -> bool,
+) -> Result<Vec<bool>, ApiError> {
+    let metadata = context.metadata.to_map();
+    let mut batch = app.customers.batch();
+    let mut changes = Vec::with_capacity(commands.len());
+    for (index, (customer_id, command)) in commands.iter().enumerate() {
+        match batch
+            .decide(
+                &customer_id.to_string(),
+                false,
+                command.clone(),
+                Some(&context.principal),
+                &metadata,
+            )
+            .await
+        {
+            Ok(appended) => changes.push(appended > 0),
+            Err(ExecuteError::Rejected(rejection)) if unchanged(&rejection) => changes.push(false),
+            Err(ExecuteError::Rejected(rejection)) => {
+                return Err(rejection.within(&format!("{field}[{index}]")).into())
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(changes)
+}
+
 /// Decides each (customer, command) in order, on the customer's stream as the batch leaves it,
 /// and appends every event in one transaction, or none; retried on a concurrent change. A
 /// refusal names the command by its index in `field`. Answers how many commands changed

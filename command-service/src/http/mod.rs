@@ -3,6 +3,7 @@
 
 mod auth;
 pub mod bulk;
+pub mod bulk_accounts;
 pub mod connectors;
 pub mod error;
 pub mod extract;
@@ -373,6 +374,14 @@ pub fn command_routes() -> Documented<AppState> {
             fields::reorder_fields,
         )
         .command(endpoint("POST", "/api/v1/tasks/bulk", O::UpdateTask, 200), tasks::bulk)
+        .command(
+            endpoint("POST", "/api/v1/customers/bulk/preview", O::RecordHealthScore, 200),
+            bulk_accounts::preview,
+        )
+        .command(
+            endpoint("POST", "/api/v1/customers/bulk", O::RecordHealthScore, 200),
+            bulk_accounts::apply,
+        )
 }
 
 /// A router of documented routes over the handlers: every request authenticated, bodies up to

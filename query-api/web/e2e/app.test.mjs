@@ -1176,6 +1176,47 @@ describe("an admin", () => {
     assert.equal(back.status, 200);
   });
 
+  test("records a health score on selected customers after previewing what changes for each", async () => {
+    const { page } = session;
+    const before = await gql(env.tokens.admin, `{ customers(first: 50) { nodes { name health { score } } } }`);
+    const now = (name) => {
+      const score = before.customers.nodes.find((c) => c.name === name).health?.score;
+      return score == null ? "no score" : String(score);
+    };
+    await page.goto(app("/customers"));
+    for (const name of ["Initech", "Umbrella"]) {
+      const row = page.getByTestId("customer-row").filter({ hasText: name });
+      await row.waitFor();
+      await row.getByLabel(`Select ${name}`).check({ force: true });
+    }
+    await page.getByTestId("batch-change").click();
+    const dialog = page.getByRole("dialog", { name: "Change 2 customers" });
+    await dialog.locator("#batch-action").selectOption("record_health");
+    await dialog.locator("#batch-score").fill("70");
+    await dialog.locator("#batch-reason").fill("Executive review");
+    await dialog.getByRole("button", { name: "Preview the change" }).click();
+    await dialog.getByTestId("batch-preview-summary").filter({ hasText: "2 customers change; 0 already have it." }).waitFor();
+    const rows = await dialog.getByTestId("batch-preview-row").evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
+    assert.deepEqual(
+      rows.sort(),
+      [
+        ["Initech", now("Initech"), "70", "yes"],
+        ["Umbrella", now("Umbrella"), "70", "yes"],
+      ].sort(),
+    );
+    await page.mouse.move(0, 0);
+    await accessible(page, "customers-batch-preview");
+    await dialog.getByRole("button", { name: "Apply to 2 customers" }).click();
+    await page.getByRole("status").filter({ hasText: "2 customers changed; the others already had it." }).waitFor();
+    let after;
+    for (let tries = 0; tries < 40; tries++) {
+      after = await gql(env.tokens.admin, `{ customers(first: 50) { nodes { name health { score } } } }`);
+      if (["Initech", "Umbrella"].every((n) => after.customers.nodes.find((c) => c.name === n).health?.score === 70)) break;
+      await page.waitForTimeout(250);
+    }
+    for (const name of ["Initech", "Umbrella"]) assert.equal(after.customers.nodes.find((c) => c.name === name).health?.score, 70);
+  });
+
   test("reschedules and reassigns selected tasks together", async () => {
     const { page } = session;
     await page.goto(app("/tasks?view=Team"));

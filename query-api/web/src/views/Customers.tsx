@@ -18,6 +18,7 @@ import { TouchTag } from "../touch";
 import { RiskTag } from "../risk";
 import { PinButton } from "../focus";
 import { useSession } from "../App";
+import { can } from "../api/session";
 import { CommandError, command, download } from "../api/commands";
 import { FIELD_DEFINITIONS, type FieldDefinitionView } from "../fieldsForm";
 import { ColumnChooser, CustomFieldFilter, customFieldFilter } from "./CustomFieldControls";
@@ -185,6 +186,19 @@ export default function Customers() {
           params={{ search, tier, csmId, healthColour, renewalWithinDays: renewal, partnerId, npsCategory, atRisk: filter.atRisk, nextTouch, riskBand: filter.riskBand, pinned: filter.pinned, includeChurned: includeChurned || null }}
         />
         {decks ? <DeckBatch selected={selected} onDone={() => setSelected(new Map())} /> : null}
+        {can.record(session.role) ? (
+          <BatchChange
+            selected={selected}
+            managing={managing}
+            csms={(csms?.csmWorkload.csms ?? []).map((c) => ({ id: c.csmId, name: c.name ?? "a CSM without a name" }))}
+            partners={(partners?.partners ?? []).map((p) => ({ id: p.partnerId, name: p.name }))}
+            onDone={() => {
+              setSelected(new Map());
+              refetch({ requestPolicy: "network-only" });
+              window.setTimeout(() => refetch({ requestPolicy: "network-only" }), 800);
+            }}
+          />
+        ) : null}
         {managing && selected.size > 0 ? (
           <>
             <BatchHandOver
@@ -531,6 +545,191 @@ function BatchHandOver({ selected, over, onDone }: { selected: Map<string, strin
           ))}
         </Select>
         {over.reason ? <TextInput id={`${over.testId}-reason`} labelText="Why (kept with each handoff)" value={reason} onChange={(e) => setReason(e.target.value)} /> : null}
+        {state.error ? (
+          <p role="alert" className="cs-error-text">
+            {state.error}
+          </p>
+        ) : null}
+      </Modal>
+    </>
+  );
+}
+
+interface PreviewRow {
+  customer_id: string;
+  name: string;
+  before: string;
+  after: string;
+  changes: boolean;
+}
+
+/**
+ * "Change N customers": one action on the selection (a health score with its reason, a CSM, a
+ * partner added or removed), previewed account by account (what it has now, what it will have,
+ * whether it changes) before it is applied to all of them together, or none.
+ */
+function BatchChange({
+  selected,
+  managing,
+  csms,
+  partners,
+  onDone,
+}: {
+  selected: Map<string, string>;
+  managing: boolean;
+  csms: Array<{ id: string; name: string }>;
+  partners: Array<{ id: string; name: string }>;
+  onDone: () => void;
+}) {
+  const session = useSession();
+  const [open, setOpen] = useState(false);
+  const [kind, setKind] = useState("record_health");
+  const [score, setScore] = useState("");
+  const [chosen, setChosen] = useState("");
+  const [reason, setReason] = useState("");
+  const [preview, setPreview] = useState<{ rows: PreviewRow[]; changing: number } | null>(null);
+  const [state, setState] = useState<{ busy: boolean; error: string | null; done: string | null }>({ busy: false, error: null, done: null });
+  const heading = `Change ${count(selected.size, "customer", "customers")}`;
+  const action = () => {
+    switch (kind) {
+      case "record_health":
+        return { record_health: { score: Number(score), reason: reason.trim() } };
+      case "assign_csm":
+        return { assign_csm: { csm_id: chosen, reason: reason.trim() } };
+      case "assign_partner":
+        return { assign_partner: { partner_id: chosen } };
+      default:
+        return { unassign_partner: { partner_id: chosen, reason: reason.trim() } };
+    }
+  };
+  const ready =
+    kind === "record_health" ? score !== "" && Number(score) >= 0 && Number(score) <= 100 && reason.trim() !== "" : chosen !== "" && (kind === "assign_partner" || reason.trim() !== "");
+  const body = () => ({ customer_ids: [...selected.keys()], action: action() });
+  const reset = (next: string) => {
+    setKind(next);
+    setChosen("");
+    setPreview(null);
+  };
+  const run = async (path: string) => {
+    setState({ busy: true, error: null, done: null });
+    try {
+      if (path.endsWith("preview")) {
+        const answer = await command<{ accounts: PreviewRow[]; changing: number }>(session, "POST", path, body());
+        setPreview({ rows: answer.accounts, changing: answer.changing });
+        setState({ busy: false, error: null, done: null });
+      } else {
+        const answer = await command<{ changed: number }>(session, "POST", path, body());
+        setState({ busy: false, error: null, done: `${count(answer.changed, "customer", "customers")} changed; the others already had it.` });
+        setOpen(false);
+        setPreview(null);
+        onDone();
+      }
+    } catch (error) {
+      setState({ busy: false, error: CommandError.from(error).message, done: null });
+    }
+  };
+  const choices = kind === "assign_csm" ? csms : partners;
+  return (
+    <>
+      {selected.size > 0 ? (
+        <Button kind="tertiary" size="md" onClick={() => setOpen(true)} data-testid="batch-change">
+          {heading}
+        </Button>
+      ) : null}
+      {state.done ? (
+        <span className="cs-muted" role="status">
+          {state.done}
+        </span>
+      ) : null}
+      <Modal
+        open={open}
+        size="lg"
+        modalHeading={heading}
+        primaryButtonText={state.busy ? "Working…" : preview ? `Apply to ${count(preview.changing, "customer", "customers")}` : "Preview the change"}
+        primaryButtonDisabled={state.busy || !ready || (preview !== null && preview.changing === 0)}
+        secondaryButtonText="Cancel"
+        onRequestClose={() => {
+          setOpen(false);
+          setPreview(null);
+        }}
+        onRequestSubmit={() => run(preview ? "/api/v1/customers/bulk" : "/api/v1/customers/bulk/preview")}
+      >
+        <Select id="batch-action" labelText="Change" value={kind} onChange={(e) => reset(e.target.value)}>
+          <SelectItem value="record_health" text="Record a health score" />
+          {managing ? <SelectItem value="assign_csm" text="Hand to a CSM" /> : null}
+          {managing ? <SelectItem value="assign_partner" text="Add a partner" /> : null}
+          {managing ? <SelectItem value="unassign_partner" text="Remove a partner" /> : null}
+        </Select>
+        {kind === "record_health" ? (
+          <TextInput
+            id="batch-score"
+            type="number"
+            labelText="Health score (0 to 100)"
+            value={score}
+            onChange={(e) => {
+              setScore(e.target.value);
+              setPreview(null);
+            }}
+          />
+        ) : (
+          <Select
+            id="batch-choice"
+            labelText={kind === "assign_csm" ? "CSM" : "Partner organisation"}
+            value={chosen}
+            onChange={(e) => {
+              setChosen(e.target.value);
+              setPreview(null);
+            }}
+          >
+            <SelectItem value="" text="Choose one" />
+            {choices.map((c) => (
+              <SelectItem key={c.id} value={c.id} text={c.name} />
+            ))}
+          </Select>
+        )}
+        {kind !== "assign_partner" ? (
+          <TextInput
+            id="batch-reason"
+            labelText="Why (kept with each change)"
+            value={reason}
+            onChange={(e) => {
+              setReason(e.target.value);
+              setPreview(null);
+            }}
+          />
+        ) : null}
+        {preview ? (
+          <div style={{ marginTop: "1rem" }}>
+            <p data-testid="batch-preview-summary">
+              {count(preview.changing, "customer changes", "customers change")}; {count(preview.rows.length - preview.changing, "already has it", "already have it")}. All change together, or none.
+            </p>
+            <Table size="sm" aria-label="What will change">
+              <TableHead>
+                <TableRow>
+                  <TableHeader>Customer</TableHeader>
+                  <TableHeader>Now</TableHeader>
+                  <TableHeader>After</TableHeader>
+                  <TableHeader>Changes</TableHeader>
+                </TableRow>
+              </TableHead>
+              <TableBody>
+                {preview.rows.map((row) => (
+                  <TableRow key={row.customer_id} data-testid="batch-preview-row">
+                    <TableCell>{row.name}</TableCell>
+                    <TableCell>{row.before}</TableCell>
+                    <TableCell>{row.after}</TableCell>
+                    <TableCell>{row.changes ? "yes" : "no: already so"}</TableCell>
+                  </TableRow>
+                ))}
+              </TableBody>
+            </Table>
+          </div>
+        ) : (
+          <p className="cs-muted" style={{ marginTop: "1rem" }}>
+            {[...selected.values()].slice(0, 10).join(", ")}
+            {selected.size > 10 ? ` and ${selected.size - 10} more` : ""}: preview what each will have before it is applied.
+          </p>
+        )}
         {state.error ? (
           <p role="alert" className="cs-error-text">
             {state.error}
