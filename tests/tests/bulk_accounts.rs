@@ -77,11 +77,7 @@ async fn a_bulk_action_is_previewed_then_applied_to_every_account_or_none() {
         )
         .await;
     for node in scores["customers"]["nodes"].as_array().unwrap() {
-        assert_eq!(
-            node["health"],
-            json!({"score": 45.0}),
-            "{node}"
-        );
+        assert_eq!(node["health"], json!({"score": 45.0}), "{node}");
     }
 
     // Handing all three to Omar: Beta is his already and is left out.
