@@ -18,12 +18,20 @@ pub enum Schedule {
     /// Repeatedly, as an RFC 5545 `RRULE` (`FREQ=WEEKLY;BYDAY=MO,TH;COUNT=10`) from a local
     /// start in the reminder's time zone: each occurrence keeps its wall-clock time across
     /// daylight-saving changes.
-    Recurring { rrule: String, starts: NaiveDateTime },
+    Recurring {
+        #[schemars(length(min = 1, max = 500))]
+        rrule: String,
+        /// Local date and time, `2027-01-04T09:00:00`.
+        #[schemars(pattern(r"^(19[7-9][0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"))]
+        starts: NaiveDateTime,
+    },
     /// A number of days before (negative) or after a date of the customer, at a local time.
     Relative {
         anchor: Anchor,
         #[schemars(range(min = -3650, max = 3650))]
         offset_days: i32,
+        /// Local time, `09:00:00`.
+        #[schemars(pattern(r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"))]
         at: NaiveTime,
     },
 }

@@ -80,8 +80,11 @@ BY_OPERATION = {
     # Reminders (docs/DOMAIN.md section 13): a one-time reminder lies ahead of the clock, a
     # recurrence rule and a time zone parse (RFC 5545 and the IANA database: grammars and lists,
     # not patterns), the customer exists and the caller sees it, a relative one names it.
+    # A local start's day exists in its month (the 31st of April does not): a calendar, not a
+    # pattern (`invalid_type` on `schedule`).
     "POST /api/v1/reminders": {
         "in_past", "invalid_rrule", "invalid_time_zone", "unknown_customer", "task_of_another_customer", "required",
+        "invalid_type",
     },
     # A snooze ends ahead of the clock; "until the score drops" needs a score to drop from.
     "POST /api/v1/reminders/{id}/snooze": {"in_past", "no_health_score"},
