@@ -617,7 +617,12 @@ async fn engagement_at_risk(
 async fn task_overdue(pool: &PgPool, today: NaiveDate, days: u32) -> anyhow::Result<Vec<Found>> {
     type Row = (Uuid, String, Uuid, Uuid, String, NaiveDate, String);
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT p.customer_id, p.name, p.csm_id, t.task_id, t.title, t.due_date, t.assignee_id
+        "SELECT p.customer_id, p.name, p.csm_id, t.task_id, t.title, t.due_date,
+                coalesce((SELECT d.name FROM csm_directory d WHERE d.csm_id::text = t.assignee_id),
+                         (SELECT d.name FROM notification_preferences np JOIN csm_directory d ON d.csm_id = np.csm_id
+                           WHERE np.user_id = t.assignee_id),
+                         (SELECT u.name FROM partner_users u WHERE u.user_id = t.assignee_id LIMIT 1),
+                         t.assignee_id)
            FROM tasks t JOIN customer_profiles p ON p.customer_id = t.customer_id
           WHERE t.status IN ('pending', 'in_progress') AND t.due_date <= $1 - $2::int
             AND (p.churned_on IS NULL OR p.churned_on > $1)",
@@ -630,6 +635,7 @@ async fn task_overdue(pool: &PgPool, today: NaiveDate, days: u32) -> anyhow::Res
         .into_iter()
         .map(|(customer_id, name, csm_id, task_id, title, due, assignee)| {
             let late = (today - due).num_days();
+            // The assignee by name: a CSM's id, or a user who said which CSM they are.
             let why = format!("{name}: task \"{title}\" (assigned to {assignee}) was due on {due}, {late} days ago.");
             (
                 (customer_id, name, csm_id),

@@ -442,3 +442,52 @@ async fn a_relative_reminder_follows_the_renewal_date_and_only_the_team_reads_re
     assert_eq!(team["data"]["reminders"]["totalCount"], 1);
     assert!(made["reminder_id"].is_string());
 }
+
+#[tokio::test]
+async fn an_overdue_task_reminds_the_accounts_csm_naming_the_assignee_by_name() {
+    let system = paused().await;
+    let handlers = command_service::handlers(&system.pool);
+    let dana = system.register_csm("Dana").await;
+    let acme = system
+        .onboard("Acme", "Enterprise", "300000", dana, Utc::now() - Duration::days(60))
+        .await;
+    // The task is assigned by CSM id, as the seed and connectors do.
+    let due = at("2027-03-01T00:00:00Z").date_naive();
+    let task = system
+        .post_ok(
+            &format!("/api/v1/customers/{acme}/tasks"),
+            &json!({"title": "Send the QBR deck", "kind": "qbr_prep", "priority": "high",
+                    "assignee_id": dana.to_string(), "due_date": due}),
+        )
+        .await;
+    let (status, answer) = system
+        .send(
+            Method::PUT,
+            "/api/v1/rules/reminders",
+            Some(
+                &json!({"rules": [{"id": "task-overdue", "title": "Task overdue by 3 days",
+                                    "condition": {"kind": "task_overdue", "days": 3}, "enabled": true}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    system.caught_up().await;
+    let early = tick(&handlers, at("2027-03-03T12:00:00Z"), true, usize::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(early.fired, 0, "two days late is inside the rule's three");
+    let fired = tick(&handlers, at("2027-03-05T12:00:00Z"), true, usize::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fired.fired, 1);
+    system.caught_up().await;
+    let open = queue(&system, json!({"scope": "ALL", "at": at("2027-03-05T12:00:00Z")})).await;
+    assert_eq!(
+        open["nodes"][0]["why"],
+        "Acme: task \"Send the QBR deck\" (assigned to Dana) was due on 2027-03-01, 4 days ago."
+    );
+    assert_eq!(open["nodes"][0]["facts"][0]["id"], task["task_id"]);
+    assert_eq!(open["nodes"][0]["ownerName"], "Dana");
+}

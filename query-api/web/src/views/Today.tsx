@@ -53,6 +53,16 @@ const KIND_WORDS: Record<string, string> = {
   RENEWAL: "renewal",
 };
 
+/** The same, for more than one. */
+const KIND_PLURALS: Record<string, string> = {
+  REMINDER: "reminders",
+  OVERDUE_TASK: "overdue tasks",
+  TASK_DUE_TODAY: "tasks due today",
+  NEXT_TOUCH: "contacts due",
+  ALERT: "new alerts",
+  RENEWAL: "renewals",
+};
+
 const KIND_TAG: Record<string, "purple" | "red" | "blue" | "teal" | "magenta" | "cyan"> = {
   REMINDER: "purple",
   OVERDUE_TASK: "red",
@@ -96,7 +106,7 @@ export default function Today() {
           {today.counts.map((c) => (
             <li key={c.kind}>
               <Tag type={KIND_TAG[c.kind]} size="md">
-                {count(c.count, KIND_WORDS[c.kind], `${KIND_WORDS[c.kind]}s`)}
+                {count(c.count, KIND_WORDS[c.kind], KIND_PLURALS[c.kind])}
               </Tag>
             </li>
           ))}
