@@ -120,6 +120,9 @@ fn days(n: i64) -> String {
     }
 }
 
+/// An open reminder occurrence: reminder, occurrence key, title, why, due, customer.
+type OpenReminder = (Uuid, String, String, String, DateTime<Utc>, Option<Uuid>);
+
 /// Everything on the user's list at instant `now` (the day is its UTC date), ranked.
 pub async fn gather(
     pool: &PgPool,
@@ -132,7 +135,7 @@ pub async fn gather(
     let day = now.date_naive();
     let mut items = Vec::new();
 
-    let reminders: Vec<(Uuid, String, String, String, DateTime<Utc>, Option<Uuid>)> = sqlx::query_as(
+    let reminders: Vec<OpenReminder> = sqlx::query_as(
         "SELECT reminder_id, occurrence_key, title, why, due_at, customer_id FROM reminder_occurrences
           WHERE state = 'open' AND due_at <= $3 AND (owner_id = $1 OR (owner_id IS NULL AND csm_id = $2))",
     )
