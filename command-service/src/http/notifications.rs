@@ -894,20 +894,9 @@ async fn reminder_action(
     ) else {
         return ApiError::validation("invalid_payload", "actions", "the action names no reminder").into_response();
     };
-    let preferences: Option<(Option<Uuid>, Option<String>)> =
-        match sqlx::query_as("SELECT csm_id, time_zone FROM notification_preferences WHERE user_id = $1")
-            .bind(&principal.user_id)
-            .fetch_optional(&handlers.pool)
-            .await
-        {
-            Ok(found) => found,
-            Err(error) => return unavailable(error).into_response(),
-        };
-    let (csm_id, zone) = preferences.unwrap_or_default();
-    let acting = Acting {
-        user_id: principal.user_id.clone(),
-        csm_id,
-        manages: matches!(principal.role, Role::Admin | Role::Manager),
+    let (acting, zone) = match super::reminders::acting(handlers, principal).await {
+        Ok(found) => found,
+        Err(error) => return error.into_response(),
     };
     let (command, done) = if action["action_id"] == "complete_reminder" {
         (
@@ -919,7 +908,7 @@ async fn reminder_action(
             "Reminder completed.",
         )
     } else {
-        let zone = events::reminder::time_zone(zone.as_deref().unwrap_or("UTC")).unwrap_or(chrono_tz::UTC);
+        let zone = events::reminder::time_zone(&zone).unwrap_or(chrono_tz::UTC);
         let preset = events::reminder::SnoozePreset::TomorrowMorning;
         (
             ReminderCommand::Snooze(SnoozeReminder {

@@ -21,18 +21,26 @@ fn unavailable(error: sqlx::Error) -> ApiError {
 
 /// The caller as a reminder sees them: the CSM their preferences name, and their time zone.
 async fn caller(app: &Handlers, context: &CommandContext) -> Result<(Acting, String), ApiError> {
+    acting(app, &context.principal).await
+}
+
+/// A user as a reminder sees them (the REST routes' caller, Slack's linked user).
+pub(super) async fn acting(
+    app: &Handlers,
+    principal: &events::service::auth::Principal,
+) -> Result<(Acting, String), ApiError> {
     let preferences: Option<(Option<Uuid>, Option<String>)> =
         sqlx::query_as("SELECT csm_id, time_zone FROM notification_preferences WHERE user_id = $1")
-            .bind(&context.principal.user_id)
+            .bind(&principal.user_id)
             .fetch_optional(&app.pool)
             .await
             .map_err(unavailable)?;
     let (csm_id, zone) = preferences.unwrap_or_default();
     Ok((
         Acting {
-            user_id: context.principal.user_id.clone(),
+            user_id: principal.user_id.clone(),
             csm_id,
-            manages: matches!(context.principal.role, Role::Admin | Role::Manager),
+            manages: matches!(principal.role, Role::Admin | Role::Manager),
         },
         zone.unwrap_or_else(|| "UTC".into()),
     ))
@@ -119,22 +127,35 @@ pub(super) async fn snooze(
     .await
 }
 
+/// Runs `command` on the reminder in the path as the caller.
+async fn act_on(
+    app: &Handlers,
+    id: &str,
+    context: &CommandContext,
+    command: impl FnOnce(Acting) -> ReminderCommand,
+) -> Answer {
+    let reminder = path_id(id, "reminder")?;
+    let acting = caller(app, context).await?.0;
+    run(
+        &app.reminders,
+        &reminder.to_string(),
+        command(acting),
+        context,
+        Reply::OK,
+    )
+    .await
+}
+
 /// `POST /api/v1/reminders/{id}/complete`.
 pub(super) async fn complete(
     State(app): State<AppState>,
     Path(id): Path<String>,
     context: CommandContext,
-    JsonBody(mut body): JsonBody<CompleteReminder>,
+    JsonBody(body): JsonBody<CompleteReminder>,
 ) -> Answer {
-    let reminder = path_id(&id, "reminder")?;
-    body.acting = caller(&app, &context).await?.0;
-    run(
-        &app.reminders,
-        &reminder.to_string(),
-        ReminderCommand::Complete(body),
-        &context,
-        Reply::OK,
-    )
+    act_on(&app, &id, &context, |acting| {
+        ReminderCommand::Complete(CompleteReminder { acting, ..body })
+    })
     .await
 }
 
@@ -143,17 +164,11 @@ pub(super) async fn dismiss(
     State(app): State<AppState>,
     Path(id): Path<String>,
     context: CommandContext,
-    JsonBody(mut body): JsonBody<DismissReminder>,
+    JsonBody(body): JsonBody<DismissReminder>,
 ) -> Answer {
-    let reminder = path_id(&id, "reminder")?;
-    body.acting = caller(&app, &context).await?.0;
-    run(
-        &app.reminders,
-        &reminder.to_string(),
-        ReminderCommand::Dismiss(body),
-        &context,
-        Reply::OK,
-    )
+    act_on(&app, &id, &context, |acting| {
+        ReminderCommand::Dismiss(DismissReminder { acting, ..body })
+    })
     .await
 }
 
@@ -162,16 +177,10 @@ pub(super) async fn cancel(
     State(app): State<AppState>,
     Path(id): Path<String>,
     context: CommandContext,
-    JsonBody(mut body): JsonBody<CancelReminder>,
+    JsonBody(body): JsonBody<CancelReminder>,
 ) -> Answer {
-    let reminder = path_id(&id, "reminder")?;
-    body.acting = caller(&app, &context).await?.0;
-    run(
-        &app.reminders,
-        &reminder.to_string(),
-        ReminderCommand::Cancel(body),
-        &context,
-        Reply::OK,
-    )
+    act_on(&app, &id, &context, |acting| {
+        ReminderCommand::Cancel(CancelReminder { acting, ..body })
+    })
     .await
 }
