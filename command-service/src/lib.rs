@@ -6,6 +6,7 @@ pub mod connectors;
 pub mod domain;
 pub mod http;
 pub mod import;
+pub mod playbooks;
 pub mod relay;
 pub mod reminders;
 pub mod repository;
@@ -146,6 +147,8 @@ pub fn handlers_appending(pool: &PgPool, append: AppendSettings) -> http::Handle
         reminders: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
         task_templates: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
         recurrences: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
+        playbooks: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
+        playbook_runs: CommandHandler::new(pool.clone(), services.clone(), appends.clone(), append),
         fields: CommandHandler::new(pool.clone(), services, appends, append),
         pool: pool.clone(),
     }

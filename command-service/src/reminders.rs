@@ -66,6 +66,9 @@ pub struct Tick {
     pub woke: usize,
     /// Tasks of recurring tasks' periods made (docs/DOMAIN.md section 15).
     pub tasks: usize,
+    /// Playbook runs started by their rules, and ended (docs/DOMAIN.md section 17).
+    pub runs_started: usize,
+    pub runs_ended: usize,
 }
 
 /// One firing to issue.
@@ -144,6 +147,9 @@ pub async fn tick(handlers: &Handlers, now: DateTime<Utc>, rules: bool, limit: u
     }
     if rules {
         tick.tasks = recurring_tasks(handlers, now).await?;
+        let (started, ended) = crate::playbooks::pass(handlers, now).await?;
+        tick.runs_started = started;
+        tick.runs_ended = ended;
     }
     lock.commit().await?;
     Ok(Some(tick))

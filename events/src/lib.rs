@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod fields;
 pub mod metadata;
 pub mod partner;
+pub mod playbook;
 pub mod reminder;
 pub mod risk;
 pub mod rules;

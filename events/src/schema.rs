@@ -10,6 +10,7 @@ use crate::customer::*;
 use crate::envelope::EventEnvelope;
 use crate::fields::{CustomFieldChanged, CustomFieldDefined, CustomFieldRetired, CustomFieldsReordered};
 use crate::partner::{PartnerRegistered, PartnerUserActivated, PartnerUserDeactivated, PartnerUserInvited};
+use crate::playbook::{PlaybookRetired, PlaybookRunEnded, PlaybookRunStarted, PlaybookSaved, PlaybookStepsMoved};
 use crate::reminder::{
     ReminderCancelled, ReminderCompleted, ReminderDismissed, ReminderFired, ReminderScheduled, ReminderSnoozed,
     ReminderSuppressed, ReminderWoke,
@@ -70,6 +71,8 @@ pub fn all() -> Vec<SchemaFile> {
     files.extend(current!("alert": AlertAcknowledged));
     files.extend(current!("task_template": TaskTemplateSaved, TaskTemplateRetired));
     files.extend(current!("task_recurrence": TaskRecurrenceStarted, TaskRecurrenceStopped));
+    files.extend(current!("playbook": PlaybookSaved, PlaybookRetired));
+    files.extend(current!("playbook_run": PlaybookRunStarted, PlaybookStepsMoved, PlaybookRunEnded));
     files.extend(current!(
         "custom_fields": CustomFieldDefined,
         CustomFieldChanged,

@@ -18,6 +18,7 @@ pub mod history;
 pub mod limits;
 pub mod live;
 pub mod next_touch;
+pub mod playbooks;
 pub mod portfolio;
 pub mod portfolio_cache;
 pub mod reminders;

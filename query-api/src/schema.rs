@@ -605,6 +605,64 @@ impl ReadQuery {
         crate::templates::templates(self.pool(ctx)?).await.map_err(unavailable)
     }
 
+    /// The playbooks in force (the three shipped ones included until retired), by name
+    /// (docs/DOMAIN.md section 17). Not for partners.
+    async fn playbooks(&self, ctx: &Context<'_>) -> Result<Vec<crate::playbooks::PlaybookView>> {
+        self.live_only("playbooks")?;
+        crate::access::portfolio(ctx)?;
+        crate::playbooks::playbooks(self.pool(ctx)?).await.map_err(unavailable)
+    }
+
+    /// Playbook runs, open first, then the latest started first: a customer's, or every
+    /// customer's; each with its steps as the task list has them, its progress and why it
+    /// ended. Not for partners.
+    async fn playbook_runs(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: Option<Uuid>,
+        status: Option<crate::playbooks::RunStatus>,
+        #[graphql(default = 0)] offset: i32,
+        #[graphql(default = 50)] first: i32,
+    ) -> Result<crate::playbooks::PlaybookRunPage> {
+        self.live_only("playbookRuns")?;
+        crate::access::portfolio(ctx)?;
+        if !(1..=500).contains(&first) || offset < 0 {
+            return Err(coded_error("BAD_USER_INPUT", "first is 1 to 500 and offset 0 or more"));
+        }
+        let all = crate::playbooks::runs(self.pool(ctx)?, customer_id, status)
+            .await
+            .map_err(unavailable)?;
+        Ok(crate::playbooks::PlaybookRunPage {
+            total_count: all.len() as i64,
+            items: all.into_iter().skip(offset as usize).take(first as usize).collect(),
+        })
+    }
+
+    /// The runs started from `from` to `to` (default: the 365 days to today) by playbook: how
+    /// many, open, completed, exited and cancelled, the completion rate, the median days to
+    /// complete, and the accounts at risk at the start that left risk within 60 days. Not for
+    /// partners.
+    async fn playbooks_report(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<Date>,
+        to: Option<Date>,
+    ) -> Result<crate::playbooks::PlaybooksReport> {
+        self.live_only("playbooksReport")?;
+        crate::access::portfolio(ctx)?;
+        let to = to.unwrap_or_else(today).0;
+        let from = from.map(|d| d.0).unwrap_or(to - chrono::Duration::days(365));
+        if from > to || (to - from).num_days() > 3660 {
+            return Err(coded_error(
+                "BAD_USER_INPUT",
+                "from is on or before to, at most 3,660 days apart",
+            ));
+        }
+        crate::playbooks::report(self.pool(ctx)?, from, to)
+            .await
+            .map_err(unavailable)
+    }
+
     /// A customer's recurring tasks, active first, with the period that has started and the
     /// next. Not for partners.
     async fn recurring_tasks(

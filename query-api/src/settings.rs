@@ -11,12 +11,14 @@ use uuid::Uuid;
 use crate::schema::unavailable;
 
 /// The SQL of a user's name from the user id in `column`: the CSM the user said they are (in
-/// their notification preferences), else the partner user of that id; null when neither says.
+/// their notification preferences), else the partner user of that id, else the CSM whose id it
+/// is (a task given to a CSM who has no user yet); null when none says.
 pub fn name_of(column: &str) -> String {
     format!(
         "coalesce((SELECT d.name FROM notification_preferences np JOIN csm_directory d ON d.csm_id = np.csm_id
                     WHERE np.user_id = {column}),
-                  (SELECT pu.name FROM partner_users pu WHERE pu.user_id = {column} ORDER BY pu.invited_at LIMIT 1))"
+                  (SELECT pu.name FROM partner_users pu WHERE pu.user_id = {column} ORDER BY pu.invited_at LIMIT 1),
+                  (SELECT d.name FROM csm_directory d WHERE d.csm_id::text = {column}))"
     )
 }
 

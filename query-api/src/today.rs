@@ -34,6 +34,8 @@ pub enum TodayKind {
     OverdueTask,
     /// A task assigned to them, due today.
     TaskDueToday,
+    /// A step of a playbook run assigned to them, overdue or due today.
+    PlaybookStep,
     /// One of their accounts is due a contact (overdue or today).
     NextTouch,
     /// A new alert on one of their accounts.
@@ -151,23 +153,35 @@ pub async fn gather(
         items.push(entry);
     }
 
+    // Their tasks: assigned to them, or to the CSM they said they are.
     let tasks: Vec<(Uuid, Uuid, String, NaiveDate, String)> = sqlx::query_as(
         "SELECT task_id, customer_id, title, due_date, priority FROM tasks
-          WHERE assignee_id = $1 AND status IN ('pending', 'in_progress') AND due_date <= $2",
+          WHERE (assignee_id = $1 OR assignee_id = $3) AND status IN ('pending', 'in_progress') AND due_date <= $2",
     )
     .bind(user_id)
     .bind(day)
+    .bind(csm_id.map(|id| id.to_string()))
     .fetch_all(pool)
     .await?;
+    let task_ids: Vec<Uuid> = tasks.iter().map(|t| t.0).collect();
+    let steps = crate::playbooks::steps_of(pool, &task_ids).await?;
     for (task_id, customer_id, title, due, priority) in tasks {
         let late = (day - due).num_days();
-        let (kind, reason) = if late > 0 {
-            (
-                TodayKind::OverdueTask,
-                format!("{priority} priority task, overdue by {} (due {due})", days(late)),
-            )
+        let when = if late > 0 {
+            format!("overdue by {} (due {due})", days(late))
         } else {
-            (TodayKind::TaskDueToday, format!("{priority} priority task, due today"))
+            "due today".to_owned()
+        };
+        let (kind, reason) = match steps.get(&task_id) {
+            Some((step, count, playbook)) => (
+                TodayKind::PlaybookStep,
+                format!(
+                    "Step {} of {count} of the playbook \u{201c}{playbook}\u{201d}, {when}",
+                    step + 1
+                ),
+            ),
+            None if late > 0 => (TodayKind::OverdueTask, format!("{priority} priority task, {when}")),
+            None => (TodayKind::TaskDueToday, format!("{priority} priority task, {when}")),
         };
         let mut entry = item(kind, title, reason, Some(due), Some(customer_id));
         entry.task_id = Some(task_id);

@@ -92,6 +92,12 @@ BY_OPERATION = {
     "POST /api/v1/customers/{id}/tasks/from-template": {"unknown_template"},
     # A recurring task's RFC 5545 rule parses and repeats daily at most.
     "POST /api/v1/customers/{id}/recurring-tasks": {"invalid_rrule"},
+    # Playbooks (docs/DOMAIN.md section 17): a run names a playbook in force; a playbook started
+    # only by hand cannot start by itself; a step moves to another day than its own.
+    "POST /api/v1/customers/{id}/playbook-runs": {"unknown_playbook"},
+    "POST /api/v1/playbooks": {"manual_trigger"},
+    "PUT /api/v1/playbooks/{id}": {"manual_trigger"},
+    "POST /api/v1/playbook-runs/{id}/move": {"unchanged", "out_of_range"},
     # Reminder rule ids are unique in the list.
     "PUT /api/v1/rules/reminders": {"duplicate"},
 }

@@ -70,6 +70,17 @@ const QUERIES: &[(&str, &str, Scope)] = &[
         "recurringTasks(customerId: $c) { title }",
         Scope::Portfolio,
     ),
+    ("playbooks", "playbooks { name }", Scope::Portfolio),
+    (
+        "playbookRuns",
+        "playbookRuns(customerId: $c) { totalCount }",
+        Scope::Portfolio,
+    ),
+    (
+        "playbooksReport",
+        "playbooksReport { total { runs } }",
+        Scope::Portfolio,
+    ),
     (
         "projectionSnapshots",
         "projectionSnapshots { __typename }",

@@ -7,6 +7,7 @@ pub mod customer;
 pub mod fields;
 pub mod partner;
 pub mod permissions;
+pub mod playbook;
 pub mod reminder;
 pub mod rules;
 pub mod templates;

@@ -58,6 +58,8 @@ pub enum Operation {
     ManageReminders,
     ManageTaskTemplates,
     ManageRecurringTasks,
+    ManagePlaybooks,
+    RunPlaybooks,
 }
 
 use Role::{Admin, Csm, Manager, Partner};
@@ -69,7 +71,7 @@ const TEAM_AND_PARTNERS: &[Role] = &[Admin, Manager, Csm, Partner];
 const PARTNERS: &[Role] = &[Admin, Partner];
 
 impl Operation {
-    pub const ALL: [Operation; 48] = [
+    pub const ALL: [Operation; 50] = [
         Operation::RegisterCsm,
         Operation::ChangeCsmCapacity,
         Operation::RegisterPartner,
@@ -118,6 +120,8 @@ impl Operation {
         Operation::ManageReminders,
         Operation::ManageTaskTemplates,
         Operation::ManageRecurringTasks,
+        Operation::ManagePlaybooks,
+        Operation::RunPlaybooks,
     ];
 
     /// Roles allowed to issue this command.
@@ -139,10 +143,11 @@ impl Operation {
             | RecordRenewal
             | RecordChurn
             | RetractCustomer
-            | ManageTaskTemplates => MANAGEMENT,
+            | ManageTaskTemplates
+            | ManagePlaybooks => MANAGEMENT,
             AddStakeholder | UpdateStakeholder | RemoveStakeholder | LogActivity | CorrectActivity
             | RetractActivity | RecordHealthScore | RetractHealthScore | ChangeAdoptionStage | RecordNps
-            | AcknowledgeAlert | Import | ManageReminders | ManageRecurringTasks => TEAM,
+            | AcknowledgeAlert | Import | ManageReminders | ManageRecurringTasks | RunPlaybooks => TEAM,
             LogNote | CreateTask | UpdateTask | ReassignTask | ChangeTaskStatus | CompleteTask | CancelTask
             | RecordMilestone | LogIssue | ResolveIssue | RaiseEscalation | ResolveEscalation | ChangeUseCaseStatus
             | SetCustomFields => TEAM_AND_PARTNERS,
@@ -208,6 +213,8 @@ impl Operation {
             }
             ManageTaskTemplates => "save, version and retire task templates",
             ManageRecurringTasks => "start and stop a customer's recurring task",
+            ManagePlaybooks => "save, version and retire playbooks",
+            RunPlaybooks => "start a playbook on a customer, move its steps' due dates, end a run",
         }
     }
 }

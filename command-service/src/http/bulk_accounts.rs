@@ -30,7 +30,7 @@ pub struct BulkAccounts {
 }
 
 /// One of: record a manual health score with its reason; hand every account to a CSM; assign a
-/// partner organisation; unassign one.
+/// partner organisation; unassign one; start a playbook.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum AccountAction {
@@ -53,9 +53,16 @@ pub enum AccountAction {
         #[schemars(length(min = 1, max = 1000), pattern(crate::domain::VISIBLE))]
         reason: String,
     },
+    /// Start a playbook on every account without a run of it open (docs/DOMAIN.md section 17).
+    StartPlaybook {
+        playbook_id: Uuid,
+        #[schemars(length(min = 1, max = 1000), pattern(crate::domain::VISIBLE))]
+        reason: String,
+    },
 }
 
 impl AccountAction {
+    /// The customer command of the action (none for a playbook's start, which is a run's).
     fn command(&self) -> CustomerCommand {
         match self.clone() {
             AccountAction::RecordHealth { score, reason } => CustomerCommand::RecordHealthScore(RecordHealthScore {
@@ -74,6 +81,7 @@ impl AccountAction {
             AccountAction::UnassignPartner { partner_id, reason } => {
                 CustomerCommand::UnassignPartner(UnassignPartner { partner_id, reason })
             }
+            AccountAction::StartPlaybook { .. } => unreachable!("a playbook's start is not a customer command"),
         }
     }
 }
@@ -100,6 +108,7 @@ async fn before(
     ids: &[Uuid],
     action: &AccountAction,
 ) -> Result<Vec<(Uuid, String, String)>, ApiError> {
+    let playbook_sql;
     let sql = match action {
         AccountAction::RecordHealth { .. } => {
             "SELECT p.customer_id, p.name, coalesce((SELECT h.score::text FROM health_points h WHERE h.customer_id = p.customer_id
@@ -109,6 +118,21 @@ async fn before(
         AccountAction::AssignCsm { .. } => {
             "SELECT p.customer_id, p.name, coalesce((SELECT d.name FROM csm_directory d WHERE d.csm_id = p.csm_id), 'no CSM')
                FROM customer_profiles p WHERE p.customer_id = ANY ($1)"
+        }
+        AccountAction::StartPlaybook { playbook_id, .. } => {
+            // A UUID's text is safe to put in the statement.
+            playbook_sql = format!(
+                "SELECT p.customer_id, p.name,
+                        CASE WHEN EXISTS (SELECT 1 FROM events s
+                                           WHERE s.aggregate_type = 'PlaybookRun' AND s.sequence = 1
+                                             AND s.payload->'PlaybookRunStarted'->>'customer_id' = p.customer_id::text
+                                             AND s.payload->'PlaybookRunStarted'->>'playbook_id' = '{playbook_id}'
+                                             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'PlaybookRun'
+                                                               AND e.aggregate_id = s.aggregate_id AND e.event_type = 'PlaybookRunEnded'))
+                             THEN 'a run open' ELSE 'no run open' END
+                   FROM customer_profiles p WHERE p.customer_id = ANY ($1)"
+            );
+            playbook_sql.as_str()
         }
         AccountAction::AssignPartner { .. } | AccountAction::UnassignPartner { .. } => {
             "SELECT p.customer_id, p.name,
@@ -150,6 +174,15 @@ async fn after(app: &super::Handlers, action: &AccountAction) -> Result<String, 
                 .await?
                 .unwrap_or_else(|| "an unknown partner".into())
         ),
+        AccountAction::StartPlaybook { playbook_id, .. } => {
+            let playbooks = super::playbooks::playbooks(&app.pool)
+                .await
+                .map_err(|error| ApiError::from(ExecuteError::from_database(&error)))?;
+            match playbooks.iter().find(|p| p.playbook_id == *playbook_id && !p.retired) {
+                Some(p) => format!("a run of {}", p.name),
+                None => "an unknown playbook".into(),
+            }
+        }
     })
 }
 
@@ -160,12 +193,16 @@ pub async fn preview(
     JsonBody(body): JsonBody<BulkAccounts>,
 ) -> Answer {
     super::bulk::check_ids(&body.customer_ids, "customer_ids")?;
-    let commands: Vec<(Uuid, CustomerCommand)> = body
-        .customer_ids
-        .iter()
-        .map(|id| (*id, body.action.command()))
-        .collect();
-    let changes = super::bulk::decide_each(&app, &context, &commands, "customer_ids", unchanged).await?;
+    let changes = match &body.action {
+        AccountAction::StartPlaybook { playbook_id, reason } => {
+            super::playbooks::start_on_many(&app, &context, &body.customer_ids, *playbook_id, reason, false).await?
+        }
+        action => {
+            let commands: Vec<(Uuid, CustomerCommand)> =
+                body.customer_ids.iter().map(|id| (*id, action.command())).collect();
+            super::bulk::decide_each(&app, &context, &commands, "customer_ids", unchanged).await?
+        }
+    };
     let now: std::collections::HashMap<Uuid, (String, String)> = before(&app, &body.customer_ids, &body.action)
         .await?
         .into_iter()
@@ -196,8 +233,18 @@ pub async fn apply(
     context: CommandContext,
     JsonBody(body): JsonBody<BulkAccounts>,
 ) -> Answer {
-    let command = |_| body.action.command();
-    let changed = super::bulk::on_customers(&app, &context, &body.customer_ids, command, unchanged).await?;
+    let changed = match &body.action {
+        AccountAction::StartPlaybook { playbook_id, reason } => {
+            super::bulk::check_ids(&body.customer_ids, "customer_ids")?;
+            let changes =
+                super::playbooks::start_on_many(&app, &context, &body.customer_ids, *playbook_id, reason, true).await?;
+            changes.iter().filter(|c| **c).count()
+        }
+        action => {
+            let command = |_| action.command();
+            super::bulk::on_customers(&app, &context, &body.customer_ids, command, unchanged).await?
+        }
+    };
     Ok((
         StatusCode::OK,
         Json(json!({"customers": body.customer_ids.len(), "changed": changed})),

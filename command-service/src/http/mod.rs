@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod links;
 pub mod notifications;
 pub mod openapi;
+pub mod playbooks;
 pub mod reminders;
 pub mod routes;
 pub mod tasks;
@@ -57,6 +58,8 @@ pub struct Handlers {
     pub reminders: CommandHandler<crate::domain::reminder::Reminder>,
     pub task_templates: CommandHandler<crate::domain::templates::TaskTemplate>,
     pub recurrences: CommandHandler<crate::domain::templates::TaskRecurrence>,
+    pub playbooks: CommandHandler<crate::domain::playbook::Playbook>,
+    pub playbook_runs: CommandHandler<crate::domain::playbook::PlaybookRun>,
     pub fields: CommandHandler<crate::domain::fields::CustomFields>,
     pub pool: PgPool,
 }
@@ -217,6 +220,30 @@ pub fn command_routes() -> Documented<AppState> {
                 200,
             ),
             templates::stop_recurrence,
+        )
+        .command(
+            endpoint("POST", "/api/v1/playbooks", O::ManagePlaybooks, 201).creating("playbook_id"),
+            playbooks::create,
+        )
+        .command(
+            endpoint("PUT", "/api/v1/playbooks/{id}", O::ManagePlaybooks, 200),
+            playbooks::save,
+        )
+        .command(
+            endpoint("POST", "/api/v1/playbooks/{id}/retire", O::ManagePlaybooks, 200),
+            playbooks::retire,
+        )
+        .command(
+            endpoint("POST", customer!("/playbook-runs"), O::RunPlaybooks, 201).creating("run_id"),
+            playbooks::start,
+        )
+        .command(
+            endpoint("POST", "/api/v1/playbook-runs/{id}/move", O::RunPlaybooks, 200),
+            playbooks::move_step,
+        )
+        .command(
+            endpoint("POST", "/api/v1/playbook-runs/{id}/cancel", O::RunPlaybooks, 200),
+            playbooks::cancel,
         )
         .command(
             endpoint("POST", "/api/v1/customers", O::OnboardCustomer, 201).creating("customer_id"),

@@ -725,6 +725,62 @@ describe("a CSM", () => {
       await fresh.context.close();
     }
   });
+
+  test("starts a playbook from a red account, moves a step and completes its steps", async () => {
+    const { page } = session;
+    await page.goto(app(`/customers/${env.customers.globex}`));
+    await page.getByRole("heading", { name: "Playbooks", exact: true }).waitFor();
+    await page.getByRole("button", { name: "Start a playbook" }).click();
+    await page.locator("#playbook-choice").selectOption({ label: "At-risk recovery" });
+    await page.getByTestId("playbook-preview").filter({ hasText: "Call the champion to hear what changed: the account's CSM, due 2 days after the previous step" }).waitFor();
+    await page.locator("#playbook-reason").fill("Health fell to 30 after the outage");
+    await page.getByRole("button", { name: "Start the playbook" }).click();
+    const run = page.getByTestId("playbook-run").filter({ hasText: "At-risk recovery" }).filter({ hasText: "in progress" });
+    await run.filter({ hasText: "0 of 5 steps done" }).waitFor();
+    assert.match(await run.innerText(), /Health fell to 30 after the outage/);
+    const steps = run.getByTestId("run-step");
+    assert.equal(await steps.count(), 5);
+    const dueOf = async (index) => (await steps.nth(index).innerText()).match(/due (\d{4}-\d{2}-\d{2})/)[1];
+    const shift = (text, days) => isoDay(new Date(Date.parse(`${text}T12:00:00Z`) + days * 86_400_000));
+    // Moving the second step three days later moves the later ones with it.
+    const [second, third] = [await dueOf(1), await dueOf(2)];
+    await steps.nth(1).getByRole("button", { name: "Move" }).click();
+    const move = page.getByRole("dialog", { name: "Move “Call the champion to hear what changed”" });
+    await move.getByText("The 3 open steps after it move by as many days.").waitFor();
+    await move.locator("#move-due-1").fill(shift(second, 3));
+    await move.locator("#move-reason-1").fill("The champion is away this week");
+    await move.getByRole("button", { name: "Move" }).click();
+    await run.getByTestId("run-moves").filter({ hasText: "Step 2 and later moved 3 days later" }).waitFor();
+    for (let tries = 0; tries < 40 && (await dueOf(2)) !== shift(third, 3); tries++) await page.waitForTimeout(250);
+    assert.equal(await dueOf(2), shift(third, 3));
+    await page.mouse.move(0, 0);
+    await accessible(page, "customer-playbook-run");
+    // Each step completed as a task, with what came of it; the run then completes by itself.
+    for (let done = 0; done < 5; done++) {
+      const open = run.getByTestId("run-step").filter({ has: page.getByRole("button", { name: "Complete", exact: true }) }).first();
+      const title = (await open.locator("strong").innerText()).trim();
+      await open.getByRole("button", { name: "Complete", exact: true }).click();
+      const dialog = page.getByRole("dialog", { name: `Complete “${title}”` });
+      await dialog.getByLabel("What came of it").fill(`Done: ${title}`);
+      await dialog.getByRole("button", { name: "Complete the task" }).click();
+      await dialog.waitFor({ state: "detached" });
+      await run.filter({ hasText: `${done + 1} of 5 steps done` }).or(page.getByTestId("playbook-run").filter({ hasText: "completed" })).first().waitFor();
+    }
+    const completed = page.getByTestId("playbook-run").filter({ hasText: "At-risk recovery" }).filter({ hasText: "All 5 steps are closed" });
+    for (let tries = 0; tries < 30 && !(await completed.count()); tries++) {
+      await page.waitForTimeout(500);
+      if (tries % 4 === 3) await page.reload();
+    }
+    await completed.getByTestId("run-status").filter({ hasText: "completed" }).waitFor();
+    // The report counts it.
+    await page.goto(app("/playbooks"));
+    const row = page.getByTestId("playbook-report-row").filter({ hasText: "At-risk recovery" });
+    await row.waitFor();
+    const cells = await row.locator("td").allInnerTexts();
+    assert.deepEqual(cells.slice(0, 7), ["At-risk recovery", "1", "0", "1", "0", "0", "100.0%"]);
+    await page.mouse.move(0, 0);
+    await accessible(page, "playbooks-report");
+  });
 });
 
 describe("a partner", () => {
@@ -1443,6 +1499,30 @@ describe("an admin", () => {
     assert.equal(checkIn?.dueDate, due);
     await page.mouse.move(0, 0);
     await accessible(page, "customer-recurring-tasks");
+  });
+
+  test("edits a shipped playbook's steps, saved as a new version", async () => {
+    const { page } = session;
+    await page.goto(app("/settings?tab=playbooks"));
+    const onboarding = page.getByTestId("playbook").filter({ hasText: "Onboarding" });
+    await onboarding.filter({ hasText: "as shipped" }).waitFor();
+    await onboarding.getByRole("button", { name: "Edit Onboarding" }).click();
+    const form = page.getByRole("form", { name: "Edit Onboarding" });
+    await form.getByRole("button", { name: "Add a step" }).click();
+    await form.locator("#step-4-title").fill("Send the welcome survey");
+    await form.locator("#step-4-offset").fill("2");
+    await form.locator("#step-4-template").fill("Hello {customer}, how is it going so far? {csm}");
+    await page.mouse.move(0, 0);
+    await accessible(page, "settings-playbook-editor");
+    await form.getByRole("button", { name: "Save a new version" }).click();
+    await page.getByRole("status").filter({ hasText: 'Saved "Onboarding"' }).waitFor();
+    const saved = page.getByTestId("playbook").filter({ hasText: "Onboarding" });
+    await saved.filter({ hasText: "version 1" }).filter({ hasText: "starts by hand only" }).waitFor();
+    await saved.getByText("Send the welcome survey").waitFor();
+    const listed = (await gql(env.tokens.admin, `{ playbooks { name version autoStart steps { title dueText } } }`)).playbooks.find((p) => p.name === "Onboarding");
+    assert.equal(listed.version, 1);
+    assert.equal(listed.autoStart, false);
+    assert.deepEqual(listed.steps.at(-1), { title: "Send the welcome survey", dueText: "2 days after the previous step" });
   });
 
   test("registers a CSM and changes their capacity", async () => {

@@ -40,6 +40,7 @@ const AtRisk = lazy(() => import("./views/AtRisk"));
 const Touches = lazy(() => import("./views/Touches"));
 const Reminders = lazy(() => import("./views/Reminders"));
 const Today = lazy(() => import("./views/Today"));
+const Playbooks = lazy(() => import("./views/Playbooks"));
 
 interface SessionContext {
   session: Session;
@@ -72,6 +73,7 @@ const NAV: NavItem[] = [
   { path: "/at-risk", label: "At risk", show: (s) => can.portfolio(s.role) },
   { path: "/workload", label: "CSM workload", show: (s) => can.portfolio(s.role) },
   { path: "/reminders", label: "Reminders", show: (s) => can.portfolio(s.role) },
+  { path: "/playbooks", label: "Playbooks", show: (s) => can.portfolio(s.role) },
   { path: "/alerts", label: "Alerts", show: () => true },
   { path: "/tasks", label: "Tasks", show: (s) => s.role !== "auditor" },
   { path: "/partner-reports", label: "Partner reports", show: (s) => can.partnerReports(s.role) },
@@ -189,6 +191,7 @@ function Shell({ session, signOut }: { session: Session; signOut: () => void }) 
             <Route path="/touches" element={<Portfolio><Touches /></Portfolio>} />
             <Route path="/reminders" element={<Portfolio><Reminders /></Portfolio>} />
             <Route path="/today" element={<Portfolio><Today /></Portfolio>} />
+            <Route path="/playbooks" element={<Portfolio><Playbooks /></Portfolio>} />
             <Route path="/alerts" element={<Alerts />} />
             <Route path="/tasks" element={<Tasks />} />
             <Route path="/partner-reports" element={<PartnerReports />} />

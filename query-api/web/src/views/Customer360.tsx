@@ -8,6 +8,7 @@ import { ChurnRiskPanel, RiskTag } from "../risk";
 import { PinButton } from "../focus";
 import { CustomerReminders } from "../reminders";
 import { FromTemplateForm, RecurringTasks } from "../taskTemplates";
+import { CustomerPlaybooks } from "../playbooks";
 import type { CustomerTimelineQuery } from "../gql/graphql";
 import { useLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
@@ -310,6 +311,7 @@ export default function Customer360() {
               <TabPanel>
                 {session.role !== "partner" ? <ChurnRiskPanel customerId={customer.customerId} asOf={asOf} knownAt={knownAt} /> : null}
                 {session.role !== "partner" && !asOf && !knownAt ? <CustomerReminders customerId={customer.customerId} customerName={customer.name} /> : null}
+                {session.role !== "partner" && !asOf && !knownAt ? <CustomerPlaybooks customerId={customer.customerId} writable={recorder} /> : null}
                 <div className="cs-two">
                   <section className="cs-section" aria-labelledby="profile-heading">
                     <h2 id="profile-heading">Profile</h2>
@@ -523,7 +525,7 @@ export default function Customer360() {
                     <li key={t.taskId} style={{ marginBottom: "0.75rem" }} data-testid="customer-task">
                       <strong>{t.title}</strong>{" "}
                       <span className="cs-muted">
-                        {words(t.kind)} · {t.priority} · {t.assigneeId} · due {day(t.dueDate)} · {words(t.status)}
+                        {words(t.kind)} · {t.priority} · {t.assigneeName ?? t.assigneeId} · due {day(t.dueDate)} · {words(t.status)}
                       </span>{" "}
                       {writable ? <TaskActions customerId={customerId} taskId={t.taskId} status={t.status} title={t.title} onDone={refresh} /> : null}
                     </li>

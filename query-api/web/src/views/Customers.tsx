@@ -568,6 +568,15 @@ interface PreviewRow {
  * partner added or removed), previewed account by account (what it has now, what it will have,
  * whether it changes) before it is applied to all of them together, or none.
  */
+const BATCH_PLAYBOOKS = graphql(`
+  query BatchPlaybooks {
+    playbooks {
+      playbookId
+      name
+    }
+  }
+`);
+
 function BatchChange({
   selected,
   managing,
@@ -590,8 +599,11 @@ function BatchChange({
   const [preview, setPreview] = useState<{ rows: PreviewRow[]; changing: number } | null>(null);
   const [state, setState] = useState<{ busy: boolean; error: string | null; done: string | null }>({ busy: false, error: null, done: null });
   const heading = `Change ${count(selected.size, "customer", "customers")}`;
+  const [{ data: playbookData }] = useQuery({ query: BATCH_PLAYBOOKS, pause: kind !== "start_playbook" });
   const action = () => {
     switch (kind) {
+      case "start_playbook":
+        return { start_playbook: { playbook_id: chosen, reason: reason.trim() } };
       case "record_health":
         return { record_health: { score: Number(score), reason: reason.trim() } };
       case "assign_csm":
@@ -628,7 +640,8 @@ function BatchChange({
       setState({ busy: false, error: CommandError.from(error).message, done: null });
     }
   };
-  const choices = kind === "assign_csm" ? csms : partners;
+  const choices =
+    kind === "assign_csm" ? csms : kind === "start_playbook" ? (playbookData?.playbooks ?? []).map((p) => ({ id: p.playbookId, name: p.name })) : partners;
   return (
     <>
       {selected.size > 0 ? (
@@ -659,6 +672,7 @@ function BatchChange({
           {managing ? <SelectItem value="assign_csm" text="Hand to a CSM" /> : null}
           {managing ? <SelectItem value="assign_partner" text="Add a partner" /> : null}
           {managing ? <SelectItem value="unassign_partner" text="Remove a partner" /> : null}
+          <SelectItem value="start_playbook" text="Start a playbook" />
         </Select>
         {kind === "record_health" ? (
           <TextInput
@@ -674,7 +688,7 @@ function BatchChange({
         ) : (
           <Select
             id="batch-choice"
-            labelText={kind === "assign_csm" ? "CSM" : "Partner organisation"}
+            labelText={kind === "assign_csm" ? "CSM" : kind === "start_playbook" ? "Playbook" : "Partner organisation"}
             value={chosen}
             onChange={(e) => {
               setChosen(e.target.value);

@@ -12,6 +12,7 @@ import { Team } from "./settings/Team";
 import { ChurnRisk } from "./settings/ChurnRisk";
 import { ReminderRules } from "./settings/ReminderRules";
 import { TaskTemplates } from "./settings/TaskTemplates";
+import { Playbooks } from "./settings/Playbooks";
 import { Partners } from "./settings/Partners";
 import { CustomFields } from "./settings/CustomFields";
 import { Connectors } from "./settings/Connectors";
@@ -25,6 +26,7 @@ const TABS: Array<{ label: string; show: (role: string) => boolean; Panel: () =>
   { label: "Churn risk", show: (role) => role === "admin" || role === "manager", Panel: ChurnRisk },
   { label: "Reminder rules", show: (role) => role === "admin" || role === "manager", Panel: ReminderRules },
   { label: "Task templates", show: (role) => role === "admin" || role === "manager", Panel: TaskTemplates },
+  { label: "Playbooks", show: (role) => role === "admin" || role === "manager", Panel: Playbooks },
   { label: "CSMs", show: (role) => role === "admin" || role === "manager", Panel: Team },
   { label: "Partners", show: (role) => role === "admin" || role === "manager", Panel: Partners },
   { label: "Custom fields", show: () => true, Panel: CustomFields },

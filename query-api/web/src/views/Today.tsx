@@ -48,6 +48,7 @@ const KIND_WORDS: Record<string, string> = {
   REMINDER: "reminder",
   OVERDUE_TASK: "overdue task",
   TASK_DUE_TODAY: "task due today",
+  PLAYBOOK_STEP: "playbook step",
   NEXT_TOUCH: "contact due",
   ALERT: "new alert",
   RENEWAL: "renewal",
@@ -58,6 +59,7 @@ const KIND_PLURALS: Record<string, string> = {
   REMINDER: "reminders",
   OVERDUE_TASK: "overdue tasks",
   TASK_DUE_TODAY: "tasks due today",
+  PLAYBOOK_STEP: "playbook steps",
   NEXT_TOUCH: "contacts due",
   ALERT: "new alerts",
   RENEWAL: "renewals",
@@ -67,6 +69,7 @@ const KIND_TAG: Record<string, "purple" | "red" | "blue" | "teal" | "magenta" | 
   REMINDER: "purple",
   OVERDUE_TASK: "red",
   TASK_DUE_TODAY: "blue",
+  PLAYBOOK_STEP: "cyan",
   NEXT_TOUCH: "teal",
   ALERT: "magenta",
   RENEWAL: "cyan",
@@ -176,7 +179,8 @@ export default function Today() {
                         </Button>
                       </div>
                     ) : null}
-                    {item.taskId ? <Link to={`/tasks?customer=${item.customerId}`}>Open the task</Link> : null}
+                    {item.taskId && item.kind === "PLAYBOOK_STEP" ? <Link to={`/customers/${item.customerId}`}>Open the playbook</Link> : null}
+                    {item.taskId && item.kind !== "PLAYBOOK_STEP" ? <Link to={`/tasks?customer=${item.customerId}`}>Open the task</Link> : null}
                     {item.kind === "NEXT_TOUCH" ? <Link to={`/customers/${item.customerId}`}>Log a contact</Link> : null}
                     {item.alertId ? <Link to={`/alerts?customer=${item.customerId}`}>See the alert</Link> : null}
                     {item.kind === "RENEWAL" ? <Link to="/renewals">Renewals</Link> : null}
