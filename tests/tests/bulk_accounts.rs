@@ -132,4 +132,42 @@ async fn a_bulk_action_is_previewed_then_applied_to_every_account_or_none() {
         )
         .await;
     assert_eq!((status.as_u16(), answer["error"].clone()), (422, json!("out_of_range")));
+
+    // A custom field from the same dialog: checked against its definition, unchanged ones left out.
+    let (status, answer) = system
+        .post(
+            "/api/v1/custom-fields",
+            &json!({"key": "segment", "label": "Segment", "field_type": "single_select", "options": ["Grow", "Maintain"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let segment =
+        json!({"customer_ids": [acme, beta], "action": {"set_custom_field": {"key": "segment", "value": "Grow"}}});
+    system
+        .post_ok(
+            "/api/v1/customers/bulk",
+            &json!({"customer_ids": [beta], "action": {"set_custom_field": {"key": "segment", "value": "Grow"}}}),
+        )
+        .await;
+    system.caught_up().await;
+    let preview = system.post_ok("/api/v1/customers/bulk/preview", &segment).await;
+    assert_eq!(
+        rows(&preview),
+        vec![row("Acme", "empty", "Grow", true), row("Beta", "Grow", "Grow", false)]
+    );
+    let (status, answer) = system
+        .post(
+            "/api/v1/customers/bulk",
+            &json!({"customer_ids": [acme, beta], "action": {"set_custom_field": {"key": "segment", "value": "Shrink"}}}),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), answer["error"].clone()),
+        (422, json!("invalid_option")),
+        "{answer}"
+    );
+    assert_eq!(
+        system.post_ok("/api/v1/customers/bulk", &segment).await,
+        json!({"customers": 2, "changed": 1})
+    );
 }

@@ -15,9 +15,13 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::{CommandContext, JsonBody};
 use super::{Answer, AppState};
-use crate::domain::customer::{AssignCsm, AssignPartner, CustomerCommand, RecordHealthScore, UnassignPartner};
+use crate::domain::customer::{
+    AssignCsm, AssignPartner, CustomerCommand, RecordHealthScore, SetCustomFields, UnassignPartner,
+};
 use crate::domain::CommandError;
 use crate::store::ExecuteError;
+use events::fields::Definitions;
+use events::metadata::Role;
 
 /// Accounts and what to do to every one of them.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -30,7 +34,7 @@ pub struct BulkAccounts {
 }
 
 /// One of: record a manual health score with its reason; hand every account to a CSM; assign a
-/// partner organisation; unassign one; start a playbook.
+/// partner organisation; unassign one; set a custom field; start a playbook.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum AccountAction {
@@ -53,6 +57,13 @@ pub enum AccountAction {
         #[schemars(length(min = 1, max = 1000), pattern(crate::domain::VISIBLE))]
         reason: String,
     },
+    /// Set one custom field (`null` clears it), as its own bulk edit does (docs/DOMAIN.md section 9).
+    SetCustomField {
+        #[schemars(length(min = 1, max = 64))]
+        key: String,
+        #[schemars(with = "crate::domain::FieldValue")]
+        value: Value,
+    },
     /// Start a playbook on every account without a run of it open (docs/DOMAIN.md section 17).
     StartPlaybook {
         playbook_id: Uuid,
@@ -62,8 +73,9 @@ pub enum AccountAction {
 }
 
 impl AccountAction {
-    /// The customer command of the action (none for a playbook's start, which is a run's).
-    fn command(&self) -> CustomerCommand {
+    /// The customer command of the action (none for a playbook's start, which is a run's), as
+    /// `role` issues it, under the custom-field definitions in force.
+    fn command(&self, definitions: &std::sync::Arc<Definitions>, role: Role) -> CustomerCommand {
         match self.clone() {
             AccountAction::RecordHealth { score, reason } => CustomerCommand::RecordHealthScore(RecordHealthScore {
                 score,
@@ -81,6 +93,11 @@ impl AccountAction {
             AccountAction::UnassignPartner { partner_id, reason } => {
                 CustomerCommand::UnassignPartner(UnassignPartner { partner_id, reason })
             }
+            AccountAction::SetCustomField { key, value } => CustomerCommand::SetCustomFields(SetCustomFields {
+                values: std::collections::BTreeMap::from([(key, value)]),
+                definitions: definitions.clone(),
+                role: Some(role),
+            }),
             AccountAction::StartPlaybook { .. } => unreachable!("a playbook's start is not a customer command"),
         }
     }
@@ -98,7 +115,7 @@ fn unchanged(rejection: &CommandError) -> bool {
             ..
         } | CommandError::NotFound {
             entity: "partner assignment"
-        }
+        } | CommandError::Invalid { code: "no_change", .. }
     )
 }
 
@@ -117,6 +134,10 @@ async fn before(
         }
         AccountAction::AssignCsm { .. } => {
             "SELECT p.customer_id, p.name, coalesce((SELECT d.name FROM csm_directory d WHERE d.csm_id = p.csm_id), 'no CSM')
+               FROM customer_profiles p WHERE p.customer_id = ANY ($1)"
+        }
+        AccountAction::SetCustomField { .. } => {
+            "SELECT p.customer_id, p.name, coalesce(p.custom_fields->>$2, 'empty')
                FROM customer_profiles p WHERE p.customer_id = ANY ($1)"
         }
         AccountAction::StartPlaybook { playbook_id, .. } => {
@@ -141,8 +162,13 @@ async fn before(
                FROM customer_profiles p WHERE p.customer_id = ANY ($1)"
         }
     };
-    sqlx::query_as(sql)
-        .bind(ids)
+    let key = match action {
+        AccountAction::SetCustomField { key, .. } => key.clone(),
+        _ => String::new(),
+    };
+    let query = sqlx::query_as(sql).bind(ids);
+    let query = if sql.contains("$2") { query.bind(key) } else { query };
+    query
         .fetch_all(&app.pool)
         .await
         .map_err(|error| ExecuteError::from_database(&error).into())
@@ -174,6 +200,11 @@ async fn after(app: &super::Handlers, action: &AccountAction) -> Result<String, 
                 .await?
                 .unwrap_or_else(|| "an unknown partner".into())
         ),
+        AccountAction::SetCustomField { value, .. } => match value {
+            Value::Null => "empty".into(),
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        },
         AccountAction::StartPlaybook { playbook_id, .. } => {
             let playbooks = super::playbooks::playbooks(&app.pool)
                 .await
@@ -198,8 +229,13 @@ pub async fn preview(
             super::playbooks::start_on_many(&app, &context, &body.customer_ids, *playbook_id, reason, false).await?
         }
         action => {
-            let commands: Vec<(Uuid, CustomerCommand)> =
-                body.customer_ids.iter().map(|id| (*id, action.command())).collect();
+            let definitions = super::fields::definitions(&app).await?;
+            let role = context.principal.role;
+            let commands: Vec<(Uuid, CustomerCommand)> = body
+                .customer_ids
+                .iter()
+                .map(|id| (*id, action.command(&definitions, role)))
+                .collect();
             super::bulk::decide_each(&app, &context, &commands, "customer_ids", unchanged).await?
         }
     };
@@ -241,7 +277,9 @@ pub async fn apply(
             changes.iter().filter(|c| **c).count()
         }
         action => {
-            let command = |_| action.command();
+            let definitions = super::fields::definitions(&app).await?;
+            let role = context.principal.role;
+            let command = |_| action.command(&definitions, role);
             super::bulk::on_customers(&app, &context, &body.customer_ids, command, unchanged).await?
         }
     };

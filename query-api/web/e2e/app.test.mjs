@@ -740,7 +740,7 @@ describe("a CSM", () => {
     assert.match(await run.innerText(), /Health fell to 30 after the outage/);
     const steps = run.getByTestId("run-step");
     assert.equal(await steps.count(), 5);
-    const dueOf = async (index) => (await steps.nth(index).innerText()).match(/due (\d{4}-\d{2}-\d{2})/)[1];
+    const dueOf = async (index) => (await steps.nth(index).getByTestId("run-step-due").innerText()).trim();
     const shift = (text, days) => isoDay(new Date(Date.parse(`${text}T12:00:00Z`) + days * 86_400_000));
     // Moving the second step three days later moves the later ones with it.
     const [second, third] = [await dueOf(1), await dueOf(2)];

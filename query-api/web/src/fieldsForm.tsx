@@ -145,7 +145,8 @@ export function CustomFieldsForm({
   );
 }
 
-function FieldInput({
+/** One field's input, as its type asks. */
+export function FieldInput({
   id,
   field,
   value,

@@ -4,12 +4,13 @@
 
 import { useState } from "react";
 import { useQuery } from "urql";
-import { Button, Form, InlineNotification, Modal, ProgressBar, Select, SelectItem, Tag, TextArea, TextInput, Tile } from "@carbon/react";
+import { Button, Form, InlineNotification, Modal, ProgressBar, Select, SelectItem, TableBody, TableCell, TableHead, TableHeader, TableRow, Tag, TextArea, TextInput, Tile } from "@carbon/react";
 import { graphql } from "./gql";
 import { useSession } from "./App";
 import { command, CommandError } from "./api/commands";
-import { day, instant, words } from "./format";
+import { day, when, words } from "./format";
 import { TaskActions } from "./forms";
+import { Table } from "./components";
 
 export const PLAYBOOKS = graphql(`
   query Playbooks {
@@ -265,7 +266,7 @@ export function RunCard({ run, writable, onDone, showCustomer = false }: { run: 
         </Tag>
       </div>
       <p className="cs-muted">
-        Started {instant(run.startedAt)} by {run.startedByName ?? run.startedBy}: {run.why}
+        Started {when(run.startedAt)} by {run.startedByName ?? run.startedBy}: {run.why}
       </p>
       <ProgressBar
         label={`${run.stepsDone} of ${run.stepCount} steps done`}
@@ -275,36 +276,62 @@ export function RunCard({ run, writable, onDone, showCustomer = false }: { run: 
         status={run.status === "COMPLETED" ? "finished" : "active"}
         hideLabel={false}
       />
-      <ol style={{ margin: "0.75rem 0 0 1.25rem", listStyle: "decimal" }}>
-        {run.steps.map((s) => {
-          const stepOpen = s.status === "pending" || s.status === "in_progress";
-          return (
-            <li key={s.taskId} style={{ marginBottom: "0.5rem" }} data-testid="run-step">
-              <strong>{s.title}</strong>{" "}
-              <span className="cs-muted">
-                · {s.assigneeName ?? s.assigneeId} · due {day(s.dueDate)} ({s.dueText}) · {words(s.status)}
-                {s.outcome ? `: ${s.outcome}` : ""}
-              </span>{" "}
-              {writable && open && stepOpen ? (
-                <>
-                  <TaskActions customerId={run.customerId} taskId={s.taskId} status={s.status} title={s.title} onDone={onDone} />{" "}
-                  <Button kind="ghost" size="sm" onClick={() => setMoving(s.index)}>
-                    Move
-                  </Button>
-                </>
-              ) : null}
-            </li>
-          );
-        })}
-      </ol>
+      <Table size="sm" aria-label={`Steps of ${run.playbookName}`}>
+        <TableHead>
+          <TableRow>
+            <TableHeader>Step</TableHeader>
+            <TableHeader>Owner</TableHeader>
+            <TableHeader>Due</TableHeader>
+            <TableHeader>Status</TableHeader>
+            {writable && open ? (
+              <TableHeader>
+                <span className="cs-visually-hidden">Actions</span>
+              </TableHeader>
+            ) : null}
+          </TableRow>
+        </TableHead>
+        <TableBody>
+          {run.steps.map((s) => {
+            const stepOpen = s.status === "pending" || s.status === "in_progress";
+            return (
+              <TableRow key={s.taskId} data-testid="run-step">
+                <TableCell>
+                  {s.index + 1}. <strong>{s.title}</strong>
+                </TableCell>
+                <TableCell>{s.assigneeName ?? s.assigneeId}</TableCell>
+                <TableCell>
+                  <span data-testid="run-step-due">{day(s.dueDate)}</span>
+                  <div className="cs-muted">{s.dueText}</div>
+                </TableCell>
+                <TableCell>
+                  {words(s.status)}
+                  {s.outcome ? <div className="cs-muted">{s.outcome}</div> : null}
+                </TableCell>
+                {writable && open ? (
+                  <TableCell>
+                    {stepOpen ? (
+                      <div className="cs-toolbar">
+                        <TaskActions customerId={run.customerId} taskId={s.taskId} status={s.status} title={s.title} onDone={onDone} />
+                        <Button kind="ghost" size="sm" onClick={() => setMoving(s.index)}>
+                          Move
+                        </Button>
+                      </div>
+                    ) : null}
+                  </TableCell>
+                ) : null}
+              </TableRow>
+            );
+          })}
+        </TableBody>
+      </Table>
       {run.moves.length ? (
         <p className="cs-muted" data-testid="run-moves">
-          {run.moves.map((m) => `Step ${m.fromStep + 1} and later moved ${m.days > 0 ? `${m.days} days later` : `${-m.days} days earlier`} on ${instant(m.at)}: ${m.reason}`).join(" · ")}
+          {run.moves.map((m) => `Step ${m.fromStep + 1} and later moved ${m.days > 0 ? `${m.days} days later` : `${-m.days} days earlier`} on ${when(m.at)}: ${m.reason}`).join(" · ")}
         </p>
       ) : null}
       {run.endedWhy ? (
         <p data-testid="run-ended">
-          Ended {run.endedAt ? instant(run.endedAt) : ""}: {run.endedWhy}
+          Ended {run.endedAt ? when(run.endedAt) : ""}: {run.endedWhy}
         </p>
       ) : null}
       {writable && open ? (

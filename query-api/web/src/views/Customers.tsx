@@ -20,7 +20,7 @@ import { PinButton } from "../focus";
 import { useSession } from "../App";
 import { can } from "../api/session";
 import { CommandError, command, download } from "../api/commands";
-import { FIELD_DEFINITIONS, type FieldDefinitionView } from "../fieldsForm";
+import { FIELD_DEFINITIONS, FieldInput, type FieldDefinitionView } from "../fieldsForm";
 import { ColumnChooser, CustomFieldFilter, customFieldFilter } from "./CustomFieldControls";
 import { SavedViews, viewParams } from "./SavedViews";
 
@@ -192,6 +192,7 @@ export default function Customers() {
             managing={managing}
             csms={(csms?.csmWorkload.csms ?? []).map((c) => ({ id: c.csmId, name: c.name ?? "a CSM without a name" }))}
             partners={(partners?.partners ?? []).map((p) => ({ id: p.partnerId, name: p.name }))}
+            fields={definitions.filter((d) => d.editable)}
             onDone={() => {
               setSelected(new Map());
               refetch({ requestPolicy: "network-only" });
@@ -582,12 +583,14 @@ function BatchChange({
   managing,
   csms,
   partners,
+  fields,
   onDone,
 }: {
   selected: Map<string, string>;
   managing: boolean;
   csms: Array<{ id: string; name: string }>;
   partners: Array<{ id: string; name: string }>;
+  fields: FieldDefinitionView[];
   onDone: () => void;
 }) {
   const session = useSession();
@@ -596,6 +599,7 @@ function BatchChange({
   const [score, setScore] = useState("");
   const [chosen, setChosen] = useState("");
   const [reason, setReason] = useState("");
+  const [fieldValue, setFieldValue] = useState<unknown>(null);
   const [preview, setPreview] = useState<{ rows: PreviewRow[]; changing: number } | null>(null);
   const [state, setState] = useState<{ busy: boolean; error: string | null; done: string | null }>({ busy: false, error: null, done: null });
   const heading = `Change ${count(selected.size, "customer", "customers")}`;
@@ -604,6 +608,8 @@ function BatchChange({
     switch (kind) {
       case "start_playbook":
         return { start_playbook: { playbook_id: chosen, reason: reason.trim() } };
+      case "set_custom_field":
+        return { set_custom_field: { key: chosen, value: fieldValue ?? null } };
       case "record_health":
         return { record_health: { score: Number(score), reason: reason.trim() } };
       case "assign_csm":
@@ -615,11 +621,15 @@ function BatchChange({
     }
   };
   const ready =
-    kind === "record_health" ? score !== "" && Number(score) >= 0 && Number(score) <= 100 && reason.trim() !== "" : chosen !== "" && (kind === "assign_partner" || reason.trim() !== "");
+    kind === "record_health"
+      ? score !== "" && Number(score) >= 0 && Number(score) <= 100 && reason.trim() !== ""
+      : chosen !== "" && (kind === "assign_partner" || kind === "set_custom_field" || reason.trim() !== "");
+  const field = kind === "set_custom_field" ? fields.find((f) => f.key === chosen) : undefined;
   const body = () => ({ customer_ids: [...selected.keys()], action: action() });
   const reset = (next: string) => {
     setKind(next);
     setChosen("");
+    setFieldValue(null);
     setPreview(null);
   };
   const run = async (path: string) => {
@@ -641,7 +651,13 @@ function BatchChange({
     }
   };
   const choices =
-    kind === "assign_csm" ? csms : kind === "start_playbook" ? (playbookData?.playbooks ?? []).map((p) => ({ id: p.playbookId, name: p.name })) : partners;
+    kind === "assign_csm"
+      ? csms
+      : kind === "start_playbook"
+        ? (playbookData?.playbooks ?? []).map((p) => ({ id: p.playbookId, name: p.name }))
+        : kind === "set_custom_field"
+          ? fields.map((f) => ({ id: f.key, name: f.label }))
+          : partners;
   return (
     <>
       {selected.size > 0 ? (
@@ -673,6 +689,7 @@ function BatchChange({
           {managing ? <SelectItem value="assign_partner" text="Add a partner" /> : null}
           {managing ? <SelectItem value="unassign_partner" text="Remove a partner" /> : null}
           <SelectItem value="start_playbook" text="Start a playbook" />
+          {fields.length ? <SelectItem value="set_custom_field" text="Set a custom field" /> : null}
         </Select>
         {kind === "record_health" ? (
           <TextInput
@@ -688,10 +705,11 @@ function BatchChange({
         ) : (
           <Select
             id="batch-choice"
-            labelText={kind === "assign_csm" ? "CSM" : kind === "start_playbook" ? "Playbook" : "Partner organisation"}
+            labelText={kind === "assign_csm" ? "CSM" : kind === "start_playbook" ? "Playbook" : kind === "set_custom_field" ? "Field" : "Partner organisation"}
             value={chosen}
             onChange={(e) => {
               setChosen(e.target.value);
+              setFieldValue(null);
               setPreview(null);
             }}
           >
@@ -701,7 +719,19 @@ function BatchChange({
             ))}
           </Select>
         )}
-        {kind !== "assign_partner" ? (
+        {field ? (
+          <FieldInput
+            key={field.key}
+            id="batch-value"
+            field={field}
+            value={fieldValue}
+            onChange={(value) => {
+              setFieldValue(value);
+              setPreview(null);
+            }}
+          />
+        ) : null}
+        {kind !== "assign_partner" && kind !== "set_custom_field" ? (
           <TextInput
             id="batch-reason"
             labelText="Why (kept with each change)"
