@@ -72,6 +72,10 @@ CUSTOM_FIELD_VALUES = {
 BY_OPERATION = {
     "PUT /api/v1/customers/{id}/custom-fields": CUSTOM_FIELD_VALUES,
     "POST /api/v1/custom-fields/{id}/bulk": CUSTOM_FIELD_VALUES,
+    # The customer list's bulk actions set a custom field as its own bulk edit does, and start a
+    # playbook in force (docs/DOMAIN.md sections 16 and 17).
+    "POST /api/v1/customers/bulk": CUSTOM_FIELD_VALUES | {"unknown_playbook"},
+    "POST /api/v1/customers/bulk/preview": CUSTOM_FIELD_VALUES | {"unknown_playbook"},
     # The order names every field in force, each once: what is in force is the store's.
     "PUT /api/v1/custom-field-order": {"invalid_order"},
     # Churn-risk rules: the bands compared with each other, and a custom factor's custom field
