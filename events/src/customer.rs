@@ -513,6 +513,22 @@ pub struct HealthScoreRetracted {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// A tag put on the customer: a word or two a team sorts accounts by ("beta program",
+/// "exec sponsor changed"), kept as first written; tags compare without regard to case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CustomerTagged {
+    pub tag: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A tag taken off the customer (as written when it was put on), with why when given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CustomerUntagged {
+    pub tag: String,
+    pub reason: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
 macro_rules! customer_events {
     ($($event:ident => $occurred:ident),* $(,)?) => {
         /// Every event of the `Customer` stream. Stored (and published) externally tagged by type
@@ -577,6 +593,8 @@ customer_events! {
     CustomFieldsSet => occurred_at,
     CustomerRetracted => occurred_at,
     HealthScoreRetracted => occurred_at,
+    CustomerTagged => occurred_at,
+    CustomerUntagged => occurred_at,
 }
 
 impl DomainEvent for CustomerEvent {

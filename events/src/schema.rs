@@ -57,7 +57,7 @@ pub fn all() -> Vec<SchemaFile> {
         TaskCompleted, TaskCancelled, PartnerReportDrafted, PartnerReportUpdated, PartnerReportSubmitted,
         MilestoneRecorded, IssueLogged, IssueResolved, EscalationRaised, EscalationResolved,
         AdoptionStageChanged, UseCaseStatusChanged, NpsRecorded, CustomerRenewed, CustomerChurned,
-        CustomFieldsSet, CustomerRetracted, HealthScoreRetracted,
+        CustomFieldsSet, CustomerRetracted, HealthScoreRetracted, CustomerTagged, CustomerUntagged,
     ));
     files.extend(current!("csm": CsmRegistered, CsmCapacityChanged));
     files.extend(

@@ -140,7 +140,9 @@ pub fn entry(event: &CustomerEvent) -> Option<Entry> {
         | E::StakeholderAdded(_)
         | E::StakeholderUpdated(_)
         | E::StakeholderRemoved(_)
-        | E::PartnerReportUpdated(_) => return None,
+        | E::PartnerReportUpdated(_)
+        | E::CustomerTagged(_)
+        | E::CustomerUntagged(_) => return None,
     };
     Some(Entry { kind, summary, detail })
 }

@@ -507,6 +507,22 @@ async fn apply_customer(
             .execute(&mut *db)
             .await?;
         }
+        E::CustomerTagged(t) => {
+            sqlx::query(
+                "UPDATE customer_profiles SET tags = array_append(array_remove(tags, $2), $2) WHERE customer_id = $1",
+            )
+            .bind(customer_id)
+            .bind(&t.tag)
+            .execute(&mut *db)
+            .await?;
+        }
+        E::CustomerUntagged(t) => {
+            sqlx::query("UPDATE customer_profiles SET tags = array_remove(tags, $2) WHERE customer_id = $1")
+                .bind(customer_id)
+                .bind(&t.tag)
+                .execute(&mut *db)
+                .await?;
+        }
         E::HealthScoreRetracted(h) => {
             sqlx::query("DELETE FROM health_points WHERE customer_id = $1 AND sequence = $2")
                 .bind(customer_id)
@@ -728,6 +744,7 @@ struct Profile {
     churn_reason: Option<String>,
     last_renewed_at: Option<DateTime<Utc>>,
     custom_fields: serde_json::Map<String, Value>,
+    tags: Vec<String>,
 }
 
 struct Stakeholder {
@@ -876,7 +893,7 @@ impl Fold for CustomersFold {
             "customer_profiles",
             "customer_id, name, salesforce_id, tier, arr, industry, account_manager, csm_id, products_owned, \
              contract_start, renewal_date, onboarded_at, adoption_stage, churned_on, churn_reason, last_renewed_at, \
-             custom_fields",
+             custom_fields, tags",
             move |out| {
                 for p in profiles.into_rows().filter(|p| k1(&p.customer_id)) {
                     let custom_fields = Value::Object(p.custom_fields);
@@ -898,6 +915,7 @@ impl Fold for CustomersFold {
                         &p.churn_reason,
                         &p.last_renewed_at,
                         &custom_fields,
+                        &p.tags,
                     ]);
                 }
             },
@@ -1166,6 +1184,7 @@ impl CustomersFold {
                     churn_reason: None,
                     last_renewed_at: None,
                     custom_fields: serde_json::Map::new(),
+                    tags: Vec::new(),
                 },
             ),
             E::CustomerProfileUpdated(u) => {
@@ -1419,6 +1438,17 @@ impl CustomersFold {
                             p.custom_fields.insert(key.clone(), value.clone());
                         }
                     }
+                }
+            }
+            E::CustomerTagged(t) => {
+                if let Some(p) = self.profiles.get_mut(&customer_id) {
+                    p.tags.retain(|tag| tag != &t.tag);
+                    p.tags.push(t.tag.clone());
+                }
+            }
+            E::CustomerUntagged(t) => {
+                if let Some(p) = self.profiles.get_mut(&customer_id) {
+                    p.tags.retain(|tag| tag != &t.tag);
                 }
             }
             E::HealthScoreRetracted(h) => {

@@ -67,6 +67,8 @@ pub struct KnownCustomer {
     pub tasks: BTreeMap<Uuid, KnownTask>,
     /// Custom-field values (docs/DOMAIN.md section 9); cleared fields are absent.
     pub custom_fields: BTreeMap<String, serde_json::Value>,
+    /// Tags, in the order they were put on (docs/DOMAIN.md section 16).
+    pub tags: Vec<String>,
     /// Event id of the health score recorded at each stream sequence, for retractions.
     health_events: BTreeMap<i64, Uuid>,
     /// The event that logged each activity.
@@ -210,6 +212,7 @@ pub fn fold(
                 health: Vec::new(),
                 tasks: BTreeMap::new(),
                 custom_fields: BTreeMap::new(),
+                tags: Vec::new(),
                 health_events: BTreeMap::new(),
                 activity_events: BTreeMap::new(),
                 nps: Vec::new(),
@@ -448,6 +451,11 @@ fn apply(
             }
         }
         E::CustomerRetracted(_) => {}
+        E::CustomerTagged(t) => {
+            customer.tags.retain(|tag| tag != &t.tag);
+            customer.tags.push(t.tag);
+        }
+        E::CustomerUntagged(t) => customer.tags.retain(|tag| tag != &t.tag),
         E::PartnerReportDrafted(_)
         | E::PartnerReportUpdated(_)
         | E::PartnerReportSubmitted(_)

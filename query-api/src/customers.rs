@@ -373,6 +373,8 @@ pub struct Customer {
     pub churn_reason: Option<String>,
     #[graphql(skip)]
     pub custom_fields: sqlx::types::Json<std::collections::BTreeMap<String, serde_json::Value>>,
+    #[graphql(skip)]
+    pub tags: Vec<String>,
 }
 
 /// A customer at the end of a day (docs/DOMAIN.md section 1): the CSM, tier, ARR, renewal
@@ -405,6 +407,18 @@ fn loader_error(error: String) -> async_graphql::Error {
 
 #[ComplexObject]
 impl Customer {
+    /// The tags on the customer, in the order they were put on (docs/DOMAIN.md section 16).
+    /// The team's own labels: none for partners.
+    async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        Ok(
+            if crate::access::access(ctx)?.principal.role == events::metadata::Role::Partner {
+                Vec::new()
+            } else {
+                self.tags.clone()
+            },
+        )
+    }
+
     async fn tier(&self) -> Option<Tier> {
         events::customer::Tier::parse(&self.tier_name).map(Into::into)
     }
@@ -739,7 +753,7 @@ const LATEST_SCORE: &str = "(SELECT h.score FROM health_points h WHERE h.custome
 
 pub const CUSTOMER_COLUMNS: &str =
     "customer_id, name, salesforce_id, tier AS tier_name, arr, industry, account_manager, csm_id,
-    products_owned, contract_start, renewal_date, onboarded_at, adoption_stage, churned_on, churn_reason, custom_fields";
+    products_owned, contract_start, renewal_date, onboarded_at, adoption_stage, churned_on, churn_reason, custom_fields, tags";
 
 pub async fn one(pool: &PgPool, customer_id: Uuid) -> Result<Option<Customer>, sqlx::Error> {
     sqlx::query_as(&format!(
@@ -809,6 +823,8 @@ pub struct CustomerFilter {
     pub risk_band: Option<crate::risk::RiskBand>,
     /// In the caller's focus (pinned by them) or not.
     pub pinned: Option<bool>,
+    /// Customers with this tag (compared without regard to case).
+    pub tag: Option<String>,
 }
 
 /// Longest name search accepted (customer names are at most 200 characters).
@@ -918,6 +934,16 @@ impl Selection {
             extra.push(definition.default.clone().unwrap_or(serde_json::Value::Null));
             (crate::custom_fields::sort_key(definition, at, at + 1), descending)
         });
+        if let Some(tag) = filter.tag.as_deref().map(str::trim).filter(|tag| !tag.is_empty()) {
+            if tag.chars().count() > 40 || tag.contains('\0') {
+                return Err(crate::schema::bad_input("filter.tag", "a tag is 1 to 40 characters"));
+            }
+            let at = FIXED_PARAMETERS + 1 + extra.len();
+            extra.push(serde_json::Value::String(tag.to_lowercase()));
+            custom_condition = format!(
+                "({custom_condition}) AND EXISTS (SELECT 1 FROM unnest(p.tags) AS t WHERE lower(t) = (${at}::jsonb #>> '{{}}'))"
+            );
+        }
         let (key, order, compare) = match (&custom_sort, sort) {
             (Some((key, false)), _) => (key.clone(), format!("{key}, customer_id"), ">"),
             (Some((key, true)), _) => (key.clone(), format!("{key} DESC, customer_id DESC"), "<"),

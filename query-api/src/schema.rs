@@ -880,6 +880,12 @@ impl ReadQuery {
             }
             None => None,
         };
+        if filter.tag.is_some() && role == events::metadata::Role::Partner {
+            return Err(coded_error(
+                "FORBIDDEN",
+                "partners do not see the team's tags, so cannot filter by them",
+            ));
+        }
         // Today's churn-risk scores, read only when the list orders or filters by them.
         let risk = if filter.risk_band.is_some() || sort == crate::customers::CustomerSort::RiskDesc {
             if role == events::metadata::Role::Partner {

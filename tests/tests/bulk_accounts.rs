@@ -171,3 +171,108 @@ async fn a_bulk_action_is_previewed_then_applied_to_every_account_or_none() {
         json!({"customers": 2, "changed": 1})
     );
 }
+
+#[tokio::test]
+async fn tags_go_on_and_off_one_account_or_many_and_the_list_filters_by_them() {
+    let system = TestSystem::spawn().await.unwrap();
+    let dana = system.register_csm("Dana").await;
+    let onboarded = Utc::now() - Duration::days(30);
+    let acme = system.onboard("Acme", "Enterprise", "300000", dana, onboarded).await;
+    let beta = system.onboard("Beta", "SMB", "9000", dana, onboarded).await;
+    let gamma = system.onboard("Gamma", "SMB", "9000", dana, onboarded).await;
+    system.caught_up().await;
+    let csm = tests::token(events::metadata::Role::Csm, "dana", None);
+    let (status, answer) = system
+        .send_as(
+            &csm,
+            reqwest::Method::POST,
+            &format!("/api/v1/customers/{acme}/tags"),
+            Some(&json!({"tag": "Beta program"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    // The same tag in other letters is the same tag.
+    let (status, answer) = system
+        .post(
+            &format!("/api/v1/customers/{acme}/tags"),
+            &json!({"tag": "beta PROGRAM"}),
+        )
+        .await;
+    assert_eq!((status.as_u16(), answer["error"].clone()), (422, json!("tag_present")));
+    system.caught_up().await;
+
+    let add = json!({"customer_ids": [acme, beta], "action": {"add_tag": {"tag": "beta program"}}});
+    let preview = system.post_ok("/api/v1/customers/bulk/preview", &add).await;
+    assert_eq!(
+        rows(&preview),
+        vec![
+            row("Acme", "Beta program", "with beta program", false),
+            row("Beta", "no tags", "with beta program", true)
+        ]
+    );
+    assert_eq!(
+        system.post_ok("/api/v1/customers/bulk", &add).await,
+        json!({"customers": 2, "changed": 1})
+    );
+    system.caught_up().await;
+    let tagged = |tag: &str| {
+        let tag = tag.to_owned();
+        let system = &system;
+        async move {
+            let data = system
+                .graphql(
+                    "query($t: String) { customers(filter: {tag: $t}, first: 50) { totalCount nodes { name tags } } }",
+                    json!({"t": tag}),
+                )
+                .await;
+            data["customers"].clone()
+        }
+    };
+    assert_eq!(
+        tagged("BETA program").await,
+        json!({"totalCount": 2, "nodes": [{"name": "Acme", "tags": ["Beta program"]}, {"name": "Beta", "tags": ["beta program"]}]})
+    );
+    let remove = json!({"customer_ids": [acme, gamma], "action": {"remove_tag": {"tag": "Beta Program", "reason": "left the program"}}});
+    assert_eq!(
+        system.post_ok("/api/v1/customers/bulk", &remove).await,
+        json!({"customers": 2, "changed": 1})
+    );
+    system.caught_up().await;
+    assert_eq!(
+        tagged("beta program").await,
+        json!({"totalCount": 1, "nodes": [{"name": "Beta", "tags": ["beta program"]}]})
+    );
+    // Partners do not see the team's tags, nor filter by them.
+    let partner = uuid(&system.post_ok("/api/v1/partners", &json!({"name": "Northwind"})).await["partner_id"]);
+    system
+        .post_ok(
+            &format!("/api/v1/customers/{beta}/partners"),
+            &json!({"partner_id": partner}),
+        )
+        .await;
+    system.caught_up().await;
+    let partner_token = tests::token(events::metadata::Role::Partner, "pat", Some(partner));
+    let theirs = system
+        .graphql_as(
+            &partner_token,
+            "{ customers(first: 50) { nodes { name tags } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        theirs["data"]["customers"]["nodes"],
+        json!([{"name": "Beta", "tags": []}])
+    );
+    let refused = system
+        .graphql_as(
+            &partner_token,
+            "{ customers(filter: {tag: \"beta program\"}, first: 50) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"],
+        json!("FORBIDDEN"),
+        "{refused}"
+    );
+}

@@ -553,6 +553,15 @@ async fn every_kind_of_history(system: &TestSystem) {
         json!({"score": 9, "stakeholder_id": pat, "comment": "great"}),
     )
     .await;
+    // Tags: two on, one off; the rebuilt list keeps the one left.
+    send(Method::POST, c("/tags"), json!({"tag": "Beta program"})).await;
+    send(Method::POST, c("/tags"), json!({"tag": "Exec sponsor changed"})).await;
+    send(
+        Method::POST,
+        c("/tags/remove"),
+        json!({"tag": "beta program", "reason": "done"}),
+    )
+    .await;
     send(
         Method::POST,
         c("/churn"),

@@ -75,6 +75,9 @@ pub struct Customer {
     custom_fields: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     retracted: bool,
+    /// The tags on the customer, as written.
+    #[serde(default)]
+    tags: BTreeSet<String>,
     /// The profile fields a profile update compares with; `None` in a snapshot taken before
     /// they were kept, whose stream compares nothing and appends every field sent, as before.
     #[serde(default)]
@@ -571,6 +574,35 @@ impl Aggregate for Customer {
             C::RecordRenewal(command) => vec![E::CustomerRenewed(self.record_renewal(command, services)?)],
             C::RecordChurn(command) => vec![E::CustomerChurned(self.record_churn(command, services)?)],
             C::SetCustomFields(command) => vec![E::CustomFieldsSet(self.set_custom_fields(command, services)?)],
+            C::TagCustomer(command) => {
+                self.id()?;
+                let tag = name_text(&command.tag, "tag", 40)?;
+                if self.tags.iter().any(|t| t.to_lowercase() == tag.to_lowercase()) {
+                    return Err(CommandError::conflict(
+                        "tag_present",
+                        "the customer has this tag already",
+                    ));
+                }
+                vec![E::CustomerTagged(CustomerTagged {
+                    tag,
+                    occurred_at: services.clock.now(),
+                })]
+            }
+            C::UntagCustomer(command) => {
+                self.id()?;
+                let wanted = command.tag.trim().to_lowercase();
+                let Some(tag) = self.tags.iter().find(|t| t.to_lowercase() == wanted).cloned() else {
+                    return Err(CommandError::conflict(
+                        "tag_absent",
+                        "the customer does not have this tag",
+                    ));
+                };
+                vec![E::CustomerUntagged(CustomerUntagged {
+                    tag,
+                    reason: optional_text(&command.reason, "reason", 1000)?,
+                    occurred_at: services.clock.now(),
+                })]
+            }
             C::RetractCustomer(command) => {
                 self.id()?;
                 vec![E::CustomerRetracted(CustomerRetracted {
@@ -696,6 +728,12 @@ impl Aggregate for Customer {
                 }
             }
             E::CustomerRetracted(_) => self.retracted = true,
+            E::CustomerTagged(tagged) => {
+                self.tags.insert(tagged.tag);
+            }
+            E::CustomerUntagged(untagged) => {
+                self.tags.remove(&untagged.tag);
+            }
             E::StakeholderUpdated(_)
             | E::ActivityLogged(_)
             | E::ActivityCorrected(_)
@@ -750,6 +788,7 @@ impl Guarded for Customer {
             C::SetCustomFields(_) => Operation::SetCustomFields,
             C::RetractCustomer(_) => Operation::RetractCustomer,
             C::RetractHealthScore(_) => Operation::RetractHealthScore,
+            C::TagCustomer(_) | C::UntagCustomer(_) => Operation::TagCustomers,
         }
     }
 

@@ -60,6 +60,7 @@ pub enum Operation {
     ManageRecurringTasks,
     ManagePlaybooks,
     RunPlaybooks,
+    TagCustomers,
 }
 
 use Role::{Admin, Csm, Manager, Partner};
@@ -71,7 +72,7 @@ const TEAM_AND_PARTNERS: &[Role] = &[Admin, Manager, Csm, Partner];
 const PARTNERS: &[Role] = &[Admin, Partner];
 
 impl Operation {
-    pub const ALL: [Operation; 50] = [
+    pub const ALL: [Operation; 51] = [
         Operation::RegisterCsm,
         Operation::ChangeCsmCapacity,
         Operation::RegisterPartner,
@@ -122,6 +123,7 @@ impl Operation {
         Operation::ManageRecurringTasks,
         Operation::ManagePlaybooks,
         Operation::RunPlaybooks,
+        Operation::TagCustomers,
     ];
 
     /// Roles allowed to issue this command.
@@ -147,7 +149,7 @@ impl Operation {
             | ManagePlaybooks => MANAGEMENT,
             AddStakeholder | UpdateStakeholder | RemoveStakeholder | LogActivity | CorrectActivity
             | RetractActivity | RecordHealthScore | RetractHealthScore | ChangeAdoptionStage | RecordNps
-            | AcknowledgeAlert | Import | ManageReminders | ManageRecurringTasks | RunPlaybooks => TEAM,
+            | AcknowledgeAlert | Import | ManageReminders | ManageRecurringTasks | RunPlaybooks | TagCustomers => TEAM,
             LogNote | CreateTask | UpdateTask | ReassignTask | ChangeTaskStatus | CompleteTask | CancelTask
             | RecordMilestone | LogIssue | ResolveIssue | RaiseEscalation | ResolveEscalation | ChangeUseCaseStatus
             | SetCustomFields => TEAM_AND_PARTNERS,
@@ -215,6 +217,7 @@ impl Operation {
             ManageRecurringTasks => "start and stop a customer's recurring task",
             ManagePlaybooks => "save, version and retire playbooks",
             RunPlaybooks => "start a playbook on a customer, move its steps' due dates, end a run",
+            TagCustomers => "put a tag on a customer or take one off",
         }
     }
 }

@@ -16,7 +16,8 @@ use super::error::ApiError;
 use super::extract::{CommandContext, JsonBody};
 use super::{Answer, AppState};
 use crate::domain::customer::{
-    AssignCsm, AssignPartner, CustomerCommand, RecordHealthScore, SetCustomFields, UnassignPartner,
+    AssignCsm, AssignPartner, CustomerCommand, RecordHealthScore, SetCustomFields, TagCustomer, UnassignPartner,
+    UntagCustomer,
 };
 use crate::domain::CommandError;
 use crate::store::ExecuteError;
@@ -34,7 +35,7 @@ pub struct BulkAccounts {
 }
 
 /// One of: record a manual health score with its reason; hand every account to a CSM; assign a
-/// partner organisation; unassign one; set a custom field; start a playbook.
+/// partner organisation; unassign one; set a custom field; add or remove a tag; start a playbook.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum AccountAction {
@@ -63,6 +64,19 @@ pub enum AccountAction {
         key: String,
         #[schemars(with = "crate::domain::FieldValue")]
         value: Value,
+    },
+    /// Put a tag on every account (those with it already are left out).
+    AddTag {
+        #[schemars(length(min = 1, max = 40), pattern(crate::domain::ONE_LINE))]
+        tag: String,
+    },
+    /// Take a tag off every account (those without it are left out).
+    RemoveTag {
+        #[schemars(length(min = 1, max = 40), pattern(crate::domain::ONE_LINE))]
+        tag: String,
+        #[serde(default)]
+        #[schemars(length(max = 1000))]
+        reason: String,
     },
     /// Start a playbook on every account without a run of it open (docs/DOMAIN.md section 17).
     StartPlaybook {
@@ -98,6 +112,8 @@ impl AccountAction {
                 definitions: definitions.clone(),
                 role: Some(role),
             }),
+            AccountAction::AddTag { tag } => CustomerCommand::TagCustomer(TagCustomer { tag }),
+            AccountAction::RemoveTag { tag, reason } => CustomerCommand::UntagCustomer(UntagCustomer { tag, reason }),
             AccountAction::StartPlaybook { .. } => unreachable!("a playbook's start is not a customer command"),
         }
     }
@@ -116,6 +132,10 @@ fn unchanged(rejection: &CommandError) -> bool {
         } | CommandError::NotFound {
             entity: "partner assignment"
         } | CommandError::Invalid { code: "no_change", .. }
+            | CommandError::Conflict {
+                code: "tag_present" | "tag_absent",
+                ..
+            }
     )
 }
 
@@ -134,6 +154,10 @@ async fn before(
         }
         AccountAction::AssignCsm { .. } => {
             "SELECT p.customer_id, p.name, coalesce((SELECT d.name FROM csm_directory d WHERE d.csm_id = p.csm_id), 'no CSM')
+               FROM customer_profiles p WHERE p.customer_id = ANY ($1)"
+        }
+        AccountAction::AddTag { .. } | AccountAction::RemoveTag { .. } => {
+            "SELECT p.customer_id, p.name, coalesce(nullif(array_to_string(p.tags, ', '), ''), 'no tags')
                FROM customer_profiles p WHERE p.customer_id = ANY ($1)"
         }
         AccountAction::SetCustomField { .. } => {
@@ -200,6 +224,8 @@ async fn after(app: &super::Handlers, action: &AccountAction) -> Result<String, 
                 .await?
                 .unwrap_or_else(|| "an unknown partner".into())
         ),
+        AccountAction::AddTag { tag } => format!("with {}", tag.trim()),
+        AccountAction::RemoveTag { tag, .. } => format!("without {}", tag.trim()),
         AccountAction::SetCustomField { value, .. } => match value {
             Value::Null => "empty".into(),
             Value::String(text) => text.clone(),

@@ -371,6 +371,11 @@ pub fn command_routes() -> Documented<AppState> {
             change_use_case_status,
         )
         .command(endpoint("POST", customer!("/nps"), O::RecordNps, 201), record_nps)
+        .command(endpoint("POST", customer!("/tags"), O::TagCustomers, 201), tag_customer)
+        .command(
+            endpoint("POST", customer!("/tags/remove"), O::TagCustomers, 200),
+            untag_customer,
+        )
         .command(
             endpoint("POST", customer!("/renewal"), O::RecordRenewal, 200),
             record_renewal,
@@ -619,6 +624,8 @@ customer_command!(
     Reply::OK
 );
 customer_command!(record_nps, RecordNps, RecordNps, Reply::CREATED);
+customer_command!(tag_customer, TagCustomer, TagCustomer, Reply::CREATED);
+customer_command!(untag_customer, UntagCustomer, UntagCustomer, Reply::OK);
 customer_command!(record_renewal, RecordRenewal, RecordRenewal, Reply::OK);
 customer_command!(record_churn, RecordChurn, RecordChurn, Reply::OK);
 customer_creation!(add_stakeholder, AddStakeholder, AddStakeholder, stakeholder_id);

@@ -432,8 +432,30 @@ pub struct RecordChurn {
     pub churned_on: NaiveDate,
 }
 
+/// A tag to put on the customer.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagCustomer {
+    /// One line of text, 1 to 40 characters; compared without regard to case.
+    #[schemars(length(min = 1, max = 40), pattern(crate::domain::ONE_LINE))]
+    pub tag: String,
+}
+
+/// A tag to take off the customer.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UntagCustomer {
+    #[schemars(length(min = 1, max = 40), pattern(crate::domain::ONE_LINE))]
+    pub tag: String,
+    #[serde(default)]
+    #[schemars(length(max = 1000))]
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum CustomerCommand {
+    TagCustomer(TagCustomer),
+    UntagCustomer(UntagCustomer),
     Onboard(OnboardCustomer),
     UpdateProfile(UpdateProfile),
     AssignCsm(AssignCsm),

@@ -9,6 +9,7 @@ import { PinButton } from "../focus";
 import { CustomerReminders } from "../reminders";
 import { FromTemplateForm, RecurringTasks } from "../taskTemplates";
 import { CustomerPlaybooks } from "../playbooks";
+import { CustomerTags } from "../tags";
 import type { CustomerTimelineQuery } from "../gql/graphql";
 import { useLive, useTimeTravel } from "../hooks";
 import { useSession } from "../App";
@@ -28,6 +29,7 @@ const CUSTOMER = graphql(`
     customer(id: $id) {
       customerId
       name
+      tags
       tier
       arr
       industry
@@ -266,6 +268,7 @@ export default function Customer360() {
               .filter(Boolean)
               .join(" · ")}
           </p>
+          {session.role !== "partner" ? <CustomerTags customerId={customer.customerId} tags={customer.tags} writable={recorder && !asOf && !knownAt} onChange={refresh} /> : null}
           <TimeTravel knownAt="instant" />
           <Downloads
             choices={[

@@ -35,6 +35,7 @@ const CUSTOMERS = graphql(`
       nodes {
         customerId
         name
+        tags
         tier
         arr
         healthColour
@@ -121,6 +122,7 @@ export default function Customers() {
   const nextTouch = (params.get("touch") || null) as NextTouchWindow | null;
   const riskBand = (params.get("churn") || null) as RiskBand | null;
   const focus = params.get("focus") === "1";
+  const tag = params.get("tag") ?? "";
   // Partners do not see the churn-risk score (docs/PERMISSIONS.md).
   const staff = session.role !== "partner";
   const columns = (params.get("columns") ?? "").split(",").filter(Boolean);
@@ -153,6 +155,7 @@ export default function Customers() {
     nextTouch,
     riskBand: staff ? riskBand : null,
     pinned: focus ? true : null,
+    tag: staff ? tag.trim() || null : null,
   };
   // Customers chosen for a batch of decks (across pages and filters), by id with their names.
   const decks = session.role !== "partner";
@@ -288,6 +291,7 @@ export default function Customers() {
             <SelectItem value="LOW" text="low" />
           </Select>
         ) : null}
+        {staff ? <TextInput id="customers-tag" labelText="Tag" placeholder="Any tag" value={tag} onChange={(e) => choose("tag", e.target.value)} /> : null}
         <Select id="customers-nps" labelText="NPS" value={npsCategory ?? ""} onChange={(e) => choose("nps", e.target.value)}>
           <SelectItem value="" text="Any NPS" />
           {NPS.map(([value, label]) => (
@@ -382,6 +386,15 @@ export default function Customers() {
                     ) : null}
                     <TableCell>
                       <Link to={`/customers/${customer.customerId}`}>{customer.name}</Link>
+                      {customer.tags.length ? (
+                        <div>
+                          {customer.tags.map((t) => (
+                            <Tag key={t} size="sm" type="outline">
+                              {t}
+                            </Tag>
+                          ))}
+                        </div>
+                      ) : null}
                     </TableCell>
                     <TableCell>{customer.tier ? words(customer.tier) : "—"}</TableCell>
                     <TableCell>{money(customer.arr)}</TableCell>
@@ -610,6 +623,10 @@ function BatchChange({
         return { start_playbook: { playbook_id: chosen, reason: reason.trim() } };
       case "set_custom_field":
         return { set_custom_field: { key: chosen, value: fieldValue ?? null } };
+      case "add_tag":
+        return { add_tag: { tag: chosen.trim() } };
+      case "remove_tag":
+        return { remove_tag: { tag: chosen.trim(), reason: reason.trim() } };
       case "record_health":
         return { record_health: { score: Number(score), reason: reason.trim() } };
       case "assign_csm":
@@ -623,7 +640,9 @@ function BatchChange({
   const ready =
     kind === "record_health"
       ? score !== "" && Number(score) >= 0 && Number(score) <= 100 && reason.trim() !== ""
-      : chosen !== "" && (kind === "assign_partner" || kind === "set_custom_field" || reason.trim() !== "");
+      : kind === "add_tag" || kind === "remove_tag"
+        ? chosen.trim() !== ""
+        : chosen !== "" && (kind === "assign_partner" || kind === "set_custom_field" || reason.trim() !== "");
   const field = kind === "set_custom_field" ? fields.find((f) => f.key === chosen) : undefined;
   const body = () => ({ customer_ids: [...selected.keys()], action: action() });
   const reset = (next: string) => {
@@ -688,10 +707,22 @@ function BatchChange({
           {managing ? <SelectItem value="assign_csm" text="Hand to a CSM" /> : null}
           {managing ? <SelectItem value="assign_partner" text="Add a partner" /> : null}
           {managing ? <SelectItem value="unassign_partner" text="Remove a partner" /> : null}
+          <SelectItem value="add_tag" text="Add a tag" />
+          <SelectItem value="remove_tag" text="Remove a tag" />
           <SelectItem value="start_playbook" text="Start a playbook" />
           {fields.length ? <SelectItem value="set_custom_field" text="Set a custom field" /> : null}
         </Select>
-        {kind === "record_health" ? (
+        {kind === "add_tag" || kind === "remove_tag" ? (
+          <TextInput
+            id="batch-tag"
+            labelText="Tag"
+            value={chosen}
+            onChange={(e) => {
+              setChosen(e.target.value);
+              setPreview(null);
+            }}
+          />
+        ) : kind === "record_health" ? (
           <TextInput
             id="batch-score"
             type="number"
@@ -731,7 +762,7 @@ function BatchChange({
             }}
           />
         ) : null}
-        {kind !== "assign_partner" && kind !== "set_custom_field" ? (
+        {kind !== "assign_partner" && kind !== "set_custom_field" && kind !== "add_tag" ? (
           <TextInput
             id="batch-reason"
             labelText="Why (kept with each change)"
