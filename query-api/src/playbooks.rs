@@ -177,7 +177,13 @@ pub async fn steps_of(pool: &PgPool, task_ids: &[Uuid]) -> Result<HashMap<Uuid, 
         return Ok(found);
     }
     let wanted: std::collections::HashSet<&Uuid> = task_ids.iter().collect();
-    for run in runs_where(pool, "true", "").await? {
+    // Only the runs with one of these tasks among their steps, and not ended.
+    let listed = task_ids.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",");
+    let condition = "EXISTS (SELECT 1 FROM jsonb_array_elements(x.started->'steps') st
+                              WHERE st->>'task_id' = ANY (string_to_array($2, ',')))
+                     AND NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = s.aggregate_type
+                                       AND e.aggregate_id = s.aggregate_id AND e.event_type = 'PlaybookRunEnded')";
+    for run in runs_where(pool, condition, &listed).await? {
         if run.ended.is_some() {
             continue;
         }
