@@ -358,14 +358,13 @@ pub fn shipped() -> Vec<Shipped> {
     ]
 }
 
+/// The days a move shifts by, and each moved step with its new due day.
+pub type Moved = (i64, Vec<(usize, NaiveDate)>);
+
 /// Moving step `from_step` (due `current[from_step].0`, open when `.1`) to `due_date`: the days it
 /// moves, and each open step from it on with its new due day. Refused when the step is closed
 /// (`step_closed`), does not exist (`out_of_range`) or is due that day already (`unchanged`).
-pub fn moved(
-    current: &[(NaiveDate, bool)],
-    from_step: usize,
-    due_date: NaiveDate,
-) -> Result<(i64, Vec<(usize, NaiveDate)>), &'static str> {
+pub fn moved(current: &[(NaiveDate, bool)], from_step: usize, due_date: NaiveDate) -> Result<Moved, &'static str> {
     let Some(&(due, open)) = current.get(from_step) else {
         return Err("out_of_range");
     };

@@ -104,15 +104,7 @@ fn step_view(step: &PlaybookStep) -> PlaybookStepView {
 
 /// The playbooks in force (shipped ones included), by name.
 pub async fn playbooks(pool: &PgPool) -> Result<Vec<PlaybookView>, sqlx::Error> {
-    let rows: Vec<(String, i64, serde_json::Value)> = sqlx::query_as(
-        "SELECT aggregate_id, sequence, payload FROM events WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
-    )
-    .bind(PlaybookEvent::STREAM_TYPE)
-    .fetch_all(pool)
-    .await?;
-    let states = fold_playbooks(rows.into_iter().filter_map(|(id, sequence, payload)| {
-        Some((id.parse().ok()?, sequence, serde_json::from_value(payload).ok()?))
-    }));
+    let states = events::service::read_models::playbooks(pool).await?;
     let mut list: Vec<PlaybookView> = states
         .into_iter()
         .filter(|p| !p.retired)
@@ -143,32 +135,7 @@ pub async fn playbooks(pool: &PgPool) -> Result<Vec<PlaybookView>, sqlx::Error> 
     Ok(list)
 }
 
-/// The runs whose first event's body (`started`) meets `condition` (`$2` bound to `value`).
-async fn runs_where(pool: &PgPool, condition: &str, value: &str) -> Result<Vec<RunState>, sqlx::Error> {
-    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(&format!(
-        "SELECT e.aggregate_id, e.payload FROM events e
-          WHERE e.aggregate_type = $1
-            AND e.aggregate_id IN (SELECT s.aggregate_id FROM events s, LATERAL (SELECT s.payload->'PlaybookRunStarted' AS started) x
-                                    WHERE s.aggregate_type = $1 AND s.sequence = 1 AND {condition})
-          ORDER BY e.aggregate_id, e.sequence"
-    ))
-    .bind(PlaybookRunEvent::STREAM_TYPE)
-    .bind(value)
-    .fetch_all(pool)
-    .await?;
-    let mut streams: Vec<(String, Vec<PlaybookRunEvent>)> = Vec::new();
-    for (id, payload) in rows {
-        let Ok(event) = serde_json::from_value::<PlaybookRunEvent>(payload) else {
-            tracing::warn!(run = id, "an unreadable playbook run event was skipped");
-            continue;
-        };
-        match streams.last_mut() {
-            Some((stream, events)) if *stream == id => events.push(event),
-            _ => streams.push((id, vec![event])),
-        }
-    }
-    Ok(streams.into_iter().filter_map(|(_, events)| fold_run(events)).collect())
-}
+use events::service::read_models::playbook_runs as runs_where;
 
 /// For each of these tasks that is a step of an open run: (step index, steps, playbook name).
 pub async fn steps_of(pool: &PgPool, task_ids: &[Uuid]) -> Result<HashMap<Uuid, (usize, usize, String)>, sqlx::Error> {

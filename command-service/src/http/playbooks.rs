@@ -28,17 +28,7 @@ fn unavailable(error: sqlx::Error) -> ExecuteError {
 }
 
 /// Every playbook, shipped ones included, retired ones flagged.
-pub async fn playbooks(pool: &sqlx::PgPool) -> Result<Vec<PlaybookState>, sqlx::Error> {
-    let rows: Vec<(String, i64, serde_json::Value)> = sqlx::query_as(
-        "SELECT aggregate_id, sequence, payload FROM events WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
-    )
-    .bind(PlaybookEvent::STREAM_TYPE)
-    .fetch_all(pool)
-    .await?;
-    Ok(fold_playbooks(rows.into_iter().filter_map(
-        |(id, sequence, payload)| Some((id.parse().ok()?, sequence, serde_json::from_value(payload).ok()?)),
-    )))
-}
+pub use events::service::read_models::playbooks;
 
 /// The playbook in force, unless unknown or retired.
 async fn playbook(pool: &sqlx::PgPool, id: Uuid) -> Result<Option<PlaybookState>, sqlx::Error> {
@@ -48,42 +38,8 @@ async fn playbook(pool: &sqlx::PgPool, id: Uuid) -> Result<Option<PlaybookState>
         .find(|p| p.playbook_id == id && !p.retired))
 }
 
-/// The runs whose first event matches `condition` on `started` (the `PlaybookRunStarted` body),
-/// with their stream ids; `$2` is bound to `value`.
-pub async fn runs_where(pool: &sqlx::PgPool, condition: &str, value: &str) -> Result<Vec<RunState>, sqlx::Error> {
-    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(&format!(
-        "SELECT e.aggregate_id, e.payload FROM events e
-          WHERE e.aggregate_type = $1
-            AND e.aggregate_id IN (SELECT s.aggregate_id FROM events s, LATERAL (SELECT s.payload->'PlaybookRunStarted' AS started) x
-                                    WHERE s.aggregate_type = $1 AND s.sequence = 1 AND {condition})
-          ORDER BY e.aggregate_id, e.sequence"
-    ))
-    .bind(PlaybookRunEvent::STREAM_TYPE)
-    .bind(value)
-    .fetch_all(pool)
-    .await?;
-    let mut runs = Vec::new();
-    let mut current: Option<(String, Vec<PlaybookRunEvent>)> = None;
-    for (id, payload) in rows {
-        let Ok(event) = serde_json::from_value::<PlaybookRunEvent>(payload) else {
-            tracing::warn!(run = id, "an unreadable playbook run event was skipped");
-            continue;
-        };
-        match &mut current {
-            Some((stream, events)) if *stream == id => events.push(event),
-            _ => {
-                if let Some((_, events)) = current.take() {
-                    runs.extend(fold_run(events));
-                }
-                current = Some((id, vec![event]));
-            }
-        }
-    }
-    if let Some((_, events)) = current {
-        runs.extend(fold_run(events));
-    }
-    Ok(runs)
-}
+/// The runs whose first event meets a condition (see the shared reading).
+pub use events::service::read_models::playbook_runs as runs_where;
 
 async fn the_run(pool: &sqlx::PgPool, run_id: Uuid) -> Result<RunState, ApiError> {
     runs_where(pool, "s.aggregate_id = $2", &run_id.to_string())
@@ -631,6 +587,7 @@ pub struct MoveStep {
 }
 
 /// Moves steps of a run: one `PlaybookStepsMoved` and each moved task's new due day, together.
+#[allow(clippy::too_many_arguments)]
 pub async fn move_steps(
     app: &Handlers,
     principal: Option<&Principal>,

@@ -904,3 +904,51 @@ pub async fn snapshots(pool: &PgPool) -> Result<Vec<(String, chrono::DateTime<ch
     .fetch_all(pool)
     .await
 }
+
+/// Every playbook, the shipped ones included and retired ones flagged, from the `Playbook`
+/// streams (docs/DOMAIN.md section 17).
+pub async fn playbooks(pool: &PgPool) -> Result<Vec<crate::playbook::PlaybookState>, sqlx::Error> {
+    let rows: Vec<(String, i64, serde_json::Value)> = sqlx::query_as(
+        "SELECT aggregate_id, sequence, payload FROM events WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
+    )
+    .bind(crate::playbook::PlaybookEvent::STREAM_TYPE)
+    .fetch_all(pool)
+    .await?;
+    Ok(crate::playbook::fold_playbooks(rows.into_iter().filter_map(
+        |(id, sequence, payload)| Some((id.parse().ok()?, sequence, serde_json::from_value(payload).ok()?)),
+    )))
+}
+
+/// The playbook runs whose first event meets `condition`, SQL in which `s` is that event's row
+/// and `x.started` its `PlaybookRunStarted` body, with `$2` bound to `value`; each folded from
+/// its stream.
+pub async fn playbook_runs(
+    pool: &PgPool,
+    condition: &str,
+    value: &str,
+) -> Result<Vec<crate::playbook::RunState>, sqlx::Error> {
+    use crate::playbook::{fold_run, PlaybookRunEvent};
+    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(&format!(
+        "SELECT e.aggregate_id, e.payload FROM events e
+          WHERE e.aggregate_type = $1
+            AND e.aggregate_id IN (SELECT s.aggregate_id FROM events s, LATERAL (SELECT s.payload->'PlaybookRunStarted' AS started) x
+                                    WHERE s.aggregate_type = $1 AND s.sequence = 1 AND {condition})
+          ORDER BY e.aggregate_id, e.sequence"
+    ))
+    .bind(PlaybookRunEvent::STREAM_TYPE)
+    .bind(value)
+    .fetch_all(pool)
+    .await?;
+    let mut streams: Vec<(String, Vec<PlaybookRunEvent>)> = Vec::new();
+    for (id, payload) in rows {
+        let Ok(event) = serde_json::from_value::<PlaybookRunEvent>(payload) else {
+            tracing::warn!(run = id, "an unreadable playbook run event was skipped");
+            continue;
+        };
+        match streams.last_mut() {
+            Some((stream, events)) if *stream == id => events.push(event),
+            _ => streams.push((id, vec![event])),
+        }
+    }
+    Ok(streams.into_iter().filter_map(|(_, events)| fold_run(events)).collect())
+}
