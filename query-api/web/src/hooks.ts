@@ -11,34 +11,30 @@ import { graphql } from "./gql";
  */
 export function useUrlParams() {
   const [params, setParams] = useSearchParams();
+  // react-router hands a functional update the parameters of the last render, so two changes
+  // made before the page renders again would lose the first: changes start from the latest one.
+  const latest = useRef(params);
+  latest.current = params;
   const set = useCallback(
     (name: string, value: string | null, push = false) => {
-      setParams(
-        (current) => {
-          const next = new URLSearchParams(current);
-          if (value) next.set(name, value);
-          else next.delete(name);
-          return next;
-        },
-        { replace: !push },
-      );
+      const next = new URLSearchParams(latest.current);
+      if (value) next.set(name, value);
+      else next.delete(name);
+      latest.current = next;
+      setParams(next, { replace: !push });
     },
     [setParams],
   );
   /** Sets several at once (empty values remove them). */
   const setAll = useCallback(
     (changes: Record<string, string | null>) => {
-      setParams(
-        (current) => {
-          const next = new URLSearchParams(current);
-          for (const [name, value] of Object.entries(changes)) {
-            if (value) next.set(name, value);
-            else next.delete(name);
-          }
-          return next;
-        },
-        { replace: true },
-      );
+      const next = new URLSearchParams(latest.current);
+      for (const [name, value] of Object.entries(changes)) {
+        if (value) next.set(name, value);
+        else next.delete(name);
+      }
+      latest.current = next;
+      setParams(next, { replace: true });
     },
     [setParams],
   );
